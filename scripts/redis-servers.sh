@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Fetches real Redis and Valkey servers from Debian's archive and unpacks them
+# into a cache dir, without touching the machine's own apt state. Each server
+# gets a launcher in $CACHE/bin named after its version (redis-6.0, valkey-9.1, ...)
+# that runs it with the libc of its own suite.
+#
+# Usage: scripts/redis-servers.sh [CACHE_DIR]   (default: .cache/servers)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+CACHE="${1:-${REDFERRY_SERVERS:-$ROOT/.cache/servers}}"
+MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+mkdir -p "$CACHE/bin"
+
+# suite -> packages to unpack (server plus the shared libraries it loads)
+NEWLIBS="libc6 libstdc++6 libgcc-s1 libatomic1 libjemalloc2 liblzf1 libssl3t64 libsystemd0 libcap2 libgcrypt20 libgpg-error0 liblz4-1 liblzma5 libzstd1 zlib1g"
+declare -A PKGS=(
+  [bullseye]="redis-server redis-tools libjemalloc2 liblzf1 libssl1.1 liblua5.1-0 lua-cjson lua-bitop"
+  [bookworm]="redis-server redis-tools libjemalloc2 liblzf1 liblua5.1-0 lua-cjson lua-bitop"
+  [trixie]="redis-server redis-tools valkey-server valkey-tools $NEWLIBS"
+  [sid]="redis-server redis-tools valkey-server valkey-tools $NEWLIBS"
+)
+
+fetch_suite() {
+  local suite=$1 dir="$CACHE/$suite"
+  if [[ -f "$dir/.done" ]]; then return; fi
+  mkdir -p "$dir/lists/partial" "$dir/debs" "$dir/root" "$dir/archives/partial"
+  echo "deb [signed-by=$KEYRING] $MIRROR $suite main" >"$dir/sources.list"
+  local opts=(-o "Dir::Etc::SourceList=$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache::Archives=$dir/archives"
+    -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o Debug::NoLocking=1 -o APT::Sandbox::User=root -o APT::Get::List-Cleanup=0)
+  echo "redis-servers: fetching $suite" >&2
+  apt-get -qq "${opts[@]}" update
+  (cd "$dir/debs" && apt-get -qq "${opts[@]}" download ${PKGS[$suite]})
+  for deb in "$dir"/debs/*.deb; do dpkg -x "$deb" "$dir/root"; done
+  rm -rf "$dir/debs" "$dir/archives" "$dir/lists"
+  touch "$dir/.done"
+}
+
+# server_version BIN -> "7.0.15"
+launcher() {
+  local suite=$1 binary=$2 family=$3 dir="$CACHE/$suite/root" name ver
+  [[ -x "$dir/usr/bin/$binary" ]] || return 0
+  local run
+  case $suite in
+    bullseye | bookworm)
+      run="LD_LIBRARY_PATH=$dir/usr/lib/x86_64-linux-gnu:$dir/lib/x86_64-linux-gnu exec $dir/usr/bin/$binary \"\$@\"" ;;
+    *)
+      run="exec $dir/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path $dir/usr/lib/x86_64-linux-gnu:$dir/lib/x86_64-linux-gnu $dir/usr/bin/$binary \"\$@\"" ;;
+  esac
+  local tmp; tmp=$(mktemp)
+  printf '#!/bin/sh\n%s\n' "$run" >"$tmp"; chmod +x "$tmp"
+  ver=$("$tmp" --version | sed -n 's/.* v=\([0-9.]*\).*/\1/p')
+  name="$family-$ver"
+  mv "$tmp" "$CACHE/bin/$name"
+  echo "$name"
+}
+
+for suite in bullseye bookworm trixie sid; do fetch_suite "$suite"; done
+rm -f "$CACHE"/bin/*
+for suite in bullseye bookworm trixie sid; do
+  launcher "$suite" redis-server redis
+  launcher "$suite" valkey-server valkey
+done
