@@ -8,28 +8,28 @@ import "fmt"
 type Kind uint8
 
 const (
-	KindHeader     Kind = iota + 1 // Magic, Version
-	KindAux                        // Name, Value: an AUX field (redis-ver, repl-id, ...)
-	KindSelectDB                   // DB
-	KindResizeDB                   // DBSize, ExpiresSize
-	KindSlotInfo                   // Slot, SlotSize, ExpiresSlotSize (opcode 244, cluster masters)
-	KindFunction                   // Value: the source code of one function library
-	KindModuleAux                  // Name: the module's name; its payload is skipped
-	KindKey                        // Key header: DB, Key, Type, Encoding, ExpireAt, Idle, Freq, Offset, Len
-	KindString                     // Value: a piece of a string value; Last is set on the final piece
-	KindListItem                   // Value: the next element, head to tail
-	KindSetMember                  // Value
-	KindZSetMember                 // Value (member), Score
-	KindHashField                  // Name (field), Value, FieldExpireAt (0: no TTL)
-	KindStreamEntry                // ID, Fields (name, value, name, value, ...)
-	KindStreamMeta                 // Stream: length, last id, first id, max deleted id, entries added
-	KindStreamGroup                // Group: name, last delivered id, entries read
-	KindStreamPending              // ID, DeliveryTime, DeliveryCount: an entry of the current group's PEL
-	KindStreamConsumer             // Consumer: a consumer of the current group
-	KindStreamConsumerPending      // ID: an entry of the current consumer's PEL
-	KindModuleValue                // Name (module name), Value (the raw serialized value, opcode type 7)
-	KindKeyEnd                     // the key is complete
-	KindEOF                        // Checksum: the CRC64 trailer (already verified unless disabled)
+	KindHeader                Kind = iota + 1 // Magic, Version
+	KindAux                                   // Name, Value: an AUX field (redis-ver, repl-id, ...)
+	KindSelectDB                              // DB
+	KindResizeDB                              // DBSize, ExpiresSize
+	KindSlotInfo                              // Slot, SlotSize, ExpiresSlotSize (opcode 244, cluster masters)
+	KindFunction                              // Value: the source code of one function library
+	KindModuleAux                             // Name: the module's name; its payload is skipped
+	KindKey                                   // Key header: DB, Key, Type, Encoding, ExpireAt, Idle, Freq, Offset, Len
+	KindString                                // Value: a piece of a string value; Last is set on the final piece
+	KindListItem                              // Value: the next element, head to tail
+	KindSetMember                             // Value
+	KindZSetMember                            // Value (member), Score
+	KindHashField                             // Name (field), Value, FieldExpireAt (0: no TTL)
+	KindStreamEntry                           // ID, Fields (name, value, name, value, ...)
+	KindStreamMeta                            // Stream: length, last id, first id, max deleted id, entries added
+	KindStreamGroup                           // Group: name, last delivered id, entries read
+	KindStreamPending                         // ID, DeliveryTime, DeliveryCount: an entry of the current group's PEL
+	KindStreamConsumer                        // Consumer: a consumer of the current group
+	KindStreamConsumerPending                 // ID: an entry of the current consumer's PEL
+	KindModuleValue                           // Name (module name), Value (the raw serialized value, opcode type 7)
+	KindKeyEnd                                // the key is complete
+	KindEOF                                   // Checksum: the CRC64 trailer (already verified unless disabled)
 )
 
 var kindNames = [...]string{

@@ -1,0 +1,50 @@
+# redferry — build, test, demo, bench.
+GO      ?= go
+SERVERS ?= $(CURDIR)/.cache/servers
+export REDFERRY_SERVERS := $(SERVERS)
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+# Packages whose tests exercise concurrency run under the race detector.
+RACE_PKGS := ./pkg/spool/... ./pkg/status/... ./protocol/... ./sink/...
+FUZZTIME  ?= 15s
+
+.PHONY: all build servers test lint unit fuzz demo bench clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/redferry ./cmd/redferry
+
+# Real Redis and Valkey servers from Debian's archive (see scripts/redis-servers.sh).
+servers:
+	bash scripts/redis-servers.sh $(SERVERS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
+
+# Every fuzz target, a bounded time each.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+test: servers lint unit fuzz
+
+demo: build servers
+	bash scripts/demo.sh
+
+bench: build servers
+	$(GO) test -run '^$$' -bench . -timeout 60m ./...
+
+clean:
+	rm -rf bin

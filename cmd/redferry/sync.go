@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/pkg/config"
+	"github.com/redferry/redferry/pkg/status"
+	"github.com/redferry/redferry/pkg/syncer"
+)
+
+func newSyncCommand() *cobra.Command {
+	var configFile string
+	flagDefaults := config.Default()
+	cmd := &cobra.Command{
+		Use:   "sync --source URL --target URL",
+		Short: "Copy the source into the target and keep it in sync (until SIGTERM, or --once)",
+		Example: "  redferry sync --source redis://10.0.0.1:6379 --target redis://10.0.0.2:6379 --state-dir /var/lib/redferry\n" +
+			"  redferry sync --config /etc/redferry/redferry.toml --once",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(configFile, os.LookupEnv, cmd.Flags())
+			if err != nil {
+				return err
+			}
+			if err := cfg.Validate(); err != nil {
+				return fmt.Errorf("configuration:\n%w", err)
+			}
+			log, _, err := newLogger(cfg.LogLevel, cfg.LogFormat)
+			if err != nil {
+				return err
+			}
+			defer log.Sync()
+			return runSync(cmd, cfg, log)
+		},
+	}
+	cmd.Flags().StringVar(&configFile, "config", "", "TOML config file (see configs/redferry.toml)")
+	flagDefaults.RegisterFlags(cmd.Flags())
+	return cmd
+}
+
+func runSync(cmd *cobra.Command, cfg config.Config, log *zap.Logger) error {
+	ctx := cmd.Context()
+	fields := make([]zap.Field, 0, 8)
+	for k, v := range cfg.Redacted() {
+		fields = append(fields, zap.String(k, v))
+	}
+	log.Info("redferry sync starting", append(fields, zap.String("version", version))...)
+
+	s, err := syncer.New(ctx, cfg, log, nil)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if cfg.StatusAddr != "" {
+		if _, err := status.Serve(ctx, cfg.StatusAddr, status.Handler(s.Tracker()), log); err != nil {
+			return err
+		}
+	}
+	stopProgress := startProgress(cfg.Progress, s.Tracker())
+	err = s.Run(ctx)
+	stopProgress()
+	if err != nil {
+		log.Error("sync stopped", zap.Error(err), zap.Int64("offset_applied", s.Tracker().Applied()))
+		return err
+	}
+	r := s.Tracker().Report()
+	log.Info("sync stopped cleanly", zap.Int64("offset_applied", r.OffsetApplied), zap.Int64("keys_applied", r.KeysApplied),
+		zap.Int64("commands_applied", r.CommandsApplied))
+	return nil
+}

@@ -1,0 +1,159 @@
+// Package checkpoint records how far redferry has applied the source's
+// replication stream, so that a restart continues with
+// PSYNC <replid> <offset+1> instead of a new full sync.
+//
+// State is encoded with Marshal/Unmarshal (versioned JSON); FileStore keeps it
+// in a CRC-checked file replaced atomically. Other stores (for example one kept
+// inside the target, next to the data) reuse Marshal/Unmarshal.
+package checkpoint
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Phases of a migration.
+const (
+	// PhaseSnapshotReplay: the spooled snapshot is being applied; Offset is
+	// the FULLRESYNC offset and SnapshotPos the first key not yet applied.
+	PhaseSnapshotReplay = "snapshot-replay"
+	// PhaseStreaming: the snapshot is applied; Offset is the replication
+	// offset of the last stream byte applied.
+	PhaseStreaming = "streaming"
+)
+
+// Version is the encoding version written by Marshal.
+const Version = 1
+
+var (
+	// ErrCorrupt: the stored checkpoint cannot be decoded or fails its checks.
+	ErrCorrupt = errors.New("checkpoint: corrupt")
+	// ErrUnsupportedVersion: the checkpoint was written by a newer redferry.
+	ErrUnsupportedVersion = errors.New("checkpoint: unsupported version")
+	// ErrInvalid: a State that must not be saved.
+	ErrInvalid = errors.New("checkpoint: invalid state")
+)
+
+// State is the applied position.
+type State struct {
+	// ReplID is the source's replication ID (40 hex characters).
+	ReplID string
+	// Offset is the replication offset applied (streaming), or the snapshot's
+	// FULLRESYNC offset during snapshot replay. Resume with PSYNC ReplID Offset+1.
+	Offset int64
+	// Phase is PhaseSnapshotReplay or PhaseStreaming.
+	Phase string
+	// SnapshotPos is, during snapshot replay, the byte offset in the spooled
+	// snapshot of the first key not yet applied; 0 while streaming.
+	SnapshotPos int64
+	// UpdatedAt is when the state was recorded.
+	UpdatedAt time.Time
+}
+
+type wire struct {
+	V           int       `json:"v"`
+	ReplID      string    `json:"replid"`
+	Offset      int64     `json:"offset"`
+	Phase       string    `json:"phase"`
+	SnapshotPos int64     `json:"snapshot_pos,omitempty"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Validate reports what is wrong with s, wrapping ErrInvalid.
+func (s State) Validate() error {
+	var errs []error
+	if !isReplID(s.ReplID) {
+		errs = append(errs, fmt.Errorf("replid %q is not 40 hex characters", s.ReplID))
+	}
+	if s.Offset < 0 {
+		errs = append(errs, fmt.Errorf("offset %d is negative", s.Offset))
+	}
+	switch s.Phase {
+	case PhaseSnapshotReplay:
+		if s.SnapshotPos < 0 {
+			errs = append(errs, fmt.Errorf("snapshot_pos %d is negative", s.SnapshotPos))
+		}
+	case PhaseStreaming:
+		if s.SnapshotPos != 0 {
+			errs = append(errs, fmt.Errorf("snapshot_pos %d set in phase %q", s.SnapshotPos, s.Phase))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("phase %q is not %q or %q", s.Phase, PhaseSnapshotReplay, PhaseStreaming))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+}
+
+func isReplID(id string) bool {
+	if len(id) != 40 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// Marshal encodes s as compact versioned JSON. It does not validate; Save does.
+func (s State) Marshal() []byte {
+	b, err := json.Marshal(wire{
+		V: Version, ReplID: s.ReplID, Offset: s.Offset, Phase: s.Phase,
+		SnapshotPos: s.SnapshotPos, UpdatedAt: s.UpdatedAt.UTC(),
+	})
+	if err != nil { // only strings, ints and a time: cannot fail
+		panic("checkpoint: marshal: " + err.Error())
+	}
+	return b
+}
+
+// Unmarshal decodes and validates what Marshal wrote. Bad input gives an error
+// wrapping ErrCorrupt, ErrUnsupportedVersion or ErrInvalid, never a zero State.
+func Unmarshal(b []byte) (State, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return State{}, fmt.Errorf("%w: empty input", ErrCorrupt)
+	}
+	var probe struct {
+		V *int `json:"v"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return State{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	switch {
+	case probe.V == nil:
+		return State{}, fmt.Errorf("%w: no version field", ErrCorrupt)
+	case *probe.V != Version:
+		return State{}, fmt.Errorf("%w: version %d, this build reads %d", ErrUnsupportedVersion, *probe.V, Version)
+	}
+	var w wire
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
+		return State{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if dec.More() {
+		return State{}, fmt.Errorf("%w: trailing data after the JSON object", ErrCorrupt)
+	}
+	st := State{ReplID: w.ReplID, Offset: w.Offset, Phase: w.Phase, SnapshotPos: w.SnapshotPos, UpdatedAt: w.UpdatedAt}
+	if err := st.Validate(); err != nil {
+		return State{}, err
+	}
+	return st, nil
+}
+
+// Store loads and saves the checkpoint.
+type Store interface {
+	// Load returns the saved state; ok is false when none was ever saved.
+	// A damaged checkpoint is an error, never a zero State with ok false.
+	Load(ctx context.Context) (st State, ok bool, err error)
+	// Save replaces the state durably before returning.
+	Save(ctx context.Context, st State) error
+}

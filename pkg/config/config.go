@@ -1,0 +1,168 @@
+// Package config holds redferry's settings: defaults, a TOML file, REDFERRY_*
+// environment variables and command-line flags, in that order of precedence.
+// Every setting is one field of Config; its toml tag is its name everywhere:
+// the key in the file, the flag (--state-dir) and the variable (REDFERRY_STATE_DIR).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is every setting of `redferry sync`.
+type Config struct {
+	Source             string `toml:"source" help:"source server URL: redis://[user:password@]host:port (rediss:// for TLS)"`
+	SourcePassword     string `toml:"source-password" help:"source password (prefer source-password-file or REDFERRY_SOURCE_PASSWORD)" secret:"true"`
+	SourcePasswordFile string `toml:"source-password-file" help:"file holding the source password"`
+	Target             string `toml:"target" help:"target server URL: redis://[user:password@]host:port (rediss:// for TLS)"`
+	TargetPassword     string `toml:"target-password" help:"target password (prefer target-password-file or REDFERRY_TARGET_PASSWORD)" secret:"true"`
+	TargetPasswordFile string `toml:"target-password-file" help:"file holding the target password"`
+
+	StateDir   string `toml:"state-dir" help:"directory for the spool (snapshot and stream) and the file checkpoint"`
+	StatusAddr string `toml:"status-addr" help:"HTTP address of /status (empty: off)"`
+	Once       bool   `toml:"once" help:"exit 0 once the snapshot is applied and the target has caught up with the source offset seen then"`
+
+	FlushTarget bool `toml:"flush-target" help:"empty the target before the first full sync"`
+	Merge       bool `toml:"merge" help:"keep the keys a non-empty target already holds (snapshot keys replace same-named ones)"`
+
+	Checkpoint    string `toml:"checkpoint" help:"where the applied offset is kept: target (exactly-once, in the target's MULTI/EXEC) or file (at-least-once)"`
+	CheckpointKey string `toml:"checkpoint-key" help:"name of the checkpoint key in db 0 of the target (default redferry:checkpoint:<source host:port>)"`
+
+	OnTargetError string `toml:"on-target-error" help:"a command the target rejects: stop (default) or log and go on"`
+	OnFullResync  string `toml:"on-full-resync" help:"the source cannot continue and sends a new snapshot: flush (empty the target, resync) or stop"`
+	ReplayPublish bool   `toml:"replay-publish" help:"replay PUBLISH commands of the stream to the target"`
+
+	MaxSpoolBytes int64 `toml:"max-spool-bytes" help:"stop reading the source when the spool holds this many bytes (0: no limit)"`
+	SegmentBytes  int64 `toml:"segment-bytes" help:"size of one spool segment file of the command stream"`
+	BatchCommands int   `toml:"batch-commands" help:"commands per batch written to the target"`
+	BatchBytes    int   `toml:"batch-bytes" help:"bytes per batch written to the target"`
+	ListeningPort int   `toml:"listening-port" help:"port redferry reports to the source as its replica port (REPLCONF listening-port)"`
+
+	DialTimeout time.Duration `toml:"dial-timeout" help:"timeout of one connection attempt"`
+	IOTimeout   time.Duration `toml:"io-timeout" help:"timeout of a read or write on an established connection"`
+
+	LogLevel  string `toml:"log-level" help:"debug, info, warn or error"`
+	LogFormat string `toml:"log-format" help:"auto (console on a terminal, JSON otherwise), json or console"`
+	Progress  string `toml:"progress" help:"progress bars: auto (on a terminal), always or never"`
+}
+
+// Default returns the settings used where nothing else is said.
+func Default() Config {
+	return Config{
+		StateDir:      "./redferry-state",
+		StatusAddr:    "127.0.0.1:9470",
+		Checkpoint:    "target",
+		OnTargetError: "stop",
+		OnFullResync:  "flush",
+		SegmentBytes:  64 << 20,
+		BatchCommands: 2000,
+		BatchBytes:    4 << 20,
+		ListeningPort: 0,
+		DialTimeout:   5 * time.Second,
+		IOTimeout:     30 * time.Second,
+		LogLevel:      "info",
+		LogFormat:     "auto",
+		Progress:      "auto",
+	}
+}
+
+// Validate reports every problem at once, each with its setting's name.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	}
+	if c.Source == "" {
+		bad("source", "missing: give --source redis://host:port")
+	} else if _, err := ParseURL(c.Source); err != nil {
+		bad("source", "%v", err)
+	}
+	if c.Target == "" {
+		bad("target", "missing: give --target redis://host:port")
+	} else if _, err := ParseURL(c.Target); err != nil {
+		bad("target", "%v", err)
+	}
+	if c.StateDir == "" {
+		bad("state-dir", "must not be empty")
+	}
+	oneOf := func(name, v string, allowed ...string) {
+		for _, a := range allowed {
+			if v == a {
+				return
+			}
+		}
+		bad(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	}
+	oneOf("checkpoint", c.Checkpoint, "target", "file")
+	oneOf("on-target-error", c.OnTargetError, "stop", "log")
+	oneOf("on-full-resync", c.OnFullResync, "flush", "stop")
+	oneOf("log-level", c.LogLevel, "debug", "info", "warn", "error")
+	oneOf("log-format", c.LogFormat, "auto", "json", "console")
+	oneOf("progress", c.Progress, "auto", "always", "never")
+	if c.FlushTarget && c.Merge {
+		bad("flush-target", "cannot be combined with merge: choose one")
+	}
+	if c.MaxSpoolBytes < 0 {
+		bad("max-spool-bytes", "must be >= 0, got %d", c.MaxSpoolBytes)
+	}
+	if c.SegmentBytes < 1<<20 {
+		bad("segment-bytes", "must be at least 1 MiB, got %d", c.SegmentBytes)
+	}
+	if c.BatchCommands < 1 {
+		bad("batch-commands", "must be >= 1, got %d", c.BatchCommands)
+	}
+	if c.BatchBytes < 1024 {
+		bad("batch-bytes", "must be >= 1024, got %d", c.BatchBytes)
+	}
+	if c.ListeningPort < 0 || c.ListeningPort > 65535 {
+		bad("listening-port", "must be a TCP port, got %d", c.ListeningPort)
+	}
+	if c.DialTimeout <= 0 || c.IOTimeout <= 0 {
+		bad("dial-timeout/io-timeout", "must be > 0")
+	}
+	return errors.Join(errs...)
+}
+
+// ResolvePasswords reads the password files, once the config is complete.
+// A password in the URL is the default; a password setting or file overrides it.
+func (c *Config) ResolvePasswords() error {
+	for _, p := range []struct {
+		file string
+		dst  *string
+		name string
+	}{{c.SourcePasswordFile, &c.SourcePassword, "source-password-file"}, {c.TargetPasswordFile, &c.TargetPassword, "target-password-file"}} {
+		if p.file == "" {
+			continue
+		}
+		b, err := os.ReadFile(p.file)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		*p.dst = strings.TrimRight(string(b), "\r\n")
+	}
+	return nil
+}
+
+// SourceEndpoint is the parsed source URL with the password settings applied.
+func (c *Config) SourceEndpoint() (Endpoint, error) {
+	return endpointWith(c.Source, c.SourcePassword)
+}
+
+// TargetEndpoint is the parsed target URL with the password settings applied.
+func (c *Config) TargetEndpoint() (Endpoint, error) {
+	return endpointWith(c.Target, c.TargetPassword)
+}
+
+func endpointWith(url, password string) (Endpoint, error) {
+	ep, err := ParseURL(url)
+	if err != nil {
+		return Endpoint{}, err
+	}
+	if password != "" {
+		ep.Password = password
+	}
+	return ep, nil
+}

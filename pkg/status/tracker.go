@@ -1,0 +1,158 @@
+// Package status tracks where a sync stands and serves it over HTTP.
+package status
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Phase is the stage a sync is in.
+type Phase string
+
+const (
+	PhaseStarting         Phase = "starting"
+	PhaseHandshake        Phase = "handshake"
+	PhaseSnapshotDownload Phase = "snapshot-download"
+	PhaseSnapshotReplay   Phase = "snapshot-replay"
+	PhaseStreaming        Phase = "streaming"
+	PhaseStopped          Phase = "stopped"
+)
+
+// Tracker is updated by the pipeline's stages and read by the status page.
+// All methods are safe for concurrent use.
+type Tracker struct {
+	mu         sync.Mutex
+	phase      Phase
+	replID     string
+	source     string
+	target     string
+	lastError  string
+	startedAt  time.Time
+	receivedAt []offsetTime // recent received offsets with their arrival time, for lag in seconds
+
+	received         atomic.Int64
+	applied          atomic.Int64
+	keysApplied      atomic.Int64
+	commandsApplied  atomic.Int64
+	targetErrors     atomic.Int64
+	snapshotSize     atomic.Int64
+	snapshotReceived atomic.Int64
+	snapshotApplied  atomic.Int64
+	spoolBytes       atomic.Int64
+	reconnects       atomic.Int64
+}
+
+type offsetTime struct {
+	offset int64
+	at     time.Time
+}
+
+// NewTracker returns a tracker for a sync from source to target (endpoints
+// as printable strings, without passwords).
+func NewTracker(source, target string) *Tracker {
+	return &Tracker{phase: PhaseStarting, source: source, target: target, startedAt: time.Now()}
+}
+
+func (t *Tracker) SetPhase(p Phase) { t.mu.Lock(); t.phase = p; t.mu.Unlock() }
+
+func (t *Tracker) Phase() Phase { t.mu.Lock(); defer t.mu.Unlock(); return t.phase }
+
+func (t *Tracker) SetReplID(id string) { t.mu.Lock(); t.replID = id; t.mu.Unlock() }
+
+func (t *Tracker) ReplID() string { t.mu.Lock(); defer t.mu.Unlock(); return t.replID }
+
+func (t *Tracker) SetError(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err == nil {
+		t.lastError = ""
+		return
+	}
+	t.lastError = err.Error()
+}
+
+// SetReceived records the replication offset received (and spooled) so far.
+func (t *Tracker) SetReceived(offset int64) {
+	if t.received.Swap(offset) == offset {
+		return
+	}
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := len(t.receivedAt)
+	// One sample per 100ms is enough for lag in seconds.
+	if n > 0 && now.Sub(t.receivedAt[n-1].at) < 100*time.Millisecond {
+		t.receivedAt[n-1].offset = offset
+		return
+	}
+	t.receivedAt = append(t.receivedAt, offsetTime{offset, now})
+}
+
+// SetApplied records the replication offset applied to the target.
+func (t *Tracker) SetApplied(offset int64) {
+	t.applied.Store(offset)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	i := 0
+	for i < len(t.receivedAt) && t.receivedAt[i].offset <= offset {
+		i++
+	}
+	t.receivedAt = append(t.receivedAt[:0], t.receivedAt[i:]...)
+}
+
+func (t *Tracker) Received() int64 { return t.received.Load() }
+func (t *Tracker) Applied() int64  { return t.applied.Load() }
+
+func (t *Tracker) AddKeys(n int64)             { t.keysApplied.Add(n) }
+func (t *Tracker) AddCommands(n int64)         { t.commandsApplied.Add(n) }
+func (t *Tracker) AddTargetErrors(n int64)     { t.targetErrors.Add(n) }
+func (t *Tracker) AddReconnect()               { t.reconnects.Add(1) }
+func (t *Tracker) SetSnapshotSize(n int64)     { t.snapshotSize.Store(n) }
+func (t *Tracker) SetSnapshotReceived(n int64) { t.snapshotReceived.Store(n) }
+func (t *Tracker) SetSnapshotApplied(n int64)  { t.snapshotApplied.Store(n) }
+func (t *Tracker) SetSpoolBytes(n int64)       { t.spoolBytes.Store(n) }
+
+// Report is the JSON document of GET /status.
+type Report struct {
+	Phase            Phase   `json:"phase"`
+	Source           string  `json:"source"`
+	Target           string  `json:"target"`
+	ReplID           string  `json:"replid"`
+	OffsetReceived   int64   `json:"offset_received"`
+	OffsetApplied    int64   `json:"offset_applied"`
+	LagBytes         int64   `json:"lag_bytes"`
+	LagSeconds       float64 `json:"lag_seconds"`
+	KeysApplied      int64   `json:"keys_applied"`
+	CommandsApplied  int64   `json:"commands_applied"`
+	TargetErrors     int64   `json:"target_errors"`
+	SnapshotSize     int64   `json:"snapshot_size"`
+	SnapshotReceived int64   `json:"snapshot_received"`
+	SnapshotApplied  int64   `json:"snapshot_applied"`
+	SpoolBytes       int64   `json:"spool_bytes"`
+	Reconnects       int64   `json:"reconnects"`
+	LastError        string  `json:"last_error,omitempty"`
+	UptimeSeconds    float64 `json:"uptime_seconds"`
+}
+
+// Report returns the current state.
+func (t *Tracker) Report() Report {
+	now := time.Now()
+	t.mu.Lock()
+	r := Report{Phase: t.phase, Source: t.source, Target: t.target, ReplID: t.replID, LastError: t.lastError,
+		UptimeSeconds: now.Sub(t.startedAt).Seconds()}
+	if len(t.receivedAt) > 0 {
+		r.LagSeconds = now.Sub(t.receivedAt[0].at).Seconds()
+	}
+	t.mu.Unlock()
+	r.OffsetReceived, r.OffsetApplied = t.received.Load(), t.applied.Load()
+	if r.Phase == PhaseStreaming && r.OffsetReceived > r.OffsetApplied {
+		r.LagBytes = r.OffsetReceived - r.OffsetApplied
+	} else if r.Phase != PhaseStreaming {
+		r.LagSeconds = 0
+	}
+	r.KeysApplied, r.CommandsApplied, r.TargetErrors = t.keysApplied.Load(), t.commandsApplied.Load(), t.targetErrors.Load()
+	r.SnapshotSize, r.SnapshotReceived, r.SnapshotApplied = t.snapshotSize.Load(), t.snapshotReceived.Load(), t.snapshotApplied.Load()
+	r.SpoolBytes, r.Reconnects = t.spoolBytes.Load(), t.reconnects.Load()
+	return r
+}

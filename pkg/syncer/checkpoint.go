@@ -1,0 +1,54 @@
+package syncer
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redferry/redferry/pkg/checkpoint"
+	"github.com/redferry/redferry/sink"
+)
+
+// checkpointStore records the applied position. The target store writes it
+// inside each batch's MULTI/EXEC (exactly-once); the file store writes it
+// after each batch is applied (at-least-once).
+type checkpointStore interface {
+	Load(ctx context.Context) (checkpoint.State, bool, error)
+	// Attach puts st into b when the store commits with the batch itself.
+	Attach(b *sink.Batch, st checkpoint.State)
+	// Committed records st once b is applied, when the store is separate.
+	Committed(ctx context.Context, st checkpoint.State) error
+	// Reset forgets the position (before a new full sync).
+	Reset(ctx context.Context) error
+}
+
+type targetStore struct{ sink *sink.Standalone }
+
+func (t *targetStore) Load(ctx context.Context) (checkpoint.State, bool, error) {
+	b, err := t.sink.LoadCheckpoint(ctx)
+	if err != nil {
+		return checkpoint.State{}, false, fmt.Errorf("reading the checkpoint from the target: %w", err)
+	}
+	if b == nil {
+		return checkpoint.State{}, false, nil
+	}
+	st, err := checkpoint.Unmarshal(b)
+	if err != nil {
+		return checkpoint.State{}, false, fmt.Errorf("the checkpoint key in the target: %w (delete it to start a new full sync)", err)
+	}
+	return st, true, nil
+}
+
+func (t *targetStore) Attach(b *sink.Batch, st checkpoint.State) { b.Checkpoint = st.Marshal() }
+
+func (t *targetStore) Committed(context.Context, checkpoint.State) error { return nil }
+
+// Reset: the flush before a new full sync removed the key already.
+func (t *targetStore) Reset(context.Context) error { return nil }
+
+type fileStore struct{ *checkpoint.FileStore }
+
+func (f fileStore) Attach(*sink.Batch, checkpoint.State) {}
+
+func (f fileStore) Committed(ctx context.Context, st checkpoint.State) error { return f.Save(ctx, st) }
+
+func (f fileStore) Reset(context.Context) error { return removeFile(f.Path()) }

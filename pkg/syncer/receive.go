@@ -1,0 +1,230 @@
+package syncer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/pkg/checkpoint"
+	"github.com/redferry/redferry/pkg/status"
+	"github.com/redferry/redferry/protocol"
+)
+
+// flushBytes is how much of the stream the receiver gathers before one
+// write to the spool, when more is already buffered from the socket.
+const flushBytes = 256 << 10
+
+// receive keeps the source link up: it spools the snapshot (on a full sync)
+// and then the stream, acknowledging only what is durable on disk. It
+// reconnects with backoff on network errors and returns on errors that a
+// reconnect cannot fix.
+func (s *Syncer) receive(ctx context.Context, p plan, snapshotReady chan<- struct{}) error {
+	log := s.log.With(zap.String("stage", "receive"))
+	replID := p.replID
+	var bo backoff
+	for {
+		started := time.Now()
+		err := s.receiveOnce(ctx, log, &replID, snapshotReady)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if fatalLinkError(err) {
+			return err
+		}
+		if time.Since(started) > time.Minute {
+			bo.reset()
+		}
+		wait := bo.next()
+		s.tracker.AddReconnect()
+		s.tracker.SetError(err)
+		log.Warn("source link lost: reconnecting", zap.Error(err), zap.Duration("in", wait),
+			zap.Int64("offset", s.spool.End()))
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+// fatalLinkError: errors a reconnect would only repeat.
+func fatalLinkError(err error) bool {
+	return errors.Is(err, protocol.ErrAuth) || errors.Is(err, protocol.ErrSyncRefused) ||
+		errors.Is(err, ErrResyncRequired) || errors.Is(err, errSpool)
+}
+
+// errSpool marks spool (disk) errors: nothing can be received until fixed.
+var errSpool = errors.New("spool")
+
+func (s *Syncer) receiveOnce(ctx context.Context, log *zap.Logger, replID *string, snapshotReady chan<- struct{}) error {
+	if s.tracker.Phase() == status.PhaseStarting {
+		s.tracker.SetPhase(status.PhaseHandshake)
+	}
+	link, err := protocol.Dial(ctx, protocol.LinkConfig{Addr: s.src.Addr, Username: s.src.Username,
+		Password: s.src.Password, ListeningPort: s.cfg.ListeningPort, DialTimeout: s.cfg.DialTimeout,
+		Logger: s.log})
+	if err != nil {
+		return err
+	}
+	defer link.Close()
+	stop := context.AfterFunc(ctx, func() { link.Close() })
+	defer stop()
+
+	want, from := "?", int64(-1)
+	if *replID != "" {
+		want, from = *replID, s.spool.End()+1
+	}
+	res, err := link.PSync(ctx, want, from)
+	if err != nil {
+		return err
+	}
+	if res.Full {
+		if *replID != "" {
+			return fmt.Errorf("%w (asked for replid %s offset %d, the source answered FULLRESYNC %s %d)",
+				ErrResyncRequired, want, from, res.ReplID, res.Offset)
+		}
+		if err := s.receiveSnapshot(ctx, log, link, res); err != nil {
+			return err
+		}
+		select {
+		case snapshotReady <- struct{}{}:
+		default:
+		}
+	} else {
+		log.Info("continuing the replication stream", zap.String("replid", res.ReplID), zap.Int64("offset", res.Offset))
+	}
+	if res.ReplID != *replID {
+		if *replID != "" {
+			log.Warn("the source switched to a new replication id (failover)", zap.String("old", *replID), zap.String("new", res.ReplID))
+		}
+		*replID = res.ReplID
+		if err := s.linkInfo.Save(ctx, checkpoint.State{ReplID: res.ReplID, Offset: s.spool.End(),
+			Phase: checkpoint.PhaseStreaming, UpdatedAt: time.Now()}); err != nil {
+			return fmt.Errorf("%w: saving the replication id: %v", errSpool, err)
+		}
+		s.tracker.SetReplID(res.ReplID)
+	}
+	return s.receiveStream(ctx, link)
+}
+
+func (s *Syncer) receiveSnapshot(ctx context.Context, log *zap.Logger, link *protocol.Link, res protocol.Resync) error {
+	s.tracker.SetPhase(status.PhaseSnapshotDownload)
+	s.tracker.SetReplID(res.ReplID)
+	log.Info("full sync: receiving the snapshot", zap.String("replid", res.ReplID), zap.Int64("offset", res.Offset))
+	w, err := s.spool.NewSnapshot(res.ReplID, res.Offset)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errSpool, err)
+	}
+	start := time.Now()
+	n, err := link.ReadSnapshot(ctx, w, s.tracker.SetSnapshotReceived)
+	if err != nil {
+		_ = w.Abort()
+		return err
+	}
+	if err := w.Commit(); err != nil {
+		return fmt.Errorf("%w: %v", errSpool, err)
+	}
+	s.tracker.SetSnapshotSize(n)
+	s.tracker.SetReceived(res.Offset)
+	log.Info("snapshot received", zap.Int64("bytes", n), zap.Duration("took", time.Since(start)))
+	return nil
+}
+
+// receiveStream appends the stream to the spool. A second goroutine fsyncs
+// the spool and acknowledges the durable offset once a second; GETACK gets an
+// answer at once.
+func (s *Syncer) receiveStream(ctx context.Context, link *protocol.Link) error {
+	var mu sync.Mutex // serializes Append and Sync on the spool
+	sync := func() (int64, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		d, err := s.spool.Sync()
+		if err != nil {
+			return 0, fmt.Errorf("%w: %v", errSpool, err)
+		}
+		s.tracker.SetSpoolBytes(s.spool.Bytes())
+		return d, nil
+	}
+	ack := func() error {
+		d, err := sync()
+		if err != nil {
+			return err
+		}
+		return link.SendAck(d)
+	}
+	// A diskless source starts the stream only after the first ACK.
+	if err := ack(); err != nil {
+		return err
+	}
+	ackCtx, stopAcks := context.WithCancel(ctx)
+	defer stopAcks()
+	ackErr := make(chan error, 1)
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ackCtx.Done():
+				ackErr <- nil
+				return
+			case <-t.C:
+				if err := ack(); err != nil {
+					ackErr <- err
+					link.Close()
+					return
+				}
+			}
+		}
+	}()
+
+	var pending []byte
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		mu.Lock()
+		err := s.spool.Append(pending)
+		mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("%w: %v", errSpool, err)
+		}
+		pending = pending[:0]
+		s.tracker.SetReceived(s.spool.End())
+		return nil
+	}
+	for {
+		cmd, err := link.ReadCommand()
+		if err != nil {
+			ferr := flush()
+			stopAcks()
+			if aerr := <-ackErr; aerr != nil {
+				return aerr
+			}
+			return errors.Join(err, ferr)
+		}
+		pending = append(pending, cmd.Raw...)
+		getAck := len(cmd.Args) >= 2 && bytes.EqualFold(cmd.Args[0], []byte("replconf")) &&
+			bytes.EqualFold(cmd.Args[1], []byte("getack"))
+		if link.Buffered() == 0 || len(pending) >= flushBytes || getAck {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if getAck {
+			if err := ack(); err != nil {
+				return err
+			}
+		}
+		for s.spool.Full() {
+			// The target is behind and the spool is at max-spool-bytes: stop
+			// reading rather than lose data. The source may drop the link;
+			// PSYNC continues once the applier has drained the spool.
+			if err := sleep(ctx, 100*time.Millisecond); err != nil {
+				return err
+			}
+		}
+	}
+}

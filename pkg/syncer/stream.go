@@ -1,0 +1,125 @@
+package syncer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/pkg/checkpoint"
+	"github.com/redferry/redferry/pkg/spool"
+	"github.com/redferry/redferry/pkg/status"
+	"github.com/redferry/redferry/protocol"
+	"github.com/redferry/redferry/sink"
+)
+
+// replayStream applies the spooled stream from offset from (where db is
+// selected) on, batch by batch. A batch is committed when full, or when the
+// spool has nothing more to give, but never inside a source MULTI … EXEC.
+func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
+	s := a.s
+	s.tracker.SetPhase(status.PhaseStreaming)
+	s.tracker.SetApplied(from)
+	r, err := s.spool.NewReader(from)
+	if err != nil {
+		return fmt.Errorf("reading the spooled stream from offset %d: %w", from, err)
+	}
+	a.log.Info("applying the replication stream", zap.Int64("from", from), zap.Int("db", db))
+	tr := sink.NewTranslator(s.target.Caps(), sink.TranslateOptions{ReplayPublish: s.cfg.ReplayPublish})
+	var (
+		offset  = from
+		inMulti bool
+		maxCmds = s.cfg.BatchCommands
+		maxSize = s.cfg.BatchBytes
+	)
+	a.batch.Reset()
+	a.batch.StartDB = db
+	commit := func() error {
+		if inMulti {
+			return nil
+		}
+		if a.batch.Len() > 0 {
+			st := checkpoint.State{ReplID: s.currentReplID(), Offset: offset, Phase: checkpoint.PhaseStreaming, DB: db}
+			if err := a.commit(ctx, st); err != nil {
+				return err
+			}
+			a.batch.StartDB = db
+			if err := s.spool.Trim(offset); err != nil {
+				a.log.Warn("could not remove applied spool segments", zap.Error(err))
+			}
+		}
+		// Stream bytes that needed no write (PING, REPLCONF) count as applied too.
+		s.tracker.SetApplied(offset)
+		if a.onceTarget > 0 && offset >= a.onceTarget {
+			return errOnceDone
+		}
+		return nil
+	}
+	hook := &waitHook{ctx: ctx, r: r, spool: s.spool, beforeWait: commit}
+	cr := protocol.NewCommandReader(bufio.NewReaderSize(hook, 1<<20), protocol.Limits{})
+	for {
+		cmd, err := cr.ReadCommand()
+		if err != nil {
+			switch {
+			case errors.Is(err, errOnceDone):
+				a.log.Info("the target has caught up with the source", zap.Int64("offset", offset))
+				return nil
+			case ctx.Err() != nil:
+				// A clean stop: the batch gathered so far is applied first.
+				if cerr := commit(); cerr != nil && !errors.Is(cerr, errOnceDone) {
+					return cerr
+				}
+				return ctx.Err()
+			}
+			return fmt.Errorf("reading the spooled stream at offset %d: %w", offset, err)
+		}
+		offset += int64(len(cmd.Raw))
+		switch {
+		case equalFold(cmd.Args[0], "select") && len(cmd.Args) == 2:
+			n, err := strconv.Atoi(string(cmd.Args[1]))
+			if err != nil {
+				return fmt.Errorf("stream offset %d: SELECT %q is not a db number", offset, cmd.Args[1])
+			}
+			db = n
+		case equalFold(cmd.Args[0], "multi"):
+			inMulti = true
+		case equalFold(cmd.Args[0], "exec"):
+			inMulti = false
+		}
+		if err := tr.Translate(cmd.Args, cmd.Raw, offset, a.batch); err != nil {
+			return fmt.Errorf("stream offset %d: %w", offset, err)
+		}
+		if a.batch.Len() >= maxCmds || a.batch.Size() >= maxSize {
+			if err := commit(); err != nil {
+				if errors.Is(err, errOnceDone) {
+					return nil
+				}
+				return err
+			}
+		}
+	}
+}
+
+func equalFold(b []byte, s string) bool { return bytes.EqualFold(b, []byte(s)) }
+
+// waitHook reads the spool and calls beforeWait when the next read would
+// block, so the batch gathered so far is applied instead of waiting for more.
+type waitHook struct {
+	ctx        context.Context
+	r          *spool.Reader
+	spool      *spool.Spool
+	beforeWait func() error
+}
+
+func (h *waitHook) Read(p []byte) (int, error) {
+	if h.spool.End() <= h.r.Offset() {
+		if err := h.beforeWait(); err != nil {
+			return 0, err
+		}
+	}
+	return h.r.Read(h.ctx, p)
+}

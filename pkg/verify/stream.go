@@ -1,0 +1,370 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// flatMap turns a RESP2 key/value array into a map.
+func flatMap(v any) (map[string]any, error) {
+	arr, ok := v.([]any)
+	if !ok || len(arr)%2 != 0 {
+		return nil, fmt.Errorf("expected a key/value array, got %T", v)
+	}
+	m := make(map[string]any, len(arr)/2)
+	for i := 0; i < len(arr); i += 2 {
+		k, ok := arr[i].(string)
+		if !ok {
+			return nil, fmt.Errorf("key %d is %T, not a string", i/2, arr[i])
+		}
+		m[k] = arr[i+1]
+	}
+	return m, nil
+}
+
+// mapList parses a RESP2 array of key/value arrays.
+func mapList(v any) ([]map[string]any, error) {
+	arr, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("expected an array, got %T", v)
+	}
+	out := make([]map[string]any, 0, len(arr))
+	for _, e := range arr {
+		m, err := flatMap(e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func str(v any) string {
+	if v == nil {
+		return "<nil>"
+	}
+	return fmt.Sprint(v)
+}
+
+// nextID returns the stream id right after id, for paging with inclusive
+// ranges (exclusive "(" ranges need 6.2).
+func nextID(id string) (string, error) {
+	msText, seqText, ok := strings.Cut(id, "-")
+	if !ok {
+		return "", fmt.Errorf("bad stream id %q", id)
+	}
+	ms, err := strconv.ParseUint(msText, 10, 64)
+	if err != nil {
+		return "", fmt.Errorf("bad stream id %q: %w", id, err)
+	}
+	seq, err := strconv.ParseUint(seqText, 10, 64)
+	if err != nil {
+		return "", fmt.Errorf("bad stream id %q: %w", id, err)
+	}
+	if seq == math.MaxUint64 {
+		if ms == math.MaxUint64 {
+			return "", nil // the last possible id
+		}
+		return strconv.FormatUint(ms+1, 10) + "-0", nil
+	}
+	return msText + "-" + strconv.FormatUint(seq+1, 10), nil
+}
+
+func (c *comparer) compareStream(ctx context.Context, key string) (*mismatch, error) {
+	sInfo, err := xinfo(ctx, c.src, "STREAM", key)
+	if err != nil {
+		return nil, fmt.Errorf("source XINFO STREAM: %w", err)
+	}
+	dInfo, err := xinfo(ctx, c.dst, "STREAM", key)
+	if err != nil {
+		return nil, fmt.Errorf("target XINFO STREAM: %w", err)
+	}
+	fields := []string{"length", "last-generated-id"}
+	if c.si.hasStream7() && c.di.hasStream7() {
+		fields = append(fields, "entries-added", "max-deleted-entry-id", "recorded-first-entry-id")
+	}
+	for _, f := range fields {
+		if a, b := str(sInfo[f]), str(dInfo[f]); a != b {
+			return mis(KindStreamMeta, "%s %s in source, %s in target", f, a, b), nil
+		}
+	}
+	if m, err := c.compareEntries(ctx, key); m != nil || err != nil {
+		return m, err
+	}
+	return c.compareGroups(ctx, key)
+}
+
+func xinfo(ctx context.Context, cl *redis.Client, args ...any) (map[string]any, error) {
+	v, err := cl.Do(ctx, append([]any{"XINFO"}, args...)...).Result()
+	if err != nil {
+		return nil, err
+	}
+	return flatMap(v)
+}
+
+type streamEntry struct {
+	id     string
+	fields []string
+}
+
+func xrange(ctx context.Context, cl *redis.Client, key, start string, count int) ([]streamEntry, error) {
+	v, err := cl.Do(ctx, "XRANGE", key, start, "+", "COUNT", count).Slice()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]streamEntry, 0, len(v))
+	for _, e := range v {
+		pair, ok := e.([]any)
+		if !ok || len(pair) != 2 {
+			return nil, fmt.Errorf("bad XRANGE entry %T", e)
+		}
+		id, _ := pair[0].(string)
+		fv, _ := pair[1].([]any)
+		se := streamEntry{id: id, fields: make([]string, 0, len(fv))}
+		for _, x := range fv {
+			s, _ := x.(string)
+			se.fields = append(se.fields, s)
+		}
+		out = append(out, se)
+	}
+	return out, nil
+}
+
+func (c *comparer) compareEntries(ctx context.Context, key string) (*mismatch, error) {
+	start := "-"
+	for {
+		a, err := xrange(ctx, c.src, key, start, c.opt.BatchSize)
+		if err != nil {
+			return nil, fmt.Errorf("source XRANGE: %w", err)
+		}
+		b, err := xrange(ctx, c.dst, key, start, c.opt.BatchSize)
+		if err != nil {
+			return nil, fmt.Errorf("target XRANGE: %w", err)
+		}
+		for i := range a {
+			if i >= len(b) {
+				return mis(KindValue, "entry %s missing in target", a[i].id), nil
+			}
+			if a[i].id != b[i].id {
+				return mis(KindValue, "entry %s in source, %s in target at the same position", a[i].id, b[i].id), nil
+			}
+			if strings.Join(a[i].fields, "\x00") != strings.Join(b[i].fields, "\x00") || len(a[i].fields) != len(b[i].fields) {
+				return mis(KindValue, "entry %s fields differ", a[i].id), nil
+			}
+		}
+		if len(b) > len(a) {
+			return mis(KindValue, "entry %s only in target", b[len(a)].id), nil
+		}
+		if len(a) < c.opt.BatchSize {
+			return nil, nil
+		}
+		if start, err = nextID(a[len(a)-1].id); err != nil || start == "" {
+			return nil, err
+		}
+	}
+}
+
+func byName(ms []map[string]any) map[string]map[string]any {
+	out := make(map[string]map[string]any, len(ms))
+	for _, m := range ms {
+		out[str(m["name"])] = m
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func (c *comparer) compareGroups(ctx context.Context, key string) (*mismatch, error) {
+	sv, err := c.src.Do(ctx, "XINFO", "GROUPS", key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("source XINFO GROUPS: %w", err)
+	}
+	dv, err := c.dst.Do(ctx, "XINFO", "GROUPS", key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("target XINFO GROUPS: %w", err)
+	}
+	sl, err := mapList(sv)
+	if err != nil {
+		return nil, fmt.Errorf("source XINFO GROUPS: %w", err)
+	}
+	dl, err := mapList(dv)
+	if err != nil {
+		return nil, fmt.Errorf("target XINFO GROUPS: %w", err)
+	}
+	sg, dg := byName(sl), byName(dl)
+	for _, name := range sortedKeys(dg) {
+		if sg[name] == nil {
+			return mis(KindGroup, "group %q only in target", name), nil
+		}
+	}
+	fields := []string{"last-delivered-id", "pending"}
+	if c.si.hasStream7() && c.di.hasStream7() {
+		fields = append(fields, "entries-read")
+	}
+	for _, name := range sortedKeys(sg) {
+		d := dg[name]
+		if d == nil {
+			return mis(KindGroup, "group %q missing in target", name), nil
+		}
+		for _, f := range fields {
+			if a, b := str(sg[name][f]), str(d[f]); a != b {
+				return mis(KindGroup, "group %q: %s %s in source, %s in target", name, f, a, b), nil
+			}
+		}
+	}
+	for _, name := range sortedKeys(sg) {
+		if m, err := c.compareConsumers(ctx, key, name); m != nil || err != nil {
+			return m, err
+		}
+		if m, err := c.comparePending(ctx, key, name); m != nil || err != nil {
+			return m, err
+		}
+	}
+	return nil, nil
+}
+
+func (c *comparer) compareConsumers(ctx context.Context, key, group string) (*mismatch, error) {
+	sv, err := c.src.Do(ctx, "XINFO", "CONSUMERS", key, group).Result()
+	if err != nil {
+		return nil, fmt.Errorf("source XINFO CONSUMERS %q: %w", group, err)
+	}
+	dv, err := c.dst.Do(ctx, "XINFO", "CONSUMERS", key, group).Result()
+	if err != nil {
+		return nil, fmt.Errorf("target XINFO CONSUMERS %q: %w", group, err)
+	}
+	sl, err := mapList(sv)
+	if err != nil {
+		return nil, fmt.Errorf("source XINFO CONSUMERS %q: %w", group, err)
+	}
+	dl, err := mapList(dv)
+	if err != nil {
+		return nil, fmt.Errorf("target XINFO CONSUMERS %q: %w", group, err)
+	}
+	sc, dc := byName(sl), byName(dl)
+	for _, name := range sortedKeys(sc) {
+		d := dc[name]
+		if d == nil {
+			return mis(KindConsumer, "group %q: consumer %q missing in target", group, name), nil
+		}
+		if a, b := str(sc[name]["pending"]), str(d["pending"]); a != b {
+			return mis(KindConsumer, "group %q: consumer %q pending %s in source, %s in target", group, name, a, b), nil
+		}
+	}
+	for _, name := range sortedKeys(dc) {
+		if sc[name] == nil {
+			return mis(KindConsumer, "group %q: consumer %q only in target", group, name), nil
+		}
+	}
+	return nil, nil
+}
+
+type pendingEntry struct {
+	id, consumer string
+	deliveries   int64
+}
+
+func xpending(ctx context.Context, cl *redis.Client, key, group, start string, count int) ([]pendingEntry, error) {
+	v, err := cl.Do(ctx, "XPENDING", key, group, start, "+", count).Slice()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]pendingEntry, 0, len(v))
+	for _, e := range v {
+		row, ok := e.([]any)
+		if !ok || len(row) != 4 {
+			return nil, fmt.Errorf("bad XPENDING row %T", e)
+		}
+		n, _ := row[3].(int64)
+		out = append(out, pendingEntry{id: str(row[0]), consumer: str(row[1]), deliveries: n})
+	}
+	return out, nil
+}
+
+func (c *comparer) comparePending(ctx context.Context, key, group string) (*mismatch, error) {
+	start := "-"
+	for {
+		a, err := xpending(ctx, c.src, key, group, start, c.opt.BatchSize)
+		if err != nil {
+			return nil, fmt.Errorf("source XPENDING %q: %w", group, err)
+		}
+		b, err := xpending(ctx, c.dst, key, group, start, c.opt.BatchSize)
+		if err != nil {
+			return nil, fmt.Errorf("target XPENDING %q: %w", group, err)
+		}
+		for i := range a {
+			if i >= len(b) {
+				return mis(KindPending, "group %q: pending %s missing in target", group, a[i].id), nil
+			}
+			if a[i] != b[i] {
+				return mis(KindPending, "group %q: pending %s/%s/%d in source, %s/%s/%d in target (id/consumer/deliveries)",
+					group, a[i].id, a[i].consumer, a[i].deliveries, b[i].id, b[i].consumer, b[i].deliveries), nil
+			}
+		}
+		if len(b) > len(a) {
+			return mis(KindPending, "group %q: pending %s only in target", group, b[len(a)].id), nil
+		}
+		if len(a) < c.opt.BatchSize {
+			return nil, nil
+		}
+		if start, err = nextID(a[len(a)-1].id); err != nil || start == "" {
+			return nil, err
+		}
+	}
+}
+
+// compareFunctions compares FUNCTION LIST WITHCODE: library names, engines
+// and code (the code declares the functions and their flags).
+func (c *comparer) compareFunctions(ctx context.Context, src, dst *redis.Client) error {
+	load := func(cl *redis.Client) (map[string]string, error) {
+		v, err := cl.Do(ctx, "FUNCTION", "LIST", "WITHCODE").Result()
+		if err != nil {
+			return nil, err
+		}
+		libs, err := mapList(v)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]string, len(libs))
+		for _, l := range libs {
+			out[str(l["library_name"])] = str(l["engine"]) + "\n" + str(l["library_code"])
+		}
+		return out, nil
+	}
+	sl, err := load(src)
+	if err != nil {
+		return fmt.Errorf("verify: source FUNCTION LIST: %w", err)
+	}
+	dl, err := load(dst)
+	if err != nil {
+		return fmt.Errorf("verify: target FUNCTION LIST: %w", err)
+	}
+	c.db = -1
+	for _, name := range sortedKeys(sl) {
+		code, ok := dl[name]
+		switch {
+		case !ok:
+			c.add(KindFunction, name, "library missing in target")
+		case code != sl[name]:
+			c.add(KindFunction, name, "library code differs")
+		}
+	}
+	for _, name := range sortedKeys(dl) {
+		if _, ok := sl[name]; !ok {
+			c.add(KindFunction, name, "library only in target")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,369 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func (c *comparer) compareString(ctx context.Context, key string) (*mismatch, error) {
+	sl, err := c.src.StrLen(ctx, key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("source STRLEN: %w", err)
+	}
+	dl, err := c.dst.StrLen(ctx, key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("target STRLEN: %w", err)
+	}
+	if sl != dl {
+		return mis(KindValue, "length %d in source, %d in target", sl, dl), nil
+	}
+	for off := int64(0); off < sl; off += strChunk {
+		end := min(off+strChunk, sl) - 1
+		a, err := c.src.GetRange(ctx, key, off, end).Result()
+		if err != nil {
+			return nil, fmt.Errorf("source GETRANGE: %w", err)
+		}
+		b, err := c.dst.GetRange(ctx, key, off, end).Result()
+		if err != nil {
+			return nil, fmt.Errorf("target GETRANGE: %w", err)
+		}
+		if a != b {
+			return mis(KindValue, "bytes differ in [%d, %d]", off, end), nil
+		}
+	}
+	return nil, nil
+}
+
+func (c *comparer) compareList(ctx context.Context, key string) (*mismatch, error) {
+	sl, err := c.src.LLen(ctx, key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("source LLEN: %w", err)
+	}
+	dl, err := c.dst.LLen(ctx, key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("target LLEN: %w", err)
+	}
+	if sl != dl {
+		return mis(KindValue, "length %d in source, %d in target", sl, dl), nil
+	}
+	page := int64(c.opt.BatchSize)
+	for off := int64(0); off < sl; off += page {
+		a, err := c.src.LRange(ctx, key, off, off+page-1).Result()
+		if err != nil {
+			return nil, fmt.Errorf("source LRANGE: %w", err)
+		}
+		b, err := c.dst.LRange(ctx, key, off, off+page-1).Result()
+		if err != nil {
+			return nil, fmt.Errorf("target LRANGE: %w", err)
+		}
+		for i := range a {
+			if i >= len(b) {
+				return mis(KindValue, "target list shorter at index %d", off+int64(i)), nil
+			}
+			if a[i] != b[i] {
+				return mis(KindValue, "element %d differs: %.40q vs %.40q", off+int64(i), a[i], b[i]), nil
+			}
+		}
+		if len(a) < len(b) {
+			return mis(KindValue, "target list longer at index %d", off+int64(len(a))), nil
+		}
+	}
+	return nil, nil
+}
+
+func (c *comparer) compareSet(ctx context.Context, key string) (*mismatch, error) {
+	sn, err := c.src.SCard(ctx, key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("source SCARD: %w", err)
+	}
+	dn, err := c.dst.SCard(ctx, key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("target SCARD: %w", err)
+	}
+	if sn != dn {
+		return mis(KindValue, "cardinality %d in source, %d in target", sn, dn), nil
+	}
+	var cursor uint64
+	for {
+		members, next, err := c.src.SScan(ctx, key, cursor, "", int64(c.opt.BatchSize)).Result()
+		if err != nil {
+			return nil, fmt.Errorf("source SSCAN: %w", err)
+		}
+		if len(members) > 0 {
+			in, err := c.isMember(ctx, key, members)
+			if err != nil {
+				return nil, err
+			}
+			for i, ok := range in {
+				if !ok {
+					return mis(KindValue, "member %.40q missing in target", members[i]), nil
+				}
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return nil, nil
+		}
+	}
+}
+
+func (c *comparer) isMember(ctx context.Context, key string, members []string) ([]bool, error) {
+	out := make([]bool, len(members))
+	if c.di.hasMultiRead() {
+		args := make([]any, 0, len(members)+2)
+		args = append(args, "SMISMEMBER", key)
+		for _, m := range members {
+			args = append(args, m)
+		}
+		res, err := c.dst.Do(ctx, args...).Int64Slice()
+		if err != nil {
+			return nil, fmt.Errorf("target SMISMEMBER: %w", err)
+		}
+		if len(res) != len(members) {
+			return nil, fmt.Errorf("target SMISMEMBER: %d replies for %d members", len(res), len(members))
+		}
+		for i, r := range res {
+			out[i] = r == 1
+		}
+		return out, nil
+	}
+	cmds := make([]*redis.BoolCmd, len(members))
+	if _, err := c.dst.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, m := range members {
+			cmds[i] = p.SIsMember(ctx, key, m)
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("target SISMEMBER: %w", err)
+	}
+	for i, cmd := range cmds {
+		out[i] = cmd.Val()
+	}
+	return out, nil
+}
+
+func (c *comparer) compareZSet(ctx context.Context, key string) (*mismatch, error) {
+	sn, err := c.src.ZCard(ctx, key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("source ZCARD: %w", err)
+	}
+	dn, err := c.dst.ZCard(ctx, key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("target ZCARD: %w", err)
+	}
+	if sn != dn {
+		return mis(KindValue, "cardinality %d in source, %d in target", sn, dn), nil
+	}
+	var cursor uint64
+	for {
+		kv, next, err := c.src.ZScan(ctx, key, cursor, "", int64(c.opt.BatchSize)).Result()
+		if err != nil {
+			return nil, fmt.Errorf("source ZSCAN: %w", err)
+		}
+		if len(kv)%2 != 0 {
+			return nil, fmt.Errorf("source ZSCAN: odd reply length %d", len(kv))
+		}
+		if len(kv) > 0 {
+			members := make([]string, 0, len(kv)/2)
+			for i := 0; i < len(kv); i += 2 {
+				members = append(members, kv[i])
+			}
+			scores, err := c.targetScores(ctx, key, members)
+			if err != nil {
+				return nil, err
+			}
+			for i, m := range members {
+				a, err := strconv.ParseFloat(kv[2*i+1], 64)
+				if err != nil {
+					return nil, fmt.Errorf("source ZSCAN score %q: %w", kv[2*i+1], err)
+				}
+				if scores[i] == nil {
+					return mis(KindValue, "member %.40q missing in target", m), nil
+				}
+				b, err := strconv.ParseFloat(*scores[i], 64)
+				if err != nil {
+					return nil, fmt.Errorf("target score %q: %w", *scores[i], err)
+				}
+				if !sameScore(a, b) {
+					return mis(KindValue, "member %.40q score %s in source, %s in target", m, kv[2*i+1], *scores[i]), nil
+				}
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return nil, nil
+		}
+	}
+}
+
+// targetScores returns the target's score text per member, nil if absent.
+func (c *comparer) targetScores(ctx context.Context, key string, members []string) ([]*string, error) {
+	out := make([]*string, len(members))
+	if c.di.hasMultiRead() {
+		args := make([]any, 0, len(members)+2)
+		args = append(args, "ZMSCORE", key)
+		for _, m := range members {
+			args = append(args, m)
+		}
+		res, err := c.dst.Do(ctx, args...).Slice()
+		if err != nil {
+			return nil, fmt.Errorf("target ZMSCORE: %w", err)
+		}
+		if len(res) != len(members) {
+			return nil, fmt.Errorf("target ZMSCORE: %d replies for %d members", len(res), len(members))
+		}
+		for i, r := range res {
+			if s, ok := r.(string); ok {
+				out[i] = &s
+			}
+		}
+		return out, nil
+	}
+	cmds := make([]*redis.Cmd, len(members))
+	if _, err := c.dst.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, m := range members {
+			cmds[i] = p.Do(ctx, "ZSCORE", key, m)
+		}
+		return nil
+	}); err != nil && err != redis.Nil {
+		return nil, fmt.Errorf("target ZSCORE: %w", err)
+	}
+	for i, cmd := range cmds {
+		if s, err := cmd.Text(); err == nil {
+			out[i] = &s
+		} else if err != redis.Nil {
+			return nil, fmt.Errorf("target ZSCORE: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// compareHash compares fields and values, then field TTLs; it can return
+// one value and one field-ttl mismatch.
+func (c *comparer) compareHash(ctx context.Context, key string) ([]*mismatch, error) {
+	sn, err := c.src.HLen(ctx, key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("source HLEN: %w", err)
+	}
+	dn, err := c.dst.HLen(ctx, key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("target HLEN: %w", err)
+	}
+	var valueMis, ttlMis *mismatch
+	if sn != dn {
+		valueMis = mis(KindValue, "%d fields in source, %d in target", sn, dn)
+	}
+	checkTTL := c.si.hasFieldTTL()
+	var cursor uint64
+	for valueMis == nil || checkTTL && ttlMis == nil {
+		kv, next, err := c.src.HScan(ctx, key, cursor, "", int64(c.opt.BatchSize)).Result()
+		if err != nil {
+			return nil, fmt.Errorf("source HSCAN: %w", err)
+		}
+		if len(kv)%2 != 0 {
+			return nil, fmt.Errorf("source HSCAN: odd reply length %d", len(kv))
+		}
+		fields := make([]string, 0, len(kv)/2)
+		for i := 0; i < len(kv); i += 2 {
+			fields = append(fields, kv[i])
+		}
+		if valueMis == nil && len(fields) > 0 {
+			vals, err := c.dst.HMGet(ctx, key, fields...).Result()
+			if err != nil {
+				return nil, fmt.Errorf("target HMGET: %w", err)
+			}
+			for i, f := range fields {
+				v, ok := vals[i].(string)
+				if ok && v == kv[2*i+1] {
+					continue
+				}
+				if gone, err := c.fieldGone(ctx, key, f); err != nil {
+					return nil, err
+				} else if gone {
+					continue
+				}
+				if !ok {
+					valueMis = mis(KindValue, "field %.40q missing in target", f)
+				} else {
+					valueMis = mis(KindValue, "field %.40q: %.40q in source, %.40q in target", f, kv[2*i+1], v)
+				}
+				break
+			}
+		}
+		if checkTTL && ttlMis == nil && len(fields) > 0 {
+			if ttlMis, err = c.compareFieldTTL(ctx, key, fields); err != nil {
+				return nil, err
+			}
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	var out []*mismatch
+	for _, m := range []*mismatch{valueMis, ttlMis} {
+		if m != nil {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// fieldGone reports whether a hash field is gone from the source (it
+// expired while checked).
+func (c *comparer) fieldGone(ctx context.Context, key, field string) (bool, error) {
+	ok, err := c.src.HExists(ctx, key, field).Result()
+	if err != nil {
+		return false, fmt.Errorf("source HEXISTS: %w", err)
+	}
+	return !ok, nil
+}
+
+func hpexpiretime(ctx context.Context, cl *redis.Client, key string, fields []string) ([]int64, error) {
+	args := make([]any, 0, len(fields)+4)
+	args = append(args, "HPEXPIRETIME", key, "FIELDS", len(fields))
+	for _, f := range fields {
+		args = append(args, f)
+	}
+	res, err := cl.Do(ctx, args...).Int64Slice()
+	if err != nil {
+		return nil, err
+	}
+	if len(res) != len(fields) {
+		return nil, fmt.Errorf("%d replies for %d fields", len(res), len(fields))
+	}
+	return res, nil
+}
+
+func (c *comparer) compareFieldTTL(ctx context.Context, key string, fields []string) (*mismatch, error) {
+	st, err := hpexpiretime(ctx, c.src, key, fields)
+	if err != nil {
+		return nil, fmt.Errorf("source HPEXPIRETIME: %w", err)
+	}
+	if !c.di.hasFieldTTL() {
+		for i, t := range st {
+			if t >= 0 {
+				return mis(KindFieldTTL, "field %.40q has a TTL; the target cannot hold field TTLs", fields[i]), nil
+			}
+		}
+		return nil, nil
+	}
+	dt, err := hpexpiretime(ctx, c.dst, key, fields)
+	if err != nil {
+		return nil, fmt.Errorf("target HPEXPIRETIME: %w", err)
+	}
+	tol := c.opt.TTLTolerance.Milliseconds()
+	for i, f := range fields {
+		a, b := st[i], dt[i]
+		switch {
+		case a == -2 || b == -2: // gone on one side: a value matter, or expired
+		case a == -1 && b >= 0:
+			return mis(KindFieldTTL, "field %.40q: no TTL in source, expires at %d in target", f, b), nil
+		case a >= 0 && b == -1:
+			return mis(KindFieldTTL, "field %.40q: expires at %d in source, no TTL in target", f, a), nil
+		case a >= 0 && b >= 0 && abs(a-b) > tol:
+			return mis(KindFieldTTL, "field %.40q: expires at %d in source, %d in target", f, a, b), nil
+		}
+	}
+	return nil, nil
+}

@@ -1,0 +1,132 @@
+package sink
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// Batch is a run of commands applied to the target as one transaction. The
+// commands are RESP-encoded into one buffer that Reset keeps for reuse; each
+// carries the source offset it stands for, for error reports and checkpoints.
+type Batch struct {
+	// StartDB is the db the first command runs in; the sink selects it
+	// inside the transaction before the commands.
+	StartDB int
+	// Checkpoint, when non-nil, is written in the same transaction as
+	// SET <checkpoint key> <Checkpoint> in db 0.
+	Checkpoint []byte
+
+	buf  []byte
+	ends []int   // ends[i]: end of command i in buf
+	offs []int64 // offs[i]: source offset of command i
+}
+
+// Reset empties the batch, keeping its buffers.
+func (b *Batch) Reset() {
+	b.StartDB = 0
+	b.Checkpoint = nil
+	b.buf = b.buf[:0]
+	b.ends = b.ends[:0]
+	b.offs = b.offs[:0]
+}
+
+// Add encodes a command. offset is the source position it stands for: the
+// stream offset after the command, or the snapshot position of the key.
+func (b *Batch) Add(offset int64, args ...[]byte) {
+	b.buf = appendCommand(b.buf, args...)
+	b.mark(offset)
+}
+
+// AddStrings is Add for string arguments.
+func (b *Batch) AddStrings(offset int64, args ...string) {
+	b.buf = appendCommandStrings(b.buf, args...)
+	b.mark(offset)
+}
+
+// AddRaw appends a command already encoded in RESP (a multibulk array), such
+// as the replication stream's exact bytes. The caller guarantees it is one
+// complete command.
+func (b *Batch) AddRaw(offset int64, raw []byte) {
+	b.buf = append(b.buf, raw...)
+	b.mark(offset)
+}
+
+func (b *Batch) mark(offset int64) {
+	b.ends = append(b.ends, len(b.buf))
+	b.offs = append(b.offs, offset)
+}
+
+// Len returns the number of commands.
+func (b *Batch) Len() int { return len(b.ends) }
+
+// Size returns the encoded size in bytes.
+func (b *Batch) Size() int { return len(b.buf) }
+
+// Bytes returns the encoded commands; valid until the batch changes.
+func (b *Batch) Bytes() []byte { return b.buf }
+
+func (b *Batch) span(i int) (start, end int) {
+	if i > 0 {
+		start = b.ends[i-1]
+	}
+	return start, b.ends[i]
+}
+
+// Command parses the i-th command back into its arguments (copies) and
+// returns its offset. A command that does not parse yields nil args.
+func (b *Batch) Command(i int) (args [][]byte, offset int64) {
+	start, end := b.span(i)
+	args, _ = parseCommand(b.buf[start:end])
+	return args, b.offs[i]
+}
+
+// Offset returns the source offset of the i-th command.
+func (b *Batch) Offset(i int) int64 { return b.offs[i] }
+
+// without returns a copy of the batch lacking the commands in skip.
+func (b *Batch) without(skip map[int]bool) *Batch {
+	nb := &Batch{StartDB: b.StartDB, Checkpoint: b.Checkpoint}
+	for i := range b.ends {
+		if skip[i] {
+			continue
+		}
+		start, end := b.span(i)
+		nb.AddRaw(b.offs[i], b.buf[start:end])
+	}
+	return nb
+}
+
+// parseCommand decodes one RESP array of bulk strings.
+func parseCommand(p []byte) ([][]byte, error) {
+	line, rest, ok := cutLine(p)
+	if !ok || len(line) < 2 || line[0] != '*' {
+		return nil, fmt.Errorf("%w: command is not a RESP array", errProtocol)
+	}
+	n, err := strconv.Atoi(string(line[1:]))
+	if err != nil || n < 0 || n > len(p) {
+		return nil, fmt.Errorf("%w: bad array length %q", errProtocol, line)
+	}
+	args := make([][]byte, 0, n)
+	for i := 0; i < n; i++ {
+		line, rest, ok = cutLine(rest)
+		if !ok || len(line) < 2 || line[0] != '$' {
+			return nil, fmt.Errorf("%w: argument %d is not a bulk string", errProtocol, i)
+		}
+		l, err := strconv.Atoi(string(line[1:]))
+		if err != nil || l < 0 || l+2 > len(rest) || rest[l] != '\r' || rest[l+1] != '\n' {
+			return nil, fmt.Errorf("%w: bad bulk length %q", errProtocol, line)
+		}
+		args = append(args, append([]byte(nil), rest[:l]...))
+		rest = rest[l+2:]
+	}
+	return args, nil
+}
+
+func cutLine(p []byte) (line, rest []byte, ok bool) {
+	for i := 0; i+1 < len(p); i++ {
+		if p[i] == '\r' && p[i+1] == '\n' {
+			return p[:i], p[i+2:], true
+		}
+	}
+	return nil, p, false
+}

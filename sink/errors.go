@@ -1,0 +1,65 @@
+package sink
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrUnsupported is wrapped by errors about data or commands the target's
+// version has no equivalent for (hash field TTLs on an old target, functions
+// on 6.x, module values …).
+var ErrUnsupported = errors.New("not supported by the target")
+
+// ErrAuth is wrapped when the target refuses the credentials.
+var ErrAuth = errors.New("target refused authentication")
+
+// TargetError is a command the target answered with an error.
+type TargetError struct {
+	Command string // upper case
+	Key     []byte // args[1], nil when the command has none
+	Offset  int64  // the source offset the command stands for
+	Message string // what the target said
+	// Applied is true for runtime errors inside EXEC: the rest of the batch
+	// (and its checkpoint) was applied. False: nothing of the batch was.
+	Applied bool
+	// Others counts further failed commands of the same batch.
+	Others int
+}
+
+func (e *TargetError) Error() string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "target rejected %s", e.Command)
+	if e.Key != nil {
+		fmt.Fprintf(&sb, " key %q", e.Key)
+	}
+	fmt.Fprintf(&sb, " at source offset %d: %s", e.Offset, e.Message)
+	if e.Others > 0 {
+		fmt.Fprintf(&sb, " (and %d more commands)", e.Others)
+	}
+	if e.Applied {
+		sb.WriteString("; the rest of the batch was applied")
+	} else {
+		sb.WriteString("; nothing of the batch was applied")
+	}
+	return sb.String()
+}
+
+func newTargetError(b *Batch, i int, msg string, applied bool) *TargetError {
+	args, off := b.Command(i)
+	e := &TargetError{Offset: off, Message: msg, Applied: applied}
+	if len(args) > 0 {
+		e.Command = strings.ToUpper(string(args[0]))
+	}
+	if len(args) > 1 {
+		e.Key = args[1]
+	}
+	return e
+}
+
+func unsupported(feature string, key []byte, offset int64) error {
+	if key == nil {
+		return fmt.Errorf("%s at source offset %d: %w", feature, offset, ErrUnsupported)
+	}
+	return fmt.Errorf("%s (key %q, source offset %d): %w", feature, key, offset, ErrUnsupported)
+}

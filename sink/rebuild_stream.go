@@ -1,0 +1,133 @@
+package sink
+
+import (
+	"strconv"
+
+	"github.com/redferry/redferry/rdbparse"
+)
+
+// tmpGroup is the group created and destroyed to make an empty stream.
+const tmpGroup = "__redferry_tmp__"
+
+// maxStreamID is past every id: XREADGROUP … STREAMS key <maxStreamID>
+// reads nothing from the consumer's own history, so it creates the consumer
+// and changes nothing else (checked on Redis 6.0: the PEL keeps its times
+// and counts). XREADGROUP with id 0 would re-deliver the PEL, bumping counts.
+const maxStreamID = "18446744073709551615-18446744073709551615"
+
+type pelInfo struct {
+	time  int64
+	count uint64
+}
+
+// streamState is the stream being rebuilt: its groups' PELs are held until
+// their consumers have claimed them.
+type streamState struct {
+	entries     int
+	group       []byte
+	pel         map[rdbparse.StreamID]pelInfo
+	consumer    []byte
+	inConsumer  bool
+	consumerPEL bool // the current consumer claimed at least one entry
+}
+
+func (s *streamState) reset() {
+	s.entries = 0
+	s.group = s.group[:0]
+	clear(s.pel)
+	s.inConsumer, s.consumerPEL = false, false
+}
+
+func (r *Rebuilder) streamEntry(e *rdbparse.Event, b *Batch) {
+	id := []byte(e.ID.String())
+	args := make([][]byte, 0, 3+len(e.Fields))
+	args = append(args, []byte("XADD"), r.key, id)
+	args = append(args, e.Fields...)
+	b.Add(r.offset, args...)
+	r.stream.entries++
+}
+
+// streamMeta creates the stream if it has no entries and sets its last id
+// (and, on 7.0+, entries-added and max-deleted-id).
+//
+// An empty stream: XGROUP CREATE key tmp 0 MKSTREAM + XGROUP DESTROY works on
+// 6.0 through 8.x and Valkey, also for last id 0-0 (XADD … MAXLEN 0 cannot
+// use id 0-0).
+func (r *Rebuilder) streamMeta(e *rdbparse.Event, b *Batch) {
+	if r.stream.entries == 0 {
+		b.AddStrings(r.offset, "XGROUP", "CREATE", string(r.key), tmpGroup, "0", "MKSTREAM")
+		b.AddStrings(r.offset, "XGROUP", "DESTROY", string(r.key), tmpGroup)
+	}
+	m := e.Stream
+	args := [][]byte{[]byte("XSETID"), r.key, []byte(m.LastID.String())}
+	if r.caps.StreamV2() && m.HasV2Fields {
+		args = append(args, []byte("ENTRIESADDED"), strconv.AppendUint(nil, m.EntriesAdded, 10),
+			[]byte("MAXDELETEDID"), []byte(m.MaxDeletedID.String()))
+	}
+	b.Add(r.offset, args...)
+}
+
+func (r *Rebuilder) streamGroup(e *rdbparse.Event, b *Batch) {
+	r.finishConsumer(b)
+	g := e.Group
+	r.stream.group = append(r.stream.group[:0], g.Name...)
+	clear(r.stream.pel)
+	args := [][]byte{[]byte("XGROUP"), []byte("CREATE"), r.key, r.stream.group, []byte(g.LastID.String())}
+	if r.caps.StreamV2() && g.HasEntriesRead && g.EntriesRead >= 0 {
+		args = append(args, []byte("ENTRIESREAD"), strconv.AppendInt(nil, g.EntriesRead, 10))
+	}
+	b.Add(r.offset, args...)
+}
+
+func (r *Rebuilder) streamPending(e *rdbparse.Event) {
+	if r.stream.pel == nil {
+		r.stream.pel = make(map[rdbparse.StreamID]pelInfo)
+	}
+	r.stream.pel[e.ID] = pelInfo{time: e.DeliveryTime, count: e.DeliveryCount}
+}
+
+func (r *Rebuilder) streamConsumer(e *rdbparse.Event, b *Batch) {
+	r.finishConsumer(b)
+	r.stream.consumer = append(r.stream.consumer[:0], e.Consumer.Name...)
+	r.stream.inConsumer, r.stream.consumerPEL = true, false
+}
+
+// streamConsumerPending gives the entry to the consumer with the group PEL's
+// delivery time and count. XCLAIM … FORCE ignores ids no longer in the stream
+// (deleted after delivery): such PEL entries cannot be rebuilt by commands.
+func (r *Rebuilder) streamConsumerPending(e *rdbparse.Event, b *Batch) {
+	p, ok := r.stream.pel[e.ID]
+	if !ok {
+		p = pelInfo{time: 0, count: 1}
+	}
+	delete(r.stream.pel, e.ID)
+	b.Add(r.offset, []byte("XCLAIM"), r.key, r.stream.group, r.stream.consumer, []byte("0"), []byte(e.ID.String()),
+		[]byte("TIME"), strconv.AppendInt(nil, p.time, 10), []byte("RETRYCOUNT"), strconv.AppendUint(nil, p.count, 10),
+		[]byte("FORCE"), []byte("JUSTID"))
+	r.stream.consumerPEL = true
+}
+
+// finishConsumer creates the current consumer if no XCLAIM did.
+func (r *Rebuilder) finishConsumer(b *Batch) {
+	if !r.stream.inConsumer {
+		return
+	}
+	r.stream.inConsumer = false
+	if r.stream.consumerPEL {
+		return
+	}
+	b.Add(r.offset, createConsumer(r.caps, r.key, r.stream.group, r.stream.consumer)...)
+}
+
+func createConsumer(caps Caps, key, group, consumer []byte) [][]byte {
+	if caps.CreateConsumer() {
+		return [][]byte{[]byte("XGROUP"), []byte("CREATECONSUMER"), key, group, consumer}
+	}
+	return [][]byte{[]byte("XREADGROUP"), []byte("GROUP"), group, consumer, []byte("COUNT"), []byte("1"),
+		[]byte("STREAMS"), key, []byte(maxStreamID)}
+}
+
+func (r *Rebuilder) streamEnd(b *Batch) {
+	r.finishConsumer(b)
+	clear(r.stream.pel)
+}
