@@ -358,6 +358,8 @@ func (l *Link) replyErr(step string, err error) error {
 		return l.ioErr(step, err)
 	}
 	switch {
+	case se.Prefix() == "NOAUTH" && l.cfg.Password == "":
+		return fmt.Errorf("protocol: %s: %s: %w: the source requires a password and none is configured; the source answered: %w", l.addr, step, ErrAuth, se)
 	case authFailure(se):
 		return fmt.Errorf("protocol: %s: %s: %w; the source answered: %w", l.addr, step, ErrAuth, se)
 	case transient(se):

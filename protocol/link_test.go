@@ -148,7 +148,7 @@ stream error: [EOF] protocol: src:6379: stream at offset 104: EOF
 	},
 	{
 		name: "diskless empty snapshot", replid: "?", offset: -1,
-		in:   "+PONG\r\n+OK\r\n+OK\r\n+FULLRESYNC " + testReplID + " 5\r\n$EOF:" + testMark + "\r\n" + testMark + cmd("PING"),
+		in: "+PONG\r\n+OK\r\n+OK\r\n+FULLRESYNC " + testReplID + " 5\r\n$EOF:" + testMark + "\r\n" + testMark + cmd("PING"),
 		want: `resync full=true replid=` + testReplID + ` offset=5
 snapshot 0 ""
 cmd ["PING"] offset=19
@@ -186,7 +186,7 @@ stream error: [EOF] protocol: src:6379: stream at offset 1027: EOF
 	{
 		name: "password needed", replid: "?", offset: -1,
 		in:   "-NOAUTH Authentication required.\r\n",
-		want: "psync error: [ErrAuth,ServerError=NOAUTH] protocol: src:6379: PING: " + ErrAuth.Error() + "; the source answered: NOAUTH Authentication required.\n",
+		want: "psync error: [ErrAuth,ServerError=NOAUTH] protocol: src:6379: PING: " + ErrAuth.Error() + ": the source requires a password and none is configured; the source answered: NOAUTH Authentication required.\n",
 	},
 	{
 		name: "password not needed", cfg: LinkConfig{Password: "pw"}, replid: "?", offset: -1,

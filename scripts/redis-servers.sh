@@ -38,17 +38,22 @@ fetch_suite() {
   touch "$dir/.done"
 }
 
-# server_version BIN -> "7.0.15"
-launcher() {
-  local suite=$1 binary=$2 family=$3 dir="$CACHE/$suite/root" name ver
-  [[ -x "$dir/usr/bin/$binary" ]] || return 0
-  local run
+# runner SUITE BINARY -> the shell line that runs BINARY of SUITE with its own libraries
+runner() {
+  local suite=$1 binary=$2 dir="$CACHE/$1/root"
   case $suite in
     bullseye | bookworm)
-      run="LD_LIBRARY_PATH=$dir/usr/lib/x86_64-linux-gnu:$dir/lib/x86_64-linux-gnu exec $dir/usr/bin/$binary \"\$@\"" ;;
+      echo "LD_LIBRARY_PATH=$dir/usr/lib/x86_64-linux-gnu:$dir/lib/x86_64-linux-gnu exec $dir/usr/bin/$binary \"\$@\"" ;;
     *)
-      run="exec $dir/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path $dir/usr/lib/x86_64-linux-gnu:$dir/lib/x86_64-linux-gnu $dir/usr/bin/$binary \"\$@\"" ;;
+      echo "exec $dir/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path $dir/usr/lib/x86_64-linux-gnu:$dir/lib/x86_64-linux-gnu $dir/usr/bin/$binary \"\$@\"" ;;
   esac
+}
+
+# launcher SUITE BINARY FAMILY: $CACHE/bin/FAMILY-VERSION runs that server
+launcher() {
+  local suite=$1 binary=$2 family=$3 dir="$CACHE/$1/root" name ver
+  [[ -x "$dir/usr/bin/$binary" ]] || return 0
+  local run; run=$(runner "$suite" "$binary")
   local tmp; tmp=$(mktemp)
   printf '#!/bin/sh\n%s\n' "$run" >"$tmp"; chmod +x "$tmp"
   ver=$("$tmp" --version | sed -n 's/.* v=\([0-9.]*\).*/\1/p')
@@ -62,4 +67,11 @@ rm -f "$CACHE"/bin/*
 for suite in bullseye bookworm trixie sid; do
   launcher "$suite" redis-server redis
   launcher "$suite" valkey-server valkey
+done
+
+# Client tools (redis-cli, redis-benchmark) of the machine's own suite, for the demo and benchmarks.
+mkdir -p "$CACHE/tools"
+for tool in redis-cli redis-benchmark; do
+  printf '#!/bin/sh\n%s\n' "$(runner bookworm $tool)" >"$CACHE/tools/$tool"
+  chmod +x "$CACHE/tools/$tool"
 done

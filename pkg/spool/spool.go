@@ -8,6 +8,7 @@
 //	<dir>/snapshot.rdb             the snapshot as received (snapshot.rdb.tmp while written)
 //	<dir>/snapshot.json            its metadata: replid, FULLRESYNC offset, size, CRC-32C, complete
 //	<dir>/stream/<N>.seg           raw replication stream bytes, N zero-padded to 20 digits
+//	<dir>/LOCK                     flock held while a process has the spool open
 //
 // # Offsets
 //
@@ -79,6 +80,8 @@ var (
 	// ErrNoStream: Append before ResetStream or a committed snapshot set
 	// where the stream starts.
 	ErrNoStream = errors.New("spool: no stream position; call ResetStream or commit a snapshot first")
+	// ErrLocked: another process has the spool open.
+	ErrLocked = errors.New("spool: state directory in use")
 	// ErrBusy: a snapshot is already being written.
 	ErrBusy = errors.New("spool: snapshot write in progress")
 )
@@ -109,6 +112,7 @@ type Spool struct {
 	dir, streamPath string
 	opt             Options
 	log             *zap.Logger
+	lock            *os.File
 
 	// wmu serialises the writer side: cur, buf, and the files.
 	wmu      sync.Mutex
@@ -155,20 +159,33 @@ func Open(dir string, opt Options) (*Spool, error) {
 	if err := checkWritable(s.streamPath); err != nil {
 		return nil, err
 	}
-	for _, d := range []string{dir, s.streamPath} {
-		if err := removeTmp(d); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.recoverSnapshot(); err != nil {
+	lock, err := lockDir(dir)
+	if err != nil {
 		return nil, err
 	}
-	if err := s.recoverStream(); err != nil {
+	s.lock = lock
+	if err := s.recover(); err != nil {
+		if lock != nil {
+			_ = lock.Close()
+		}
 		return nil, err
 	}
 	s.log.Info("spool opened", zap.Int64("start", s.Start()), zap.Int64("end", s.end),
 		zap.Bool("snapshot", s.snap != nil))
 	return s, nil
+}
+
+func (s *Spool) recover() error {
+	dir := s.dir
+	for _, d := range []string{dir, s.streamPath} {
+		if err := removeTmp(d); err != nil {
+			return err
+		}
+	}
+	if err := s.recoverSnapshot(); err != nil {
+		return err
+	}
+	return s.recoverStream()
 }
 
 func removeTmp(dir string) error {
@@ -316,6 +333,10 @@ func (s *Spool) Close() error {
 		errs = append(errs, s.syncLocked())
 		errs = append(errs, s.cur.Close())
 		s.cur = nil
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
+		s.lock = nil
 	}
 	s.mu.Lock()
 	s.closed = true

@@ -507,3 +507,42 @@ func TestFull(t *testing.T) {
 		t.Fatal("negative MaxBytes accepted")
 	}
 }
+
+func TestLocked(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v", err)
+	}
+	s.Close()
+	s2 := open(t, dir, Options{})
+	s2.Close()
+}
+
+func TestReaderGone(t *testing.T) {
+	s := open(t, t.TempDir(), Options{SegmentBytes: 10})
+	defer s.Close()
+	s.ResetStream(0)
+	mustAppend(t, s, randBytes(11, 30))
+	s.Flush()
+	behind, _ := s.NewReader(5)
+	defer behind.Close()
+	ahead, _ := s.NewReader(28)
+	defer ahead.Close()
+	ctx := context.Background()
+	if err := s.Trim(20); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := behind.Read(ctx, make([]byte, 4)); !errors.Is(err, ErrGone) {
+		t.Fatalf("reader behind Trim: %v", err)
+	}
+	if err := s.Truncate(25); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ahead.Read(ctx, make([]byte, 4)); !errors.Is(err, ErrGone) {
+		t.Fatalf("reader past Truncate: %v", err)
+	}
+	if _, err := s.NewReader(5); !errors.Is(err, ErrGone) {
+		t.Fatalf("NewReader below Start: %v", err)
+	}
+}

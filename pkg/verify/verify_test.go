@@ -223,6 +223,9 @@ func TestCompareAfterReplication(t *testing.T) {
 		{redistest.Redis60, redistest.Redis60},
 		{redistest.Valkey91, redistest.Valkey91},
 		{redistest.Redis70, redistest.Redis806},
+		{redistest.Redis70, redistest.Redis70},
+		{redistest.Redis806, redistest.Redis806},
+		{redistest.Valkey81, redistest.Valkey91},
 	}
 	for _, p := range pairs {
 		t.Run(p.source+"->"+p.target, func(t *testing.T) {
