@@ -109,6 +109,21 @@ func (d *Decoder) skipString(what string) error {
 
 // stringEncoding is what OBJECT ENCODING reports for a string value once
 // loaded: "int" for integers that fit a long, "embstr" up to 44 bytes.
+// Valkey 9 embeds the key and value in one allocation of up to 128 bytes;
+// for it the key+value size limit (108) is an approximation.
+func (d *Decoder) stringEncoding(v []byte) string {
+	if d.valkey {
+		if e := stringEncoding(v); e == "int" || len(d.key)+len(v) <= 108 {
+			if e == "int" {
+				return e
+			}
+			return "embstr"
+		}
+		return "raw"
+	}
+	return stringEncoding(v)
+}
+
 func stringEncoding(v []byte) string {
 	if len(v) <= 20 && len(v) > 0 {
 		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil && strconv.FormatInt(n, 10) == string(v) {
@@ -154,7 +169,7 @@ func (d *Decoder) decodeStringValue() error {
 				if err := lzfDecompress(d.lzfIn, d.valBuf); err != nil {
 					return d.corrupt(off, "string value: %v", err)
 				}
-				return d.emitSmallString(d.valBuf, stringEncoding(d.valBuf))
+				return d.emitSmallString(d.valBuf, d.stringEncoding(d.valBuf))
 			}
 			if err := d.beginKey("raw", int64(ulen)); err != nil {
 				return err
@@ -173,7 +188,7 @@ func (d *Decoder) decodeStringValue() error {
 		if d.valBuf, err = d.readGrow(d.valBuf, n, "string value"); err != nil {
 			return err
 		}
-		return d.emitSmallString(d.valBuf, stringEncoding(d.valBuf))
+		return d.emitSmallString(d.valBuf, d.stringEncoding(d.valBuf))
 	}
 	if err := d.beginKey("raw", int64(n)); err != nil {
 		return err

@@ -9,11 +9,13 @@ import (
 // tmpGroup is the group created and destroyed to make an empty stream.
 const tmpGroup = "__redferry_tmp__"
 
-// maxStreamID is past every id: XREADGROUP … STREAMS key <maxStreamID>
+// farStreamID is past every real id: XREADGROUP … STREAMS key <farStreamID>
 // reads nothing from the consumer's own history, so it creates the consumer
-// and changes nothing else (checked on Redis 6.0: the PEL keeps its times
-// and counts). XREADGROUP with id 0 would re-deliver the PEL, bumping counts.
-const maxStreamID = "18446744073709551615-18446744073709551615"
+// and changes nothing else (checked on Redis 6.0: the PEL keeps its times and
+// counts). XREADGROUP with id 0 would re-deliver the PEL, bumping counts; and
+// on 6.0 the very last id, 18446744073709551615-18446744073709551615, returns
+// before creating the consumer.
+const farStreamID = "18446744073709551615-0"
 
 type pelInfo struct {
 	time  int64
@@ -124,7 +126,7 @@ func createConsumer(caps Caps, key, group, consumer []byte) [][]byte {
 		return [][]byte{[]byte("XGROUP"), []byte("CREATECONSUMER"), key, group, consumer}
 	}
 	return [][]byte{[]byte("XREADGROUP"), []byte("GROUP"), group, consumer, []byte("COUNT"), []byte("1"),
-		[]byte("STREAMS"), key, []byte(maxStreamID)}
+		[]byte("STREAMS"), key, []byte(farStreamID)}
 }
 
 func (r *Rebuilder) streamEnd(b *Batch) {

@@ -44,6 +44,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newSyncCommand())
+	root.AddCommand(newSyncCommand(), newVerifyCommand())
 	return root
 }

@@ -23,7 +23,9 @@ func TestRoundTrip(t *testing.T) {
 	replay.Phase, replay.SnapshotPos = PhaseSnapshotReplay, 987654
 	zeroOff := valid()
 	zeroOff.Offset = 0
-	for name, st := range map[string]State{"streaming": valid(), "snapshot-replay": replay, "offset 0": zeroOff} {
+	db := valid()
+	db.DB = 9
+	for name, st := range map[string]State{"streaming": valid(), "snapshot-replay": replay, "offset 0": zeroOff, "db 9": db} {
 		t.Run(name, func(t *testing.T) {
 			got, err := Unmarshal(st.Marshal())
 			if err != nil {
@@ -55,6 +57,8 @@ func TestUnmarshalErrors(t *testing.T) {
 		{"trailing", good + `{}`, ErrCorrupt},
 		{"bad replid", strings.Replace(good, rid, "zz", 1), ErrInvalid},
 		{"negative offset", strings.Replace(good, `"offset":12345`, `"offset":-5`, 1), ErrInvalid},
+		{"negative db", strings.Replace(good, `"v":1`, `"v":1,"db":-1`, 1), ErrInvalid},
+		{"huge db", strings.Replace(good, `"v":1`, `"v":1,"db":70000`, 1), ErrInvalid},
 		{"bad phase", strings.Replace(good, `"streaming"`, `"done"`, 1), ErrInvalid},
 		{"pos while streaming", strings.Replace(good, `"v":1`, `"v":1,"snapshot_pos":7`, 1), ErrInvalid},
 	}

@@ -50,9 +50,15 @@ type State struct {
 	// SnapshotPos is, during snapshot replay, the byte offset in the spooled
 	// snapshot of the first key not yet applied; 0 while streaming.
 	SnapshotPos int64
+	// DB is the database selected at Offset in the stream (the last SELECT
+	// before it), so a restart mid-stream applies to the right database.
+	DB int
 	// UpdatedAt is when the state was recorded.
 	UpdatedAt time.Time
 }
+
+// MaxDB bounds State.DB (Redis's "databases" setting is far below it).
+const MaxDB = 1 << 16
 
 type wire struct {
 	V           int       `json:"v"`
@@ -60,6 +66,7 @@ type wire struct {
 	Offset      int64     `json:"offset"`
 	Phase       string    `json:"phase"`
 	SnapshotPos int64     `json:"snapshot_pos,omitempty"`
+	DB          int       `json:"db,omitempty"`
 	UpdatedAt   time.Time `json:"updated_at"`
 }
 
@@ -68,6 +75,9 @@ func (s State) Validate() error {
 	var errs []error
 	if !isReplID(s.ReplID) {
 		errs = append(errs, fmt.Errorf("replid %q is not 40 hex characters", s.ReplID))
+	}
+	if s.DB < 0 || s.DB >= MaxDB {
+		errs = append(errs, fmt.Errorf("db %d outside [0, %d)", s.DB, MaxDB))
 	}
 	if s.Offset < 0 {
 		errs = append(errs, fmt.Errorf("offset %d is negative", s.Offset))
@@ -107,7 +117,7 @@ func isReplID(id string) bool {
 func (s State) Marshal() []byte {
 	b, err := json.Marshal(wire{
 		V: Version, ReplID: s.ReplID, Offset: s.Offset, Phase: s.Phase,
-		SnapshotPos: s.SnapshotPos, UpdatedAt: s.UpdatedAt.UTC(),
+		SnapshotPos: s.SnapshotPos, DB: s.DB, UpdatedAt: s.UpdatedAt.UTC(),
 	})
 	if err != nil { // only strings, ints and a time: cannot fail
 		panic("checkpoint: marshal: " + err.Error())
@@ -142,7 +152,7 @@ func Unmarshal(b []byte) (State, error) {
 	if dec.More() {
 		return State{}, fmt.Errorf("%w: trailing data after the JSON object", ErrCorrupt)
 	}
-	st := State{ReplID: w.ReplID, Offset: w.Offset, Phase: w.Phase, SnapshotPos: w.SnapshotPos, UpdatedAt: w.UpdatedAt}
+	st := State{ReplID: w.ReplID, Offset: w.Offset, Phase: w.Phase, SnapshotPos: w.SnapshotPos, DB: w.DB, UpdatedAt: w.UpdatedAt}
 	if err := st.Validate(); err != nil {
 		return State{}, err
 	}

@@ -98,3 +98,20 @@ func wantErr(t testing.TB, err, target error) {
 		t.Fatalf("err = %v, want %v", err, target)
 	}
 }
+
+// crash drops s like kill -9 would: buffered bytes are lost, file handles
+// and the lock are released, nothing is flushed or cleaned up.
+func crash(s *Spool) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.buf = nil
+	if s.cur != nil {
+		s.cur.Close()
+	}
+	if s.lock != nil {
+		s.lock.Close()
+	}
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+}

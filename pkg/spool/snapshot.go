@@ -76,6 +76,9 @@ func (s *Spool) NewSnapshot(replid string, offset int64) (*SnapshotWriter, error
 			return nil, fmt.Errorf("spool: remove %s: %w", s.segPath(g.start), err)
 		}
 	}
+	if err := syncDir(s.streamPath); err != nil { // old segments must not come back
+		return nil, err
+	}
 	tmp := s.snapPath() + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {

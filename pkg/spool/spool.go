@@ -232,6 +232,15 @@ func (s *Spool) recoverStream() error {
 		segs = append(segs, segment{start: start, size: fi.Size()})
 	}
 	sort.Slice(segs, func(i, j int) bool { return segs[i].start < segs[j].start })
+	// With a snapshot the stream began at its offset: older segments belong
+	// to an earlier sync whose removal did not reach the disk.
+	for s.snap != nil && len(segs) > 0 && segs[0].start < s.snap.Offset {
+		s.log.Warn("removing a segment older than the snapshot", zap.Int64("segment", segs[0].start))
+		if err := os.Remove(s.segPath(segs[0].start)); err != nil {
+			return fmt.Errorf("spool: remove %s: %w", s.segPath(segs[0].start), err)
+		}
+		segs = segs[1:]
+	}
 	for i := 1; i < len(segs); i++ {
 		if segs[i].start == segs[i-1].end() {
 			continue

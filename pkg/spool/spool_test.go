@@ -170,7 +170,7 @@ func TestReopenAfterCrash(t *testing.T) {
 	// Leftovers of an interrupted run.
 	os.WriteFile(filepath.Join(dir, "snapshot.rdb.tmp"), []byte("partial"), 0o644)
 	os.WriteFile(filepath.Join(dir, "stream", "junk.tmp"), []byte("x"), 0o644)
-	// No Close: the process "dies" here.
+	crash(s) // the process dies: no flush, no fsync, no cleanup
 
 	s2 := open(t, dir, Options{SegmentBytes: 100})
 	defer s2.Close()
@@ -243,6 +243,9 @@ func TestRecoverBadState(t *testing.T) {
 		{"gap between segments", func(t *testing.T, dir string) {
 			os.Remove(filepath.Join(dir, streamDir, segName(110)))
 		}, true, 100, 110},
+		{"segments of an older sync", func(t *testing.T, dir string) {
+			os.WriteFile(filepath.Join(dir, streamDir, segName(0)), make([]byte, 100), 0o644)
+		}, true, 100, 130},
 		{"short middle segment", func(t *testing.T, dir string) {
 			os.Truncate(filepath.Join(dir, streamDir, segName(110)), 5)
 		}, true, 100, 115},
@@ -327,7 +330,7 @@ func TestNewSnapshotDiscardsStream(t *testing.T) {
 	if _, err := s.OpenSnapshot(); !errors.Is(err, ErrNoSnapshot) {
 		t.Fatal(err)
 	}
-	if ents, _ := os.ReadDir(dir); len(ents) != 1 { // only stream/
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 { // only LOCK and stream/
 		t.Fatalf("files left: %v", ents)
 	}
 	writeSnapshot(t, s, 3, []byte("third"))

@@ -172,4 +172,3 @@ func assertSameData(t *testing.T, ctx context.Context, src, dst *redistest.Serve
 	}
 	t.Logf("%s → %s: %d keys equal", src.Name, dst.Name, rep.KeysChecked)
 }
-

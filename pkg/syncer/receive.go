@@ -15,10 +15,6 @@ import (
 	"github.com/redferry/redferry/protocol"
 )
 
-// flushBytes is how much of the stream the receiver gathers before one
-// write to the spool, when more is already buffered from the socket.
-const flushBytes = 256 << 10
-
 // receive keeps the source link up: it spools the snapshot (on a full sync)
 // and then the stream, acknowledging only what is durable on disk. It
 // reconnects with backoff on network errors and returns on errors that a
@@ -180,40 +176,26 @@ func (s *Syncer) receiveStream(ctx context.Context, link *protocol.Link) error {
 		}
 	}()
 
-	var pending []byte
-	flush := func() error {
-		if len(pending) == 0 {
-			return nil
-		}
-		mu.Lock()
-		err := s.spool.Append(pending)
-		mu.Unlock()
-		if err != nil {
-			return fmt.Errorf("%w: %v", errSpool, err)
-		}
-		pending = pending[:0]
-		s.tracker.SetReceived(s.spool.End())
-		return nil
-	}
 	for {
 		cmd, err := link.ReadCommand()
 		if err != nil {
-			ferr := flush()
 			stopAcks()
 			if aerr := <-ackErr; aerr != nil {
 				return aerr
 			}
-			return errors.Join(err, ferr)
+			return err
 		}
-		pending = append(pending, cmd.Raw...)
-		getAck := len(cmd.Args) >= 2 && bytes.EqualFold(cmd.Args[0], []byte("replconf")) &&
-			bytes.EqualFold(cmd.Args[1], []byte("getack"))
-		if link.Buffered() == 0 || len(pending) >= flushBytes || getAck {
-			if err := flush(); err != nil {
-				return err
-			}
+		// The spool buffers appends and hands buffered bytes to a reader
+		// that reaches them, so one append per command costs no syscall.
+		mu.Lock()
+		err = s.spool.Append(cmd.Raw)
+		mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("%w: %v", errSpool, err)
 		}
-		if getAck {
+		s.tracker.SetReceived(s.spool.End())
+		if len(cmd.Args) >= 2 && bytes.EqualFold(cmd.Args[0], []byte("replconf")) &&
+			bytes.EqualFold(cmd.Args[1], []byte("getack")) {
 			if err := ack(); err != nil {
 				return err
 			}

@@ -67,6 +67,12 @@ func (s serverInfo) hasMultiRead() bool { return s.redisCompat(6, 2) }
 // recorded-first-entry-id and group entries-read (7.0+).
 func (s serverInfo) hasStream7() bool { return s.redisCompat(7, 0) }
 
+// entriesReadExact: the group entries-read counter survives the server's
+// own replication. Redis 7.0 does not propagate it with XREADGROUP (its
+// replicas end with a different or unknown value), so it is compared only
+// for sources from 7.2 on (every Valkey).
+func (s serverInfo) entriesReadExact() bool { return s.redisCompat(7, 2) }
+
 // hasFunctions: FUNCTION LIST (7.0+).
 func (s serverInfo) hasFunctions() bool { return s.redisCompat(7, 0) }
 

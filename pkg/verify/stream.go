@@ -211,7 +211,7 @@ func (c *comparer) compareGroups(ctx context.Context, key string) (*mismatch, er
 		}
 	}
 	fields := []string{"last-delivered-id", "pending"}
-	if c.si.hasStream7() && c.di.hasStream7() {
+	if c.si.entriesReadExact() && c.di.hasStream7() {
 		fields = append(fields, "entries-read")
 	}
 	for _, name := range sortedKeys(sg) {

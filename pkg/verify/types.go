@@ -240,7 +240,10 @@ func (c *comparer) targetScores(ctx context.Context, key string, members []strin
 }
 
 // compareHash compares fields and values, then field TTLs; it can return
-// one value and one field-ttl mismatch.
+// one value and one field-ttl mismatch. With field TTLs on either side, a
+// field that expires during the check (or is within the TTL tolerance of
+// expiring) on one side only is not a diff, so a length difference is
+// confirmed field by field in both directions.
 func (c *comparer) compareHash(ctx context.Context, key string) ([]*mismatch, error) {
 	sn, err := c.src.HLen(ctx, key).Result()
 	if err != nil {
@@ -250,8 +253,9 @@ func (c *comparer) compareHash(ctx context.Context, key string) ([]*mismatch, er
 	if err != nil {
 		return nil, fmt.Errorf("target HLEN: %w", err)
 	}
+	fieldTTLs := c.si.hasFieldTTL() || c.di.hasFieldTTL()
 	var valueMis, ttlMis *mismatch
-	if sn != dn {
+	if sn != dn && !fieldTTLs {
 		valueMis = mis(KindValue, "%d fields in source, %d in target", sn, dn)
 	}
 	checkTTL := c.si.hasFieldTTL()
@@ -278,9 +282,9 @@ func (c *comparer) compareHash(ctx context.Context, key string) ([]*mismatch, er
 				if ok && v == kv[2*i+1] {
 					continue
 				}
-				if gone, err := c.fieldGone(ctx, key, f); err != nil {
-					return nil, err
-				} else if gone {
+				if fading, err := c.fieldFading(ctx, c.src, c.si, key, f); err != nil {
+					return nil, fmt.Errorf("source: %w", err)
+				} else if fading {
 					continue
 				}
 				if !ok {
@@ -300,6 +304,11 @@ func (c *comparer) compareHash(ctx context.Context, key string) ([]*mismatch, er
 			break
 		}
 	}
+	if valueMis == nil && sn != dn && fieldTTLs {
+		if valueMis, err = c.extraFields(ctx, key); err != nil {
+			return nil, err
+		}
+	}
 	var out []*mismatch
 	for _, m := range []*mismatch{valueMis, ttlMis} {
 		if m != nil {
@@ -309,14 +318,61 @@ func (c *comparer) compareHash(ctx context.Context, key string) ([]*mismatch, er
 	return out, nil
 }
 
-// fieldGone reports whether a hash field is gone from the source (it
-// expired while checked).
-func (c *comparer) fieldGone(ctx context.Context, key, field string) (bool, error) {
-	ok, err := c.src.HExists(ctx, key, field).Result()
-	if err != nil {
-		return false, fmt.Errorf("source HEXISTS: %w", err)
+// extraFields looks for a field only the target has (and that is not
+// about to expire there).
+func (c *comparer) extraFields(ctx context.Context, key string) (*mismatch, error) {
+	var cursor uint64
+	for {
+		kv, next, err := c.dst.HScan(ctx, key, cursor, "", int64(c.opt.BatchSize)).Result()
+		if err != nil {
+			return nil, fmt.Errorf("target HSCAN: %w", err)
+		}
+		fields := make([]string, 0, len(kv)/2)
+		for i := 0; i+1 < len(kv); i += 2 {
+			fields = append(fields, kv[i])
+		}
+		if len(fields) > 0 {
+			vals, err := c.src.HMGet(ctx, key, fields...).Result()
+			if err != nil {
+				return nil, fmt.Errorf("source HMGET: %w", err)
+			}
+			for i, f := range fields {
+				if vals[i] != nil {
+					continue
+				}
+				fading, err := c.fieldFading(ctx, c.dst, c.di, key, f)
+				if err != nil {
+					return nil, fmt.Errorf("target: %w", err)
+				}
+				if !fading {
+					return mis(KindValue, "field %.40q only in target", f), nil
+				}
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return nil, nil
+		}
 	}
-	return !ok, nil
+}
+
+// fieldFading reports whether a hash field is gone (it expired while
+// checked) or expires within the TTL tolerance.
+func (c *comparer) fieldFading(ctx context.Context, cl *redis.Client, si serverInfo, key, field string) (bool, error) {
+	if !si.hasFieldTTL() {
+		ok, err := cl.HExists(ctx, key, field).Result()
+		if err != nil {
+			return false, fmt.Errorf("HEXISTS: %w", err)
+		}
+		return !ok, nil
+	}
+	res, err := cl.Do(ctx, "HPTTL", key, "FIELDS", 1, field).Int64Slice()
+	if err != nil {
+		return false, fmt.Errorf("HPTTL: %w", err)
+	}
+	if len(res) != 1 {
+		return false, fmt.Errorf("HPTTL: %d replies for 1 field", len(res))
+	}
+	return res[0] == -2 || res[0] >= 0 && res[0] <= c.opt.TTLTolerance.Milliseconds(), nil
 }
 
 func hpexpiretime(ctx context.Context, cl *redis.Client, key string, fields []string) ([]int64, error) {

@@ -231,7 +231,8 @@ func TestCompareAfterReplication(t *testing.T) {
 		t.Run(p.source+"->"+p.target, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			src, dst := redistest.Start(t, p.source, redistest.Options{}), redistest.Start(t, p.target, redistest.Options{})
+			noDelay := redistest.Options{Args: []string{"repl-diskless-sync-delay", "0"}}
+			src, dst := redistest.Start(t, p.source, noDelay), redistest.Start(t, p.target, redistest.Options{})
 			sc, dc := src.Client(), dst.Client()
 			defer sc.Close()
 			defer dc.Close()
@@ -266,6 +267,34 @@ func TestCompareAfterReplication(t *testing.T) {
 			}
 			t.Logf("%d keys equal", rep.KeysChecked)
 		})
+	}
+}
+
+// TestCompareFieldTTLTargetWithout: a source with hash field TTLs against a
+// target that cannot hold them reports each such hash.
+func TestCompareFieldTTLTargetWithout(t *testing.T) {
+	ctx := context.Background()
+	src, dst := redistest.Start(t, redistest.Redis806, redistest.Options{}), redistest.Start(t, redistest.Valkey81, redistest.Options{})
+	sc, dc := src.Client(), dst.Client()
+	defer sc.Close()
+	defer dc.Close()
+	for _, c := range []*redis.Client{sc, dc} {
+		if err := c.HSet(ctx, "h", "a", "1", "b", "2").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.HSet(ctx, "plain", "a", "1").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sc.Do(ctx, "HPEXPIRE", "h", 3_600_000, "FIELDS", 1, "b").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := verify.Compare(ctx, sc, dc, verify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Diffs) != 1 || rep.Diffs[0].Kind != verify.KindFieldTTL || rep.Diffs[0].Key != "h" {
+		t.Fatalf("want one field-ttl diff on h, got %v", rep.Diffs)
 	}
 }
 

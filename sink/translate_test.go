@@ -1,0 +1,239 @@
+package sink
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redferry/redferry/pkg/redistest"
+)
+
+var (
+	caps60 = Caps{Server: "redis", Redis: Version{6, 0, 16}}
+	caps70 = Caps{Server: "redis", Redis: Version{7, 0, 15}}
+	caps80 = Caps{Server: "redis", Redis: Version{8, 0, 2}}
+	capsV9 = Caps{Server: "valkey", Redis: Version{7, 2, 4}, Valkey: Version{9, 1, 2}}
+)
+
+func words(s string) [][]byte {
+	var out [][]byte
+	for _, w := range strings.Fields(s) {
+		out = append(out, []byte(w))
+	}
+	return out
+}
+
+// commands renders a batch as "CMD a b; CMD c".
+func commands(b *Batch) string {
+	var parts []string
+	for i := 0; i < b.Len(); i++ {
+		args, _ := b.Command(i)
+		var ws []string
+		for _, a := range args {
+			ws = append(ws, string(a))
+		}
+		parts = append(parts, strings.Join(ws, " "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func TestTranslateTable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		caps Caps
+		in   string
+		want string // "" = dropped; "ERR" = ErrUnsupported
+	}{
+		{caps60, "SET k v PXAT 1795599298679", "SET k v; PEXPIREAT k 1795599298679"},
+		{caps60, "set k v exat 1795599298", "set k v; PEXPIREAT k 1795599298000"},
+		{caps60, "SET k v GET", "SET k v"},
+		{caps60, "SET k v PX 100 GET", "SET k v PX 100"},
+		{caps60, "SET k v KEEPTTL", "SET k v KEEPTTL"},
+		{caps60, "SET k v EX 10", "SET k v EX 10"},
+		{caps60, "SET k v NX PXAT 5", "EVAL " + setScript + " 1 k v NX 5"},
+		{caps70, "SET k v PXAT 5", "SET k v PXAT 5"},
+		{caps60, "LMOVE a b RIGHT LEFT", "RPOPLPUSH a b"},
+		{caps60, "LMOVE a b left right", "EVAL " + lmoveScript + " 2 a b LEFT RIGHT"},
+		{caps60, "BLMOVE a b LEFT LEFT 0", "EVAL " + lmoveScript + " 2 a b LEFT LEFT"},
+		{caps70, "LMOVE a b LEFT RIGHT", "LMOVE a b LEFT RIGHT"},
+		{caps60, "XGROUP CREATE s g 0 ENTRIESREAD 3", "XGROUP CREATE s g 0"},
+		{caps60, "XGROUP CREATE s g $ MKSTREAM ENTRIESREAD 3", "XGROUP CREATE s g $ MKSTREAM"},
+		{caps60, "XGROUP SETID s g 1-1 ENTRIESREAD 1", "XGROUP SETID s g 1-1"},
+		{caps70, "XGROUP SETID s g 1-1 ENTRIESREAD 1", "XGROUP SETID s g 1-1 ENTRIESREAD 1"},
+		{caps60, "XSETID s 3-0 ENTRIESADDED 3 MAXDELETEDID 2-0", "XSETID s 3-0"},
+		{caps60, "XGROUP CREATECONSUMER s g c", "XREADGROUP GROUP g c COUNT 1 STREAMS s " + farStreamID},
+		{caps70, "XGROUP CREATECONSUMER s g c", "XGROUP CREATECONSUMER s g c"},
+		{caps60, "XCLAIM s g c 0 1-1 TIME 5 RETRYCOUNT 1 FORCE JUSTID LASTID 1-1", "XCLAIM s g c 0 1-1 TIME 5 RETRYCOUNT 1 FORCE JUSTID LASTID 1-1"},
+		{caps60, "FUNCTION LOAD code", "ERR"},
+		{caps70, "FUNCTION LOAD code", "FUNCTION LOAD code"},
+		{caps70, "HPEXPIREAT h 5 FIELDS 1 f", "ERR"},
+		{caps80, "HPEXPIREAT h 5 FIELDS 1 f", "HPEXPIREAT h 5 FIELDS 1 f"},
+		{caps70, "HSETEX h PXAT 5 FIELDS 1 f v", "ERR"},
+		{capsV9, "HSETEX h PXAT 5 FIELDS 1 f v", "HSETEX h PXAT 5 FIELDS 1 f v"},
+		{caps70, "HGETDEL h FIELDS 2 f g", "HDEL h f g"},
+		{capsV9, "HGETDEL h FIELDS 2 f g", "HGETDEL h FIELDS 2 f g"},
+		{caps60, "GETDEL k", "DEL k"},
+		{caps80, "PING", ""},
+		{caps80, "REPLCONF GETACK *", ""},
+		{caps80, "MULTI", ""},
+		{caps80, "exec", ""},
+		{caps80, "PUBLISH ch m", ""},
+		{caps80, "NOSUCH a b", "NOSUCH a b"},
+	}
+	for _, tc := range tests {
+		tr := NewTranslator(tc.caps, TranslateOptions{})
+		var b Batch
+		err := tr.Translate(words(tc.in), nil, 42, &b)
+		if tc.want == "ERR" {
+			if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "42") {
+				t.Errorf("%v %q: err = %v, want ErrUnsupported naming offset 42", tc.caps, tc.in, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%v %q: %v", tc.caps, tc.in, err)
+			continue
+		}
+		if got := commands(&b); got != tc.want {
+			t.Errorf("%v %q:\n got %q\nwant %q", tc.caps, tc.in, got, tc.want)
+		}
+	}
+	// Raw bytes pass through untouched; PUBLISH is kept when asked.
+	tr := NewTranslator(caps80, TranslateOptions{ReplayPublish: true})
+	var b Batch
+	raw := appendCommandStrings(nil, "PUBLISH", "ch", "m")
+	if err := tr.Translate(words("PUBLISH ch m"), raw, 1, &b); err != nil || string(b.Bytes()) != string(raw) {
+		t.Errorf("raw PUBLISH: %q, %v", b.Bytes(), err)
+	}
+}
+
+// TestTranslateEquivalence applies what an 8.0 master propagates to an 8.0
+// target as is, and translated to 6.0 and 7.0 targets, and compares the data.
+func TestTranslateEquivalence(t *testing.T) {
+	t.Parallel()
+	ref := redistest.Start(t, redistest.Redis80, redistest.Options{})
+	refSink := newSink(t, ref, Config{})
+	now := time.Now()
+	pxat := fmt.Sprint(now.Add(time.Hour).UnixMilli())
+	exat := fmt.Sprint(now.Add(2 * time.Hour).Unix())
+	stream := []string{
+		"SET a 1 PXAT " + pxat,
+		"SET b 2 EXAT " + exat,
+		"SET c 3 NX PXAT " + pxat,
+		"SET c 4 NX PXAT " + pxat,
+		"SET f 7 XX PXAT " + pxat,
+		"SET d 5 GET",
+		"SET e 6 KEEPTTL",
+		"RPUSH l 1 2 3 4 5 6",
+		"LMOVE l l2 LEFT RIGHT", "LMOVE l l2 RIGHT LEFT", "LMOVE l l2 LEFT LEFT", "LMOVE l l2 RIGHT RIGHT", "BLMOVE l l2 LEFT RIGHT 0",
+		"LMOVE nolist l2 LEFT RIGHT",
+		"XADD s 1-1 a b", "XADD s 2-1 c d",
+		"XGROUP CREATE s g 0 ENTRIESREAD 0",
+		"XGROUP CREATECONSUMER s g idle",
+		"MULTI",
+		"XCLAIM s g c 0 1-1 TIME " + fmt.Sprint(now.UnixMilli()) + " RETRYCOUNT 1 FORCE JUSTID LASTID 1-1",
+		"XGROUP SETID s g 1-1 ENTRIESREAD 1",
+		"EXEC",
+		"XGROUP CREATECONSUMER s g idle",
+		"XSETID s 3-0 ENTRIESADDED 2 MAXDELETEDID 0-0",
+		"HSET h f v g w x y",
+		"HGETDEL h FIELDS 2 g x",
+		"PUBLISH ch m",
+		"PING",
+	}
+	var rb Batch
+	for i, cmd := range stream {
+		if w := words(cmd); !is(w[0], "multi") && !is(w[0], "exec") && !is(w[0], "ping") {
+			rb.Add(int64(i), w...)
+		}
+	}
+	if err := refSink.Apply(ctx(t), &rb); err != nil {
+		t.Fatal(err)
+	}
+	rc := ref.Client()
+	defer rc.Close()
+	want := snapshot(t, rc)
+	for _, name := range []string{redistest.Redis60, redistest.Redis70} {
+		t.Run(name, func(t *testing.T) {
+			srv := redistest.Start(t, name, redistest.Options{})
+			s := newSink(t, srv, Config{})
+			tr := NewTranslator(s.Caps(), TranslateOptions{})
+			var b Batch
+			for i, cmd := range stream {
+				w := words(cmd)
+				if err := tr.Translate(w, appendCommand(nil, w...), int64(i), &b); err != nil {
+					t.Fatalf("%q: %v", cmd, err)
+				}
+			}
+			if err := s.Apply(ctx(t), &b); err != nil {
+				t.Fatalf("%v\nbatch: %s", err, commands(&b))
+			}
+			c := srv.Client()
+			defer c.Close()
+			if got := snapshot(t, c); !reflect.DeepEqual(got, want) {
+				for k := range want {
+					if got[k] != want[k] {
+						t.Errorf("%s:\n got %s\nwant %s", k, got[k], want[k])
+					}
+				}
+				for k := range got {
+					if _, ok := want[k]; !ok {
+						t.Errorf("extra key %s: %s", k, got[k])
+					}
+				}
+			}
+		})
+	}
+}
+
+// snapshot describes every key of db 0: type, value, TTL (rounded to 10 s).
+func snapshot(t *testing.T, c *redis.Client) map[string]string {
+	t.Helper()
+	cx := ctx(t)
+	keys := c.Keys(cx, "*").Val()
+	out := map[string]string{}
+	for _, k := range keys {
+		typ := c.Type(cx, k).Val()
+		var v any
+		switch typ {
+		case "string":
+			v = c.Get(cx, k).Val()
+		case "list":
+			v = c.LRange(cx, k, 0, -1).Val()
+		case "set":
+			m := c.SMembers(cx, k).Val()
+			sort.Strings(m)
+			v = m
+		case "zset":
+			v = c.ZRangeWithScores(cx, k, 0, -1).Val()
+		case "hash":
+			v = c.HGetAll(cx, k).Val()
+		case "stream":
+			info := xinfo(t, c, k)
+			var pel []string
+			var groups []string
+			for _, g := range c.XInfoGroups(cx, k).Val() {
+				groups = append(groups, fmt.Sprintf("%s last=%s pending=%d consumers=%d", g.Name, g.LastDeliveredID, g.Pending, g.Consumers))
+				for _, p := range c.XPendingExt(cx, &redis.XPendingExtArgs{Stream: k, Group: g.Name, Start: "-", End: "+", Count: 100}).Val() {
+					pel = append(pel, fmt.Sprintf("%s %s %d", p.ID, p.Consumer, p.RetryCount))
+				}
+				for _, cons := range c.XInfoConsumers(cx, k, g.Name).Val() {
+					groups = append(groups, "consumer "+cons.Name)
+				}
+			}
+			v = fmt.Sprint(c.XRange(cx, k, "-", "+").Val(), " last=", info["last-generated-id"], " ", groups, " ", pel)
+		}
+		ttl := c.PTTL(cx, k).Val()
+		if ttl > 0 {
+			ttl = ttl.Round(10 * time.Second)
+		}
+		out[k] = fmt.Sprintf("%s %v ttl=%v", typ, v, ttl)
+	}
+	return out
+}
