@@ -33,6 +33,12 @@ type CommandReader struct {
 // NewCommandReader returns a CommandReader over br (zero limits: defaults).
 // Only MaxLine, MaxBulk and MaxArray apply.
 func NewCommandReader(br *bufio.Reader, lim Limits) *CommandReader {
+	if lim.MaxArray <= 0 {
+		// A client may send a command with up to INT_MAX arguments, and the
+		// master propagates it as is. Memory grows only with the bytes that
+		// arrive, so this is no risk.
+		lim.MaxArray = 1<<31 - 1
+	}
 	return &CommandReader{br: br, lim: lim.withDefaults()}
 }
 

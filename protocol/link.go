@@ -52,7 +52,11 @@ type LinkConfig struct {
 	// ReadTimeout bounds each read and write on the socket: 0 means
 	// DefaultReadTimeout, < 0 none.
 	ReadTimeout time.Duration
-	Logger      *zap.Logger // nil: no logs
+	// Limits bound the replies of the handshake and the commands of the
+	// stream (raise MaxBulk for a source with a larger proto-max-bulk-len).
+	// Zero fields: defaults.
+	Limits Limits
+	Logger *zap.Logger // nil: no logs
 }
 
 // Resync is the source's answer to PSYNC.
@@ -147,10 +151,16 @@ func Dial(ctx context.Context, cfg LinkConfig) (*Link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("protocol: connect to %s: %w", cfg.Addr, err)
 	}
-	l := newLink(cfg, conn, conn)
+	return newConnLink(cfg, conn, conn), nil
+}
+
+// newConnLink builds a link on a connection; r reads from it (tests record
+// through it).
+func newConnLink(cfg LinkConfig, conn net.Conn, r io.Reader) *Link {
+	l := newLink(cfg, r, conn)
 	l.conn = conn
 	l.guard.conn = conn
-	return l, nil
+	return l
 }
 
 // newLink builds a link on any reader and writer; tests feed it recorded bytes.
@@ -166,8 +176,8 @@ func newLink(cfg LinkConfig, r io.Reader, w io.Writer) *Link {
 	l.log = log.With(zap.String("stage", "link"), zap.String("source", cfg.Addr))
 	l.guard = &guardReader{r: r, timeout: cfg.ReadTimeout}
 	l.br = bufio.NewReaderSize(l.guard, linkBufSize)
-	l.rr = NewReader(l.br, Limits{})
-	l.cr = NewCommandReader(l.br, Limits{})
+	l.rr = NewReader(l.br, cfg.Limits)
+	l.cr = NewCommandReader(l.br, cfg.Limits)
 	return l
 }
 
@@ -279,10 +289,17 @@ func (l *Link) handshake(replid string, offset int64) (Resync, error) {
 			port = a.Port
 		}
 	}
-	for _, args := range [][]string{
+	replconfs := [][]string{
 		{"REPLCONF", "listening-port", strconv.Itoa(port)},
 		{"REPLCONF", "capa", "eof", "capa", "psync2"},
-	} {
+	}
+	// A Valkey primary writes the snapshot in the newest RDB format the
+	// replica says it knows, else RDB 11 (which cannot hold Valkey 9's
+	// hash field TTLs): claim its own version, since rdbparse reads them all.
+	if v := l.valkeyVersion(); v != "" {
+		replconfs = append(replconfs, []string{"REPLCONF", "version", v})
+	}
+	for _, args := range replconfs {
 		if err := l.call("REPLCONF", args...); err != nil {
 			var se ServerError
 			if !errors.As(err, &se) || transient(se) || errors.Is(err, ErrAuth) || errors.Is(err, ErrSyncRefused) {
@@ -345,6 +362,24 @@ func (l *Link) call(step string, args ...string) error {
 		return l.replyErr(step, err)
 	}
 	return nil
+}
+
+// valkeyVersion returns the source's valkey_version from INFO server, or ""
+// for Redis or when INFO is not allowed (the handshake goes on without it).
+func (l *Link) valkeyVersion() string {
+	if err := l.send("INFO", "server"); err != nil {
+		return ""
+	}
+	rep, err := l.rr.ReadReply()
+	if err != nil || rep.Kind != KindBulk {
+		return ""
+	}
+	for _, line := range strings.Split(string(rep.Str), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "valkey_version:"); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 func (l *Link) ioErr(step string, err error) error {

@@ -16,7 +16,7 @@ const (
 	testReplID = "8de1b4e5a3a8e4a61c2a5b3e0f8d2c1b9a7e6d5c"
 	testMark   = "0123456789abcdef0123456789abcdef01234567"
 	// the replies to AUTH, PING, REPLCONF listening-port, REPLCONF capa
-	okHandshake = "+OK\r\n+PONG\r\n+OK\r\n+OK\r\n"
+	okHandshake = "+OK\r\n+PONG\r\n$0\r\n\r\n+OK\r\n+OK\r\n"
 )
 
 func cmd(args ...string) string { return string(AppendCommandString(nil, args...)) }
@@ -61,7 +61,7 @@ func transcript(l *Link, replid string, offset int64) string {
 		if last != n || int64(snap.Len()) != n {
 			fmt.Fprintf(&b, "snapshot length mismatch: returned %d, progress %d, written %d\n", n, last, snap.Len())
 		}
-		fmt.Fprintf(&b, "snapshot %d %q\n", n, snap.String())
+		fmt.Fprintf(&b, "snapshot %s\n", snapshotDesc(snap.Bytes()))
 	}
 	off := res.Offset
 	for {
@@ -129,7 +129,7 @@ cmd ["SET" "k" "v"] offset=150
 cmd ["PING"] offset=164
 stream error: [EOF] protocol: src:6379: stream at offset 164: EOF
 `,
-		sent: cmd("AUTH", "pw") + cmd("PING") + cmd("REPLCONF", "listening-port", "7777") +
+		sent: cmd("AUTH", "pw") + cmd("PING") + cmd("INFO", "server") + cmd("REPLCONF", "listening-port", "7777") +
 			cmd("REPLCONF", "capa", "eof", "capa", "psync2") + cmd("PSYNC", "?", "-1"),
 	},
 	{
@@ -143,12 +143,12 @@ cmd ["REPLCONF" "GETACK" "*"] offset=37
 cmd ["SET" "k" "` + testMark + `"] offset=104
 stream error: [EOF] protocol: src:6379: stream at offset 104: EOF
 `,
-		sent: cmd("AUTH", "u", "pw") + cmd("PING") + cmd("REPLCONF", "listening-port", "0") +
+		sent: cmd("AUTH", "u", "pw") + cmd("PING") + cmd("INFO", "server") + cmd("REPLCONF", "listening-port", "0") +
 			cmd("REPLCONF", "capa", "eof", "capa", "psync2") + cmd("PSYNC", "?", "-1"),
 	},
 	{
 		name: "diskless empty snapshot", replid: "?", offset: -1,
-		in: "+PONG\r\n+OK\r\n+OK\r\n+FULLRESYNC " + testReplID + " 5\r\n$EOF:" + testMark + "\r\n" + testMark + cmd("PING"),
+		in: "+PONG\r\n$0\r\n\r\n+OK\r\n+OK\r\n+FULLRESYNC " + testReplID + " 5\r\n\r\n\n$EOF:" + testMark + "\r\n" + testMark + cmd("PING"),
 		want: `resync full=true replid=` + testReplID + ` offset=5
 snapshot 0 ""
 cmd ["PING"] offset=19
@@ -157,17 +157,17 @@ stream error: [EOF] protocol: src:6379: stream at offset 19: EOF
 	},
 	{
 		name: "continue with new replid", replid: testReplID, offset: 1001,
-		in: "+PONG\r\n+OK\r\n+OK\r\n\n+CONTINUE 1111111111111111111111111111111111111111\r\n" + cmd("PING"),
+		in: "+PONG\r\n$0\r\n\r\n+OK\r\n+OK\r\n\n+CONTINUE 1111111111111111111111111111111111111111\r\n" + cmd("PING"),
 		want: `resync full=false replid=1111111111111111111111111111111111111111 offset=1000
 cmd ["PING"] offset=1014
 stream error: [EOF] protocol: src:6379: stream at offset 1014: EOF
 `,
-		sent: cmd("PING") + cmd("REPLCONF", "listening-port", "0") +
+		sent: cmd("PING") + cmd("INFO", "server") + cmd("REPLCONF", "listening-port", "0") +
 			cmd("REPLCONF", "capa", "eof", "capa", "psync2") + cmd("PSYNC", testReplID, "1001"),
 	},
 	{
 		name: "continue without replid", replid: testReplID, offset: 1001,
-		in: "+PONG\r\n+OK\r\n+OK\r\n+CONTINUE\r\n" + cmd("SET", "a", "b"),
+		in: "+PONG\r\n$0\r\n\r\n+OK\r\n+OK\r\n+CONTINUE\r\n" + cmd("SET", "a", "b"),
 		want: `resync full=false replid=` + testReplID + ` offset=1000
 cmd ["SET" "a" "b"] offset=1027
 stream error: [EOF] protocol: src:6379: stream at offset 1027: EOF
@@ -191,22 +191,22 @@ stream error: [EOF] protocol: src:6379: stream at offset 1027: EOF
 	{
 		name: "password not needed", cfg: LinkConfig{Password: "pw"}, replid: "?", offset: -1,
 		in: "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n" +
-			"+PONG\r\n+OK\r\n+OK\r\n+CONTINUE\r\n",
+			"+PONG\r\n$0\r\n\r\n+OK\r\n+OK\r\n+CONTINUE\r\n",
 		want: "psync error: [ErrProtocol] protocol: src:6379: PSYNC: protocol error: \"CONTINUE\" to a request for a full sync\n",
 	},
 	{
 		name: "psync unknown", replid: "?", offset: -1,
-		in:   "+PONG\r\n+OK\r\n+OK\r\n-ERR unknown command 'PSYNC', with args beginning with: '?' '-1' \r\n",
+		in:   "+PONG\r\n$0\r\n\r\n+OK\r\n+OK\r\n-ERR unknown command 'PSYNC', with args beginning with: '?' '-1' \r\n",
 		want: "psync error: [ErrSyncRefused,ServerError=ERR] protocol: src:6379: PSYNC: " + ErrSyncRefused.Error() + "; the source answered: ERR unknown command 'PSYNC', with args beginning with: '?' '-1' \n",
 	},
 	{
 		name: "replconf noperm", replid: "?", offset: -1,
-		in:   "+PONG\r\n-NOPERM this user has no permissions to run the 'replconf' command\r\n",
+		in:   "+PONG\r\n$0\r\n\r\n-NOPERM this user has no permissions to run the 'replconf' command\r\n",
 		want: "psync error: [ErrSyncRefused,ServerError=NOPERM] protocol: src:6379: REPLCONF: " + ErrSyncRefused.Error() + "; the source answered: NOPERM this user has no permissions to run the 'replconf' command\n",
 	},
 	{
 		name: "replconf option unknown is tolerated", replid: "?", offset: -1,
-		in: "+PONG\r\n+OK\r\n-ERR Unrecognized REPLCONF option: capa\r\n+FULLRESYNC " + testReplID + " 7\r\n$0\r\n",
+		in: "+PONG\r\n$0\r\n\r\n+OK\r\n-ERR Unrecognized REPLCONF option: capa\r\n+FULLRESYNC " + testReplID + " 7\r\n$0\r\n",
 		want: `resync full=true replid=` + testReplID + ` offset=7
 snapshot 0 ""
 stream error: [EOF] protocol: src:6379: stream at offset 7: EOF
@@ -215,8 +215,8 @@ stream error: [EOF] protocol: src:6379: stream at offset 7: EOF
 	{
 		name: "loading, then no master link, then ready", replid: "?", offset: -1,
 		in: "-LOADING Redis is loading the dataset in memory\r\n" +
-			"+PONG\r\n+OK\r\n+OK\r\n-NOMASTERLINK Can't SYNC while not connected with my master\r\n" +
-			"+PONG\r\n+OK\r\n+OK\r\n-ERR Can't SYNC while not connected with my master\r\n" +
+			"+PONG\r\n$0\r\n\r\n+OK\r\n+OK\r\n-NOMASTERLINK Can't SYNC while not connected with my master\r\n" +
+			"+PONG\r\n$0\r\n\r\n+OK\r\n+OK\r\n-ERR Can't SYNC while not connected with my master\r\n" +
 			okHandshake[5:] + "+FULLRESYNC " + testReplID + " 1\r\n$1\r\nR",
 		want: `resync full=true replid=` + testReplID + ` offset=1
 snapshot 1 "R"
@@ -355,5 +355,31 @@ func TestSendAck(t *testing.T) {
 	}
 	if allocs := testing.AllocsPerRun(100, func() { sent.Reset(); _ = l.SendAck(99) }); allocs != 0 {
 		t.Fatalf("SendAck: %v allocs", allocs)
+	}
+}
+
+type failWriter struct{ after int }
+
+func (w *failWriter) Write(p []byte) (int, error) {
+	if w.after -= len(p); w.after < 0 {
+		return 0, errors.New("disk full")
+	}
+	return len(p), nil
+}
+
+// A failing snapshot writer stops the copy and leaves the link unusable.
+func TestSnapshotWriterFails(t *testing.T) {
+	for _, header := range []string{"$100\r\n", "$EOF:" + testMark + "\r\n"} {
+		in := okHandshake[5:] + "+FULLRESYNC " + testReplID + " 1\r\n" + header + strings.Repeat("r", 100) + testMark + cmd("PING")
+		l := newRecorded(recording{}, iotest.OneByteReader(strings.NewReader(in)), &bytes.Buffer{})
+		if _, err := l.PSync(context.Background(), "?", -1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.ReadSnapshot(context.Background(), &failWriter{after: 10}, nil); err == nil || !strings.Contains(err.Error(), "disk full") {
+			t.Fatalf("%q: err %v", header, err)
+		}
+		if _, err := l.ReadCommand(); err == nil {
+			t.Fatal("ReadCommand after a failed snapshot")
+		}
 	}
 }

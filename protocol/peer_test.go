@@ -3,9 +3,17 @@ package protocol
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"math/big"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,33 +28,57 @@ func fakePeer(t *testing.T, reply func(args []string) string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return servePeer(t, ln, reply)
+}
+
+// servePeer answers each connection on ln, one at a time, until the test ends.
+func servePeer(t *testing.T, ln net.Listener, reply func(args []string) string) string {
 	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		<-done
+	})
 	go func() {
 		defer close(done)
-		conn, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		cr := NewCommandReader(bufio.NewReader(conn), Limits{})
 		for {
-			cmd, err := cr.ReadCommand()
+			conn, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			args := make([]string, len(cmd.Args))
-			for i, a := range cmd.Args {
-				args[i] = string(a)
-			}
-			if r := reply(args); r != "" {
-				if _, err := conn.Write([]byte(r)); err != nil {
-					return
-				}
-			}
+			mu.Lock()
+			conns = append(conns, conn)
+			mu.Unlock()
+			serveConn(conn, reply)
 		}
 	}()
 	return ln.Addr().String()
+}
+
+func serveConn(conn net.Conn, reply func(args []string) string) {
+	defer conn.Close()
+	cr := NewCommandReader(bufio.NewReader(conn), Limits{})
+	for {
+		cmd, err := cr.ReadCommand()
+		if err != nil {
+			return
+		}
+		args := make([]string, len(cmd.Args))
+		for i, a := range cmd.Args {
+			args[i] = string(a)
+		}
+		if r := reply(args); r != "" {
+			if _, err := conn.Write([]byte(r)); err != nil {
+				return
+			}
+		}
+	}
 }
 
 func dialPeer(t *testing.T, addr string, cfg LinkConfig) *Link {
@@ -74,6 +106,8 @@ func standard(psync func() string) func([]string) string {
 			return "+OK\r\n"
 		case "PING":
 			return "+PONG\r\n"
+		case "INFO":
+			return "$32\r\n# Server\r\nvalkey_version:9.1.2\r\n\r\n"
 		case "PSYNC":
 			return psync()
 		}
@@ -188,5 +222,50 @@ func TestPeerReadTimeoutAndClose(t *testing.T) {
 	}
 	if l.RemoteAddr() == "" {
 		t.Fatal("no remote addr")
+	}
+}
+
+func TestPeerTLS(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "source"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := servePeer(t, ln, standard(func() string { return "+FULLRESYNC " + testReplID + " 3\r\n$3\r\nabc" + cmd("PING") }))
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	l := dialPeer(t, addr, LinkConfig{TLS: &tls.Config{RootCAs: pool}}) // ServerName comes from Addr
+	res, err := l.PSync(context.Background(), "?", -1)
+	if err != nil || !res.Full {
+		t.Fatalf("%+v %v", res, err)
+	}
+	var sb strings.Builder
+	if n, err := l.ReadSnapshot(context.Background(), &sb, nil); err != nil || n != 3 || sb.String() != "abc" {
+		t.Fatalf("%d %q %v", n, sb.String(), err)
+	}
+	if c, err := l.ReadCommand(); err != nil || string(c.Raw) != cmd("PING") {
+		t.Fatalf("%v %v", c, err)
+	}
+
+	// Without the CA the dial fails.
+	l.Close()
+	if _, err := Dial(context.Background(), LinkConfig{Addr: addr, TLS: &tls.Config{}}); err == nil {
+		t.Fatal("dial without the CA succeeded")
 	}
 }

@@ -49,7 +49,7 @@ type Reply struct {
 	Kind  Kind
 	Null  bool    // $-1 or *-1
 	Str   []byte  // the text of a simple string or error, the payload of a bulk string
-	Int   int64   // the value of an integer
+	Int   int64   // the value of an integer; the length of an array
 	Elems []Reply // the elements of an array
 }
 
@@ -68,7 +68,7 @@ func (r Reply) Text() string { return string(r.Str) }
 type Limits struct {
 	MaxLine     int   // length of a simple string, error or length line, CRLF excluded (default 64 KiB)
 	MaxBulk     int64 // length of one bulk string (default 512 MiB, Redis' proto-max-bulk-len)
-	MaxArray    int64 // elements of one array (default 1<<24)
+	MaxArray    int64 // elements of one array (default 1<<24; for commands of the stream 1<<31-1, as Redis accepts)
 	MaxDepth    int   // nesting of arrays (default 16)
 	MaxElements int   // elements of all arrays in one reply together (default 1<<24)
 }

@@ -162,7 +162,7 @@ func TestBoundedAllocation(t *testing.T) {
 	for _, in := range inputs {
 		alloc := allocated(func() {
 			_, _ = ReadReply(bufio.NewReader(strings.NewReader(in)))
-			_, _ = NewCommandReader(bufio.NewReader(strings.NewReader("*16000000\r\n$536870000\r\nab")), Limits{}).ReadCommand()
+			_, _ = NewCommandReader(bufio.NewReader(strings.NewReader("*2147483647\r\n$536870000\r\nab")), Limits{}).ReadCommand()
 		})
 		if alloc > 1<<20 {
 			t.Errorf("%.30q: allocated %d bytes", in, alloc)
@@ -241,6 +241,7 @@ func TestCommandReader(t *testing.T) {
 		{"*1\r\n$4\r\nPINGxx", "not followed by CRLF"},
 		{"*1\n", "does not end in CRLF"},
 		{"*1\r\n$536870913\r\n", "over the limit"},
+		{"*2147483648\r\n", "over the limit"},
 	} {
 		_, err := NewCommandReader(bufio.NewReader(strings.NewReader(tt.in)), Limits{}).ReadCommand()
 		if err == nil || !strings.Contains(err.Error(), tt.err) {

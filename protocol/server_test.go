@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +19,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 )
+
+var record = flag.Bool("record", false, "TestRealServers: write the bytes of each full sync to testdata/recorded")
 
 // infoField reads one field of INFO <section>.
 func infoField(t *testing.T, c *redis.Client, section, field string) string {
@@ -178,7 +183,7 @@ func testSyncAndContinue(t *testing.T, version, diskless string) {
 		Args: []string{"repl-diskless-sync", diskless, "repl-diskless-sync-delay", "0"}})
 	c := srv.Client()
 	defer c.Close()
-	big := make([]byte, 5000) // incompressible, so it shows in the snapshot as is
+	big := make([]byte, 1000) // incompressible, so it shows in the snapshot as is
 	for i := range big {
 		big[i] = byte(rand.Uint32())
 	}
@@ -187,8 +192,16 @@ func testSyncAndContinue(t *testing.T, version, diskless string) {
 	}
 	cfg := LinkConfig{Addr: srv.Addr, Password: "pw", ReadTimeout: 20 * time.Second, Logger: zaptest.NewLogger(t)}
 
-	l, err := Dial(ctx, cfg)
-	if err != nil {
+	var l *Link
+	var err error
+	var recorded bytes.Buffer
+	if *record {
+		conn, err := net.Dial("tcp", srv.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l = newConnLink(cfg, conn, io.TeeReader(conn, &recorded))
+	} else if l, err = Dial(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
 	res, err := l.PSync(ctx, "?", -1)
@@ -217,6 +230,9 @@ func testSyncAndContinue(t *testing.T, version, diskless string) {
 	r.waitInSync(t, c, [2]string{"set", "k1"}, [2]string{"rpush", "list"})
 	r.close()
 	off := r.offset()
+	if *record {
+		writeRecording(t, fmt.Sprintf("%s-diskless-%s", srv.Name, diskless), srv.Name, diskless, recorded.Bytes())
+	}
 	t.Logf("full sync: snapshot %d bytes, offset %d -> %d, %d commands", n, res.Offset, off, len(r.cmds))
 
 	// Continue from where the first link stopped.

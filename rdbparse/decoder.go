@@ -117,6 +117,7 @@ func (d *Decoder) Decode(handle func(*Event) error) error {
 		if recStart < 0 {
 			recStart = off
 		}
+		pending := recStart != off // a key's metadata opcodes came before
 		op, err := d.readByte("opcode")
 		if err != nil {
 			return err
@@ -161,7 +162,7 @@ func (d *Decoder) Decode(handle func(*Event) error) error {
 			}
 			continue
 		}
-		if op >= opKeyMeta && (expireAt != 0 || idle >= 0 || freq >= 0) {
+		if op >= opKeyMeta && pending {
 			return d.corrupt(off, "opcode %d between a key's metadata and its type", op)
 		}
 		switch op {

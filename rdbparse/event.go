@@ -111,13 +111,19 @@ type StreamConsumer struct {
 
 // Event is one step of a decoded snapshot. Only the fields named for its Kind
 // are meaningful. Byte slices point into the decoder's buffers and are valid
-// only until the handler returns: copy what must outlive the call.
+// only until the handler returns: copy what must outlive the call. The
+// *Event itself is reused as well.
+//
+// While a key is decoded, its header fields (DB, Key, Type, Encoding,
+// TypeByte, ExpireAt, Idle, Freq, Offset, Len) stay set on its element
+// events and on KindKeyEnd, so a handler may use them there too.
 type Event struct {
 	Kind Kind
 
 	// Position: the byte offset in the snapshot where the record of this event
 	// starts (for KindKey: the first opcode of the key, e.g. its EXPIRETIME),
-	// so that a replay can resume at the first key not yet applied.
+	// so that a replay can resume at the first key not yet applied (see
+	// SkipKeysBefore). A key's element events carry the key's Offset.
 	Offset int64
 
 	Magic   string // KindHeader: "REDIS" or "VALKEY"
@@ -131,14 +137,20 @@ type Event struct {
 	ExpiresSlotSize uint64 // KindSlotInfo
 
 	// KindKey
-	Key      []byte
-	Type     ValueType
-	Encoding string // as OBJECT ENCODING would say, for the stored form: "listpack", "quicklist", "intset", ...
-	TypeByte byte   // the RDB type byte, for RESTORE and diagnostics
-	ExpireAt int64  // unix ms; 0: no expiry
-	Idle     int64  // seconds (LRU); -1: not stored
-	Freq     int    // LFU counter; -1: not stored
-	Len      int64  // element count when the encoding says it up front; -1 when not known
+	Key  []byte
+	Type ValueType
+	// Encoding is what OBJECT ENCODING says for the stored form once loaded:
+	// string "int"/"embstr"/"raw" (always "raw" when streamed in pieces);
+	// list "linkedlist"/"ziplist"/"quicklist"/"listpack" (a one-node
+	// quicklist of RDB 11+); set "hashtable"/"intset"/"listpack"; zset
+	// "skiplist"/"ziplist"/"listpack"; hash "hashtable"/"zipmap"/"ziplist"/
+	// "listpack"/"listpackex"; "stream"; module "raw".
+	Encoding string
+	TypeByte byte  // the RDB type byte, for RESTORE and diagnostics
+	ExpireAt int64 // unix ms; 0: no expiry
+	Idle     int64 // seconds (LRU); -1: not stored
+	Freq     int   // LFU counter; -1: not stored
+	Len      int64 // element count when the encoding says it up front (strings: byte length); -1 when not known
 
 	Name  []byte  // KindAux (field name), KindHashField (field), KindModuleAux/KindModuleValue (module name)
 	Value []byte  // string piece, element, member, aux value, function code, module payload

@@ -159,6 +159,7 @@ func (c *collector) handle(ev *Event) error {
 		k.ZSet[string(ev.Value)] = ev.Score
 	case KindHashField:
 		k.Hash[string(ev.Name)] = string(ev.Value)
+		delete(k.HashTTL, string(ev.Name))
 		if ev.FieldExpireAt != 0 {
 			k.HashTTL[string(ev.Name)] = ev.FieldExpireAt
 		}

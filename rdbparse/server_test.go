@@ -503,3 +503,57 @@ func compareStream(t *testing.T, c *redis.Client, cp caps, km *keyModel) {
 		}
 	}
 }
+
+// TestRealClusterSlotInfo: cluster masters (Redis 7.4+, Valkey 8+) write
+// SLOT_INFO (opcode 244) before each slot's keys.
+func TestRealClusterSlotInfo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers")
+	}
+	for _, name := range []string{redistest.Redis80, redistest.Valkey81, redistest.Valkey91} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := redistest.Binary(name); err != nil {
+				t.Skip(err)
+			}
+			t.Parallel()
+			s := redistest.Start(t, name, redistest.Options{Args: []string{"cluster-enabled", "yes"}})
+			c := s.Client()
+			defer c.Close()
+			do(t, c, "CLUSTER", "ADDSLOTSRANGE", "0", "16383")
+			for i := 0; !strings.Contains(do(t, c, "CLUSTER", "INFO").(string), "cluster_state:ok"); i++ {
+				if i > 100 {
+					t.Fatal("cluster state not ok")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			for i := 0; i < 20; i++ {
+				do(t, c, "SET", fmt.Sprintf("k%d", i), i)
+			}
+			do(t, c, "HSET", "{k1}h", "f", "v")
+			data := saveRDB(t, s)
+			var slots, keys int
+			var sizes uint64
+			err := NewDecoder(bytes.NewReader(data), Options{}).Decode(func(ev *Event) error {
+				switch ev.Kind {
+				case KindSlotInfo:
+					slots++
+					sizes += ev.SlotSize
+				case KindKey:
+					keys++
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if *updateFixtures && slots > 0 {
+				writeGzip(t, filepath.Join("testdata", "cluster-"+s.Name+".rdb.gz"), data)
+			}
+			// Valkey writes SLOT_INFO only in some cases (not on SAVE here).
+			if keys != 21 || !strings.HasPrefix(name, "valkey") && (slots == 0 || sizes != 21) {
+				t.Fatalf("%d keys, %d slot infos covering %d keys", keys, slots, sizes)
+			}
+			t.Logf("%s: %d slot infos", s.Name, slots)
+		})
+	}
+}

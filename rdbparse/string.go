@@ -210,6 +210,12 @@ func (d *Decoder) emitSmallString(v []byte, enc string) error {
 	if err := d.beginKey(enc, int64(len(v))); err != nil {
 		return err
 	}
+	for len(v) > d.opt.MaxChunk { // only integers (up to 20 digits) get here
+		if err := d.emitString(v[:d.opt.MaxChunk], false); err != nil {
+			return err
+		}
+		v = v[d.opt.MaxChunk:]
+	}
 	return d.emitString(v, true)
 }
 

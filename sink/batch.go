@@ -1,9 +1,6 @@
 package sink
 
-import (
-	"fmt"
-	"strconv"
-)
+import "fmt"
 
 // Batch is a run of commands applied to the target as one transaction. The
 // commands are RESP-encoded into one buffer that Reset keeps for reuse; each
@@ -102,8 +99,8 @@ func parseCommand(p []byte) ([][]byte, error) {
 	if !ok || len(line) < 2 || line[0] != '*' {
 		return nil, fmt.Errorf("%w: command is not a RESP array", errProtocol)
 	}
-	n, err := strconv.Atoi(string(line[1:]))
-	if err != nil || n < 0 || n > len(p) {
+	n, ok := parseDigits(line[1:])
+	if !ok || n > len(p) {
 		return nil, fmt.Errorf("%w: bad array length %q", errProtocol, line)
 	}
 	args := make([][]byte, 0, n)
@@ -112,11 +109,11 @@ func parseCommand(p []byte) ([][]byte, error) {
 		if !ok || len(line) < 2 || line[0] != '$' {
 			return nil, fmt.Errorf("%w: argument %d is not a bulk string", errProtocol, i)
 		}
-		l, err := strconv.Atoi(string(line[1:]))
-		if err != nil || l < 0 || l+2 > len(rest) || rest[l] != '\r' || rest[l+1] != '\n' {
+		l, ok := parseDigits(line[1:])
+		if !ok || l+2 > len(rest) || rest[l] != '\r' || rest[l+1] != '\n' {
 			return nil, fmt.Errorf("%w: bad bulk length %q", errProtocol, line)
 		}
-		args = append(args, append([]byte(nil), rest[:l]...))
+		args = append(args, append(make([]byte, 0, l), rest[:l]...))
 		rest = rest[l+2:]
 	}
 	return args, nil

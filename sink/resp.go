@@ -87,6 +87,9 @@ func (rr *replyReader) readLine() ([]byte, error) {
 		}
 		line = rr.buf
 	}
+	if len(line) > maxLineLen {
+		return nil, fmt.Errorf("%w: line longer than %d bytes", errProtocol, maxLineLen)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -96,12 +99,31 @@ func (rr *replyReader) readLine() ([]byte, error) {
 	return line[:len(line)-2], nil
 }
 
+// parseLen parses a RESP length: -1 or decimal digits without sign or
+// leading zeros, at most limit.
 func parseLen(b []byte, limit int) (int, error) {
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil || n < -1 || n > int64(limit) {
+	if string(b) == "-1" {
+		return -1, nil
+	}
+	n, ok := parseDigits(b)
+	if !ok || n > limit {
 		return 0, fmt.Errorf("%w: bad length %q", errProtocol, b)
 	}
-	return int(n), nil
+	return n, nil
+}
+
+func parseDigits(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 18 || len(b) > 1 && b[0] == '0' {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 // read reads one reply. Nested arrays are read and dropped; only the direct

@@ -1,8 +1,10 @@
 package sink
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -215,5 +217,46 @@ func TestCheckpointOnlyBatch(t *testing.T) {
 	}
 	if c := s.Caps(); c.Server != "valkey" || !c.HashFieldTTL() || c.RDBVersion() != 80 {
 		t.Errorf("caps of %s: %+v", srv.Name, c)
+	}
+}
+
+func TestApplyGivesUpWithContext(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, redistest.Redis70, redistest.Options{})
+	s := newSink(t, srv, Config{CheckpointKey: "cp"})
+	srv.Kill()
+	c, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	var b Batch
+	b.AddStrings(1, "INCR", "n")
+	b.Checkpoint = []byte("x")
+	start := time.Now()
+	err := s.Apply(c, &b)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Apply against a dead target = %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Apply took %v after its context ended", d)
+	}
+}
+
+// TestBigBatch pipelines a batch far larger than socket buffers.
+func TestBigBatch(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, redistest.Valkey81, redistest.Options{})
+	s := newSink(t, srv, Config{CheckpointKey: "cp"})
+	var b Batch
+	val := strings.Repeat("v", 100)
+	for i := 0; i < 100_000; i++ {
+		b.AddStrings(int64(i), "SET", "k"+strconv.Itoa(i), val)
+	}
+	b.Checkpoint = []byte("big")
+	if err := s.Apply(ctx(t), &b); err != nil {
+		t.Fatal(err)
+	}
+	c := srv.Client()
+	defer c.Close()
+	if n := c.DBSize(ctx(t)).Val(); n != 100_001 {
+		t.Errorf("DBSIZE = %d", n)
 	}
 }

@@ -18,15 +18,15 @@ type applier struct {
 	s     *Syncer
 	log   *zap.Logger
 	batch *sink.Batch
-	// once: after the snapshot, stop when the applied offset reaches this
-	// source offset (0: not yet known / not in once mode).
+	// onceTarget: with Once, stop when the applied offset reaches this
+	// source offset; -1 otherwise.
 	onceTarget int64
 }
 
 // apply waits for the snapshot when there is one to take, replays it, then
 // follows the stream. With Once it returns nil when the target has caught up.
 func (s *Syncer) apply(ctx context.Context, p plan, snapshotReady <-chan struct{}) error {
-	a := &applier{s: s, log: s.log.With(zap.String("stage", "apply")), batch: &sink.Batch{}}
+	a := &applier{s: s, log: s.log.With(zap.String("stage", "apply")), batch: &sink.Batch{}, onceTarget: -1}
 	streamFrom, db := p.streamFrom, p.db
 	if p.snapshot {
 		select {

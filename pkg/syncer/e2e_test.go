@@ -129,7 +129,7 @@ func waitCaughtUp(t *testing.T, ctx context.Context, s *Syncer, src *redistest.S
 	t.Helper()
 	c := src.Client()
 	defer c.Close()
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		info, err := c.Info(ctx, "replication").Result()
 		if err != nil {
@@ -146,7 +146,7 @@ func waitCaughtUp(t *testing.T, ctx context.Context, s *Syncer, src *redistest.S
 		}
 	}
 	r := s.Tracker().Report()
-	t.Fatalf("not caught up after 90s: %+v", r)
+	t.Fatalf("not caught up after 30s: %+v\nsource log:\n%s", r, src.LogTail())
 }
 
 func assertSameData(t *testing.T, ctx context.Context, src, dst *redistest.Server) {

@@ -54,7 +54,7 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 		}
 		// Stream bytes that needed no write (PING, REPLCONF) count as applied too.
 		s.tracker.SetApplied(offset)
-		if a.onceTarget > 0 && offset >= a.onceTarget {
+		if a.onceTarget >= 0 && offset >= a.onceTarget {
 			return errOnceDone
 		}
 		return nil

@@ -61,7 +61,7 @@ func New(ctx context.Context, cfg config.Config, log *zap.Logger, tracker *statu
 	s := &Syncer{cfg: cfg, log: log, tracker: tracker, src: src, dst: dst,
 		linkInfo: checkpoint.NewFileStore(filepath.Join(cfg.StateDir, "link"))}
 	s.spool, err = spool.Open(filepath.Join(cfg.StateDir, "spool"), spool.Options{
-		SegmentBytes: cfg.SegmentBytes, MaxBytes: cfg.MaxSpoolBytes, Logger: log.With(zap.String("stage", "spool"))})
+		SegmentBytes: cfg.SegmentBytes, MaxBytes: cfg.MaxSpoolBytes, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func New(ctx context.Context, cfg config.Config, log *zap.Logger, tracker *statu
 	}
 	s.target, err = sink.NewStandalone(ctx, sink.Config{Addr: dst.Addr, Username: dst.Username, Password: dst.Password,
 		CheckpointKey: sinkKey, OnError: cfg.OnTargetError, DialTimeout: cfg.DialTimeout, IOTimeout: cfg.IOTimeout,
-		Logger: log.With(zap.String("stage", "sink"))})
+		Logger: log})
 	if err != nil {
 		s.spool.Close()
 		return nil, fmt.Errorf("target %s: %w", dst, err)

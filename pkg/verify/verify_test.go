@@ -206,6 +206,21 @@ func TestCompareOptions(t *testing.T) {
 			}
 		})
 	}
+	t.Run("expiring key is not missing", func(t *testing.T) {
+		if err := sc.Set(ctx, "fading", "x", 800*time.Millisecond).Err(); err != nil {
+			t.Fatal(err)
+		}
+		defer sc.Del(ctx, "fading")
+		rep, err := verify.Compare(ctx, sc, dc, verify.Options{DBs: []int{0}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range rep.Diffs {
+			if d.Key == "fading" {
+				t.Fatalf("a key within the TTL tolerance of expiring reported: %v", d)
+			}
+		}
+	})
 	t.Run("cluster client refused", func(t *testing.T) {
 		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{src.Addr}})
 		defer cc.Close()
@@ -244,17 +259,12 @@ func TestCompareAfterReplication(t *testing.T) {
 			if err := w.Run(ctx, sc, 500); err != nil { // before the sync: goes by the snapshot
 				t.Fatal(err)
 			}
-			if err := dc.Do(ctx, "REPLICAOF", "127.0.0.1", src.Port).Err(); err != nil {
-				t.Fatal(err)
-			}
-			waitLinkUp(ctx, t, dc)
+			dst.ReplicateFrom(t, src)
 			if err := w.Run(ctx, sc, 3000); err != nil { // after: goes by the command stream
 				t.Fatal(err)
 			}
-			waitCaughtUp(ctx, t, sc, dc)
-			if err := dc.Do(ctx, "REPLICAOF", "NO", "ONE").Err(); err != nil {
-				t.Fatal(err)
-			}
+			dst.WaitCaughtUp(t, src)
+			dst.Promote(t)
 			rep, err := verify.Compare(ctx, sc, dc, verify.Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -266,6 +276,17 @@ func TestCompareAfterReplication(t *testing.T) {
 				t.Fatalf("checked only %d keys", rep.KeysChecked)
 			}
 			t.Logf("%d keys equal", rep.KeysChecked)
+			// Negative control: a few more workload ops on the target alone
+			// (as a replay would add) must show.
+			if err := w.Run(ctx, dc, 20); err != nil {
+				t.Fatal(err)
+			}
+			if rep, err = verify.Compare(ctx, sc, dc, verify.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			if rep.Equal() {
+				t.Fatal("20 extra ops on the target went unnoticed")
+			}
 		})
 	}
 }
@@ -295,47 +316,6 @@ func TestCompareFieldTTLTargetWithout(t *testing.T) {
 	}
 	if len(rep.Diffs) != 1 || rep.Diffs[0].Kind != verify.KindFieldTTL || rep.Diffs[0].Key != "h" {
 		t.Fatalf("want one field-ttl diff on h, got %v", rep.Diffs)
-	}
-}
-
-func infoField(ctx context.Context, t *testing.T, c *redis.Client, field string) string {
-	t.Helper()
-	info, err := c.Info(ctx, "replication").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
-			return v
-		}
-	}
-	return ""
-}
-
-func waitLinkUp(ctx context.Context, t *testing.T, replica *redis.Client) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for infoField(ctx, t, replica, "master_link_status") != "up" {
-		if time.Now().After(deadline) {
-			t.Fatal("replica link not up after 20s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func waitCaughtUp(ctx context.Context, t *testing.T, primary, replica *redis.Client) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		want := infoField(ctx, t, primary, "master_repl_offset")
-		got := infoField(ctx, t, replica, "slave_repl_offset")
-		if want != "" && want == got {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replica at offset %s, primary at %s after 20s", got, want)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -1,0 +1,249 @@
+package sink
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Apply writes the batch as MULTI, SELECT StartDB, the commands, [SELECT 0,
+// SET checkpoint], EXEC in one write and reads every reply.
+func (s *Standalone) Apply(ctx context.Context, b *Batch) error {
+	if b.Len() == 0 && b.Checkpoint == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := b
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := s.ensureConn(ctx); err != nil {
+			return err
+		}
+		res, err := s.send(ctx, cur)
+		if err != nil {
+			s.dropConn()
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return fmt.Errorf("sink: batch interrupted, its outcome is unknown until the checkpoint is read: %w", ctxErr)
+			}
+			if !retryable(err) {
+				return err
+			}
+			s.log.Warn("connection lost during a batch", zap.Int("commands", cur.Len()), zap.Error(err))
+			applied, err := s.recoverBatch(ctx, cur)
+			if err != nil {
+				return err
+			}
+			if applied {
+				s.stats.applied.Add(int64(cur.Len()))
+				s.stats.batches.Add(1)
+				return nil
+			}
+			continue
+		}
+		if res.ctlErr != "" {
+			return fmt.Errorf("sink: target refused the batch frame (%s); nothing of the batch was applied", res.ctlErr)
+		}
+		if len(res.queueErrs) > 0 {
+			if s.cfg.OnError == OnErrorStop {
+				s.stats.errors.Add(int64(len(res.queueErrs)))
+				return firstTargetError(cur, res.queueErrs, false)
+			}
+			for i, msg := range res.queueErrs {
+				s.logTargetError(newTargetError(cur, i, msg, false))
+			}
+			s.stats.skipped.Add(int64(len(res.queueErrs)))
+			s.stats.errors.Add(int64(len(res.queueErrs)))
+			cur = cur.without(res.queueErrs.set())
+			continue
+		}
+		s.stats.batches.Add(1)
+		s.stats.applied.Add(int64(cur.Len() - len(res.execErrs)))
+		if len(res.execErrs) > 0 {
+			s.stats.errors.Add(int64(len(res.execErrs)))
+			if s.cfg.OnError == OnErrorStop {
+				return firstTargetError(cur, res.execErrs, true)
+			}
+			for i, msg := range res.execErrs {
+				s.logTargetError(newTargetError(cur, i, msg, true))
+			}
+		}
+		return nil
+	}
+}
+
+// recoverBatch reconnects and decides whether the batch whose outcome was
+// lost was applied: by the checkpoint key when there is one. A connection
+// lost again while reading the checkpoint is retried.
+func (s *Standalone) recoverBatch(ctx context.Context, b *Batch) (applied bool, err error) {
+	backoff := 50 * time.Millisecond
+	for {
+		if err := s.ensureConn(ctx); err != nil {
+			return false, err
+		}
+		if s.cfg.CheckpointKey == "" || b.Checkpoint == nil {
+			s.log.Warn("resending a batch whose outcome is unknown (no checkpoint in the batch): its commands may apply twice",
+				zap.Int("commands", b.Len()))
+			return false, nil
+		}
+		v, err := s.getCheckpoint()
+		if err == nil {
+			applied = bytes.Equal(v, b.Checkpoint)
+			s.log.Info("checked lost batch against the target's checkpoint", zap.Bool("applied", applied))
+			return applied, nil
+		}
+		s.dropConn()
+		if !retryable(err) || ctx.Err() != nil {
+			return false, fmt.Errorf("sink: read checkpoint after reconnect: %w", errors.Join(err, ctx.Err()))
+		}
+		s.log.Warn("connection lost while reading the checkpoint, retrying", zap.Duration("backoff", backoff), zap.Error(err))
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, fmt.Errorf("sink: read checkpoint after reconnect: %w", ctx.Err())
+		case <-t.C:
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (s *Standalone) logTargetError(e *TargetError) {
+	s.log.Error("target rejected a command", zap.String("command", e.Command), zap.ByteString("key", e.Key),
+		zap.Int64("offset", e.Offset), zap.String("reply", e.Message), zap.Bool("batch_applied", e.Applied))
+}
+
+type cmdErrs map[int]string
+
+func (m cmdErrs) set() map[int]bool {
+	s := make(map[int]bool, len(m))
+	for i := range m {
+		s[i] = true
+	}
+	return s
+}
+
+func firstTargetError(b *Batch, errs cmdErrs, applied bool) *TargetError {
+	first := -1
+	for i := range errs {
+		if first < 0 || i < first {
+			first = i
+		}
+	}
+	e := newTargetError(b, first, errs[first], applied)
+	e.Others = len(errs) - 1
+	return e
+}
+
+type sendResult struct {
+	queueErrs cmdErrs // commands refused at queue time: EXEC aborted
+	execErrs  cmdErrs // commands that failed inside EXEC: the batch applied
+	ctlErr    string  // our own MULTI/SELECT/SET/EXEC failed
+}
+
+var (
+	cmdMulti = appendCommandStrings(nil, "MULTI")
+	cmdExec  = appendCommandStrings(nil, "EXEC")
+	cmdSel0  = appendCommandStrings(nil, "SELECT", "0")
+)
+
+func (s *Standalone) send(ctx context.Context, b *Batch) (sendResult, error) {
+	c := s.conn
+	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	var res sendResult
+	c.deadline()
+	c.scratch = append(c.scratch[:0], cmdMulti...)
+	c.scratch = appendCommandStrings(c.scratch, "SELECT", strconv.Itoa(b.StartDB))
+	w := c.w
+	_, _ = w.Write(c.scratch)
+	_, _ = w.Write(b.buf)
+	withCP := b.Checkpoint != nil && s.cfg.CheckpointKey != ""
+	if withCP {
+		c.scratch = append(c.scratch[:0], cmdSel0...)
+		c.scratch = appendCommand(c.scratch, []byte("SET"), []byte(s.cfg.CheckpointKey), b.Checkpoint)
+		_, _ = w.Write(c.scratch)
+	}
+	_, _ = w.Write(cmdExec)
+	if err := w.Flush(); err != nil {
+		return res, err
+	}
+	// MULTI
+	c.deadline()
+	r, err := c.rr.read()
+	if err != nil {
+		return res, err
+	}
+	if err := checkNoAuth(r, s.cfg.Addr); err != nil {
+		return res, err
+	}
+	if r.isError() {
+		res.ctlErr = "MULTI: " + string(r.Line)
+	}
+	n := b.Len()
+	total := 1 + n // SELECT StartDB + commands
+	if withCP {
+		total += 2
+	}
+	for j := 0; j < total; j++ {
+		c.deadline()
+		r, err := c.rr.read()
+		if err != nil {
+			return res, err
+		}
+		if !r.isError() {
+			continue
+		}
+		if i := j - 1; i >= 0 && i < n {
+			if res.queueErrs == nil {
+				res.queueErrs = cmdErrs{}
+			}
+			res.queueErrs[i] = string(r.Line)
+		} else if res.ctlErr == "" {
+			res.ctlErr = ctlName(j, n) + ": " + string(r.Line)
+		}
+	}
+	c.deadline()
+	r, err = c.rr.read()
+	if err != nil {
+		return res, err
+	}
+	switch {
+	case r.isError():
+		if res.queueErrs == nil && res.ctlErr == "" {
+			res.ctlErr = "EXEC: " + string(r.Line)
+		}
+	case r.Type != respArray || r.Nil:
+		res.ctlErr = "EXEC: transaction discarded"
+	default:
+		for k, msg := range r.Errs {
+			if i := k - 1; i >= 0 && i < n {
+				if res.execErrs == nil {
+					res.execErrs = cmdErrs{}
+				}
+				res.execErrs[i] = msg
+			} else if res.ctlErr == "" {
+				res.ctlErr = ctlName(k, n) + ": " + msg
+			}
+		}
+	}
+	return res, nil
+}
+
+func ctlName(j, n int) string {
+	switch {
+	case j == 0:
+		return "SELECT <StartDB>"
+	case j == n+1:
+		return "SELECT 0 (checkpoint)"
+	default:
+		return "SET <checkpoint key>"
+	}
+}
