@@ -155,6 +155,9 @@ func (d *Decoder) decodeQuicklist2() error {
 	if err != nil {
 		return err
 	}
+	if n == 0 {
+		return d.beginKey("quicklist", 0)
+	}
 	for i := uint64(0); i < n; i++ {
 		coff := d.rd.off
 		c, err := d.readLen("quicklist node container")

@@ -1,16 +1,36 @@
-// Package rdbparse is a streaming decoder of Redis and Valkey RDB snapshots
-// (RDB 1–13, VALKEY080/081). It calls a handler for each event in snapshot
-// order and holds at most one element (or one MaxChunk piece of a big
-// string) at a time, plus reused buffers.
+// Package rdbparse is a streaming decoder of Redis and Valkey RDB snapshots.
+//
+// It reads RDB 1–13 ("REDIS0001".."REDIS0013") and VALKEY080/081, all value
+// encodings from zipmap/ziplist/linked lists to listpacks, quicklist 2 with
+// PLAIN nodes, hashes with field TTLs (Redis 7.4+ types 24/25 and their RC
+// forms 22/23, Valkey 9's type 22), streams 15/19/21 with groups, PELs and
+// consumers, and module values (type 7, handed over raw). It calls a handler
+// for each event in snapshot order (see Event).
+//
+// Memory stays bounded whatever the length fields claim: buffers are reused
+// and grow only as bytes arrive (1 MiB at a time), one element or encoded
+// blob (listpack, ziplist, intset, compressed payload) is held at most
+// maxBlob (512 MiB, Redis' proto-max-bulk-len) at once, top-level strings
+// are streamed in MaxChunk pieces (LZF ones are decompressed through an
+// 8 KiB window; their compressed form is held whole), and an LZF length
+// claiming more than 88 times its compressed size is refused.
+//
+// Errors name the byte offset and what was expected; they wrap ErrCorrupt
+// (truncation also wraps io.ErrUnexpectedEOF), ErrChecksum or
+// ErrUnsupportedVersion.
+//
+// Not supported (an ErrUnsupportedVersion error, never a silent skip): the
+// IDMP section of Redis 8.6 streams (type 26), module values of the 4.0 RC
+// format (type 6), pre-GA function records (opcode 246), Valkey 9.2's path
+// hash (type 23 in VALKEY081).
 package rdbparse
 
 import (
 	"errors"
+	"io"
 	"strconv"
 
 	"go.uber.org/zap"
-
-	"io"
 )
 
 // Options tune a Decoder. The zero value is ready to use.

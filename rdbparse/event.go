@@ -14,7 +14,7 @@ const (
 	KindResizeDB                              // DBSize, ExpiresSize
 	KindSlotInfo                              // Slot, SlotSize, ExpiresSlotSize (opcode 244, cluster masters)
 	KindFunction                              // Value: the source code of one function library
-	KindModuleAux                             // Name: the module's name; its payload is skipped
+	KindModuleAux                             // Name: the module's name; its payload is skipped (a warning is logged)
 	KindKey                                   // Key header: DB, Key, Type, Encoding, ExpireAt, Idle, Freq, Offset, Len
 	KindString                                // Value: a piece of a string value; Last is set on the final piece
 	KindListItem                              // Value: the next element, head to tail
@@ -27,9 +27,13 @@ const (
 	KindStreamPending                         // ID, DeliveryTime, DeliveryCount: an entry of the current group's PEL
 	KindStreamConsumer                        // Consumer: a consumer of the current group
 	KindStreamConsumerPending                 // ID: an entry of the current consumer's PEL
-	KindModuleValue                           // Name (module name), Value (the raw serialized value, opcode type 7)
+	KindModuleValue                           // Name (module name), Value: the stored value (module id, typed opcodes, EOF): RESTORE with type 7
 	KindKeyEnd                                // the key is complete
 	KindEOF                                   // Checksum: the CRC64 trailer (already verified unless disabled)
+	// KindStreamDeletedEntry: ID, Fields of an entry deleted (XDEL) but still
+	// stored in its listpack. A group's PEL may still name it: rebuilding
+	// that PEL needs the entry to exist while it is claimed.
+	KindStreamDeletedEntry
 )
 
 var kindNames = [...]string{
@@ -40,6 +44,7 @@ var kindNames = [...]string{
 	KindStreamMeta: "stream-meta", KindStreamGroup: "stream-group", KindStreamPending: "stream-pending",
 	KindStreamConsumer: "stream-consumer", KindStreamConsumerPending: "stream-consumer-pending",
 	KindModuleValue: "module-value", KindKeyEnd: "key-end", KindEOF: "eof",
+	KindStreamDeletedEntry: "stream-deleted-entry",
 }
 
 func (k Kind) String() string {
@@ -159,8 +164,8 @@ type Event struct {
 
 	FieldExpireAt int64 // KindHashField: unix ms; 0: the field has no TTL
 
-	ID            StreamID // KindStreamEntry, KindStreamPending, KindStreamConsumerPending
-	Fields        [][]byte // KindStreamEntry: name, value, name, value, ...
+	ID            StreamID // KindStreamEntry, KindStreamDeletedEntry, KindStreamPending, KindStreamConsumerPending
+	Fields        [][]byte // KindStreamEntry, KindStreamDeletedEntry: name, value, name, value, ...
 	DeliveryTime  int64    // KindStreamPending: unix ms
 	DeliveryCount uint64   // KindStreamPending
 	Stream        StreamMeta

@@ -28,11 +28,15 @@ func FuzzDecode(f *testing.F) {
 		runtime.ReadMemStats(&before)
 		for _, opt := range []Options{{}, {MaxChunk: 5, SkipChecksum: true}} {
 			d := NewDecoder(bytes.NewReader(data), opt)
-			n := 0
+			c := newCollector(max(opt.MaxChunk, defaultMaxChunk))
+			c.allowDup = true
+			c.m.Keys = nil // keep nothing: only the event grammar is checked
 			err := d.Decode(func(ev *Event) error {
-				n++
 				if ev.Kind == KindString && len(ev.Value) > d.opt.MaxChunk {
 					t.Fatalf("piece of %d bytes", len(ev.Value))
+				}
+				if err := c.handle(ev); err != nil {
+					t.Fatalf("event grammar: %v", err)
 				}
 				return nil
 			})

@@ -34,12 +34,23 @@ const (
 	tHashListpackEx  = 25
 	tStreamLP4       = 26 // Redis 8.6 (RDB 13)
 	tValkeyHash2     = 22
+	tValkeyPathHash  = 23 // VALKEY081 (Valkey 9.2)
 	maxKnownTypeByte = 26
 )
 
-func valueType(t byte, valkey bool) (ValueType, bool) {
+// minVersion is the first RDB version that writes each type byte: a type
+// in an older file is corruption, not an unsupported feature.
+var minVersion = [maxKnownTypeByte + 1]int{tZSet2: 8, tModulePreGA: 8, tModule2: 8, tListQuicklist: 7,
+	tStreamLP: 9, tHashListpack: 10, tZSetListpack: 10, tListQuicklist2: 10, tStreamLP2: 10,
+	tSetListpack: 11, tStreamLP3: 11, tHashMetaPreGA: 12, tHashLPExPreGA: 12, tHashMetadata: 12,
+	tHashListpackEx: 12, tStreamLP4: 13}
+
+func valueType(t byte, valkey bool, version int) (ValueType, bool) {
 	if valkey && t > tValkeyHash2 && t <= maxKnownTypeByte {
 		return 0, false // Valkey gave these numbers other meanings (23: path hash)
+	}
+	if !valkey && int(t) < len(minVersion) && version < minVersion[t] {
+		return 0, false
 	}
 	switch t {
 	case tString:
@@ -68,7 +79,10 @@ func (d *Decoder) decodeKey(t byte, start, expireAt, idle int64, freq int) error
 		return err
 	}
 	d.inKey = true
-	vt, ok := valueType(t, d.valkey)
+	vt, ok := valueType(t, d.valkey, d.version)
+	if d.valkey && t == tValkeyPathHash && d.version >= 81 {
+		return d.errAt(typeOff, ErrUnsupportedVersion, "Valkey path hash (type %d) is not supported", t)
+	}
 	if !ok {
 		return d.corrupt(typeOff, "unknown value type %d", t)
 	}
@@ -117,7 +131,7 @@ func (d *Decoder) decodeKey(t byte, start, expireAt, idle int64, freq int) error
 		err = d.decodeStream(t)
 	case tModule2:
 		err = d.decodeModuleValue()
-	case tModulePreGA:
+	case tModulePreGA: // only in RDB 8 (Redis 4.0 release candidates)
 		err = d.errAt(typeOff, ErrUnsupportedVersion, "module value of the pre-GA format (type 6) cannot be parsed without its module")
 	}
 	if err != nil {

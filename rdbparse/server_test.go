@@ -272,6 +272,15 @@ func TestRealServers(t *testing.T) {
 			if err != nil {
 				t.Fatalf("decode full snapshot: %v", err)
 			}
+			// Big strings stream: the value buffers stay about MaxChunk even
+			// though the snapshot holds 3+ MB strings.
+			d := NewDecoder(bytes.NewReader(full), Options{MaxChunk: 64 << 10})
+			if err := d.Decode(func(*Event) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if cap(d.valBuf) > 2*d.opt.MaxChunk || cap(d.lzfWin) > lzfWindow+2*d.opt.MaxChunk {
+				t.Errorf("value buffer %d, LZF window %d bytes with MaxChunk %d", cap(d.valBuf), cap(d.lzfWin), d.opt.MaxChunk)
+			}
 			compareWithServer(t, s, cp, m)
 			types := map[byte]int{}
 			for _, k := range m.Keys {

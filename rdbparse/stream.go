@@ -347,12 +347,13 @@ func (d *Decoder) streamNode(master StreamID) error {
 		if back != lpCount {
 			return fmt.Errorf("entry back count %d, expected %d", back, lpCount)
 		}
+		d.ev.Kind = KindStreamEntry
 		if flags&streamItemDeleted != 0 {
 			dead++
-			continue
+			d.ev.Kind = KindStreamDeletedEntry
+		} else {
+			live++
 		}
-		live++
-		d.ev.Kind = KindStreamEntry
 		d.ev.ID = StreamID{master.Ms + uint64(msd), master.Seq + uint64(seqd)}
 		d.ev.Fields = d.fields
 		if err := d.emit(); err != nil {

@@ -92,6 +92,8 @@ func (r *Rebuilder) Handle(e *rdbparse.Event, b *Batch) error {
 		}
 	case rdbparse.KindStreamEntry:
 		r.streamEntry(e, b)
+	case rdbparse.KindStreamDeletedEntry:
+		r.streamDeletedEntry(e, b)
 	case rdbparse.KindStreamMeta:
 		r.streamMeta(e, b)
 	case rdbparse.KindStreamGroup:

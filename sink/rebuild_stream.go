@@ -26,6 +26,7 @@ type pelInfo struct {
 // their consumers have claimed them.
 type streamState struct {
 	entries     int
+	deleted     []rdbparse.StreamID // entries added only so their PEL entries can be claimed
 	group       []byte
 	pel         map[rdbparse.StreamID]pelInfo
 	consumer    []byte
@@ -35,6 +36,7 @@ type streamState struct {
 
 func (s *streamState) reset() {
 	s.entries = 0
+	s.deleted = s.deleted[:0]
 	s.group = s.group[:0]
 	clear(s.pel)
 	s.inConsumer, s.consumerPEL = false, false
@@ -47,6 +49,15 @@ func (r *Rebuilder) streamEntry(e *rdbparse.Event, b *Batch) {
 	args = append(args, e.Fields...)
 	b.Add(r.offset, args...)
 	r.stream.entries++
+}
+
+// streamDeletedEntry adds an entry that was deleted but is still stored:
+// a pending entry can only be claimed (XCLAIM) while its entry exists, so it
+// is added now and deleted again once the groups are rebuilt (XDEL leaves the
+// PELs alone). XSETID on 7.0+ restores entries-added and max-deleted-id.
+func (r *Rebuilder) streamDeletedEntry(e *rdbparse.Event, b *Batch) {
+	r.streamEntry(e, b)
+	r.stream.deleted = append(r.stream.deleted, e.ID)
 }
 
 // streamMeta creates the stream if it has no entries and sets its last id
@@ -131,5 +142,15 @@ func createConsumer(caps Caps, key, group, consumer []byte) [][]byte {
 
 func (r *Rebuilder) streamEnd(b *Batch) {
 	r.finishConsumer(b)
+	for len(r.stream.deleted) > 0 {
+		n := min(len(r.stream.deleted), max(r.opt.MaxArgs, 1))
+		args := make([][]byte, 0, 2+n)
+		args = append(args, []byte("XDEL"), r.key)
+		for _, id := range r.stream.deleted[:n] {
+			args = append(args, []byte(id.String()))
+		}
+		b.Add(r.offset, args...)
+		r.stream.deleted = r.stream.deleted[n:]
+	}
 	clear(r.stream.pel)
 }

@@ -23,17 +23,20 @@ func TestRebuildStreams(t *testing.T) {
 			now := time.Now().UnixMilli()
 			t1, t2 := now-60_000, now-5_000
 			var es events
-			// A stream with a deleted entry (3-0), two groups, a PEL split
-			// over two consumers, and a consumer without pending entries.
+			// A stream with a deleted entry (3-0) that is still pending, two
+			// groups, a PEL split over two consumers, and a consumer without
+			// pending entries.
 			es = es.key(0, "st", rdbparse.TypeStream, 0).
 				add(rdbparse.Event{Kind: rdbparse.KindStreamEntry, ID: sid(1, 1), Fields: [][]byte{[]byte("a"), []byte("1")}}).
 				add(rdbparse.Event{Kind: rdbparse.KindStreamEntry, ID: sid(2, 0), Fields: [][]byte{[]byte("b"), []byte("2"), []byte("c"), []byte("\x00")}}).
+				add(rdbparse.Event{Kind: rdbparse.KindStreamDeletedEntry, ID: sid(3, 0), Fields: [][]byte{[]byte("gone"), []byte("3")}}).
 				add(rdbparse.Event{Kind: rdbparse.KindStreamEntry, ID: sid(4, 7), Fields: [][]byte{[]byte("d"), []byte("4")}}).
 				add(rdbparse.Event{Kind: rdbparse.KindStreamMeta, Stream: rdbparse.StreamMeta{Length: 3, LastID: sid(5, 0),
 					FirstID: sid(1, 1), MaxDeletedID: sid(5, 0), EntriesAdded: 5, HasV2Fields: true}}).
 				add(rdbparse.Event{Kind: rdbparse.KindStreamGroup, Group: rdbparse.StreamGroup{Name: []byte("g1"), LastID: sid(4, 7), EntriesRead: 4, HasEntriesRead: true}}).
 				add(rdbparse.Event{Kind: rdbparse.KindStreamPending, ID: sid(1, 1), DeliveryTime: t1, DeliveryCount: 3}).
 				add(rdbparse.Event{Kind: rdbparse.KindStreamPending, ID: sid(2, 0), DeliveryTime: t2, DeliveryCount: 1}).
+				add(rdbparse.Event{Kind: rdbparse.KindStreamPending, ID: sid(3, 0), DeliveryTime: t1, DeliveryCount: 2}).
 				add(rdbparse.Event{Kind: rdbparse.KindStreamPending, ID: sid(4, 7), DeliveryTime: t2, DeliveryCount: 9}).
 				add(rdbparse.Event{Kind: rdbparse.KindStreamConsumer, Consumer: rdbparse.StreamConsumer{Name: []byte("c1")}}).
 				add(rdbparse.Event{Kind: rdbparse.KindStreamConsumerPending, ID: sid(1, 1)}).
@@ -41,6 +44,7 @@ func TestRebuildStreams(t *testing.T) {
 				add(rdbparse.Event{Kind: rdbparse.KindStreamConsumer, Consumer: rdbparse.StreamConsumer{Name: []byte("idle")}}).
 				add(rdbparse.Event{Kind: rdbparse.KindStreamConsumer, Consumer: rdbparse.StreamConsumer{Name: []byte("c2")}}).
 				add(rdbparse.Event{Kind: rdbparse.KindStreamConsumerPending, ID: sid(2, 0)}).
+				add(rdbparse.Event{Kind: rdbparse.KindStreamConsumerPending, ID: sid(3, 0)}).
 				add(rdbparse.Event{Kind: rdbparse.KindStreamGroup, Group: rdbparse.StreamGroup{Name: []byte("g2"), LastID: sid(0, 0), EntriesRead: -1}}).
 				end()
 			// Empty streams: one with a last id, one never written (0-0), with a group.
@@ -75,7 +79,7 @@ func TestRebuildStreams(t *testing.T) {
 				t.Errorf("v2 fields: %v", info)
 			}
 			groups := c.XInfoGroups(cx, "st").Val()
-			if len(groups) != 2 || groups[0].Name != "g1" || groups[0].LastDeliveredID != "4-7" || groups[0].Pending != 3 || groups[0].Consumers != 3 {
+			if len(groups) != 2 || groups[0].Name != "g1" || groups[0].LastDeliveredID != "4-7" || groups[0].Pending != 4 || groups[0].Consumers != 3 {
 				t.Errorf("groups = %+v", groups)
 			}
 			if s.Caps().StreamV2() && groups[0].EntriesRead != 4 {
@@ -87,7 +91,7 @@ func TestRebuildStreams(t *testing.T) {
 				count        int64
 				at           int64
 			}
-			wantPend := []pe{{"1-1", "c1", 3, t1}, {"2-0", "c2", 1, t2}, {"4-7", "c1", 9, t2}}
+			wantPend := []pe{{"1-1", "c1", 3, t1}, {"2-0", "c2", 1, t2}, {"3-0", "c2", 2, t1}, {"4-7", "c1", 9, t2}}
 			if len(pend) != len(wantPend) {
 				t.Fatalf("PEL = %+v", pend)
 			}

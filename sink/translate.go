@@ -18,6 +18,7 @@ import (
 //	LMOVE / BLMOVE               LMOVE src dst FROM TO                           unknown command     RPOPLPUSH (RIGHT LEFT) or an EVAL pop+push (< 6.2)
 //	XREADGROUP, XAUTOCLAIM       XCLAIM … TIME ms RETRYCOUNT n FORCE JUSTID LASTID id  accepts       —
 //	                             (8.0/Valkey 9: in MULTI with XGROUP SETID … ENTRIESREAD n)
+//	XCLAIM of a deleted entry    7.0+: the same XCLAIM, which drops it from the PEL  keeps it   EVAL: XACK the deleted ids, XCLAIM the rest (source 7.0+, target < 7.0)
 //	XGROUP CREATE/SETID … ENTRIESREAD n  as is                                   syntax error        drop ENTRIESREAD n (< 7.0)
 //	XSETID … ENTRIESADDED/MAXDELETEDID   as is                                   syntax error        drop both options (< 7.0)
 //	XGROUP CREATECONSUMER        as is                                           unknown subcommand  XREADGROUP … STREAMS k 18446744073709551615-0 (< 6.2)
@@ -36,6 +37,10 @@ import (
 // TranslateOptions tune the Translator.
 type TranslateOptions struct {
 	ReplayPublish bool // replay PUBLISH/SPUBLISH on the target (default: drop them)
+	// Source is what the source server is (zero: unknown). Some commands
+	// mean different things on different versions: a 7.0+ source sends
+	// XCLAIM of a deleted entry to drop it from the PEL, which 6.x keeps.
+	Source Caps
 }
 
 // Translator rewrites commands of the live stream for the target's version.
@@ -84,6 +89,13 @@ func (t *Translator) Translate(args [][]byte, raw []byte, offset int64, b *Batch
 		}
 	case "xgroup":
 		return t.xgroup(args, raw, offset, b)
+	case "xclaim":
+		if t.opt.Source.StreamV2() && !t.caps.StreamV2() && len(args) >= 6 {
+			t.args = append(t.args[:0], []byte("EVAL"), []byte(xclaimScript), []byte("1"), args[1])
+			t.args = append(t.args, args[2:]...)
+			b.Add(offset, t.args...)
+			return nil
+		}
 	case "xsetid":
 		if !t.caps.StreamV2() {
 			t.args = append(t.args[:0], args[:min(3, len(args))]...)
@@ -217,6 +229,19 @@ func (t *Translator) set(args [][]byte, raw []byte, offset int64, b *Batch) erro
 }
 
 // lmoveScript pops from one end of KEYS[1] and pushes to one end of KEYS[2].
+// xclaimScript gives XCLAIM key group consumer min-idle id… [options] the
+// meaning of Redis 7.0+ on an older target: ids whose entry was deleted
+// leave the PEL (XACK) instead of moving to the consumer.
+const xclaimScript = "local ids, i = {}, 4 " +
+	"while i <= #ARGV and string.match(ARGV[i], '^%d+%-?%d*$') do " +
+	"if #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) == 0 then redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) " +
+	"else ids[#ids+1] = ARGV[i] end i = i + 1 end " +
+	"if #ids == 0 then return {} end " +
+	"local args = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3]} " +
+	"for _, id in ipairs(ids) do args[#args+1] = id end " +
+	"for j = i, #ARGV do args[#args+1] = ARGV[j] end " +
+	"return redis.call(unpack(args))"
+
 const lmoveScript = "local v = redis.call(ARGV[1] == 'LEFT' and 'LPOP' or 'RPOP', KEYS[1]) " +
 	"if v then redis.call(ARGV[2] == 'LEFT' and 'LPUSH' or 'RPUSH', KEYS[2], v) end return v"
 

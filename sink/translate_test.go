@@ -141,7 +141,12 @@ func TestTranslateEquivalence(t *testing.T) {
 		"XGROUP SETID s g 1-1 ENTRIESREAD 1",
 		"EXEC",
 		"XGROUP CREATECONSUMER s g idle",
-		"XSETID s 3-0 ENTRIESADDED 2 MAXDELETEDID 0-0",
+		// A 7.0+ source drops a deleted entry from the PEL with XCLAIM.
+		"XDEL s 1-1",
+		"MULTI",
+		"XCLAIM s g c 0 1-1 TIME " + fmt.Sprint(now.UnixMilli()) + " RETRYCOUNT 1 FORCE JUSTID LASTID 1-1",
+		"EXEC",
+		"XSETID s 3-0 ENTRIESADDED 2 MAXDELETEDID 1-1",
 		"HSET h f v g w x y",
 		"HGETDEL h FIELDS 2 g x",
 		"PUBLISH ch m",
@@ -166,7 +171,11 @@ func TestTranslateEquivalence(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			srv := redistest.Start(t, name, redistest.Options{})
 			s := newSink(t, srv, Config{})
-			tr := NewTranslator(s.Caps(), TranslateOptions{})
+			srcCaps, err := ParseCaps("# Server\r\nredis_version:8.0.2\r\n")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := NewTranslator(s.Caps(), TranslateOptions{Source: srcCaps})
 			var b Batch
 			for i, cmd := range stream {
 				w := words(cmd)

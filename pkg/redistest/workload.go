@@ -36,6 +36,12 @@ type Workload struct {
 	// Functions loads a function library and calls it (FCALL, 7.0+).
 	// Opt-in: targets older than 7.0 have no functions.
 	Functions bool
+	// KeepDeletedPending makes Run claim (XCLAIM) only pending entries that
+	// still exist. XCLAIM of a deleted entry moves it to the claiming
+	// consumer before Redis 7.0 and drops it from the PEL since: a target
+	// of 7.0+ cannot hold what a 6.x source makes of it (native replication
+	// cannot either).
+	KeepDeletedPending bool
 	// Logger gets a line per Fill and Run (default: none).
 	Logger *zap.Logger
 

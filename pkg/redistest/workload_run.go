@@ -306,8 +306,16 @@ func (rn *runner) stream(ctx context.Context, cl *redis.Client) error {
 		if err != nil || len(p) == 0 {
 			return err
 		}
+		id := p[len(p)-1].ID
+		if rn.w.KeepDeletedPending {
+			// Only claim entries that still exist: XCLAIM of a deleted
+			// entry means one thing before Redis 7.0 and another after.
+			if msgs, err := cl.XRangeN(ctx, key, id, id, 1).Result(); err != nil || len(msgs) == 0 {
+				return err
+			}
+		}
 		// Raw: on 6.0 a claimed entry that was deleted comes back as nil.
-		return cl.Do(ctx, "XCLAIM", key, "g", consumer, 0, p[len(p)-1].ID).Err()
+		return cl.Do(ctx, "XCLAIM", key, "g", consumer, 0, id).Err()
 	case 4: // XDEL
 		msgs, err := cl.XRangeN(ctx, key, "-", "+", 3).Result()
 		if err != nil || len(msgs) == 0 {

@@ -29,7 +29,7 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 		return fmt.Errorf("reading the spooled stream from offset %d: %w", from, err)
 	}
 	a.log.Info("applying the replication stream", zap.Int64("from", from), zap.Int("db", db))
-	tr := sink.NewTranslator(s.target.Caps(), sink.TranslateOptions{ReplayPublish: s.cfg.ReplayPublish})
+	tr := sink.NewTranslator(s.target.Caps(), sink.TranslateOptions{ReplayPublish: s.cfg.ReplayPublish, Source: s.sourceCaps})
 	var (
 		offset  = from
 		inMulti bool

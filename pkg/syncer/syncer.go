@@ -34,6 +34,9 @@ type Syncer struct {
 	target    *sink.Standalone
 	targetCtl *redis.Client // control plane: emptiness checks, FLUSHALL
 	sourceCtl *redis.Client // control plane: INFO replication
+	// sourceCaps is what the source is, for commands whose meaning changed
+	// between versions; zero when INFO is not allowed.
+	sourceCaps sink.Caps
 	store     checkpointStore
 	linkInfo  *checkpoint.FileStore // the replid of the spooled stream, for PSYNC after a restart
 }
@@ -82,6 +85,13 @@ func New(ctx context.Context, cfg config.Config, log *zap.Logger, tracker *statu
 	}
 	s.targetCtl = controlClient(dst, cfg)
 	s.sourceCtl = controlClient(src, cfg)
+	if info, err := s.sourceCtl.Info(ctx, "server").Result(); err != nil {
+		log.Warn("cannot read INFO server from the source: commands whose meaning differs between versions are replayed as sent", zap.Error(err))
+	} else if s.sourceCaps, err = sink.ParseCaps(info); err != nil {
+		log.Warn("cannot tell the source's version from INFO server", zap.Error(err))
+	} else {
+		log.Info("source server", zap.String("server", s.sourceCaps.String()))
+	}
 	if cfg.Checkpoint == "target" {
 		s.store = &targetStore{sink: s.target}
 	} else {
