@@ -5,8 +5,11 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -20,6 +23,17 @@ type Config struct {
 	Target             string `toml:"target" help:"target server URL: redis://[user:password@]host:port (rediss:// for TLS)"`
 	TargetPassword     string `toml:"target-password" help:"target password (prefer target-password-file or REDFERRY_TARGET_PASSWORD)" secret:"true"`
 	TargetPasswordFile string `toml:"target-password-file" help:"file holding the target password"`
+
+	SourceTLSCAFile     string `toml:"source-tls-ca-file" help:"CA certificates (PEM) that sign the source's TLS certificate (default: the system's)"`
+	SourceTLSCertFile   string `toml:"source-tls-cert-file" help:"client certificate (PEM) for TLS to the source"`
+	SourceTLSKeyFile    string `toml:"source-tls-key-file" help:"client key (PEM) for TLS to the source"`
+	SourceTLSServerName string `toml:"source-tls-server-name" help:"name to check the source's certificate against (default: its host)"`
+	SourceTLSSkipVerify bool   `toml:"source-tls-skip-verify" help:"do not check the source's certificate (tests only)"`
+	TargetTLSCAFile     string `toml:"target-tls-ca-file" help:"CA certificates (PEM) that sign the target's TLS certificate (default: the system's)"`
+	TargetTLSCertFile   string `toml:"target-tls-cert-file" help:"client certificate (PEM) for TLS to the target"`
+	TargetTLSKeyFile    string `toml:"target-tls-key-file" help:"client key (PEM) for TLS to the target"`
+	TargetTLSServerName string `toml:"target-tls-server-name" help:"name to check the target's certificate against (default: its host)"`
+	TargetTLSSkipVerify bool   `toml:"target-tls-skip-verify" help:"do not check the target's certificate (tests only)"`
 
 	StateDir   string `toml:"state-dir" help:"directory for the spool (snapshot and stream) and the file checkpoint"`
 	StatusAddr string `toml:"status-addr" help:"HTTP address of /status (empty: off)"`
@@ -154,6 +168,54 @@ func (c *Config) SourceEndpoint() (Endpoint, error) {
 // TargetEndpoint is the parsed target URL with the password settings applied.
 func (c *Config) TargetEndpoint() (Endpoint, error) {
 	return endpointWith(c.Target, c.TargetPassword)
+}
+
+// SourceTLS is the TLS configuration for the source: nil for plain TCP
+// (a redis:// URL and no TLS file set).
+func (c *Config) SourceTLS() (*tls.Config, error) {
+	return tlsConfig("source", c.Source, c.SourceTLSCAFile, c.SourceTLSCertFile, c.SourceTLSKeyFile, c.SourceTLSServerName, c.SourceTLSSkipVerify)
+}
+
+// TargetTLS is the TLS configuration for the target, as SourceTLS.
+func (c *Config) TargetTLS() (*tls.Config, error) {
+	return tlsConfig("target", c.Target, c.TargetTLSCAFile, c.TargetTLSCertFile, c.TargetTLSKeyFile, c.TargetTLSServerName, c.TargetTLSSkipVerify)
+}
+
+func tlsConfig(side, url, caFile, certFile, keyFile, serverName string, skipVerify bool) (*tls.Config, error) {
+	ep, err := ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", side, err)
+	}
+	if !ep.TLS && caFile == "" && certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName, InsecureSkipVerify: skipVerify}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s-tls-ca-file: %w", side, err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s-tls-ca-file %s: no PEM certificate in it", side, caFile)
+		}
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, fmt.Errorf("%s-tls-cert-file and %s-tls-key-file go together: give both or neither", side, side)
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s-tls-cert-file/%s-tls-key-file: %w", side, side, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	if tc.ServerName == "" {
+		if host, _, err := net.SplitHostPort(ep.Addr); err == nil {
+			tc.ServerName = host
+		}
+	}
+	return tc, nil
 }
 
 func endpointWith(url, password string) (Endpoint, error) {

@@ -3,6 +3,7 @@ package status
 import (
 	"encoding/json"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -46,5 +47,22 @@ func TestStatusEndpointServesJSON(t *testing.T) {
 	}
 	if r.Phase != PhaseSnapshotReplay || r.ReplID != "abc" || r.KeysApplied != 7 {
 		t.Fatalf("GET /status = %+v", r)
+	}
+}
+
+func TestCountCommandFoldsCaseAndBoundsNames(t *testing.T) {
+	tr := NewTracker("a", "b")
+	tr.CountCommand([]byte("SET"))
+	tr.CountCommand([]byte("set"))
+	tr.CountCommand([]byte("Incr"))
+	for i := 0; i < maxCommandNames+10; i++ {
+		tr.CountCommand([]byte("cmd" + strconv.Itoa(i)))
+	}
+	got := tr.CommandCounts()
+	if got["set"] != 2 || got["incr"] != 1 {
+		t.Fatalf("counts = set:%d incr:%d, want 2 and 1", got["set"], got["incr"])
+	}
+	if len(got) > maxCommandNames+1 || got["other"] == 0 {
+		t.Fatalf("%d names kept (other=%d): the name set is not bounded", len(got), got["other"])
 	}
 }

@@ -31,6 +31,9 @@ type Tracker struct {
 	startedAt  time.Time
 	receivedAt []offsetTime // recent received offsets with their arrival time, for lag in seconds
 
+	cmdMu    sync.RWMutex
+	commands map[string]*atomic.Int64 // stream commands applied, by name
+
 	received         atomic.Int64
 	applied          atomic.Int64
 	keysApplied      atomic.Int64
@@ -105,6 +108,7 @@ func (t *Tracker) Received() int64 { return t.received.Load() }
 func (t *Tracker) Applied() int64  { return t.applied.Load() }
 
 func (t *Tracker) AddKeys(n int64)             { t.keysApplied.Add(n) }
+func (t *Tracker) SetKeysApplied(n int64)      { t.keysApplied.Store(n) }
 func (t *Tracker) AddCommands(n int64)         { t.commandsApplied.Add(n) }
 func (t *Tracker) AddTargetErrors(n int64)     { t.targetErrors.Add(n) }
 func (t *Tracker) AddReconnect()               { t.reconnects.Add(1) }
@@ -155,4 +159,51 @@ func (t *Tracker) Report() Report {
 	r.SnapshotSize, r.SnapshotReceived, r.SnapshotApplied = t.snapshotSize.Load(), t.snapshotReceived.Load(), t.snapshotApplied.Load()
 	r.SpoolBytes, r.Reconnects = t.spoolBytes.Load(), t.reconnects.Load()
 	return r
+}
+
+// maxCommandNames bounds the distinct names CountCommand keeps; later ones
+// count as "other", so a stream of odd names cannot grow memory or metrics.
+const maxCommandNames = 256
+
+// CountCommand counts one command of the stream applied to the target, by
+// its lowercased name.
+func (t *Tracker) CountCommand(name []byte) {
+	var buf [32]byte
+	lower := buf[:0]
+	for _, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower = append(lower, c)
+	}
+	t.cmdMu.RLock()
+	n, ok := t.commands[string(lower)]
+	t.cmdMu.RUnlock()
+	if !ok {
+		t.cmdMu.Lock()
+		if t.commands == nil {
+			t.commands = map[string]*atomic.Int64{}
+		}
+		key := string(lower)
+		if len(t.commands) >= maxCommandNames {
+			key = "other"
+		}
+		if n, ok = t.commands[key]; !ok {
+			n = new(atomic.Int64)
+			t.commands[key] = n
+		}
+		t.cmdMu.Unlock()
+	}
+	n.Add(1)
+}
+
+// CommandCounts returns the applied stream commands by name.
+func (t *Tracker) CommandCounts() map[string]int64 {
+	t.cmdMu.RLock()
+	defer t.cmdMu.RUnlock()
+	out := make(map[string]int64, len(t.commands))
+	for k, v := range t.commands {
+		out[k] = v.Load()
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package syncer
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -16,8 +17,8 @@ import (
 
 // controlClient is a go-redis client for control-plane calls. Retries are off:
 // nothing sent through it may be applied twice.
-func controlClient(ep config.Endpoint, cfg config.Config) *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: ep.Addr, Username: ep.Username, Password: ep.Password,
+func controlClient(ep config.Endpoint, tc *tls.Config, cfg config.Config) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: ep.Addr, Username: ep.Username, Password: ep.Password, TLSConfig: tc,
 		Protocol: 2, MaxRetries: -1, DisableIdentity: true, DialTimeout: cfg.DialTimeout,
 		ReadTimeout: cfg.IOTimeout, WriteTimeout: cfg.IOTimeout, PoolSize: 2})
 }

@@ -60,7 +60,7 @@ func (s *Syncer) receiveOnce(ctx context.Context, log *zap.Logger, replID *strin
 		s.tracker.SetPhase(status.PhaseHandshake)
 	}
 	link, err := protocol.Dial(ctx, protocol.LinkConfig{Addr: s.src.Addr, Username: s.src.Username,
-		Password: s.src.Password, ListeningPort: s.cfg.ListeningPort, DialTimeout: s.cfg.DialTimeout,
+		Password: s.src.Password, TLS: s.sourceTLS, ListeningPort: s.cfg.ListeningPort, DialTimeout: s.cfg.DialTimeout,
 		Logger: s.log})
 	if err != nil {
 		return err

@@ -93,6 +93,7 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 		if err := tr.Translate(cmd.Args, cmd.Raw, offset, a.batch); err != nil {
 			return fmt.Errorf("stream offset %d: %w", offset, err)
 		}
+		s.tracker.CountCommand(cmd.Args[0])
 		if a.batch.Len() >= maxCmds || a.batch.Size() >= maxSize {
 			if err := commit(); err != nil {
 				if errors.Is(err, errOnceDone) {

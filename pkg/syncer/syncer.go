@@ -6,6 +6,7 @@ package syncer
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -37,8 +38,9 @@ type Syncer struct {
 	// sourceCaps is what the source is, for commands whose meaning changed
 	// between versions; zero when INFO is not allowed.
 	sourceCaps sink.Caps
-	store     checkpointStore
-	linkInfo  *checkpoint.FileStore // the replid of the spooled stream, for PSYNC after a restart
+	sourceTLS  *tls.Config // nil: plain TCP
+	store      checkpointStore
+	linkInfo   *checkpoint.FileStore // the replid of the spooled stream, for PSYNC after a restart
 }
 
 // ErrResyncRequired: the source cannot continue from our offset and sent a
@@ -72,19 +74,30 @@ func New(ctx context.Context, cfg config.Config, log *zap.Logger, tracker *statu
 	if key == "" {
 		key = "redferry:checkpoint:" + src.Addr
 	}
+	srcTLS, err := cfg.SourceTLS()
+	if err != nil {
+		s.spool.Close()
+		return nil, err
+	}
+	dstTLS, err := cfg.TargetTLS()
+	if err != nil {
+		s.spool.Close()
+		return nil, err
+	}
+	s.sourceTLS = srcTLS
 	sinkKey := key
 	if cfg.Checkpoint != "target" {
 		sinkKey = ""
 	}
 	s.target, err = sink.NewStandalone(ctx, sink.Config{Addr: dst.Addr, Username: dst.Username, Password: dst.Password,
-		CheckpointKey: sinkKey, OnError: cfg.OnTargetError, DialTimeout: cfg.DialTimeout, IOTimeout: cfg.IOTimeout,
+		TLS: dstTLS, CheckpointKey: sinkKey, OnError: cfg.OnTargetError, DialTimeout: cfg.DialTimeout, IOTimeout: cfg.IOTimeout,
 		Logger: log})
 	if err != nil {
 		s.spool.Close()
 		return nil, fmt.Errorf("target %s: %w", dst, err)
 	}
-	s.targetCtl = controlClient(dst, cfg)
-	s.sourceCtl = controlClient(src, cfg)
+	s.targetCtl = controlClient(dst, dstTLS, cfg)
+	s.sourceCtl = controlClient(src, srcTLS, cfg)
 	if info, err := s.sourceCtl.Info(ctx, "server").Result(); err != nil {
 		log.Warn("cannot read INFO server from the source: commands whose meaning differs between versions are replayed as sent", zap.Error(err))
 	} else if s.sourceCaps, err = sink.ParseCaps(info); err != nil {

@@ -1,0 +1,109 @@
+// Package replay turns a snapshot into batches of commands for a sink: the
+// decode → rebuild stage shared by `redferry sync` (from the spool) and
+// `redferry restore` (from a file).
+package replay
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/rdbparse"
+	"github.com/redferry/redferry/sink"
+)
+
+// SnapshotOptions tune Snapshot.
+type SnapshotOptions struct {
+	// From skips the keys stored before this byte offset (already applied).
+	From int64
+	// DeleteFirst deletes each key before rebuilding it: for a resumed
+	// replay (the first key may be half applied) and for a merge.
+	DeleteFirst bool
+	// A batch is flushed once it holds this many commands or bytes (at a key
+	// boundary; a big key flushes at twice that, mid-key).
+	BatchCommands, BatchBytes int
+	Logger                    *zap.Logger
+}
+
+// Flush applies b. resumeAt is the byte offset of the first key that the
+// applied batches do not complete: a replay restarted with From = resumeAt
+// loses nothing. db is the db selected after b, which the next batch starts in.
+type Flush func(ctx context.Context, b *sink.Batch, resumeAt int64, db int) error
+
+// Progress reports the keys rebuilt and the bytes of the snapshot read.
+type Progress func(keys, pos int64)
+
+// Snapshot decodes the snapshot in r and rebuilds its keys into b, calling
+// flush whenever b is full. It leaves the last, partly full batch in b for
+// the caller to apply with its final checkpoint, and returns the db it ends
+// in and the number of keys rebuilt.
+func Snapshot(ctx context.Context, r io.Reader, caps sink.Caps, opt SnapshotOptions, b *sink.Batch, flush Flush, progress Progress) (db int, keys int64, err error) {
+	log := opt.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	dec := rdbparse.NewDecoder(r, rdbparse.Options{Logger: log})
+	rb := sink.NewRebuilder(caps, sink.RebuildOptions{DeleteFirst: opt.DeleteFirst})
+	rb.SetDB(b.StartDB)
+	var (
+		skipping bool
+		keyStart = opt.From
+	)
+	flushAt := func(resumeAt int64) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := flush(ctx, b, resumeAt, rb.DB()); err != nil {
+			return err
+		}
+		b.StartDB = rb.DB()
+		if progress != nil {
+			progress(keys, dec.Offset())
+		}
+		return nil
+	}
+	err = dec.Decode(func(e *rdbparse.Event) error {
+		switch e.Kind {
+		case rdbparse.KindKey:
+			if e.Offset < opt.From {
+				skipping = true
+				return nil
+			}
+			skipping = false
+			if b.Len() >= opt.BatchCommands || b.Size() >= opt.BatchBytes {
+				if err := flushAt(e.Offset); err != nil {
+					return err
+				}
+			}
+			keyStart = e.Offset
+		case rdbparse.KindKeyEnd:
+			if skipping {
+				skipping = false
+				return nil
+			}
+			keys++
+		case rdbparse.KindFunction:
+			if e.Offset < opt.From {
+				return nil
+			}
+		}
+		if skipping {
+			return nil
+		}
+		if err := rb.Handle(e, b); err != nil {
+			return fmt.Errorf("snapshot byte %d: %w", e.Offset, err)
+		}
+		// A big key fills batches by itself: flush them mid-key; a restart
+		// redoes the key from its start.
+		if e.Kind != rdbparse.KindKey && (b.Len() >= 2*opt.BatchCommands || b.Size() >= 2*opt.BatchBytes) {
+			return flushAt(keyStart)
+		}
+		return nil
+	})
+	if progress != nil {
+		progress(keys, dec.Offset())
+	}
+	return rb.DB(), keys, err
+}
