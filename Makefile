@@ -34,7 +34,7 @@ fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg; \
 	  done; \
 	done
 
@@ -43,8 +43,12 @@ test: servers lint unit fuzz
 demo: build servers
 	bash scripts/demo.sh
 
+# Side by side on real servers: native replication and raw ingest against
+# redferry (bench/bench_test.go; knobs BENCH_* there); the table is printed
+# and written to bench-results/latest.json. Then the Go micro-benchmarks.
 bench: build servers
-	$(GO) test -run '^$$' -bench . -timeout 60m ./...
+	REDFERRY_BENCH=1 REDFERRY_BIN=$(CURDIR)/bin/redferry $(GO) test -count=1 -run '^TestBench$$' -v -timeout 90m ./bench/
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./sink/ ./protocol/ ./pkg/spool/
 
 clean:
 	rm -rf bin

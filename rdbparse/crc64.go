@@ -41,3 +41,7 @@ func crc64Update(crc uint64, p []byte) uint64 {
 	}
 	return crc
 }
+
+// CRC64 extends crc with p: the CRC-64/Jones of RDB trailers and of DUMP
+// payloads (start with 0).
+func CRC64(crc uint64, p []byte) uint64 { return crc64Update(crc, p) }

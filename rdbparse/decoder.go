@@ -42,6 +42,13 @@ type Options struct {
 	// MaxChunk is the largest KindString piece (default 1 MiB): longer
 	// top-level strings come in several events.
 	MaxChunk int
+	// CaptureRaw, when > 0, hands over each key's serialized value (the
+	// type byte, then the value bytes exactly as stored: a DUMP payload
+	// without its version and CRC) in Event.Raw on KindKeyEnd, for values
+	// of at most CaptureRaw bytes. A longer value is not kept (Raw is nil):
+	// the capture stops as soon as it outgrows the limit, so memory stays
+	// bounded by CaptureRaw whatever the key's size.
+	CaptureRaw int
 	// Logger gets warnings (e.g. a skipped module aux); nil: no logging.
 	Logger *zap.Logger
 }

@@ -172,5 +172,15 @@ type Event struct {
 	Group         StreamGroup
 	Consumer      StreamConsumer
 
+	// Raw, on KindKeyEnd with Options.CaptureRaw: the type byte and the
+	// serialized value, nil when the value was larger than the limit.
+	Raw []byte
+
 	Checksum uint64 // KindEOF: the CRC64 trailer (0 when the snapshot carries none)
+}
+
+// InKey reports whether events of kind k come between a KindKey and its
+// KindKeyEnd (the value's elements and stream state).
+func (k Kind) InKey() bool {
+	return k >= KindString && k <= KindModuleValue || k == KindStreamDeletedEntry
 }

@@ -79,6 +79,10 @@ func (d *Decoder) decodeKey(t byte, start, expireAt, idle int64, freq int) error
 		return err
 	}
 	d.inKey = true
+	if d.opt.CaptureRaw > 0 {
+		d.rd.raw, d.rd.rawOver, d.rd.rawLimit = true, false, d.opt.CaptureRaw
+		d.rd.rawBuf = append(d.rd.rawBuf[:0], t)
+	}
 	vt, ok := valueType(t, d.valkey, d.version)
 	if d.valkey && t == tValkeyPathHash && d.version >= 81 {
 		return d.errAt(typeOff, ErrUnsupportedVersion, "Valkey path hash (type %d) is not supported", t)
@@ -134,11 +138,16 @@ func (d *Decoder) decodeKey(t byte, start, expireAt, idle int64, freq int) error
 	case tModulePreGA: // only in RDB 8 (Redis 4.0 release candidates)
 		err = d.errAt(typeOff, ErrUnsupportedVersion, "module value of the pre-GA format (type 6) cannot be parsed without its module")
 	}
+	raw := d.rd.raw && !d.rd.rawOver
+	d.rd.raw = false
 	if err != nil {
 		return err
 	}
 	d.ev.Kind = KindKeyEnd
 	d.ev.Value, d.ev.Name, d.ev.Fields = nil, nil, nil
+	if raw {
+		d.ev.Raw = d.rd.rawBuf
+	}
 	err = d.emit()
 	d.inKey = false
 	return err

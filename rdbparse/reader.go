@@ -36,6 +36,11 @@ type reader struct {
 	capture bool   // append consumed bytes to capBuf (module values)
 	capBuf  []byte // captured bytes
 	capErr  bool   // capture exceeded maxBlob
+	// raw capture of a key's serialized value (Options.CaptureRaw)
+	raw      bool   // capturing
+	rawBuf   []byte // the type byte, then the value bytes read so far
+	rawLimit int    // stop (rawOver) once rawBuf would exceed this
+	rawOver  bool   // the value outgrew rawLimit: rawBuf was dropped
 }
 
 func (rd *reader) consumed(p []byte) {
@@ -46,6 +51,13 @@ func (rd *reader) consumed(p []byte) {
 			rd.capErr = true
 		} else {
 			rd.capBuf = append(rd.capBuf, p...)
+		}
+	}
+	if rd.raw {
+		if len(rd.rawBuf)+len(p) > rd.rawLimit {
+			rd.raw, rd.rawOver, rd.rawBuf = false, true, rd.rawBuf[:0]
+		} else {
+			rd.rawBuf = append(rd.rawBuf, p...)
 		}
 	}
 }

@@ -86,7 +86,49 @@ func (d *Decoder) decodeStream(t byte) error {
 		}
 	}
 	if t >= tStreamLP4 {
-		return d.errAt(d.rd.off, ErrUnsupportedVersion, "stream IDMP state of type %d (Redis 8.6) is not supported yet", t)
+		return d.skipStreamIDMP()
+	}
+	return nil
+}
+
+// skipStreamIDMP consumes the idempotent-producer (XADD IDMP) state that
+// STREAM_LISTPACKS_4 stores after the groups: duration, max entries, the
+// producers (each an id and its (iid, entry id) pairs), then the iids-added
+// and iids-duplicates counters. Commands cannot recreate it (the entries
+// exist already); RESTORE of the raw value carries it exactly. The layout
+// comes from two independent parsers of Redis 8.6 files; no 8.6 server
+// here writes one to check against.
+func (d *Decoder) skipStreamIDMP() error {
+	for _, what := range []string{"stream IDMP duration", "stream IDMP max entries"} {
+		if _, err := d.readLen(what); err != nil {
+			return err
+		}
+	}
+	producers, err := d.count("stream IDMP producer count")
+	if err != nil {
+		return err
+	}
+	for i := uint64(0); i < producers; i++ {
+		if err := d.skipString("stream IDMP producer id"); err != nil {
+			return err
+		}
+		n, err := d.count("stream IDMP entry count")
+		if err != nil {
+			return err
+		}
+		for j := uint64(0); j < n; j++ {
+			if err := d.skipString("stream IDMP iid"); err != nil {
+				return err
+			}
+			if _, err := d.readStreamID("stream IDMP entry id"); err != nil {
+				return err
+			}
+		}
+	}
+	for _, what := range []string{"stream IDMP iids added", "stream IDMP iids duplicates"} {
+		if _, err := d.readLen(what); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -44,6 +44,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newSyncCommand(), newVerifyCommand())
+	root.AddCommand(newSyncCommand(), newVerifyCommand(), newStatusCommand(), newCutoverCommand(), newRestoreCommand(), newRDBCommand())
 	return root
 }

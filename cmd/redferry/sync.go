@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/redferry/redferry/pkg/config"
+	"github.com/redferry/redferry/pkg/cutover"
 	"github.com/redferry/redferry/pkg/status"
 	"github.com/redferry/redferry/pkg/syncer"
 )
@@ -29,12 +31,12 @@ func newSyncCommand() *cobra.Command {
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("configuration:\n%w", err)
 			}
-			log, _, err := newLogger(cfg.LogLevel, cfg.LogFormat)
+			log, level, err := newLogger(cfg.LogLevel, cfg.LogFormat)
 			if err != nil {
 				return err
 			}
 			defer log.Sync()
-			return runSync(cmd, cfg, log)
+			return runSync(cmd, cfg, log, &level)
 		},
 	}
 	cmd.Flags().StringVar(&configFile, "config", "", "TOML config file (see configs/redferry.toml)")
@@ -42,7 +44,7 @@ func newSyncCommand() *cobra.Command {
 	return cmd
 }
 
-func runSync(cmd *cobra.Command, cfg config.Config, log *zap.Logger) error {
+func runSync(cmd *cobra.Command, cfg config.Config, log *zap.Logger, level *zap.AtomicLevel) error {
 	ctx := cmd.Context()
 	fields := make([]zap.Field, 0, 8)
 	for k, v := range cfg.Redacted() {
@@ -55,14 +57,24 @@ func runSync(cmd *cobra.Command, cfg config.Config, log *zap.Logger) error {
 		return err
 	}
 	defer s.Close()
+	s.Tracker().SetReadyMaxLag(cfg.ReadyMaxLag)
 	if cfg.StatusAddr != "" {
-		if _, err := status.Serve(ctx, cfg.StatusAddr, status.Handler(s.Tracker()), log); err != nil {
+		co, err := cutover.New(cfg, s.Tracker(), log)
+		if err != nil {
+			return err
+		}
+		defer co.Close()
+		h := status.NewHandler(s.Tracker(), status.HandlerOptions{Level: level,
+			Routes: map[string]http.Handler{"POST /cutover": co.Handler()}})
+		if _, err := status.Serve(ctx, cfg.StatusAddr, h, log); err != nil {
 			return err
 		}
 	}
+	stopNotify := startNotify(s.Tracker(), log)
 	stopProgress := startProgress(cfg.Progress, s.Tracker())
 	err = s.Run(ctx)
 	stopProgress()
+	stopNotify()
 	if err != nil {
 		log.Error("sync stopped", zap.Error(err), zap.Int64("offset_applied", s.Tracker().Applied()))
 		return err

@@ -43,11 +43,17 @@ type Config struct {
 	Merge       bool `toml:"merge" help:"keep the keys a non-empty target already holds (snapshot keys replace same-named ones)"`
 
 	Checkpoint    string `toml:"checkpoint" help:"where the applied offset is kept: target (exactly-once, in the target's MULTI/EXEC) or file (at-least-once)"`
-	CheckpointKey string `toml:"checkpoint-key" help:"name of the checkpoint key in db 0 of the target (default redferry:checkpoint:<source host:port>)"`
+	CheckpointKey string `toml:"checkpoint-key" help:"name of the checkpoint key in db 0 of the target (default redferry:checkpoint:<name>)"`
+	// Name, not the source's address, names the checkpoint, so pointing
+	// redferry at a promoted replica finds it.
+	Name string `toml:"name" help:"name of this sync, for the default checkpoint key; give each sync into the same target its own"`
 
 	OnTargetError string `toml:"on-target-error" help:"a command the target rejects: stop (default) or log and go on"`
 	OnFullResync  string `toml:"on-full-resync" help:"the source cannot continue and sends a new snapshot: flush (empty the target, resync) or stop"`
 	ReplayPublish bool   `toml:"replay-publish" help:"replay PUBLISH commands of the stream to the target"`
+	// ReplayMode and OnUnknownModule: how snapshot keys are written (see sink.ModeAuto).
+	ReplayMode      string `toml:"replay-mode" help:"snapshot keys: auto (RESTORE when the target reads the snapshot's RDB version and the value is <= 16 MiB, else commands), commands, or restore"`
+	OnUnknownModule string `toml:"on-unknown-module" help:"a module value the target cannot load: error (default) or skip"`
 
 	MaxSpoolBytes int64 `toml:"max-spool-bytes" help:"stop reading the source when the spool holds this many bytes (0: no limit)"`
 	SegmentBytes  int64 `toml:"segment-bytes" help:"size of one spool segment file of the command stream"`
@@ -61,6 +67,8 @@ type Config struct {
 	LogLevel  string `toml:"log-level" help:"debug, info, warn or error"`
 	LogFormat string `toml:"log-format" help:"auto (console on a terminal, JSON otherwise), json or console"`
 	Progress  string `toml:"progress" help:"progress bars: auto (on a terminal), always or never"`
+
+	ReadyMaxLag time.Duration `toml:"ready-max-lag" help:"GET /readyz is ready when streaming with a lag below this (0: streaming is enough)"`
 }
 
 // Default returns the settings used where nothing else is said.
@@ -69,8 +77,13 @@ func Default() Config {
 		StateDir:      "./redferry-state",
 		StatusAddr:    "127.0.0.1:9470",
 		Checkpoint:    "target",
+		Name:          "default",
 		OnTargetError: "stop",
 		OnFullResync:  "flush",
+
+		ReplayMode:      "auto",
+		OnUnknownModule: "error",
+
 		SegmentBytes:  64 << 20,
 		BatchCommands: 2000,
 		BatchBytes:    4 << 20,
@@ -80,6 +93,7 @@ func Default() Config {
 		LogLevel:      "info",
 		LogFormat:     "auto",
 		Progress:      "auto",
+		ReadyMaxLag:   10 * time.Second,
 	}
 }
 
@@ -113,6 +127,8 @@ func (c *Config) Validate() error {
 	oneOf("checkpoint", c.Checkpoint, "target", "file")
 	oneOf("on-target-error", c.OnTargetError, "stop", "log")
 	oneOf("on-full-resync", c.OnFullResync, "flush", "stop")
+	oneOf("replay-mode", c.ReplayMode, "auto", "commands", "restore")
+	oneOf("on-unknown-module", c.OnUnknownModule, "error", "skip")
 	oneOf("log-level", c.LogLevel, "debug", "info", "warn", "error")
 	oneOf("log-format", c.LogFormat, "auto", "json", "console")
 	oneOf("progress", c.Progress, "auto", "always", "never")
@@ -133,6 +149,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ListeningPort < 0 || c.ListeningPort > 65535 {
 		bad("listening-port", "must be a TCP port, got %d", c.ListeningPort)
+	}
+	if c.ReadyMaxLag < 0 {
+		bad("ready-max-lag", "must be >= 0, got %s", c.ReadyMaxLag)
 	}
 	if c.DialTimeout <= 0 || c.IOTimeout <= 0 {
 		bad("dial-timeout/io-timeout", "must be > 0")

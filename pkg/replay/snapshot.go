@@ -24,7 +24,20 @@ type SnapshotOptions struct {
 	// A batch is flushed once it holds this many commands or bytes (at a key
 	// boundary; a big key flushes at twice that, mid-key).
 	BatchCommands, BatchBytes int
-	Logger                    *zap.Logger
+	// Mode is sink.ModeAuto (default: RESTORE a key when the target reads
+	// the snapshot's RDB version and the value is small enough),
+	// sink.ModeCommands or sink.ModeRestore.
+	Mode string
+	// OnUnknownModule: a module value the target cannot load is an error
+	// (sink.OnUnknownModuleError, default) or left out (sink.OnUnknownModuleSkip).
+	OnUnknownModule string
+	// TargetHasModules reports whether the target has modules loaded (see
+	// sink.Standalone.HasModules); nil: it has none.
+	TargetHasModules func(context.Context) (bool, error)
+	// Stats, when set, receives how many keys went as RESTORE, by
+	// commands, or were skipped.
+	Stats  *sink.RestoreStats
+	Logger *zap.Logger
 }
 
 // Flush applies b. resumeAt is the byte offset of the first key that the
@@ -44,9 +57,16 @@ func Snapshot(ctx context.Context, r io.Reader, caps sink.Caps, opt SnapshotOpti
 	if log == nil {
 		log = zap.NewNop()
 	}
-	dec := rdbparse.NewDecoder(r, rdbparse.Options{Logger: log})
-	rb := sink.NewRebuilder(caps, sink.RebuildOptions{DeleteFirst: opt.DeleteFirst})
+	ropt := sink.RestoreOptions{Mode: opt.Mode, DeleteFirst: opt.DeleteFirst, OnUnknownModule: opt.OnUnknownModule, Logger: log}
+	if opt.TargetHasModules != nil {
+		ropt.TargetHasModules = func() (bool, error) { return opt.TargetHasModules(ctx) }
+	}
+	rb := sink.NewRestorer(caps, sink.RebuildOptions{}, ropt)
+	dec := rdbparse.NewDecoder(r, rdbparse.Options{Logger: log, CaptureRaw: rb.CaptureLimit()})
 	rb.SetDB(b.StartDB)
+	if opt.Stats != nil {
+		defer func() { *opt.Stats = rb.Stats }()
+	}
 	var (
 		skipping bool
 		keyStart = opt.From

@@ -91,8 +91,8 @@ type Options struct {
 	// SegmentBytes is the size at which a stream segment is closed and the
 	// next one started (default 64 MiB).
 	SegmentBytes int64
-	// MaxBytes is the disk budget (snapshot + segments) at which Full reports
-	// true; 0 means no limit. The spool never refuses a write by itself.
+	// MaxBytes is the budget of bytes not yet applied (snapshot + stream after
+	// the last Trim) at which Full reports true; 0 means no limit. The spool never refuses a write by itself.
 	MaxBytes int64
 	// Logger receives recovery and housekeeping messages (default: none).
 	Logger *zap.Logger
@@ -133,6 +133,9 @@ type Spool struct {
 	notify   chan struct{} // closed and replaced when bytes become readable
 	waiters  int           // readers blocked on notify
 	snapSize atomic.Int64  // bytes of a snapshot being written
+	// applied is the highest offset given to Trim: the bytes before it are
+	// done, even while the segment holding them stays on disk.
+	applied int64
 }
 
 // Open opens or creates the spool in dir and recovers its state from the
@@ -315,10 +318,31 @@ func (s *Spool) Bytes() int64 {
 	return n
 }
 
-// Full reports whether Bytes() has reached Options.MaxBytes; the caller then
-// stops reading the source until Trim or RemoveSnapshot frees space.
+// Full reports whether the bytes not yet applied (the snapshot, and the
+// stream after the offset last given to Trim) have reached Options.MaxBytes;
+// the caller then stops reading the source until Trim or RemoveSnapshot
+// frees space. Applied bytes do not count even while their segment is still
+// on disk: the last segment is never removed, so counting it could hold a
+// spool whose limit is below the segment size full for ever.
 func (s *Spool) Full() bool {
-	return s.opt.MaxBytes > 0 && s.Bytes() >= s.opt.MaxBytes
+	return s.opt.MaxBytes > 0 && s.Pending() >= s.opt.MaxBytes
+}
+
+// Pending is the number of spooled bytes not yet applied: the snapshot and
+// the stream after the offset last given to Trim.
+func (s *Spool) Pending() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.snapSize.Load()
+	if s.snap != nil {
+		n += s.snap.Size
+	}
+	if len(s.segs) > 0 {
+		if from := max(s.segs[0].start, s.applied); from < s.end {
+			n += s.end - from
+		}
+	}
+	return n
 }
 
 // Dir is the state directory.

@@ -549,3 +549,31 @@ func TestReaderGone(t *testing.T) {
 		t.Fatalf("NewReader below Start: %v", err)
 	}
 }
+
+// TestFullBelowSegmentSize: a limit below the segment size must free up as
+// the stream is applied, though the last segment stays on disk.
+func TestFullBelowSegmentSize(t *testing.T) {
+	s := open(t, t.TempDir(), Options{SegmentBytes: 1 << 20, MaxBytes: 1000})
+	defer s.Close()
+	if err := s.ResetStream(0); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, make([]byte, 1500))
+	if !s.Full() || s.Pending() != 1500 {
+		t.Fatalf("pending %d full %v, want 1500 full", s.Pending(), s.Full())
+	}
+	s.Flush()
+	if err := s.Trim(1400); err != nil {
+		t.Fatal(err)
+	}
+	if s.Full() || s.Pending() != 100 || s.Bytes() != 1500 {
+		t.Fatalf("after applying 1400: pending %d bytes %d full %v", s.Pending(), s.Bytes(), s.Full())
+	}
+	if err := s.ResetStream(5000); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, make([]byte, 1000))
+	if !s.Full() {
+		t.Fatal("after ResetStream the old applied offset still counts")
+	}
+}

@@ -64,6 +64,7 @@ func (s *Spool) resetStreamLocked(start int64) error {
 	old := s.segs
 	s.segs = nil
 	s.end, s.durable = start, start
+	s.applied = 0
 	s.broadcastLocked()
 	s.mu.Unlock()
 	for _, g := range old {
@@ -273,6 +274,7 @@ func (s *Spool) Trim(applied int64) error {
 		}
 		n++
 	}
+	s.applied = max(s.applied, applied)
 	if n > 0 {
 		s.log.Debug("trimmed stream", zap.Int("segments", n), zap.Int64("applied", applied))
 		s.segs = append([]segment(nil), s.segs[n:]...)

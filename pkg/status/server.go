@@ -9,11 +9,25 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 )
 
-// Handler serves GET /status (JSON) and GET /healthz.
-func Handler(t *Tracker) http.Handler {
+// HandlerOptions add optional endpoints to Handler.
+type HandlerOptions struct {
+	// Level, when set, is served at GET/PUT /loglevel ({"level":"debug"}),
+	// so the log level can change while the sync runs.
+	Level *zap.AtomicLevel
+	// Routes are more endpoints by ServeMux pattern, e.g. "POST /cutover".
+	Routes map[string]http.Handler
+}
+
+// Handler serves GET /status (JSON), /metrics (Prometheus), /healthz
+// (the process answers) and /readyz (streaming with a lag below the bound).
+func Handler(t *Tracker) http.Handler { return NewHandler(t, HandlerOptions{}) }
+
+// NewHandler is Handler with the optional endpoints of opt.
+func NewHandler(t *Tracker, opt HandlerOptions) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -24,6 +38,20 @@ func Handler(t *Tracker) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		ok, why := t.Ready()
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_, _ = fmt.Fprintln(w, why)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(newRegistry(t), promhttp.HandlerOpts{}))
+	if opt.Level != nil {
+		mux.Handle("/loglevel", opt.Level)
+	}
+	for pattern, h := range opt.Routes {
+		mux.Handle(pattern, h)
+	}
 	return mux
 }
 

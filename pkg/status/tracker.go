@@ -44,6 +44,7 @@ type Tracker struct {
 	snapshotApplied  atomic.Int64
 	spoolBytes       atomic.Int64
 	reconnects       atomic.Int64
+	readyMaxLag      atomic.Int64 // time.Duration; see SetReadyMaxLag
 }
 
 type offsetTime struct {

@@ -200,13 +200,19 @@ func (s *Syncer) receiveStream(ctx context.Context, link *protocol.Link) error {
 				return err
 			}
 		}
-		for s.spool.Full() {
+		if s.spool.Full() {
 			// The target is behind and the spool is at max-spool-bytes: stop
 			// reading rather than lose data. The source may drop the link;
 			// PSYNC continues once the applier has drained the spool.
-			if err := sleep(ctx, 100*time.Millisecond); err != nil {
-				return err
+			s.log.Warn("spool full (max-spool-bytes): pausing the source until the target catches up",
+				zap.Int64("pending_bytes", s.spool.Pending()), zap.Int64("max_spool_bytes", s.cfg.MaxSpoolBytes))
+			paused := time.Now()
+			for s.spool.Full() {
+				if err := sleep(ctx, 100*time.Millisecond); err != nil {
+					return err
+				}
 			}
+			s.log.Info("spool drained: reading the source again", zap.Duration("paused", time.Since(paused)))
 		}
 	}
 }

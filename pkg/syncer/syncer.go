@@ -70,10 +70,7 @@ func New(ctx context.Context, cfg config.Config, log *zap.Logger, tracker *statu
 	if err != nil {
 		return nil, err
 	}
-	key := cfg.CheckpointKey
-	if key == "" {
-		key = "redferry:checkpoint:" + src.Addr
-	}
+	key := checkpointKey(cfg)
 	srcTLS, err := cfg.SourceTLS()
 	if err != nil {
 		s.spool.Close()
@@ -89,7 +86,7 @@ func New(ctx context.Context, cfg config.Config, log *zap.Logger, tracker *statu
 	if cfg.Checkpoint != "target" {
 		sinkKey = ""
 	}
-	s.target, err = sink.NewStandalone(ctx, sink.Config{Addr: dst.Addr, Username: dst.Username, Password: dst.Password,
+	s.target, err = connectTarget(ctx, log, dst, sink.Config{Addr: dst.Addr, Username: dst.Username, Password: dst.Password,
 		TLS: dstTLS, CheckpointKey: sinkKey, OnError: cfg.OnTargetError, DialTimeout: cfg.DialTimeout, IOTimeout: cfg.IOTimeout,
 		Logger: log})
 	if err != nil {
@@ -97,6 +94,12 @@ func New(ctx context.Context, cfg config.Config, log *zap.Logger, tracker *statu
 		return nil, fmt.Errorf("target %s: %w", dst, err)
 	}
 	s.targetCtl = controlClient(dst, dstTLS, cfg)
+	if sinkKey != "" && cfg.CheckpointKey == "" {
+		if err := s.adoptLegacyCheckpoint(ctx, sinkKey); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	s.sourceCtl = controlClient(src, srcTLS, cfg)
 	if info, err := s.sourceCtl.Info(ctx, "server").Result(); err != nil {
 		log.Warn("cannot read INFO server from the source: commands whose meaning differs between versions are replayed as sent", zap.Error(err))

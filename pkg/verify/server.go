@@ -4,16 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// ErrUnsupportedClient is returned for client kinds Compare cannot split
-// into one connection per db yet (cluster, ring, failover).
-var ErrUnsupportedClient = errors.New("verify: only a standalone *redis.Client is supported")
+// ErrUnsupportedClient is returned for client kinds Compare cannot walk
+// (ring, failover).
+var ErrUnsupportedClient = errors.New("verify: only a *redis.Client (standalone) or *redis.ClusterClient is supported")
 
 // serverInfo is what Compare needs to know about one side.
 type serverInfo struct {
@@ -98,29 +97,6 @@ func infoFields(info string) map[string]string {
 	return m
 }
 
-// keyspaceDBs lists the db numbers in INFO keyspace text.
-func keyspaceDBs(info string) []int {
-	var dbs []int
-	for k := range infoFields(info) {
-		if n, ok := strings.CutPrefix(k, "db"); ok {
-			if i, err := strconv.Atoi(n); err == nil {
-				dbs = append(dbs, i)
-			}
-		}
-	}
-	sort.Ints(dbs)
-	return dbs
-}
-
-// standaloneOptions returns the options of a standalone client.
-func standaloneOptions(c redis.UniversalClient) (*redis.Options, error) {
-	sc, ok := c.(*redis.Client)
-	if !ok {
-		return nil, fmt.Errorf("%w (got %T)", ErrUnsupportedClient, c)
-	}
-	return sc.Options(), nil
-}
-
 // dbClient makes a client like base for db.
 func dbClient(base *redis.Options, db int) *redis.Client {
 	o := *base
@@ -128,7 +104,7 @@ func dbClient(base *redis.Options, db int) *redis.Client {
 	return redis.NewClient(&o)
 }
 
-func getInfo(ctx context.Context, c *redis.Client) (serverInfo, []int, error) {
+func getInfo(ctx context.Context, c conn) (serverInfo, map[int]int64, error) {
 	txt, err := c.Info(ctx, "server").Result()
 	if err != nil {
 		return serverInfo{}, nil, fmt.Errorf("INFO server: %w", err)
@@ -141,5 +117,5 @@ func getInfo(ctx context.Context, c *redis.Client) (serverInfo, []int, error) {
 	if err != nil {
 		return si, nil, fmt.Errorf("INFO keyspace: %w", err)
 	}
-	return si, keyspaceDBs(ks), nil
+	return si, keyspaceCounts(ks), nil
 }

@@ -7,8 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // flatMap turns a RESP2 key/value array into a map.
@@ -100,7 +98,7 @@ func (c *comparer) compareStream(ctx context.Context, key string) (*mismatch, er
 	return c.compareGroups(ctx, key)
 }
 
-func xinfo(ctx context.Context, cl *redis.Client, args ...any) (map[string]any, error) {
+func xinfo(ctx context.Context, cl conn, args ...any) (map[string]any, error) {
 	v, err := cl.Do(ctx, append([]any{"XINFO"}, args...)...).Result()
 	if err != nil {
 		return nil, err
@@ -113,7 +111,7 @@ type streamEntry struct {
 	fields []string
 }
 
-func xrange(ctx context.Context, cl *redis.Client, key, start string, count int) ([]streamEntry, error) {
+func xrange(ctx context.Context, cl conn, key, start string, count int) ([]streamEntry, error) {
 	v, err := cl.Do(ctx, "XRANGE", key, start, "+", "COUNT", count).Slice()
 	if err != nil {
 		return nil, err
@@ -276,7 +274,7 @@ type pendingEntry struct {
 	deliveries   int64
 }
 
-func xpending(ctx context.Context, cl *redis.Client, key, group, start string, count int) ([]pendingEntry, error) {
+func xpending(ctx context.Context, cl conn, key, group, start string, count int) ([]pendingEntry, error) {
 	v, err := cl.Do(ctx, "XPENDING", key, group, start, "+", count).Slice()
 	if err != nil {
 		return nil, err
@@ -327,8 +325,8 @@ func (c *comparer) comparePending(ctx context.Context, key, group string) (*mism
 
 // compareFunctions compares FUNCTION LIST WITHCODE: library names, engines
 // and code (the code declares the functions and their flags).
-func (c *comparer) compareFunctions(ctx context.Context, src, dst *redis.Client) error {
-	load := func(cl *redis.Client) (map[string]string, error) {
+func (c *comparer) compareFunctions(ctx context.Context, src, dst conn) error {
+	load := func(cl conn) (map[string]string, error) {
 		v, err := cl.Do(ctx, "FUNCTION", "LIST", "WITHCODE").Result()
 		if err != nil {
 			return nil, err

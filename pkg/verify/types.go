@@ -357,7 +357,7 @@ func (c *comparer) extraFields(ctx context.Context, key string) (*mismatch, erro
 
 // fieldFading reports whether a hash field is gone (it expired while
 // checked) or expires within the TTL tolerance.
-func (c *comparer) fieldFading(ctx context.Context, cl *redis.Client, si serverInfo, key, field string) (bool, error) {
+func (c *comparer) fieldFading(ctx context.Context, cl conn, si serverInfo, key, field string) (bool, error) {
 	if !si.hasFieldTTL() {
 		ok, err := cl.HExists(ctx, key, field).Result()
 		if err != nil {
@@ -375,7 +375,7 @@ func (c *comparer) fieldFading(ctx context.Context, cl *redis.Client, si serverI
 	return res[0] == -2 || res[0] >= 0 && res[0] <= c.opt.TTLTolerance.Milliseconds(), nil
 }
 
-func hpexpiretime(ctx context.Context, cl *redis.Client, key string, fields []string) ([]int64, error) {
+func hpexpiretime(ctx context.Context, cl conn, key string, fields []string) ([]int64, error) {
 	args := make([]any, 0, len(fields)+4)
 	args = append(args, "HPEXPIRETIME", key, "FIELDS", len(fields))
 	for _, f := range fields {

@@ -6,21 +6,23 @@
 // GETRANGE pieces for big strings), so memory stays bounded by
 // Options.BatchSize whatever the size of a key.
 //
-// Compare is meant for a quiet pair of servers (after a migration caught up,
-// or with writes stopped). Keys that vanish while they are checked (they
-// expire, or a writer deletes them) are not reported.
+// Compare is meant for a quiet pair of servers, or for a live sync with
+// Options.Rounds > 1: keys found different are checked again after
+// Options.Interval, and only those still different in the last round are
+// reported, so keys still in flight are not. Keys that vanish while they are
+// checked (they expire, or a writer deletes them) are not reported.
 //
-// Only standalone servers are supported for now: Compare opens one
-// connection per db from the given *redis.Client's options. A cluster
-// version would run the same per-key checks per master node (SCAN is per
-// node) with db 0 only; the per-key code takes a plain *redis.Client for one
-// node and db, so it can be reused there.
+// Either side may be a standalone server (*redis.Client: every db) or a
+// cluster (*redis.ClusterClient: db 0, SCAN on each master, per-key commands
+// routed by slot).
 package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -58,6 +60,26 @@ type Options struct {
 	MaxDiffs int
 	// Logger gets progress at debug level and a summary at info (default: none).
 	Logger *zap.Logger
+
+	// Rounds > 1 checks the keys found different again, up to Rounds-1
+	// times, Interval apart (default 1s); only what still differs in the
+	// last round is reported. For a target a live sync is still writing to.
+	Rounds   int
+	Interval time.Duration
+	// MaxRecheck bounds the keys kept for the next round (default 100000);
+	// diffs past it are reported at once.
+	MaxRecheck int
+	// Rate caps the keys checked per second (0: no cap), to spare the servers.
+	Rate int
+	// Sample > 0 checks about this many random keys (RANDOMKEY) on each
+	// side instead of every key.
+	Sample int
+	// OnDiff is called with each reported diff (also those past MaxDiffs),
+	// as soon as it is final: for a streamed report.
+	OnDiff func(Diff)
+	// OnProgress is called after each batch with the keys scanned so far
+	// (both directions) and the total expected (INFO keyspace of both sides).
+	OnProgress func(done, total int64)
 }
 
 func (o Options) withDefaults() Options {
@@ -73,15 +95,24 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
+	if o.Rounds < 1 {
+		o.Rounds = 1
+	}
+	if o.Interval <= 0 {
+		o.Interval = time.Second
+	}
+	if o.MaxRecheck <= 0 {
+		o.MaxRecheck = 100000
+	}
 	return o
 }
 
 // Diff is one difference.
 type Diff struct {
-	DB     int
-	Key    string
-	Kind   string
-	Detail string
+	DB     int    `json:"db"`
+	Key    string `json:"key"`
+	Kind   string `json:"kind"`
+	Detail string `json:"detail"`
 }
 
 func (d Diff) String() string {
@@ -93,6 +124,9 @@ type Report struct {
 	KeysChecked int64  // keys of the source checked, plus extra keys of the target
 	Diffs       []Diff // the first MaxDiffs diffs
 	DiffCount   int64  // every diff, also those past MaxDiffs
+	// Rechecked counts the keys checked again in later rounds and Settled
+	// those of them found equal then (in flight during the first pass).
+	Rechecked, Settled int64
 }
 
 // Equal reports whether no difference was found.
@@ -107,45 +141,57 @@ var strChunk int64 = 512 << 10
 func Compare(ctx context.Context, source, target redis.UniversalClient, opt Options) (Report, error) {
 	opt = opt.withDefaults()
 	var rep Report
-	so, err := standaloneOptions(source)
+	src, err := newSide(ctx, "source", source)
 	if err != nil {
-		return rep, fmt.Errorf("verify: source: %w", err)
+		return rep, err
 	}
-	to, err := standaloneOptions(target)
+	dst, err := newSide(ctx, "target", target)
 	if err != nil {
-		return rep, fmt.Errorf("verify: target: %w", err)
+		return rep, err
 	}
-	srcInfo, srcDBs, err := getInfo(ctx, source.(*redis.Client))
-	if err != nil {
-		return rep, fmt.Errorf("verify: source: %w", err)
+	c := &comparer{opt: opt, log: opt.Logger.With(zap.String("stage", "verify")), si: src.info, di: dst.info, rep: &rep,
+		started: time.Now()}
+	if opt.Rounds > 1 {
+		c.suspects = map[int]map[string]bool{}
 	}
-	dstInfo, dstDBs, err := getInfo(ctx, target.(*redis.Client))
-	if err != nil {
-		return rep, fmt.Errorf("verify: target: %w", err)
-	}
-	c := &comparer{opt: opt, log: opt.Logger.With(zap.String("stage", "verify")), si: srcInfo, di: dstInfo, rep: &rep}
 
 	dbs := opt.DBs
 	if dbs == nil {
 		seen := map[int]bool{}
-		for _, db := range append(srcDBs, dstDBs...) {
+		for _, db := range append(src.dbs(), dst.dbs()...) {
 			if !seen[db] {
 				seen[db] = true
 				dbs = append(dbs, db)
 			}
 		}
+		sort.Ints(dbs)
 	}
-	if srcInfo.hasFunctions() && dstInfo.hasFunctions() {
-		if err := c.compareFunctions(ctx, source.(*redis.Client), target.(*redis.Client)); err != nil {
+	for _, db := range dbs {
+		c.total += src.keys[db] + dst.keys[db]
+	}
+	if opt.Sample > 0 {
+		c.total = int64(2 * opt.Sample)
+	}
+	if src.info.hasFunctions() && dst.info.hasFunctions() && opt.Sample == 0 {
+		sf, closeSF := src.any()
+		df, closeDF := dst.any()
+		err := c.compareFunctions(ctx, sf, df)
+		closeSF()
+		closeDF()
+		if err != nil {
 			return rep, err
 		}
 	}
 	for _, db := range dbs {
-		if err := c.compareDB(ctx, so, to, db); err != nil {
+		if err := c.compareDB(ctx, src, dst, db); err != nil {
 			return rep, err
 		}
 	}
-	c.log.Info("verify done", zap.Int64("keys", rep.KeysChecked), zap.Int64("diffs", rep.DiffCount))
+	if err := c.recheck(ctx, src, dst); err != nil {
+		return rep, err
+	}
+	c.log.Info("verify done", zap.Int64("keys", rep.KeysChecked), zap.Int64("diffs", rep.DiffCount),
+		zap.Int64("rechecked", rep.Rechecked), zap.Int64("settled", rep.Settled))
 	return rep, nil
 }
 
@@ -156,13 +202,41 @@ type comparer struct {
 	rep    *Report
 
 	db       int
-	src, dst *redis.Client
+	src, dst conn
+
+	// suspects are the keys found different in this round, by db, to be
+	// checked again (Rounds > 1); nil: diffs are final.
+	suspects  map[int]map[string]bool
+	nSuspects int
+
+	started      time.Time
+	scanned      int64 // keys scanned, for rate and progress
+	total        int64
+	lastProgress time.Time
+	rechecking   bool
 }
 
 func (c *comparer) add(kind, key, format string, args ...any) {
+	if c.suspects != nil && c.db >= 0 {
+		if m := c.suspects[c.db]; m != nil && m[key] {
+			return // already a suspect: one recheck covers every diff of a key
+		}
+		if c.nSuspects < c.opt.MaxRecheck {
+			if c.suspects[c.db] == nil {
+				c.suspects[c.db] = map[string]bool{}
+			}
+			c.suspects[c.db][key] = true
+			c.nSuspects++
+			return
+		}
+	}
+	d := Diff{DB: c.db, Key: key, Kind: kind, Detail: fmt.Sprintf(format, args...)}
 	c.rep.DiffCount++
 	if len(c.rep.Diffs) < c.opt.MaxDiffs {
-		c.rep.Diffs = append(c.rep.Diffs, Diff{DB: c.db, Key: key, Kind: kind, Detail: fmt.Sprintf(format, args...)})
+		c.rep.Diffs = append(c.rep.Diffs, d)
+	}
+	if c.opt.OnDiff != nil {
+		c.opt.OnDiff(d)
 	}
 }
 
@@ -170,41 +244,179 @@ func (c *comparer) ignored(key string) bool {
 	return c.opt.IgnoreKeys != nil && c.opt.IgnoreKeys(c.db, key)
 }
 
-func (c *comparer) compareDB(ctx context.Context, so, to *redis.Options, db int) error {
-	c.db = db
-	c.src, c.dst = dbClient(so, db), dbClient(to, db)
-	defer c.src.Close()
-	defer c.dst.Close()
-	c.log.Debug("verify db", zap.Int("db", db))
-
-	// Source → target: missing keys and differences.
-	var cursor uint64
-	for {
-		keys, next, err := c.src.Scan(ctx, cursor, "", int64(c.opt.BatchSize)).Result()
-		if err != nil {
-			return fmt.Errorf("verify: db %d: source SCAN: %w", db, err)
-		}
-		if err := c.checkKeys(ctx, c.filter(keys)); err != nil {
-			return err
-		}
-		if cursor = next; cursor == 0 {
-			break
-		}
+// pace accounts for n keys scanned: it waits as Rate requires and reports progress.
+func (c *comparer) pace(ctx context.Context, n int) error {
+	c.scanned += int64(n)
+	if c.opt.OnProgress != nil && (time.Since(c.lastProgress) > 100*time.Millisecond || c.scanned >= c.total) {
+		c.lastProgress = time.Now()
+		c.opt.OnProgress(c.scanned, max(c.total, c.scanned))
 	}
-	// Target → source: extra keys.
-	for {
-		keys, next, err := c.dst.Scan(ctx, cursor, "", int64(c.opt.BatchSize)).Result()
-		if err != nil {
-			return fmt.Errorf("verify: db %d: target SCAN: %w", db, err)
-		}
-		if err := c.checkExtra(ctx, c.filter(keys)); err != nil {
-			return err
-		}
-		if cursor = next; cursor == 0 {
-			break
+	if c.opt.Rate <= 0 {
+		return nil
+	}
+	due := c.started.Add(time.Duration(float64(c.scanned) / float64(c.opt.Rate) * float64(time.Second)))
+	if wait := time.Until(due); wait > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
 		}
 	}
 	return nil
+}
+
+// keysOf walks every key of db on one side (each master of a cluster),
+// or a random sample of them, calling fn with batches.
+func (c *comparer) keysOf(ctx context.Context, s *side, nodes []*redis.Client, db int, fn func([]string) error) error {
+	for _, node := range nodes {
+		if c.opt.Sample > 0 {
+			if err := c.sampleOf(ctx, s, node, db, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		var cursor uint64
+		for {
+			keys, next, err := node.Scan(ctx, cursor, "", int64(c.opt.BatchSize)).Result()
+			if err != nil {
+				return fmt.Errorf("verify: db %d: %s SCAN: %w", db, s.name, err)
+			}
+			if err := c.pace(ctx, len(keys)); err != nil {
+				return err
+			}
+			if err := fn(c.filter(keys)); err != nil {
+				return err
+			}
+			if cursor = next; cursor == 0 {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// sampleOf draws this node's share of Sample (by its part of the side's
+// keys) with RANDOMKEY, in pipelined batches.
+func (c *comparer) sampleOf(ctx context.Context, s *side, node *redis.Client, db int, fn func([]string) error) error {
+	size, err := node.DBSize(ctx).Result()
+	if err != nil {
+		return fmt.Errorf("verify: db %d: %s DBSIZE: %w", db, s.name, err)
+	}
+	var all int64
+	for _, n := range s.keys {
+		all += n
+	}
+	if size == 0 || all == 0 {
+		return nil
+	}
+	want := int(math.Ceil(float64(c.opt.Sample) * float64(size) / float64(all)))
+	seen := map[string]bool{}
+	for drawn := 0; drawn < want; {
+		n := min(c.opt.BatchSize, want-drawn)
+		drawn += n
+		cmds := make([]*redis.StringCmd, n)
+		if _, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i := range cmds {
+				cmds[i] = p.RandomKey(ctx)
+			}
+			return nil
+		}); err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("verify: db %d: %s RANDOMKEY: %w", db, s.name, err)
+		}
+		var keys []string
+		for _, cmd := range cmds {
+			if k, err := cmd.Result(); err == nil && !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+		if err := c.pace(ctx, n); err != nil {
+			return err
+		}
+		if err := fn(c.filter(keys)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *comparer) compareDB(ctx context.Context, src, dst *side, db int) error {
+	c.db = db
+	var srcNodes, dstNodes []*redis.Client
+	var closeSrc, closeDst func()
+	c.src, srcNodes, closeSrc = src.forDB(db)
+	c.dst, dstNodes, closeDst = dst.forDB(db)
+	defer closeSrc()
+	defer closeDst()
+	if c.src == nil || c.dst == nil {
+		return fmt.Errorf("verify: db %d holds keys but a cluster has db 0 only: compare with --db 0 or map the dbs first", db)
+	}
+	c.log.Debug("verify db", zap.Int("db", db))
+	// Source → target: missing keys and differences.
+	if err := c.keysOf(ctx, src, srcNodes, db, func(keys []string) error { return c.checkKeys(ctx, keys) }); err != nil {
+		return err
+	}
+	// Target → source: extra keys.
+	return c.keysOf(ctx, dst, dstNodes, db, func(keys []string) error { return c.checkExtra(ctx, keys) })
+}
+
+// recheck checks the suspects again, Interval apart, until none is left or
+// the rounds are over; the last round's diffs are final.
+func (c *comparer) recheck(ctx context.Context, src, dst *side) error {
+	for round := 2; round <= c.opt.Rounds && c.nSuspects > 0; round++ {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(c.opt.Interval):
+		}
+		suspects := c.suspects
+		c.rep.Rechecked += int64(c.nSuspects)
+		if round == c.opt.Rounds {
+			c.suspects = nil // final: report
+		} else {
+			c.suspects = map[int]map[string]bool{}
+		}
+		before := c.nSuspects
+		c.nSuspects = 0
+		c.log.Debug("verify recheck", zap.Int("round", round), zap.Int("keys", before))
+		checked := c.rep.KeysChecked
+		diffsBefore := c.rep.DiffCount
+		for _, db := range sortedDBs(suspects) {
+			keys := sortedKeys(suspects[db])
+			c.db = db
+			var done1, done2 func()
+			c.src, _, done1 = src.forDB(db)
+			c.dst, _, done2 = dst.forDB(db)
+			for i := 0; i < len(keys); i += c.opt.BatchSize {
+				batch := keys[i:min(i+c.opt.BatchSize, len(keys))]
+				if err := c.checkKeys(ctx, batch); err != nil {
+					done1()
+					done2()
+					return err
+				}
+				if err := c.checkExtra(ctx, batch); err != nil {
+					done1()
+					done2()
+					return err
+				}
+			}
+			done1()
+			done2()
+		}
+		c.rep.KeysChecked = checked // a key checked again is not a new key
+		still := c.nSuspects + int(c.rep.DiffCount-diffsBefore)
+		c.rep.Settled += int64(max(before-still, 0))
+	}
+	return nil
+}
+
+func sortedDBs(m map[int]map[string]bool) []int {
+	out := make([]int, 0, len(m))
+	for db := range m {
+		out = append(out, db)
+	}
+	sort.Ints(out)
+	return out
 }
 
 func (c *comparer) filter(keys []string) []string {
@@ -218,7 +430,7 @@ func (c *comparer) filter(keys []string) []string {
 }
 
 // typeTTL pipelines TYPE and PTTL for keys.
-func typeTTL(ctx context.Context, cl *redis.Client, keys []string) ([]string, []int64, error) {
+func typeTTL(ctx context.Context, cl conn, keys []string) ([]string, []int64, error) {
 	types := make([]*redis.StatusCmd, len(keys))
 	ttls := make([]*redis.Cmd, len(keys))
 	_, err := cl.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -371,7 +583,7 @@ func (c *comparer) checkValue(ctx context.Context, key, typ string) error {
 
 // vanished reports whether key is gone from either side.
 func (c *comparer) vanished(ctx context.Context, key string) (bool, error) {
-	for _, cl := range []*redis.Client{c.src, c.dst} {
+	for _, cl := range []conn{c.src, c.dst} {
 		n, err := cl.Exists(ctx, key).Result()
 		if err != nil {
 			return false, fmt.Errorf("EXISTS: %w", err)

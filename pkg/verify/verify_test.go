@@ -221,13 +221,6 @@ func TestCompareOptions(t *testing.T) {
 			}
 		}
 	})
-	t.Run("cluster client refused", func(t *testing.T) {
-		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{src.Addr}})
-		defer cc.Close()
-		if _, err := verify.Compare(ctx, cc, dc, verify.Options{}); err == nil || !strings.Contains(err.Error(), "standalone") {
-			t.Fatalf("want an unsupported-client error, got %v", err)
-		}
-	})
 }
 
 // TestCompareAfterReplication replicates a workload natively and checks

@@ -1,0 +1,369 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redferry/redferry/pkg/redistest"
+)
+
+// TestBench is `make bench`: it runs only with REDFERRY_BENCH=1 (so `make
+// unit` skips it). Knobs, all environment variables:
+//
+//	BENCH_SERVER   server of source and target (default redis-7.0)
+//	BENCH_KEYS     small strings of the first dataset (default 1000000)
+//	BENCH_MIXED    keys of the mixed dataset (default 20000)
+//	BENCH_SCALE    the big-key dataset is 1/BENCH_SCALE of full size (default 16)
+//	BENCH_CATCHUP  writes taken while redferry is stopped (default 2000000)
+//	BENCH_ONLY     comma list of sections: strings,mixed,big,catchup,streaming
+//	BENCH_OUT      JSON output (default ../bench-results/latest.json)
+func TestBench(t *testing.T) {
+	if os.Getenv("REDFERRY_BENCH") != "1" {
+		t.Skip("set REDFERRY_BENCH=1 (make bench) to run the benchmark")
+	}
+	var err error
+	if redferryBin, err = buildRedferry(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	b := &bench{t: t, server: envStr("BENCH_SERVER", redistest.Redis70)}
+	b.modes = replayModes(helpFlags())
+	only := envStr("BENCH_ONLY", "strings,mixed,big,catchup,streaming")
+	b.res.Started = time.Now().UTC().Format(time.RFC3339)
+	b.res.Server = b.server
+	b.res.Binary = redferryBin
+	if strings.Contains(only, "strings") {
+		n := envInt("BENCH_KEYS", 1_000_000)
+		b.fullSync(fmt.Sprintf("%d strings x 100 B", n), 64, func(src *redistest.Server) error {
+			return fillWith(src.Addr, n, smallStrings(n, 100))
+		})
+	}
+	if strings.Contains(only, "mixed") {
+		n := envInt("BENCH_MIXED", 20_000)
+		b.fullSync(fmt.Sprintf("mixed, %d keys, every type", n), 64, func(src *redistest.Server) error {
+			return fillMixed(src, n)
+		})
+	}
+	if strings.Contains(only, "big") {
+		bk := bigKeys{scale: envInt("BENCH_SCALE", 16)}
+		b.fullSync("big keys: "+bk.describe(), 100, func(src *redistest.Server) error {
+			return bk.fill(src.Addr)
+		})
+	}
+	if strings.Contains(only, "catchup") {
+		b.catchUp(envInt("BENCH_CATCHUP", 2_000_000))
+	}
+	if strings.Contains(only, "streaming") {
+		b.streaming()
+	}
+	b.report()
+}
+
+type result struct {
+	Started string `json:"started"`
+	Server  string `json:"server"`
+	Binary  string `json:"binary"`
+	Rows    []row  `json:"rows"`
+}
+
+// row is one line of the table: redferry against its baseline.
+type row struct {
+	Test      string  `json:"test"`
+	Dataset   string  `json:"dataset"`
+	Unit      string  `json:"unit"`     // "s" (lower is better) or "cmd/s" (higher is better)
+	Baseline  float64 `json:"baseline"` // native replication or the target's raw ingest
+	Redferry  float64 `json:"redferry"`
+	Ratio     float64 `json:"ratio"` // redferry / baseline
+	PeakRSSMB float64 `json:"peak_rss_mb"`
+	Goal      string  `json:"goal,omitempty"`
+	Met       *bool   `json:"met,omitempty"`
+	Note      string  `json:"note,omitempty"`
+}
+
+type bench struct {
+	t      *testing.T
+	server string
+	modes  []string // --replay-mode values, when the binary has the setting
+	res    result
+}
+
+// replayModes returns the --replay-mode values to measure separately.
+func replayModes(help string) []string {
+	if !strings.Contains(help, "--replay-mode") {
+		return nil
+	}
+	return []string{"commands", "restore"}
+}
+
+func (b *bench) add(r row) {
+	if r.Baseline > 0 {
+		r.Ratio = r.Redferry / r.Baseline
+	}
+	b.res.Rows = append(b.res.Rows, r)
+	b.t.Logf("%-10s %-50s baseline %10.2f %-5s redferry %10.2f ratio %5.2f rss %6.1f MB %s", r.Test, r.Dataset, r.Baseline, r.Unit, r.Redferry, r.Ratio, r.PeakRSSMB, r.Note)
+}
+
+func (b *bench) source(args ...string) *redistest.Server {
+	return redistest.Start(b.t, b.server, redistest.Options{Args: append([]string{
+		"repl-diskless-sync-delay", "0", "repl-backlog-size", "1gb", "save", "",
+	}, args...)})
+}
+
+// fullSync fills a source, then times native replication and redferry
+// sync --once (and each replay mode) into fresh targets.
+func (b *bench) fullSync(dataset string, rssGoalMB float64, fill func(*redistest.Server) error) {
+	t := b.t
+	src := b.source()
+	start := time.Now()
+	if err := fill(src); err != nil {
+		t.Fatal(err)
+	}
+	want := dbsize(t, src)
+	t.Logf("filled %s: %d keys in %s", dataset, want, time.Since(start).Round(time.Millisecond))
+
+	native, tgt := nativeSync(t, src, b.server)
+	tgt.Stop()
+
+	modes := append([]string{""}, b.modes...)
+	for _, mode := range modes {
+		tgt := redistest.Start(t, b.server, redistest.Options{Args: []string{"save", ""}})
+		var extra []string
+		name := "full sync"
+		if mode != "" {
+			extra = []string{"--replay-mode", mode}
+			name += " (" + mode + ")"
+		}
+		p := startRedferry(t, src, tgt, t.TempDir(), true, extra...)
+		if err := p.wait(60 * time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if os.Getenv("BENCH_LOG") != "" {
+			t.Logf("redferry output:\n%s", tail(p.out.String()))
+		}
+		got := dbsize(t, tgt) - 1 // the checkpoint key
+		note := ""
+		if got != want {
+			note = fmt.Sprintf("TARGET HAS %d KEYS, SOURCE %d", got, want)
+		}
+		ratio := p.took.Seconds() / native.Seconds()
+		met := ratio <= 1.3 && p.rssMB < rssGoalMB
+		goal := fmt.Sprintf("rss < %.0f MB", rssGoalMB)
+		if strings.HasPrefix(dataset, envStr("BENCH_KEYS", "1000000")+" strings") {
+			goal = fmt.Sprintf("<= 1.3x native, rss < %.0f MB", rssGoalMB)
+		} else {
+			met = p.rssMB < rssGoalMB
+		}
+		b.add(row{Test: name, Dataset: dataset, Unit: "s", Baseline: native.Seconds(), Redferry: p.took.Seconds(),
+			PeakRSSMB: p.rssMB, Goal: goal, Met: &met, Note: note})
+		tgt.Stop()
+	}
+	src.Stop()
+}
+
+// catchUp: redferry is stopped while the source takes n writes, then
+// started; its rate is set against the target's raw pipelined ingest of the
+// same commands.
+func (b *bench) catchUp(n int) {
+	t := b.t
+	src := b.source()
+	tgt := redistest.Start(t, b.server, redistest.Options{Args: []string{"save", ""}})
+	state := t.TempDir()
+	p := startRedferry(t, src, tgt, state, false)
+	if err := p.waitCaughtUp(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	p.stop(time.Minute)
+
+	if err := fillWith(src.Addr, n, mixCmd); err != nil {
+		t.Fatal(err)
+	}
+	p = startRedferry(t, src, tgt, state, true)
+	if err := p.wait(30 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	rate := float64(n) / p.took.Seconds()
+	note := "redferry time includes start, PSYNC and receive"
+	if got, want := dbsize(t, tgt)-1, dbsize(t, src); got != want {
+		note = fmt.Sprintf("TARGET HAS %d KEYS, SOURCE %d", got, want)
+	}
+
+	raw := redistest.Start(t, b.server, redistest.Options{Args: []string{"save", ""}})
+	start := time.Now()
+	if err := fillWith(raw.Addr, n, mixCmd); err != nil {
+		t.Fatal(err)
+	}
+	rawRate := float64(n) / time.Since(start).Seconds()
+	ratio := rate / rawRate
+	met := ratio >= 0.7
+	b.add(row{Test: "catch-up", Dataset: fmt.Sprintf("%d writes: SET INCR LPUSH HSET ZADD EVAL", n), Unit: "cmd/s",
+		Baseline: rawRate, Redferry: rate, PeakRSSMB: p.rssMB, Goal: ">= 70% of raw ingest", Met: &met,
+		Note: note})
+	raw.Stop()
+	tgt.Stop()
+	src.Stop()
+}
+
+// streaming raises the source write rate step by step while redferry
+// follows, and reports the highest rate at which the lag stayed under 1 s.
+func (b *bench) streaming() {
+	t := b.t
+	src := b.source()
+	tgt := redistest.Start(t, b.server, redistest.Options{Args: []string{"save", ""}})
+	p := startRedferry(t, src, tgt, t.TempDir(), false)
+	if err := p.waitCaughtUp(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	step := 4 * time.Second
+	var best, bestAchieved float64
+	var bad float64
+	rate := 25_000.0
+	for i := 0; i < 8; i++ {
+		achieved, maxLag, err := drive(src.Addr, p, rate, step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("streaming at %.0f cmd/s (achieved %.0f): max lag %.2fs", rate, achieved, maxLag)
+		caught := p.waitCaughtUp(30*time.Second) == nil
+		if maxLag < 1 && caught && achieved > 0.9*rate {
+			best, bestAchieved = rate, achieved
+		} else {
+			bad = rate
+		}
+		switch {
+		case achieved < 0.9*rate:
+			i = 8 // the load generator is the limit now
+		case bad == 0:
+			rate *= 2
+		case best == 0:
+			rate /= 2
+		default:
+			if bad/best < 1.15 {
+				i = 8
+			}
+			rate = (best + bad) / 2
+		}
+		if !caught {
+			break
+		}
+	}
+	p.stop(time.Minute)
+	note := "source write rate (pipelined SET/INCR/LPUSH/HSET/ZADD/EVAL)"
+	if bad == 0 {
+		note += "; bounded by the load generator, not redferry"
+	}
+	b.add(row{Test: "streaming", Dataset: "highest rate with lag < 1 s", Unit: "cmd/s", Redferry: bestAchieved,
+		PeakRSSMB: p.rssMB, Note: note})
+	_ = best
+	tgt.Stop()
+	src.Stop()
+}
+
+// drive writes the catch-up mix to addr at rate commands a second for d and
+// returns the achieved rate and the highest lag redferry reported meanwhile.
+func drive(addr string, p *rfProc, rate float64, d time.Duration) (achieved, maxLag float64, err error) {
+	pp, err := dialPipe(addr)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer pp.close()
+	stopPoll := make(chan struct{})
+	lagc := make(chan float64)
+	go func() {
+		var m float64
+		tk := time.NewTicker(50 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stopPoll:
+				// One last look: the lag left when the load stops counts too.
+				if r, err := p.status(); err == nil {
+					m = max(m, r.LagSeconds)
+				}
+				lagc <- m
+				return
+			case <-tk.C:
+				if r, err := p.status(); err == nil {
+					m = max(m, r.LagSeconds)
+				}
+			}
+		}
+	}()
+	start := time.Now()
+	var buf []byte
+	var sent int
+	tick := time.NewTicker(5 * time.Millisecond)
+	for time.Since(start) < d {
+		<-tick.C
+		due := int(rate * time.Since(start).Seconds())
+		for ; sent < due; sent++ {
+			buf = mixCmd(buf[:0], sent)
+			if err := pp.send(buf); err != nil {
+				tick.Stop()
+				close(stopPoll)
+				<-lagc
+				return 0, 0, err
+			}
+		}
+		if err := pp.flush(); err != nil {
+			return 0, 0, err
+		}
+	}
+	tick.Stop()
+	achieved = float64(sent) / time.Since(start).Seconds()
+	err = pp.wait(time.Minute)
+	close(stopPoll)
+	return achieved, <-lagc, err
+}
+
+func (b *bench) report() {
+	t := b.t
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\nredferry bench (%s, %s)\n", b.server, b.res.Started)
+	fmt.Fprintf(&sb, "%-22s %-70s %12s %12s %7s %9s  %s\n", "test", "dataset", "baseline", "redferry", "ratio", "peak RSS", "goal")
+	for _, r := range b.res.Rows {
+		goal := r.Goal
+		if r.Met != nil {
+			goal += map[bool]string{true: " (met)", false: " (NOT MET)"}[*r.Met]
+		}
+		fmt.Fprintf(&sb, "%-22s %-70s %12s %12s %7.2f %7.1fMB  %s %s\n", r.Test, r.Dataset, fmtVal(r.Baseline, r.Unit), fmtVal(r.Redferry, r.Unit), r.Ratio, r.PeakRSSMB, goal, r.Note)
+	}
+	fmt.Print(sb.String())
+	out := envStr("BENCH_OUT", filepath.Join("..", "bench-results", "latest.json"))
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.MarshalIndent(b.res, "", "  ")
+	if err := os.WriteFile(out, append(data, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("results written to %s", out)
+}
+
+func fmtVal(v float64, unit string) string {
+	if v == 0 {
+		return "-"
+	}
+	if unit == "s" {
+		return strconv.FormatFloat(v, 'f', 2, 64) + " s"
+	}
+	return strconv.FormatFloat(v/1000, 'f', 1, 64) + "k/s"
+}
+
+func envStr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(k string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/redferry/redferry/pkg/config"
+	"github.com/redferry/redferry/pkg/cutover"
+)
+
+func newCutoverCommand() *cobra.Command {
+	var (
+		addr           string
+		pause, timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "cutover [--pause 5s]",
+		Short: "Make the running sync's target current with the source, optionally pausing the source's writes",
+		Long: "cutover asks the running `redferry sync` (on its status address) to wait until the lag is zero,\n" +
+			"optionally pause writes on the source for --pause (CLIENT PAUSE, which ends on its own), and wait until\n" +
+			"the target has applied the source's master_repl_offset. Then switch your clients to the target\n" +
+			"before the pause ends.",
+		Example: "  redferry cutover --pause 10s",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q := url.Values{}
+			q.Set("pause", pause.String())
+			q.Set("timeout", timeout.String())
+			client := &http.Client{Timeout: timeout + 10*time.Second}
+			resp, err := client.Post("http://"+statusAddr(addr)+"/cutover?"+q.Encode(), "", nil)
+			if err != nil {
+				return fmt.Errorf("cannot reach the sync's status server at %s (is `redferry sync` running with this status-addr?): %w", statusAddr(addr), err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			if resp.StatusCode != http.StatusOK {
+				var e struct{ Error string }
+				if json.Unmarshal(body, &e) == nil && e.Error != "" {
+					return fmt.Errorf("cutover failed: %s", e.Error)
+				}
+				return fmt.Errorf("cutover failed: HTTP %s: %s", resp.Status, body)
+			}
+			var res cutover.Result
+			if err := json.Unmarshal(body, &res); err != nil {
+				return fmt.Errorf("cutover: unexpected answer: %w", err)
+			}
+			out := cmd.OutOrStdout()
+			for _, n := range res.Notes {
+				fmt.Fprintln(out, "note:", n)
+			}
+			fmt.Fprintf(out, "target is current at offset %d; switch clients now\n", res.Offset)
+			if res.Paused {
+				fmt.Fprintf(out, "source writes paused (%s) until %s (%.1fs from now); the pause ends on its own\n",
+					res.PauseMode, res.PauseEnds.Local().Format("15:04:05.000"), time.Until(res.PauseEnds).Seconds())
+			} else {
+				fmt.Fprintln(out, "source writes were not paused: writes after this offset still reach the target through the running sync")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&addr, "status-addr", "", "the sync's status address (default: REDFERRY_STATUS_ADDR, else "+config.Default().StatusAddr+")")
+	cmd.Flags().DurationVar(&pause, "pause", 0, "pause the source's writes for this long (CLIENT PAUSE WRITE; at most "+cutover.MaxPause.String()+")")
+	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "give up when the target is not current after this long")
+	return cmd
+}
+
+// statusAddr is the flag, else REDFERRY_STATUS_ADDR, else the default.
+func statusAddr(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if v := os.Getenv(config.EnvName("status-addr")); v != "" {
+		return v
+	}
+	return config.Default().StatusAddr
+}

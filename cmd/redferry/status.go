@@ -1,0 +1,95 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/redferry/redferry/pkg/config"
+	"github.com/redferry/redferry/pkg/status"
+)
+
+func newStatusCommand() *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the state of the running sync (phase, offsets, lag, counters)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			client := &http.Client{Timeout: 10 * time.Second}
+			base := "http://" + statusAddr(addr)
+			resp, err := client.Get(base + "/status")
+			if err != nil {
+				return fmt.Errorf("cannot reach the sync's status server at %s (is `redferry sync` running with this status-addr?): %w", statusAddr(addr), err)
+			}
+			defer resp.Body.Close()
+			var r status.Report
+			if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&r); err != nil {
+				return fmt.Errorf("status: unexpected answer from %s: %w", base, err)
+			}
+			ready := "unknown"
+			if rr, err := client.Get(base + "/readyz"); err == nil {
+				b, _ := io.ReadAll(io.LimitReader(rr.Body, 4096))
+				rr.Body.Close()
+				ready = strings.TrimSpace(string(b))
+				if rr.StatusCode == http.StatusOK {
+					ready = "yes (" + ready + ")"
+				} else {
+					ready = "no (" + ready + ")"
+				}
+			}
+			printStatus(cmd.OutOrStdout(), r, ready)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&addr, "status-addr", "", "the sync's status address (default: REDFERRY_STATUS_ADDR, else "+config.Default().StatusAddr+")")
+	return cmd
+}
+
+func printStatus(w io.Writer, r status.Report, ready string) {
+	row := func(name, format string, args ...any) {
+		fmt.Fprintf(w, "%-18s %s\n", name+":", fmt.Sprintf(format, args...))
+	}
+	row("phase", "%s", r.Phase)
+	row("ready", "%s", ready)
+	row("source", "%s (replid %s)", r.Source, r.ReplID)
+	row("target", "%s", r.Target)
+	row("offset received", "%d", r.OffsetReceived)
+	row("offset applied", "%d", r.OffsetApplied)
+	row("lag", "%d bytes, %.1fs", r.LagBytes, r.LagSeconds)
+	if r.SnapshotSize > 0 || r.Phase == status.PhaseSnapshotDownload || r.Phase == status.PhaseSnapshotReplay {
+		pct := 0.0
+		if r.SnapshotSize > 0 {
+			pct = 100 * float64(r.SnapshotApplied) / float64(r.SnapshotSize)
+		}
+		row("snapshot", "%s received, %s of %s applied (%.0f%%)", bytesText(r.SnapshotReceived), bytesText(r.SnapshotApplied), bytesText(r.SnapshotSize), pct)
+	}
+	row("keys applied", "%d", r.KeysApplied)
+	row("commands applied", "%d", r.CommandsApplied)
+	row("target errors", "%d", r.TargetErrors)
+	row("reconnects", "%d", r.Reconnects)
+	row("spool", "%s", bytesText(r.SpoolBytes))
+	row("uptime", "%s", (time.Duration(r.UptimeSeconds) * time.Second).String())
+	if r.LastError != "" {
+		row("last error", "%s", r.LastError)
+	}
+}
+
+func bytesText(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	f := float64(n)
+	i := 0
+	for f >= 1024 && i < len(units)-1 {
+		f /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return fmt.Sprintf("%.1f %s", f, units[i])
+}

@@ -1,0 +1,275 @@
+// Package cutover brings a running sync to the point where clients can
+// switch from the source to the target: it waits until the lag is zero,
+// optionally pauses writes on the source for a bounded time (CLIENT PAUSE,
+// which ends on its own), and waits until the offset applied to the target
+// equals the source's master_repl_offset.
+package cutover
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/pkg/config"
+	"github.com/redferry/redferry/pkg/status"
+)
+
+// MaxPause bounds the write pause one cutover may ask for: a forgotten or
+// failed cutover must never keep the source's clients blocked for long.
+const MaxPause = 5 * time.Minute
+
+// Options of one cutover.
+type Options struct {
+	// Pause, when > 0, pauses the source's writes for this long
+	// (CLIENT PAUSE <ms> WRITE; ALL on servers before 6.2).
+	Pause time.Duration
+	// Timeout bounds the whole cutover (default 60s; with a pause, at most the pause).
+	Timeout time.Duration
+}
+
+// Result is what a cutover reached.
+type Result struct {
+	// Offset is the source's master_repl_offset that the target has applied.
+	Offset int64 `json:"offset"`
+	// Paused tells whether writes on the source are paused, PauseMode how
+	// (WRITE, or ALL on Redis 6.0) and PauseEnds when the pause ends by itself.
+	Paused    bool      `json:"paused"`
+	PauseMode string    `json:"pause_mode,omitempty"`
+	PauseEnds time.Time `json:"pause_ends,omitzero"`
+	// Notes are things the operator must know (e.g. reads paused too).
+	Notes   []string `json:"notes,omitempty"`
+	Elapsed float64  `json:"elapsed_seconds"`
+}
+
+// Sentinel errors, for the HTTP status code.
+var (
+	ErrBusy     = errors.New("a cutover is already running")
+	ErrTimeout  = errors.New("the target did not catch up in time")
+	ErrBadInput = errors.New("bad cutover request")
+)
+
+// Cutover runs cutovers for one sync. Safe for concurrent use; one cutover
+// runs at a time.
+type Cutover struct {
+	src     *redis.Client
+	tracker *status.Tracker
+	log     *zap.Logger
+	poll    time.Duration
+	running sync.Mutex
+}
+
+// New builds a Cutover from the sync's configuration (the source URL,
+// password and TLS) and its tracker (offsets received and applied).
+func New(cfg config.Config, tracker *status.Tracker, log *zap.Logger) (*Cutover, error) {
+	ep, err := cfg.SourceEndpoint()
+	if err != nil {
+		return nil, fmt.Errorf("cutover: source: %w", err)
+	}
+	tc, err := cfg.SourceTLS()
+	if err != nil {
+		return nil, fmt.Errorf("cutover: %w", err)
+	}
+	return NewWithClient(sourceClient(ep, tc, cfg), tracker, log), nil
+}
+
+// NewWithClient is New with a ready client for the source (closed by Close).
+func NewWithClient(src *redis.Client, tracker *status.Tracker, log *zap.Logger) *Cutover {
+	return &Cutover{src: src, tracker: tracker, log: log.With(zap.String("stage", "cutover")), poll: 20 * time.Millisecond}
+}
+
+// sourceClient: retries off, since a CLIENT PAUSE sent twice would extend the pause.
+func sourceClient(ep config.Endpoint, tc *tls.Config, cfg config.Config) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: ep.Addr, Username: ep.Username, Password: ep.Password, TLSConfig: tc,
+		Protocol: 2, MaxRetries: -1, DisableIdentity: true, DialTimeout: cfg.DialTimeout,
+		ReadTimeout: cfg.IOTimeout, WriteTimeout: cfg.IOTimeout, PoolSize: 2})
+}
+
+// Close closes the source connection.
+func (c *Cutover) Close() error { return c.src.Close() }
+
+// Run performs one cutover. On success the target holds everything the
+// source had at Result.Offset; with a pause, no write can have followed
+// until Result.PauseEnds.
+func (c *Cutover) Run(ctx context.Context, opt Options) (Result, error) {
+	if opt.Pause < 0 || opt.Pause > MaxPause {
+		return Result{}, fmt.Errorf("%w: pause %s is not between 0 and %s", ErrBadInput, opt.Pause, MaxPause)
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = 60 * time.Second
+	}
+	if !c.running.TryLock() {
+		return Result{}, ErrBusy
+	}
+	defer c.running.Unlock()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, opt.Timeout)
+	defer cancel()
+	var res Result
+
+	// 1. Lag zero: everything received is applied. Without it a pause would
+	// last the whole catch-up.
+	if err := c.waitFor(ctx, "the lag to reach zero", func() (bool, error) {
+		if p := c.tracker.Phase(); p != status.PhaseStreaming {
+			return false, nil
+		}
+		return c.tracker.Applied() >= c.tracker.Received(), nil
+	}); err != nil {
+		return res, err
+	}
+
+	// 2. Pause the source's writes, for a bounded time.
+	pausedAt := int64(-1)
+	if opt.Pause > 0 {
+		mode, off, notes, err := c.pause(ctx, opt.Pause)
+		if err != nil {
+			return res, err
+		}
+		res.Paused, res.PauseMode, res.Notes = true, mode, notes
+		res.PauseEnds = time.Now().Add(opt.Pause)
+		if mode == "ALL" {
+			// Every client of the source waits now, us too: no INFO until
+			// the pause ends, so the offset read with the pause is the one.
+			pausedAt = off
+		}
+		// The target must catch up before the pause ends; past it, the
+		// source takes writes again and "current" means nothing.
+		var cancelPause context.CancelFunc
+		ctx, cancelPause = context.WithDeadline(ctx, res.PauseEnds)
+		defer cancelPause()
+	}
+
+	// 3. Applied offset == the source's master_repl_offset. Each round reads
+	// the source's offset anew: it may still move by the replication PINGs.
+	err := c.waitFor(ctx, "the applied offset to reach the source's master_repl_offset", func() (bool, error) {
+		off := pausedAt
+		if off < 0 {
+			var err error
+			if off, err = c.sourceOffset(ctx); err != nil {
+				return false, err
+			}
+		}
+		if c.tracker.Applied() >= off {
+			res.Offset = off
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		if res.Paused {
+			c.unpause(res.PauseMode)
+		}
+		return res, err
+	}
+	res.Elapsed = time.Since(start).Seconds()
+	c.log.Info("target is current", zap.Int64("offset", res.Offset), zap.Bool("paused", res.Paused),
+		zap.String("pause_mode", res.PauseMode))
+	return res, nil
+}
+
+func (c *Cutover) waitFor(ctx context.Context, what string, done func() (bool, error)) error {
+	for {
+		ok, err := done()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			r := c.tracker.Report()
+			return fmt.Errorf("%w: waited for %s (phase %s, received %d, applied %d): check the sync's log and /status, then try again",
+				ErrTimeout, what, r.Phase, r.OffsetReceived, r.OffsetApplied)
+		case <-time.After(c.poll):
+		}
+	}
+}
+
+// pause sends CLIENT PAUSE, WRITE mode where the server has it (6.2+ and
+// every Valkey), ALL on older ones, in one MULTI with INFO replication: the
+// offset returned is the source's at the instant the pause began.
+func (c *Cutover) pause(ctx context.Context, d time.Duration) (mode string, offset int64, notes []string, err error) {
+	info, err := c.src.Info(ctx, "server").Result()
+	if err != nil {
+		return "", 0, nil, fmt.Errorf("cutover: INFO server on the source: %w", err)
+	}
+	ms := strconv.FormatInt(d.Milliseconds(), 10)
+	mode = "WRITE"
+	args := []any{"CLIENT", "PAUSE", ms, "WRITE"}
+	if !hasPauseWrite(info) {
+		mode = "ALL"
+		args = args[:3]
+		notes = append(notes, "the source is older than 6.2 and has no CLIENT PAUSE WRITE: ALL its clients, readers too, are paused for "+d.String())
+	}
+	var repl *redis.StringCmd
+	_, err = c.src.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Do(ctx, args...)
+		repl = p.Info(ctx, "replication")
+		return nil
+	})
+	if err != nil {
+		return "", 0, nil, fmt.Errorf("cutover: CLIENT PAUSE on the source (the source user needs +client|pause and +multi +exec): %w", err)
+	}
+	offset, err = strconv.ParseInt(infoField(repl.Val(), "master_repl_offset"), 10, 64)
+	if err != nil {
+		return "", 0, nil, fmt.Errorf("cutover: INFO replication on the source: no master_repl_offset: %w", err)
+	}
+	c.log.Warn("source writes paused", zap.String("mode", mode), zap.Duration("for", d), zap.Int64("offset", offset))
+	return mode, offset, notes, nil
+}
+
+// unpause ends a pause early after a failed cutover (6.2+: CLIENT UNPAUSE);
+// on older servers the pause just runs out.
+func (c *Cutover) unpause(mode string) {
+	if mode != "WRITE" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := c.src.Do(ctx, "CLIENT", "UNPAUSE").Err(); err != nil {
+		c.log.Warn("cannot end the pause early: it ends on its own", zap.Error(err))
+	}
+}
+
+func (c *Cutover) sourceOffset(ctx context.Context) (int64, error) {
+	info, err := c.src.Info(ctx, "replication").Result()
+	if err != nil {
+		return 0, fmt.Errorf("cutover: INFO replication on the source: %w", err)
+	}
+	v := infoField(info, "master_repl_offset")
+	if v == "" {
+		return 0, errors.New("cutover: INFO replication on the source has no master_repl_offset")
+	}
+	return strconv.ParseInt(v, 10, 64)
+}
+
+func infoField(info, name string) string {
+	for _, line := range strings.Split(info, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && k == name {
+			return v
+		}
+	}
+	return ""
+}
+
+// hasPauseWrite: CLIENT PAUSE … WRITE exists from Redis 6.2 on, and in every Valkey.
+func hasPauseWrite(info string) bool {
+	if infoField(info, "valkey_version") != "" || infoField(info, "server_name") == "valkey" {
+		return true
+	}
+	parts := strings.SplitN(infoField(info, "redis_version"), ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	major, _ := strconv.Atoi(parts[0])
+	minor, _ := strconv.Atoi(parts[1])
+	return major > 6 || major == 6 && minor >= 2
+}

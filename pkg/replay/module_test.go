@@ -1,0 +1,70 @@
+package replay_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/pkg/replay"
+	"github.com/redferry/redferry/rdbparse"
+	"github.com/redferry/redferry/sink"
+)
+
+// moduleRDB is an RDB 9 snapshot with a module value (type 7, module type
+// "ReJSON-RL") between two strings.
+func moduleRDB() []byte {
+	const charset = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	var id uint64
+	for _, c := range []byte("ReJSON-RL") {
+		id = id<<6 | uint64(strings.IndexByte(charset, c))
+	}
+	id = id<<10 | 3
+	var b bytes.Buffer
+	b.WriteString("REDIS0009")
+	b.Write([]byte{0xfe, 0})
+	b.Write([]byte{0, 1, 'a', 1, '1'})
+	b.Write([]byte{7, 3, 'j', 's', 'n', 0x81})
+	b.Write(binary.BigEndian.AppendUint64(nil, id))
+	b.Write([]byte{5, 2, '{', '}', 0}) // a string opcode, then EOF
+	b.Write([]byte{0, 1, 'z', 1, '2'})
+	b.WriteByte(0xff)
+	b.Write(binary.LittleEndian.AppendUint64(nil, rdbparse.CRC64(0, b.Bytes())))
+	return b.Bytes()
+}
+
+// TestModuleValueWithoutModule: into a target with no module, a module
+// value stops the replay with an error naming the key and the module, or
+// with on-unknown-module = skip is left out while the other keys land.
+func TestModuleValueWithoutModule(t *testing.T) {
+	data := moduleRDB()
+	for _, mode := range []string{sink.ModeAuto, sink.ModeCommands} {
+		t.Run(mode, func(t *testing.T) {
+			dst := redistest.Start(t, redistest.Redis70, redistest.Options{})
+			ctx := context.Background()
+			st, err := sink.NewStandalone(ctx, sink.Config{Addr: dst.Addr})
+			must(t, err)
+			defer st.Close()
+			b := &sink.Batch{}
+			noFlush := func(context.Context, *sink.Batch, int64, int) error { return nil }
+			_, _, err = replay.Snapshot(ctx, bytes.NewReader(data), st.Caps(),
+				replay.SnapshotOptions{Mode: mode, BatchCommands: 100, BatchBytes: 1 << 20, TargetHasModules: st.HasModules}, b, noFlush, nil)
+			if !errors.Is(err, sink.ErrUnsupported) || !strings.Contains(err.Error(), `"jsn"`) || !strings.Contains(err.Error(), "ReJSON-RL") ||
+				!strings.Contains(err.Error(), "on-unknown-module") {
+				t.Fatalf("error %v: want one naming key jsn and module ReJSON-RL", err)
+			}
+
+			stats := loadInto(t, data, dst, replay.SnapshotOptions{Mode: mode, OnUnknownModule: sink.OnUnknownModuleSkip})
+			if stats.SkippedModule != 1 {
+				t.Fatalf("stats %+v", stats)
+			}
+			c := dst.Client()
+			if n := c.DBSize(ctx).Val(); n != 2 || c.Get(ctx, "a").Val() != "1" || c.Get(ctx, "z").Val() != "2" {
+				t.Fatalf("target holds %d keys, a=%q z=%q", n, c.Get(ctx, "a").Val(), c.Get(ctx, "z").Val())
+			}
+		})
+	}
+}

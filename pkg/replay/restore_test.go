@@ -1,0 +1,136 @@
+package replay_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/pkg/replay"
+	"github.com/redferry/redferry/pkg/verify"
+	"github.com/redferry/redferry/sink"
+)
+
+// dumpRDB saves srv and returns its dump.rdb.
+func dumpRDB(t *testing.T, srv *redistest.Server) []byte {
+	t.Helper()
+	if err := srv.Client().Save(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(srv.Dir, "dump.rdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// fillExtras adds what only RESTORE copies exactly: a stream whose group
+// PEL names an entry deleted since, and (where the server has them) hash
+// field TTLs.
+func fillExtras(t *testing.T, c *redis.Client, fieldTTL bool) {
+	t.Helper()
+	ctx := context.Background()
+	for _, id := range []string{"1-1", "1-2", "1-3"} {
+		if err := c.XAdd(ctx, &redis.XAddArgs{Stream: "x:pel", ID: id, Values: []string{"f", id}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(t, c.XGroupCreate(ctx, "x:pel", "g", "0").Err())
+	must(t, c.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "g", Consumer: "c1", Streams: []string{"x:pel", ">"}}).Err())
+	must(t, c.XDel(ctx, "x:pel", "1-2").Err())
+	if fieldTTL {
+		must(t, c.HSet(ctx, "h:ttl", "a", "1", "b", "2", "c", "3").Err())
+		must(t, c.Do(ctx, "HPEXPIREAT", "h:ttl", time.Now().Add(time.Hour).UnixMilli(), "FIELDS", 2, "a", "b").Err())
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// loadInto replays snapshot into target and returns the stats.
+func loadInto(t *testing.T, data []byte, target *redistest.Server, opt replay.SnapshotOptions) sink.RestoreStats {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sink.NewStandalone(ctx, sink.Config{Addr: target.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var stats sink.RestoreStats
+	opt.Stats, opt.TargetHasModules = &stats, st.HasModules
+	if opt.BatchCommands == 0 {
+		opt.BatchCommands, opt.BatchBytes = 500, 1<<20
+	}
+	b := &sink.Batch{}
+	flush := func(ctx context.Context, b *sink.Batch, _ int64, db int) error {
+		err := st.Apply(ctx, b)
+		b.Reset()
+		b.StartDB = db
+		return err
+	}
+	if _, _, err := replay.Snapshot(ctx, bytes.NewReader(data), st.Caps(), opt, b, flush, nil); err != nil {
+		t.Fatal(err)
+	}
+	must(t, st.Apply(ctx, b))
+	return stats
+}
+
+func compare(t *testing.T, src, dst *redistest.Server) {
+	t.Helper()
+	rep, err := verify.Compare(context.Background(), src.Client(), dst.Client(), verify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Equal() {
+		t.Fatalf("%d differences, first: %v", rep.DiffCount, rep.Diffs)
+	}
+}
+
+// TestRestorePairs: every same-version and upgrade pair RESTOREs (all keys
+// of a filled server, a PEL naming a deleted entry, hash field TTLs), and
+// a downgrade rebuilds by commands; the target then equals the source.
+func TestRestorePairs(t *testing.T) {
+	pairs := []struct {
+		src, dst string
+		restore  bool // RESTORE expected (else every key rebuilt)
+	}{
+		{redistest.Redis60, redistest.Redis60, true},
+		{redistest.Redis60, redistest.Redis70, true},
+		{redistest.Redis70, redistest.Redis80, true},
+		{redistest.Redis70, redistest.Valkey91, true},
+		{redistest.Redis80, redistest.Redis806, true},
+		{redistest.Redis80, redistest.Redis80, true},
+		{redistest.Valkey81, redistest.Valkey91, true},
+		{redistest.Valkey91, redistest.Valkey91, true},
+		{redistest.Valkey91, redistest.Redis80, false},
+		{redistest.Redis80, redistest.Redis70, false},
+	}
+	for _, p := range pairs {
+		t.Run(p.src+"->"+p.dst, func(t *testing.T) {
+			src := redistest.Start(t, p.src, redistest.Options{})
+			hfe := strings.HasPrefix(p.src, "redis-8") || strings.HasPrefix(p.src, "valkey-9")
+			hfe = hfe && (strings.HasPrefix(p.dst, "redis-8") || strings.HasPrefix(p.dst, "valkey-9"))
+			w := redistest.Workload{Seed: 7, Version: src.Version, HashFieldTTL: hfe}
+			must(t, w.Fill(context.Background(), src.Client(), 400))
+			fillExtras(t, src.Client(), hfe)
+			data := dumpRDB(t, src)
+			dst := redistest.Start(t, p.dst, redistest.Options{})
+			stats := loadInto(t, data, dst, replay.SnapshotOptions{})
+			t.Logf("%+v", stats)
+			if p.restore && (stats.Restored == 0 || stats.Rebuilt != 0) || !p.restore && stats.Restored != 0 {
+				t.Fatalf("stats %+v, want restore=%v", stats, p.restore)
+			}
+			compare(t, src, dst)
+		})
+	}
+}

@@ -1,0 +1,103 @@
+package status
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// collector exports a Tracker as Prometheus metrics. It reads the tracker
+// at scrape time, so the pipeline pays nothing for metrics between scrapes.
+type collector struct {
+	t     *Tracker
+	descs map[string]*prometheus.Desc
+}
+
+// metricHelp names every metric (without the redferry_ prefix) and says what it is.
+var metricHelp = map[string]string{
+	"offset_received":            "Replication offset received from the source and spooled to disk.",
+	"offset_applied":             "Replication offset applied to the target (the checkpoint).",
+	"lag_bytes":                  "Bytes of the command stream received but not yet applied.",
+	"lag_seconds":                "Age of the oldest received byte not yet applied, in seconds.",
+	"commands_applied_total":     "Commands of the stream applied to the target, by command name.",
+	"keys_applied_total":         "Keys of the snapshot applied to the target.",
+	"snapshot_size_bytes":        "Size of the source's snapshot (RDB) being replayed.",
+	"snapshot_received_bytes":    "Snapshot bytes received from the source.",
+	"snapshot_applied_bytes":     "Snapshot bytes replayed into the target.",
+	"target_errors_total":        "Commands the target rejected (with on-target-error = log).",
+	"reconnects_total":           "Reconnections to the source.",
+	"spool_bytes":                "Bytes held in the spool on disk.",
+	"phase":                      "1 for the phase the sync is in, 0 for the others.",
+	"uptime_seconds":             "Seconds since the sync started.",
+	"up":                         "1 while the daemon runs.",
+	"streaming_ready":            "1 when /readyz answers ready (streaming, lag below the bound).",
+	"commands_applied_all_total": "Commands of the stream applied to the target, all names together.",
+}
+
+func newCollector(t *Tracker) *collector {
+	c := &collector{t: t, descs: map[string]*prometheus.Desc{}}
+	for name, help := range metricHelp {
+		var labels []string
+		switch name {
+		case "commands_applied_total":
+			labels = []string{"command"}
+		case "phase":
+			labels = []string{"phase"}
+		}
+		c.descs[name] = prometheus.NewDesc("redferry_"+name, help, labels, nil)
+	}
+	return c
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+var allPhases = []Phase{PhaseStarting, PhaseHandshake, PhaseSnapshotDownload, PhaseSnapshotReplay, PhaseStreaming, PhaseStopped}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	r := c.t.Report()
+	gauge := func(name string, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(name string, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, v, labels...)
+	}
+	gauge("offset_received", float64(r.OffsetReceived))
+	gauge("offset_applied", float64(r.OffsetApplied))
+	gauge("lag_bytes", float64(r.LagBytes))
+	gauge("lag_seconds", r.LagSeconds)
+	for name, n := range c.t.CommandCounts() {
+		counter("commands_applied_total", float64(n), name)
+	}
+	counter("commands_applied_all_total", float64(r.CommandsApplied))
+	counter("keys_applied_total", float64(r.KeysApplied))
+	gauge("snapshot_size_bytes", float64(r.SnapshotSize))
+	gauge("snapshot_received_bytes", float64(r.SnapshotReceived))
+	gauge("snapshot_applied_bytes", float64(r.SnapshotApplied))
+	counter("target_errors_total", float64(r.TargetErrors))
+	counter("reconnects_total", float64(r.Reconnects))
+	gauge("spool_bytes", float64(r.SpoolBytes))
+	for _, p := range allPhases {
+		v := 0.0
+		if p == r.Phase {
+			v = 1
+		}
+		gauge("phase", v, string(p))
+	}
+	gauge("uptime_seconds", r.UptimeSeconds)
+	gauge("up", 1)
+	ready := 0.0
+	if ok, _ := c.t.Ready(); ok {
+		ready = 1
+	}
+	gauge("streaming_ready", ready)
+}
+
+// newRegistry holds the tracker's metrics plus the Go runtime's and the process's.
+func newRegistry(t *Tracker) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(t), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}

@@ -1,0 +1,24 @@
+package status
+
+import (
+	"fmt"
+	"time"
+)
+
+// SetReadyMaxLag sets the lag under which a streaming sync is ready
+// (GET /readyz); 0 means streaming alone is enough.
+func (t *Tracker) SetReadyMaxLag(d time.Duration) { t.readyMaxLag.Store(int64(d)) }
+
+// Ready reports whether the sync is streaming with a lag below the bound,
+// and when not, why (for /readyz and the systemd status line).
+func (t *Tracker) Ready() (bool, string) {
+	r := t.Report()
+	if r.Phase != PhaseStreaming {
+		return false, fmt.Sprintf("not streaming yet: phase %s", r.Phase)
+	}
+	maxLag := time.Duration(t.readyMaxLag.Load())
+	if maxLag > 0 && r.LagSeconds > maxLag.Seconds() {
+		return false, fmt.Sprintf("lag %.1fs is above ready-max-lag %s", r.LagSeconds, maxLag)
+	}
+	return true, fmt.Sprintf("streaming, lag %d bytes, %.1fs", r.LagBytes, r.LagSeconds)
+}

@@ -1,0 +1,109 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// Pipeline applies batches in the background so that the caller builds the
+// next batch (decoding, rebuilding, translating) while the target executes
+// the previous one: the two CPUs work side by side instead of in turn.
+//
+// Batches still reach the target strictly one after the other: batch N+1 is
+// written only once batch N's replies are read. That keeps every guarantee
+// of Apply (a batch refused at queue time is retried without its refused
+// commands or stops the sync before anything after it is applied; a lost
+// connection is resolved through the checkpoint key) — with more than one
+// transaction on the wire, a refused batch could be overtaken by the next.
+//
+// A Pipeline is used by one goroutine; done callbacks run on another.
+type Pipeline struct {
+	s *Standalone
+
+	mu     sync.Mutex
+	err    error         // first failure: the pipeline sends nothing more
+	idle   chan struct{} // closed when no batch is in flight
+	spare  *Batch        // the batch copy not in flight, reused
+	flying *Batch
+}
+
+// ErrPipelineFailed wraps the error of an earlier batch, returned by the
+// calls after it.
+var ErrPipelineFailed = errors.New("sink: an earlier batch failed")
+
+// NewPipeline returns a Pipeline writing through s.
+func (s *Standalone) NewPipeline() *Pipeline {
+	idle := make(chan struct{})
+	close(idle)
+	return &Pipeline{s: s, idle: idle, spare: &Batch{}, flying: &Batch{}}
+}
+
+// Apply waits for the batch in flight, then starts applying a copy of b and
+// returns: the caller may Reset and refill b at once. done (may be nil) gets
+// the outcome of b, as Standalone.Apply would return it, before the next
+// batch is written; an error also comes back from the next Apply or Wait
+// (wrapped in ErrPipelineFailed), and nothing is sent after it.
+func (p *Pipeline) Apply(ctx context.Context, b *Batch, done func(error)) error {
+	if err := p.Wait(ctx); err != nil {
+		return err
+	}
+	if b.Len() == 0 && b.Checkpoint == nil {
+		if done != nil {
+			done(nil)
+		}
+		return nil
+	}
+	nb := p.spare
+	nb.copyFrom(b)
+	p.spare, p.flying = p.flying, nb
+	idle := make(chan struct{})
+	p.mu.Lock()
+	p.idle = idle
+	p.mu.Unlock()
+	go func() {
+		err := p.s.Apply(ctx, nb)
+		if done != nil {
+			done(err)
+		}
+		p.mu.Lock()
+		if err != nil && p.err == nil {
+			p.err = err
+		}
+		p.mu.Unlock()
+		close(idle)
+	}()
+	return nil
+}
+
+// Wait waits until no batch is in flight and returns the first failure.
+func (p *Pipeline) Wait(ctx context.Context) error {
+	p.mu.Lock()
+	idle := p.idle
+	p.mu.Unlock()
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		// The batch goroutine finishes by itself (Apply is bounded by its
+		// context and IOTimeout); its outcome is then in the checkpoint.
+		return ctx.Err()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return errors.Join(ErrPipelineFailed, p.err)
+	}
+	return nil
+}
+
+// copyFrom makes b an independent copy of src, reusing b's buffers.
+func (b *Batch) copyFrom(src *Batch) {
+	b.StartDB = src.StartDB
+	b.Checkpoint = append(b.Checkpoint[:0:0], src.Checkpoint...)
+	if src.Checkpoint == nil {
+		b.Checkpoint = nil
+	}
+	b.buf = append(b.buf[:0], src.buf...)
+	b.ends = append(b.ends[:0], src.ends...)
+	b.offs = append(b.offs[:0], src.offs...)
+}

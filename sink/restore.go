@@ -1,0 +1,282 @@
+package sink
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strconv"
+
+	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/rdbparse"
+)
+
+// Replay modes: how the keys of a snapshot are written to the target.
+const (
+	// ModeAuto RESTOREs a key when the target reads the snapshot's RDB
+	// version and the value is at most RestoreAutoMax bytes; other keys are
+	// rebuilt by commands.
+	ModeAuto = "auto"
+	// ModeCommands rebuilds every key element by element.
+	ModeCommands = "commands"
+	// ModeRestore RESTOREs every key up to RestoreMax bytes (a bigger one is
+	// an error); a target older than the snapshot's RDB version is rebuilt
+	// by commands all the same.
+	ModeRestore = "restore"
+)
+
+// Unknown-module policies: a module value the target cannot load.
+const (
+	OnUnknownModuleError = "error"
+	OnUnknownModuleSkip  = "skip"
+)
+
+const (
+	// RestoreAutoMax: in auto mode, a serialized value up to this size goes
+	// as one RESTORE; memory then holds at most this much of it plus the
+	// commands built meanwhile in case it turns out bigger.
+	RestoreAutoMax = 16 << 20
+	// RestoreMax is Redis' proto-max-bulk-len: no server takes a bigger
+	// RESTORE payload by default.
+	RestoreMax = 512 << 20
+)
+
+// RestoreOptions tune a Restorer.
+type RestoreOptions struct {
+	Mode            string // ModeAuto (default), ModeCommands, ModeRestore
+	DeleteFirst     bool   // as RebuildOptions.DeleteFirst; RESTORE then also says REPLACE
+	OnUnknownModule string // OnUnknownModuleError (default) or OnUnknownModuleSkip
+	// TargetHasModules reports whether the target loaded any module (MODULE
+	// LIST not empty); asked once, at the first module value. nil: none.
+	TargetHasModules func() (bool, error)
+	Logger           *zap.Logger
+}
+
+// RestoreStats counts how the keys went.
+type RestoreStats struct {
+	Restored, Rebuilt, SkippedModule int64
+}
+
+// Restorer writes each key of a snapshot either as one RESTORE of its
+// serialized value (exact: encodings, LRU/LFU, stream PELs naming deleted
+// entries, hash field TTLs, module values) or, where RESTORE is not
+// possible, through a Rebuilder. Feed it a decoder whose
+// Options.CaptureRaw is CaptureLimit().
+//
+// A key that may go as RESTORE is rebuilt into a scratch batch meanwhile:
+// if its value turns out too big to have been captured, the scratch
+// commands are used, so no key is ever decoded twice.
+type Restorer struct {
+	rb   *Rebuilder
+	caps Caps
+	opt  RestoreOptions
+	log  *zap.Logger
+
+	version int  // the snapshot's RDB version (VALKEY080: 80)
+	allowed bool // the target's RESTORE reads this version, and the mode wants it
+
+	scratch    Batch
+	inScratch  bool   // the current key's commands go to scratch
+	skipKey    bool   // the current key is dropped (unknown module, skip)
+	module     []byte // the current key's module value, RESTOREd at its end
+	moduleName string
+	hasModules *bool
+
+	Stats RestoreStats
+}
+
+// NewRestorer returns a Restorer for a target with caps.
+func NewRestorer(caps Caps, ropt RebuildOptions, opt RestoreOptions) *Restorer {
+	if opt.Mode == "" {
+		opt.Mode = ModeAuto
+	}
+	if opt.OnUnknownModule == "" {
+		opt.OnUnknownModule = OnUnknownModuleError
+	}
+	if opt.Logger == nil {
+		opt.Logger = zap.NewNop()
+	}
+	ropt.DeleteFirst = opt.DeleteFirst
+	return &Restorer{rb: NewRebuilder(caps, ropt), caps: caps, opt: opt, log: opt.Logger.With(zap.String("stage", "restore"))}
+}
+
+// CaptureLimit is the Options.CaptureRaw the decoder needs.
+func (r *Restorer) CaptureLimit() int {
+	switch r.opt.Mode {
+	case ModeCommands:
+		return 0
+	case ModeRestore:
+		return RestoreMax
+	}
+	return RestoreAutoMax
+}
+
+// DB and SetDB are the Rebuilder's.
+func (r *Restorer) DB() int           { return r.rb.DB() }
+func (r *Restorer) SetDB(db int)      { r.rb.SetDB(db) }
+func (r *Restorer) Version() int      { return r.version }
+func (r *Restorer) UsesRestore() bool { return r.allowed }
+
+// Handle appends the commands for e to b.
+func (r *Restorer) Handle(e *rdbparse.Event, b *Batch) error {
+	switch e.Kind {
+	case rdbparse.KindHeader:
+		r.version = e.Version
+		r.allowed = r.opt.Mode != ModeCommands && r.caps.AcceptsRDB(e.Version)
+		if r.opt.Mode != ModeCommands && !r.allowed {
+			r.log.Info("the target's RESTORE cannot read this snapshot's RDB version: rebuilding every key by commands",
+				zap.String("magic", e.Magic), zap.Int("rdb_version", e.Version), zap.Stringer("target", r.caps))
+		}
+		return nil
+	case rdbparse.KindKey:
+		r.skipKey, r.module = false, r.module[:0]
+		r.inScratch = r.allowed
+		r.scratch.Reset()
+		return r.rb.Handle(e, b) // SELECT, DEL: needed either way
+	case rdbparse.KindModuleValue:
+		return r.moduleValue(e)
+	case rdbparse.KindKeyEnd:
+		return r.endKey(e, b)
+	}
+	if !e.Kind.InKey() {
+		return r.rb.Handle(e, b)
+	}
+	if r.skipKey {
+		return nil
+	}
+	if !r.inScratch {
+		return r.rb.Handle(e, b)
+	}
+	if r.opt.Mode == ModeRestore {
+		return nil // the value is RESTOREd or the key fails: no commands
+	}
+	if err := r.rb.Handle(e, &r.scratch); err != nil {
+		return err
+	}
+	if r.scratch.Size() > 2*RestoreAutoMax {
+		// Too big to have been captured: go on with commands.
+		b.appendBatch(&r.scratch)
+		r.scratch.Reset()
+		r.inScratch = false
+	}
+	return nil
+}
+
+func (r *Restorer) moduleValue(e *rdbparse.Event) error {
+	r.moduleName = string(e.Name)
+	if !r.caps.AcceptsRDB(r.version) {
+		return r.unknownModule(e, fmt.Sprintf("module value (module %q) into %s, whose RESTORE cannot read RDB version %d", e.Name, r.caps, r.version))
+	}
+	if r.hasModules == nil {
+		has := false
+		if r.opt.TargetHasModules != nil {
+			var err error
+			if has, err = r.opt.TargetHasModules(); err != nil {
+				return fmt.Errorf("sink: asking the target for its modules (MODULE LIST): %w", err)
+			}
+		}
+		r.hasModules = &has
+	}
+	if !*r.hasModules {
+		return r.unknownModule(e, fmt.Sprintf("module value (module %q) into %s, which has no module loaded", e.Name, r.caps))
+	}
+	r.module = append(append(r.module[:0], e.TypeByte), e.Value...)
+	return nil
+}
+
+func (r *Restorer) unknownModule(e *rdbparse.Event, what string) error {
+	if r.opt.OnUnknownModule == OnUnknownModuleSkip {
+		r.log.Warn("skipped a module value (on-unknown-module = skip)", zap.ByteString("key", e.Key),
+			zap.ByteString("module", e.Name), zap.Int64("offset", e.Offset))
+		r.skipKey = true
+		r.Stats.SkippedModule++
+		return nil
+	}
+	return fmt.Errorf("%w; load the module into the target, or set on-unknown-module = \"skip\" to leave such keys out",
+		unsupported(what, e.Key, e.Offset))
+}
+
+func (r *Restorer) endKey(e *rdbparse.Event, b *Batch) error {
+	var payload []byte
+	switch {
+	case r.skipKey:
+	case len(r.module) > 0:
+		payload = r.module
+	case r.inScratch && e.Raw != nil:
+		payload = e.Raw
+	case r.inScratch && r.opt.Mode == ModeRestore:
+		return fmt.Errorf("sink: key %q (snapshot byte %d) is larger than %d bytes, too big for one RESTORE: use replay-mode = \"auto\"",
+			e.Key, e.Offset, RestoreMax)
+	}
+	if payload != nil || r.skipKey {
+		// Close the Rebuilder's key; its commands are not needed.
+		r.scratch.Reset()
+		err := r.rb.Handle(e, &r.scratch)
+		r.scratch.Reset()
+		if err != nil || r.skipKey {
+			return err
+		}
+		r.restore(e, payload, b)
+		r.Stats.Restored++
+		return nil
+	}
+	r.Stats.Rebuilt++
+	if r.inScratch {
+		if err := r.rb.Handle(e, &r.scratch); err != nil {
+			return err
+		}
+		b.appendBatch(&r.scratch)
+		r.scratch.Reset()
+		r.inScratch = false
+		return nil
+	}
+	return r.rb.Handle(e, b)
+}
+
+// restore appends RESTORE key ttl payload ABSTTL [IDLETIME s|FREQ f] [REPLACE].
+func (r *Restorer) restore(e *rdbparse.Event, value []byte, b *Batch) {
+	n := 5
+	if e.Idle >= 0 || e.Freq >= 0 {
+		n += 2
+	}
+	if r.opt.DeleteFirst {
+		n++
+	}
+	b.buf = appendLen(b.buf, '*', n)
+	b.buf = appendBulk(b.buf, []byte("RESTORE"))
+	b.buf = appendBulk(b.buf, e.Key)
+	b.buf = appendBulk(b.buf, strconv.AppendInt(nil, max(e.ExpireAt, 0), 10))
+	b.buf = appendLen(b.buf, '$', len(value)+10)
+	b.buf = AppendDumpPayload(b.buf, value, r.version)
+	b.buf = append(b.buf, '\r', '\n')
+	b.buf = appendBulk(b.buf, []byte("ABSTTL"))
+	switch {
+	case e.Idle >= 0:
+		b.buf = appendBulk(b.buf, []byte("IDLETIME"))
+		b.buf = appendBulk(b.buf, strconv.AppendInt(nil, e.Idle, 10))
+	case e.Freq >= 0:
+		b.buf = appendBulk(b.buf, []byte("FREQ"))
+		b.buf = appendBulk(b.buf, strconv.AppendInt(nil, int64(e.Freq), 10))
+	}
+	if r.opt.DeleteFirst {
+		b.buf = appendBulk(b.buf, []byte("REPLACE"))
+	}
+	b.mark(e.Offset)
+}
+
+// AppendDumpPayload appends the DUMP/RESTORE payload of value (the type
+// byte and the serialized value, as stored in an RDB): value, the RDB
+// version as 2 bytes little endian, and the CRC64 of all that, little endian.
+func AppendDumpPayload(dst, value []byte, version int) []byte {
+	start := len(dst)
+	dst = append(dst, value...)
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(version))
+	return binary.LittleEndian.AppendUint64(dst, rdbparse.CRC64(0, dst[start:]))
+}
+
+// appendBatch appends o's commands to b (b keeps its StartDB and checkpoint).
+func (b *Batch) appendBatch(o *Batch) {
+	for i := range o.ends {
+		start, end := o.span(i)
+		b.AddRaw(o.offs[i], o.buf[start:end])
+	}
+}
