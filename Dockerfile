@@ -7,15 +7,28 @@ RUN go mod download
 COPY . .
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/redferry ./cmd/redferry
+# The state dir must exist in the image, owned by nonroot (65532): a new
+# named volume copies it, owner included; otherwise it is root's and unwritable.
+RUN mkdir -p /out/state
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/redferry /usr/local/bin/redferry
+COPY --from=build --chown=65532:65532 /out/state /var/lib/redferry
 # The spool and checkpoint live here: mount a volume.
 VOLUME ["/var/lib/redferry"]
+# The status server listens on all of the container's interfaces so a port
+# can be published; it can pause the source's writes (POST /cutover), so
+# publish it to the host's loopback only: -p 127.0.0.1:9470:9470.
 ENV REDFERRY_STATE_DIR=/var/lib/redferry \
     REDFERRY_STATUS_ADDR=0.0.0.0:9470 \
     REDFERRY_LOG_FORMAT=json
 EXPOSE 9470
 USER nonroot:nonroot
+# Healthy while the daemon answers on its status address (no shell or curl
+# in the image: redferry asks itself).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s CMD ["/usr/local/bin/redferry", "status"]
+# SIGTERM applies the batch in flight and flushes state: give it time
+# (docker stop -t 60).
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/redferry"]
 CMD ["sync"]

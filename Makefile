@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
 # Packages whose tests exercise concurrency run under the race detector.
-RACE_PKGS := ./pkg/spool/... ./pkg/status/... ./protocol/... ./sink/...
+RACE_PKGS := ./pkg/spool/... ./pkg/status/... ./pkg/faultproxy/... ./protocol/... ./sink/...
 FUZZTIME  ?= 15s
 
 .PHONY: all build servers test lint unit fuzz demo bench clean
@@ -48,7 +48,7 @@ demo: build servers
 # and written to bench-results/latest.json. Then the Go micro-benchmarks.
 bench: build servers
 	REDFERRY_BENCH=1 REDFERRY_BIN=$(CURDIR)/bin/redferry $(GO) test -count=1 -run '^TestBench$$' -v -timeout 90m ./bench/
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./sink/ ./protocol/ ./pkg/spool/
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./sink/ ./protocol/ ./pkg/spool/ ./bench/
 
 clean:
 	rm -rf bin

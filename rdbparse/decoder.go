@@ -3,7 +3,7 @@
 // It reads RDB 1–13 ("REDIS0001".."REDIS0013") and VALKEY080/081, all value
 // encodings from zipmap/ziplist/linked lists to listpacks, quicklist 2 with
 // PLAIN nodes, hashes with field TTLs (Redis 7.4+ types 24/25 and their RC
-// forms 22/23, Valkey 9's type 22), streams 15/19/21 with groups, PELs and
+// forms 22/23, Valkey 9's type 22), streams 15/19/21/26 with groups, PELs and
 // consumers, and module values (type 7, handed over raw). It calls a handler
 // for each event in snapshot order (see Event).
 //
@@ -19,9 +19,13 @@
 // (truncation also wraps io.ErrUnexpectedEOF), ErrChecksum or
 // ErrUnsupportedVersion.
 //
-// Not supported (an ErrUnsupportedVersion error, never a silent skip): the
-// IDMP section of Redis 8.6 streams (type 26), module values of the 4.0 RC
-// format (type 6), pre-GA function records (opcode 246), Valkey 9.2's path
+// The idempotent-producer (IDMP) state of Redis 8.6 streams (type 26) is
+// read past, not handed over: RESTORE of the raw value (Options.CaptureRaw)
+// carries it.
+//
+// Not supported (an ErrUnsupportedVersion error, never a silent skip), as
+// by Redis itself since the GA releases: module values of the 4.0 RC format
+// (type 6), pre-GA function records (opcode 246); and Valkey 9.2's path
 // hash (type 23 in VALKEY081).
 package rdbparse
 
@@ -247,7 +251,7 @@ func (d *Decoder) Decode(handle func(*Event) error) error {
 			d.ev.Value = d.valBuf
 			err = d.emit()
 		case opFunctionPre:
-			return d.errAt(off, ErrUnsupportedVersion, "pre-GA function format (opcode 246, Redis 7.0 release candidates) is not supported")
+			return d.errAt(off, ErrUnsupportedVersion, "pre-GA function format (opcode 246, Redis 7.0 release candidates) is not supported (Redis 7.0 GA and later refuse it too): load the file into a 7.0 release candidate and save it again")
 		case opModuleAux:
 			err = d.moduleAux(off)
 		default:

@@ -28,7 +28,7 @@ const (
 	KindStreamConsumer                        // Consumer: a consumer of the current group
 	KindStreamConsumerPending                 // ID: an entry of the current consumer's PEL
 	KindModuleValue                           // Name (module name), Value: the stored value (module id, typed opcodes, EOF): RESTORE with type 7
-	KindKeyEnd                                // the key is complete
+	KindKeyEnd                                // the key is complete; Raw: its serialized value (Options.CaptureRaw)
 	KindEOF                                   // Checksum: the CRC64 trailer (already verified unless disabled)
 	// KindStreamDeletedEntry: ID, Fields of an entry deleted (XDEL) but still
 	// stored in its listpack. A group's PEL may still name it: rebuilding

@@ -26,7 +26,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		for _, opt := range []Options{{}, {MaxChunk: 5, SkipChecksum: true}} {
+		for _, opt := range []Options{{}, {MaxChunk: 5, SkipChecksum: true, CaptureRaw: 1 << 10}} {
 			d := NewDecoder(bytes.NewReader(data), opt)
 			c := newCollector(max(opt.MaxChunk, defaultMaxChunk))
 			c.allowDup = true

@@ -136,7 +136,7 @@ func (d *Decoder) decodeKey(t byte, start, expireAt, idle int64, freq int) error
 	case tModule2:
 		err = d.decodeModuleValue()
 	case tModulePreGA: // only in RDB 8 (Redis 4.0 release candidates)
-		err = d.errAt(typeOff, ErrUnsupportedVersion, "module value of the pre-GA format (type 6) cannot be parsed without its module")
+		err = d.errAt(typeOff, ErrUnsupportedVersion, "module value of the pre-GA format (type 6, Redis 4.0 release candidates) cannot be parsed without its module (Redis 4.0 GA and later refuse it too)")
 	}
 	raw := d.rd.raw && !d.rd.rawOver
 	d.rd.raw = false

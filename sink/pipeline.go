@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 )
 
@@ -24,8 +25,7 @@ type Pipeline struct {
 	mu     sync.Mutex
 	err    error         // first failure: the pipeline sends nothing more
 	idle   chan struct{} // closed when no batch is in flight
-	spare  *Batch        // the batch copy not in flight, reused
-	flying *Batch
+	flying *Batch        // the batch applied last (or being applied)
 }
 
 // ErrPipelineFailed wraps the error of an earlier batch, returned by the
@@ -36,14 +36,16 @@ var ErrPipelineFailed = errors.New("sink: an earlier batch failed")
 func (s *Standalone) NewPipeline() *Pipeline {
 	idle := make(chan struct{})
 	close(idle)
-	return &Pipeline{s: s, idle: idle, spare: &Batch{}, flying: &Batch{}}
+	return &Pipeline{s: s, idle: idle, flying: &Batch{}}
 }
 
-// Apply waits for the batch in flight, then starts applying a copy of b and
-// returns: the caller may Reset and refill b at once. done (may be nil) gets
-// the outcome of b, as Standalone.Apply would return it, before the next
-// batch is written; an error also comes back from the next Apply or Wait
-// (wrapped in ErrPipelineFailed), and nothing is sent after it.
+// Apply waits for the batch in flight, then starts applying b and returns
+// at once. It takes b's contents and leaves b empty (as after Reset, with
+// the buffers of an earlier batch for reuse), so the caller refills b while
+// the target executes it: no copy, and at most two batches in memory. done
+// (may be nil) gets b's outcome, as Standalone.Apply would return it, before
+// the next batch is written; an error also comes back from the next Apply or
+// Wait (wrapped in ErrPipelineFailed), and nothing is sent after it.
 func (p *Pipeline) Apply(ctx context.Context, b *Batch, done func(error)) error {
 	if err := p.Wait(ctx); err != nil {
 		return err
@@ -54,9 +56,10 @@ func (p *Pipeline) Apply(ctx context.Context, b *Batch, done func(error)) error 
 		}
 		return nil
 	}
-	nb := p.spare
-	nb.copyFrom(b)
-	p.spare, p.flying = p.flying, nb
+	// The batch flown last is done: its buffers go back to the caller.
+	nb := p.flying
+	*nb, *b = *b, *nb
+	b.Reset()
 	idle := make(chan struct{})
 	p.mu.Lock()
 	p.idle = idle
@@ -91,19 +94,7 @@ func (p *Pipeline) Wait(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.err != nil {
-		return errors.Join(ErrPipelineFailed, p.err)
+		return fmt.Errorf("%w: %w", ErrPipelineFailed, p.err)
 	}
 	return nil
-}
-
-// copyFrom makes b an independent copy of src, reusing b's buffers.
-func (b *Batch) copyFrom(src *Batch) {
-	b.StartDB = src.StartDB
-	b.Checkpoint = append(b.Checkpoint[:0:0], src.Checkpoint...)
-	if src.Checkpoint == nil {
-		b.Checkpoint = nil
-	}
-	b.buf = append(b.buf[:0], src.buf...)
-	b.ends = append(b.ends[:0], src.ends...)
-	b.offs = append(b.offs[:0], src.offs...)
 }

@@ -32,8 +32,10 @@ const (
 
 const (
 	// RestoreAutoMax: in auto mode, a serialized value up to this size goes
-	// as one RESTORE; memory then holds at most this much of it plus the
-	// commands built meanwhile in case it turns out bigger.
+	// as one RESTORE; memory then holds at most this much of it plus as
+	// much of the commands built meanwhile in case it turns out bigger (a
+	// key whose commands outgrow this is rebuilt by them, even if its
+	// compact serialized form would have fit).
 	RestoreAutoMax = 16 << 20
 	// RestoreMax is Redis' proto-max-bulk-len: no server takes a bigger
 	// RESTORE payload by default.
@@ -45,10 +47,11 @@ type RestoreOptions struct {
 	Mode            string // ModeAuto (default), ModeCommands, ModeRestore
 	DeleteFirst     bool   // as RebuildOptions.DeleteFirst; RESTORE then also says REPLACE
 	OnUnknownModule string // OnUnknownModuleError (default) or OnUnknownModuleSkip
-	// TargetHasModules reports whether the target loaded any module (MODULE
-	// LIST not empty); asked once, at the first module value. nil: none.
-	TargetHasModules func() (bool, error)
-	Logger           *zap.Logger
+	// ProbeRestore tells whether the target can load a payload (see
+	// Standalone.ProbeRestore); asked once per module, at its first value.
+	// nil: the target loads no module value.
+	ProbeRestore func(payload []byte) (ok bool, reason string, err error)
+	Logger       *zap.Logger
 }
 
 // RestoreStats counts how the keys went.
@@ -74,12 +77,11 @@ type Restorer struct {
 	version int  // the snapshot's RDB version (VALKEY080: 80)
 	allowed bool // the target's RESTORE reads this version, and the mode wants it
 
-	scratch    Batch
-	inScratch  bool   // the current key's commands go to scratch
-	skipKey    bool   // the current key is dropped (unknown module, skip)
-	module     []byte // the current key's module value, RESTOREd at its end
-	moduleName string
-	hasModules *bool
+	scratch   Batch
+	inScratch bool              // the current key's commands go to scratch
+	skipKey   bool              // the current key is dropped (unknown module, skip)
+	module    []byte            // the current key's module value, RESTOREd at its end
+	modules   map[string]string // module type name -> "" (loadable) or the target's reason
 
 	Stats RestoreStats
 }
@@ -130,6 +132,9 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *Batch) error {
 	case rdbparse.KindKey:
 		r.skipKey, r.module = false, r.module[:0]
 		r.inScratch = r.allowed
+		if e.Type == rdbparse.TypeString && e.Len > int64(r.CaptureLimit()) {
+			r.inScratch = false // its length says it cannot be captured
+		}
 		r.scratch.Reset()
 		return r.rb.Handle(e, b) // SELECT, DEL: needed either way
 	case rdbparse.KindModuleValue:
@@ -152,7 +157,7 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *Batch) error {
 	if err := r.rb.Handle(e, &r.scratch); err != nil {
 		return err
 	}
-	if r.scratch.Size() > 2*RestoreAutoMax {
+	if r.scratch.Size() > RestoreAutoMax {
 		// Too big to have been captured: go on with commands.
 		b.appendBatch(&r.scratch)
 		r.scratch.Reset()
@@ -162,24 +167,32 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *Batch) error {
 }
 
 func (r *Restorer) moduleValue(e *rdbparse.Event) error {
-	r.moduleName = string(e.Name)
 	if !r.caps.AcceptsRDB(r.version) {
 		return r.unknownModule(e, fmt.Sprintf("module value (module %q) into %s, whose RESTORE cannot read RDB version %d", e.Name, r.caps, r.version))
 	}
-	if r.hasModules == nil {
-		has := false
-		if r.opt.TargetHasModules != nil {
-			var err error
-			if has, err = r.opt.TargetHasModules(); err != nil {
-				return fmt.Errorf("sink: asking the target for its modules (MODULE LIST): %w", err)
+	r.module = append(append(r.module[:0], e.TypeByte), e.Value...)
+	reason, known := r.modules[string(e.Name)]
+	if !known {
+		reason = "no way to ask the target"
+		if r.opt.ProbeRestore != nil {
+			ok, why, err := r.opt.ProbeRestore(AppendDumpPayload(nil, r.module, r.version))
+			if err != nil {
+				return fmt.Errorf("sink: trying a module value (module %q) on the target: %w", e.Name, err)
+			}
+			reason = why
+			if ok {
+				reason = ""
 			}
 		}
-		r.hasModules = &has
+		if r.modules == nil {
+			r.modules = map[string]string{}
+		}
+		r.modules[string(e.Name)] = reason
 	}
-	if !*r.hasModules {
-		return r.unknownModule(e, fmt.Sprintf("module value (module %q) into %s, which has no module loaded", e.Name, r.caps))
+	if reason != "" {
+		r.module = r.module[:0]
+		return r.unknownModule(e, fmt.Sprintf("module value (module %q) that %s cannot load (%s)", e.Name, r.caps, reason))
 	}
-	r.module = append(append(r.module[:0], e.TypeByte), e.Value...)
 	return nil
 }
 

@@ -3,18 +3,56 @@ package sink
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
-// HasModules reports whether the target has any module loaded (MODULE
-// LIST is not empty). A module value is RESTOREd only into such a target:
-// the RDB names a module's data type (e.g. "ReJSON-RL"), not the module,
-// so the target alone can tell whether it knows the type.
-func (s *Standalone) HasModules(ctx context.Context) (bool, error) {
+// probeKey is where ProbeRestore tries a payload; it is deleted at once.
+const probeKey = "redferry:restore-probe"
+
+// ProbeRestore tells whether the target can load a DUMP payload (a module
+// value): it RESTOREs it into a scratch key of the current db and deletes
+// it again. The RDB names a module's data type ("ReJSON-RL"), not the
+// module, and MODULE LIST also shows built-ins that hold no data type
+// (Valkey's "lua"), so only the target itself can tell. ok false comes
+// with the target's reason.
+//
+// Redis before 7.0 exits (!) on a RESTORE of a module value whose module it
+// lacks, so there no probe is sent: a target with no module loaded cannot
+// load it, one with modules is assumed to have the right one.
+func (s *Standalone) ProbeRestore(ctx context.Context, payload []byte) (ok bool, reason string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.ensureConn(ctx); err != nil {
-		return false, err
+		return false, "", err
 	}
+	if s.caps.Server != "valkey" && !s.caps.Redis.AtLeast(7, 0) {
+		has, err := s.hasModules()
+		if err != nil || has {
+			return has, "", err
+		}
+		return false, "no module loaded: MODULE LIST is empty", nil
+	}
+	r, err := s.conn.do("RESTORE", probeKey, "0", string(payload), "REPLACE")
+	if err != nil {
+		s.dropConn()
+		return false, "", err
+	}
+	if r.isError() {
+		msg := string(r.Line)
+		if strings.HasPrefix(msg, "NOAUTH") || strings.HasPrefix(msg, "NOPERM") || strings.HasPrefix(msg, "READONLY") {
+			return false, "", fmt.Errorf("sink: RESTORE on %s: %s", s.cfg.Addr, msg)
+		}
+		return false, msg, nil
+	}
+	if _, err := s.conn.do("DEL", probeKey); err != nil {
+		s.dropConn()
+		return false, "", err
+	}
+	return true, "", nil
+}
+
+// hasModules reports whether MODULE LIST is not empty.
+func (s *Standalone) hasModules() (bool, error) {
 	r, err := s.conn.do("MODULE", "LIST")
 	if err != nil {
 		s.dropConn()

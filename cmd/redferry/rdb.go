@@ -34,8 +34,9 @@ func newRDBInspectCommand() *cobra.Command {
 			"--format text: one tab-separated line per key: db, type, encoding, size (bytes for a\n" +
 			"  string or module value, elements otherwise), expiry (UTC, or -), key.\n" +
 			"--format json: one JSON object per key and line (the key as key_base64 when not UTF-8).\n" +
-			"--format resp: the commands that rebuild every key, for `redis-cli --pipe`; --for names\n" +
-			"  the server they are meant for (e.g. redis-6.0, valkey-9.1; default redis-8.0).",
+			"--format resp: the commands that rebuild every key, for `redis-cli --pipe` (module values\n" +
+			"  as RESTORE); --for names the server they are meant for (e.g. redis-6.0, valkey-9.1;\n" +
+			"  default redis-8.0).",
 		Example: "  redferry rdb inspect dump.rdb | sort -t$'\\t' -k4 -n | tail\n" +
 			"  redferry rdb inspect --format resp dump.rdb | redis-cli -h 10.0.0.2 --pipe",
 		Args: cobra.ExactArgs(1),
@@ -132,9 +133,12 @@ func inspectKeys(in io.Reader, out io.Writer, asJSON bool) error {
 	})
 }
 
-// inspectRESP writes the commands that rebuild every key, as RESP.
+// inspectRESP writes the commands that rebuild every key, as RESP. Module
+// values, which no command rebuilds, come as RESTORE: the server they are
+// piped into judges whether it has the module.
 func inspectRESP(in io.Reader, out io.Writer, caps sink.Caps) error {
-	rb := sink.NewRebuilder(caps, sink.RebuildOptions{})
+	rb := sink.NewRestorer(caps, sink.RebuildOptions{}, sink.RestoreOptions{Mode: sink.ModeCommands,
+		ProbeRestore: func([]byte) (bool, string, error) { return true, "", nil }})
 	b := &sink.Batch{}
 	return rdbparse.NewDecoder(in, rdbparse.Options{}).Decode(func(e *rdbparse.Event) error {
 		if err := rb.Handle(e, b); err != nil {

@@ -117,7 +117,7 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 	}
 	_, keys, err := replay.Snapshot(ctx, in, st.Caps(), replay.SnapshotOptions{DeleteFirst: deleteFirst,
 		BatchCommands: cfg.BatchCommands, BatchBytes: cfg.BatchBytes, Mode: cfg.ReplayMode, OnUnknownModule: cfg.OnUnknownModule,
-		TargetHasModules: st.HasModules, Stats: &stats, Logger: log}, b, flush, progress)
+		ProbeRestore: st.ProbeRestore, Stats: &stats, Logger: log}, b, flush, progress)
 	if err == nil {
 		err = flush(ctx, b, 0, 0)
 	}

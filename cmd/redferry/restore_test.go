@@ -206,3 +206,25 @@ func totalKeys(t *testing.T, s *redistest.Server) int64 {
 	}
 	return n
 }
+
+// TestRDBCorruptFile: a truncated snapshot fails inspect and restore with
+// exit 1 and the byte offset where it broke.
+func TestRDBCorruptFile(t *testing.T) {
+	src := redistest.Start(t, redistest.Redis70, redistest.Options{})
+	fill(t, src, 50)
+	data, err := os.ReadFile(saveRDB(t, src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.rdb")
+	if err := os.WriteFile(cut, data[:len(data)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dst := redistest.Start(t, redistest.Redis70, redistest.Options{})
+	for _, args := range [][]string{{"rdb", "inspect", cut}, {"restore", "--target", dst.URL(), cut}} {
+		out, code := run(t, time.Minute, args...)
+		if code != 1 || !strings.Contains(out, "at byte") || !strings.Contains(out, "cut.rdb") {
+			t.Errorf("%v: exit %d:\n%s", args, code, out)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 
@@ -66,8 +67,13 @@ func runSync(cmd *cobra.Command, cfg config.Config, log *zap.Logger, level *zap.
 		defer co.Close()
 		h := status.NewHandler(s.Tracker(), status.HandlerOptions{Level: level,
 			Routes: map[string]http.Handler{"POST /cutover": co.Handler()}})
-		if _, err := status.Serve(ctx, cfg.StatusAddr, h, log); err != nil {
+		addr, err := status.Serve(ctx, cfg.StatusAddr, h, log)
+		if err != nil {
 			return err
+		}
+		if ta, ok := addr.(*net.TCPAddr); ok && !ta.IP.IsLoopback() {
+			log.Warn("the status server listens beyond loopback: whoever reaches it can pause the source's writes (POST /cutover) and change the log level; firewall it or set status-addr to 127.0.0.1:9470",
+				zap.String("addr", addr.String()))
 		}
 	}
 	stopNotify := startNotify(s.Tracker(), log)

@@ -78,4 +78,6 @@ func (c *Cluster) Client() *redis.ClusterClient {
 }
 
 // String names the cluster for messages.
-func (c *Cluster) String() string { return fmt.Sprintf("cluster of %d masters %v", len(c.Masters), c.Addrs()) }
+func (c *Cluster) String() string {
+	return fmt.Sprintf("cluster of %d masters %v", len(c.Masters), c.Addrs())
+}

@@ -67,7 +67,7 @@ func loadInto(t *testing.T, data []byte, target *redistest.Server, opt replay.Sn
 	}
 	defer st.Close()
 	var stats sink.RestoreStats
-	opt.Stats, opt.TargetHasModules = &stats, st.HasModules
+	opt.Stats, opt.ProbeRestore = &stats, st.ProbeRestore
 	if opt.BatchCommands == 0 {
 		opt.BatchCommands, opt.BatchBytes = 500, 1<<20
 	}
@@ -106,6 +106,11 @@ func TestRestorePairs(t *testing.T) {
 	}{
 		{redistest.Redis60, redistest.Redis60, true},
 		{redistest.Redis60, redistest.Redis70, true},
+		{redistest.Redis60, redistest.Valkey81, true},
+		{redistest.Redis70, redistest.Redis70, true},
+		{redistest.Valkey81, redistest.Valkey81, true},
+		{redistest.Valkey81, redistest.Redis80, true},
+		{redistest.Redis806, redistest.Redis806, true},
 		{redistest.Redis70, redistest.Redis80, true},
 		{redistest.Redis70, redistest.Valkey91, true},
 		{redistest.Redis80, redistest.Redis806, true},
@@ -131,6 +136,36 @@ func TestRestorePairs(t *testing.T) {
 				t.Fatalf("stats %+v, want restore=%v", stats, p.restore)
 			}
 			compare(t, src, dst)
+		})
+	}
+}
+
+// TestRestoreKeepsLRUAndLFU: RESTORE carries a key's idle time (LRU) or
+// access frequency (LFU) along, which commands cannot.
+func TestRestoreKeepsLRUAndLFU(t *testing.T) {
+	ctx := context.Background()
+	for _, policy := range []string{"allkeys-lru", "allkeys-lfu"} {
+		t.Run(policy, func(t *testing.T) {
+			args := redistest.Options{Args: []string{"maxmemory-policy", policy}}
+			src := redistest.Start(t, redistest.Redis70, args)
+			c := src.Client()
+			must(t, c.Set(ctx, "k", "v", 0).Err())
+			for i := 0; i < 200; i++ {
+				c.Get(ctx, "k")
+			}
+			if policy == "allkeys-lru" {
+				time.Sleep(2100 * time.Millisecond)
+			}
+			data := dumpRDB(t, src)
+			dst := redistest.Start(t, redistest.Redis80, args)
+			loadInto(t, data, dst, replay.SnapshotOptions{})
+			if policy == "allkeys-lru" {
+				if idle := dst.Client().ObjectIdleTime(ctx, "k").Val(); idle < 2*time.Second {
+					t.Fatalf("OBJECT IDLETIME on the target: %s, want >= 2s", idle)
+				}
+			} else if f := dst.Client().ObjectFreq(ctx, "k").Val(); f < 5 {
+				t.Fatalf("OBJECT FREQ on the target: %d, want the source's (> 5)", f)
+			}
 		})
 	}
 }

@@ -31,9 +31,9 @@ type SnapshotOptions struct {
 	// OnUnknownModule: a module value the target cannot load is an error
 	// (sink.OnUnknownModuleError, default) or left out (sink.OnUnknownModuleSkip).
 	OnUnknownModule string
-	// TargetHasModules reports whether the target has modules loaded (see
-	// sink.Standalone.HasModules); nil: it has none.
-	TargetHasModules func(context.Context) (bool, error)
+	// ProbeRestore tells whether the target can load a module value's
+	// payload (sink.Standalone.ProbeRestore); nil: it cannot.
+	ProbeRestore func(ctx context.Context, payload []byte) (ok bool, reason string, err error)
 	// Stats, when set, receives how many keys went as RESTORE, by
 	// commands, or were skipped.
 	Stats  *sink.RestoreStats
@@ -58,8 +58,8 @@ func Snapshot(ctx context.Context, r io.Reader, caps sink.Caps, opt SnapshotOpti
 		log = zap.NewNop()
 	}
 	ropt := sink.RestoreOptions{Mode: opt.Mode, DeleteFirst: opt.DeleteFirst, OnUnknownModule: opt.OnUnknownModule, Logger: log}
-	if opt.TargetHasModules != nil {
-		ropt.TargetHasModules = func() (bool, error) { return opt.TargetHasModules(ctx) }
+	if opt.ProbeRestore != nil {
+		ropt.ProbeRestore = func(p []byte) (bool, string, error) { return opt.ProbeRestore(ctx, p) }
 	}
 	rb := sink.NewRestorer(caps, sink.RebuildOptions{}, ropt)
 	dec := rdbparse.NewDecoder(r, rdbparse.Options{Logger: log, CaptureRaw: rb.CaptureLimit()})

@@ -46,6 +46,9 @@ func (s *Syncer) plan(ctx context.Context) (plan, error) {
 			return plan{}, fmt.Errorf("%w: the spooled stream starts at %d, not at the snapshot's offset %d",
 				ErrResyncRequired, s.spool.Start(), st.Offset)
 		}
+		if err := s.repairStreamTail(ctx, st.Offset); err != nil {
+			return plan{}, err
+		}
 		s.tracker.SetSnapshotSize(info.Size)
 		s.tracker.SetSnapshotReceived(info.Size)
 		return plan{replID: replID, snapshot: true, snapshotPos: st.SnapshotPos, streamFrom: st.Offset, db: 0}, nil
@@ -58,6 +61,8 @@ func (s *Syncer) plan(ctx context.Context) (plan, error) {
 				return plan{}, err
 			}
 			replID = st.ReplID
+		} else if err := s.repairStreamTail(ctx, st.Offset); err != nil {
+			return plan{}, err
 		}
 		return plan{replID: replID, streamFrom: st.Offset, db: st.DB}, nil
 	}

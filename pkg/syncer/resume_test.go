@@ -90,10 +90,14 @@ func TestStopInEveryPhase(t *testing.T) {
 	}{
 		{status.PhaseSnapshotDownload, 2,
 			func(src, _ *faultproxy.Proxy) { src.Throttle(faultproxy.Downstream, 1<<20) },
-			func(r status.Report) bool { return r.Phase == status.PhaseSnapshotDownload && r.SnapshotReceived > 100<<10 }},
+			func(r status.Report) bool {
+				return r.Phase == status.PhaseSnapshotDownload && r.SnapshotReceived > 100<<10
+			}},
 		{status.PhaseSnapshotReplay, 1,
 			func(_, dst *faultproxy.Proxy) { dst.Throttle(faultproxy.Upstream, 1<<20) },
-			func(r status.Report) bool { return r.Phase == status.PhaseSnapshotReplay && r.SnapshotApplied > 100<<10 }},
+			func(r status.Report) bool {
+				return r.Phase == status.PhaseSnapshotReplay && r.SnapshotApplied > 100<<10
+			}},
 		{status.PhaseStreaming, 1, func(_, _ *faultproxy.Proxy) {},
 			func(r status.Report) bool { return r.Phase == status.PhaseStreaming }},
 	}
@@ -196,9 +200,7 @@ func TestSourceRestartKeepsBacklog(t *testing.T) {
 	time.Sleep(time.Second)
 	stopLoad()
 	waitCaughtUp(t, ctx, r.s, src, r.errc)
-	t.Logf("before restart: source offset %s, received %d", src.InfoField(t, "replication", "master_repl_offset"), r.s.Tracker().Received())
 	src.Restart(true)
-	t.Logf("after restart: source offset %s, replid2 %s; source log:\n%s", src.InfoField(t, "replication", "master_repl_offset"), src.InfoField(t, "replication", "master_replid2"), src.LogTail())
 	stopLoad = load(t, ctx, src, 32)
 	time.Sleep(time.Second)
 	stopLoad()
@@ -209,7 +211,7 @@ func TestSourceRestartKeepsBacklog(t *testing.T) {
 		t.Errorf("after the source's restart sync_full = %d, want 0", n)
 	}
 	if n := syncStat(t, src, "sync_partial_ok"); n < 1 {
-		t.Errorf("after the source's restart sync_partial_ok = %d, want >= 1", n)
+		t.Errorf("after the source's restart sync_partial_ok = %d, want >= 1; source log:\n%s", n, src.LogTail())
 	}
 }
 
@@ -308,4 +310,37 @@ func TestSpoolLimit(t *testing.T) {
 	if n := syncStat(t, src, "sync_full"); n != 1 {
 		t.Errorf("sync_full = %d, want 1", n)
 	}
+}
+
+// TestLegacyCheckpointKeyAdopted: a target synced by a redferry that named
+// the checkpoint after the source's host:port continues after the upgrade.
+func TestLegacyCheckpointKeyAdopted(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: sourceArgs(false)})
+	dst := redistest.Start(t, redistest.Redis70, redistest.Options{})
+	fillSource(t, ctx, src, 300)
+	cfg := testConfig(t, src, dst)
+	cfg.CheckpointKey = "redferry:checkpoint:" + src.Addr // what older versions wrote
+	r := startSyncer(t, ctx, cfg)
+	waitCaughtUp(t, ctx, r.s, src, r.errc)
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.CheckpointKey = ""
+	r = startSyncer(t, ctx, cfg)
+	waitCaughtUp(t, ctx, r.s, src, r.errc)
+	dc := dst.Client()
+	defer dc.Close()
+	if n, _ := dc.Exists(ctx, "redferry:checkpoint:"+src.Addr).Result(); n != 0 {
+		t.Errorf("the old checkpoint key is still there")
+	}
+	if n, _ := dc.Exists(ctx, "redferry:checkpoint:default").Result(); n != 1 {
+		t.Errorf("no checkpoint under the default key")
+	}
+	if n := syncStat(t, src, "sync_full"); n != 1 {
+		t.Errorf("sync_full = %d, want 1: the old checkpoint was not used", n)
+	}
+	assertSameData(t, ctx, src, dst)
 }

@@ -44,7 +44,7 @@ func (a *applier) replaySnapshot(ctx context.Context, info spool.SnapshotInfo, f
 	progress := func(keys, pos int64) { s.tracker.SetKeysApplied(keys); s.tracker.SetSnapshotApplied(pos) }
 	curDB, keys, err := replay.Snapshot(ctx, bufio.NewReaderSize(f, 1<<20), s.target.Caps(), replay.SnapshotOptions{
 		From: from, DeleteFirst: deleteFirst, BatchCommands: s.cfg.BatchCommands, BatchBytes: s.cfg.BatchBytes, Logger: a.log,
-		Mode: s.cfg.ReplayMode, OnUnknownModule: s.cfg.OnUnknownModule, TargetHasModules: s.target.HasModules,
+		Mode: s.cfg.ReplayMode, OnUnknownModule: s.cfg.OnUnknownModule, ProbeRestore: s.target.ProbeRestore,
 	}, a.batch, flush, progress)
 	if err != nil {
 		return fmt.Errorf("replaying the snapshot in %s: %w", s.cfg.StateDir, err)

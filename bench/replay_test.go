@@ -1,0 +1,92 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/pkg/replay"
+	"github.com/redferry/redferry/sink"
+)
+
+// BenchmarkSnapshotReplay drives the snapshot path of `redferry sync` in
+// process (decode → rebuild → sink) with 100k 100-byte strings, for pprof:
+//
+//	go test ./bench/ -run '^$' -bench SnapshotReplay -cpuprofile cpu.prof
+//
+// The sub-benchmarks apply each batch and wait (sync), or build the next
+// batch while the target executes the previous one (pipeline).
+func BenchmarkSnapshotReplay(b *testing.B) {
+	src := redistest.Start(b, redistest.Redis70, redistest.Options{Args: []string{"save", ""}})
+	const keys = 100_000
+	if err := fillWith(src.Addr, keys, smallStrings(keys, 100)); err != nil {
+		b.Fatal(err)
+	}
+	c := src.Client()
+	if err := c.Do(context.Background(), "SAVE").Err(); err != nil {
+		b.Fatal(err)
+	}
+	c.Close()
+	rdb, err := os.ReadFile(filepath.Join(src.Dir, "dump.rdb"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct{ name, mode, replay string }{
+		{"commands/sync", "sync", sink.ModeCommands},
+		{"commands/pipeline", "pipeline", sink.ModeCommands},
+		{"restore/sync", "sync", sink.ModeRestore},
+		{"restore/pipeline", "pipeline", sink.ModeRestore},
+	} {
+		mode := bc.mode
+		b.Run(bc.name, func(b *testing.B) {
+			tgt := redistest.Start(b, redistest.Redis70, redistest.Options{Args: []string{"save", ""}})
+			s, err := sink.NewStandalone(context.Background(), sink.Config{Addr: tgt.Addr, CheckpointKey: "bench:cp", Logger: zap.NewNop()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			p := s.NewPipeline()
+			flush := func(ctx context.Context, batch *sink.Batch, resumeAt int64, db int) error {
+				batch.Checkpoint = []byte("cp")
+				var err error
+				if mode == "pipeline" {
+					err = p.Apply(ctx, batch, nil)
+				} else {
+					err = s.Apply(ctx, batch)
+				}
+				batch.Reset()
+				return err
+			}
+			b.SetBytes(int64(len(rdb)))
+			b.ResetTimer()
+			tc := tgt.Client()
+			defer tc.Close()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				if err := tc.FlushAll(context.Background()).Err(); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				batch := &sink.Batch{}
+				_, n, err := replay.Snapshot(context.Background(), bufio.NewReaderSize(bytes.NewReader(rdb), 1<<20), s.Caps(),
+					replay.SnapshotOptions{BatchCommands: 2000, BatchBytes: 4 << 20, Mode: bc.replay}, batch, flush, nil)
+				if err == nil {
+					err = flush(context.Background(), batch, 0, 0)
+				}
+				if err == nil {
+					err = p.Wait(context.Background())
+				}
+				if err != nil || n != keys {
+					b.Fatalf("replay: %d keys, %v", n, err)
+				}
+			}
+			b.ReportMetric(float64(b.N*keys)/b.Elapsed().Seconds(), "keys/s")
+		})
+	}
+}
