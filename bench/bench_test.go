@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,6 +43,9 @@ func TestBench(t *testing.T) {
 	b.res.Started = time.Now().UTC().Format(time.RFC3339)
 	b.res.Server = b.server
 	b.res.Binary = redferryBin
+	b.res.CPUs = runtime.NumCPU()
+	b.res.BigScale = envInt("BENCH_SCALE", 16)
+	b.res.LoadAvg = append(b.res.LoadAvg, loadAvg())
 	if strings.Contains(only, "strings") {
 		n := envInt("BENCH_KEYS", 1_000_000)
 		b.fullSync(fmt.Sprintf("%d strings x 100 B", n), 64, func(src *redistest.Server) error {
@@ -55,7 +59,7 @@ func TestBench(t *testing.T) {
 		})
 	}
 	if strings.Contains(only, "big") {
-		bk := bigKeys{scale: envInt("BENCH_SCALE", 16)}
+		bk := bigKeys{scale: b.res.BigScale}
 		b.fullSync("big keys: "+bk.describe(), 100, func(src *redistest.Server) error {
 			return bk.fill(src.Addr)
 		})
@@ -73,7 +77,12 @@ type result struct {
 	Started string `json:"started"`
 	Server  string `json:"server"`
 	Binary  string `json:"binary"`
-	Rows    []row  `json:"rows"`
+	CPUs    int    `json:"cpus"`
+	// LoadAvg is /proc/loadavg at the start and the end: figures taken
+	// beside other work are noisier (the ratios less so).
+	LoadAvg  []string `json:"loadavg"`
+	BigScale int      `json:"big_keys_scale"`
+	Rows     []row    `json:"rows"`
 }
 
 // row is one line of the table: redferry against its baseline.
@@ -95,6 +104,9 @@ type bench struct {
 	server string
 	modes  []string // --replay-mode values, when the binary has the setting
 	res    result
+	// rawIngest is the target's raw pipelined ingest measured by catchUp,
+	// the streaming row's baseline.
+	rawIngest float64
 }
 
 // replayModes returns the --replay-mode values to measure separately.
@@ -244,6 +256,7 @@ func (b *bench) catchUp(n int) {
 		raw.Stop()
 	}
 	rawRate := median(rawRates)
+	b.rawIngest = rawRate
 	ratio := rate / rawRate
 	met := ratio >= 0.7
 	b.add(row{Test: "catch-up", Dataset: fmt.Sprintf("%d writes: SET INCR LPUSH HSET ZADD EVAL", n), Unit: "cmd/s",
@@ -297,11 +310,11 @@ func (b *bench) streaming() {
 		}
 	}
 	p.stop(time.Minute)
-	note := "source write rate (pipelined SET/INCR/LPUSH/HSET/ZADD/EVAL)"
+	note := "source write rate (pipelined SET/INCR/LPUSH/HSET/ZADD/EVAL); baseline: the target's raw ingest"
 	if bad == 0 {
 		note += "; bounded by the load generator, not redferry"
 	}
-	b.add(row{Test: "streaming", Dataset: "highest rate with lag < 1 s", Unit: "cmd/s", Redferry: bestAchieved,
+	b.add(row{Test: "streaming", Dataset: "highest rate with lag < 1 s", Unit: "cmd/s", Baseline: b.rawIngest, Redferry: bestAchieved,
 		PeakRSSMB: p.rssMB, Note: note})
 	_ = best
 	tgt.Stop()
@@ -367,8 +380,9 @@ func drive(addr string, p *rfProc, rate float64, d time.Duration) (achieved, max
 
 func (b *bench) report() {
 	t := b.t
+	b.res.LoadAvg = append(b.res.LoadAvg, loadAvg())
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "\nredferry bench (%s, %s)\n", b.server, b.res.Started)
+	fmt.Fprintf(&sb, "\nredferry bench (%s, %s, %d CPUs, load average %s)\n", b.server, b.res.Started, b.res.CPUs, strings.Join(b.res.LoadAvg, " → "))
 	fmt.Fprintf(&sb, "%-22s %-70s %12s %12s %7s %9s  %s\n", "test", "dataset", "baseline", "redferry", "ratio", "peak RSS", "goal")
 	for _, r := range b.res.Rows {
 		goal := r.Goal
@@ -411,4 +425,17 @@ func envInt(k string, def int) int {
 		return v
 	}
 	return def
+}
+
+// loadAvg is the 1, 5 and 15 minute load averages.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }

@@ -38,9 +38,12 @@ func (e *TargetError) Error() string {
 		fmt.Fprintf(&sb, " (and %d more commands)", e.Others)
 	}
 	if e.Applied {
-		sb.WriteString("; the rest of the batch was applied")
+		sb.WriteString("; the rest of the batch was applied, so a restart goes on after this command: " +
+			"check the key on the target (redferry verify)")
 	} else {
-		sb.WriteString("; nothing of the batch was applied")
+		sb.WriteString("; nothing of the batch was applied: fix the target (its version, memory or ACL) and start " +
+			"redferry again, it continues from this command, or set on-target-error = \"log\" to skip such commands " +
+			"(their writes are lost)")
 	}
 	return sb.String()
 }

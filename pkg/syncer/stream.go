@@ -68,6 +68,9 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 			case errors.Is(err, errOnceDone):
 				a.log.Info("the target has caught up with the source", zap.Int64("offset", offset))
 				return nil
+			case hook.err != nil:
+				// Applying the batch failed while the reader waited for more.
+				return hook.err
 			case ctx.Err() != nil:
 				// A clean stop: the batch gathered so far is applied first.
 				if cerr := commit(); cerr != nil && !errors.Is(cerr, errOnceDone) {
@@ -114,11 +117,15 @@ type waitHook struct {
 	r          *spool.Reader
 	spool      *spool.Spool
 	beforeWait func() error
+	err        error // what beforeWait returned, other than errOnceDone
 }
 
 func (h *waitHook) Read(p []byte) (int, error) {
 	if h.spool.End() <= h.r.Offset() {
 		if err := h.beforeWait(); err != nil {
+			if !errors.Is(err, errOnceDone) {
+				h.err = err
+			}
 			return 0, err
 		}
 	}
