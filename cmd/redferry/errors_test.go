@@ -154,3 +154,23 @@ func TestSyncTargetRejectsACommand(t *testing.T) {
 		}
 	})
 }
+
+// A checkpoint in the target is enough to continue, even with a new state
+// dir (a lost disk, a new machine) and a checkpoint at offset 0.
+func TestSyncContinuesWithANewStateDir(t *testing.T) {
+	src := redistest.Start(t, redistest.Redis70, redistest.Options{})
+	dst := redistest.Start(t, redistest.Redis70, redistest.Options{})
+	fill(t, src, 50)
+	args := []string{"sync", "--source", src.URL(), "--target", dst.URL(), "--once"}
+	for i := 0; i < 2; i++ {
+		out, code := run(t, time.Minute, append(args, "--state-dir", t.TempDir())...)
+		if code != 0 {
+			t.Fatalf("run %d with a new state dir exited %d:\n%s", i+1, code, out)
+		}
+	}
+	c := src.Client()
+	defer c.Close()
+	if full := c.Info(context.Background(), "stats").Val(); !strings.Contains(full, "sync_full:1\r") {
+		t.Fatalf("the second run took a new full sync:\n%s", full)
+	}
+}

@@ -280,6 +280,14 @@ func (s *Spool) recoverStream() error {
 }
 
 // Start is the oldest offset a reader can start from.
+// HasStream reports whether the spool holds a stream position (set by
+// ResetStream or a committed snapshot); a new spool has none.
+func (s *Spool) HasStream() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.segs) > 0
+}
+
 func (s *Spool) Start() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()

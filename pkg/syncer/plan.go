@@ -53,7 +53,7 @@ func (s *Syncer) plan(ctx context.Context) (plan, error) {
 		s.tracker.SetSnapshotReceived(info.Size)
 		return plan{replID: replID, snapshot: true, snapshotPos: st.SnapshotPos, streamFrom: st.Offset, db: 0}, nil
 	default: // streaming
-		if st.Offset < s.spool.Start() || st.Offset > s.spool.End() {
+		if !s.spool.HasStream() || st.Offset < s.spool.Start() || st.Offset > s.spool.End() {
 			// The spool does not hold the bytes after the checkpoint: ask the source for them.
 			s.log.Info("the spool does not cover the checkpoint: continuing from the source's backlog",
 				zap.Int64("spool_start", s.spool.Start()), zap.Int64("spool_end", s.spool.End()))
