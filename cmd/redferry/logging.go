@@ -33,6 +33,8 @@ func newLogger(level, format string) (*zap.Logger, zap.AtomicLevel, error) {
 		cfg.EncoderConfig.TimeKey = "time"
 		cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
 		cfg.Sampling = nil
+		// An error here is an operator's message, not a bug: no Go stack trace.
+		cfg.DisableStacktrace = true
 	}
 	cfg.Level = lvl
 	cfg.OutputPaths = []string{"stderr"}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sort"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -47,9 +48,20 @@ func newSyncCommand() *cobra.Command {
 
 func runSync(cmd *cobra.Command, cfg config.Config, log *zap.Logger, level *zap.AtomicLevel) error {
 	ctx := cmd.Context()
-	fields := make([]zap.Field, 0, 8)
-	for k, v := range cfg.Redacted() {
-		fields = append(fields, zap.String(k, v))
+	// The settings that differ from the defaults (and the servers), sorted.
+	def := config.Default()
+	defaults := def.Redacted()
+	settings := cfg.Redacted()
+	names := make([]string, 0, len(settings))
+	for k, v := range settings {
+		if v != defaults[k] || k == "source" || k == "target" || k == "state-dir" {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	fields := make([]zap.Field, 0, len(names)+1)
+	for _, k := range names {
+		fields = append(fields, zap.String(k, settings[k]))
 	}
 	log.Info("redferry sync starting", append(fields, zap.String("version", version))...)
 
