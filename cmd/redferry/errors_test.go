@@ -174,3 +174,23 @@ func TestSyncContinuesWithANewStateDir(t *testing.T) {
 		t.Fatalf("the second run took a new full sync:\n%s", full)
 	}
 }
+
+// A state dir that cannot be written is a clear error naming it, before
+// anything is read from the source.
+func TestSyncUnwritableStateDir(t *testing.T) {
+	src := redistest.Start(t, redistest.Redis70, redistest.Options{})
+	dst := redistest.Start(t, redistest.Redis70, redistest.Options{})
+	file := t.TempDir() + "/not-a-dir"
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := run(t, time.Minute, "sync", "--source", src.URL(), "--target", dst.URL(), "--state-dir", file+"/state", "--once")
+	if code == 0 || !strings.Contains(out, file) {
+		t.Fatalf("sync with an unwritable state dir exited %d without naming it:\n%s", code, out)
+	}
+	c := src.Client()
+	defer c.Close()
+	if stats := c.Info(context.Background(), "stats").Val(); !strings.Contains(stats, "sync_full:0\r") {
+		t.Fatalf("the source served a full sync to a redferry that could not spool it:\n%s", stats)
+	}
+}
