@@ -25,6 +25,7 @@ import (
 //	BENCH_REPS     interleaved runs of each full sync, medians kept (default 3)
 //	BENCH_MODES    --replay-mode values measured besides the default, when
 //	               the binary has the setting (default commands,restore; - none)
+//	BENCH_FLAGS    extra flags for every redferry sync, e.g. "--batch-commands 5000"
 //	BENCH_LOG      redferry's log level (default warn; set: print its log)
 //	BENCH_CATCHUP  writes taken while redferry is stopped (default 2000000)
 //	BENCH_ONLY     comma list of sections: strings,mixed,big,catchup,streaming

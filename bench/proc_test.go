@@ -66,6 +66,7 @@ func startRedferry(t *testing.T, src, tgt *redistest.Server, stateDir string, on
 		args = append(args, "--once")
 	}
 	args = append(args, extra...)
+	args = append(args, strings.Fields(os.Getenv("BENCH_FLAGS"))...)
 	p.cmd = exec.Command(redferryBin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.start = time.Now()

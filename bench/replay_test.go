@@ -40,6 +40,8 @@ func BenchmarkSnapshotReplay(b *testing.B) {
 	for _, bc := range []struct{ name, mode, replay string }{
 		{"commands/sync", "sync", sink.ModeCommands},
 		{"commands/pipeline", "pipeline", sink.ModeCommands},
+		{"auto/sync", "sync", sink.ModeAuto},
+		{"auto/pipeline", "pipeline", sink.ModeAuto},
 		{"restore/sync", "sync", sink.ModeRestore},
 		{"restore/pipeline", "pipeline", sink.ModeRestore},
 	} {

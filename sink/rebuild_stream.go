@@ -25,13 +25,12 @@ type pelInfo struct {
 // streamState is the stream being rebuilt: its groups' PELs are held until
 // their consumers have claimed them.
 type streamState struct {
-	entries     int
-	deleted     []rdbparse.StreamID // entries added only so their PEL entries can be claimed
-	group       []byte
-	pel         map[rdbparse.StreamID]pelInfo
-	consumer    []byte
-	inConsumer  bool
-	consumerPEL bool // the current consumer claimed at least one entry
+	entries    int
+	deleted    []rdbparse.StreamID // entries added only so their PEL entries can be claimed
+	group      []byte
+	pel        map[rdbparse.StreamID]pelInfo
+	consumer   []byte
+	inConsumer bool
 }
 
 func (s *streamState) reset() {
@@ -39,7 +38,7 @@ func (s *streamState) reset() {
 	s.deleted = s.deleted[:0]
 	s.group = s.group[:0]
 	clear(s.pel)
-	s.inConsumer, s.consumerPEL = false, false
+	s.inConsumer = false
 }
 
 func (r *Rebuilder) streamEntry(e *rdbparse.Event, b *Batch) {
@@ -102,7 +101,7 @@ func (r *Rebuilder) streamPending(e *rdbparse.Event) {
 func (r *Rebuilder) streamConsumer(e *rdbparse.Event, b *Batch) {
 	r.finishConsumer(b)
 	r.stream.consumer = append(r.stream.consumer[:0], e.Consumer.Name...)
-	r.stream.inConsumer, r.stream.consumerPEL = true, false
+	r.stream.inConsumer = true
 }
 
 // streamConsumerPending gives the entry to the consumer with the group PEL's
@@ -117,18 +116,16 @@ func (r *Rebuilder) streamConsumerPending(e *rdbparse.Event, b *Batch) {
 	b.Add(r.offset, []byte("XCLAIM"), r.key, r.stream.group, r.stream.consumer, []byte("0"), []byte(e.ID.String()),
 		[]byte("TIME"), strconv.AppendInt(nil, p.time, 10), []byte("RETRYCOUNT"), strconv.AppendUint(nil, p.count, 10),
 		[]byte("FORCE"), []byte("JUSTID"))
-	r.stream.consumerPEL = true
 }
 
-// finishConsumer creates the current consumer if no XCLAIM did.
+// finishConsumer makes sure the current consumer exists: its XCLAIMs may all
+// have been ignored (entries no longer in the stream), and creating an
+// existing consumer changes nothing.
 func (r *Rebuilder) finishConsumer(b *Batch) {
 	if !r.stream.inConsumer {
 		return
 	}
 	r.stream.inConsumer = false
-	if r.stream.consumerPEL {
-		return
-	}
 	b.Add(r.offset, createConsumer(r.caps, r.key, r.stream.group, r.stream.consumer)...)
 }
 

@@ -160,20 +160,20 @@ func TestRDBInspect(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("inspect --format json exited %d:\n%s", code, out)
 	}
-	var first struct {
-		DB       int    `json:"db"`
-		Key      string `json:"key"`
-		Type     string `json:"type"`
-		Size     int64  `json:"size"`
-		ExpireAt int64  `json:"expire_at_ms"`
-	}
 	found := false
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if err := json.Unmarshal([]byte(line), &first); err != nil {
+		var k struct { // fresh for each line: a field absent from it stays zero
+			DB       int    `json:"db"`
+			Key      string `json:"key"`
+			Type     string `json:"type"`
+			Size     int64  `json:"size"`
+			ExpireAt int64  `json:"expire_at_ms"`
+		}
+		if err := json.Unmarshal([]byte(line), &k); err != nil {
 			t.Fatalf("line %q: %v", line, err)
 		}
-		if first.Key == "s" {
-			found = first.Type == "string" && first.Size == 5 && first.ExpireAt == exp.UnixMilli()
+		if k.Key == "s" {
+			found = k.Type == "string" && k.Size == 5 && k.ExpireAt == exp.UnixMilli()
 		}
 	}
 	if !found {

@@ -42,6 +42,11 @@ type Workload struct {
 	// of 7.0+ cannot hold what a 6.x source makes of it (native replication
 	// cannot either).
 	KeepDeletedPending bool
+	// NoGhostPending keeps Run from deleting or trimming stream entries that
+	// are still pending. A pending entry whose message is gone from the
+	// stream cannot be rebuilt by commands (only RESTORE keeps it): set it
+	// when the target is older than the source. Needs a 6.2+ source (MINID).
+	NoGhostPending bool
 	// Logger gets a line per Fill and Run (default: none).
 	Logger *zap.Logger
 

@@ -321,11 +321,23 @@ func (rn *runner) stream(ctx context.Context, cl *redis.Client) error {
 		if err != nil || len(msgs) == 0 {
 			return err
 		}
-		return cl.XDel(ctx, key, msgs[rn.r.Intn(len(msgs))].ID).Err()
+		id := msgs[rn.r.Intn(len(msgs))].ID
+		if rn.w.NoGhostPending {
+			if p, err := cl.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: key, Group: "g", Start: id, End: id, Count: 1}).Result(); err == nil && len(p) > 0 {
+				return nil // pending: keep its entry
+			}
+		}
+		return cl.XDel(ctx, key, id).Err()
 	default: // XTRIM (exact)
 		n, err := cl.XLen(ctx, key).Result()
 		if err != nil || n < 20 {
 			return err
+		}
+		if rn.w.NoGhostPending {
+			// Trim only below the oldest pending entry.
+			if p, err := cl.XPending(ctx, key, "g").Result(); err == nil && p.Count > 0 {
+				return cl.XTrimMinID(ctx, key, p.Lower).Err()
+			}
 		}
 		return cl.XTrimMaxLen(ctx, key, n-5).Err()
 	}

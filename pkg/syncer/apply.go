@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -18,6 +19,11 @@ type applier struct {
 	s     *Syncer
 	log   *zap.Logger
 	batch *sink.Batch
+	// pipe applies each batch while the next one is built.
+	pipe *sink.Pipeline
+	// err is the first failure of a batch applied in the background.
+	errMu sync.Mutex
+	err   error
 	// onceTarget: with Once, stop when the applied offset reaches this
 	// source offset; -1 otherwise.
 	onceTarget int64
@@ -26,7 +32,8 @@ type applier struct {
 // apply waits for the snapshot when there is one to take, replays it, then
 // follows the stream. With Once it returns nil when the target has caught up.
 func (s *Syncer) apply(ctx context.Context, p plan, snapshotReady <-chan struct{}) error {
-	a := &applier{s: s, log: s.log.With(zap.String("stage", "apply")), batch: &sink.Batch{}, onceTarget: -1}
+	a := &applier{s: s, log: s.log.With(zap.String("stage", "apply")), batch: &sink.Batch{}, onceTarget: -1,
+		pipe: s.target.NewPipeline()}
 	streamFrom, db := p.streamFrom, p.db
 	if p.snapshot {
 		select {
@@ -63,25 +70,75 @@ func (s *Syncer) apply(ctx context.Context, p plan, snapshotReady <-chan struct{
 // errOnceDone ends the stream replay in once mode.
 var errOnceDone = errors.New("caught up")
 
-// commit applies the batch with st as its checkpoint. The batch in flight is
-// applied even when ctx ends (a clean stop finishes it), within IOTimeout.
+// commit starts applying the batch with st as its checkpoint and returns
+// while the target executes it, so the next batch is built meanwhile
+// (sink.Pipeline: batches still reach the target one after the other). The
+// batch is applied even when ctx ends (a clean stop finishes it), within
+// IOTimeout. An error of this batch comes back from the next commit or wait.
 func (a *applier) commit(ctx context.Context, st checkpoint.State) error {
+	return a.commitThen(ctx, st, nil)
+}
+
+// commitThen is commit with after run once the batch is applied.
+func (a *applier) commitThen(ctx context.Context, st checkpoint.State, after func()) error {
+	if err := a.asyncErr(); err != nil {
+		return err
+	}
 	st.UpdatedAt = time.Now()
 	a.s.store.Attach(a.batch, st)
 	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.s.cfg.IOTimeout*4)
-	defer cancel()
 	n := a.batch.Len()
-	if err := a.s.target.Apply(applyCtx, a.batch); err != nil {
-		var te *sink.TargetError
-		if errors.As(err, &te) {
-			a.s.tracker.AddTargetErrors(1)
+	err := a.pipe.Apply(applyCtx, a.batch, func(err error) {
+		defer cancel()
+		if err != nil {
+			var te *sink.TargetError
+			if errors.As(err, &te) {
+				a.s.tracker.AddTargetErrors(1)
+			}
+			a.setAsyncErr(fmt.Errorf("applying a batch of %d commands (checkpoint offset %d): %w", n, st.Offset, err))
+			return
 		}
-		return fmt.Errorf("applying a batch of %d commands (checkpoint offset %d): %w", n, st.Offset, err)
+		if err := a.s.store.Committed(applyCtx, st); err != nil {
+			a.setAsyncErr(fmt.Errorf("saving the checkpoint: %w", err))
+			return
+		}
+		a.s.tracker.AddCommands(int64(n))
+		if after != nil {
+			after()
+		}
+	})
+	if err != nil {
+		cancel()
+		if aerr := a.asyncErr(); aerr != nil {
+			return aerr
+		}
+		return fmt.Errorf("applying a batch (checkpoint offset %d): %w", st.Offset, err)
 	}
-	if err := a.s.store.Committed(applyCtx, st); err != nil {
-		return fmt.Errorf("saving the checkpoint: %w", err)
-	}
-	a.s.tracker.AddCommands(int64(n))
-	a.batch.Reset()
 	return nil
+}
+
+// wait waits for the batch in flight, even when ctx has ended, and returns
+// its error.
+func (a *applier) wait(ctx context.Context) error {
+	if err := a.pipe.Wait(context.WithoutCancel(ctx)); err != nil {
+		if aerr := a.asyncErr(); aerr != nil {
+			return aerr
+		}
+		return fmt.Errorf("applying a batch: %w", err)
+	}
+	return a.asyncErr()
+}
+
+func (a *applier) setAsyncErr(err error) {
+	a.errMu.Lock()
+	defer a.errMu.Unlock()
+	if a.err == nil {
+		a.err = err
+	}
+}
+
+func (a *applier) asyncErr() error {
+	a.errMu.Lock()
+	defer a.errMu.Unlock()
+	return a.err
 }

@@ -54,6 +54,9 @@ func (a *applier) replaySnapshot(ctx context.Context, info spool.SnapshotInfo, f
 	if err := a.commit(ctx, done); err != nil {
 		return err
 	}
+	if err := a.wait(ctx); err != nil {
+		return err
+	}
 	a.batch.StartDB = curDB
 	s.tracker.SetSnapshotApplied(info.Size)
 	s.tracker.SetApplied(info.Offset)

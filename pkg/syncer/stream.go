@@ -44,22 +44,43 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 		}
 		if a.batch.Len() > 0 {
 			st := checkpoint.State{ReplID: s.currentReplID(), Offset: offset, Phase: checkpoint.PhaseStreaming, DB: db}
-			if err := a.commit(ctx, st); err != nil {
+			off := offset
+			if err := a.commitThen(ctx, st, func() {
+				s.tracker.SetApplied(off)
+				if err := s.spool.Trim(off); err != nil {
+					a.log.Warn("could not remove applied spool segments", zap.Error(err))
+				}
+			}); err != nil {
 				return err
 			}
 			a.batch.StartDB = db
-			if err := s.spool.Trim(offset); err != nil {
-				a.log.Warn("could not remove applied spool segments", zap.Error(err))
-			}
 		}
-		// Stream bytes that needed no write (PING, REPLCONF) count as applied too.
-		s.tracker.SetApplied(offset)
 		if a.onceTarget >= 0 && offset >= a.onceTarget {
+			if err := a.wait(ctx); err != nil {
+				return err
+			}
+			s.tracker.SetApplied(offset)
 			return errOnceDone
 		}
 		return nil
 	}
-	hook := &waitHook{ctx: ctx, r: r, spool: s.spool, beforeWait: commit}
+	// idle: the spool has nothing more for now. Apply what was gathered and
+	// wait for it, so the applied offset (PINGs and REPLCONF included, which
+	// need no write) is exact while the stream is quiet.
+	idle := func() error {
+		if inMulti {
+			return nil
+		}
+		if err := commit(); err != nil {
+			return err
+		}
+		if err := a.wait(ctx); err != nil {
+			return err
+		}
+		s.tracker.SetApplied(offset)
+		return nil
+	}
+	hook := &waitHook{ctx: ctx, r: r, spool: s.spool, beforeWait: idle}
 	cr := protocol.NewCommandReader(bufio.NewReaderSize(hook, 1<<20), protocol.Limits{})
 	for {
 		cmd, err := cr.ReadCommand()
@@ -75,6 +96,9 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 				// A clean stop: the batch gathered so far is applied first.
 				if cerr := commit(); cerr != nil && !errors.Is(cerr, errOnceDone) {
 					return cerr
+				}
+				if werr := a.wait(ctx); werr != nil {
+					return werr
 				}
 				return ctx.Err()
 			}
