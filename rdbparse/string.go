@@ -71,10 +71,12 @@ func (d *Decoder) readIntEnc(kind uint64, what string) (int64, error) {
 // readLZFHeader reads the compressed and uncompressed lengths and checks
 // them against each other, so that no buffer is sized from a lie.
 func (d *Decoder) readLZFHeader(off int64, what string) (clen, ulen uint64, err error) {
-	if clen, err = d.readLen(what + " (LZF compressed length)"); err != nil {
+	// Constant descriptions: building them from what for every value was
+	// most of the decoder's allocations.
+	if clen, err = d.readLen("LZF compressed length"); err != nil {
 		return
 	}
-	if ulen, err = d.readLen(what + " (LZF length)"); err != nil {
+	if ulen, err = d.readLen("LZF uncompressed length"); err != nil {
 		return
 	}
 	if clen == 0 || clen > maxBlob || ulen/lzfMaxRatio > clen {

@@ -36,10 +36,13 @@ const (
 	// much of the commands built meanwhile in case it turns out bigger (a
 	// key whose commands outgrow this is rebuilt by them, even if its
 	// compact serialized form would have fit).
-	RestoreAutoMax = 16 << 20
+	RestoreAutoMax = 4 << 20
 	// RestoreMax is Redis' proto-max-bulk-len: no server takes a bigger
 	// RESTORE payload by default.
 	RestoreMax = 512 << 20
+
+	// smallString: in auto mode, strings up to this size are SET, not RESTOREd.
+	smallString = 4096
 )
 
 // RestoreOptions tune a Restorer.
@@ -134,6 +137,12 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *Batch) error {
 		r.inScratch = r.allowed
 		if e.Type == rdbparse.TypeString && e.Len > int64(r.CaptureLimit()) {
 			r.inScratch = false // its length says it cannot be captured
+		}
+		if r.opt.Mode != ModeRestore && e.Type == rdbparse.TypeString && e.Len >= 0 && e.Len <= smallString &&
+			e.Idle < 0 && e.Freq < 0 {
+			// A small string costs the target less as SET than as RESTORE,
+			// and has nothing (no LRU/LFU) that only RESTORE keeps.
+			r.inScratch = false
 		}
 		r.scratch.Reset()
 		return r.rb.Handle(e, b) // SELECT, DEL: needed either way

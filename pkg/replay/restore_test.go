@@ -132,7 +132,8 @@ func TestRestorePairs(t *testing.T) {
 			dst := redistest.Start(t, p.dst, redistest.Options{})
 			stats := loadInto(t, data, dst, replay.SnapshotOptions{})
 			t.Logf("%+v", stats)
-			if p.restore && (stats.Restored == 0 || stats.Rebuilt != 0) || !p.restore && stats.Restored != 0 {
+			// Small strings are SET even where RESTORE works (cheaper for the target).
+			if p.restore && stats.Restored == 0 || !p.restore && stats.Restored != 0 {
 				t.Fatalf("stats %+v, want restore=%v", stats, p.restore)
 			}
 			compare(t, src, dst)
