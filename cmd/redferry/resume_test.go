@@ -66,6 +66,14 @@ func TestKillLoop(t *testing.T) {
 	defer sp.Close()
 	sp.Throttle(faultproxy.Downstream, max(rdb.Size()/3, 1<<20))
 	t.Logf("snapshot of %d MB, download throttled to %d KB/s", rdb.Size()>>20, max(rdb.Size()/3, 1<<20)>>10)
+	// The snapshot is applied while it downloads; the target link is slowed
+	// too, so that the replay outlasts the download and can be hit after it.
+	dp, err := faultproxy.Start(dst.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	dp.Throttle(faultproxy.Upstream, max(rdb.Size()/6, 1<<20))
 
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	loadDone := make(chan error, 1)
@@ -88,7 +96,7 @@ func TestKillLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	statusAddr := "127.0.0.1:" + strconv.Itoa(port)
-	args := []string{"sync", "--source", "redis://" + sp.Addr(), "--target", dst.URL(), "--state-dir", state,
+	args := []string{"sync", "--source", "redis://" + sp.Addr(), "--target", "redis://" + dp.Addr(), "--state-dir", state,
 		"--status-addr", statusAddr, "--batch-commands", "300"}
 	logPath := filepath.Join(t.TempDir(), "redferry.log")
 	logf, err := os.Create(logPath)
@@ -116,6 +124,9 @@ func TestKillLoop(t *testing.T) {
 	start := time.Now()
 	var fullBefore, partialAfter int // kills that must cost a full sync / continue with PSYNC
 	for i, aim := range aims {
+		if aim == "streaming" {
+			dp.Throttle(faultproxy.Upstream, 0) // the replay phases are behind us
+		}
 		cmd := startRedferry(t, args, logf)
 		phase := waitPhase(ctx, statusAddr, aim, 20*time.Second)
 		wait := 400 // ms: the download and replay phases are a few seconds long

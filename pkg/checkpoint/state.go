@@ -50,6 +50,10 @@ type State struct {
 	// SnapshotPos is, during snapshot replay, the byte offset in the spooled
 	// snapshot of the first key not yet applied; 0 while streaming.
 	SnapshotPos int64
+	// Partial is set, during snapshot replay, while the snapshot was still
+	// being downloaded: a restart cannot continue it (the spool holds no
+	// complete snapshot) and starts the full sync again.
+	Partial bool
 	// DB is the database selected at Offset in the stream (the last SELECT
 	// before it), so a restart mid-stream applies to the right database.
 	DB int
@@ -66,6 +70,7 @@ type wire struct {
 	Offset      int64     `json:"offset"`
 	Phase       string    `json:"phase"`
 	SnapshotPos int64     `json:"snapshot_pos,omitempty"`
+	Partial     bool      `json:"partial,omitempty"`
 	DB          int       `json:"db,omitempty"`
 	UpdatedAt   time.Time `json:"updated_at"`
 }
@@ -88,6 +93,9 @@ func (s State) Validate() error {
 			errs = append(errs, fmt.Errorf("snapshot_pos %d is negative", s.SnapshotPos))
 		}
 	case PhaseStreaming:
+		if s.Partial {
+			errs = append(errs, fmt.Errorf("partial set in phase %q", s.Phase))
+		}
 		if s.SnapshotPos != 0 {
 			errs = append(errs, fmt.Errorf("snapshot_pos %d set in phase %q", s.SnapshotPos, s.Phase))
 		}
@@ -117,7 +125,7 @@ func isReplID(id string) bool {
 func (s State) Marshal() []byte {
 	b, err := json.Marshal(wire{
 		V: Version, ReplID: s.ReplID, Offset: s.Offset, Phase: s.Phase,
-		SnapshotPos: s.SnapshotPos, DB: s.DB, UpdatedAt: s.UpdatedAt.UTC(),
+		SnapshotPos: s.SnapshotPos, Partial: s.Partial, DB: s.DB, UpdatedAt: s.UpdatedAt.UTC(),
 	})
 	if err != nil { // only strings, ints and a time: cannot fail
 		panic("checkpoint: marshal: " + err.Error())
@@ -152,7 +160,7 @@ func Unmarshal(b []byte) (State, error) {
 	if dec.More() {
 		return State{}, fmt.Errorf("%w: trailing data after the JSON object", ErrCorrupt)
 	}
-	st := State{ReplID: w.ReplID, Offset: w.Offset, Phase: w.Phase, SnapshotPos: w.SnapshotPos, DB: w.DB, UpdatedAt: w.UpdatedAt}
+	st := State{ReplID: w.ReplID, Offset: w.Offset, Phase: w.Phase, SnapshotPos: w.SnapshotPos, Partial: w.Partial, DB: w.DB, UpdatedAt: w.UpdatedAt}
 	if err := st.Validate(); err != nil {
 		return State{}, err
 	}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"go.uber.org/zap"
 )
@@ -37,6 +38,12 @@ type SnapshotWriter struct {
 	n      int64
 	err    error
 	done   bool
+
+	// What followers (Follow) may read: bytes in the file, and the state.
+	fmu     sync.Mutex
+	flushed int64
+	state   int
+	changed chan struct{}
 }
 
 func (s *Spool) snapPath() string { return filepath.Join(s.dir, snapshotFile) }
@@ -107,6 +114,7 @@ func (w *SnapshotWriter) Write(p []byte) (int, error) {
 		w.err = ioErr("write", w.f.Name(), err)
 		return n, w.err
 	}
+	w.setFollowState(w.n-int64(w.w.Buffered()), snapWriting)
 	return n, nil
 }
 
@@ -146,6 +154,7 @@ func (w *SnapshotWriter) Commit() error {
 	}
 	w.done = true
 	s.snapW = nil
+	w.setFollowState(w.n, snapCommitted)
 	s.mu.Lock()
 	s.snap = &info
 	s.snapSize.Store(0)
@@ -169,6 +178,7 @@ func (w *SnapshotWriter) Abort() error {
 
 func (w *SnapshotWriter) abortLocked() error {
 	w.done = true
+	w.setFollowState(w.flushedBytes(), snapAborted)
 	w.s.snapW = nil
 	w.s.snapSize.Store(0)
 	_ = w.f.Close()
@@ -176,6 +186,12 @@ func (w *SnapshotWriter) abortLocked() error {
 		return fmt.Errorf("spool: remove %s: %w", w.f.Name(), err)
 	}
 	return nil
+}
+
+func (w *SnapshotWriter) flushedBytes() int64 {
+	w.fmu.Lock()
+	defer w.fmu.Unlock()
+	return w.flushed
 }
 
 // Snapshot returns the committed snapshot, if any.

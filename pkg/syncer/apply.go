@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/redferry/redferry/pkg/checkpoint"
+	"github.com/redferry/redferry/pkg/spool"
 	"github.com/redferry/redferry/sink"
 )
 
@@ -31,24 +32,31 @@ type applier struct {
 
 // apply waits for the snapshot when there is one to take, replays it, then
 // follows the stream. With Once it returns nil when the target has caught up.
-func (s *Syncer) apply(ctx context.Context, p plan, snapshotReady <-chan struct{}) error {
+func (s *Syncer) apply(ctx context.Context, p plan, snapshotReady <-chan *spool.SnapshotFollower) error {
 	a := &applier{s: s, log: s.log.With(zap.String("stage", "apply")), batch: &sink.Batch{}, onceTarget: -1,
 		pipe: s.target.NewPipeline()}
+	// Whatever ends the applier, the batch in flight lands (or fails) before
+	// it returns: a restart must not read a checkpoint that is about to move.
+	defer func() { _ = a.pipe.Wait(context.WithoutCancel(ctx)) }()
 	streamFrom, db := p.streamFrom, p.db
 	if p.snapshot {
+		var follower *spool.SnapshotFollower
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-snapshotReady:
+		case follower = <-snapshotReady:
 		}
-		info, ok := s.spool.Snapshot()
-		if !ok {
-			return errors.New("internal: the snapshot is not in the spool after the receiver committed it")
+		var err error
+		if follower != nil {
+			defer follower.Close()
+			streamFrom, err = a.replayFollowedSnapshot(ctx, follower)
+		} else {
+			streamFrom, err = a.replaySpooledSnapshot(ctx, p.snapshotPos, p.snapshotPos > 0 || s.cfg.Merge)
 		}
-		if err := a.replaySnapshot(ctx, info, p.snapshotPos, p.snapshotPos > 0 || s.cfg.Merge); err != nil {
+		if err != nil {
 			return err
 		}
-		streamFrom, db = info.Offset, 0
+		db = 0
 		if s.cfg.Once {
 			off, err := s.sourceOffset(ctx)
 			if err != nil {

@@ -13,6 +13,7 @@ import (
 type plan struct {
 	replID      string // the replid to PSYNC with; "" asks for a full sync
 	fullSync    bool   // no usable position: take a new snapshot
+	overlap     bool   // apply the new snapshot while it downloads (the target holds nothing else)
 	snapshot    bool   // the applier replays the spooled snapshot...
 	snapshotPos int64  // ...from this key on
 	streamFrom  int64  // the applier replays the stream from this offset
@@ -38,6 +39,9 @@ func (s *Syncer) plan(ctx context.Context) (plan, error) {
 	switch st.Phase {
 	case checkpoint.PhaseSnapshotReplay:
 		info, has := s.spool.Snapshot()
+		if (!has || info.ReplID != st.ReplID || info.Offset != st.Offset) && st.Partial {
+			return plan{}, fmt.Errorf("%w: it was being applied while it downloaded, and redferry stopped before it was whole", errRestartFullSync)
+		}
 		if !has || info.ReplID != st.ReplID || info.Offset != st.Offset {
 			return plan{}, fmt.Errorf("%w: the snapshot being applied (replid %s, offset %d) is no longer in the spool %s",
 				ErrResyncRequired, st.ReplID, st.Offset, s.cfg.StateDir)
@@ -90,5 +94,5 @@ func (s *Syncer) planFirstSync(ctx context.Context) (plan, error) {
 	if err := removeFile(s.linkInfo.Path()); err != nil {
 		return plan{}, err
 	}
-	return plan{fullSync: true, snapshot: true}, nil
+	return plan{fullSync: true, snapshot: true, overlap: !s.cfg.Merge}, nil
 }

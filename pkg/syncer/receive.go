@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/redferry/redferry/pkg/checkpoint"
+	"github.com/redferry/redferry/pkg/spool"
 	"github.com/redferry/redferry/pkg/status"
 	"github.com/redferry/redferry/protocol"
 )
@@ -19,13 +20,13 @@ import (
 // and then the stream, acknowledging only what is durable on disk. It
 // reconnects with backoff on network errors and returns on errors that a
 // reconnect cannot fix.
-func (s *Syncer) receive(ctx context.Context, p plan, snapshotReady chan<- struct{}) error {
+func (s *Syncer) receive(ctx context.Context, p plan, snapshotReady chan<- *spool.SnapshotFollower) error {
 	log := s.log.With(zap.String("stage", "receive"))
 	replID := p.replID
 	var bo backoff
 	for {
 		started := time.Now()
-		err := s.receiveOnce(ctx, log, &replID, snapshotReady)
+		err := s.receiveOnce(ctx, log, &replID, p.overlap, snapshotReady)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -55,7 +56,7 @@ func fatalLinkError(err error) bool {
 // errSpool marks spool (disk) errors: nothing can be received until fixed.
 var errSpool = errors.New("spool")
 
-func (s *Syncer) receiveOnce(ctx context.Context, log *zap.Logger, replID *string, snapshotReady chan<- struct{}) error {
+func (s *Syncer) receiveOnce(ctx context.Context, log *zap.Logger, replID *string, overlap bool, snapshotReady chan<- *spool.SnapshotFollower) error {
 	if s.tracker.Phase() == status.PhaseStarting {
 		s.tracker.SetPhase(status.PhaseHandshake)
 	}
@@ -82,12 +83,8 @@ func (s *Syncer) receiveOnce(ctx context.Context, log *zap.Logger, replID *strin
 			return fmt.Errorf("%w (asked for replid %s offset %d, the source answered FULLRESYNC %s %d)",
 				ErrResyncRequired, want, from, res.ReplID, res.Offset)
 		}
-		if err := s.receiveSnapshot(ctx, log, link, res); err != nil {
+		if err := s.receiveSnapshot(ctx, log, link, res, overlap, snapshotReady); err != nil {
 			return err
-		}
-		select {
-		case snapshotReady <- struct{}{}:
-		default:
 		}
 	} else {
 		log.Info("continuing the replication stream", zap.String("replid", res.ReplID), zap.Int64("offset", res.Offset))
@@ -106,13 +103,29 @@ func (s *Syncer) receiveOnce(ctx context.Context, log *zap.Logger, replID *strin
 	return s.receiveStream(ctx, link)
 }
 
-func (s *Syncer) receiveSnapshot(ctx context.Context, log *zap.Logger, link *protocol.Link, res protocol.Resync) error {
+// receiveSnapshot spools the snapshot. With overlap the applier gets a
+// follower of it at once and applies it while it arrives; otherwise it is
+// signalled once the snapshot is committed.
+func (s *Syncer) receiveSnapshot(ctx context.Context, log *zap.Logger, link *protocol.Link, res protocol.Resync,
+	overlap bool, snapshotReady chan<- *spool.SnapshotFollower) error {
 	s.tracker.SetPhase(status.PhaseSnapshotDownload)
 	s.tracker.SetReplID(res.ReplID)
 	log.Info("full sync: receiving the snapshot", zap.String("replid", res.ReplID), zap.Int64("offset", res.Offset))
 	w, err := s.spool.NewSnapshot(res.ReplID, res.Offset)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errSpool, err)
+	}
+	if overlap {
+		f, err := w.Follow(ctx)
+		if err != nil {
+			_ = w.Abort()
+			return fmt.Errorf("%w: %v", errSpool, err)
+		}
+		select {
+		case snapshotReady <- f:
+		default: // the applier still holds an earlier, aborted one: it ends the run
+			f.Close()
+		}
 	}
 	start := time.Now()
 	n, err := link.ReadSnapshot(ctx, w, s.tracker.SetSnapshotReceived)
@@ -126,6 +139,12 @@ func (s *Syncer) receiveSnapshot(ctx context.Context, log *zap.Logger, link *pro
 	s.tracker.SetSnapshotSize(n)
 	s.tracker.SetReceived(res.Offset)
 	log.Info("snapshot received", zap.Int64("bytes", n), zap.Duration("took", time.Since(start)))
+	if !overlap {
+		select {
+		case snapshotReady <- nil: // nil: the committed snapshot in the spool
+		default:
+		}
+	}
 	return nil
 }
 

@@ -47,6 +47,10 @@ type Syncer struct {
 // new snapshot instead.
 var ErrResyncRequired = errors.New("the source cannot continue from the saved offset and starts a new full sync")
 
+// errRestartFullSync: a snapshot applied while it downloaded did not arrive
+// whole; the target holds only our partial copy of it.
+var errRestartFullSync = errors.New("the snapshot being applied was not downloaded whole")
+
 // New checks the configuration and opens the state dir and the target.
 func New(ctx context.Context, cfg config.Config, log *zap.Logger, tracker *status.Tracker) (*Syncer, error) {
 	if err := cfg.Validate(); err != nil {
@@ -130,8 +134,17 @@ func (s *Syncer) Tracker() *status.Tracker { return s.tracker }
 func (s *Syncer) Run(ctx context.Context) error {
 	for {
 		err := s.runOnce(ctx)
+		if errors.Is(err, errRestartFullSync) && ctx.Err() == nil {
+			// The target holds only a part of a snapshot of ours (a first
+			// sync, not merged): empty it and take the snapshot again.
+			s.log.Warn("the snapshot download broke off while it was being applied: emptying the target and starting the full sync again", zap.Error(err))
+			if err := s.resetAll(ctx); err != nil {
+				return err
+			}
+			continue
+		}
 		if !errors.Is(err, ErrResyncRequired) {
-			if err == nil || ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			if err == nil || ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, errRestartFullSync)) {
 				s.tracker.SetPhase(status.PhaseStopped)
 				return nil
 			}
@@ -156,9 +169,11 @@ func (s *Syncer) runOnce(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	snapshotReady := make(chan struct{}, 1)
+	// The snapshot to apply: a follower of one being downloaded (overlap),
+	// or nil for the committed one in the spool.
+	snapshotReady := make(chan *spool.SnapshotFollower, 1)
 	if !p.fullSync {
-		snapshotReady <- struct{}{}
+		snapshotReady <- nil
 	}
 
 	var wg sync.WaitGroup
