@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/protocol"
 )
 
 // fillWith sends n commands made by gen through one pipelined connection.
@@ -43,7 +44,7 @@ func fillWith(addr string, n int, gen func(dst []byte, i int) []byte) error {
 func smallStrings(n, size int) func([]byte, int) []byte {
 	val := strings.Repeat("v", size)
 	return func(dst []byte, i int) []byte {
-		return appendCmd(dst, "SET", "key:"+strconv.Itoa(i), val)
+		return protocol.AppendCommandString(dst, "SET", "key:"+strconv.Itoa(i), val)
 	}
 }
 
@@ -83,21 +84,21 @@ func (b bigKeys) fill(addr string) error {
 			for j := 0; j < per; j++ {
 				args = append(args, "field:"+strconv.Itoa(i*per+j), val)
 			}
-			return appendCmd(dst, args...)
+			return protocol.AppendCommandString(dst, args...)
 		}},
 		{b.listLen() / per, func(dst []byte, i int) []byte {
 			args := []string{"RPUSH", "big:list"}
 			for j := 0; j < per; j++ {
 				args = append(args, "item-"+strconv.Itoa(i*per+j))
 			}
-			return appendCmd(dst, args...)
+			return protocol.AppendCommandString(dst, args...)
 		}},
 		{b.setLen() / per, func(dst []byte, i int) []byte {
 			args := []string{"SADD", "big:set"}
 			for j := 0; j < per; j++ {
 				args = append(args, "member-"+strconv.Itoa(i*per+j))
 			}
-			return appendCmd(dst, args...)
+			return protocol.AppendCommandString(dst, args...)
 		}},
 		{b.setLen() / per, func(dst []byte, i int) []byte {
 			args := []string{"ZADD", "big:zset"}
@@ -105,10 +106,10 @@ func (b bigKeys) fill(addr string) error {
 				k := i*per + j
 				args = append(args, strconv.Itoa(k%1000)+"."+strconv.Itoa(k), "member-"+strconv.Itoa(k))
 			}
-			return appendCmd(dst, args...)
+			return protocol.AppendCommandString(dst, args...)
 		}},
 		{b.stringLen() / (1 << 20), func(dst []byte, i int) []byte {
-			return appendCmd(dst, "APPEND", "big:string", strings.Repeat("s", 1<<20))
+			return protocol.AppendCommandString(dst, "APPEND", "big:string", strings.Repeat("s", 1<<20))
 		}},
 	}
 	for _, s := range steps {
@@ -125,16 +126,16 @@ func mixCmd(dst []byte, i int) []byte {
 	k := strconv.Itoa(i % 1000)
 	switch i % 6 {
 	case 0:
-		return appendCmd(dst, "SET", "mix:s:"+strconv.Itoa(i%100_000), "value-"+strconv.Itoa(i)+"-0123456789abcdef")
+		return protocol.AppendCommandString(dst, "SET", "mix:s:"+strconv.Itoa(i%100_000), "value-"+strconv.Itoa(i)+"-0123456789abcdef")
 	case 1:
-		return appendCmd(dst, "INCR", "mix:c:"+k)
+		return protocol.AppendCommandString(dst, "INCR", "mix:c:"+k)
 	case 2:
-		return appendCmd(dst, "LPUSH", "mix:l:"+k, "e"+strconv.Itoa(i))
+		return protocol.AppendCommandString(dst, "LPUSH", "mix:l:"+k, "e"+strconv.Itoa(i))
 	case 3:
-		return appendCmd(dst, "HSET", "mix:h:"+k, "f"+strconv.Itoa(i%5000), "v"+strconv.Itoa(i))
+		return protocol.AppendCommandString(dst, "HSET", "mix:h:"+k, "f"+strconv.Itoa(i%5000), "v"+strconv.Itoa(i))
 	case 4:
-		return appendCmd(dst, "ZADD", "mix:z:"+k, strconv.Itoa(i%977), "m"+strconv.Itoa(i%5000))
+		return protocol.AppendCommandString(dst, "ZADD", "mix:z:"+k, strconv.Itoa(i%977), "m"+strconv.Itoa(i%5000))
 	default:
-		return appendCmd(dst, "EVAL", "return redis.call('INCRBY', KEYS[1], ARGV[1])", "1", "mix:e:"+k, "3")
+		return protocol.AppendCommandString(dst, "EVAL", "return redis.call('INCRBY', KEYS[1], ARGV[1])", "1", "mix:e:"+k, "3")
 	}
 }

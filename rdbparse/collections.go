@@ -99,18 +99,24 @@ func (d *Decoder) emitElems(it elemIter, off int64, enc string, per int, k Kind)
 }
 
 func (d *Decoder) decodeLinkedList() error {
-	n, err := d.count("list length")
+	return d.decodeStringElems("list length", "linkedlist", "list element", KindListItem)
+}
+
+// decodeStringElems decodes a count then that many strings, each an event
+// of kind: the plain list and set encodings.
+func (d *Decoder) decodeStringElems(countWhat, encoding, elemWhat string, kind Kind) error {
+	n, err := d.count(countWhat)
 	if err != nil {
 		return err
 	}
-	if err := d.beginKey("linkedlist", int64(n)); err != nil {
+	if err := d.beginKey(encoding, int64(n)); err != nil {
 		return err
 	}
 	for i := uint64(0); i < n; i++ {
-		if d.valBuf, err = d.readString(d.valBuf, "list element"); err != nil {
+		if d.valBuf, err = d.readString(d.valBuf, elemWhat); err != nil {
 			return err
 		}
-		if err := d.emitValue(KindListItem, d.valBuf); err != nil {
+		if err := d.emitValue(kind, d.valBuf); err != nil {
 			return err
 		}
 	}
@@ -203,22 +209,7 @@ func (d *Decoder) decodeQuicklist2() error {
 }
 
 func (d *Decoder) decodeStringSet() error {
-	n, err := d.count("set size")
-	if err != nil {
-		return err
-	}
-	if err := d.beginKey("hashtable", int64(n)); err != nil {
-		return err
-	}
-	for i := uint64(0); i < n; i++ {
-		if d.valBuf, err = d.readString(d.valBuf, "set member"); err != nil {
-			return err
-		}
-		if err := d.emitValue(KindSetMember, d.valBuf); err != nil {
-			return err
-		}
-	}
-	return nil
+	return d.decodeStringElems("set size", "hashtable", "set member", KindSetMember)
 }
 
 func (d *Decoder) decodeIntset() error {

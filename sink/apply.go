@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/protocol"
 )
 
 // Apply writes the batch as MULTI, SELECT StartDB, the commands, [SELECT 0,
@@ -149,9 +151,9 @@ type sendResult struct {
 }
 
 var (
-	cmdMulti = appendCommandStrings(nil, "MULTI")
-	cmdExec  = appendCommandStrings(nil, "EXEC")
-	cmdSel0  = appendCommandStrings(nil, "SELECT", "0")
+	cmdMulti = protocol.AppendCommandString(nil, "MULTI")
+	cmdExec  = protocol.AppendCommandString(nil, "EXEC")
+	cmdSel0  = protocol.AppendCommandString(nil, "SELECT", "0")
 )
 
 func (s *Standalone) send(ctx context.Context, b *Batch) (sendResult, error) {
@@ -161,14 +163,14 @@ func (s *Standalone) send(ctx context.Context, b *Batch) (sendResult, error) {
 	var res sendResult
 	c.deadline()
 	c.scratch = append(c.scratch[:0], cmdMulti...)
-	c.scratch = appendCommandStrings(c.scratch, "SELECT", strconv.Itoa(b.StartDB))
+	c.scratch = protocol.AppendCommandString(c.scratch, "SELECT", strconv.Itoa(b.StartDB))
 	w := c.w
 	_, _ = w.Write(c.scratch)
 	_, _ = w.Write(b.buf)
 	withCP := b.Checkpoint != nil && s.cfg.CheckpointKey != ""
 	if withCP {
 		c.scratch = append(c.scratch[:0], cmdSel0...)
-		c.scratch = appendCommand(c.scratch, []byte("SET"), []byte(s.cfg.CheckpointKey), b.Checkpoint)
+		c.scratch = protocol.AppendCommand(c.scratch, []byte("SET"), []byte(s.cfg.CheckpointKey), b.Checkpoint)
 		_, _ = w.Write(c.scratch)
 	}
 	_, _ = w.Write(cmdExec)

@@ -1,6 +1,10 @@
 package sink
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/redferry/redferry/protocol"
+)
 
 // Batch is a run of commands applied to the target as one transaction. The
 // commands are RESP-encoded into one buffer that Reset keeps for reuse; each
@@ -30,13 +34,13 @@ func (b *Batch) Reset() {
 // Add encodes a command. offset is the source position it stands for: the
 // stream offset after the command, or the snapshot position of the key.
 func (b *Batch) Add(offset int64, args ...[]byte) {
-	b.buf = appendCommand(b.buf, args...)
+	b.buf = protocol.AppendCommand(b.buf, args...)
 	b.mark(offset)
 }
 
 // AddStrings is Add for string arguments.
 func (b *Batch) AddStrings(offset int64, args ...string) {
-	b.buf = appendCommandStrings(b.buf, args...)
+	b.buf = protocol.AppendCommandString(b.buf, args...)
 	b.mark(offset)
 }
 

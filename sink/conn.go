@@ -9,6 +9,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/redferry/redferry/protocol"
 )
 
 // conn is one RESP2 connection to the target.
@@ -67,7 +69,7 @@ func (c *conn) deadline() {
 
 // do sends one command and reads its reply (control plane: AUTH, INFO, GET).
 func (c *conn) do(args ...string) (reply, error) {
-	c.scratch = appendCommandStrings(c.scratch[:0], args...)
+	c.scratch = protocol.AppendCommandString(c.scratch[:0], args...)
 	c.deadline()
 	if _, err := c.w.Write(c.scratch); err != nil {
 		return reply{}, err

@@ -28,27 +28,8 @@ const (
 // then unusable and must be closed.
 var errProtocol = errors.New("sink: protocol error")
 
-// appendCommand encodes args as a RESP array of bulk strings.
-func appendCommand(dst []byte, args ...[]byte) []byte {
-	dst = appendLen(dst, '*', len(args))
-	for _, a := range args {
-		dst = appendLen(dst, '$', len(a))
-		dst = append(dst, a...)
-		dst = append(dst, '\r', '\n')
-	}
-	return dst
-}
-
-func appendCommandStrings(dst []byte, args ...string) []byte {
-	dst = appendLen(dst, '*', len(args))
-	for _, a := range args {
-		dst = appendLen(dst, '$', len(a))
-		dst = append(dst, a...)
-		dst = append(dst, '\r', '\n')
-	}
-	return dst
-}
-
+// appendLen writes a RESP length line (*n or $n); commands are encoded with
+// protocol.AppendCommand.
 func appendLen(dst []byte, prefix byte, n int) []byte {
 	dst = append(dst, prefix)
 	dst = strconv.AppendInt(dst, int64(n), 10)

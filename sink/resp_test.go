@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/redferry/redferry/protocol"
 )
 
 func TestReplyReader(t *testing.T) {
@@ -71,7 +73,7 @@ func TestBatchCommandRoundTrip(t *testing.T) {
 	var b Batch
 	b.Add(5, []byte("SET"), []byte("k\r\n"), []byte{})
 	b.AddStrings(6, "PING")
-	b.AddRaw(7, appendCommandStrings(nil, "DEL", "x", "y"))
+	b.AddRaw(7, protocol.AppendCommandString(nil, "DEL", "x", "y"))
 	if b.Len() != 3 {
 		t.Fatalf("Len = %d", b.Len())
 	}
@@ -93,7 +95,7 @@ func TestBatchCommandRoundTrip(t *testing.T) {
 }
 
 func FuzzParseCommand(f *testing.F) {
-	f.Add(appendCommandStrings(nil, "SET", "a", "b"))
+	f.Add(protocol.AppendCommandString(nil, "SET", "a", "b"))
 	f.Add([]byte("*1\r\n$-1\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		args, err := parseCommand(data)
@@ -101,7 +103,7 @@ func FuzzParseCommand(f *testing.F) {
 			return
 		}
 		// What parses re-encodes to a prefix of the input.
-		if enc := appendCommand(nil, args...); !bytes.HasPrefix(data, enc) {
+		if enc := protocol.AppendCommand(nil, args...); !bytes.HasPrefix(data, enc) {
 			t.Fatalf("re-encoding %q gave %q", data, enc)
 		}
 	})

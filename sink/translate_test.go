@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/protocol"
 )
 
 var (
@@ -107,7 +108,7 @@ func TestTranslateTable(t *testing.T) {
 	// Raw bytes pass through untouched; PUBLISH is kept when asked.
 	tr := NewTranslator(caps80, TranslateOptions{ReplayPublish: true})
 	var b Batch
-	raw := appendCommandStrings(nil, "PUBLISH", "ch", "m")
+	raw := protocol.AppendCommandString(nil, "PUBLISH", "ch", "m")
 	if err := tr.Translate(words("PUBLISH ch m"), raw, 1, &b); err != nil || string(b.Bytes()) != string(raw) {
 		t.Errorf("raw PUBLISH: %q, %v", b.Bytes(), err)
 	}
@@ -179,7 +180,7 @@ func TestTranslateEquivalence(t *testing.T) {
 			var b Batch
 			for i, cmd := range stream {
 				w := words(cmd)
-				if err := tr.Translate(w, appendCommand(nil, w...), int64(i), &b); err != nil {
+				if err := tr.Translate(w, protocol.AppendCommand(nil, w...), int64(i), &b); err != nil {
 					t.Fatalf("%q: %v", cmd, err)
 				}
 			}
