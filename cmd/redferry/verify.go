@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/redferry/redferry/pkg/checkpoint"
 	"github.com/redferry/redferry/pkg/config"
 	"github.com/redferry/redferry/pkg/verify"
 )
@@ -102,7 +103,7 @@ func runVerify(cmd *cobra.Command, f verifyFlags) error {
 
 	opt := verify.Options{TTLTolerance: f.tolerance, Rounds: f.rounds, Interval: f.interval, Rate: f.rate,
 		Sample: f.sample, DBs: f.dbs, IgnoreKeys: func(_ int, key string) bool {
-			return strings.HasPrefix(key, "redferry:checkpoint:") || cfg.CheckpointKey != "" && key == cfg.CheckpointKey
+			return strings.HasPrefix(key, checkpoint.KeyPrefix) || cfg.CheckpointKey != "" && key == cfg.CheckpointKey
 		}}
 	var reportErr error
 	if f.report != "" {

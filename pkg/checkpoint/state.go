@@ -26,6 +26,10 @@ const (
 	PhaseStreaming = "streaming"
 )
 
+// KeyPrefix starts every checkpoint key redferry writes into a target by
+// default (redferry:checkpoint:<name>); verify ignores keys with it.
+const KeyPrefix = "redferry:checkpoint:"
+
 // Version is the encoding version written by Marshal.
 const Version = 1
 

@@ -28,7 +28,7 @@ func TestMetricsExportTheTracker(t *testing.T) {
 	tr.AddTargetErrors(3)
 	tr.AddReconnect()
 	tr.SetSpoolBytes(4096)
-	rec := get(t, Handler(tr), "GET", "/metrics", "")
+	rec := get(t, NewHandler(tr, HandlerOptions{}), "GET", "/metrics", "")
 	if rec.Code != 200 {
 		t.Fatalf("GET /metrics = %d", rec.Code)
 	}
@@ -55,7 +55,7 @@ func TestMetricsExportTheTracker(t *testing.T) {
 func TestReadyzFollowsPhaseAndLag(t *testing.T) {
 	tr := NewTracker("a", "b")
 	tr.SetReadyMaxLag(50 * time.Millisecond)
-	h := Handler(tr)
+	h := NewHandler(tr, HandlerOptions{})
 	if rec := get(t, h, "GET", "/readyz", ""); rec.Code != 503 || !strings.Contains(rec.Body.String(), "not streaming") {
 		t.Fatalf("/readyz while starting = %d %q, want 503 naming the phase", rec.Code, rec.Body)
 	}

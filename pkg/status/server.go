@@ -22,11 +22,9 @@ type HandlerOptions struct {
 	Routes map[string]http.Handler
 }
 
-// Handler serves GET /status (JSON), /metrics (Prometheus), /healthz
-// (the process answers) and /readyz (streaming with a lag below the bound).
-func Handler(t *Tracker) http.Handler { return NewHandler(t, HandlerOptions{}) }
-
-// NewHandler is Handler with the optional endpoints of opt.
+// NewHandler serves GET /status (JSON), /metrics (Prometheus), /healthz (the
+// process answers), /readyz (streaming with a lag below the bound) and the
+// optional endpoints of opt.
 func NewHandler(t *Tracker, opt HandlerOptions) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {

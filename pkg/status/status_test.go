@@ -40,7 +40,7 @@ func TestStatusEndpointServesJSON(t *testing.T) {
 	tr.SetReplID("abc")
 	tr.AddKeys(7)
 	rec := httptest.NewRecorder()
-	Handler(tr).ServeHTTP(rec, httptest.NewRequest("GET", "/status", nil))
+	NewHandler(tr, HandlerOptions{}).ServeHTTP(rec, httptest.NewRequest("GET", "/status", nil))
 	var r Report
 	if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil {
 		t.Fatalf("GET /status is not JSON: %v\n%s", err, rec.Body)

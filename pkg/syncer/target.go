@@ -8,13 +8,13 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/redferry/redferry/pkg/checkpoint"
 	"github.com/redferry/redferry/pkg/config"
 	"github.com/redferry/redferry/sink"
 )
 
-// checkpointKeyPrefix starts every checkpoint key redferry writes by
-// default; verify and status ignore keys with it.
-const checkpointKeyPrefix = "redferry:checkpoint:"
+// checkpointKeyPrefix starts every checkpoint key redferry writes by default.
+const checkpointKeyPrefix = checkpoint.KeyPrefix
 
 // checkpointKey is the target key holding the checkpoint. The default is
 // named after the sync, not after the source's address, so that pointing
