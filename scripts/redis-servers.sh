@@ -20,21 +20,32 @@ declare -A PKGS=(
   [bookworm]="redis-server redis-tools libjemalloc2 liblzf1 liblua5.1-0 lua-cjson lua-bitop"
   [trixie]="redis-server redis-tools valkey-server valkey-tools $NEWLIBS"
   [sid]="redis-server redis-tools valkey-server valkey-tools $NEWLIBS"
+  [experimental]="redis-server/experimental redis-tools/experimental $NEWLIBS"
 )
+# Suites whose packages come from another suite's archive too: experimental
+# holds only the new packages; their libraries come from sid.
+declare -A EXTRA=([experimental]=sid)
 
 fetch_suite() {
   local suite=$1 dir="$CACHE/$suite"
   if [[ -f "$dir/.done" ]]; then return; fi
   mkdir -p "$dir/lists/partial" "$dir/debs" "$dir/root" "$dir/archives/partial"
   echo "deb [signed-by=$KEYRING] $MIRROR $suite main" >"$dir/sources.list"
+  if [[ -n "${EXTRA[$suite]:-}" ]]; then
+    echo "deb [signed-by=$KEYRING] $MIRROR ${EXTRA[$suite]} main" >>"$dir/sources.list"
+  fi
+  # An empty dpkg status and no preferences: what the machine has installed
+  # (Debian's own redis-server, say) must not become apt's candidate version.
+  : >"$dir/status"
   local opts=(-o "Dir::Etc::SourceList=$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::status=$dir/status" -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null
     -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache::Archives=$dir/archives"
     -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o Debug::NoLocking=1 -o APT::Sandbox::User=root -o APT::Get::List-Cleanup=0)
   echo "redis-servers: fetching $suite" >&2
   apt-get -qq "${opts[@]}" update
   (cd "$dir/debs" && apt-get -qq "${opts[@]}" download ${PKGS[$suite]})
   for deb in "$dir"/debs/*.deb; do dpkg -x "$deb" "$dir/root"; done
-  rm -rf "$dir/debs" "$dir/archives" "$dir/lists"
+  rm -rf "$dir/debs" "$dir/archives" "$dir/lists" "$dir/status"
   touch "$dir/.done"
 }
 
@@ -62,9 +73,10 @@ launcher() {
   echo "$name"
 }
 
-for suite in bullseye bookworm trixie sid; do fetch_suite "$suite"; done
+SUITES="bullseye bookworm trixie sid experimental"
+for suite in $SUITES; do fetch_suite "$suite"; done
 rm -f "$CACHE"/bin/*
-for suite in bullseye bookworm trixie sid; do
+for suite in $SUITES; do
   launcher "$suite" redis-server redis
   launcher "$suite" valkey-server valkey
 done
