@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
 # Packages whose tests exercise concurrency run under the race detector.
-RACE_PKGS := ./pkg/spool/... ./pkg/status/... ./pkg/faultproxy/... ./protocol/... ./sink/...
+RACE_PKGS := ./pkg/spool/... ./pkg/status/... ./internal/faultproxy/... ./protocol/... ./sink/...
 FUZZTIME  ?= 15s
 
 .PHONY: all build servers test lint unit fuzz demo bench clean

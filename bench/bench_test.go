@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
 )
 
 // TestBench is `make bench`: it runs only with REDFERRY_BENCH=1 (so `make

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/protocol"
 )
 

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
 )
 
 // redferryBin is the binary under test: $REDFERRY_BIN, else built into a

@@ -10,9 +10,10 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/pkg/replay"
 	"github.com/redferry/redferry/sink"
+	"github.com/redferry/redferry/transform"
 )
 
 // BenchmarkSnapshotReplay drives the snapshot path of `redferry sync` in
@@ -38,12 +39,12 @@ func BenchmarkSnapshotReplay(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, bc := range []struct{ name, mode, replay string }{
-		{"commands/sync", "sync", sink.ModeCommands},
-		{"commands/pipeline", "pipeline", sink.ModeCommands},
-		{"auto/sync", "sync", sink.ModeAuto},
-		{"auto/pipeline", "pipeline", sink.ModeAuto},
-		{"restore/sync", "sync", sink.ModeRestore},
-		{"restore/pipeline", "pipeline", sink.ModeRestore},
+		{"commands/sync", "sync", transform.ModeCommands},
+		{"commands/pipeline", "pipeline", transform.ModeCommands},
+		{"auto/sync", "sync", transform.ModeAuto},
+		{"auto/pipeline", "pipeline", transform.ModeAuto},
+		{"restore/sync", "sync", transform.ModeRestore},
+		{"restore/pipeline", "pipeline", transform.ModeRestore},
 	} {
 		mode := bc.mode
 		b.Run(bc.name, func(b *testing.B) {
@@ -76,7 +77,7 @@ func BenchmarkSnapshotReplay(b *testing.B) {
 				}
 				b.StartTimer()
 				batch := &sink.Batch{}
-				_, n, err := replay.Snapshot(context.Background(), bufio.NewReaderSize(bytes.NewReader(rdb), 1<<20), s.Caps(),
+				_, n, err := replay.Snapshot(context.Background(), bufio.NewReaderSize(bytes.NewReader(rdb), 1<<20), s.Server(),
 					replay.SnapshotOptions{BatchCommands: 2000, BatchBytes: 4 << 20, Mode: bc.replay}, batch, flush, nil)
 				if err == nil {
 					err = flush(context.Background(), batch, 0, 0)

@@ -13,6 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redferry/redferry/pkg/retry"
+	"github.com/redferry/redferry/pkg/server"
+
 	"go.uber.org/zap"
 )
 
@@ -214,7 +217,7 @@ func (l *Link) PSync(ctx context.Context, replid string, offset int64) (Resync, 
 	}
 	defer l.watch(ctx)()
 	l.state = stateBroken
-	backoff := 100 * time.Millisecond
+	bo := retry.Backoff{Max: 5 * time.Second}
 	for attempt := 1; ; attempt++ {
 		res, err := l.handshake(replid, offset)
 		if err == nil {
@@ -236,12 +239,12 @@ func (l *Link) PSync(ctx context.Context, replid string, offset int64) (Resync, 
 		if !errors.As(err, &se) || !transient(se) {
 			return Resync{}, err
 		}
+		wait := bo.Next()
 		l.log.Warn("source not ready for replication; waiting", zap.String("reply", string(se)),
-			zap.Int("attempt", attempt), zap.Duration("backoff", backoff))
-		if err := l.sleep(ctx, backoff); err != nil {
+			zap.Int("attempt", attempt), zap.Duration("backoff", wait))
+		if err := l.sleep(ctx, wait); err != nil {
 			return Resync{}, fmt.Errorf("protocol: %s: gave up waiting for the source (last answer %q): %w", l.addr, string(se), err)
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
@@ -374,12 +377,11 @@ func (l *Link) valkeyVersion() string {
 	if err != nil || rep.Kind != KindBulk {
 		return ""
 	}
-	for _, line := range strings.Split(string(rep.Str), "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "valkey_version:"); ok {
-			return v
-		}
+	info, err := server.Parse(string(rep.Str))
+	if err != nil || !info.IsValkey() {
+		return ""
 	}
-	return ""
+	return info.Version.String()
 }
 
 func (l *Link) ioErr(step string, err error) error {

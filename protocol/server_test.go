@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 )

@@ -128,7 +128,7 @@ type Event struct {
 	// Position: the byte offset in the snapshot where the record of this event
 	// starts (for KindKey: the first opcode of the key, e.g. its EXPIRETIME),
 	// so that a replay can resume at the first key not yet applied (see
-	// SkipKeysBefore). A key's element events carry the key's Offset.
+	// replay.Options.From). A key's element events carry the key's Offset.
 	Offset int64
 
 	Magic   string // KindHeader: "REDIS" or "VALKEY"

@@ -17,7 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
 )
 
 var updateFixtures = flag.Bool("update-fixtures", false, "rewrite testdata/*.rdb.gz from the real servers")

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/redferry/redferry/pkg/retry"
+
 	"go.uber.org/zap"
 
 	"github.com/redferry/redferry/protocol"
@@ -85,7 +87,7 @@ func (s *Standalone) Apply(ctx context.Context, b *Batch) error {
 // lost was applied: by the checkpoint key when there is one. A connection
 // lost again while reading the checkpoint is retried.
 func (s *Standalone) recoverBatch(ctx context.Context, b *Batch) (applied bool, err error) {
-	backoff := 50 * time.Millisecond
+	bo := retry.Backoff{Initial: 50 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		if err := s.ensureConn(ctx); err != nil {
 			return false, err
@@ -105,15 +107,11 @@ func (s *Standalone) recoverBatch(ctx context.Context, b *Batch) (applied bool, 
 		if !retryable(err) || ctx.Err() != nil {
 			return false, fmt.Errorf("sink: read checkpoint after reconnect: %w", errors.Join(err, ctx.Err()))
 		}
-		s.log.Warn("connection lost while reading the checkpoint, retrying", zap.Duration("backoff", backoff), zap.Error(err))
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return false, fmt.Errorf("sink: read checkpoint after reconnect: %w", ctx.Err())
-		case <-t.C:
+		wait := bo.Next()
+		s.log.Warn("connection lost while reading the checkpoint, retrying", zap.Duration("backoff", wait), zap.Error(err))
+		if err := retry.Sleep(ctx, wait); err != nil {
+			return false, fmt.Errorf("sink: read checkpoint after reconnect: %w", err)
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

@@ -52,6 +52,41 @@ func (b *Batch) AddRaw(offset int64, raw []byte) {
 	b.mark(offset)
 }
 
+// BeginCommand starts a command of n arguments, given one by one with Arg or
+// ArgFunc and closed with EndCommand: for commands built element by element
+// without a slice of their arguments.
+func (b *Batch) BeginCommand(n int) { b.buf = appendLen(b.buf, '*', n) }
+
+// Arg appends one argument of the command begun with BeginCommand.
+func (b *Batch) Arg(a []byte) {
+	b.buf = appendLen(b.buf, '$', len(a))
+	b.buf = append(b.buf, a...)
+	b.buf = append(b.buf, '\r', '\n')
+}
+
+// ArgFunc appends one argument of exactly size bytes that fill appends to
+// its dst, written in place: no copy of a big value (a RESTORE payload).
+func (b *Batch) ArgFunc(size int, fill func(dst []byte) []byte) {
+	b.buf = appendLen(b.buf, '$', size)
+	start := len(b.buf)
+	b.buf = fill(b.buf)
+	if n := len(b.buf) - start; n != size {
+		panic(fmt.Sprintf("sink: Batch.ArgFunc: fill appended %d bytes, not the %d announced", n, size))
+	}
+	b.buf = append(b.buf, '\r', '\n')
+}
+
+// EndCommand closes the command begun with BeginCommand; offset is as in Add.
+func (b *Batch) EndCommand(offset int64) { b.mark(offset) }
+
+// Append appends o's commands to b (b keeps its StartDB and Checkpoint).
+func (b *Batch) Append(o *Batch) {
+	for i := range o.ends {
+		start, end := o.span(i)
+		b.AddRaw(o.offs[i], o.buf[start:end])
+	}
+}
+
 func (b *Batch) mark(offset int64) {
 	b.ends = append(b.ends, len(b.buf))
 	b.offs = append(b.offs, offset)

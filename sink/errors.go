@@ -6,11 +6,6 @@ import (
 	"strings"
 )
 
-// ErrUnsupported is wrapped by errors about data or commands the target's
-// version has no equivalent for (hash field TTLs on an old target, functions
-// on 6.x, module values …).
-var ErrUnsupported = errors.New("not supported by the target")
-
 // ErrAuth is wrapped when the target refuses the credentials.
 var ErrAuth = errors.New("target refused authentication")
 
@@ -58,11 +53,4 @@ func newTargetError(b *Batch, i int, msg string, applied bool) *TargetError {
 		e.Key = args[1]
 	}
 	return e
-}
-
-func unsupported(feature string, key []byte, offset int64) error {
-	if key == nil {
-		return fmt.Errorf("%s at source offset %d: %w", feature, offset, ErrUnsupported)
-	}
-	return fmt.Errorf("%s (key %q, source offset %d): %w", feature, key, offset, ErrUnsupported)
 }

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
 )
 
 // The caller refills its one batch while the pipeline applies a copy: every

@@ -108,35 +108,3 @@ func FuzzParseCommand(f *testing.F) {
 		}
 	})
 }
-
-func TestParseCaps(t *testing.T) {
-	tests := []struct {
-		info                        string
-		server                      string
-		pxat, v2, hfe, consumer, fn bool
-		rdb                         int
-	}{
-		{"# Server\r\nredis_version:6.0.16\r\nredis_mode:standalone\r\n", "redis", false, false, false, false, false, 9},
-		{"redis_version:6.2.14\r\n", "redis", true, false, false, true, false, 9},
-		{"redis_version:7.0.15\r\n", "redis", true, true, false, true, true, 10},
-		{"redis_version:7.4.1\r\n", "redis", true, true, true, true, true, 12},
-		{"redis_version:8.0.2\r\n", "redis", true, true, true, true, true, 12},
-		{"redis_version:8.6.0\r\n", "redis", true, true, true, true, true, 13},
-		{"redis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.1.1\r\n", "valkey", true, true, false, true, true, 11},
-		{"redis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:9.1.2\r\n", "valkey", true, true, true, true, true, 80},
-	}
-	for _, tc := range tests {
-		c, err := ParseCaps(tc.info)
-		if err != nil {
-			t.Fatalf("%q: %v", tc.info, err)
-		}
-		got := []any{c.Server, c.SetPXAT(), c.StreamV2(), c.HashFieldTTL(), c.CreateConsumer(), c.Functions(), c.RDBVersion()}
-		want := []any{tc.server, tc.pxat, tc.v2, tc.hfe, tc.consumer, tc.fn, tc.rdb}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%q: got %v, want %v", tc.info, got, want)
-		}
-	}
-	if _, err := ParseCaps("foo:bar\r\n"); err == nil {
-		t.Error("INFO without redis_version parsed")
-	}
-}

@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// probeKey is where ProbeRestore tries a payload; it is deleted at once.
-const probeKey = "redferry:restore-probe"
+// ProbeKey is where ProbeRestore tries a payload; it is deleted at once.
+const ProbeKey = "redferry:restore-probe"
 
 // ProbeRestore tells whether the target can load a DUMP payload (a module
 // value): it RESTOREs it into a scratch key of the current db and deletes
@@ -25,14 +25,14 @@ func (s *Standalone) ProbeRestore(ctx context.Context, payload []byte) (ok bool,
 	if err := s.ensureConn(ctx); err != nil {
 		return false, "", err
 	}
-	if s.caps.Server != "valkey" && !s.caps.Redis.AtLeast(7, 0) {
+	if !s.info.Functions() { // Redis before 7.0
 		has, err := s.hasModules()
 		if err != nil || has {
 			return has, "", err
 		}
 		return false, "no module loaded: MODULE LIST is empty", nil
 	}
-	r, err := s.conn.do("RESTORE", probeKey, "0", string(payload), "REPLACE")
+	r, err := s.conn.do("RESTORE", ProbeKey, "0", string(payload), "REPLACE")
 	if err != nil {
 		s.dropConn()
 		return false, "", err
@@ -44,7 +44,7 @@ func (s *Standalone) ProbeRestore(ctx context.Context, payload []byte) (ok bool,
 		}
 		return false, msg, nil
 	}
-	if _, err := s.conn.do("DEL", probeKey); err != nil {
+	if _, err := s.conn.do("DEL", ProbeKey); err != nil {
 		s.dropConn()
 		return false, "", err
 	}

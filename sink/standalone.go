@@ -9,16 +9,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redferry/redferry/pkg/retry"
+	"github.com/redferry/redferry/pkg/server"
+
 	"go.uber.org/zap"
 )
-
-// Sink applies batches to a target.
-type Sink interface {
-	// Apply applies the whole batch atomically, or returns an error saying
-	// whether any of it was applied (see TargetError).
-	Apply(ctx context.Context, b *Batch) error
-	Close() error
-}
 
 // Config configures a Standalone sink.
 type Config struct {
@@ -65,14 +60,12 @@ func (c *Config) validate() error {
 type Standalone struct {
 	cfg   Config
 	log   *zap.Logger
-	caps  Caps
+	info  server.Info
 	stats stats
 
 	mu   sync.Mutex
 	conn *conn // nil after a failure until reconnected
 }
-
-var _ Sink = (*Standalone)(nil)
 
 // NewStandalone connects, authenticates and reads the target's version.
 func NewStandalone(ctx context.Context, cfg Config) (*Standalone, error) {
@@ -104,19 +97,19 @@ func NewStandalone(ctx context.Context, cfg Config) (*Standalone, error) {
 		err = fmt.Errorf("sink: INFO server on %s: unexpected reply %c%s", cfg.Addr, r.Type, r.Line)
 	}
 	if err == nil {
-		s.caps, err = ParseCaps(string(r.Line))
+		s.info, err = server.Parse(string(r.Line))
 	}
 	if err != nil {
 		c.close()
 		return nil, err
 	}
 	s.conn = c
-	s.log.Info("connected to target", zap.Stringer("server", s.caps))
+	s.log.Info("connected to target", zap.Stringer("server", s.info))
 	return s, nil
 }
 
-// Caps returns what the target supports.
-func (s *Standalone) Caps() Caps { return s.caps }
+// Server says what the target is and supports.
+func (s *Standalone) Server() server.Info { return s.info }
 
 // Close closes the connection.
 func (s *Standalone) Close() error {
@@ -175,7 +168,7 @@ func (s *Standalone) ensureConn(ctx context.Context) error {
 	if s.conn != nil {
 		return nil
 	}
-	backoff := 100 * time.Millisecond
+	bo := retry.Backoff{Max: 5 * time.Second}
 	for attempt := 1; ; attempt++ {
 		c, err := dial(ctx, &s.cfg)
 		if err == nil {
@@ -190,15 +183,11 @@ func (s *Standalone) ensureConn(ctx context.Context) error {
 			}
 			return err
 		}
-		s.log.Warn("target unreachable, retrying", zap.Int("attempt", attempt), zap.Duration("backoff", backoff), zap.Error(err))
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("sink: reconnect to %s: %w", s.cfg.Addr, ctx.Err())
-		case <-t.C:
+		wait := bo.Next()
+		s.log.Warn("target unreachable, retrying", zap.Int("attempt", attempt), zap.Duration("backoff", wait), zap.Error(err))
+		if err := retry.Sleep(ctx, wait); err != nil {
+			return fmt.Errorf("sink: reconnect to %s: %w", s.cfg.Addr, err)
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

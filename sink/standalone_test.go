@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
 )
 
 func TestApplyQueueErrorAtomic(t *testing.T) {
@@ -110,8 +110,8 @@ func TestWrongPassword(t *testing.T) {
 		}
 	}
 	s := newSink(t, srv, Config{Password: "secret"})
-	if got := s.Caps().Redis; !got.AtLeast(6, 0) {
-		t.Errorf("caps %v", s.Caps())
+	if got := s.Server().RedisCompat; !got.AtLeast(6, 0) {
+		t.Errorf("caps %v", s.Server())
 	}
 }
 
@@ -215,7 +215,7 @@ func TestCheckpointOnlyBatch(t *testing.T) {
 	if cp, err := s.LoadCheckpoint(ctx(t)); err != nil || string(cp) != "\x00bin\r\n" {
 		t.Fatalf("LoadCheckpoint = %q, %v", cp, err)
 	}
-	if c := s.Caps(); c.Server != "valkey" || !c.HashFieldTTL() || c.RDBVersion() != 80 {
+	if c := s.Server(); !c.IsValkey() || !c.HashFieldTTL() || c.RDBVersion() != 80 {
 		t.Errorf("caps of %s: %+v", srv.Name, c)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
 )
 
 // The permissions the README lists for the source and the target users.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
 )
 
 // TestCutoverUnderLoad: a sync streams while a workload writes; `redferry

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
 )
 
 // TestSystemdNotify plays systemd for a Type=notify unit with WatchdogSec:

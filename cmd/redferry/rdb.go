@@ -6,14 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/rdbparse"
 	"github.com/redferry/redferry/sink"
+	"github.com/redferry/redferry/transform"
 )
 
 func newRDBCommand() *cobra.Command {
@@ -51,7 +52,7 @@ func newRDBInspectCommand() *cobra.Command {
 			case "text", "json":
 				err = inspectKeys(in, out, format == "json")
 			case "resp":
-				var caps sink.Caps
+				var caps server.Info
 				if caps, err = capsFor(forTarget); err == nil {
 					err = inspectRESP(in, out, caps)
 				}
@@ -73,17 +74,12 @@ func newRDBInspectCommand() *cobra.Command {
 }
 
 // capsFor parses "redis-7.0" or "valkey-9.1".
-func capsFor(s string) (sink.Caps, error) {
-	server, ver, ok := strings.Cut(s, "-")
-	v, err := sink.ParseVersion(ver)
-	if !ok || err != nil || server != "redis" && server != "valkey" {
-		return sink.Caps{}, fmt.Errorf("--for %q: give redis-X.Y or valkey-X.Y", s)
+func capsFor(s string) (server.Info, error) {
+	in, err := server.Named(s)
+	if err != nil {
+		return server.Info{}, fmt.Errorf("--for %q: give redis-X.Y or valkey-X.Y", s)
 	}
-	c := sink.Caps{Server: server, Redis: v}
-	if server == "valkey" {
-		c.Valkey, c.Redis = v, sink.Version{Major: 7, Minor: 2, Patch: 4} // what Valkey reports as redis_version
-	}
-	return c, nil
+	return in, nil
 }
 
 // keyLine is one key of inspect's output.
@@ -136,8 +132,8 @@ func inspectKeys(in io.Reader, out io.Writer, asJSON bool) error {
 // inspectRESP writes the commands that rebuild every key, as RESP. Module
 // values, which no command rebuilds, come as RESTORE: the server they are
 // piped into judges whether it has the module.
-func inspectRESP(in io.Reader, out io.Writer, caps sink.Caps) error {
-	rb := sink.NewRestorer(caps, sink.RebuildOptions{}, sink.RestoreOptions{Mode: sink.ModeCommands,
+func inspectRESP(in io.Reader, out io.Writer, caps server.Info) error {
+	rb := transform.NewRestorer(caps, transform.RebuildOptions{}, transform.RestoreOptions{Mode: transform.ModeCommands,
 		ProbeRestore: func([]byte) (bool, string, error) { return true, "", nil }})
 	b := &sink.Batch{}
 	return rdbparse.NewDecoder(in, rdbparse.Options{}).Decode(func(e *rdbparse.Event) error {

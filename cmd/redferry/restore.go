@@ -16,8 +16,10 @@ import (
 
 	"github.com/redferry/redferry/pkg/config"
 	"github.com/redferry/redferry/pkg/replay"
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/status"
 	"github.com/redferry/redferry/sink"
+	"github.com/redferry/redferry/transform"
 )
 
 func newRestoreCommand() *cobra.Command {
@@ -76,8 +78,11 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 	}
 	defer in.Close()
 
-	ctl := redis.NewClient(&redis.Options{Addr: dst.Addr, Username: dst.Username, Password: dst.Password, TLSConfig: dstTLS,
-		Protocol: 2, MaxRetries: -1, DisableIdentity: true, DialTimeout: cfg.DialTimeout, ReadTimeout: cfg.IOTimeout})
+	ctlOpts, err := cfg.TargetClient()
+	if err != nil {
+		return err
+	}
+	ctl := server.NewClient(ctlOpts)
 	defer ctl.Close()
 	deleteFirst, err := prepareTarget(ctx, ctl, cfg, dst.String())
 	if err != nil {
@@ -99,7 +104,7 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 	log.Info("restoring", zap.String("file", file), zap.Int64("bytes", size), zap.String("target", dst.String()),
 		zap.String("replay_mode", cfg.ReplayMode), zap.Bool("merge", deleteFirst))
 	start := time.Now()
-	var stats sink.RestoreStats
+	var stats transform.RestoreStats
 	b := &sink.Batch{}
 	flush := func(ctx context.Context, b *sink.Batch, _ int64, db int) error {
 		n := b.Len()
@@ -115,7 +120,7 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 		tracker.SetKeysApplied(keys)
 		tracker.SetSnapshotApplied(pos)
 	}
-	_, keys, err := replay.Snapshot(ctx, in, st.Caps(), replay.SnapshotOptions{DeleteFirst: deleteFirst,
+	_, keys, err := replay.Snapshot(ctx, in, st.Server(), replay.SnapshotOptions{DeleteFirst: deleteFirst,
 		BatchCommands: cfg.BatchCommands, BatchBytes: cfg.BatchBytes, Mode: cfg.ReplayMode, OnUnknownModule: cfg.OnUnknownModule,
 		ProbeRestore: st.ProbeRestore, Stats: &stats, Logger: log}, b, flush, progress)
 	if err == nil {

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redferry/redferry/pkg/faultproxy"
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/faultproxy"
+	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/pkg/verify"
 )
 

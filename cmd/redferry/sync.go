@@ -65,7 +65,11 @@ func runSync(cmd *cobra.Command, cfg config.Config, log *zap.Logger, level *zap.
 	}
 	log.Info("redferry sync starting", append(fields, zap.String("version", version))...)
 
-	s, err := syncer.New(ctx, cfg, log, nil)
+	opt, err := syncer.OptionsFromConfig(cfg, log)
+	if err != nil {
+		return err
+	}
+	s, err := syncer.New(ctx, opt)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
 )
 
 // TestSyncOverTLS syncs rediss:// → rediss:// (CA, client certificate)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/redferry/redferry/pkg/checkpoint"
 	"github.com/redferry/redferry/pkg/config"
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/verify"
 )
 
@@ -185,32 +185,23 @@ func verifyProgress(mode string, w io.Writer) *progressbar.ProgressBar {
 // cluster_enabled:1, else a standalone client. Retries are off: verify only reads,
 // but a retried read after a timeout would hide a server in trouble.
 func verifyClient(ctx context.Context, cfg config.Config, side string) (redis.UniversalClient, error) {
-	ep, err := cfg.SourceEndpoint()
-	tlsFn := cfg.SourceTLS
+	optsFn := cfg.SourceClient
 	if side == "target" {
-		ep, err = cfg.TargetEndpoint()
-		tlsFn = cfg.TargetTLS
+		optsFn = cfg.TargetClient
 	}
+	opts, err := optsFn()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", side, err)
-	}
-	var tc *tls.Config
-	if tc, err = tlsFn(); err != nil {
 		return nil, err
 	}
-	c := redis.NewClient(&redis.Options{Addr: ep.Addr, Username: ep.Username, Password: ep.Password, TLSConfig: tc,
-		Protocol: 2, MaxRetries: -1, DisableIdentity: true, DialTimeout: cfg.DialTimeout, ReadTimeout: cfg.IOTimeout,
-		WriteTimeout: cfg.IOTimeout})
-	info, err := c.Info(ctx, "cluster").Result()
+	c := server.NewClient(opts)
+	info, err := server.Fetch(ctx, c)
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("%s %s: %w", side, ep, err)
+		return nil, fmt.Errorf("%s %s: %w", side, opts.Addr, err)
 	}
-	if !strings.Contains(info, "cluster_enabled:1") {
+	if !info.ClusterEnabled {
 		return c, nil
 	}
 	c.Close()
-	return redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{ep.Addr}, Username: ep.Username, Password: ep.Password,
-		TLSConfig: tc, Protocol: 2, MaxRetries: -1, DisableIdentity: true, DialTimeout: cfg.DialTimeout,
-		ReadTimeout: cfg.IOTimeout, WriteTimeout: cfg.IOTimeout}), nil
+	return server.NewClusterClient(opts), nil
 }

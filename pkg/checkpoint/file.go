@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+
+	"github.com/redferry/redferry/pkg/fsutil"
 )
 
 // FileName is the checkpoint file inside a FileStore's directory.
@@ -28,15 +30,14 @@ type FileStore struct {
 	mu  sync.Mutex
 }
 
-var _ Store = (*FileStore)(nil)
-
 // NewFileStore returns a store in dir; dir is created by the first Save.
 func NewFileStore(dir string) *FileStore { return &FileStore{dir: dir} }
 
 // Path is the checkpoint file's path.
 func (f *FileStore) Path() string { return filepath.Join(f.dir, FileName) }
 
-// Load implements Store.
+// Load returns the saved state; ok is false when none was ever saved. A
+// damaged file is an error, never a zero State with ok false.
 func (f *FileStore) Load(ctx context.Context) (State, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return State{}, false, err
@@ -80,7 +81,7 @@ func decodeFile(b []byte) (State, error) {
 	return Unmarshal(js)
 }
 
-// Save implements Store. It rejects an invalid State.
+// Save replaces the state durably before returning. It rejects an invalid State.
 func (f *FileStore) Save(ctx context.Context, st State) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -93,42 +94,8 @@ func (f *FileStore) Save(ctx context.Context, st State) error {
 	if err := os.MkdirAll(f.dir, 0o755); err != nil {
 		return fmt.Errorf("checkpoint: create dir: %w", err)
 	}
-	return writeAtomic(f.dir, FileName, encodeFile(st))
-}
-
-// writeAtomic writes dir/name through a temporary file: write, fsync, rename,
-// fsync dir.
-func writeAtomic(dir, name string, data []byte) (err error) {
-	tmp, err := os.CreateTemp(dir, name+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("checkpoint: create temp file in %s: %w", dir, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("checkpoint: write %s: %w", tmp.Name(), err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("checkpoint: fsync %s: %w", tmp.Name(), err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("checkpoint: close %s: %w", tmp.Name(), err)
-	}
-	final := filepath.Join(dir, name)
-	if err = os.Rename(tmp.Name(), final); err != nil {
-		return fmt.Errorf("checkpoint: rename to %s: %w", final, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("checkpoint: open dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err = d.Sync(); err != nil {
-		return fmt.Errorf("checkpoint: fsync dir %s: %w", dir, err)
+	if err := fsutil.WriteAtomic(f.dir, FileName, encodeFile(st)); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil
 }

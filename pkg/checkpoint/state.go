@@ -9,7 +9,6 @@ package checkpoint
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -169,13 +168,4 @@ func Unmarshal(b []byte) (State, error) {
 		return State{}, err
 	}
 	return st, nil
-}
-
-// Store loads and saves the checkpoint.
-type Store interface {
-	// Load returns the saved state; ok is false when none was ever saved.
-	// A damaged checkpoint is an error, never a zero State with ok false.
-	Load(ctx context.Context) (st State, ok bool, err error)
-	// Save replaces the state durably before returning.
-	Save(ctx context.Context, st State) error
 }

@@ -51,7 +51,7 @@ type Config struct {
 	OnTargetError string `toml:"on-target-error" help:"a command the target rejects: stop (default) or log and go on"`
 	OnFullResync  string `toml:"on-full-resync" help:"the source cannot continue and sends a new snapshot: flush (empty the target, resync) or stop"`
 	ReplayPublish bool   `toml:"replay-publish" help:"replay PUBLISH commands of the stream to the target"`
-	// ReplayMode and OnUnknownModule: how snapshot keys are written (see sink.ModeAuto).
+	// ReplayMode and OnUnknownModule: how snapshot keys are written (see transform.ModeAuto).
 	ReplayMode      string `toml:"replay-mode" help:"snapshot keys: auto (RESTORE when the target reads the snapshot's RDB version and the value is <= 16 MiB, else commands), commands, or restore"`
 	OnUnknownModule string `toml:"on-unknown-module" help:"a module value the target cannot load: error (default) or skip"`
 

@@ -7,11 +7,9 @@ package cutover
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/redferry/redferry/pkg/config"
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/status"
 )
 
@@ -69,27 +68,18 @@ type Cutover struct {
 // New builds a Cutover from the sync's configuration (the source URL,
 // password and TLS) and its tracker (offsets received and applied).
 func New(cfg config.Config, tracker *status.Tracker, log *zap.Logger) (*Cutover, error) {
-	ep, err := cfg.SourceEndpoint()
-	if err != nil {
-		return nil, fmt.Errorf("cutover: source: %w", err)
-	}
-	tc, err := cfg.SourceTLS()
+	opts, err := cfg.SourceClient()
 	if err != nil {
 		return nil, fmt.Errorf("cutover: %w", err)
 	}
-	return NewWithClient(sourceClient(ep, tc, cfg), tracker, log), nil
+	// Retries stay off (server.NewClient): a CLIENT PAUSE sent twice would extend the pause.
+	opts.PoolSize = 2
+	return NewWithClient(server.NewClient(opts), tracker, log), nil
 }
 
 // NewWithClient is New with a ready client for the source (closed by Close).
 func NewWithClient(src *redis.Client, tracker *status.Tracker, log *zap.Logger) *Cutover {
 	return &Cutover{src: src, tracker: tracker, log: log.With(zap.String("stage", "cutover")), poll: 20 * time.Millisecond}
-}
-
-// sourceClient: retries off, since a CLIENT PAUSE sent twice would extend the pause.
-func sourceClient(ep config.Endpoint, tc *tls.Config, cfg config.Config) *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: ep.Addr, Username: ep.Username, Password: ep.Password, TLSConfig: tc,
-		Protocol: 2, MaxRetries: -1, DisableIdentity: true, DialTimeout: cfg.DialTimeout,
-		ReadTimeout: cfg.IOTimeout, WriteTimeout: cfg.IOTimeout, PoolSize: 2})
 }
 
 // Close closes the source connection.
@@ -197,14 +187,14 @@ func (c *Cutover) waitFor(ctx context.Context, what string, done func() (bool, e
 // every Valkey), ALL on older ones, in one MULTI with INFO replication: the
 // offset returned is the source's at the instant the pause began.
 func (c *Cutover) pause(ctx context.Context, d time.Duration) (mode string, offset int64, notes []string, err error) {
-	info, err := c.src.Info(ctx, "server").Result()
+	info, err := server.Fetch(ctx, c.src)
 	if err != nil {
-		return "", 0, nil, fmt.Errorf("cutover: INFO server on the source: %w", err)
+		return "", 0, nil, fmt.Errorf("cutover: the source: %w", err)
 	}
 	ms := strconv.FormatInt(d.Milliseconds(), 10)
 	mode = "WRITE"
 	args := []any{"CLIENT", "PAUSE", ms, "WRITE"}
-	if !hasPauseWrite(info) {
+	if !info.PauseWrite() {
 		mode = "ALL"
 		args = args[:3]
 		notes = append(notes, "the source is older than 6.2 and has no CLIENT PAUSE WRITE: ALL its clients, readers too, are paused for "+d.String())
@@ -218,9 +208,9 @@ func (c *Cutover) pause(ctx context.Context, d time.Duration) (mode string, offs
 	if err != nil {
 		return "", 0, nil, fmt.Errorf("cutover: CLIENT PAUSE on the source (the source user needs +client|pause and +multi +exec): %w", err)
 	}
-	offset, err = strconv.ParseInt(infoField(repl.Val(), "master_repl_offset"), 10, 64)
+	offset, err = server.ReplOffset(repl.Val())
 	if err != nil {
-		return "", 0, nil, fmt.Errorf("cutover: INFO replication on the source: no master_repl_offset: %w", err)
+		return "", 0, nil, fmt.Errorf("cutover: the source: %w", err)
 	}
 	c.log.Warn("source writes paused", zap.String("mode", mode), zap.Duration("for", d), zap.Int64("offset", offset))
 	return mode, offset, notes, nil
@@ -244,32 +234,5 @@ func (c *Cutover) sourceOffset(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("cutover: INFO replication on the source: %w", err)
 	}
-	v := infoField(info, "master_repl_offset")
-	if v == "" {
-		return 0, errors.New("cutover: INFO replication on the source has no master_repl_offset")
-	}
-	return strconv.ParseInt(v, 10, 64)
-}
-
-func infoField(info, name string) string {
-	for _, line := range strings.Split(info, "\n") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && k == name {
-			return v
-		}
-	}
-	return ""
-}
-
-// hasPauseWrite: CLIENT PAUSE … WRITE exists from Redis 6.2 on, and in every Valkey.
-func hasPauseWrite(info string) bool {
-	if infoField(info, "valkey_version") != "" || infoField(info, "server_name") == "valkey" {
-		return true
-	}
-	parts := strings.SplitN(infoField(info, "redis_version"), ".", 3)
-	if len(parts) < 2 {
-		return false
-	}
-	major, _ := strconv.Atoi(parts[0])
-	minor, _ := strconv.Atoi(parts[1])
-	return major > 6 || major == 6 && minor >= 2
+	return server.ReplOffset(info)
 }

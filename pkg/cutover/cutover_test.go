@@ -5,14 +5,14 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zaptest"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/status"
 )
 
@@ -26,7 +26,7 @@ func follow(t *testing.T, ctx context.Context, src *redistest.Server, tr *status
 		for ctx.Err() == nil {
 			info, err := c.Info(ctx, "replication").Result()
 			if err == nil {
-				off, _ := strconv.ParseInt(infoField(info, "master_repl_offset"), 10, 64)
+				off, _ := server.ReplOffset(info)
 				tr.SetReceived(off)
 				if stuck {
 					tr.SetApplied(off - 1)

@@ -15,9 +15,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/pkg/replay"
 	"github.com/redferry/redferry/sink"
+	"github.com/redferry/redferry/transform"
 )
 
 // fillBig writes a 200k-field hash, a 1M-element list, a 200k-member set
@@ -109,13 +110,13 @@ func TestBigKeysBoundedMemory(t *testing.T) {
 		mode  string
 		limit uint64 // heap in use, bytes
 	}{
-		{sink.ModeCommands, 48 << 20},
-		{sink.ModeAuto, 96 << 20},
+		{transform.ModeCommands, 48 << 20},
+		{transform.ModeAuto, 96 << 20},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			dst := redistest.Start(t, redistest.Redis70, redistest.Options{})
 			runtime.GC()
-			var stats sink.RestoreStats
+			var stats transform.RestoreStats
 			start := time.Now()
 			peak := heapPeak(func() { stats = loadFile(t, file, dst, tc.mode) })
 			t.Logf("%s: snapshot %d MiB, heap in use peak %d MiB, %s, %+v", tc.mode, fi.Size()>>20, peak>>20,
@@ -128,7 +129,7 @@ func TestBigKeysBoundedMemory(t *testing.T) {
 	}
 }
 
-func loadFile(t *testing.T, file string, target *redistest.Server, mode string) sink.RestoreStats {
+func loadFile(t *testing.T, file string, target *redistest.Server, mode string) transform.RestoreStats {
 	t.Helper()
 	f, err := os.Open(file)
 	must(t, err)
@@ -137,7 +138,7 @@ func loadFile(t *testing.T, file string, target *redistest.Server, mode string) 
 	st, err := sink.NewStandalone(ctx, sink.Config{Addr: target.Addr})
 	must(t, err)
 	defer st.Close()
-	var stats sink.RestoreStats
+	var stats transform.RestoreStats
 	b := &sink.Batch{}
 	flush := func(ctx context.Context, b *sink.Batch, _ int64, db int) error {
 		err := st.Apply(ctx, b)
@@ -145,7 +146,7 @@ func loadFile(t *testing.T, file string, target *redistest.Server, mode string) 
 		b.StartDB = db
 		return err
 	}
-	_, _, err = replay.Snapshot(ctx, bufio.NewReaderSize(f, 1<<20), st.Caps(), replay.SnapshotOptions{Mode: mode,
+	_, _, err = replay.Snapshot(ctx, bufio.NewReaderSize(f, 1<<20), st.Server(), replay.SnapshotOptions{Mode: mode,
 		BatchCommands: 2000, BatchBytes: 4 << 20, Stats: &stats, ProbeRestore: st.ProbeRestore}, b, flush, nil)
 	must(t, err)
 	must(t, st.Apply(ctx, b))

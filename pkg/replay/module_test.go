@@ -8,10 +8,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/pkg/replay"
 	"github.com/redferry/redferry/rdbparse"
 	"github.com/redferry/redferry/sink"
+	"github.com/redferry/redferry/transform"
 )
 
 // moduleRDB is an RDB 9 snapshot with a module value (type 7, module type
@@ -42,9 +43,9 @@ func moduleRDB() []byte {
 func TestModuleValueWithoutModule(t *testing.T) {
 	data := moduleRDB()
 	for _, tc := range []struct{ target, mode string }{
-		{redistest.Redis60, sink.ModeAuto}, // 6.0 exits on a RESTORE it cannot load: never sent
-		{redistest.Redis70, sink.ModeCommands},
-		{redistest.Valkey91, sink.ModeAuto}, // lists a "lua" module, still none for the value
+		{redistest.Redis60, transform.ModeAuto}, // 6.0 exits on a RESTORE it cannot load: never sent
+		{redistest.Redis70, transform.ModeCommands},
+		{redistest.Valkey91, transform.ModeAuto}, // lists a "lua" module, still none for the value
 	} {
 		mode := tc.mode
 		t.Run(tc.target+"/"+mode, func(t *testing.T) {
@@ -55,14 +56,14 @@ func TestModuleValueWithoutModule(t *testing.T) {
 			defer st.Close()
 			b := &sink.Batch{}
 			noFlush := func(context.Context, *sink.Batch, int64, int) error { return nil }
-			_, _, err = replay.Snapshot(ctx, bytes.NewReader(data), st.Caps(),
+			_, _, err = replay.Snapshot(ctx, bytes.NewReader(data), st.Server(),
 				replay.SnapshotOptions{Mode: mode, BatchCommands: 100, BatchBytes: 1 << 20, ProbeRestore: st.ProbeRestore}, b, noFlush, nil)
-			if !errors.Is(err, sink.ErrUnsupported) || !strings.Contains(err.Error(), `"jsn"`) || !strings.Contains(err.Error(), "ReJSON-RL") ||
+			if !errors.Is(err, transform.ErrUnsupported) || !strings.Contains(err.Error(), `"jsn"`) || !strings.Contains(err.Error(), "ReJSON-RL") ||
 				!strings.Contains(err.Error(), "on-unknown-module") {
 				t.Fatalf("error %v: want one naming key jsn and module ReJSON-RL", err)
 			}
 
-			stats := loadInto(t, data, dst, replay.SnapshotOptions{Mode: mode, OnUnknownModule: sink.OnUnknownModuleSkip})
+			stats := loadInto(t, data, dst, replay.SnapshotOptions{Mode: mode, OnUnknownModule: transform.OnUnknownModuleSkip})
 			if stats.SkippedModule != 1 {
 				t.Fatalf("stats %+v", stats)
 			}
@@ -88,7 +89,7 @@ func TestModuleValueRestored(t *testing.T) {
 	data := dumpRDB(t, src)
 
 	dst := redistest.Start(t, redistest.Redis806, redistest.Options{})
-	stats := loadInto(t, data, dst, replay.SnapshotOptions{Mode: sink.ModeCommands})
+	stats := loadInto(t, data, dst, replay.SnapshotOptions{Mode: transform.ModeCommands})
 	if stats.Restored != 1 {
 		t.Fatalf("stats %+v: the module value should go by RESTORE even in commands mode", stats)
 	}
@@ -102,12 +103,12 @@ func TestModuleValueRestored(t *testing.T) {
 	must(t, err)
 	defer st.Close()
 	noFlush := func(context.Context, *sink.Batch, int64, int) error { return nil }
-	_, _, err = replay.Snapshot(ctx, bytes.NewReader(data), st.Caps(), replay.SnapshotOptions{BatchCommands: 100, BatchBytes: 1 << 20,
+	_, _, err = replay.Snapshot(ctx, bytes.NewReader(data), st.Server(), replay.SnapshotOptions{BatchCommands: 100, BatchBytes: 1 << 20,
 		ProbeRestore: st.ProbeRestore}, &sink.Batch{}, noFlush, nil)
-	if !errors.Is(err, sink.ErrUnsupported) || !strings.Contains(err.Error(), `"vs"`) || !strings.Contains(err.Error(), "vectorset") {
+	if !errors.Is(err, transform.ErrUnsupported) || !strings.Contains(err.Error(), `"vs"`) || !strings.Contains(err.Error(), "vectorset") {
 		t.Fatalf("error %v: want one naming key vs and module vectorset", err)
 	}
-	stats = loadInto(t, data, old, replay.SnapshotOptions{OnUnknownModule: sink.OnUnknownModuleSkip})
+	stats = loadInto(t, data, old, replay.SnapshotOptions{OnUnknownModule: transform.OnUnknownModuleSkip})
 	if stats.SkippedModule != 1 || old.Client().Get(ctx, "plain").Val() != "x" || old.Client().Exists(ctx, "vs").Val() != 0 {
 		t.Fatalf("skip: stats %+v", stats)
 	}

@@ -11,10 +11,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/pkg/replay"
 	"github.com/redferry/redferry/pkg/verify"
 	"github.com/redferry/redferry/sink"
+	"github.com/redferry/redferry/transform"
 )
 
 // dumpRDB saves srv and returns its dump.rdb.
@@ -58,7 +59,7 @@ func must(t *testing.T, err error) {
 }
 
 // loadInto replays snapshot into target and returns the stats.
-func loadInto(t *testing.T, data []byte, target *redistest.Server, opt replay.SnapshotOptions) sink.RestoreStats {
+func loadInto(t *testing.T, data []byte, target *redistest.Server, opt replay.SnapshotOptions) transform.RestoreStats {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sink.NewStandalone(ctx, sink.Config{Addr: target.Addr})
@@ -66,7 +67,7 @@ func loadInto(t *testing.T, data []byte, target *redistest.Server, opt replay.Sn
 		t.Fatal(err)
 	}
 	defer st.Close()
-	var stats sink.RestoreStats
+	var stats transform.RestoreStats
 	opt.Stats, opt.ProbeRestore = &stats, st.ProbeRestore
 	if opt.BatchCommands == 0 {
 		opt.BatchCommands, opt.BatchBytes = 500, 1<<20
@@ -78,7 +79,7 @@ func loadInto(t *testing.T, data []byte, target *redistest.Server, opt replay.Sn
 		b.StartDB = db
 		return err
 	}
-	if _, _, err := replay.Snapshot(ctx, bytes.NewReader(data), st.Caps(), opt, b, flush, nil); err != nil {
+	if _, _, err := replay.Snapshot(ctx, bytes.NewReader(data), st.Server(), opt, b, flush, nil); err != nil {
 		t.Fatal(err)
 	}
 	must(t, st.Apply(ctx, b))

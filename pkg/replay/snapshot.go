@@ -10,8 +10,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/rdbparse"
 	"github.com/redferry/redferry/sink"
+	"github.com/redferry/redferry/transform"
 )
 
 // SnapshotOptions tune Snapshot.
@@ -24,19 +26,19 @@ type SnapshotOptions struct {
 	// A batch is flushed once it holds this many commands or bytes (at a key
 	// boundary; a big key flushes at twice that, mid-key).
 	BatchCommands, BatchBytes int
-	// Mode is sink.ModeAuto (default: RESTORE a key when the target reads
+	// Mode is transform.ModeAuto (default: RESTORE a key when the target reads
 	// the snapshot's RDB version and the value is small enough),
-	// sink.ModeCommands or sink.ModeRestore.
+	// transform.ModeCommands or transform.ModeRestore.
 	Mode string
 	// OnUnknownModule: a module value the target cannot load is an error
-	// (sink.OnUnknownModuleError, default) or left out (sink.OnUnknownModuleSkip).
+	// (transform.OnUnknownModuleError, default) or left out (transform.OnUnknownModuleSkip).
 	OnUnknownModule string
 	// ProbeRestore tells whether the target can load a module value's
 	// payload (sink.Standalone.ProbeRestore); nil: it cannot.
 	ProbeRestore func(ctx context.Context, payload []byte) (ok bool, reason string, err error)
 	// Stats, when set, receives how many keys went as RESTORE, by
 	// commands, or were skipped.
-	Stats  *sink.RestoreStats
+	Stats  *transform.RestoreStats
 	Logger *zap.Logger
 }
 
@@ -52,16 +54,16 @@ type Progress func(keys, pos int64)
 // flush whenever b is full. It leaves the last, partly full batch in b for
 // the caller to apply with its final checkpoint, and returns the db it ends
 // in and the number of keys rebuilt.
-func Snapshot(ctx context.Context, r io.Reader, caps sink.Caps, opt SnapshotOptions, b *sink.Batch, flush Flush, progress Progress) (db int, keys int64, err error) {
+func Snapshot(ctx context.Context, r io.Reader, caps server.Info, opt SnapshotOptions, b *sink.Batch, flush Flush, progress Progress) (db int, keys int64, err error) {
 	log := opt.Logger
 	if log == nil {
 		log = zap.NewNop()
 	}
-	ropt := sink.RestoreOptions{Mode: opt.Mode, DeleteFirst: opt.DeleteFirst, OnUnknownModule: opt.OnUnknownModule, Logger: log}
+	ropt := transform.RestoreOptions{Mode: opt.Mode, DeleteFirst: opt.DeleteFirst, OnUnknownModule: opt.OnUnknownModule, Logger: log}
 	if opt.ProbeRestore != nil {
 		ropt.ProbeRestore = func(p []byte) (bool, string, error) { return opt.ProbeRestore(ctx, p) }
 	}
-	rb := sink.NewRestorer(caps, sink.RebuildOptions{}, ropt)
+	rb := transform.NewRestorer(caps, transform.RebuildOptions{}, ropt)
 	dec := rdbparse.NewDecoder(r, rdbparse.Options{Logger: log, CaptureRaw: rb.CaptureLimit()})
 	rb.SetDB(b.StartDB)
 	if opt.Stats != nil {

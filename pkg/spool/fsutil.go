@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/redferry/redferry/pkg/fsutil"
 )
 
 // ioErr wraps a write-side error with the path and, for a full disk or an
@@ -18,43 +20,19 @@ func ioErr(op, path string, err error) error {
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("spool: open dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("spool: fsync dir %s: %w", dir, err)
+	if err := fsutil.SyncDir(dir); err != nil {
+		return fmt.Errorf("spool: %w", err)
 	}
 	return nil
 }
 
-// writeAtomic writes dir/name via name.tmp: write, fsync, rename, fsync dir.
+// writeAtomic writes dir/name so that a crash leaves the old or the new
+// content (fsutil.WriteAtomic); a full disk is ErrDiskFull.
 func writeAtomic(dir, name string, data []byte) error {
-	final := filepath.Join(dir, name)
-	tmp := final + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return ioErr("create", tmp, err)
+	if err := fsutil.WriteAtomic(dir, name, data); err != nil {
+		return ioErr("write", filepath.Join(dir, name), err)
 	}
-	if _, err := f.Write(data); err != nil {
-		_ = f.Close()
-		_ = os.Remove(tmp)
-		return ioErr("write", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		_ = os.Remove(tmp)
-		return ioErr("fsync", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		_ = os.Remove(tmp)
-		return ioErr("close", tmp, err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return fmt.Errorf("spool: rename %s: %w", tmp, err)
-	}
-	return syncDir(dir)
+	return nil
 }
 
 // checkWritable creates dir and proves a file can be created, written and

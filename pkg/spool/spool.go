@@ -136,6 +136,7 @@ type Spool struct {
 	// applied is the highest offset given to Trim: the bytes before it are
 	// done, even while the segment holding them stays on disk.
 	applied int64
+	replID  string // of the spooled stream (replid.go)
 }
 
 // Open opens or creates the spool in dir and recovers its state from the
@@ -186,6 +187,9 @@ func (s *Spool) recover() error {
 		}
 	}
 	if err := s.recoverSnapshot(); err != nil {
+		return err
+	}
+	if err := s.recoverReplID(); err != nil {
 		return err
 	}
 	return s.recoverStream()

@@ -577,3 +577,36 @@ func TestFullBelowSegmentSize(t *testing.T) {
 		t.Fatal("after ResetStream the old applied offset still counts")
 	}
 }
+
+func TestStreamReplIDSurvivesReopenAndCanBeForgotten(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "8f1c0f9e1c2d3b4a5968778695a4b3c2d1e0f9a8"
+	if err := s.SetStreamReplID(id); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.StreamReplID(); got != id {
+		t.Fatalf("after reopen: replid %q, want %q", got, id)
+	}
+	if err := s.SetStreamReplID(""); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.StreamReplID(); got != "" {
+		t.Fatalf("forgotten replid came back: %q", got)
+	}
+	if err := s.SetStreamReplID("bad id"); err == nil {
+		t.Fatal("a replid with a space was accepted")
+	}
+}

@@ -62,9 +62,20 @@ func (t *Tracker) SetPhase(p Phase) { t.mu.Lock(); t.phase = p; t.mu.Unlock() }
 
 func (t *Tracker) Phase() Phase { t.mu.Lock(); defer t.mu.Unlock(); return t.phase }
 
-func (t *Tracker) SetReplID(id string) { t.mu.Lock(); t.replID = id; t.mu.Unlock() }
+// AdvancePhase sets the phase to next only if it is still from, and reports
+// whether it did: a stage that starts later must not overwrite the phase a
+// faster one already moved on to.
+func (t *Tracker) AdvancePhase(from, next Phase) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.phase != from {
+		return false
+	}
+	t.phase = next
+	return true
+}
 
-func (t *Tracker) ReplID() string { t.mu.Lock(); defer t.mu.Unlock(); return t.replID }
+func (t *Tracker) SetReplID(id string) { t.mu.Lock(); t.replID = id; t.mu.Unlock() }
 
 func (t *Tracker) SetError(err error) {
 	t.mu.Lock()

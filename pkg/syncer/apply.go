@@ -51,13 +51,13 @@ func (s *Syncer) apply(ctx context.Context, p plan, snapshotReady <-chan *spool.
 			defer follower.Close()
 			streamFrom, err = a.replayFollowedSnapshot(ctx, follower)
 		} else {
-			streamFrom, err = a.replaySpooledSnapshot(ctx, p.snapshotPos, p.snapshotPos > 0 || s.cfg.Merge)
+			streamFrom, err = a.replaySpooledSnapshot(ctx, p.snapshotPos, p.snapshotPos > 0 || s.opt.Merge)
 		}
 		if err != nil {
 			return err
 		}
 		db = 0
-		if s.cfg.Once {
+		if s.opt.Once {
 			off, err := s.sourceOffset(ctx)
 			if err != nil {
 				return err
@@ -65,7 +65,7 @@ func (s *Syncer) apply(ctx context.Context, p plan, snapshotReady <-chan *spool.
 			a.onceTarget = max(off, streamFrom)
 			a.log.Info("snapshot applied: catching up with the source's offset, then exiting (once)", zap.Int64("source_offset", off))
 		}
-	} else if s.cfg.Once {
+	} else if s.opt.Once {
 		off, err := s.sourceOffset(ctx)
 		if err != nil {
 			return err
@@ -94,7 +94,7 @@ func (a *applier) commitThen(ctx context.Context, st checkpoint.State, after fun
 	}
 	st.UpdatedAt = time.Now()
 	a.s.store.Attach(a.batch, st)
-	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.s.cfg.IOTimeout*4)
+	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.s.opt.Target.IOTimeout*4)
 	n := a.batch.Len()
 	err := a.pipe.Apply(applyCtx, a.batch, func(err error) {
 		defer cancel()

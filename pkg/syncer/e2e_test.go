@@ -11,8 +11,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/pkg/config"
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/verify"
 )
 
@@ -97,7 +98,7 @@ func runSyncPair(t *testing.T, p syncPair) {
 	}
 
 	cfg := testConfig(t, src, dst)
-	s, err := New(ctx, cfg, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)), nil)
+	s, err := newFromConfig(ctx, cfg, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func waitCaughtUp(t *testing.T, ctx context.Context, s *Syncer, src *redistest.S
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, _ := strconv.ParseInt(infoFields(info)["master_repl_offset"], 10, 64)
+		want, _ := server.ReplOffset(info)
 		if s.Tracker().Applied() >= want && s.Tracker().Phase() == "streaming" {
 			return
 		}

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redferry/redferry/pkg/faultproxy"
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/faultproxy"
+	"github.com/redferry/redferry/internal/redistest"
 )
 
 // Faults on the source link, through a proxy: the snapshot cut half way
@@ -149,7 +149,7 @@ func TestTargetDownAtStartup(t *testing.T) {
 
 	// Until ctx ends: then New says why.
 	shortCtx, cancelShort := context.WithTimeout(ctx, 700*time.Millisecond)
-	_, err := New(shortCtx, cfg, testLogger(t), nil)
+	_, err := newFromConfig(shortCtx, cfg, testLogger(t))
 	cancelShort()
 	if err == nil {
 		t.Fatal("New succeeded with the target refusing every connection")

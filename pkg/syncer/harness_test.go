@@ -10,9 +10,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/redferry/redferry/internal/faultproxy"
+	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/pkg/config"
-	"github.com/redferry/redferry/pkg/faultproxy"
-	"github.com/redferry/redferry/pkg/redistest"
 )
 
 // Helpers for the fault and resume tests: a Syncer running in the
@@ -27,7 +27,7 @@ type running struct {
 // startSyncer opens a Syncer on cfg and runs it until stop.
 func startSyncer(t *testing.T, ctx context.Context, cfg config.Config) *running {
 	t.Helper()
-	s, err := New(ctx, cfg, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)), nil)
+	s, err := newFromConfig(ctx, cfg, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,3 +123,13 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 func testLogger(t *testing.T) *zap.Logger { return zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)) }
+
+// newFromConfig is New with the options of a redferry configuration, as the
+// sync command builds them.
+func newFromConfig(ctx context.Context, cfg config.Config, log *zap.Logger) (*Syncer, error) {
+	opt, err := OptionsFromConfig(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return New(ctx, opt)
+}

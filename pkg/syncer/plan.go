@@ -7,9 +7,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/redferry/redferry/pkg/checkpoint"
+	"github.com/redferry/redferry/pkg/spool"
 )
 
-// plan is where a run starts.
+// plan is where a run starts, and what must be done before it.
 type plan struct {
 	replID      string // the replid to PSYNC with; "" asks for a full sync
 	fullSync    bool   // no usable position: take a new snapshot
@@ -18,81 +19,146 @@ type plan struct {
 	snapshotPos int64  // ...from this key on
 	streamFrom  int64  // the applier replays the stream from this offset
 	db          int    // the db selected at streamFrom
+
+	// Before the run:
+	flushTarget   bool  // empty the target (first sync with flush-target)
+	clearSpool    bool  // forget the spooled snapshot and the stream's replid (first sync)
+	resetStreamAt int64 // >= 0: the spool does not cover the checkpoint; restart its stream here
+	repairTailAt  int64 // >= 0: cut a torn command off the spooled stream, parsing from here
 }
 
-// plan reads the checkpoint and the spool and decides where to start.
-func (s *Syncer) plan(ctx context.Context) (plan, error) {
-	st, ok, err := s.store.Load(ctx)
-	if err != nil {
-		return plan{}, err
+// planInputs is everything the start-up decision depends on.
+type planInputs struct {
+	checkpoint     checkpoint.State
+	haveCheckpoint bool
+	// The spool: its snapshot, its stream's extent and replid.
+	snapshot     spool.SnapshotInfo
+	haveSnapshot bool
+	hasStream    bool
+	spoolStart   int64
+	spoolEnd     int64
+	streamReplID string
+	// targetKeys counts the target's keys (read only without a checkpoint).
+	targetKeys  int64
+	flushTarget bool
+	merge       bool
+	// For messages.
+	stateDir, target string
+}
+
+// decide is the start-up decision: a pure function of what the checkpoint,
+// the spool and the target say, so every case is tested by a table.
+func decide(in planInputs) (plan, error) {
+	if !in.haveCheckpoint {
+		return decideFirstSync(in)
 	}
-	if !ok {
-		return s.planFirstSync(ctx)
-	}
-	s.log.Info("resuming from the checkpoint", zap.String("replid", st.ReplID), zap.Int64("offset", st.Offset),
-		zap.String("phase", st.Phase), zap.Int64("snapshot_pos", st.SnapshotPos))
+	st := in.checkpoint
 	replID := st.ReplID
-	if link, ok, err := s.linkInfo.Load(ctx); err == nil && ok {
-		replID = link.ReplID // the stream may have moved on to a new replid (failover) after the checkpoint
+	if in.streamReplID != "" {
+		replID = in.streamReplID // the stream may have moved on to a new replid (failover) after the checkpoint
 	}
-	s.tracker.SetReplID(replID)
-	switch st.Phase {
-	case checkpoint.PhaseSnapshotReplay:
-		info, has := s.spool.Snapshot()
-		if (!has || info.ReplID != st.ReplID || info.Offset != st.Offset) && st.Partial {
+	if st.Phase == checkpoint.PhaseSnapshotReplay {
+		same := in.haveSnapshot && in.snapshot.ReplID == st.ReplID && in.snapshot.Offset == st.Offset
+		switch {
+		case !same && st.Partial:
 			return plan{}, fmt.Errorf("%w: it was being applied while it downloaded, and redferry stopped before it was whole", errRestartFullSync)
-		}
-		if !has || info.ReplID != st.ReplID || info.Offset != st.Offset {
+		case !same:
 			return plan{}, fmt.Errorf("%w: the snapshot being applied (replid %s, offset %d) is no longer in the spool %s",
-				ErrResyncRequired, st.ReplID, st.Offset, s.cfg.StateDir)
-		}
-		if s.spool.Start() != st.Offset {
+				ErrResyncRequired, st.ReplID, st.Offset, in.stateDir)
+		case in.spoolStart != st.Offset:
 			return plan{}, fmt.Errorf("%w: the spooled stream starts at %d, not at the snapshot's offset %d",
-				ErrResyncRequired, s.spool.Start(), st.Offset)
+				ErrResyncRequired, in.spoolStart, st.Offset)
 		}
-		if err := s.repairStreamTail(ctx, st.Offset); err != nil {
-			return plan{}, err
-		}
-		s.tracker.SetSnapshotSize(info.Size)
-		s.tracker.SetSnapshotReceived(info.Size)
-		return plan{replID: replID, snapshot: true, snapshotPos: st.SnapshotPos, streamFrom: st.Offset, db: 0}, nil
-	default: // streaming
-		if !s.spool.HasStream() || st.Offset < s.spool.Start() || st.Offset > s.spool.End() {
-			// The spool does not hold the bytes after the checkpoint: ask the source for them.
-			s.log.Info("the spool does not cover the checkpoint: continuing from the source's backlog",
-				zap.Int64("spool_start", s.spool.Start()), zap.Int64("spool_end", s.spool.End()))
-			if err := s.spool.ResetStream(st.Offset); err != nil {
-				return plan{}, err
-			}
-			replID = st.ReplID
-		} else if err := s.repairStreamTail(ctx, st.Offset); err != nil {
-			return plan{}, err
-		}
-		return plan{replID: replID, streamFrom: st.Offset, db: st.DB}, nil
+		return plan{replID: replID, snapshot: true, snapshotPos: st.SnapshotPos, streamFrom: st.Offset,
+			resetStreamAt: -1, repairTailAt: st.Offset}, nil
 	}
+	p := plan{replID: replID, streamFrom: st.Offset, db: st.DB, resetStreamAt: -1, repairTailAt: st.Offset}
+	if !in.hasStream || st.Offset < in.spoolStart || st.Offset > in.spoolEnd {
+		// The spool does not hold the bytes after the checkpoint: ask the
+		// source for them, under the checkpoint's own replid.
+		p.replID, p.resetStreamAt, p.repairTailAt = st.ReplID, st.Offset, -1
+	}
+	return p, nil
 }
 
-// planFirstSync checks that the target may be written and clears the spool.
-func (s *Syncer) planFirstSync(ctx context.Context) (plan, error) {
-	n, err := s.targetKeyCount(ctx)
+// decideFirstSync: no checkpoint, so a full sync into a target that must be
+// empty, emptied, or merged into.
+func decideFirstSync(in planInputs) (plan, error) {
+	p := plan{fullSync: true, snapshot: true, overlap: !in.merge, clearSpool: true, resetStreamAt: -1, repairTailAt: -1}
+	switch {
+	case in.targetKeys > 0 && in.flushTarget:
+		p.flushTarget = true
+	case in.targetKeys > 0 && !in.merge:
+		return plan{}, fmt.Errorf("the target %s holds %d keys and no redferry checkpoint for this source: "+
+			"give --flush-target to empty it first, or --merge to keep its keys (same-named keys are replaced)", in.target, in.targetKeys)
+	}
+	return p, nil
+}
+
+// plan reads the checkpoint, the spool and the target, decides where to
+// start, and does what the decision needs before the run.
+func (s *Syncer) plan(ctx context.Context) (plan, error) {
+	in, err := s.planInputs(ctx)
 	if err != nil {
 		return plan{}, err
 	}
-	switch {
-	case n > 0 && s.cfg.FlushTarget:
-		s.log.Warn("emptying the target before the first sync (flush-target)", zap.Int64("keys", n))
+	if in.haveCheckpoint {
+		st := in.checkpoint
+		s.log.Info("resuming from the checkpoint", zap.String("replid", st.ReplID), zap.Int64("offset", st.Offset),
+			zap.String("phase", st.Phase), zap.Int64("snapshot_pos", st.SnapshotPos))
+	}
+	p, err := decide(in)
+	if err != nil {
+		return plan{}, err
+	}
+	if p.flushTarget {
+		s.log.Warn("emptying the target before the first sync (flush-target)", zap.Int64("keys", in.targetKeys))
 		if err := s.flushTarget(ctx); err != nil {
 			return plan{}, err
 		}
-	case n > 0 && !s.cfg.Merge:
-		return plan{}, fmt.Errorf("the target %s holds %d keys and no redferry checkpoint for this source: "+
-			"give --flush-target to empty it first, or --merge to keep its keys (same-named keys are replaced)", s.dst, n)
 	}
-	if err := s.spool.RemoveSnapshot(); err != nil {
-		return plan{}, err
+	if p.clearSpool {
+		if err := s.spool.RemoveSnapshot(); err != nil {
+			return plan{}, err
+		}
+		if err := s.spool.SetStreamReplID(""); err != nil {
+			return plan{}, err
+		}
 	}
-	if err := removeFile(s.linkInfo.Path()); err != nil {
-		return plan{}, err
+	if p.resetStreamAt >= 0 {
+		s.log.Info("the spool does not cover the checkpoint: continuing from the source's backlog",
+			zap.Int64("spool_start", in.spoolStart), zap.Int64("spool_end", in.spoolEnd))
+		if err := s.spool.ResetStream(p.resetStreamAt); err != nil {
+			return plan{}, err
+		}
 	}
-	return plan{fullSync: true, snapshot: true, overlap: !s.cfg.Merge}, nil
+	if p.repairTailAt >= 0 {
+		if err := s.repairStreamTail(ctx, p.repairTailAt); err != nil {
+			return plan{}, err
+		}
+	}
+	if p.snapshot && !p.fullSync {
+		s.tracker.SetSnapshotSize(in.snapshot.Size)
+		s.tracker.SetSnapshotReceived(in.snapshot.Size)
+	}
+	s.tracker.SetReplID(p.replID)
+	return p, nil
+}
+
+func (s *Syncer) planInputs(ctx context.Context) (planInputs, error) {
+	st, ok, err := s.store.Load(ctx)
+	if err != nil {
+		return planInputs{}, err
+	}
+	snap, haveSnap := s.spool.Snapshot()
+	in := planInputs{checkpoint: st, haveCheckpoint: ok, snapshot: snap, haveSnapshot: haveSnap,
+		hasStream: s.spool.HasStream(), spoolStart: s.spool.Start(), spoolEnd: s.spool.End(),
+		streamReplID: s.spool.StreamReplID(), flushTarget: s.opt.FlushTarget, merge: s.opt.Merge,
+		stateDir: s.opt.StateDir, target: s.opt.Target.Addr}
+	if !ok {
+		if in.targetKeys, err = s.targetKeyCount(ctx); err != nil {
+			return planInputs{}, err
+		}
+	}
+	return in, nil
 }

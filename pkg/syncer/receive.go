@@ -8,9 +8,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redferry/redferry/pkg/retry"
+
 	"go.uber.org/zap"
 
-	"github.com/redferry/redferry/pkg/checkpoint"
 	"github.com/redferry/redferry/pkg/spool"
 	"github.com/redferry/redferry/pkg/status"
 	"github.com/redferry/redferry/protocol"
@@ -23,7 +24,7 @@ import (
 func (s *Syncer) receive(ctx context.Context, p plan, snapshotReady chan<- *spool.SnapshotFollower) error {
 	log := s.log.With(zap.String("stage", "receive"))
 	replID := p.replID
-	var bo backoff
+	var bo retry.Backoff
 	for {
 		started := time.Now()
 		err := s.receiveOnce(ctx, log, &replID, p.overlap, snapshotReady)
@@ -34,14 +35,14 @@ func (s *Syncer) receive(ctx context.Context, p plan, snapshotReady chan<- *spoo
 			return err
 		}
 		if time.Since(started) > time.Minute {
-			bo.reset()
+			bo.Reset()
 		}
-		wait := bo.next()
+		wait := bo.Next()
 		s.tracker.AddReconnect()
 		s.tracker.SetError(err)
 		log.Warn("source link lost: reconnecting", zap.Error(err), zap.Duration("in", wait),
 			zap.Int64("offset", s.spool.End()))
-		if err := sleep(ctx, wait); err != nil {
+		if err := retry.Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
@@ -57,11 +58,9 @@ func fatalLinkError(err error) bool {
 var errSpool = errors.New("spool")
 
 func (s *Syncer) receiveOnce(ctx context.Context, log *zap.Logger, replID *string, overlap bool, snapshotReady chan<- *spool.SnapshotFollower) error {
-	if s.tracker.Phase() == status.PhaseStarting {
-		s.tracker.SetPhase(status.PhaseHandshake)
-	}
-	link, err := protocol.Dial(ctx, protocol.LinkConfig{Addr: s.src.Addr, Username: s.src.Username,
-		Password: s.src.Password, TLS: s.sourceTLS, ListeningPort: s.cfg.ListeningPort, DialTimeout: s.cfg.DialTimeout,
+	s.tracker.AdvancePhase(status.PhaseStarting, status.PhaseHandshake)
+	link, err := protocol.Dial(ctx, protocol.LinkConfig{Addr: s.opt.Source.Addr, Username: s.opt.Source.Username,
+		Password: s.opt.Source.Password, TLS: s.opt.Source.TLS, ListeningPort: s.opt.ListeningPort, DialTimeout: s.opt.Source.DialTimeout,
 		Logger: s.log})
 	if err != nil {
 		return err
@@ -94,9 +93,8 @@ func (s *Syncer) receiveOnce(ctx context.Context, log *zap.Logger, replID *strin
 			log.Warn("the source switched to a new replication id (failover)", zap.String("old", *replID), zap.String("new", res.ReplID))
 		}
 		*replID = res.ReplID
-		if err := s.linkInfo.Save(ctx, checkpoint.State{ReplID: res.ReplID, Offset: s.spool.End(),
-			Phase: checkpoint.PhaseStreaming, UpdatedAt: time.Now()}); err != nil {
-			return fmt.Errorf("%w: saving the replication id: %v", errSpool, err)
+		if err := s.spool.SetStreamReplID(res.ReplID); err != nil {
+			return fmt.Errorf("%w: saving the replication id: %w", errSpool, err)
 		}
 		s.tracker.SetReplID(res.ReplID)
 	}
@@ -113,13 +111,13 @@ func (s *Syncer) receiveSnapshot(ctx context.Context, log *zap.Logger, link *pro
 	log.Info("full sync: receiving the snapshot", zap.String("replid", res.ReplID), zap.Int64("offset", res.Offset))
 	w, err := s.spool.NewSnapshot(res.ReplID, res.Offset)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errSpool, err)
+		return fmt.Errorf("%w: %w", errSpool, err)
 	}
 	if overlap {
 		f, err := w.Follow(ctx)
 		if err != nil {
 			_ = w.Abort()
-			return fmt.Errorf("%w: %v", errSpool, err)
+			return fmt.Errorf("%w: %w", errSpool, err)
 		}
 		select {
 		case snapshotReady <- f:
@@ -134,7 +132,7 @@ func (s *Syncer) receiveSnapshot(ctx context.Context, log *zap.Logger, link *pro
 		return err
 	}
 	if err := w.Commit(); err != nil {
-		return fmt.Errorf("%w: %v", errSpool, err)
+		return fmt.Errorf("%w: %w", errSpool, err)
 	}
 	s.tracker.SetSnapshotSize(n)
 	s.tracker.SetReceived(res.Offset)
@@ -158,7 +156,7 @@ func (s *Syncer) receiveStream(ctx context.Context, link *protocol.Link) error {
 		defer mu.Unlock()
 		d, err := s.spool.Sync()
 		if err != nil {
-			return 0, fmt.Errorf("%w: %v", errSpool, err)
+			return 0, fmt.Errorf("%w: %w", errSpool, err)
 		}
 		s.tracker.SetSpoolBytes(s.spool.Bytes())
 		return d, nil
@@ -210,7 +208,7 @@ func (s *Syncer) receiveStream(ctx context.Context, link *protocol.Link) error {
 		err = s.spool.Append(cmd.Raw)
 		mu.Unlock()
 		if err != nil {
-			return fmt.Errorf("%w: %v", errSpool, err)
+			return fmt.Errorf("%w: %w", errSpool, err)
 		}
 		s.tracker.SetReceived(s.spool.End())
 		if len(cmd.Args) >= 2 && bytes.EqualFold(cmd.Args[0], []byte("replconf")) &&
@@ -224,10 +222,10 @@ func (s *Syncer) receiveStream(ctx context.Context, link *protocol.Link) error {
 			// reading rather than lose data. The source may drop the link;
 			// PSYNC continues once the applier has drained the spool.
 			s.log.Warn("spool full (max-spool-bytes): pausing the source until the target catches up",
-				zap.Int64("pending_bytes", s.spool.Pending()), zap.Int64("max_spool_bytes", s.cfg.MaxSpoolBytes))
+				zap.Int64("pending_bytes", s.spool.Pending()), zap.Int64("max_spool_bytes", s.opt.MaxSpoolBytes))
 			paused := time.Now()
 			for s.spool.Full() {
-				if err := sleep(ctx, 100*time.Millisecond); err != nil {
+				if err := retry.Sleep(ctx, 100*time.Millisecond); err != nil {
 					return err
 				}
 			}

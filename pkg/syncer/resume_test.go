@@ -8,9 +8,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redferry/redferry/internal/faultproxy"
+	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/pkg/checkpoint"
-	"github.com/redferry/redferry/pkg/faultproxy"
-	"github.com/redferry/redferry/pkg/redistest"
 	"github.com/redferry/redferry/pkg/status"
 )
 

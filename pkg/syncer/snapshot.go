@@ -54,7 +54,7 @@ func (a *applier) replayFollowedSnapshot(ctx context.Context, f *spool.SnapshotF
 		err = f.Wait(ctx)
 	}
 	if errors.Is(err, spool.ErrSnapshotAborted) {
-		return 0, fmt.Errorf("%w: %v", errRestartFullSync, err)
+		return 0, fmt.Errorf("%w: %w", errRestartFullSync, err)
 	}
 	if err != nil {
 		return 0, err
@@ -103,15 +103,15 @@ func (a *applier) replaySnapshot(ctx context.Context, snap snapshotSource, from 
 		return a.commit(ctx, st)
 	}
 	progress := func(keys, pos int64) { s.tracker.SetKeysApplied(keys); s.tracker.SetSnapshotApplied(pos) }
-	curDB, keys, err := replay.Snapshot(ctx, bufio.NewReaderSize(snap.r, 1<<20), s.target.Caps(), replay.SnapshotOptions{
-		From: from, DeleteFirst: deleteFirst, BatchCommands: s.cfg.BatchCommands, BatchBytes: s.cfg.BatchBytes, Logger: a.log,
-		Mode: s.cfg.ReplayMode, OnUnknownModule: s.cfg.OnUnknownModule, ProbeRestore: s.target.ProbeRestore,
+	curDB, keys, err := replay.Snapshot(ctx, bufio.NewReaderSize(snap.r, 1<<20), s.target.Server(), replay.SnapshotOptions{
+		From: from, DeleteFirst: deleteFirst, BatchCommands: s.opt.BatchCommands, BatchBytes: s.opt.BatchBytes, Logger: a.log,
+		Mode: s.opt.ReplayMode, OnUnknownModule: s.opt.OnUnknownModule, ProbeRestore: s.target.ProbeRestore,
 	}, a.batch, flush, progress)
 	if err != nil {
 		if errors.Is(err, spool.ErrSnapshotAborted) {
 			return err
 		}
-		return fmt.Errorf("replaying the snapshot in %s: %w", s.cfg.StateDir, err)
+		return fmt.Errorf("replaying the snapshot in %s: %w", s.opt.StateDir, err)
 	}
 	done := checkpoint.State{ReplID: snap.replID, Offset: snap.offset, Phase: checkpoint.PhaseStreaming}
 	if err := a.commit(ctx, done); err != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/redferry/redferry/pkg/spool"
 	"github.com/redferry/redferry/pkg/status"
 	"github.com/redferry/redferry/protocol"
-	"github.com/redferry/redferry/sink"
+	"github.com/redferry/redferry/transform"
 )
 
 // replayStream applies the spooled stream from offset from (where db is
@@ -29,12 +29,12 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 		return fmt.Errorf("reading the spooled stream from offset %d: %w", from, err)
 	}
 	a.log.Info("applying the replication stream", zap.Int64("from", from), zap.Int("db", db))
-	tr := sink.NewTranslator(s.target.Caps(), sink.TranslateOptions{ReplayPublish: s.cfg.ReplayPublish, Source: s.sourceCaps})
+	tr := transform.NewTranslator(s.target.Server(), transform.TranslateOptions{ReplayPublish: s.opt.ReplayPublish, Source: s.sourceInfo})
 	var (
 		offset  = from
 		inMulti bool
-		maxCmds = s.cfg.BatchCommands
-		maxSize = s.cfg.BatchBytes
+		maxCmds = s.opt.BatchCommands
+		maxSize = s.opt.BatchBytes
 	)
 	a.batch.Reset()
 	a.batch.StartDB = db
@@ -43,7 +43,7 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 			return nil
 		}
 		if a.batch.Len() > 0 {
-			st := checkpoint.State{ReplID: s.currentReplID(), Offset: offset, Phase: checkpoint.PhaseStreaming, DB: db}
+			st := checkpoint.State{ReplID: s.spool.StreamReplID(), Offset: offset, Phase: checkpoint.PhaseStreaming, DB: db}
 			off := offset
 			if err := a.commitThen(ctx, st, func() {
 				s.tracker.SetApplied(off)

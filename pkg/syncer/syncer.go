@@ -6,18 +6,16 @@ package syncer
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/redferry/redferry/pkg/checkpoint"
-	"github.com/redferry/redferry/pkg/config"
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/spool"
 	"github.com/redferry/redferry/pkg/status"
 	"github.com/redferry/redferry/sink"
@@ -25,22 +23,18 @@ import (
 
 // Syncer replicates one source into one target.
 type Syncer struct {
-	cfg     config.Config
+	opt     Options
 	log     *zap.Logger
 	tracker *status.Tracker
-	src     config.Endpoint
-	dst     config.Endpoint
 
 	spool     *spool.Spool
 	target    *sink.Standalone
 	targetCtl *redis.Client // control plane: emptiness checks, FLUSHALL
-	sourceCtl *redis.Client // control plane: INFO replication
-	// sourceCaps is what the source is, for commands whose meaning changed
+	sourceCtl *redis.Client // control plane: INFO
+	// sourceInfo is what the source is, for commands whose meaning changed
 	// between versions; zero when INFO is not allowed.
-	sourceCaps sink.Caps
-	sourceTLS  *tls.Config // nil: plain TCP
+	sourceInfo server.Info
 	store      checkpointStore
-	linkInfo   *checkpoint.FileStore // the replid of the spooled stream, for PSYNC after a restart
 }
 
 // ErrResyncRequired: the source cannot continue from our offset and sent a
@@ -51,78 +45,77 @@ var ErrResyncRequired = errors.New("the source cannot continue from the saved of
 // whole; the target holds only our partial copy of it.
 var errRestartFullSync = errors.New("the snapshot being applied was not downloaded whole")
 
-// New checks the configuration and opens the state dir and the target.
-func New(ctx context.Context, cfg config.Config, log *zap.Logger, tracker *status.Tracker) (*Syncer, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
+// New opens the state dir and connects to the target. On an error it
+// releases whatever it had opened.
+func New(ctx context.Context, opt Options) (_ *Syncer, err error) {
+	if err := opt.validate(); err != nil {
+		return nil, fmt.Errorf("syncer options: %w", err)
 	}
-	src, err := cfg.SourceEndpoint()
-	if err != nil {
-		return nil, fmt.Errorf("source: %w", err)
+	s := &Syncer{opt: opt, log: opt.Logger, tracker: opt.Tracker}
+	if s.tracker == nil {
+		s.tracker = status.NewTracker(opt.SourceName, opt.TargetName)
 	}
-	dst, err := cfg.TargetEndpoint()
-	if err != nil {
-		return nil, fmt.Errorf("target: %w", err)
-	}
-	if tracker == nil {
-		tracker = status.NewTracker(src.String(), dst.String())
-	}
-	s := &Syncer{cfg: cfg, log: log, tracker: tracker, src: src, dst: dst,
-		linkInfo: checkpoint.NewFileStore(filepath.Join(cfg.StateDir, "link"))}
-	s.spool, err = spool.Open(filepath.Join(cfg.StateDir, "spool"), spool.Options{
-		SegmentBytes: cfg.SegmentBytes, MaxBytes: cfg.MaxSpoolBytes, Logger: log})
+	defer func() {
+		if err != nil {
+			_ = s.Close()
+		}
+	}()
+	s.spool, err = spool.Open(filepath.Join(opt.StateDir, "spool"), spool.Options{
+		SegmentBytes: opt.SegmentBytes, MaxBytes: opt.MaxSpoolBytes, Logger: s.log})
 	if err != nil {
 		return nil, err
 	}
-	key := checkpointKey(cfg)
-	srcTLS, err := cfg.SourceTLS()
-	if err != nil {
-		s.spool.Close()
+	if err := s.adoptLegacyLinkFile(ctx); err != nil {
 		return nil, err
 	}
-	dstTLS, err := cfg.TargetTLS()
+	s.target, err = connectTarget(ctx, s.log, opt.TargetName, sink.Config{Addr: opt.Target.Addr, Username: opt.Target.Username,
+		Password: opt.Target.Password, TLS: opt.Target.TLS, CheckpointKey: opt.CheckpointKey, OnError: opt.OnTargetError,
+		DialTimeout: opt.Target.DialTimeout, IOTimeout: opt.Target.IOTimeout, Logger: s.log})
 	if err != nil {
-		s.spool.Close()
-		return nil, err
+		return nil, fmt.Errorf("target %s: %w", opt.TargetName, err)
 	}
-	s.sourceTLS = srcTLS
-	sinkKey := key
-	if cfg.Checkpoint != "target" {
-		sinkKey = ""
-	}
-	s.target, err = connectTarget(ctx, log, dst, sink.Config{Addr: dst.Addr, Username: dst.Username, Password: dst.Password,
-		TLS: dstTLS, CheckpointKey: sinkKey, OnError: cfg.OnTargetError, DialTimeout: cfg.DialTimeout, IOTimeout: cfg.IOTimeout,
-		Logger: log})
-	if err != nil {
-		s.spool.Close()
-		return nil, fmt.Errorf("target %s: %w", dst, err)
-	}
-	s.targetCtl = controlClient(dst, dstTLS, cfg)
-	if sinkKey != "" && cfg.CheckpointKey == "" {
-		if err := s.adoptLegacyCheckpoint(ctx, sinkKey); err != nil {
-			s.Close()
+	ctl := opt.Target
+	ctl.PoolSize = 2
+	s.targetCtl = server.NewClient(ctl)
+	ctl = opt.Source
+	ctl.PoolSize = 2
+	s.sourceCtl = server.NewClient(ctl)
+	if opt.LegacyCheckpointKey != "" {
+		if err := s.adoptLegacyCheckpoint(ctx); err != nil {
 			return nil, err
 		}
 	}
-	s.sourceCtl = controlClient(src, srcTLS, cfg)
-	if info, err := s.sourceCtl.Info(ctx, "server").Result(); err != nil {
-		log.Warn("cannot read INFO server from the source: commands whose meaning differs between versions are replayed as sent", zap.Error(err))
-	} else if s.sourceCaps, err = sink.ParseCaps(info); err != nil {
-		log.Warn("cannot tell the source's version from INFO server", zap.Error(err))
+	if s.sourceInfo, err = server.Fetch(ctx, s.sourceCtl); err != nil {
+		log := s.log.With(zap.Error(err))
+		log.Warn("cannot tell the source's version from INFO: commands whose meaning differs between versions are replayed as sent")
+		err = nil
 	} else {
-		log.Info("source server", zap.String("server", s.sourceCaps.String()))
+		s.log.Info("source server", zap.Stringer("server", s.sourceInfo))
 	}
-	if cfg.Checkpoint == "target" {
+	if opt.CheckpointKey != "" {
 		s.store = &targetStore{sink: s.target}
 	} else {
-		s.store = fileStore{checkpoint.NewFileStore(cfg.StateDir)}
+		s.store = fileStore{checkpoint.NewFileStore(opt.StateDir)}
 	}
 	return s, nil
 }
 
-// Close releases the spool and the target connection.
+// Close releases the spool and the connections; it is safe on a Syncer
+// that New gave up on half-way.
 func (s *Syncer) Close() error {
-	return errors.Join(s.target.Close(), s.spool.Close(), s.targetCtl.Close(), s.sourceCtl.Close())
+	var errs []error
+	if s.target != nil {
+		errs = append(errs, s.target.Close())
+	}
+	if s.spool != nil {
+		errs = append(errs, s.spool.Close())
+	}
+	for _, c := range []*redis.Client{s.targetCtl, s.sourceCtl} {
+		if c != nil {
+			errs = append(errs, c.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Tracker is the status of this sync.
@@ -151,8 +144,8 @@ func (s *Syncer) Run(ctx context.Context) error {
 			s.tracker.SetError(err)
 			return err
 		}
-		if s.cfg.OnFullResync != "flush" {
-			return fmt.Errorf("%w; on-full-resync = %q: stopping. Set on-full-resync = \"flush\" to empty the target and sync afresh", err, s.cfg.OnFullResync)
+		if s.opt.OnFullResync != "flush" {
+			return fmt.Errorf("%w; on-full-resync = %q: stopping. Set on-full-resync = \"flush\" to empty the target and sync afresh", err, s.opt.OnFullResync)
 		}
 		s.log.Warn("the source cannot continue the replication stream from the saved offset: emptying the target and starting a new full sync (on-full-resync = flush)", zap.Error(err))
 		if err := s.resetAll(ctx); err != nil {
@@ -213,36 +206,8 @@ func (s *Syncer) resetAll(ctx context.Context) error {
 	if err := s.spool.RemoveSnapshot(); err != nil {
 		return err
 	}
-	if err := removeFile(s.linkInfo.Path()); err != nil {
+	if err := s.spool.SetStreamReplID(""); err != nil {
 		return err
 	}
 	return s.store.Reset(ctx)
 }
-
-// backoff grows a wait from 100ms to 30s.
-type backoff struct{ d time.Duration }
-
-func (b *backoff) next() time.Duration {
-	if b.d == 0 {
-		b.d = 100 * time.Millisecond
-	} else if b.d < 30*time.Second {
-		b.d *= 2
-	}
-	return min(b.d, 30*time.Second)
-}
-
-func (b *backoff) reset() { b.d = 0 }
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// currentReplID is the replid of the stream being received.
-func (s *Syncer) currentReplID() string { return s.tracker.ReplID() }

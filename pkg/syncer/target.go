@@ -4,37 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+
+	"github.com/redferry/redferry/pkg/retry"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/redferry/redferry/pkg/checkpoint"
-	"github.com/redferry/redferry/pkg/config"
 	"github.com/redferry/redferry/sink"
 )
-
-// checkpointKeyPrefix starts every checkpoint key redferry writes by default.
-const checkpointKeyPrefix = checkpoint.KeyPrefix
-
-// checkpointKey is the target key holding the checkpoint. The default is
-// named after the sync, not after the source's address, so that pointing
-// redferry at a promoted replica (another address) finds the checkpoint.
-func checkpointKey(cfg config.Config) string {
-	if cfg.CheckpointKey != "" {
-		return cfg.CheckpointKey
-	}
-	name := cfg.Name
-	if name == "" {
-		name = "default"
-	}
-	return checkpointKeyPrefix + name
-}
 
 // connectTarget connects to the target, waiting with backoff while it is
 // unreachable or restarting: a target down at startup is a reason to wait,
 // not to exit. Refused credentials end the wait at once.
-func connectTarget(ctx context.Context, log *zap.Logger, dst config.Endpoint, cfg sink.Config) (*sink.Standalone, error) {
-	var bo backoff
+func connectTarget(ctx context.Context, log *zap.Logger, name string, cfg sink.Config) (*sink.Standalone, error) {
+	var bo retry.Backoff
 	for attempt := 1; ; attempt++ {
 		t, err := sink.NewStandalone(ctx, cfg)
 		if err == nil {
@@ -43,10 +28,10 @@ func connectTarget(ctx context.Context, log *zap.Logger, dst config.Endpoint, cf
 		if errors.Is(err, sink.ErrAuth) || ctx.Err() != nil {
 			return nil, err
 		}
-		wait := bo.next()
-		log.Warn("target unreachable: retrying", zap.String("target", dst.String()), zap.Int("attempt", attempt),
+		wait := bo.Next()
+		log.Warn("target unreachable: retrying", zap.String("target", name), zap.Int("attempt", attempt),
 			zap.Duration("in", wait), zap.Error(err))
-		if err := sleep(ctx, wait); err != nil {
+		if err := retry.Sleep(ctx, wait); err != nil {
 			return nil, fmt.Errorf("still unreachable when stopped: %w", errors.Join(err, ctx.Err()))
 		}
 	}
@@ -55,8 +40,8 @@ func connectTarget(ctx context.Context, log *zap.Logger, dst config.Endpoint, cf
 // adoptLegacyCheckpoint renames the checkpoint key of redferry versions that
 // named it after the source's host:port to the current default key, so an
 // upgrade continues where the old version stopped instead of starting over.
-func (s *Syncer) adoptLegacyCheckpoint(ctx context.Context, key string) error {
-	legacy := checkpointKeyPrefix + s.src.Addr
+func (s *Syncer) adoptLegacyCheckpoint(ctx context.Context) error {
+	legacy, key := s.opt.LegacyCheckpointKey, s.opt.CheckpointKey
 	if legacy == key {
 		return nil
 	}
@@ -76,4 +61,20 @@ func (s *Syncer) adoptLegacyCheckpoint(ctx context.Context, key string) error {
 func isNoSuchKey(err error) bool {
 	var re redis.Error
 	return errors.As(err, &re) && re.Error() == "ERR no such key"
+}
+
+// adoptLegacyLinkFile moves the stream's replid that older redferry versions
+// kept in <state-dir>/link/checkpoint.json into the spool's metadata.
+func (s *Syncer) adoptLegacyLinkFile(ctx context.Context) error {
+	old := checkpoint.NewFileStore(filepath.Join(s.opt.StateDir, "link"))
+	st, ok, err := old.Load(ctx)
+	if err != nil || !ok {
+		return nil // nothing to adopt; a damaged old file only loses a post-failover replid
+	}
+	if s.spool.StreamReplID() == "" {
+		if err := s.spool.SetStreamReplID(st.ReplID); err != nil {
+			return err
+		}
+	}
+	return removeFile(old.Path())
 }

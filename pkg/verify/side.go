@@ -3,10 +3,9 @@ package verify
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -17,7 +16,7 @@ type side struct {
 	single  *redis.Options
 	cluster *redis.ClusterClient
 	masters []*redis.Client // cluster: one client per master, for SCAN and RANDOMKEY
-	info    serverInfo
+	info    server.Info
 	keys    map[int]int64 // keys by db (INFO keyspace), summed over masters
 }
 
@@ -48,12 +47,12 @@ func newSide(ctx context.Context, name string, c redis.UniversalClient) (*side, 
 }
 
 func (s *side) readInfo(ctx context.Context, c *redis.Client) error {
-	si, keys, err := getInfo(ctx, c)
+	si, err := server.Fetch(ctx, c)
 	if err != nil {
 		return err
 	}
 	s.info = si
-	for db, n := range keys {
+	for db, n := range si.Keyspace {
 		s.keys[db] += n
 	}
 	return nil
@@ -89,28 +88,6 @@ func (s *side) any() (conn, func()) {
 	}
 	c := dbClient(s.single, 0)
 	return c, func() { c.Close() }
-}
-
-// keyspaceCounts parses INFO keyspace into keys by db.
-func keyspaceCounts(info string) map[int]int64 {
-	out := map[int]int64{}
-	for k, v := range infoFields(info) {
-		n, ok := strings.CutPrefix(k, "db")
-		if !ok {
-			continue
-		}
-		db, err := strconv.Atoi(n)
-		if err != nil {
-			continue
-		}
-		for _, part := range strings.Split(v, ",") {
-			if kv, ok := strings.CutPrefix(part, "keys="); ok {
-				keys, _ := strconv.ParseInt(kv, 10, 64)
-				out[db] = keys
-			}
-		}
-	}
-	return out
 }
 
 // conn is what the per-key checks need: *redis.Client for one db of a

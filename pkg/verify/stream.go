@@ -84,7 +84,7 @@ func (c *comparer) compareStream(ctx context.Context, key string) (*mismatch, er
 		return nil, fmt.Errorf("target XINFO STREAM: %w", err)
 	}
 	fields := []string{"length", "last-generated-id"}
-	if c.si.hasStream7() && c.di.hasStream7() {
+	if c.si.StreamV2() && c.di.StreamV2() {
 		fields = append(fields, "entries-added", "max-deleted-entry-id", "recorded-first-entry-id")
 	}
 	for _, f := range fields {
@@ -209,7 +209,7 @@ func (c *comparer) compareGroups(ctx context.Context, key string) (*mismatch, er
 		}
 	}
 	fields := []string{"last-delivered-id", "pending"}
-	if c.si.entriesReadExact() && c.di.hasStream7() {
+	if c.si.EntriesReadExact() && c.di.StreamV2() {
 		fields = append(fields, "entries-read")
 	}
 	for _, name := range sortedKeys(sg) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -111,7 +112,7 @@ func (c *comparer) compareSet(ctx context.Context, key string) (*mismatch, error
 
 func (c *comparer) isMember(ctx context.Context, key string, members []string) ([]bool, error) {
 	out := make([]bool, len(members))
-	if c.di.hasMultiRead() {
+	if c.di.MultiRead() {
 		args := make([]any, 0, len(members)+2)
 		args = append(args, "SMISMEMBER", key)
 		for _, m := range members {
@@ -200,7 +201,7 @@ func (c *comparer) compareZSet(ctx context.Context, key string) (*mismatch, erro
 // targetScores returns the target's score text per member, nil if absent.
 func (c *comparer) targetScores(ctx context.Context, key string, members []string) ([]*string, error) {
 	out := make([]*string, len(members))
-	if c.di.hasMultiRead() {
+	if c.di.MultiRead() {
 		args := make([]any, 0, len(members)+2)
 		args = append(args, "ZMSCORE", key)
 		for _, m := range members {
@@ -253,12 +254,12 @@ func (c *comparer) compareHash(ctx context.Context, key string) ([]*mismatch, er
 	if err != nil {
 		return nil, fmt.Errorf("target HLEN: %w", err)
 	}
-	fieldTTLs := c.si.hasFieldTTL() || c.di.hasFieldTTL()
+	fieldTTLs := c.si.HashFieldTTL() || c.di.HashFieldTTL()
 	var valueMis, ttlMis *mismatch
 	if sn != dn && !fieldTTLs {
 		valueMis = mis(KindValue, "%d fields in source, %d in target", sn, dn)
 	}
-	checkTTL := c.si.hasFieldTTL()
+	checkTTL := c.si.HashFieldTTL()
 	var cursor uint64
 	for valueMis == nil || checkTTL && ttlMis == nil {
 		kv, next, err := c.src.HScan(ctx, key, cursor, "", int64(c.opt.BatchSize)).Result()
@@ -357,8 +358,8 @@ func (c *comparer) extraFields(ctx context.Context, key string) (*mismatch, erro
 
 // fieldFading reports whether a hash field is gone (it expired while
 // checked) or expires within the TTL tolerance.
-func (c *comparer) fieldFading(ctx context.Context, cl conn, si serverInfo, key, field string) (bool, error) {
-	if !si.hasFieldTTL() {
+func (c *comparer) fieldFading(ctx context.Context, cl conn, si server.Info, key, field string) (bool, error) {
+	if !si.HashFieldTTL() {
 		ok, err := cl.HExists(ctx, key, field).Result()
 		if err != nil {
 			return false, fmt.Errorf("HEXISTS: %w", err)
@@ -396,7 +397,7 @@ func (c *comparer) compareFieldTTL(ctx context.Context, key string, fields []str
 	if err != nil {
 		return nil, fmt.Errorf("source HPEXPIRETIME: %w", err)
 	}
-	if !c.di.hasFieldTTL() {
+	if !c.di.HashFieldTTL() {
 		for i, t := range st {
 			if t >= 0 {
 				return mis(KindFieldTTL, "field %.40q has a TTL; the target cannot hold field TTLs", fields[i]), nil

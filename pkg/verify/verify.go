@@ -25,6 +25,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 )
@@ -172,7 +173,7 @@ func Compare(ctx context.Context, source, target redis.UniversalClient, opt Opti
 	if opt.Sample > 0 {
 		c.total = int64(2 * opt.Sample)
 	}
-	if src.info.hasFunctions() && dst.info.hasFunctions() && opt.Sample == 0 {
+	if src.info.Functions() && dst.info.Functions() && opt.Sample == 0 {
 		sf, closeSF := src.any()
 		df, closeDF := dst.any()
 		err := c.compareFunctions(ctx, sf, df)
@@ -198,7 +199,7 @@ func Compare(ctx context.Context, source, target redis.UniversalClient, opt Opti
 type comparer struct {
 	opt    Options
 	log    *zap.Logger
-	si, di serverInfo
+	si, di server.Info
 	rep    *Report
 
 	db       int

@@ -1,4 +1,4 @@
-package sink
+package transform
 
 import (
 	"errors"
@@ -11,15 +11,17 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/protocol"
+	"github.com/redferry/redferry/sink"
 )
 
 var (
-	caps60 = Caps{Server: "redis", Redis: Version{6, 0, 16}}
-	caps70 = Caps{Server: "redis", Redis: Version{7, 0, 15}}
-	caps80 = Caps{Server: "redis", Redis: Version{8, 0, 2}}
-	capsV9 = Caps{Server: "valkey", Redis: Version{7, 2, 4}, Valkey: Version{9, 1, 2}}
+	caps60 = named("redis-6.0.16")
+	caps70 = named("redis-7.0.15")
+	caps80 = named("redis-8.0.2")
+	capsV9 = named("valkey-9.1.2")
 )
 
 func words(s string) [][]byte {
@@ -31,7 +33,7 @@ func words(s string) [][]byte {
 }
 
 // commands renders a batch as "CMD a b; CMD c".
-func commands(b *Batch) string {
+func commands(b *sink.Batch) string {
 	var parts []string
 	for i := 0; i < b.Len(); i++ {
 		args, _ := b.Command(i)
@@ -47,7 +49,7 @@ func commands(b *Batch) string {
 func TestTranslateTable(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		caps Caps
+		caps server.Info
 		in   string
 		want string // "" = dropped; "ERR" = ErrUnsupported
 	}{
@@ -89,7 +91,7 @@ func TestTranslateTable(t *testing.T) {
 	}
 	for _, tc := range tests {
 		tr := NewTranslator(tc.caps, TranslateOptions{})
-		var b Batch
+		var b sink.Batch
 		err := tr.Translate(words(tc.in), nil, 42, &b)
 		if tc.want == "ERR" {
 			if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "42") {
@@ -107,7 +109,7 @@ func TestTranslateTable(t *testing.T) {
 	}
 	// Raw bytes pass through untouched; PUBLISH is kept when asked.
 	tr := NewTranslator(caps80, TranslateOptions{ReplayPublish: true})
-	var b Batch
+	var b sink.Batch
 	raw := protocol.AppendCommandString(nil, "PUBLISH", "ch", "m")
 	if err := tr.Translate(words("PUBLISH ch m"), raw, 1, &b); err != nil || string(b.Bytes()) != string(raw) {
 		t.Errorf("raw PUBLISH: %q, %v", b.Bytes(), err)
@@ -119,7 +121,7 @@ func TestTranslateTable(t *testing.T) {
 func TestTranslateEquivalence(t *testing.T) {
 	t.Parallel()
 	ref := redistest.Start(t, redistest.Redis80, redistest.Options{})
-	refSink := newSink(t, ref, Config{})
+	refSink := newSink(t, ref, sink.Config{})
 	now := time.Now()
 	pxat := fmt.Sprint(now.Add(time.Hour).UnixMilli())
 	exat := fmt.Sprint(now.Add(2 * time.Hour).Unix())
@@ -153,7 +155,7 @@ func TestTranslateEquivalence(t *testing.T) {
 		"PUBLISH ch m",
 		"PING",
 	}
-	var rb Batch
+	var rb sink.Batch
 	for i, cmd := range stream {
 		if w := words(cmd); !is(w[0], "multi") && !is(w[0], "exec") && !is(w[0], "ping") {
 			rb.Add(int64(i), w...)
@@ -171,13 +173,9 @@ func TestTranslateEquivalence(t *testing.T) {
 	for _, name := range []string{redistest.Redis60, redistest.Redis70} {
 		t.Run(name, func(t *testing.T) {
 			srv := redistest.Start(t, name, redistest.Options{})
-			s := newSink(t, srv, Config{})
-			srcCaps, err := ParseCaps("# Server\r\nredis_version:8.0.2\r\n")
-			if err != nil {
-				t.Fatal(err)
-			}
-			tr := NewTranslator(s.Caps(), TranslateOptions{Source: srcCaps})
-			var b Batch
+			s := newSink(t, srv, sink.Config{})
+			tr := NewTranslator(s.Server(), TranslateOptions{Source: caps80})
+			var b sink.Batch
 			for i, cmd := range stream {
 				w := words(cmd)
 				if err := tr.Translate(w, protocol.AppendCommand(nil, w...), int64(i), &b); err != nil {
@@ -249,4 +247,12 @@ func snapshot(t *testing.T, c *redis.Client) map[string]string {
 		out[k] = fmt.Sprintf("%s %v ttl=%v", typ, v, ttl)
 	}
 	return out
+}
+
+func named(name string) server.Info {
+	in, err := server.Named(name)
+	if err != nil {
+		panic(err)
+	}
+	return in
 }

@@ -1,9 +1,11 @@
-package sink
+package transform
 
 import (
 	"strconv"
 
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/rdbparse"
+	"github.com/redferry/redferry/sink"
 )
 
 // tmpGroup is the group created and destroyed to make an empty stream.
@@ -41,7 +43,7 @@ func (s *streamState) reset() {
 	s.inConsumer = false
 }
 
-func (r *Rebuilder) streamEntry(e *rdbparse.Event, b *Batch) {
+func (r *Rebuilder) streamEntry(e *rdbparse.Event, b *sink.Batch) {
 	id := []byte(e.ID.String())
 	args := make([][]byte, 0, 3+len(e.Fields))
 	args = append(args, []byte("XADD"), r.key, id)
@@ -54,7 +56,7 @@ func (r *Rebuilder) streamEntry(e *rdbparse.Event, b *Batch) {
 // a pending entry can only be claimed (XCLAIM) while its entry exists, so it
 // is added now and deleted again once the groups are rebuilt (XDEL leaves the
 // PELs alone). XSETID on 7.0+ restores entries-added and max-deleted-id.
-func (r *Rebuilder) streamDeletedEntry(e *rdbparse.Event, b *Batch) {
+func (r *Rebuilder) streamDeletedEntry(e *rdbparse.Event, b *sink.Batch) {
 	r.streamEntry(e, b)
 	r.stream.deleted = append(r.stream.deleted, e.ID)
 }
@@ -65,7 +67,7 @@ func (r *Rebuilder) streamDeletedEntry(e *rdbparse.Event, b *Batch) {
 // An empty stream: XGROUP CREATE key tmp 0 MKSTREAM + XGROUP DESTROY works on
 // 6.0 through 8.x and Valkey, also for last id 0-0 (XADD … MAXLEN 0 cannot
 // use id 0-0).
-func (r *Rebuilder) streamMeta(e *rdbparse.Event, b *Batch) {
+func (r *Rebuilder) streamMeta(e *rdbparse.Event, b *sink.Batch) {
 	if r.stream.entries == 0 {
 		b.AddStrings(r.offset, "XGROUP", "CREATE", string(r.key), tmpGroup, "0", "MKSTREAM")
 		b.AddStrings(r.offset, "XGROUP", "DESTROY", string(r.key), tmpGroup)
@@ -79,7 +81,7 @@ func (r *Rebuilder) streamMeta(e *rdbparse.Event, b *Batch) {
 	b.Add(r.offset, args...)
 }
 
-func (r *Rebuilder) streamGroup(e *rdbparse.Event, b *Batch) {
+func (r *Rebuilder) streamGroup(e *rdbparse.Event, b *sink.Batch) {
 	r.finishConsumer(b)
 	g := e.Group
 	r.stream.group = append(r.stream.group[:0], g.Name...)
@@ -98,7 +100,7 @@ func (r *Rebuilder) streamPending(e *rdbparse.Event) {
 	r.stream.pel[e.ID] = pelInfo{time: e.DeliveryTime, count: e.DeliveryCount}
 }
 
-func (r *Rebuilder) streamConsumer(e *rdbparse.Event, b *Batch) {
+func (r *Rebuilder) streamConsumer(e *rdbparse.Event, b *sink.Batch) {
 	r.finishConsumer(b)
 	r.stream.consumer = append(r.stream.consumer[:0], e.Consumer.Name...)
 	r.stream.inConsumer = true
@@ -107,7 +109,7 @@ func (r *Rebuilder) streamConsumer(e *rdbparse.Event, b *Batch) {
 // streamConsumerPending gives the entry to the consumer with the group PEL's
 // delivery time and count. XCLAIM … FORCE ignores ids no longer in the stream
 // (deleted after delivery): such PEL entries cannot be rebuilt by commands.
-func (r *Rebuilder) streamConsumerPending(e *rdbparse.Event, b *Batch) {
+func (r *Rebuilder) streamConsumerPending(e *rdbparse.Event, b *sink.Batch) {
 	p, ok := r.stream.pel[e.ID]
 	if !ok {
 		p = pelInfo{time: 0, count: 1}
@@ -121,7 +123,7 @@ func (r *Rebuilder) streamConsumerPending(e *rdbparse.Event, b *Batch) {
 // finishConsumer makes sure the current consumer exists: its XCLAIMs may all
 // have been ignored (entries no longer in the stream), and creating an
 // existing consumer changes nothing.
-func (r *Rebuilder) finishConsumer(b *Batch) {
+func (r *Rebuilder) finishConsumer(b *sink.Batch) {
 	if !r.stream.inConsumer {
 		return
 	}
@@ -129,7 +131,7 @@ func (r *Rebuilder) finishConsumer(b *Batch) {
 	b.Add(r.offset, createConsumer(r.caps, r.key, r.stream.group, r.stream.consumer)...)
 }
 
-func createConsumer(caps Caps, key, group, consumer []byte) [][]byte {
+func createConsumer(caps server.Info, key, group, consumer []byte) [][]byte {
 	if caps.CreateConsumer() {
 		return [][]byte{[]byte("XGROUP"), []byte("CREATECONSUMER"), key, group, consumer}
 	}
@@ -137,7 +139,7 @@ func createConsumer(caps Caps, key, group, consumer []byte) [][]byte {
 		[]byte("STREAMS"), key, []byte(farStreamID)}
 }
 
-func (r *Rebuilder) streamEnd(b *Batch) {
+func (r *Rebuilder) streamEnd(b *sink.Batch) {
 	r.finishConsumer(b)
 	for len(r.stream.deleted) > 0 {
 		n := min(len(r.stream.deleted), max(r.opt.MaxArgs, 1))

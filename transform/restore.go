@@ -1,4 +1,4 @@
-package sink
+package transform
 
 import (
 	"encoding/binary"
@@ -7,7 +7,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/rdbparse"
+	"github.com/redferry/redferry/sink"
 )
 
 // Replay modes: how the keys of a snapshot are written to the target.
@@ -73,14 +75,14 @@ type RestoreStats struct {
 // commands are used, so no key is ever decoded twice.
 type Restorer struct {
 	rb   *Rebuilder
-	caps Caps
+	caps server.Info
 	opt  RestoreOptions
 	log  *zap.Logger
 
 	version int  // the snapshot's RDB version (VALKEY080: 80)
 	allowed bool // the target's RESTORE reads this version, and the mode wants it
 
-	scratch   Batch
+	scratch   sink.Batch
 	inScratch bool              // the current key's commands go to scratch
 	skipKey   bool              // the current key is dropped (unknown module, skip)
 	module    []byte            // the current key's module value, RESTOREd at its end
@@ -90,7 +92,7 @@ type Restorer struct {
 }
 
 // NewRestorer returns a Restorer for a target with caps.
-func NewRestorer(caps Caps, ropt RebuildOptions, opt RestoreOptions) *Restorer {
+func NewRestorer(caps server.Info, ropt RebuildOptions, opt RestoreOptions) *Restorer {
 	if opt.Mode == "" {
 		opt.Mode = ModeAuto
 	}
@@ -122,7 +124,7 @@ func (r *Restorer) Version() int      { return r.version }
 func (r *Restorer) UsesRestore() bool { return r.allowed }
 
 // Handle appends the commands for e to b.
-func (r *Restorer) Handle(e *rdbparse.Event, b *Batch) error {
+func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 	switch e.Kind {
 	case rdbparse.KindHeader:
 		r.version = e.Version
@@ -168,7 +170,7 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *Batch) error {
 	}
 	if r.scratch.Size() > RestoreAutoMax {
 		// Too big to have been captured: go on with commands.
-		b.appendBatch(&r.scratch)
+		b.Append(&r.scratch)
 		r.scratch.Reset()
 		r.inScratch = false
 	}
@@ -217,7 +219,7 @@ func (r *Restorer) unknownModule(e *rdbparse.Event, what string) error {
 		unsupported(what, e.Key, e.Offset))
 }
 
-func (r *Restorer) endKey(e *rdbparse.Event, b *Batch) error {
+func (r *Restorer) endKey(e *rdbparse.Event, b *sink.Batch) error {
 	var payload []byte
 	switch {
 	case r.skipKey:
@@ -246,7 +248,7 @@ func (r *Restorer) endKey(e *rdbparse.Event, b *Batch) error {
 		if err := r.rb.Handle(e, &r.scratch); err != nil {
 			return err
 		}
-		b.appendBatch(&r.scratch)
+		b.Append(&r.scratch)
 		r.scratch.Reset()
 		r.inScratch = false
 		return nil
@@ -255,7 +257,7 @@ func (r *Restorer) endKey(e *rdbparse.Event, b *Batch) error {
 }
 
 // restore appends RESTORE key ttl payload ABSTTL [IDLETIME s|FREQ f] [REPLACE].
-func (r *Restorer) restore(e *rdbparse.Event, value []byte, b *Batch) {
+func (r *Restorer) restore(e *rdbparse.Event, value []byte, b *sink.Batch) {
 	n := 5
 	if e.Idle >= 0 || e.Freq >= 0 {
 		n += 2
@@ -263,26 +265,24 @@ func (r *Restorer) restore(e *rdbparse.Event, value []byte, b *Batch) {
 	if r.opt.DeleteFirst {
 		n++
 	}
-	b.buf = appendLen(b.buf, '*', n)
-	b.buf = appendBulk(b.buf, []byte("RESTORE"))
-	b.buf = appendBulk(b.buf, e.Key)
-	b.buf = appendBulk(b.buf, strconv.AppendInt(nil, max(e.ExpireAt, 0), 10))
-	b.buf = appendLen(b.buf, '$', len(value)+10)
-	b.buf = AppendDumpPayload(b.buf, value, r.version)
-	b.buf = append(b.buf, '\r', '\n')
-	b.buf = appendBulk(b.buf, []byte("ABSTTL"))
+	b.BeginCommand(n)
+	b.Arg([]byte("RESTORE"))
+	b.Arg(e.Key)
+	b.Arg(strconv.AppendInt(nil, max(e.ExpireAt, 0), 10))
+	b.ArgFunc(len(value)+10, func(dst []byte) []byte { return AppendDumpPayload(dst, value, r.version) })
+	b.Arg([]byte("ABSTTL"))
 	switch {
 	case e.Idle >= 0:
-		b.buf = appendBulk(b.buf, []byte("IDLETIME"))
-		b.buf = appendBulk(b.buf, strconv.AppendInt(nil, e.Idle, 10))
+		b.Arg([]byte("IDLETIME"))
+		b.Arg(strconv.AppendInt(nil, e.Idle, 10))
 	case e.Freq >= 0:
-		b.buf = appendBulk(b.buf, []byte("FREQ"))
-		b.buf = appendBulk(b.buf, strconv.AppendInt(nil, int64(e.Freq), 10))
+		b.Arg([]byte("FREQ"))
+		b.Arg(strconv.AppendInt(nil, int64(e.Freq), 10))
 	}
 	if r.opt.DeleteFirst {
-		b.buf = appendBulk(b.buf, []byte("REPLACE"))
+		b.Arg([]byte("REPLACE"))
 	}
-	b.mark(e.Offset)
+	b.EndCommand(e.Offset)
 }
 
 // AppendDumpPayload appends the DUMP/RESTORE payload of value (the type
@@ -293,12 +293,4 @@ func AppendDumpPayload(dst, value []byte, version int) []byte {
 	dst = append(dst, value...)
 	dst = binary.LittleEndian.AppendUint16(dst, uint16(version))
 	return binary.LittleEndian.AppendUint64(dst, rdbparse.CRC64(0, dst[start:]))
-}
-
-// appendBatch appends o's commands to b (b keeps its StartDB and checkpoint).
-func (b *Batch) appendBatch(o *Batch) {
-	for i := range o.ends {
-		start, end := o.span(i)
-		b.AddRaw(o.offs[i], o.buf[start:end])
-	}
 }

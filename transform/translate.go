@@ -1,8 +1,11 @@
-package sink
+package transform
 
 import (
 	"bytes"
 	"strconv"
+
+	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/sink"
 )
 
 // What masters propagate, and what older targets refuse. Captured with
@@ -40,18 +43,18 @@ type TranslateOptions struct {
 	// Source is what the source server is (zero: unknown). Some commands
 	// mean different things on different versions: a 7.0+ source sends
 	// XCLAIM of a deleted entry to drop it from the PEL, which 6.x keeps.
-	Source Caps
+	Source server.Info
 }
 
 // Translator rewrites commands of the live stream for the target's version.
 type Translator struct {
-	caps Caps
+	caps server.Info
 	opt  TranslateOptions
 	args [][]byte // scratch for rewritten commands
 }
 
 // NewTranslator returns a Translator for a target with caps.
-func NewTranslator(caps Caps, opt TranslateOptions) *Translator {
+func NewTranslator(caps server.Info, opt TranslateOptions) *Translator {
 	return &Translator{caps: caps, opt: opt}
 }
 
@@ -61,7 +64,7 @@ func NewTranslator(caps Caps, opt TranslateOptions) *Translator {
 // transaction within one batch, which the sink applies in one MULTI. Unknown
 // commands pass through for the target to judge. A command the target has no
 // equivalent for gives an error wrapping ErrUnsupported.
-func (t *Translator) Translate(args [][]byte, raw []byte, offset int64, b *Batch) error {
+func (t *Translator) Translate(args [][]byte, raw []byte, offset int64, b *sink.Batch) error {
 	if len(args) == 0 {
 		return nil
 	}
@@ -124,7 +127,7 @@ func (t *Translator) Translate(args [][]byte, raw []byte, offset int64, b *Batch
 	return nil
 }
 
-func (t *Translator) pass(args [][]byte, raw []byte, offset int64, b *Batch) {
+func (t *Translator) pass(args [][]byte, raw []byte, offset int64, b *sink.Batch) {
 	if raw != nil {
 		b.AddRaw(offset, raw)
 	} else {
@@ -174,7 +177,7 @@ func appendStripped(dst, args [][]byte, opts ...string) [][]byte {
 const setScript = "if redis.call('set', KEYS[1], ARGV[1], ARGV[2]) then return redis.call('pexpireat', KEYS[1], ARGV[3]) end return false"
 
 // set rewrites SET … [GET] [EXAT s|PXAT ms] for targets before 6.2.
-func (t *Translator) set(args [][]byte, raw []byte, offset int64, b *Batch) error {
+func (t *Translator) set(args [][]byte, raw []byte, offset int64, b *sink.Batch) error {
 	if len(args) < 3 {
 		t.pass(args, raw, offset, b)
 		return nil
@@ -246,7 +249,7 @@ const lmoveScript = "local v = redis.call(ARGV[1] == 'LEFT' and 'LPOP' or 'RPOP'
 	"if v then redis.call(ARGV[2] == 'LEFT' and 'LPUSH' or 'RPUSH', KEYS[2], v) end return v"
 
 // lmove rewrites LMOVE/BLMOVE src dst from to [timeout] for targets before 6.2.
-func (t *Translator) lmove(args [][]byte, raw []byte, offset int64, b *Batch) error {
+func (t *Translator) lmove(args [][]byte, raw []byte, offset int64, b *sink.Batch) error {
 	if len(args) < 5 {
 		t.pass(args, raw, offset, b)
 		return nil
@@ -275,7 +278,7 @@ func side(a []byte) string {
 }
 
 // xgroup drops ENTRIESREAD before 7.0 and emulates CREATECONSUMER before 6.2.
-func (t *Translator) xgroup(args [][]byte, raw []byte, offset int64, b *Batch) error {
+func (t *Translator) xgroup(args [][]byte, raw []byte, offset int64, b *sink.Batch) error {
 	if len(args) < 2 {
 		t.pass(args, raw, offset, b)
 		return nil
@@ -296,7 +299,7 @@ func (t *Translator) xgroup(args [][]byte, raw []byte, offset int64, b *Batch) e
 }
 
 // hgetdel turns HGETDEL key FIELDS n f… into HDEL key f….
-func (t *Translator) hgetdel(args [][]byte, raw []byte, offset int64, b *Batch) error {
+func (t *Translator) hgetdel(args [][]byte, raw []byte, offset int64, b *sink.Batch) error {
 	if len(args) < 5 || !is(args[2], "fields") {
 		t.pass(args, raw, offset, b)
 		return nil

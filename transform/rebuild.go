@@ -1,4 +1,4 @@
-package sink
+package transform
 
 import (
 	"fmt"
@@ -6,7 +6,9 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/rdbparse"
+	"github.com/redferry/redferry/sink"
 )
 
 // RebuildOptions tune the Rebuilder.
@@ -23,7 +25,7 @@ type RebuildOptions struct {
 // DB changes come as SELECT commands in the batch; a caller starting a new
 // batch sets its StartDB to DB().
 type Rebuilder struct {
-	caps Caps
+	caps server.Info
 	opt  RebuildOptions
 
 	db int // the db the batch's commands currently run in; -1: none selected yet
@@ -52,7 +54,7 @@ type fieldTTL struct {
 }
 
 // NewRebuilder returns a Rebuilder for a target with caps.
-func NewRebuilder(caps Caps, opt RebuildOptions) *Rebuilder {
+func NewRebuilder(caps server.Info, opt RebuildOptions) *Rebuilder {
 	if opt.MaxArgs <= 0 {
 		opt.MaxArgs = 256
 	}
@@ -70,7 +72,7 @@ func (r *Rebuilder) SetDB(db int) { r.db = db }
 
 // Handle appends the commands for e to b. Errors wrap ErrUnsupported for
 // data the target cannot hold; the key is then incomplete on the target.
-func (r *Rebuilder) Handle(e *rdbparse.Event, b *Batch) error {
+func (r *Rebuilder) Handle(e *rdbparse.Event, b *sink.Batch) error {
 	switch e.Kind {
 	case rdbparse.KindKey:
 		return r.beginKey(e, b)
@@ -117,7 +119,7 @@ func (r *Rebuilder) Handle(e *rdbparse.Event, b *Batch) error {
 	return nil
 }
 
-func (r *Rebuilder) beginKey(e *rdbparse.Event, b *Batch) error {
+func (r *Rebuilder) beginKey(e *rdbparse.Event, b *sink.Batch) error {
 	if r.inKey {
 		return fmt.Errorf("sink: key %q at offset %d starts before key %q ended", e.Key, e.Offset, r.key)
 	}
@@ -135,7 +137,7 @@ func (r *Rebuilder) beginKey(e *rdbparse.Event, b *Batch) error {
 	return nil
 }
 
-func (r *Rebuilder) endKey(b *Batch) error {
+func (r *Rebuilder) endKey(b *sink.Batch) error {
 	if !r.inKey {
 		return fmt.Errorf("sink: key end without a key")
 	}
@@ -155,7 +157,7 @@ func (r *Rebuilder) endKey(b *Batch) error {
 
 // stringPiece sends SET for the first piece, APPEND for the rest, in pieces
 // of at most MaxBytes.
-func (r *Rebuilder) stringPiece(e *rdbparse.Event, b *Batch) error {
+func (r *Rebuilder) stringPiece(e *rdbparse.Event, b *sink.Batch) error {
 	v := e.Value
 	for {
 		n := min(len(v), r.opt.MaxBytes)
@@ -174,7 +176,7 @@ func (r *Rebuilder) stringPiece(e *rdbparse.Event, b *Batch) error {
 
 // element adds one element (one or two arguments) to the pending command
 // name, sending it first when it is full.
-func (r *Rebuilder) element(b *Batch, name string, args ...[]byte) {
+func (r *Rebuilder) element(b *sink.Batch, name string, args ...[]byte) {
 	size := 0
 	for _, a := range args {
 		size += len(a)
@@ -193,7 +195,7 @@ func (r *Rebuilder) element(b *Batch, name string, args ...[]byte) {
 }
 
 // flush sends the pending command, and the field TTLs of a pending HSET.
-func (r *Rebuilder) flush(b *Batch) {
+func (r *Rebuilder) flush(b *sink.Batch) {
 	if len(r.pendArgs) == 0 {
 		return
 	}
@@ -203,13 +205,13 @@ func (r *Rebuilder) flush(b *Batch) {
 		r.pendArgs[i] = r.pendBuf[off : off+len(a)]
 		off += len(a)
 	}
-	b.buf = appendLen(b.buf, '*', len(r.pendArgs)+2)
-	b.buf = appendBulk(b.buf, []byte(r.pendName))
-	b.buf = appendBulk(b.buf, r.key)
+	b.BeginCommand(len(r.pendArgs) + 2)
+	b.Arg([]byte(r.pendName))
+	b.Arg(r.key)
 	for _, a := range r.pendArgs {
-		b.buf = appendBulk(b.buf, a)
+		b.Arg(a)
 	}
-	b.mark(r.offset)
+	b.EndCommand(r.offset)
 	if len(r.ttlFields) > 0 {
 		r.flushFieldTTLs(b)
 	}
@@ -219,7 +221,7 @@ func (r *Rebuilder) flush(b *Batch) {
 
 // flushFieldTTLs sends HPEXPIREAT key ms FIELDS n f… for each run of fields
 // with the same TTL.
-func (r *Rebuilder) flushFieldTTLs(b *Batch) {
+func (r *Rebuilder) flushFieldTTLs(b *sink.Batch) {
 	ttls := r.ttlFields
 	sort.SliceStable(ttls, func(i, j int) bool { return ttls[i].at < ttls[j].at })
 	for i := 0; i < len(ttls); {
@@ -227,24 +229,18 @@ func (r *Rebuilder) flushFieldTTLs(b *Batch) {
 		for j < len(ttls) && ttls[j].at == ttls[i].at {
 			j++
 		}
-		b.buf = appendLen(b.buf, '*', 5+j-i)
-		b.buf = appendBulk(b.buf, []byte("HPEXPIREAT"))
-		b.buf = appendBulk(b.buf, r.key)
-		b.buf = appendBulk(b.buf, strconv.AppendInt(nil, ttls[i].at, 10))
-		b.buf = appendBulk(b.buf, []byte("FIELDS"))
-		b.buf = appendBulk(b.buf, strconv.AppendInt(nil, int64(j-i), 10))
+		b.BeginCommand(5 + j - i)
+		b.Arg([]byte("HPEXPIREAT"))
+		b.Arg(r.key)
+		b.Arg(strconv.AppendInt(nil, ttls[i].at, 10))
+		b.Arg([]byte("FIELDS"))
+		b.Arg(strconv.AppendInt(nil, int64(j-i), 10))
 		for _, t := range ttls[i:j] {
-			b.buf = appendBulk(b.buf, r.pendArgs[t.idx])
+			b.Arg(r.pendArgs[t.idx])
 		}
-		b.mark(r.offset)
+		b.EndCommand(r.offset)
 		i = j
 	}
-}
-
-func appendBulk(dst, a []byte) []byte {
-	dst = appendLen(dst, '$', len(a))
-	dst = append(dst, a...)
-	return append(dst, '\r', '\n')
 }
 
 // formatScore formats a double so that ZADD parses back the same value.

@@ -1,4 +1,4 @@
-package sink
+package transform
 
 import (
 	"reflect"
@@ -7,8 +7,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/rdbparse"
+	"github.com/redferry/redferry/sink"
 )
 
 func sid(ms, seq uint64) rdbparse.StreamID { return rdbparse.StreamID{Ms: ms, Seq: seq} }
@@ -19,7 +20,7 @@ func TestRebuildStreams(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			srv := redistest.Start(t, name, redistest.Options{})
-			s := newSink(t, srv, Config{})
+			s := newSink(t, srv, sink.Config{})
 			now := time.Now().UnixMilli()
 			t1, t2 := now-60_000, now-5_000
 			var es events
@@ -56,7 +57,7 @@ func TestRebuildStreams(t *testing.T) {
 				add(rdbparse.Event{Kind: rdbparse.KindStreamGroup, Group: rdbparse.StreamGroup{Name: []byte("g"), LastID: sid(0, 0)}}).
 				add(rdbparse.Event{Kind: rdbparse.KindStreamConsumer, Consumer: rdbparse.StreamConsumer{Name: []byte("c")}}).
 				end()
-			b, err := rebuild(t, s.Caps(), RebuildOptions{}, es)
+			b, err := rebuild(t, s.Server(), RebuildOptions{}, es)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,14 +76,14 @@ func TestRebuildStreams(t *testing.T) {
 			if info["last-generated-id"] != "5-0" || info["length"] != int64(3) || info["groups"] != int64(2) {
 				t.Errorf("XINFO STREAM st = %v", info)
 			}
-			if s.Caps().StreamV2() && (info["entries-added"] != int64(5) || info["max-deleted-entry-id"] != "5-0") {
+			if s.Server().StreamV2() && (info["entries-added"] != int64(5) || info["max-deleted-entry-id"] != "5-0") {
 				t.Errorf("v2 fields: %v", info)
 			}
 			groups := c.XInfoGroups(cx, "st").Val()
 			if len(groups) != 2 || groups[0].Name != "g1" || groups[0].LastDeliveredID != "4-7" || groups[0].Pending != 4 || groups[0].Consumers != 3 {
 				t.Errorf("groups = %+v", groups)
 			}
-			if s.Caps().StreamV2() && groups[0].EntriesRead != 4 {
+			if s.Server().StreamV2() && groups[0].EntriesRead != 4 {
 				t.Errorf("g1 entries-read = %d", groups[0].EntriesRead)
 			}
 			pend := c.XPendingExt(cx, &redis.XPendingExtArgs{Stream: "st", Group: "g1", Start: "-", End: "+", Count: 10}).Val()

@@ -1,4 +1,4 @@
-package sink
+package transform
 
 import (
 	"bytes"
@@ -6,8 +6,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/rdbparse"
+	"github.com/redferry/redferry/sink"
 )
 
 // TestDumpPayloadMatchesServer: the payload built from a key's raw RDB
@@ -55,7 +56,7 @@ func TestDumpPayloadMatchesServer(t *testing.T) {
 			}
 			// A module value no module here knows is refused, and no probe key is left.
 			mod := []byte{7, 0x81, 1, 2, 3, 4, 5, 6, 7, 8, 2, 0, 0}
-			s := newSink(t, srv, Config{})
+			s := newSink(t, srv, sink.Config{})
 			ok, why, err := s.ProbeRestore(ctx(t), AppendDumpPayload(nil, mod, version))
 			if err != nil || ok || why == "" {
 				t.Fatalf("ProbeRestore = %v, %q, %v", ok, why, err)
@@ -67,7 +68,7 @@ func TestDumpPayloadMatchesServer(t *testing.T) {
 			if ok, why, err = s.ProbeRestore(ctx(t), AppendDumpPayload(nil, str, version)); err != nil || !ok {
 				t.Fatalf("ProbeRestore of a string = %v, %q, %v", ok, why, err)
 			}
-			if n := c.Exists(ctx(t), probeKey).Val(); n != 0 {
+			if n := c.Exists(ctx(t), sink.ProbeKey).Val(); n != 0 {
 				t.Fatal("probe key left behind")
 			}
 		})

@@ -1,4 +1,4 @@
-package sink
+package transform
 
 import (
 	"errors"
@@ -13,8 +13,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/rdbparse"
+	"github.com/redferry/redferry/sink"
 )
 
 // events builds snapshot event sequences by hand.
@@ -46,10 +48,10 @@ func items(kind rdbparse.Kind, vals ...string) events {
 	return es
 }
 
-func rebuild(t *testing.T, caps Caps, opt RebuildOptions, es events) (*Batch, error) {
+func rebuild(t *testing.T, caps server.Info, opt RebuildOptions, es events) (*sink.Batch, error) {
 	t.Helper()
 	r := NewRebuilder(caps, opt)
-	b := &Batch{}
+	b := &sink.Batch{}
 	for i := range es {
 		// The decoder's buffers are reused: hand the Rebuilder copies that
 		// are clobbered after the call, to catch retained slices.
@@ -88,7 +90,7 @@ func TestRebuildCommonTypes(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			srv := redistest.Start(t, name, redistest.Options{})
-			s := newSink(t, srv, Config{})
+			s := newSink(t, srv, sink.Config{})
 			exp := time.Now().Add(time.Hour).UnixMilli()
 			bigList := seq("item-", 5000)
 			bigSet := seq("m", 1000)
@@ -113,7 +115,7 @@ func TestRebuildCommonTypes(t *testing.T) {
 			es = append(es.key(1, "db1-list", rdbparse.TypeList, 0), items(rdbparse.KindListItem, "a", "b")...).end()
 			es = es.str("db0-again", "x")
 
-			b, err := rebuild(t, s.Caps(), RebuildOptions{MaxArgs: 100, MaxBytes: 4}, es)
+			b, err := rebuild(t, s.Server(), RebuildOptions{MaxArgs: 100, MaxBytes: 4}, es)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -182,12 +184,12 @@ func checkPTTL(t *testing.T, c *redis.Client, key string, expireAt int64) {
 func TestRebuildDeleteFirst(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t, redistest.Redis80, redistest.Options{})
-	s := newSink(t, srv, Config{})
+	s := newSink(t, srv, sink.Config{})
 	c := srv.Client()
 	defer c.Close()
 	c.RPush(ctx(t), "l", "old1", "old2")
 	es := append(events{}.key(0, "l", rdbparse.TypeList, 0), items(rdbparse.KindListItem, "new")...).end()
-	b, _ := rebuild(t, s.Caps(), RebuildOptions{DeleteFirst: true}, es)
+	b, _ := rebuild(t, s.Server(), RebuildOptions{DeleteFirst: true}, es)
 	if err := s.Apply(ctx(t), b); err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +204,7 @@ func TestRebuildHashFieldTTL(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			srv := redistest.Start(t, name, redistest.Options{})
-			s := newSink(t, srv, Config{})
+			s := newSink(t, srv, sink.Config{})
 			t1 := time.Now().Add(time.Hour).UnixMilli()
 			t2 := time.Now().Add(2 * time.Hour).UnixMilli()
 			es := events{}.key(0, "hfe", rdbparse.TypeHash, 0)
@@ -214,8 +216,8 @@ func TestRebuildHashFieldTTL(t *testing.T) {
 				es = es.add(rdbparse.Event{Kind: rdbparse.KindHashField, Name: []byte(f), Value: []byte("v"), FieldExpireAt: at})
 			}
 			es = es.end()
-			b, err := rebuild(t, s.Caps(), RebuildOptions{MaxArgs: 4}, es)
-			if !s.Caps().HashFieldTTL() {
+			b, err := rebuild(t, s.Server(), RebuildOptions{MaxArgs: 4}, es)
+			if !s.Server().HashFieldTTL() {
 				if !errors.Is(err, ErrUnsupported) {
 					t.Fatalf("err = %v, want ErrUnsupported", err)
 				}
@@ -250,10 +252,10 @@ func TestRebuildFunctionsAndModules(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			srv := redistest.Start(t, name, redistest.Options{})
-			s := newSink(t, srv, Config{})
+			s := newSink(t, srv, sink.Config{})
 			code := "#!lua name=mylib\nredis.register_function('myfn', function(keys, args) return 42 end)"
-			b, err := rebuild(t, s.Caps(), RebuildOptions{}, events{{Kind: rdbparse.KindFunction, Value: []byte(code), Offset: 77}})
-			if !s.Caps().Functions() {
+			b, err := rebuild(t, s.Server(), RebuildOptions{}, events{{Kind: rdbparse.KindFunction, Value: []byte(code), Offset: 77}})
+			if !s.Server().Functions() {
 				if !errors.Is(err, ErrUnsupported) {
 					t.Fatalf("err = %v, want ErrUnsupported", err)
 				}
@@ -271,7 +273,7 @@ func TestRebuildFunctionsAndModules(t *testing.T) {
 				}
 			}
 			es := events{}.key(0, "mod", rdbparse.TypeModule, 0).add(rdbparse.Event{Kind: rdbparse.KindModuleValue, Name: []byte("ReJSON-RL")})
-			_, err = rebuild(t, s.Caps(), RebuildOptions{}, es)
+			_, err = rebuild(t, s.Server(), RebuildOptions{}, es)
 			if !errors.Is(err, ErrUnsupported) || !contains(err, "mod", "ReJSON-RL") {
 				t.Errorf("module value: err = %v", err)
 			}

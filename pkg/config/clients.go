@@ -1,0 +1,32 @@
+package config
+
+import (
+	"crypto/tls"
+	"fmt"
+
+	"github.com/redferry/redferry/pkg/server"
+)
+
+// SourceClient is how to reach the source for control-plane calls
+// (server.NewClient): its address, credentials, TLS and the timeouts.
+func (c *Config) SourceClient() (server.ClientOptions, error) {
+	return c.clientOptions("source", c.SourceEndpoint, c.SourceTLS)
+}
+
+// TargetClient is SourceClient for the target.
+func (c *Config) TargetClient() (server.ClientOptions, error) {
+	return c.clientOptions("target", c.TargetEndpoint, c.TargetTLS)
+}
+
+func (c *Config) clientOptions(side string, endpoint func() (Endpoint, error), tlsFn func() (*tls.Config, error)) (server.ClientOptions, error) {
+	ep, err := endpoint()
+	if err != nil {
+		return server.ClientOptions{}, fmt.Errorf("%s: %w", side, err)
+	}
+	tc, err := tlsFn()
+	if err != nil {
+		return server.ClientOptions{}, err
+	}
+	return server.ClientOptions{Addr: ep.Addr, Username: ep.Username, Password: ep.Password, TLS: tc,
+		DialTimeout: c.DialTimeout, IOTimeout: c.IOTimeout}, nil
+}

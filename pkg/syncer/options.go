@@ -1,0 +1,117 @@
+package syncer
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/pkg/checkpoint"
+	"github.com/redferry/redferry/pkg/config"
+	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/pkg/status"
+)
+
+// Options is what a Syncer needs: where the servers are and how to treat
+// them. OptionsFromConfig builds it from redferry's configuration.
+type Options struct {
+	// Source and Target: address, credentials, TLS and timeouts.
+	Source, Target server.ClientOptions
+	// SourceName and TargetName stand for the servers in logs and errors
+	// (URLs without passwords).
+	SourceName, TargetName string
+	// ListeningPort is announced to the source (REPLCONF listening-port); 0: the link's own port.
+	ListeningPort int
+
+	StateDir      string
+	SegmentBytes  int64
+	MaxSpoolBytes int64
+
+	// CheckpointKey is the target key holding the checkpoint, written in each
+	// batch's transaction (exactly-once); "" keeps it in StateDir instead.
+	CheckpointKey string
+	// LegacyCheckpointKey, when set, is renamed to CheckpointKey at start
+	// (older redferry versions named it after the source's address).
+	LegacyCheckpointKey string
+
+	ReplayMode, OnUnknownModule string
+	ReplayPublish               bool
+	OnTargetError               string // "stop" or "log"
+	OnFullResync                string // "stop" or "flush"
+	BatchCommands, BatchBytes   int
+	FlushTarget, Merge, Once    bool
+
+	Logger  *zap.Logger
+	Tracker *status.Tracker // nil: a new one
+}
+
+// validate rejects what would fail later, half-way through New.
+func (o *Options) validate() error {
+	var errs []error
+	if o.Source.Addr == "" || o.Target.Addr == "" {
+		errs = append(errs, errors.New("source and target addresses are required"))
+	}
+	if o.StateDir == "" {
+		errs = append(errs, errors.New("a state directory is required"))
+	}
+	if o.BatchCommands <= 0 || o.BatchBytes <= 0 {
+		errs = append(errs, fmt.Errorf("batch limits must be positive (commands %d, bytes %d)", o.BatchCommands, o.BatchBytes))
+	}
+	if o.Target.IOTimeout <= 0 {
+		o.Target.IOTimeout = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	return errors.Join(errs...)
+}
+
+// OptionsFromConfig checks the configuration and turns it into Options.
+func OptionsFromConfig(cfg config.Config, log *zap.Logger) (Options, error) {
+	if err := cfg.Validate(); err != nil {
+		return Options{}, fmt.Errorf("configuration: %w", err)
+	}
+	src, err := cfg.SourceClient()
+	if err != nil {
+		return Options{}, err
+	}
+	dst, err := cfg.TargetClient()
+	if err != nil {
+		return Options{}, err
+	}
+	srcEP, err := cfg.SourceEndpoint()
+	if err != nil {
+		return Options{}, fmt.Errorf("source: %w", err)
+	}
+	dstEP, err := cfg.TargetEndpoint()
+	if err != nil {
+		return Options{}, fmt.Errorf("target: %w", err)
+	}
+	o := Options{Source: src, Target: dst, SourceName: srcEP.String(), TargetName: dstEP.String(),
+		ListeningPort: cfg.ListeningPort, StateDir: cfg.StateDir, SegmentBytes: cfg.SegmentBytes, MaxSpoolBytes: cfg.MaxSpoolBytes,
+		ReplayMode: cfg.ReplayMode, OnUnknownModule: cfg.OnUnknownModule, ReplayPublish: cfg.ReplayPublish,
+		OnTargetError: cfg.OnTargetError, OnFullResync: cfg.OnFullResync, BatchCommands: cfg.BatchCommands,
+		BatchBytes: cfg.BatchBytes, FlushTarget: cfg.FlushTarget, Merge: cfg.Merge, Once: cfg.Once, Logger: log}
+	if cfg.Checkpoint == "target" {
+		o.CheckpointKey = checkpointKey(cfg)
+		if cfg.CheckpointKey == "" {
+			o.LegacyCheckpointKey = checkpoint.KeyPrefix + srcEP.Addr
+		}
+	}
+	return o, nil
+}
+
+// checkpointKey is the target key holding the checkpoint. The default is
+// named after the sync, not after the source's address, so that pointing
+// redferry at a promoted replica (another address) finds the checkpoint.
+func checkpointKey(cfg config.Config) string {
+	if cfg.CheckpointKey != "" {
+		return cfg.CheckpointKey
+	}
+	name := cfg.Name
+	if name == "" {
+		name = "default"
+	}
+	return checkpoint.KeyPrefix + name
+}

@@ -1,0 +1,18 @@
+package transform
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrUnsupported is wrapped by errors about data or commands the target's
+// version has no equivalent for (hash field TTLs on an old target, functions
+// on 6.x, module values …).
+var ErrUnsupported = errors.New("not supported by the target")
+
+func unsupported(feature string, key []byte, offset int64) error {
+	if key == nil {
+		return fmt.Errorf("%s at source offset %d: %w", feature, offset, ErrUnsupported)
+	}
+	return fmt.Errorf("%s (key %q, source offset %d): %w", feature, key, offset, ErrUnsupported)
+}

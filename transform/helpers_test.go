@@ -1,0 +1,35 @@
+package transform
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/redferry/redferry/internal/redistest"
+	"github.com/redferry/redferry/sink"
+)
+
+func newSink(t *testing.T, srv *redistest.Server, cfg sink.Config) *sink.Standalone {
+	t.Helper()
+	cfg.Addr = srv.Addr
+	if cfg.Logger == nil {
+		cfg.Logger = zaptest.NewLogger(t)
+	}
+	if cfg.IOTimeout == 0 {
+		cfg.IOTimeout = 10 * time.Second
+	}
+	s, err := sink.NewStandalone(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("NewStandalone(%s): %v", srv.Name, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
