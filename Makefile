@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 RACE_PKGS := ./pkg/spool/... ./pkg/status/... ./internal/faultproxy/... ./protocol/... ./sink/...
 FUZZTIME  ?= 15s
 
-.PHONY: all build servers test lint unit fuzz demo bench clean
+.PHONY: all build servers servers-test test lint unit fuzz demo bench clean
 
 all: build
 
@@ -20,6 +20,11 @@ build:
 # Real Redis and Valkey servers from Debian's archive (see scripts/redis-servers.sh).
 servers:
 	bash scripts/redis-servers.sh $(SERVERS)
+
+# The fetch into a fresh cache on a machine whose apt state says Debian's own
+# redis and valkey are installed and pinned (scripts/redis_servers_test.go).
+servers-test:
+	REDFERRY_FETCH_TEST=1 $(GO) test -count=1 -run '^TestServerFetchIgnoresInstalledPackages$$' -v -timeout 15m ./scripts/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -38,7 +43,7 @@ fuzz:
 	  done; \
 	done
 
-test: servers lint unit fuzz
+test: servers servers-test lint unit fuzz
 
 demo: build servers
 	bash scripts/demo.sh

@@ -7,7 +7,6 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SERVERS="${REDFERRY_SERVERS:-$ROOT/.cache/servers}"
 BIN="$ROOT/bin/redferry"
 CLI="$SERVERS/tools/redis-cli"
-BENCH="$SERVERS/tools/redis-benchmark"
 KEYS="${DEMO_KEYS:-200000}"
 
 server() { ls "$SERVERS/bin/" | grep "^$1" | sort | tail -1; }
@@ -17,6 +16,9 @@ WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
+# A signal (Ctrl-C, or `make demo | head` closing the pipe) would end bash
+# without the EXIT trap and leave the servers running: exit instead.
+trap 'exit 130' INT TERM HUP PIPE
 
 start() { # name port
   mkdir -p "$WORK/$1-$2"
@@ -32,8 +34,19 @@ SP=$(free_port); start "$SRC" "$SP"
 DP=$(free_port); start "$DST" "$DP"
 echo "== source: $SRC on 127.0.0.1:$SP    target: $DST on 127.0.0.1:$DP"
 
-echo "== filling the source with $KEYS keys (strings, lists, sets, sorted sets, hashes, a stream)"
-"$BENCH" -p "$SP" -q -n "$KEYS" -r "$KEYS" -P 64 -t set >/dev/null
+# Exactly $KEYS keys: $OTHERS of the other types, the rest strings key:1..N from
+# a sequential generator piped to redis-cli --pipe (redis-benchmark -r draws
+# random key names, with repeats, so it leaves fewer keys than it writes).
+OTHERS=300
+STRINGS=$((KEYS - OTHERS))
+if ((STRINGS < 0)); then echo "demo: DEMO_KEYS must be at least $OTHERS" >&2; exit 1; fi
+echo "== filling the source with $KEYS keys ($STRINGS strings; 50 each of lists, sets, sorted sets, hashes, strings with a TTL, streams)"
+awk -v n="$STRINGS" 'BEGIN {
+  for (i = 1; i <= n; i++) {
+    k = "key:" i; v = "value:" i
+    printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v
+  }
+}' | "$CLI" -p "$SP" --pipe >/dev/null
 for i in $(seq 1 50); do
   echo "RPUSH list:$i $(seq -s ' ' 1 200)"
   echo "SADD set:$i $(seq -s ' ' 1 100)"
@@ -44,7 +57,9 @@ for i in $(seq 1 50); do
 done | "$CLI" -p "$SP" >/dev/null
 "$CLI" -p "$SP" XGROUP CREATE stream:1 readers 0 >/dev/null
 "$CLI" -p "$SP" XREADGROUP GROUP readers alice COUNT 1 STREAMS stream:1 '>' >/dev/null
-echo "   source dbsize: $("$CLI" -p "$SP" dbsize)"
+HELD=$("$CLI" -p "$SP" dbsize)
+echo "   source dbsize: $HELD"
+if ((HELD != KEYS)); then echo "demo: the source holds $HELD keys, not $KEYS" >&2; exit 1; fi
 
 echo "== redferry sync --once"
 "$BIN" sync --source "redis://127.0.0.1:$SP" --target "redis://127.0.0.1:$DP" \
