@@ -6,20 +6,16 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/redferry/redferry/pkg/config"
 	"github.com/redferry/redferry/pkg/cutover"
 )
 
 func newCutoverCommand() *cobra.Command {
-	var (
-		addr           string
-		pause, timeout time.Duration
-	)
+	var pause, timeout time.Duration
+	var sc *statusClient
 	cmd := &cobra.Command{
 		Use:   "cutover [--pause 5s]",
 		Short: "Make the running sync's target current with the source, optionally pausing the source's writes",
@@ -27,16 +23,24 @@ func newCutoverCommand() *cobra.Command {
 			"optionally pause writes on the source for --pause (CLIENT PAUSE, which ends on its own), and wait until\n" +
 			"the target has applied the source's master_repl_offset. Then switch your clients to the target\n" +
 			"before the pause ends.",
-		Example: "  redferry cutover --pause 10s",
-		Args:    cobra.NoArgs,
+		Example: "  redferry cutover --pause 10s\n" +
+			"  redferry cutover --pause 10s --status-addr 10.0.0.5:9470 --status-token-file /etc/redferry/status.token",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := sc.resolve(); err != nil {
+				return err
+			}
 			q := url.Values{}
 			q.Set("pause", pause.String())
 			q.Set("timeout", timeout.String())
-			client := &http.Client{Timeout: timeout + 10*time.Second}
-			resp, err := client.Post("http://"+statusAddr(addr)+"/cutover?"+q.Encode(), "", nil)
+			req, err := sc.newRequest(http.MethodPost, "/cutover?"+q.Encode())
 			if err != nil {
-				return fmt.Errorf("cannot reach the sync's status server at %s (is `redferry sync` running with this status-addr?): %w", statusAddr(addr), err)
+				return fmt.Errorf("status-addr %s: %w", sc.addr, err)
+			}
+			client := &http.Client{Timeout: timeout + 10*time.Second}
+			resp, err := client.Do(req)
+			if err != nil {
+				return fmt.Errorf("cannot reach the sync's status server at %s (is `redferry sync` running with this status-addr?): %w", sc.addr, err)
 			}
 			defer resp.Body.Close()
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -65,19 +69,8 @@ func newCutoverCommand() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&addr, "status-addr", "", "the sync's status address (default: REDFERRY_STATUS_ADDR, else "+config.Default().StatusAddr+")")
+	sc = newStatusClient(cmd, true)
 	cmd.Flags().DurationVar(&pause, "pause", 0, "pause the source's writes for this long (CLIENT PAUSE WRITE; at most "+cutover.MaxPause.String()+")")
 	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "give up when the target is not current after this long")
 	return cmd
-}
-
-// statusAddr is the flag, else REDFERRY_STATUS_ADDR, else the default.
-func statusAddr(flag string) string {
-	if flag != "" {
-		return flag
-	}
-	if v := os.Getenv(config.EnvName("status-addr")); v != "" {
-		return v
-	}
-	return config.Default().StatusAddr
 }

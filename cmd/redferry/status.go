@@ -10,22 +10,24 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/redferry/redferry/pkg/config"
 	"github.com/redferry/redferry/pkg/status"
 )
 
 func newStatusCommand() *cobra.Command {
-	var addr string
+	var sc *statusClient
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the state of the running sync (phase, offsets, lag, counters)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := sc.resolve(); err != nil {
+				return err
+			}
 			client := &http.Client{Timeout: 10 * time.Second}
-			base := "http://" + statusAddr(addr)
+			base := "http://" + sc.addr
 			resp, err := client.Get(base + "/status")
 			if err != nil {
-				return fmt.Errorf("cannot reach the sync's status server at %s (is `redferry sync` running with this status-addr?): %w", statusAddr(addr), err)
+				return fmt.Errorf("cannot reach the sync's status server at %s (is `redferry sync` running with this status-addr?): %w", sc.addr, err)
 			}
 			defer resp.Body.Close()
 			var r status.Report
@@ -47,7 +49,7 @@ func newStatusCommand() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&addr, "status-addr", "", "the sync's status address (default: REDFERRY_STATUS_ADDR, else "+config.Default().StatusAddr+")")
+	sc = newStatusClient(cmd, false)
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -30,7 +31,7 @@ func newSyncCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := cfg.Validate(); err != nil {
+			if err := errors.Join(cfg.Validate(), cfg.ValidateStatusServer()); err != nil {
 				return fmt.Errorf("configuration:\n%w", err)
 			}
 			log, level, err := newLogger(cfg.LogLevel, cfg.LogFormat)
@@ -82,13 +83,14 @@ func runSync(cmd *cobra.Command, cfg config.Config, log *zap.Logger, level *zap.
 		}
 		defer co.Close()
 		h := status.NewHandler(s.Tracker(), status.HandlerOptions{Level: level,
-			Routes: map[string]http.Handler{"POST /cutover": co.Handler()}})
+			Routes: map[string]http.Handler{"POST /cutover": co.Handler()},
+			Token:  cfg.StatusToken, Log: log})
 		addr, err := status.Serve(ctx, cfg.StatusAddr, h, log)
 		if err != nil {
 			return err
 		}
 		if ta, ok := addr.(*net.TCPAddr); ok && !ta.IP.IsLoopback() {
-			log.Warn("the status server listens beyond loopback: whoever reaches it can pause the source's writes (POST /cutover) and change the log level; firewall it or set status-addr to 127.0.0.1:9470",
+			log.Info("the status server listens beyond loopback: /status and /metrics are open to whoever reaches it, POST /cutover and PUT /loglevel need the status token",
 				zap.String("addr", addr.String()))
 		}
 	}

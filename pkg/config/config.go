@@ -39,6 +39,11 @@ type Config struct {
 	StatusAddr string `toml:"status-addr" help:"HTTP address of /status (empty: off)"`
 	Once       bool   `toml:"once" help:"exit 0 once the snapshot is applied and the target has caught up with the source offset seen then"`
 
+	// StatusToken guards the status server's endpoints that change state
+	// (POST /cutover pauses the source's writes); see ValidateStatusServer.
+	StatusToken     string `toml:"status-token" help:"bearer token that POST /cutover and PUT /loglevel require; needed when status-addr is not loopback (prefer status-token-file or REDFERRY_STATUS_TOKEN)" secret:"true"`
+	StatusTokenFile string `toml:"status-token-file" help:"file holding the status token"`
+
 	FlushTarget bool `toml:"flush-target" help:"empty the target before the first full sync"`
 	Merge       bool `toml:"merge" help:"keep the keys a non-empty target already holds (snapshot keys replace same-named ones)"`
 

@@ -92,9 +92,27 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 }
 
 // Load builds the config in order of precedence: defaults, the file (if any),
-// the environment, then the flags the user set. fs must have been registered
-// with RegisterFlags on a scratch Config and parsed.
+// the environment, then the flags the user set, and reads the files that hold
+// secrets (passwords, status token). fs must have been registered with
+// RegisterFlags on a scratch Config and parsed.
 func Load(path string, lookup func(string) (string, bool), fs *pflag.FlagSet) (Config, error) {
+	c, err := LoadSettings(path, lookup, fs)
+	if err != nil {
+		return c, err
+	}
+	if err := c.ResolvePasswords(); err != nil {
+		return c, err
+	}
+	if err := c.ResolveStatusToken(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// LoadSettings is Load without reading the secret files: for commands that
+// use a few of the sync's settings (the status client reads only its token).
+// fs may hold flags for some settings only: those the user set apply.
+func LoadSettings(path string, lookup func(string) (string, bool), fs *pflag.FlagSet) (Config, error) {
 	c := Default()
 	if path != "" {
 		if err := c.LoadFile(path); err != nil {
@@ -114,9 +132,6 @@ func Load(path string, lookup func(string) (string, bool), fs *pflag.FlagSet) (C
 				return c, fmt.Errorf("--%s: %w", s.name, err)
 			}
 		}
-	}
-	if err := c.ResolvePasswords(); err != nil {
-		return c, err
 	}
 	return c, nil
 }

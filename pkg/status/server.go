@@ -20,11 +20,18 @@ type HandlerOptions struct {
 	Level *zap.AtomicLevel
 	// Routes are more endpoints by ServeMux pattern, e.g. "POST /cutover".
 	Routes map[string]http.Handler
+	// Token, when set, is required (Authorization: Bearer) by every request
+	// but GET and HEAD; when empty, such requests are served on loopback
+	// connections only. config.ValidateStatusServer requires a token beyond
+	// loopback.
+	Token string
+	// Log, when set, records the requests refused for want of the token.
+	Log *zap.Logger
 }
 
 // NewHandler serves GET /status (JSON), /metrics (Prometheus), /healthz (the
 // process answers), /readyz (streaming with a lag below the bound) and the
-// optional endpoints of opt.
+// optional endpoints of opt, those that change state behind opt.Token.
 func NewHandler(t *Tracker, opt HandlerOptions) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
@@ -50,7 +57,7 @@ func NewHandler(t *Tracker, opt HandlerOptions) http.Handler {
 	for pattern, h := range opt.Routes {
 		mux.Handle(pattern, h)
 	}
-	return mux
+	return guardChanges(opt.Token, opt.Log, mux)
 }
 
 // Serve listens on addr and serves h until ctx ends. It returns once the
