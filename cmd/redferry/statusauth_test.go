@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redferry/redferry/pkg/redistest"
+	"github.com/redferry/redferry/internal/redistest"
 )
 
 // TestSyncRefusesAnOpenStatusAddrWithoutToken: a status address other
