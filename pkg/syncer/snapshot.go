@@ -59,7 +59,9 @@ func (a *applier) replayFollowedSnapshot(ctx context.Context, f *spool.SnapshotF
 	if err != nil {
 		return 0, err
 	}
-	a.s.tracker.SetSnapshotApplied(a.s.tracker.Report().SnapshotSize)
+	if info, ok := a.s.spool.Snapshot(); ok {
+		a.s.tracker.SetSnapshotApplied(info.Size)
+	}
 	a.removeAppliedSnapshot()
 	return f.Offset(), nil
 }
