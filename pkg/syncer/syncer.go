@@ -120,7 +120,8 @@ func (s *Syncer) Tracker() *status.Tracker { return s.tracker }
 
 // Run syncs until ctx ends (nil: a clean stop), until the target has caught
 // up once the snapshot is applied with Once, or until an error that a retry
-// cannot fix.
+// cannot fix. Before its first write it refuses servers that must not be
+// synced (prepare: a target that is the source, a replica, or a loop).
 func (s *Syncer) Run(ctx context.Context) error {
 	if err := s.prepare(ctx); err != nil {
 		if stoppedWhilePreparing(ctx, err) {
