@@ -2,6 +2,8 @@ package interlock
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 )
 
@@ -56,7 +58,7 @@ func commonNode(a, b []string) string {
 // when the chain of its primaries (masters of dst, nearest first) reaches
 // it. src is zero for a restore, which has no source server.
 func targetIsReplica(src, dst side, chain []hop, why purpose) error {
-	primary := fmt.Sprintf("%s:%d", dst.info.MasterHost, dst.info.MasterPort)
+	primary := net.JoinHostPort(dst.info.MasterHost, strconv.Itoa(dst.info.MasterPort))
 	for i, h := range chain {
 		if h.err != nil || src.name == "" || !isSource(h, src) {
 			continue
