@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/redferry/redferry/pkg/config"
+	"github.com/redferry/redferry/pkg/interlock"
 	"github.com/redferry/redferry/pkg/replay"
 	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/status"
@@ -80,6 +81,10 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 
 	ctlOpts, err := cfg.TargetClient()
 	if err != nil {
+		return err
+	}
+	// Before anything is written: a replica must not be restored into.
+	if err := interlock.CheckRestore(ctx, interlock.Endpoint{Name: dst.String(), Client: ctlOpts}); err != nil {
 		return err
 	}
 	ctl := server.NewClient(ctlOpts)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/redferry/redferry/pkg/checkpoint"
 	"github.com/redferry/redferry/pkg/config"
+	"github.com/redferry/redferry/pkg/interlock"
 	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/verify"
 )
@@ -90,6 +91,9 @@ func runVerify(cmd *cobra.Command, f verifyFlags) error {
 		return fmt.Errorf("--source and --target are needed: give URLs such as redis://host:port (or --config FILE)")
 	}
 	ctx := cmd.Context()
+	if err := checkNotSameServer(ctx, cfg); err != nil {
+		return err
+	}
 	sc, err := verifyClient(ctx, cfg, "source")
 	if err != nil {
 		return err
@@ -204,4 +208,25 @@ func verifyClient(ctx context.Context, cfg config.Config, side string) (redis.Un
 	}
 	c.Close()
 	return server.NewClusterClient(opts), nil
+}
+
+// checkNotSameServer refuses to compare a server (or cluster) with itself,
+// which would report "equal" for a typo in --target.
+func checkNotSameServer(ctx context.Context, cfg config.Config) error {
+	var eps [2]interlock.Endpoint
+	for i, side := range []struct {
+		endpoint func() (config.Endpoint, error)
+		client   func() (server.ClientOptions, error)
+	}{{cfg.SourceEndpoint, cfg.SourceClient}, {cfg.TargetEndpoint, cfg.TargetClient}} {
+		ep, err := side.endpoint()
+		if err != nil {
+			return err
+		}
+		opts, err := side.client()
+		if err != nil {
+			return err
+		}
+		eps[i] = interlock.Endpoint{Name: ep.String(), Client: opts}
+	}
+	return interlock.CheckVerify(ctx, eps[0], eps[1])
 }

@@ -35,6 +35,7 @@ type Syncer struct {
 	// between versions; zero when INFO is not allowed.
 	sourceInfo server.Info
 	store      checkpointStore
+	prepared   bool // the safety checks passed and the legacy checkpoint key is adopted
 }
 
 // ErrResyncRequired: the source cannot continue from our offset and sent a
@@ -45,8 +46,9 @@ var ErrResyncRequired = errors.New("the source cannot continue from the saved of
 // whole; the target holds only our partial copy of it.
 var errRestartFullSync = errors.New("the snapshot being applied was not downloaded whole")
 
-// New opens the state dir and connects to the target. On an error it
-// releases whatever it had opened.
+// New opens the state dir and connects to the target; it writes nothing to
+// either server (Run checks them first). On an error it releases whatever it
+// had opened.
 func New(ctx context.Context, opt Options) (_ *Syncer, err error) {
 	if err := opt.validate(); err != nil {
 		return nil, fmt.Errorf("syncer options: %w", err)
@@ -80,11 +82,6 @@ func New(ctx context.Context, opt Options) (_ *Syncer, err error) {
 	ctl = opt.Source
 	ctl.PoolSize = 2
 	s.sourceCtl = server.NewClient(ctl)
-	if opt.LegacyCheckpointKey != "" {
-		if err := s.adoptLegacyCheckpoint(ctx); err != nil {
-			return nil, err
-		}
-	}
 	if s.sourceInfo, err = server.Fetch(ctx, s.sourceCtl); err != nil {
 		log := s.log.With(zap.Error(err))
 		log.Warn("cannot tell the source's version from INFO: commands whose meaning differs between versions are replayed as sent")
@@ -123,8 +120,17 @@ func (s *Syncer) Tracker() *status.Tracker { return s.tracker }
 
 // Run syncs until ctx ends (nil: a clean stop), until the target has caught
 // up once the snapshot is applied with Once, or until an error that a retry
-// cannot fix.
+// cannot fix. Before its first write it refuses servers that must not be
+// synced (prepare: a target that is the source, a replica, or a loop).
 func (s *Syncer) Run(ctx context.Context) error {
+	if err := s.prepare(ctx); err != nil {
+		if stoppedWhilePreparing(ctx, err) {
+			s.tracker.SetPhase(status.PhaseStopped)
+			return nil
+		}
+		s.tracker.SetError(err)
+		return err
+	}
 	for {
 		err := s.runOnce(ctx)
 		if errors.Is(err, errRestartFullSync) && ctx.Err() == nil {
