@@ -20,7 +20,7 @@ import (
 // target rejects is a *TargetError with OnError "stop"; with "log" it is
 // logged, handed to Config.OnSkipped and left out.
 func (s *Standalone) Apply(ctx context.Context, b *Batch) error {
-	return s.apply(ctx, b, s.cfg.OnError == OnErrorStop)
+	return s.apply(ctx, b, s.cfg.OnError == OnErrorStop, false)
 }
 
 // ApplyStrict is Apply as with OnError "stop", whatever the Config says,
@@ -28,10 +28,13 @@ func (s *Standalone) Apply(ctx context.Context, b *Batch) error {
 // it was applied: for a batch whose every answer must be known (a retry of
 // a rejected command).
 func (s *Standalone) ApplyStrict(ctx context.Context, b *Batch) error {
-	return s.apply(ctx, b, true)
+	return s.apply(ctx, b, true, true)
 }
 
-func (s *Standalone) apply(ctx context.Context, b *Batch, strict bool) error {
+// apply: stop returns a rejected command as a *TargetError instead of
+// skipping it; needOutcome returns ErrOutcomeUnknown instead of going on
+// when the batch's replies were lost.
+func (s *Standalone) apply(ctx context.Context, b *Batch, stop, needOutcome bool) error {
 	if b.Len() == 0 && b.Checkpoint == nil {
 		return nil
 	}
@@ -54,7 +57,7 @@ func (s *Standalone) apply(ctx context.Context, b *Batch, strict bool) error {
 			if !retryable(err) {
 				return err
 			}
-			if strict && cur.Len() > 0 && (s.cfg.CheckpointKey == "" || cur.Checkpoint == nil) {
+			if needOutcome && cur.Len() > 0 && (s.cfg.CheckpointKey == "" || cur.Checkpoint == nil) {
 				// No checkpoint to tell whether it was applied, and resending
 				// could apply it twice.
 				return fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
@@ -72,7 +75,7 @@ func (s *Standalone) apply(ctx context.Context, b *Batch, strict bool) error {
 					s.log.Warn("a batch was applied but its replies were lost: if the target rejected a command of it, nobody knows; "+
 						"check its keys with redferry verify", zap.Int("commands", cur.Len()),
 						zap.Int64("first_offset", cur.Offset(0)), zap.Int64("last_offset", cur.Offset(cur.Len()-1)))
-					if strict {
+					if needOutcome {
 						return ErrOutcomeUnknown
 					}
 				}
@@ -84,7 +87,7 @@ func (s *Standalone) apply(ctx context.Context, b *Batch, strict bool) error {
 			return fmt.Errorf("sink: target refused the batch frame (%s); nothing of the batch was applied", res.ctlErr)
 		}
 		if len(res.queueErrs) > 0 {
-			if strict {
+			if stop {
 				s.stats.errors.Add(int64(len(res.queueErrs)))
 				return firstTargetError(cur, res.queueErrs, false)
 			}
@@ -100,7 +103,7 @@ func (s *Standalone) apply(ctx context.Context, b *Batch, strict bool) error {
 		s.stats.applied.Add(int64(cur.Len() - len(res.execErrs)))
 		if len(res.execErrs) > 0 {
 			s.stats.errors.Add(int64(len(res.execErrs)))
-			if strict {
+			if stop {
 				e := firstTargetError(cur, res.execErrs, true)
 				e.Rejected = rejectedCommands(cur, res.execErrs)
 				return e
