@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -91,8 +93,8 @@ func (s *Standalone) apply(ctx context.Context, b *Batch, stop, needOutcome bool
 				s.stats.errors.Add(int64(len(res.queueErrs)))
 				return firstTargetError(cur, res.queueErrs, false)
 			}
-			for i, msg := range res.queueErrs {
-				s.skip(newTargetError(cur, i, msg, false))
+			for _, i := range res.queueErrs.sorted() {
+				s.skip(newTargetError(cur, i, res.queueErrs[i], false))
 			}
 			s.stats.skipped.Add(int64(len(res.queueErrs)))
 			s.stats.errors.Add(int64(len(res.queueErrs)))
@@ -109,8 +111,8 @@ func (s *Standalone) apply(ctx context.Context, b *Batch, stop, needOutcome bool
 				return e
 			}
 			s.stats.skipped.Add(int64(len(res.execErrs)))
-			for i, msg := range res.execErrs {
-				s.skip(newTargetError(cur, i, msg, true))
+			for _, i := range res.execErrs.sorted() {
+				s.skip(newTargetError(cur, i, res.execErrs[i], true))
 			}
 		}
 		return nil
@@ -160,6 +162,11 @@ func (s *Standalone) skip(e *TargetError) {
 }
 
 type cmdErrs map[int]string
+
+// sorted returns the indexes in batch order.
+func (m cmdErrs) sorted() []int {
+	return slices.Sorted(maps.Keys(m))
+}
 
 func (m cmdErrs) set() map[int]bool {
 	s := make(map[int]bool, len(m))

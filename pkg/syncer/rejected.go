@@ -115,12 +115,13 @@ func (e *RejectedError) Error() string {
 	default:
 		sb.WriteString("; redferry stopped and recorded it with the checkpoint: it will not go on past it until you choose")
 	}
-	skip := "redferry sync --skip-rejected " + offsetList(st.Rejected)
+	skip := "--skip-rejected " + offsetList(st.Rejected)
 	if e.NotRetryable != "" {
-		fmt.Fprintf(&sb, ". It cannot be retried (%s): `%s` goes on without it (its write is lost; fix the key by hand)", e.NotRetryable, skip)
+		fmt.Fprintf(&sb, ". It cannot be retried (%s): start redferry sync with `%s` added to go on without it "+
+			"(its write is lost; fix the key by hand)", e.NotRetryable, skip)
 	} else {
-		fmt.Fprintf(&sb, ". Fix the target (the key, its type, memory, ACL), then `redferry sync --retry-rejected` applies it once "+
-			"and continues; or `%s` goes on without it (its write is lost)", skip)
+		fmt.Fprintf(&sb, ". Fix the target (the key, its type, memory, ACL), then start redferry sync with `--retry-rejected` "+
+			"added: it applies the command once and continues; or with `%s` added: it goes on without it (its write is lost)", skip)
 	}
 	return sb.String()
 }
