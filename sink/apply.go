@@ -74,8 +74,8 @@ func (s *Standalone) apply(ctx context.Context, b *Batch, stop, needOutcome bool
 				s.stats.batches.Add(1)
 				if cur.Len() > 0 {
 					s.stats.unknown.Add(1)
-					s.log.Warn("a batch was applied but its replies were lost: if the target rejected a command of it, nobody knows; "+
-						"check its keys with redferry verify", zap.Int("commands", cur.Len()),
+					s.log.Warn("a batch was applied but its replies were lost: whether the target rejected a command of it "+
+						"cannot be known; check its keys with redferry verify", zap.Int("commands", cur.Len()),
 						zap.Int64("first_offset", cur.Offset(0)), zap.Int64("last_offset", cur.Offset(cur.Len()-1)))
 					if needOutcome {
 						return ErrOutcomeUnknown

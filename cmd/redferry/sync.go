@@ -47,7 +47,8 @@ func newSyncCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&answer.retry, "retry-rejected", false,
 		"apply the command(s) the target rejected, recorded with the checkpoint, once more (after fixing the target), then continue")
 	cmd.Flags().Int64SliceVar(&answer.skip, "skip-rejected", nil,
-		"go on without the rejected command(s) at these source offsets, as the stop message names them (their writes are lost)")
+		"go on without the rejected command(s) at these source offsets, as the stop message names them (their writes are lost); "+
+			"with --retry-rejected, the others are retried")
 	flagDefaults.RegisterFlags(cmd.Flags())
 	return cmd
 }
