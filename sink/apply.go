@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -16,8 +18,25 @@ import (
 )
 
 // Apply writes the batch as MULTI, SELECT StartDB, the commands, [SELECT 0,
-// SET checkpoint], EXEC in one write and reads every reply.
+// SET checkpoint], EXEC in one write and reads every reply. A command the
+// target rejects is a *TargetError with OnError "stop"; with "log" it is
+// logged, handed to Config.OnSkipped and left out.
 func (s *Standalone) Apply(ctx context.Context, b *Batch) error {
+	return s.apply(ctx, b, s.cfg.OnError == OnErrorStop, false)
+}
+
+// ApplyStrict is Apply as with OnError "stop", whatever the Config says,
+// and it returns ErrOutcomeUnknown when the batch's replies were lost after
+// it was applied: for a batch whose every answer must be known (a retry of
+// a rejected command).
+func (s *Standalone) ApplyStrict(ctx context.Context, b *Batch) error {
+	return s.apply(ctx, b, true, true)
+}
+
+// apply: stop returns a rejected command as a *TargetError instead of
+// skipping it; needOutcome returns ErrOutcomeUnknown instead of going on
+// when the batch's replies were lost.
+func (s *Standalone) apply(ctx context.Context, b *Batch, stop, needOutcome bool) error {
 	if b.Len() == 0 && b.Checkpoint == nil {
 		return nil
 	}
@@ -40,6 +59,11 @@ func (s *Standalone) Apply(ctx context.Context, b *Batch) error {
 			if !retryable(err) {
 				return err
 			}
+			if needOutcome && cur.Len() > 0 && (s.cfg.CheckpointKey == "" || cur.Checkpoint == nil) {
+				// No checkpoint to tell whether it was applied, and resending
+				// could apply it twice.
+				return fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+			}
 			s.log.Warn("connection lost during a batch", zap.Int("commands", cur.Len()), zap.Error(err))
 			applied, err := s.recoverBatch(ctx, cur)
 			if err != nil {
@@ -48,6 +72,15 @@ func (s *Standalone) Apply(ctx context.Context, b *Batch) error {
 			if applied {
 				s.stats.applied.Add(int64(cur.Len()))
 				s.stats.batches.Add(1)
+				if cur.Len() > 0 {
+					s.stats.unknown.Add(1)
+					s.log.Warn("a batch was applied but its replies were lost: whether the target rejected a command of it "+
+						"cannot be known; check its keys with redferry verify", zap.Int("commands", cur.Len()),
+						zap.Int64("first_offset", cur.Offset(0)), zap.Int64("last_offset", cur.Offset(cur.Len()-1)))
+					if needOutcome {
+						return ErrOutcomeUnknown
+					}
+				}
 				return nil
 			}
 			continue
@@ -56,12 +89,12 @@ func (s *Standalone) Apply(ctx context.Context, b *Batch) error {
 			return fmt.Errorf("sink: target refused the batch frame (%s); nothing of the batch was applied", res.ctlErr)
 		}
 		if len(res.queueErrs) > 0 {
-			if s.cfg.OnError == OnErrorStop {
+			if stop {
 				s.stats.errors.Add(int64(len(res.queueErrs)))
 				return firstTargetError(cur, res.queueErrs, false)
 			}
-			for i, msg := range res.queueErrs {
-				s.logTargetError(newTargetError(cur, i, msg, false))
+			for _, i := range res.queueErrs.sorted() {
+				s.skip(newTargetError(cur, i, res.queueErrs[i], false))
 			}
 			s.stats.skipped.Add(int64(len(res.queueErrs)))
 			s.stats.errors.Add(int64(len(res.queueErrs)))
@@ -72,11 +105,14 @@ func (s *Standalone) Apply(ctx context.Context, b *Batch) error {
 		s.stats.applied.Add(int64(cur.Len() - len(res.execErrs)))
 		if len(res.execErrs) > 0 {
 			s.stats.errors.Add(int64(len(res.execErrs)))
-			if s.cfg.OnError == OnErrorStop {
-				return firstTargetError(cur, res.execErrs, true)
+			if stop {
+				e := firstTargetError(cur, res.execErrs, true)
+				e.Rejected = rejectedCommands(cur, res.execErrs)
+				return e
 			}
-			for i, msg := range res.execErrs {
-				s.logTargetError(newTargetError(cur, i, msg, true))
+			s.stats.skipped.Add(int64(len(res.execErrs)))
+			for _, i := range res.execErrs.sorted() {
+				s.skip(newTargetError(cur, i, res.execErrs[i], true))
 			}
 		}
 		return nil
@@ -115,12 +151,22 @@ func (s *Standalone) recoverBatch(ctx context.Context, b *Batch) (applied bool, 
 	}
 }
 
-func (s *Standalone) logTargetError(e *TargetError) {
-	s.log.Error("target rejected a command", zap.String("command", e.Command), zap.ByteString("key", e.Key),
+// skip logs a command left out with OnError "log" and tells OnSkipped.
+func (s *Standalone) skip(e *TargetError) {
+	s.log.Error("target rejected a command: skipped it (on-target-error = log), its write is lost",
+		zap.String("command", e.Command), zap.ByteString("key", e.Key),
 		zap.Int64("offset", e.Offset), zap.String("reply", e.Message), zap.Bool("batch_applied", e.Applied))
+	if s.cfg.OnSkipped != nil {
+		s.cfg.OnSkipped(e)
+	}
 }
 
 type cmdErrs map[int]string
+
+// sorted returns the indexes in batch order.
+func (m cmdErrs) sorted() []int {
+	return slices.Sorted(maps.Keys(m))
+}
 
 func (m cmdErrs) set() map[int]bool {
 	s := make(map[int]bool, len(m))

@@ -116,6 +116,12 @@ func (b *Batch) Command(i int) (args [][]byte, offset int64) {
 	return args, b.offs[i]
 }
 
+// Raw returns the i-th command's RESP bytes; valid until the batch changes.
+func (b *Batch) Raw(i int) []byte {
+	start, end := b.span(i)
+	return b.buf[start:end]
+}
+
 // Offset returns the source offset of the i-th command.
 func (b *Batch) Offset(i int) int64 { return b.offs[i] }
 

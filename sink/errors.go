@@ -3,8 +3,12 @@ package sink
 import (
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"strconv"
 	"strings"
 )
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // ErrAuth is wrapped when the target refuses the credentials.
 var ErrAuth = errors.New("target refused authentication")
@@ -20,6 +24,20 @@ type TargetError struct {
 	Applied bool
 	// Others counts further failed commands of the same batch.
 	Others int
+	// Rejected lists every command of the batch the target rejected, in
+	// batch order (the one above first among them).
+	Rejected []RejectedCommand
+}
+
+// RejectedCommand is one command of a batch the target answered with an
+// error: what is needed to record it, find it again and retry exactly it.
+type RejectedCommand struct {
+	Args    [][]byte // the command, parsed (copies)
+	Offset  int64    // the source offset it stands for
+	Sub     int      // how many commands of the batch before it stand for the same offset
+	DB      int      // the db it ran in: the batch's StartDB or the last SELECT before it
+	Sum     uint32   // CRC-32C of its exact RESP bytes
+	Message string   // what the target said
 }
 
 func (e *TargetError) Error() string {
@@ -33,8 +51,7 @@ func (e *TargetError) Error() string {
 		fmt.Fprintf(&sb, " (and %d more commands)", e.Others)
 	}
 	if e.Applied {
-		sb.WriteString("; the rest of the batch was applied, so a restart goes on after this command: " +
-			"check the key on the target (redferry verify)")
+		sb.WriteString("; the rest of the batch was applied, without this command's write")
 	} else {
 		sb.WriteString("; nothing of the batch was applied: fix the target (its version, memory or ACL) and start " +
 			"redferry again, it continues from this command, or set on-target-error = \"log\" to skip such commands " +
@@ -42,6 +59,12 @@ func (e *TargetError) Error() string {
 	}
 	return sb.String()
 }
+
+// ErrOutcomeUnknown: the connection was lost after the batch was sent, and
+// the target executed it (its checkpoint is in place) or, for a batch
+// without a checkpoint, may have: whether the target rejected a command of
+// it cannot be known, that answer was only in the lost reply.
+var ErrOutcomeUnknown = errors.New("sink: the batch's replies were lost: whether the target applied or rejected its commands is unknown")
 
 func newTargetError(b *Batch, i int, msg string, applied bool) *TargetError {
 	args, off := b.Command(i)
@@ -54,3 +77,43 @@ func newTargetError(b *Batch, i int, msg string, applied bool) *TargetError {
 	}
 	return e
 }
+
+// rejectedCommands describes the commands of b at the indexes in errs.
+func rejectedCommands(b *Batch, errs cmdErrs) []RejectedCommand {
+	out := make([]RejectedCommand, 0, len(errs))
+	db := b.StartDB
+	for i := 0; i < b.Len(); i++ {
+		msg, rejected := errs[i]
+		if !rejected {
+			if n, ok := selectedDB(b, i); ok {
+				db = n
+			}
+			continue
+		}
+		args, off := b.Command(i)
+		sub := 0
+		for j := i - 1; j >= 0 && b.Offset(j) == off; j-- {
+			sub++
+		}
+		out = append(out, RejectedCommand{Args: args, Offset: off, Sub: sub, DB: db, Sum: CommandSum(b.Raw(i)), Message: msg})
+	}
+	return out
+}
+
+// selectedDB reports the db command i of b selects, when it is a SELECT.
+func selectedDB(b *Batch, i int) (int, bool) {
+	raw := b.Raw(i)
+	if len(raw) > 64 || !strings.Contains(strings.ToUpper(string(raw)), "SELECT") {
+		return 0, false
+	}
+	args, _ := b.Command(i)
+	if len(args) != 2 || !strings.EqualFold(string(args[0]), "SELECT") {
+		return 0, false
+	}
+	n, err := strconv.Atoi(string(args[1]))
+	return n, err == nil
+}
+
+// CommandSum is the CRC-32C of a command's exact RESP bytes, as in
+// RejectedCommand.Sum.
+func CommandSum(raw []byte) uint32 { return crc32.Checksum(raw, castagnoli) }

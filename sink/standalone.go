@@ -25,7 +25,10 @@ type Config struct {
 	CheckpointKey string
 	// OnError is "stop" (default: return the first error) or "log" (log it,
 	// skip the command, go on).
-	OnError                string
+	OnError string
+	// OnSkipped, when set, is called for each command skipped with OnError
+	// "log" (to count it), on the goroutine running Apply.
+	OnSkipped              func(*TargetError)
 	DialTimeout, IOTimeout time.Duration // defaults 5 s, 30 s
 	Logger                 *zap.Logger
 }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/redferry/redferry/pkg/syncer"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
@@ -25,8 +27,29 @@ func main() {
 			os.Exit(int(exit))
 		}
 		fmt.Fprintln(os.Stderr, "redferry:", err)
-		os.Exit(1)
+		os.Exit(exitStatus(err))
 	}
+}
+
+// Exit statuses of redferry sync; verify has its own (0 equal, 1 different,
+// 2 could not compare).
+const (
+	// exitFailed: an error; the message says what to do. A restart may help
+	// (a target down, a full disk): the systemd unit restarts on it.
+	exitFailed = 1
+	// exitRejected: stopped at a command the target rejected, or refused to
+	// start past one, until the operator answers with --retry-rejected or
+	// --skip-rejected. A restart alone cannot help, so the systemd unit
+	// does not restart on it (RestartPreventExitStatus=3).
+	exitRejected = 3
+)
+
+// exitStatus is the status an error of a command ends the program with.
+func exitStatus(err error) int {
+	if errors.Is(err, syncer.ErrStoppedOnRejection) {
+		return exitRejected
+	}
+	return exitFailed
 }
 
 // exitCode ends the program with a status and no further message.

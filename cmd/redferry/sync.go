@@ -19,6 +19,7 @@ import (
 
 func newSyncCommand() *cobra.Command {
 	var configFile string
+	var answer rejectedAnswer
 	flagDefaults := config.Default()
 	cmd := &cobra.Command{
 		Use:   "sync --source URL --target URL",
@@ -39,15 +40,27 @@ func newSyncCommand() *cobra.Command {
 				return err
 			}
 			defer log.Sync()
-			return runSync(cmd, cfg, log, &level)
+			return runSync(cmd, cfg, answer, log, &level)
 		},
 	}
 	cmd.Flags().StringVar(&configFile, "config", "", "TOML config file (see configs/redferry.toml)")
+	// Flags of this run only, not settings: see syncer.Options.RetryRejected.
+	cmd.Flags().BoolVar(&answer.retry, "retry-rejected", false,
+		"apply the command(s) the target rejected, recorded with the checkpoint, once more (after fixing the target), then continue")
+	cmd.Flags().Int64SliceVar(&answer.skip, "skip-rejected", nil,
+		"go on without the rejected command(s) at these source offsets, as the stop message names them (their writes are lost); "+
+			"with --retry-rejected, the others are retried")
 	flagDefaults.RegisterFlags(cmd.Flags())
 	return cmd
 }
 
-func runSync(cmd *cobra.Command, cfg config.Config, log *zap.Logger, level *zap.AtomicLevel) error {
+// rejectedAnswer is the operator's answer to commands the target rejected.
+type rejectedAnswer struct {
+	retry bool
+	skip  []int64
+}
+
+func runSync(cmd *cobra.Command, cfg config.Config, answer rejectedAnswer, log *zap.Logger, level *zap.AtomicLevel) error {
 	ctx := cmd.Context()
 	// The settings that differ from the defaults (and the servers), sorted.
 	def := config.Default()
@@ -70,6 +83,7 @@ func runSync(cmd *cobra.Command, cfg config.Config, log *zap.Logger, level *zap.
 	if err != nil {
 		return err
 	}
+	opt.RetryRejected, opt.SkipRejected = answer.retry, answer.skip
 	s, err := syncer.New(ctx, opt)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -35,7 +36,7 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("time %v != %v", got.UpdatedAt, st.UpdatedAt)
 			}
 			got.UpdatedAt = st.UpdatedAt
-			if got != st {
+			if !reflect.DeepEqual(got, st) {
 				t.Fatalf("got %+v want %+v", got, st)
 			}
 		})
@@ -52,7 +53,7 @@ func TestUnmarshalErrors(t *testing.T) {
 		{"torn", good[:len(good)/2], ErrCorrupt},
 		{"not json", "hello", ErrCorrupt},
 		{"no version", `{"replid":"` + rid + `","offset":1,"phase":"streaming"}`, ErrCorrupt},
-		{"future version", `{"v":2,"replid":"` + rid + `"}`, ErrUnsupportedVersion},
+		{"future version", `{"v":3,"replid":"` + rid + `"}`, ErrUnsupportedVersion},
 		{"unknown field", strings.Replace(good, `"v":1`, `"v":1,"x":1`, 1), ErrCorrupt},
 		{"trailing", good + `{}`, ErrCorrupt},
 		{"bad replid", strings.Replace(good, rid, "zz", 1), ErrInvalid},
@@ -68,7 +69,7 @@ func TestUnmarshalErrors(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
-			if st != (State{}) {
+			if !reflect.DeepEqual(st, State{}) {
 				t.Fatalf("non-zero state on error: %+v", st)
 			}
 		})
@@ -123,7 +124,7 @@ func TestFileStoreCorrupt(t *testing.T) {
 				t.Fatal(err)
 			}
 			st, ok, err := NewFileStore(dir).Load(ctx)
-			if !errors.Is(err, ErrCorrupt) || ok || st != (State{}) {
+			if !errors.Is(err, ErrCorrupt) || ok || !reflect.DeepEqual(st, State{}) {
 				t.Fatalf("got %+v ok=%v err=%v; want ErrCorrupt", st, ok, err)
 			}
 			if !strings.Contains(err.Error(), dir) {

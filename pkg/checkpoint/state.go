@@ -29,8 +29,15 @@ const (
 // default (redferry:checkpoint:<name>); verify ignores keys with it.
 const KeyPrefix = "redferry:checkpoint:"
 
-// Version is the encoding version written by Marshal.
-const Version = 1
+// Version is the encoding version written by Marshal for a State without
+// rejected commands; VersionRejected for one with them. An older redferry
+// reads Version only, so it refuses a checkpoint holding a rejection
+// (ErrUnsupportedVersion) instead of silently continuing past it, and still
+// reads every other checkpoint (a downgrade keeps working).
+const (
+	Version         = 1
+	VersionRejected = 2
+)
 
 var (
 	// ErrCorrupt: the stored checkpoint cannot be decoded or fails its checks.
@@ -62,7 +69,16 @@ type State struct {
 	DB int
 	// UpdatedAt is when the state was recorded.
 	UpdatedAt time.Time
+	// Rejected lists the commands the target rejected at run time in the
+	// batch that ended at Offset (see Rejection), at most MaxRejections;
+	// RejectedOmitted counts the ones beyond. redferry does not continue
+	// while either is set, until the operator retries or skips them.
+	Rejected        []Rejection
+	RejectedOmitted int
 }
+
+// HasRejected reports whether the state holds rejected commands.
+func (s State) HasRejected() bool { return len(s.Rejected) > 0 || s.RejectedOmitted > 0 }
 
 // MaxDB bounds State.DB (Redis's "databases" setting is far below it).
 const MaxDB = 1 << 16
@@ -76,6 +92,9 @@ type wire struct {
 	Partial     bool      `json:"partial,omitempty"`
 	DB          int       `json:"db,omitempty"`
 	UpdatedAt   time.Time `json:"updated_at"`
+
+	Rejected        []rejectionWire `json:"rejected,omitempty"`
+	RejectedOmitted int             `json:"rejected_omitted,omitempty"`
 }
 
 // Validate reports what is wrong with s, wrapping ErrInvalid.
@@ -105,6 +124,14 @@ func (s State) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("phase %q is not %q or %q", s.Phase, PhaseSnapshotReplay, PhaseStreaming))
 	}
+	if len(s.Rejected) > MaxRejections || s.RejectedOmitted < 0 {
+		errs = append(errs, fmt.Errorf("%d rejected commands recorded (at most %d), %d omitted", len(s.Rejected), MaxRejections, s.RejectedOmitted))
+	}
+	for i, r := range s.Rejected {
+		if err := r.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("rejected command %d: %w", i, err))
+		}
+	}
 	if len(errs) == 0 {
 		return nil
 	}
@@ -126,11 +153,19 @@ func isReplID(id string) bool {
 
 // Marshal encodes s as compact versioned JSON. It does not validate; Save does.
 func (s State) Marshal() []byte {
-	b, err := json.Marshal(wire{
+	w := wire{
 		V: Version, ReplID: s.ReplID, Offset: s.Offset, Phase: s.Phase,
 		SnapshotPos: s.SnapshotPos, Partial: s.Partial, DB: s.DB, UpdatedAt: s.UpdatedAt.UTC(),
-	})
-	if err != nil { // only strings, ints and a time: cannot fail
+		RejectedOmitted: s.RejectedOmitted,
+	}
+	for _, r := range s.Rejected {
+		w.Rejected = append(w.Rejected, r.wire())
+	}
+	if s.HasRejected() {
+		w.V = VersionRejected
+	}
+	b, err := json.Marshal(w)
+	if err != nil { // only strings, ints, bools and times: cannot fail
 		panic("checkpoint: marshal: " + err.Error())
 	}
 	return b
@@ -151,8 +186,8 @@ func Unmarshal(b []byte) (State, error) {
 	switch {
 	case probe.V == nil:
 		return State{}, fmt.Errorf("%w: no version field", ErrCorrupt)
-	case *probe.V != Version:
-		return State{}, fmt.Errorf("%w: version %d, this build reads %d", ErrUnsupportedVersion, *probe.V, Version)
+	case *probe.V != Version && *probe.V != VersionRejected:
+		return State{}, fmt.Errorf("%w: version %d, this build reads %d and %d", ErrUnsupportedVersion, *probe.V, Version, VersionRejected)
 	}
 	var w wire
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -163,7 +198,14 @@ func Unmarshal(b []byte) (State, error) {
 	if dec.More() {
 		return State{}, fmt.Errorf("%w: trailing data after the JSON object", ErrCorrupt)
 	}
-	st := State{ReplID: w.ReplID, Offset: w.Offset, Phase: w.Phase, SnapshotPos: w.SnapshotPos, Partial: w.Partial, DB: w.DB, UpdatedAt: w.UpdatedAt}
+	st := State{ReplID: w.ReplID, Offset: w.Offset, Phase: w.Phase, SnapshotPos: w.SnapshotPos, Partial: w.Partial, DB: w.DB,
+		UpdatedAt: w.UpdatedAt, RejectedOmitted: w.RejectedOmitted}
+	for _, r := range w.Rejected {
+		st.Rejected = append(st.Rejected, r.rejection())
+	}
+	if (w.V == VersionRejected) != st.HasRejected() {
+		return State{}, fmt.Errorf("%w: version %d with %d rejected commands", ErrCorrupt, w.V, len(st.Rejected)+st.RejectedOmitted)
+	}
 	if err := st.Validate(); err != nil {
 		return State{}, err
 	}

@@ -14,23 +14,25 @@ type collector struct {
 
 // metricHelp names every metric (without the redferry_ prefix) and says what it is.
 var metricHelp = map[string]string{
-	"offset_received":            "Replication offset received from the source and spooled to disk.",
-	"offset_applied":             "Replication offset applied to the target (the checkpoint).",
-	"lag_bytes":                  "Bytes of the command stream received but not yet applied.",
-	"lag_seconds":                "Age of the oldest received byte not yet applied, in seconds.",
-	"commands_applied_total":     "Commands of the stream applied to the target, by command name.",
-	"keys_applied_total":         "Keys of the snapshot applied to the target.",
-	"snapshot_size_bytes":        "Size of the source's snapshot (RDB) being replayed.",
-	"snapshot_received_bytes":    "Snapshot bytes received from the source.",
-	"snapshot_applied_bytes":     "Snapshot bytes replayed into the target.",
-	"target_errors_total":        "Commands the target rejected (with on-target-error = log).",
-	"reconnects_total":           "Reconnections to the source.",
-	"spool_bytes":                "Bytes held in the spool on disk.",
-	"phase":                      "1 for the phase the sync is in, 0 for the others.",
-	"uptime_seconds":             "Seconds since the sync started.",
-	"up":                         "1 while the daemon runs.",
-	"streaming_ready":            "1 when /readyz answers ready (streaming, lag below the bound).",
-	"commands_applied_all_total": "Commands of the stream applied to the target, all names together.",
+	"offset_received":                 "Replication offset received from the source and spooled to disk.",
+	"offset_applied":                  "Replication offset applied to the target (the checkpoint).",
+	"lag_bytes":                       "Bytes of the command stream received but not yet applied.",
+	"lag_seconds":                     "Age of the oldest received byte not yet applied, in seconds.",
+	"commands_applied_total":          "Commands of the stream applied to the target, by command name.",
+	"keys_applied_total":              "Keys of the snapshot applied to the target.",
+	"snapshot_size_bytes":             "Size of the source's snapshot (RDB) being replayed.",
+	"snapshot_received_bytes":         "Snapshot bytes received from the source.",
+	"snapshot_applied_bytes":          "Snapshot bytes replayed into the target.",
+	"target_errors_total":             "Commands the target rejected.",
+	"rejected_commands_skipped_total": "Commands the target rejected that were skipped: reason operator (--skip-rejected) or on-target-error (= log).",
+	"rejected_commands_retried_total": "Commands the target rejected that were applied again with --retry-rejected.",
+	"reconnects_total":                "Reconnections to the source.",
+	"spool_bytes":                     "Bytes held in the spool on disk.",
+	"phase":                           "1 for the phase the sync is in, 0 for the others.",
+	"uptime_seconds":                  "Seconds since the sync started.",
+	"up":                              "1 while the daemon runs.",
+	"streaming_ready":                 "1 when /readyz answers ready (streaming, lag below the bound).",
+	"commands_applied_all_total":      "Commands of the stream applied to the target, all names together.",
 }
 
 func newCollector(t *Tracker) *collector {
@@ -42,6 +44,8 @@ func newCollector(t *Tracker) *collector {
 			labels = []string{"command"}
 		case "phase":
 			labels = []string{"phase"}
+		case "rejected_commands_skipped_total":
+			labels = []string{"reason"}
 		}
 		c.descs[name] = prometheus.NewDesc("redferry_"+name, help, labels, nil)
 	}
@@ -77,6 +81,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge("snapshot_received_bytes", float64(r.SnapshotReceived))
 	gauge("snapshot_applied_bytes", float64(r.SnapshotApplied))
 	counter("target_errors_total", float64(r.TargetErrors))
+	counter("rejected_commands_skipped_total", float64(r.RejectedSkippedByOperator), SkippedByOperator)
+	counter("rejected_commands_skipped_total", float64(r.RejectedSkippedByLog), SkippedByOnTargetError)
+	counter("rejected_commands_retried_total", float64(r.RejectedRetried))
 	counter("reconnects_total", float64(r.Reconnects))
 	gauge("spool_bytes", float64(r.SpoolBytes))
 	for _, p := range allPhases {

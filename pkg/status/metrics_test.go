@@ -27,6 +27,9 @@ func TestMetricsExportTheTracker(t *testing.T) {
 	tr.CountCommand([]byte("set"))
 	tr.AddTargetErrors(3)
 	tr.AddReconnect()
+	tr.AddRejectedSkipped(SkippedByOperator, 1)
+	tr.AddRejectedSkipped(SkippedByOnTargetError, 2)
+	tr.AddRejectedRetried(4)
 	tr.SetSpoolBytes(4096)
 	rec := get(t, NewHandler(tr, HandlerOptions{}), "GET", "/metrics", "")
 	if rec.Code != 200 {
@@ -40,6 +43,9 @@ func TestMetricsExportTheTracker(t *testing.T) {
 		`redferry_commands_applied_total{command="set"} 2`,
 		"redferry_target_errors_total 3",
 		"redferry_reconnects_total 1",
+		`redferry_rejected_commands_skipped_total{reason="operator"} 1`,
+		`redferry_rejected_commands_skipped_total{reason="on-target-error"} 2`,
+		"redferry_rejected_commands_retried_total 4",
 		"redferry_spool_bytes 4096",
 		`redferry_phase{phase="streaming"} 1`,
 		`redferry_phase{phase="snapshot-replay"} 0`,

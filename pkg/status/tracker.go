@@ -39,6 +39,9 @@ type Tracker struct {
 	keysApplied      atomic.Int64
 	commandsApplied  atomic.Int64
 	targetErrors     atomic.Int64
+	skippedByFlag    atomic.Int64 // rejected commands skipped with --skip-rejected
+	skippedByLog     atomic.Int64 // rejected commands skipped with on-target-error = log
+	retried          atomic.Int64 // rejected commands retried with --retry-rejected
 	snapshotSize     atomic.Int64
 	snapshotReceived atomic.Int64
 	snapshotApplied  atomic.Int64
@@ -119,11 +122,30 @@ func (t *Tracker) SetApplied(offset int64) {
 func (t *Tracker) Received() int64 { return t.received.Load() }
 func (t *Tracker) Applied() int64  { return t.applied.Load() }
 
-func (t *Tracker) AddKeys(n int64)             { t.keysApplied.Add(n) }
-func (t *Tracker) SetKeysApplied(n int64)      { t.keysApplied.Store(n) }
-func (t *Tracker) AddCommands(n int64)         { t.commandsApplied.Add(n) }
-func (t *Tracker) AddTargetErrors(n int64)     { t.targetErrors.Add(n) }
-func (t *Tracker) AddReconnect()               { t.reconnects.Add(1) }
+func (t *Tracker) AddKeys(n int64)         { t.keysApplied.Add(n) }
+func (t *Tracker) SetKeysApplied(n int64)  { t.keysApplied.Store(n) }
+func (t *Tracker) AddCommands(n int64)     { t.commandsApplied.Add(n) }
+func (t *Tracker) AddTargetErrors(n int64) { t.targetErrors.Add(n) }
+func (t *Tracker) AddReconnect()           { t.reconnects.Add(1) }
+
+// Why a command the target rejected was skipped.
+const (
+	SkippedByOperator      = "operator"        // --skip-rejected
+	SkippedByOnTargetError = "on-target-error" // on-target-error = log
+)
+
+// AddRejectedSkipped counts n rejected commands skipped, why being
+// SkippedByOperator or SkippedByOnTargetError.
+func (t *Tracker) AddRejectedSkipped(why string, n int64) {
+	if why == SkippedByOperator {
+		t.skippedByFlag.Add(n)
+	} else {
+		t.skippedByLog.Add(n)
+	}
+}
+
+// AddRejectedRetried counts n rejected commands applied again with --retry-rejected.
+func (t *Tracker) AddRejectedRetried(n int64)  { t.retried.Add(n) }
 func (t *Tracker) SetSnapshotSize(n int64)     { t.snapshotSize.Store(n) }
 func (t *Tracker) SetSnapshotReceived(n int64) { t.snapshotReceived.Store(n) }
 func (t *Tracker) SetSnapshotApplied(n int64)  { t.snapshotApplied.Store(n) }
@@ -131,24 +153,29 @@ func (t *Tracker) SetSpoolBytes(n int64)       { t.spoolBytes.Store(n) }
 
 // Report is the JSON document of GET /status.
 type Report struct {
-	Phase            Phase   `json:"phase"`
-	Source           string  `json:"source"`
-	Target           string  `json:"target"`
-	ReplID           string  `json:"replid"`
-	OffsetReceived   int64   `json:"offset_received"`
-	OffsetApplied    int64   `json:"offset_applied"`
-	LagBytes         int64   `json:"lag_bytes"`
-	LagSeconds       float64 `json:"lag_seconds"`
-	KeysApplied      int64   `json:"keys_applied"`
-	CommandsApplied  int64   `json:"commands_applied"`
-	TargetErrors     int64   `json:"target_errors"`
-	SnapshotSize     int64   `json:"snapshot_size"`
-	SnapshotReceived int64   `json:"snapshot_received"`
-	SnapshotApplied  int64   `json:"snapshot_applied"`
-	SpoolBytes       int64   `json:"spool_bytes"`
-	Reconnects       int64   `json:"reconnects"`
-	LastError        string  `json:"last_error,omitempty"`
-	UptimeSeconds    float64 `json:"uptime_seconds"`
+	Phase           Phase   `json:"phase"`
+	Source          string  `json:"source"`
+	Target          string  `json:"target"`
+	ReplID          string  `json:"replid"`
+	OffsetReceived  int64   `json:"offset_received"`
+	OffsetApplied   int64   `json:"offset_applied"`
+	LagBytes        int64   `json:"lag_bytes"`
+	LagSeconds      float64 `json:"lag_seconds"`
+	KeysApplied     int64   `json:"keys_applied"`
+	CommandsApplied int64   `json:"commands_applied"`
+	TargetErrors    int64   `json:"target_errors"`
+	// Rejected commands skipped (by the operator's --skip-rejected, or by
+	// on-target-error = log) and retried (--retry-rejected).
+	RejectedSkippedByOperator int64   `json:"rejected_skipped_by_operator"`
+	RejectedSkippedByLog      int64   `json:"rejected_skipped_on_target_error"`
+	RejectedRetried           int64   `json:"rejected_retried"`
+	SnapshotSize              int64   `json:"snapshot_size"`
+	SnapshotReceived          int64   `json:"snapshot_received"`
+	SnapshotApplied           int64   `json:"snapshot_applied"`
+	SpoolBytes                int64   `json:"spool_bytes"`
+	Reconnects                int64   `json:"reconnects"`
+	LastError                 string  `json:"last_error,omitempty"`
+	UptimeSeconds             float64 `json:"uptime_seconds"`
 }
 
 // Report returns the current state.
@@ -170,6 +197,7 @@ func (t *Tracker) Report() Report {
 	r.KeysApplied, r.CommandsApplied, r.TargetErrors = t.keysApplied.Load(), t.commandsApplied.Load(), t.targetErrors.Load()
 	r.SnapshotSize, r.SnapshotReceived, r.SnapshotApplied = t.snapshotSize.Load(), t.snapshotReceived.Load(), t.snapshotApplied.Load()
 	r.SpoolBytes, r.Reconnects = t.spoolBytes.Load(), t.reconnects.Load()
+	r.RejectedSkippedByOperator, r.RejectedSkippedByLog, r.RejectedRetried = t.skippedByFlag.Load(), t.skippedByLog.Load(), t.retried.Load()
 	return r
 }
 

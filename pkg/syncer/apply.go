@@ -28,6 +28,9 @@ type applier struct {
 	// onceTarget: with Once, stop when the applied offset reaches this
 	// source offset; -1 otherwise.
 	onceTarget int64
+	// span describes the batch being built, for the record of a command
+	// the target rejects in it.
+	span batchSpan
 }
 
 // apply waits for the snapshot when there is one to take, replays it, then
@@ -96,12 +99,18 @@ func (a *applier) commitThen(ctx context.Context, st checkpoint.State, after fun
 	a.s.store.Attach(a.batch, st)
 	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.s.opt.Target.IOTimeout*4)
 	n := a.batch.Len()
+	span := a.span
 	err := a.pipe.Apply(applyCtx, a.batch, func(err error) {
 		defer cancel()
 		if err != nil {
 			var te *sink.TargetError
 			if errors.As(err, &te) {
-				a.s.tracker.AddTargetErrors(1)
+				a.s.tracker.AddTargetErrors(int64(1 + te.Others))
+				if te.Applied {
+					// Runs before the pipeline could send anything else.
+					a.setAsyncErr(a.recordRejected(ctx, st, span, te))
+					return
+				}
 			}
 			a.setAsyncErr(fmt.Errorf("applying a batch of %d commands (checkpoint offset %d): %w", n, st.Offset, err))
 			return
@@ -149,4 +158,25 @@ func (a *applier) asyncErr() error {
 	a.errMu.Lock()
 	defer a.errMu.Unlock()
 	return a.err
+}
+
+// recordRejected writes st, the checkpoint of a batch the target applied
+// but for the commands in te, again with those commands recorded in it (see
+// rejected.go), and returns the error that stops the sync.
+func (a *applier) recordRejected(ctx context.Context, st checkpoint.State, span batchSpan, te *sink.TargetError) error {
+	st.UpdatedAt = time.Now()
+	st.Rejected, st.RejectedOmitted = rejections(te.Rejected, span, st.UpdatedAt)
+	// Not bounded by the run's context: a stop must not lose the record.
+	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.s.opt.Target.IOTimeout*4)
+	defer cancel()
+	rerr := a.s.store.Record(recCtx, st)
+	for _, r := range st.Rejected {
+		a.log.Error("the target rejected a command: stopping until the operator retries or skips it",
+			zap.String("command", r.Command), zap.String("key", r.Key), zap.Int64("offset", r.Offset), zap.Int("db", r.DB),
+			zap.String("reply", r.Answer), zap.Bool("recorded", rerr == nil))
+	}
+	if rerr == nil && !span.snapshot {
+		a.s.tracker.SetApplied(st.Offset)
+	}
+	return &RejectedError{State: st, RecordErr: rerr}
 }

@@ -17,6 +17,12 @@ type checkpointStore interface {
 	Attach(b *sink.Batch, st checkpoint.State)
 	// Committed records st once b is applied, when the store is separate.
 	Committed(ctx context.Context, st checkpoint.State) error
+	// Record writes st now, by itself: in its own MULTI/EXEC (target) or
+	// file. For what is known only after a batch: a rejected command.
+	Record(ctx context.Context, st checkpoint.State) error
+	// RecordAhead makes st durable no later than b: in b's transaction
+	// (target) or before b is sent (file).
+	RecordAhead(ctx context.Context, b *sink.Batch, st checkpoint.State) error
 	// Reset forgets the position (before a new full sync).
 	Reset(ctx context.Context) error
 }
@@ -42,6 +48,18 @@ func (t *targetStore) Attach(b *sink.Batch, st checkpoint.State) { b.Checkpoint 
 
 func (t *targetStore) Committed(context.Context, checkpoint.State) error { return nil }
 
+func (t *targetStore) Record(ctx context.Context, st checkpoint.State) error {
+	if err := t.sink.ApplyStrict(ctx, &sink.Batch{Checkpoint: st.Marshal()}); err != nil {
+		return fmt.Errorf("writing the checkpoint to the target: %w", err)
+	}
+	return nil
+}
+
+func (t *targetStore) RecordAhead(_ context.Context, b *sink.Batch, st checkpoint.State) error {
+	t.Attach(b, st)
+	return nil
+}
+
 // Reset: the flush before a new full sync removed the key already.
 func (t *targetStore) Reset(context.Context) error { return nil }
 
@@ -50,5 +68,11 @@ type fileStore struct{ *checkpoint.FileStore }
 func (f fileStore) Attach(*sink.Batch, checkpoint.State) {}
 
 func (f fileStore) Committed(ctx context.Context, st checkpoint.State) error { return f.Save(ctx, st) }
+
+func (f fileStore) Record(ctx context.Context, st checkpoint.State) error { return f.Save(ctx, st) }
+
+func (f fileStore) RecordAhead(ctx context.Context, _ *sink.Batch, st checkpoint.State) error {
+	return f.Save(ctx, st)
+}
 
 func (f fileStore) Reset(context.Context) error { return removeFile(f.Path()) }

@@ -42,6 +42,15 @@ type Options struct {
 	BatchCommands, BatchBytes   int
 	FlushTarget, Merge, Once    bool
 
+	// RetryRejected and SkipRejected are the operator's answer to commands
+	// the target rejected (recorded with the checkpoint, see rejected.go):
+	// apply them once more, or go on without the ones at these source
+	// offsets. They are flags of one run, never settings of the config file
+	// or the environment: a standing answer would skip or retry whatever is
+	// rejected next without anyone looking.
+	RetryRejected bool
+	SkipRejected  []int64
+
 	Logger  *zap.Logger
 	Tracker *status.Tracker // nil: a new one
 }

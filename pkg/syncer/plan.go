@@ -103,6 +103,11 @@ func (s *Syncer) plan(ctx context.Context) (plan, error) {
 		return plan{}, err
 	}
 	if in.haveCheckpoint {
+		// Before anything is written or cut: a rejected command recorded
+		// with the checkpoint stops here until the operator answers.
+		if in.checkpoint, err = s.resolveRejected(ctx, in.checkpoint); err != nil {
+			return plan{}, err
+		}
 		st := in.checkpoint
 		s.log.Info("resuming from the checkpoint", zap.String("replid", st.ReplID), zap.Int64("offset", st.Offset),
 			zap.String("phase", st.Phase), zap.Int64("snapshot_pos", st.SnapshotPos))

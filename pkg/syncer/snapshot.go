@@ -89,6 +89,7 @@ func (a *applier) replaySnapshot(ctx context.Context, snap snapshotSource, from 
 	}
 	showPhase()
 	st := checkpoint.State{ReplID: snap.replID, Offset: snap.offset, Phase: checkpoint.PhaseSnapshotReplay, SnapshotPos: from}
+	a.span = batchSpan{snapshot: true}
 	if from == 0 {
 		// Record that the replay began before any key lands, so that a crash
 		// from here on resumes instead of finding a non-empty target.

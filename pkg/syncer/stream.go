@@ -38,6 +38,7 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 	)
 	a.batch.Reset()
 	a.batch.StartDB = db
+	a.span = batchSpan{from: from}
 	commit := func() error {
 		if inMulti {
 			return nil
@@ -54,6 +55,7 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 				return err
 			}
 			a.batch.StartDB = db
+			a.span = batchSpan{from: offset}
 		}
 		if a.onceTarget >= 0 && offset >= a.onceTarget {
 			if err := a.wait(ctx); err != nil {

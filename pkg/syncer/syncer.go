@@ -36,6 +36,9 @@ type Syncer struct {
 	sourceInfo server.Info
 	store      checkpointStore
 	prepared   bool // the safety checks passed and the legacy checkpoint key is adopted
+	// rejectedResolved: the operator's answer to rejected commands
+	// (Options.RetryRejected, SkipRejected) was used; it is used once.
+	rejectedResolved bool
 }
 
 // ErrResyncRequired: the source cannot continue from our offset and sent a
@@ -72,7 +75,11 @@ func New(ctx context.Context, opt Options) (_ *Syncer, err error) {
 	}
 	s.target, err = connectTarget(ctx, s.log, opt.TargetName, sink.Config{Addr: opt.Target.Addr, Username: opt.Target.Username,
 		Password: opt.Target.Password, TLS: opt.Target.TLS, CheckpointKey: opt.CheckpointKey, OnError: opt.OnTargetError,
-		DialTimeout: opt.Target.DialTimeout, IOTimeout: opt.Target.IOTimeout, Logger: s.log})
+		DialTimeout: opt.Target.DialTimeout, IOTimeout: opt.Target.IOTimeout, Logger: s.log,
+		OnSkipped: func(*sink.TargetError) {
+			s.tracker.AddTargetErrors(1)
+			s.tracker.AddRejectedSkipped(status.SkippedByOnTargetError, 1)
+		}})
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", opt.TargetName, err)
 	}
