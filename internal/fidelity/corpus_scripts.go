@@ -26,7 +26,7 @@ func scriptEntries() []Entry {
 		{Name: "eval", Command: "eval", Run: []Cmd{{"EVAL", script, "3", "{k}a", "{k}b", "{k}c", "5", "x"}}},
 		// A script that fails after writing keeps (and propagates) its writes.
 		{Name: "eval.error.after.write", Command: "eval", AllowErrors: true,
-			Run: []Cmd{{"EVAL", "redis.call('SET', KEYS[1], 'x') return redis.call('INCR', KEYS[2])", "2", "{k}a", "{k}b"}},
+			Run:   []Cmd{{"EVAL", "redis.call('SET', KEYS[1], 'x') return redis.call('INCR', KEYS[2])", "2", "{k}a", "{k}b"}},
 			Setup: []Cmd{{"SET", "{k}b", "not-a-number"}}},
 		// Non-deterministic commands in a script: only the effects are the
 		// same on a replica.
