@@ -101,6 +101,7 @@ func RunPair(tb testing.TB, p Pair, opt RunOptions) []Result {
 			r.endSegment(&e)
 		}
 	}
+	r.finish()
 
 	out := make([]Result, 0, len(opt.Corpus)+1)
 	for _, e := range opt.Corpus {
@@ -213,7 +214,9 @@ func (r *pairRun) fence(timeout time.Duration) *stopInfo {
 // transaction can leave the rest of the batch applied (the fence too), so
 // the entry at fault may be the one before; this one is then played again
 // in the new run.
-func (r *pairRun) play(e Entry) {
+func (r *pairRun) play(e Entry) { r.playOnce(e, true) }
+
+func (r *pairRun) playOnce(e Entry, retry bool) {
 	start := r.sourceOffset()
 	refusal := r.runOnSource(e)
 	r.spans = append(r.spans, span{entry: e.Name, from: start, to: r.sourceOffset()})
@@ -226,27 +229,44 @@ func (r *pairRun) play(e Entry) {
 		}
 		return
 	}
+	culprit := r.blame(stop, e.Name)
+	if culprit == e.Name && refusal != "" {
+		r.set(e.Name, NotApplicable, refusal+"; redferry stopped on what the source did accept: "+stop.msg)
+	}
+	r.endSegment(nil)
+	r.restart()
+	if culprit != e.Name && retry && r.broken == "" {
+		r.playOnce(e, false)
+	}
+}
+
+// blame gives the entry at the offset redferry's error names (else
+// fallback) its stop outcome, and takes it out of the segment.
+func (r *pairRun) blame(stop *stopInfo, fallback string) string {
 	culprit := r.entryAt(stop.msg)
 	if culprit == "" {
-		culprit = e.Name
+		culprit = fallback
 	}
 	o := StoppedUnclear
 	if stop.exited && namesCommand(stop.msg, r.commands) {
 		o = Stopped
 	}
 	r.segment = slices.DeleteFunc(r.segment, func(n string) bool { return n == culprit })
-	switch {
-	case culprit != e.Name:
-		r.set(culprit, o, stop.msg)
-	case refusal != "":
-		r.set(e.Name, NotApplicable, refusal+"; redferry stopped on what the source did accept: "+stop.msg)
-	default:
-		r.set(e.Name, o, stop.msg)
+	r.set(culprit, o, stop.msg)
+	return culprit
+}
+
+// finish checks that redferry still runs after the last entry: a failure
+// inside a transaction lets the batch (and the fence) apply before it
+// exits.
+func (r *pairRun) finish() {
+	if r.broken != "" {
+		return
 	}
-	r.endSegment(nil)
-	r.restart()
-	if culprit != e.Name && r.broken == "" {
-		r.play(e)
+	if stop := r.fence(r.opt.ApplyTimeout); stop != nil {
+		if last := len(r.spans) - 1; last >= 0 {
+			r.blame(stop, r.spans[last].entry)
+		}
 	}
 }
 
