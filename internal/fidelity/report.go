@@ -63,12 +63,17 @@ func Report(results []Result) string {
 	}
 	b.WriteString("\n\n")
 
+	accepted := acceptedBy(results)
 	writeByEntry(&b, "Failures by entry", "Entries that differ, stop without naming the command, or were not run, with the pairs where they do.",
-		results, Outcome.Failure)
-	writeByEntry(&b, "Stopped clearly, by entry", "Entries that stop the sync with an error naming the command: acceptable, but a translation could carry them.",
-		results, func(o Outcome) bool { return o == Stopped })
+		results, func(r Result) bool { return r.Outcome.Failure() })
+	writeByEntry(&b, "Stops the target's version could take, by entry",
+		"Clear stops into a target whose own version runs the entry when it is the source: the target can hold "+
+			"the result, so a translation (or a replay the way a replica applies it) could carry the command.",
+		results, func(r Result) bool { return r.Outcome == Stopped && accepted[r.Entry][r.Target] })
+	writeByEntry(&b, "Stopped clearly, by entry", "Every entry that stops the sync with an error naming the command (acceptable).",
+		results, func(r Result) bool { return r.Outcome == Stopped })
 	writeByEntry(&b, "Server behaviour, by entry", "Entries whose target differs and whose native replica differs too.",
-		results, func(o Outcome) bool { return o == Server })
+		results, func(r Result) bool { return r.Outcome == Server })
 
 	b.WriteString("## Failures\n\n| entry | pair | outcome | detail |\n|---|---|---|---|\n")
 	for _, r := range results {
@@ -97,9 +102,24 @@ func pairOrder(results []Result) []string {
 	return out
 }
 
-// writeByEntry lists, per entry, the pairs whose outcome matches, with the
+// acceptedBy is, per entry, the servers that accepted it as a source.
+func acceptedBy(results []Result) map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	for _, r := range results {
+		if r.Outcome == NotApplicable || r.Outcome == NotReplayed {
+			continue
+		}
+		if out[r.Entry] == nil {
+			out[r.Entry] = map[string]bool{}
+		}
+		out[r.Entry][r.Source] = true
+	}
+	return out
+}
+
+// writeByEntry lists, per entry, the pairs whose result matches, with the
 // first detail.
-func writeByEntry(b *strings.Builder, title, intro string, results []Result, match func(Outcome) bool) {
+func writeByEntry(b *strings.Builder, title, intro string, results []Result, match func(Result) bool) {
 	type group struct {
 		pairs  []string
 		detail string
@@ -108,7 +128,7 @@ func writeByEntry(b *strings.Builder, title, intro string, results []Result, mat
 	groups := map[string]*group{}
 	var names []string
 	for _, r := range results {
-		if !match(r.Outcome) {
+		if !match(r) {
 			continue
 		}
 		g := groups[r.Entry]
@@ -142,22 +162,14 @@ func writeByEntry(b *strings.Builder, title, intro string, results []Result, mat
 // writeRefusals lists the entries some source refused, with the sources
 // that accept them (as the servers themselves decided).
 func writeRefusals(b *strings.Builder, results []Result) {
-	accepted := map[string]map[string]bool{}
+	accepted := acceptedBy(results)
 	refused := map[string]map[string]string{}
 	for _, r := range results {
-		switch r.Outcome {
-		case NotReplayed:
-			continue
-		case NotApplicable:
+		if r.Outcome == NotApplicable {
 			if refused[r.Entry] == nil {
 				refused[r.Entry] = map[string]string{}
 			}
 			refused[r.Entry][r.Source] = r.Detail
-		default:
-			if accepted[r.Entry] == nil {
-				accepted[r.Entry] = map[string]bool{}
-			}
-			accepted[r.Entry][r.Source] = true
 		}
 	}
 	var names []string
