@@ -1,9 +1,11 @@
 package fidelity
 
 import (
+	"fmt"
 	"os"
 	"regexp"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 
@@ -111,6 +113,12 @@ func TestFidelity(t *testing.T) {
 // and for a known gap of the pair that no longer fails.
 func checkKnownGaps(t *testing.T, p Pair, results []Result, gaps []knownGap) {
 	t.Helper()
+	for _, problem := range knownGapProblems(p, results, gaps) {
+		t.Error(problem)
+	}
+}
+
+func knownGapProblems(p Pair, results []Result, gaps []knownGap) []string {
 	known := map[string]bool{}
 	for _, g := range gaps {
 		for _, gp := range g.Pairs {
@@ -119,17 +127,44 @@ func checkKnownGaps(t *testing.T, p Pair, results []Result, gaps []knownGap) {
 			}
 		}
 	}
+	var out []string
 	for _, r := range results {
 		switch {
 		case r.Outcome.Failure() && !known[r.Entry]:
-			t.Errorf("%s: %s (not a known gap): %s", r.Entry, r.Outcome, oneLine(r.Detail, 300))
+			out = append(out, fmt.Sprintf("%s: %s (not a known gap): %s", r.Entry, r.Outcome, oneLine(r.Detail, 300)))
 		case !r.Outcome.Failure() && known[r.Entry]:
-			t.Errorf("%s: known gap on %s now %s: remove it from knownGaps", r.Entry, p, r.Outcome)
+			out = append(out, fmt.Sprintf("%s: known gap on %s now %s: remove it from knownGaps", r.Entry, p, r.Outcome))
 		}
 		delete(known, r.Entry)
 	}
 	for e := range known {
-		t.Errorf("known gap %q on %s: no such entry in the corpus: remove it from knownGaps", e, p)
+		out = append(out, fmt.Sprintf("known gap %q on %s: no such entry in the corpus: remove it from knownGaps", e, p))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestKnownGapProblems(t *testing.T) {
+	p := Pair{"redis-6.0", "redis-8.6"}
+	gaps := []knownGap{{Entry: "xclaim.deleted", Pairs: []string{"redis-6.0→redis-8.6"}}, {Entry: "gone", Pairs: []string{"redis-6.0→redis-8.6"}}}
+	results := []Result{
+		{Entry: "xclaim.deleted", Outcome: Differs},
+		{Entry: "set", Outcome: Differs},
+		{Entry: "lmove", Outcome: Stopped},
+	}
+	got := knownGapProblems(p, results, gaps)
+	want := []string{`known gap "gone"`, "set: differs (not a known gap)"}
+	if len(got) != len(want) {
+		t.Fatalf("got %q, want %d problems like %q", got, len(want), want)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("problem %d: %q, want it to start with %q", i, got[i], want[i])
+		}
+	}
+	results[0].Outcome = Equal
+	if got := knownGapProblems(p, results[:1], gaps[:1]); len(got) != 1 || !strings.Contains(got[0], "now equal: remove it") {
+		t.Errorf("a fixed gap: got %q", got)
 	}
 }
 
