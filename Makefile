@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 RACE_PKGS := ./pkg/spool/... ./pkg/status/... ./internal/faultproxy/... ./protocol/... ./sink/...
 FUZZTIME  ?= 15s
 
-.PHONY: all build servers servers-test test lint unit fuzz demo bench clean
+.PHONY: all build servers servers-test test lint unit fuzz fidelity demo bench clean
 
 all: build
 
@@ -44,6 +44,13 @@ fuzz:
 	done
 
 test: servers servers-test lint unit fuzz
+
+# Every write command of every supported version through every version pair
+# (internal/fidelity, about 10 minutes); `make test` runs a subset of 7 pairs.
+# The matrix and the failures are written to fidelity-report.md.
+fidelity: servers
+	REDFERRY_FIDELITY=all REDFERRY_FIDELITY_REPORT=$(CURDIR)/fidelity-report.md \
+	  $(GO) test -count=1 -run '^TestFidelity$$' -timeout 60m ./internal/fidelity/
 
 demo: build servers
 	bash scripts/demo.sh

@@ -28,12 +28,13 @@ const (
 	Redis70  = "redis-7.0"
 	Redis80  = "redis-8.0.2" // trixie
 	Redis806 = "redis-8.0.6" // sid
+	Redis86  = "redis-8.6"   // experimental
 	Valkey81 = "valkey-8.1"
 	Valkey91 = "valkey-9.1"
 )
 
 // All lists every server version, oldest first.
-var All = []string{Redis60, Redis70, Redis80, Redis806, Valkey81, Valkey91}
+var All = []string{Redis60, Redis70, Redis80, Redis806, Redis86, Valkey81, Valkey91}
 
 // BinDir finds the directory of server launchers: $REDFERRY_SERVERS/bin, or
 // .cache/servers/bin in the module root found above the working directory.

@@ -17,6 +17,7 @@ func TestWorkloadRunsOnEveryVersion(t *testing.T) {
 		{Redis70, true, false},
 		{Redis80, true, true},
 		{Redis806, true, true},
+		{Redis86, true, true},
 		{Valkey81, true, false},
 		{Valkey91, true, true},
 	}

@@ -120,6 +120,8 @@ func TestRestorePairs(t *testing.T) {
 		{redistest.Valkey91, redistest.Valkey91, true},
 		{redistest.Valkey91, redistest.Redis80, false},
 		{redistest.Redis80, redistest.Redis70, false},
+		{redistest.Redis80, redistest.Redis86, true},
+		{redistest.Redis86, redistest.Redis806, false},
 	}
 	for _, p := range pairs {
 		t.Run(p.src+"->"+p.dst, func(t *testing.T) {

@@ -59,8 +59,8 @@ func TestSyncEveryVersionPair(t *testing.T) {
 		{redistest.Valkey81, redistest.Redis80, false},
 		{redistest.Redis80, redistest.Valkey81, true},
 		{redistest.Redis70, redistest.Redis70, false},
-		{redistest.Redis806, redistest.Valkey91, false},
-		{redistest.Valkey91, redistest.Redis806, true},
+		{redistest.Redis86, redistest.Valkey91, false},
+		{redistest.Valkey91, redistest.Redis86, true},
 	}
 	for _, p := range pairs {
 		for _, diskless := range []bool{false, true} {

@@ -92,10 +92,38 @@ func (c *comparer) compareStream(ctx context.Context, key string) (*mismatch, er
 			return mis(KindStreamMeta, "%s %s in source, %s in target", f, a, b), nil
 		}
 	}
+	if m := compareIDMP(sInfo, dInfo); m != nil {
+		return m, nil
+	}
 	if m, err := c.compareEntries(ctx, key); m != nil || err != nil {
 		return m, err
 	}
 	return c.compareGroups(ctx, key)
+}
+
+// idmpFields are the XINFO STREAM fields of the idempotent-add state
+// (XADD IDMP, XCFGSET; Redis 8.6+).
+var idmpFields = []string{"idmp-duration", "idmp-maxsize", "pids-tracked", "iids-tracked", "iids-added", "iids-duplicates"}
+
+// compareIDMP compares the idempotent-add state where both sides keep one;
+// a target without it differs when the source tracks producer ids, which
+// the target would no longer deduplicate.
+func compareIDMP(sInfo, dInfo map[string]any) *mismatch {
+	if _, ok := sInfo["idmp-duration"]; !ok {
+		return nil
+	}
+	if _, ok := dInfo["idmp-duration"]; !ok {
+		if n := str(sInfo["iids-tracked"]); n != "0" {
+			return mis(KindStreamMeta, "the source tracks %s idempotent ids (XADD IDMP); the target keeps none", n)
+		}
+		return nil
+	}
+	for _, f := range idmpFields {
+		if a, b := str(sInfo[f]), str(dInfo[f]); a != b {
+			return mis(KindStreamMeta, "%s %s in source, %s in target", f, a, b)
+		}
+	}
+	return nil
 }
 
 func xinfo(ctx context.Context, cl conn, args ...any) (map[string]any, error) {

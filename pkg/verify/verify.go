@@ -560,6 +560,8 @@ func (c *comparer) checkValue(ctx context.Context, key, typ string) error {
 		ms, err = c.compareHash(ctx, key)
 	case "stream":
 		m, err = c.compareStream(ctx, key)
+	case "vectorset":
+		m, err = c.compareVectorSet(ctx, key)
 	default:
 		c.log.Warn("verify: type not compared", zap.Int("db", c.db), zap.String("type", typ))
 	}

@@ -17,7 +17,7 @@ import (
 
 // fieldTTL reports whether a server has hash field TTLs.
 func fieldTTL(name string) bool {
-	return name == redistest.Redis80 || name == redistest.Redis806 || name == redistest.Valkey91
+	return name == redistest.Redis80 || name == redistest.Redis806 || name == redistest.Redis86 || name == redistest.Valkey91
 }
 
 func has7(name string) bool { return name != redistest.Redis60 }
