@@ -16,6 +16,10 @@ const (
 	// Stopped: redferry exited with an error that names the command: the
 	// user learns what the target cannot take, nothing is silently lost.
 	Stopped Outcome = "stopped"
+	// StoppedAvoidable: a clear stop into a target whose own version runs
+	// the entry when it is the source: the target can hold the result, so
+	// a translation must carry it. Set by Reclassify, which sees every pair.
+	StoppedAvoidable Outcome = "stopped-avoidable"
 	// StoppedUnclear: redferry exited, or stopped applying, without naming
 	// a command.
 	StoppedUnclear Outcome = "stopped-unclear"
@@ -38,7 +42,19 @@ const (
 // Failure reports whether the outcome breaks the promise that every write
 // arrives exactly or stops the sync clearly.
 func (o Outcome) Failure() bool {
-	return o == StoppedUnclear || o == Differs || o == NotRun
+	return o == StoppedAvoidable || o == StoppedUnclear || o == Differs || o == NotRun
+}
+
+// Reclassify marks as StoppedAvoidable every clear stop into a target
+// version that ran the same entry as a source in these results. A target
+// version that was no source here keeps its stops as they are.
+func Reclassify(results []Result) {
+	accepted := acceptedBy(results)
+	for i, r := range results {
+		if r.Outcome == Stopped && accepted[r.Entry][r.Target] {
+			results[i].Outcome = StoppedAvoidable
+		}
+	}
 }
 
 // Result is one entry through one pair.
