@@ -1,0 +1,135 @@
+package transform
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/redferry/redferry/pkg/server"
+)
+
+// translateCase is one row of the real-server check: commands a client runs
+// on a source; what the source propagates is translated for every target,
+// and the target must then hold what the source holds, or the translation
+// must fail with ErrUnsupported where the target cannot hold it.
+type translateCase struct {
+	name string
+	cmds []string
+	// on: the sources that take the commands (nil: all). On those, every
+	// command must succeed unless mayFail.
+	on      func(server.Info) bool
+	mayFail bool
+	// cannot: the targets that cannot hold the result (nil: none).
+	cannot func(target server.Info) bool
+}
+
+var translateCases = []translateCase{
+	{name: "XADD/XTRIM approximate trims propagated with LIMIT", on: server.Info.StreamTrimV2, cmds: []string{
+		"XADD x MAXLEN ~ 10 LIMIT 100 * f v", "XADD x MAXLEN ~ 10 LIMIT 100 * f v", "XADD x MAXLEN = 10 * f v",
+		"XTRIM x MAXLEN ~ 0 LIMIT 10", "XADD y 1-1 a b", "XADD y 2-1 a b", "XADD y 3-1 a b",
+		"XADD y MINID ~ 3 LIMIT 5 4-1 a b", "XTRIM y MINID ~ 5 LIMIT 10",
+	}},
+	{name: "XADD/XTRIM MINID, NOMKSTREAM", on: server.Info.StreamTrimV2, cmds: []string{
+		"XADD x 1-1 a 1", "XADD x 2-1 a 2", "XADD x 3-5 a 3", "XADD x MINID 2-1 4-1 f v", "XTRIM x MINID = 3-5",
+		"XADD x MINID 3 5-1 f v", "XTRIM x MINID 5", "XADD x NOMKSTREAM 6-1 a b", "XADD nostream NOMKSTREAM 1-1 a b",
+		"XADD x NOMKSTREAM MINID 7-0 7-1 a b", "XTRIM x MINID 18446744073709551615-0",
+	}},
+	{name: "EXPIRE NX/XX/GT/LT", on: server.Info.ExpireConditions, cmds: []string{
+		"SET e v", "EXPIRE e 100 NX", "EXPIRE e 100 NX", "EXPIRE e 200 XX", "EXPIRE e 50 GT", "EXPIRE e 500 GT",
+		"EXPIRE e 50 LT", "EXPIRE nokey 50 XX", "PEXPIRE e 100000 NX", "EXPIREAT e 4102444800 LT",
+		"EXPIREAT e 4102444800 GT", "PEXPIREAT e 4102444800000 XX", "SET f v", "PEXPIREAT f 1 LT", "SET g v",
+		"EXPIRE g 100 XX", "PERSIST e",
+	}},
+	{name: "LPOP/RPOP with a count, LMPOP, BLMPOP", on: server.Info.PopCount, cmds: []string{
+		"RPUSH l a b c d e f g h", "LPOP l 2", "RPOP l 2", "LPOP l 0", "LPOP l 1", "RPUSH m 1 2 3",
+		"LPOP m 10", "RPUSH n 1 2 3 4 5",
+	}},
+	{name: "LMPOP, BLMPOP", on: server.Info.ListMPop, cmds: []string{
+		"RPUSH l a b c d e", "LMPOP 2 nol l LEFT COUNT 2", "BLMPOP 0.01 1 l RIGHT COUNT 2", "LMPOP 1 l RIGHT COUNT 9",
+		"RPUSH m 1 2", "BLMPOP 0.01 1 m LEFT",
+	}},
+	{name: "HINCRBYFLOAT, HINCRBY", cmds: []string{
+		"HSET h f 1 g 2", "HINCRBYFLOAT h f 1.5", "HINCRBY h g 3", "HINCRBYFLOAT h new 2", "HINCRBYFLOAT h f -0.5",
+	}},
+	{name: "HSETEX without a TTL", on: server.Info.HSetEx, cmds: []string{
+		"HSET h a 1", "HSETEX h FNX FIELDS 1 b 2", "HSETEX h FXX FIELDS 1 a 3", "HSETEX h FNX FIELDS 1 a 9",
+		"HSETEX h KEEPTTL FIELDS 2 c 4 d 5", "HSETEX h2 FIELDS 1 x y", "HGETEX h PERSIST FIELDS 1 a",
+		"HPERSIST h FIELDS 1 b",
+	}, mayFail: true},
+	{name: "hash field TTLs", on: server.Info.HSetEx, cmds: []string{
+		"HSET h a 1", "HEXPIRE h 100 FIELDS 1 a",
+	}, cannot: func(t server.Info) bool { return !t.HashFieldTTL() }},
+	{name: "HSETEX with a TTL", on: server.Info.HSetEx, cmds: []string{
+		"HSETEX h EX 100 FIELDS 1 a 1",
+	}, cannot: func(t server.Info) bool { return !t.HSetEx() }},
+	{name: "HGETEX with a TTL", on: server.Info.HSetEx, cmds: []string{
+		"HSET h a 1 b 2", "HGETEX h EX 100 FIELDS 1 a",
+	}, cannot: func(t server.Info) bool { return !t.HashFieldTTL() }},
+	{name: "HGETEX with a past TTL", on: server.Info.HSetEx, cmds: []string{
+		"HSET h a 1 b 2", "HGETEX h PXAT 1 FIELDS 1 a",
+	}},
+	{name: "HGETDEL", on: server.Info.HGetDel, cmds: []string{
+		"HSET h a 1 b 2 c 3", "HGETDEL h FIELDS 2 a c", "HGETDEL h FIELDS 1 nosuch",
+	}},
+	{name: "SET IFEQ", on: server.Info.SetIfEq, cmds: []string{
+		"SET k v", "SET k w IFEQ v", "SET k x IFEQ nope", "SET k2 v", "SET k2 x IFEQ v PX 100000",
+		"SET k3 v EX 100", "SET k3 w IFEQ v KEEPTTL", "SET k4 v", "SET k4 w IFEQ v GET",
+	}},
+	{name: "SET IFNE, IFDNE", on: server.Info.SetIfDigest, cmds: []string{
+		"SET k v", "SET k w IFNE x", "SET k x IFNE w", "SET k y IFDNE 0123456789abcdef", "SET k z IFEQ y PXAT 4102444800000",
+	}},
+	{name: "MSETEX", on: server.Info.MSetEx, cmds: []string{
+		"MSETEX 2 a 1 b 2 EX 100", "MSETEX 2 a 3 c 4 NX", "MSETEX 2 a 5 b 6 XX KEEPTTL", "MSETEX 1 d 7",
+		"SET e x EX 100", "MSETEX 1 e 8", "MSETEX 1 f 9 PXAT 1", "MSETEX 2 g 1 h 2 PX 100000 NX",
+		"MSETEX 1 i 1 EXAT 4102444800",
+	}},
+	{name: "FLUSHDB/FLUSHALL SYNC", on: server.Info.FlushSync, cmds: []string{
+		"SET a 1", "FLUSHDB SYNC", "SET b 2", "FLUSHALL SYNC", "SET c 3", "FLUSHDB ASYNC", "SET d 4",
+	}},
+}
+
+// TestTranslateOnServers runs each case on every source and applies its
+// translation to every target: the target must equal the source.
+func TestTranslateOnServers(t *testing.T) {
+	r := newRig(t)
+	for _, tc := range translateCases {
+		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			ran := 0
+			for _, src := range r.sources {
+				if tc.on != nil && !tc.on(src.info) {
+					continue
+				}
+				ran++
+				stream, err := src.run(t, tc.cmds)
+				if err != nil && !tc.mayFail {
+					t.Errorf("on the source: %v", err)
+					continue
+				}
+				for _, dst := range r.targets {
+					b, err := dst.apply(t, src.info, stream)
+					wantErr := tc.cannot != nil && tc.cannot(dst.info)
+					switch {
+					case wantErr && errors.Is(err, ErrUnsupported):
+						if !strings.Contains(err.Error(), "offset") {
+							t.Errorf("%s -> %s: the error does not name the offset: %v", src.srv.Name, dst.srv.Name, err)
+						}
+						continue
+					case wantErr:
+						t.Errorf("%s -> %s: want ErrUnsupported, got %v", src.srv.Name, dst.srv.Name, err)
+						continue
+					case err != nil:
+						t.Errorf("%s -> %s: %v", src.srv.Name, dst.srv.Name, err)
+						continue
+					}
+					if diffs := equal(t, src, dst); len(diffs) > 0 {
+						t.Errorf("%s -> %s: the target differs: %v\npropagated: %v\ntranslated: %s",
+							src.srv.Name, dst.srv.Name, diffs, stream, commands(b))
+					}
+				}
+			}
+			if ran == 0 {
+				t.Fatalf("no source of the rig takes these commands")
+			}
+		})
+	}
+}
