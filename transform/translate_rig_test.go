@@ -38,7 +38,7 @@ type rigNode struct {
 	srv  *redistest.Server
 	info server.Info
 	c    *redis.Client
-	link *protocol.Link    // sources
+	link *protocol.Link   // sources
 	sink *sink.Standalone // targets
 }
 
