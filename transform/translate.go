@@ -69,9 +69,9 @@ func (t *Translator) Translate(args [][]byte, raw []byte, offset int64, b *sink.
 	return t.apply(&call{name: rows[0].command, args: args, raw: raw, offset: offset, b: b}, rows)
 }
 
-// apply goes through the command's rows from c.next: the first row whose form
-// the command has decides. A target that accepts that form gets the command
-// as it is; others get the row's rewrite.
+// apply goes through the command's rows from c.next. A row whose form the
+// command has and the target does not accept rewrites it (and may go on with
+// the later rows); a command no row rewrites goes as it is.
 func (t *Translator) apply(c *call, rows []translation) error {
 	for i := c.next; i < len(rows); i++ {
 		row := rows[i]
@@ -82,7 +82,7 @@ func (t *Translator) apply(c *call, rows []translation) error {
 			continue
 		}
 		if row.accepts != nil && row.accepts(t.caps) {
-			break
+			continue
 		}
 		c.next = i + 1
 		return row.rewrite(t, c)

@@ -111,24 +111,47 @@ func (c captured) String() string {
 	return strings.Join(ws, " ")
 }
 
-// run runs cmds on the source (after FLUSHALL) and returns what it propagated, and the first error
-// a command got.
+// run runs cmds on the source (after FLUSHALL) and returns what it
+// propagated, and the first error a command got. In a command, {dump:k}
+// stands for the DUMP of k on the source, {functiondump} for FUNCTION DUMP.
 func (n *rigNode) run(t *testing.T, cmds []string) ([]captured, error) {
+	t.Helper()
+	cx := ctx(t)
+	if n.info.Functions() {
+		// Functions outlive FLUSHALL: remove them unseen by the targets,
+		// which apply() empties of functions itself.
+		if err := n.c.Do(cx, "FUNCTION", "FLUSH").Err(); err != nil {
+			t.Fatal(err)
+		}
+		n.read(t)
+	}
+	var firstErr error
+	for _, cmd := range append([]string{"FLUSHALL"}, cmds...) {
+		args := splitCommand(cmd)
+		for i, a := range args {
+			switch s := a.(string); {
+			case strings.HasPrefix(s, "{dump:"):
+				args[i] = n.c.Dump(cx, strings.TrimSuffix(strings.TrimPrefix(s, "{dump:"), "}")).Val()
+			case s == "{functiondump}":
+				args[i] = n.c.FunctionDump(cx).Val()
+			}
+		}
+		err := n.c.Do(cx, args...).Err()
+		if err != nil && !errors.Is(err, redis.Nil) && firstErr == nil {
+			firstErr = fmt.Errorf("%s: %q: %w", n.srv.Name, cmd, err)
+		}
+	}
+	return n.read(t), firstErr
+}
+
+// read returns what the source propagated up to its current offset.
+func (n *rigNode) read(t *testing.T) []captured {
 	t.Helper()
 	cx := ctx(t)
 	// A diskless master streams only after an ACK that comes once it has
 	// seen the snapshot through: the one sent right after it may be early.
 	if err := n.link.SendAck(n.link.Offset()); err != nil {
 		t.Fatal(err)
-	}
-	all := append([]string{"FLUSHALL"}, cmds...)
-	var firstErr error
-	for _, cmd := range all {
-		args := splitCommand(cmd)
-		err := n.c.Do(cx, args...).Err()
-		if err != nil && !errors.Is(err, redis.Nil) && firstErr == nil {
-			firstErr = fmt.Errorf("%s: %q: %w", n.srv.Name, cmd, err)
-		}
 	}
 	text, err := n.c.Info(cx, "replication").Result()
 	if err != nil {
@@ -153,10 +176,11 @@ func (n *rigNode) run(t *testing.T, cmds []string) ([]captured, error) {
 	if err := n.link.SendAck(n.link.Offset()); err != nil {
 		t.Fatal(err)
 	}
-	return out, firstErr
+	return out
 }
 
-// splitCommand splits on spaces; "double quotes" keep a piece with spaces.
+// splitCommand splits on spaces; "double quotes" keep a piece with spaces,
+// in which \\n is a newline.
 func splitCommand(s string) []any {
 	var out []any
 	for s = strings.TrimSpace(s); s != ""; s = strings.TrimSpace(s) {
@@ -165,7 +189,7 @@ func splitCommand(s string) []any {
 			if end < 0 {
 				panic("unterminated quote in " + s)
 			}
-			out = append(out, s[1:1+end])
+			out = append(out, strings.ReplaceAll(s[1:1+end], `\n`, "\n"))
 			s = s[2+end:]
 			continue
 		}
@@ -184,6 +208,11 @@ func splitCommand(s string) []any {
 // test when the target refuses what the translation gave it.
 func (n *rigNode) apply(t *testing.T, src server.Info, cmds []captured) (*sink.Batch, error) {
 	t.Helper()
+	if n.info.Functions() {
+		if err := n.c.Do(ctx(t), "FUNCTION", "FLUSH").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tr := NewTranslator(n.info, TranslateOptions{Source: src})
 	var b sink.Batch
 	for i, c := range cmds {

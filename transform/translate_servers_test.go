@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redferry/redferry/pkg/server"
 )
@@ -21,6 +22,8 @@ type translateCase struct {
 	mayFail bool
 	// cannot: the targets that cannot hold the result (nil: none).
 	cannot func(target server.Info) bool
+	// check, when set, checks more than pkg/verify does.
+	check func(t *testing.T, src, dst *rigNode)
 }
 
 var translateCases = []translateCase{
@@ -86,6 +89,26 @@ var translateCases = []translateCase{
 	{name: "FLUSHDB/FLUSHALL SYNC", on: server.Info.FlushSync, cmds: []string{
 		"SET a 1", "FLUSHDB SYNC", "SET b 2", "FLUSHALL SYNC", "SET c 3", "FLUSHDB ASYNC", "SET d 4",
 	}},
+	{name: "RESTORE payloads", cmds: []string{
+		"SET s hello", "RESTORE s2 0 {dump:s}", "RPUSH l a b c", "RESTORE l2 100000 {dump:l}",
+		"SADD st a b 1 2", "RESTORE st2 4102444800000 {dump:st} ABSTTL", "SADD ints 1 2 3", "RESTORE ints2 0 {dump:ints}",
+		"ZADD z 1 a 2.5 b", "RESTORE z2 0 {dump:z}", "HSET h a 1 b 2", "RESTORE h2 0 {dump:h}",
+		"XADD x 1-1 a 1", "XADD x 2-1 b 2", "XGROUP CREATE x g 0", "XREADGROUP GROUP g c COUNT 1 STREAMS x >",
+		"RESTORE x2 0 {dump:x}", "SET r old", "RESTORE r 0 {dump:l} REPLACE", "RESTORE idle 0 {dump:s} IDLETIME 1000",
+		"SET n 12345", "RESTORE n2 0 {dump:n}",
+	}, check: func(t *testing.T, src, dst *rigNode) {
+		if idle := dst.c.ObjectIdleTime(ctx(t), "idle").Val(); idle < 900*time.Second {
+			t.Errorf("%s -> %s: OBJECT IDLETIME of the RESTOREd key is %v, want about 1000s", src.srv.Name, dst.srv.Name, idle)
+		}
+	}},
+	{name: "RESTORE of a hash with field TTLs", on: server.Info.HSetEx, cmds: []string{
+		"HSET h a 1 b 2", "HEXPIRE h 1000 FIELDS 1 a", "RESTORE h2 0 {dump:h}",
+	}, cannot: func(t server.Info) bool { return !t.HashFieldTTL() }},
+	{name: "FUNCTION RESTORE", on: server.Info.Functions, cmds: []string{
+		`FUNCTION LOAD "#!lua name=lib\nredis.register_function('f', function(k, a) return 1 end)"`,
+		"FUNCTION RESTORE {functiondump} FLUSH", "FUNCTION RESTORE {functiondump} REPLACE",
+		`FUNCTION LOAD "#!lua name=lib2\nredis.register_function('g', function(k, a) return 2 end)"`,
+	}, cannot: func(t server.Info) bool { return !t.Functions() }},
 }
 
 // TestTranslateOnServers runs each case on every source and applies its
@@ -120,6 +143,9 @@ func TestTranslateOnServers(t *testing.T) {
 					case err != nil:
 						t.Errorf("%s -> %s: %v", src.srv.Name, dst.srv.Name, err)
 						continue
+					}
+					if tc.check != nil {
+						tc.check(t, src, dst) // before verify reads (and so touches) the keys
 					}
 					if diffs := equal(t, src, dst); len(diffs) > 0 {
 						t.Errorf("%s -> %s: the target differs: %v\npropagated: %v\ntranslated: %s",

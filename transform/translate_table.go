@@ -9,8 +9,9 @@ import (
 // translation is one row of the translation table: a command, or one form
 // of it, as some sources propagate it; the targets that take it as it is;
 // and the rewrite for the others. The rows of one command are tried in
-// order; the first whose form the command has decides, and a rewrite may go
-// on with the later rows (Translator.again) so that rewrites compose.
+// order: the first whose form the command has and the target does not take
+// rewrites it, and may go on with the later rows (Translator.again), so that
+// rewrites compose.
 //
 // What each source propagates was captured from the servers themselves
 // (a replica link on Redis 6.0.16, 7.0.15, 8.0.2, 8.0.6, 8.6.3, Valkey 8.1.1,
@@ -46,6 +47,7 @@ func translationTable() []translation {
 		streamRows(),
 		hashRows(),
 		functionRows(),
+		restoreRows(),
 	} {
 		rows = append(rows, group...)
 	}
