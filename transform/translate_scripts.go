@@ -34,3 +34,62 @@ const xclaimScript = "local ids, i = {}, 4 " +
 	"for _, id in ipairs(ids) do args[#args+1] = id end " +
 	"for j = i, #ARGV do args[#args+1] = ARGV[j] end " +
 	"return redis.call(unpack(args))"
+
+// luaScore defines num(s): a score as Redis reads it (inf, +inf, -inf too).
+const luaScore = "local function num(s) local l = string.lower(s) " +
+	"if l == 'inf' or l == '+inf' then return math.huge elseif l == '-inf' then return -math.huge end " +
+	"return tonumber(s) end "
+
+// luaZAddAll defines zaddall(key, t): ZADD key of t's score, member pairs,
+// 500 pairs at a time (unpack has a limit).
+const luaZAddAll = "local function zaddall(k, t) for i = 1, #t, 1000 do " +
+	"redis.call('ZADD', k, unpack(t, i, math.min(i + 999, #t))) end end "
+
+// zaddGTLTScript is ZADD KEYS[1] ARGV… with GT or LT for targets before 6.2:
+// a member is updated only when its new score is greater (GT) or less (LT)
+// than its current one, and added unless XX.
+const zaddGTLTScript = luaScore +
+	"local xx, gt, lt, incr, i = false, false, false, false, 1 " +
+	"while i <= #ARGV do local a = string.upper(ARGV[i]) " +
+	"if a == 'XX' then xx = true elseif a == 'GT' then gt = true elseif a == 'LT' then lt = true " +
+	"elseif a == 'INCR' then incr = true elseif a ~= 'NX' and a ~= 'CH' then break end i = i + 1 end " +
+	"for j = i, #ARGV - 1, 2 do local score, member = ARGV[j], ARGV[j + 1] " +
+	"local cur = redis.call('ZSCORE', KEYS[1], member) " +
+	"if not cur then if not xx then redis.call('ZADD', KEYS[1], score, member) end " +
+	"else local c, new = num(cur), num(score) if incr then new = c + new end " +
+	"if (gt and new > c) or (lt and new < c) then " +
+	"if incr then redis.call('ZINCRBY', KEYS[1], score, member) else redis.call('ZADD', KEYS[1], score, member) end " +
+	"end end end return 1"
+
+// zrangeStoreScript is ZRANGESTORE KEYS[1] KEYS[2] min max [BYSCORE|BYLEX]
+// [REV] [LIMIT offset count] for targets before 6.2.
+const zrangeStoreScript = luaZAddAll +
+	"local by, rev, limit = '', false, nil local i = 3 " +
+	"while i <= #ARGV do local a = string.upper(ARGV[i]) " +
+	"if a == 'BYSCORE' or a == 'BYLEX' then by = a elseif a == 'REV' then rev = true " +
+	"elseif a == 'LIMIT' then limit = {'LIMIT', ARGV[i + 1], ARGV[i + 2]} i = i + 2 end i = i + 1 end " +
+	"local r, out = nil, {} " +
+	"if by == '' then r = redis.call(rev and 'ZREVRANGE' or 'ZRANGE', KEYS[2], ARGV[1], ARGV[2], 'WITHSCORES') " +
+	"if limit then return redis.error_reply('ZRANGESTORE: LIMIT needs BYSCORE or BYLEX') end " +
+	"elseif by == 'BYSCORE' then local args = {KEYS[2], ARGV[1], ARGV[2], 'WITHSCORES'} " +
+	"if limit then for _, x in ipairs(limit) do args[#args + 1] = x end end " +
+	"r = redis.call(rev and 'ZREVRANGEBYSCORE' or 'ZRANGEBYSCORE', unpack(args)) " +
+	"else local args = {KEYS[2], ARGV[1], ARGV[2]} if limit then for _, x in ipairs(limit) do args[#args + 1] = x end end " +
+	"local ms = redis.call(rev and 'ZREVRANGEBYLEX' or 'ZRANGEBYLEX', unpack(args)) r = {} " +
+	"for _, m in ipairs(ms) do r[#r + 1] = m r[#r + 1] = redis.call('ZSCORE', KEYS[2], m) end end " +
+	"for j = 1, #r, 2 do out[#out + 1] = r[j + 1] out[#out + 1] = r[j] end " +
+	"redis.call('DEL', KEYS[1]) zaddall(KEYS[1], out) return #out / 2"
+
+// zdiffStoreScript is ZDIFFSTORE KEYS[1] with the members of KEYS[2] (a
+// sorted set or a set) that none of KEYS[3…] has, for targets before 6.2.
+const zdiffStoreScript = luaZAddAll +
+	"local function kind(k) return redis.call('TYPE', k)['ok'] end " +
+	"local function has(k, m) local t = kind(k) if t == 'zset' then return redis.call('ZSCORE', k, m) ~= false " +
+	"elseif t == 'set' then return redis.call('SISMEMBER', k, m) == 1 end return false end " +
+	"local first, r = kind(KEYS[2]), {} " +
+	"if first == 'zset' then r = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES') " +
+	"elseif first == 'set' then for _, m in ipairs(redis.call('SMEMBERS', KEYS[2])) do r[#r + 1] = m r[#r + 1] = '1' end end " +
+	"local out = {} for j = 1, #r, 2 do local keep = true " +
+	"for k = 3, #KEYS do if has(KEYS[k], r[j]) then keep = false break end end " +
+	"if keep then out[#out + 1] = r[j + 1] out[#out + 1] = r[j] end end " +
+	"redis.call('DEL', KEYS[1]) zaddall(KEYS[1], out) return #out / 2"

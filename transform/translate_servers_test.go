@@ -109,6 +109,33 @@ var translateCases = []translateCase{
 		"FUNCTION RESTORE {functiondump} FLUSH", "FUNCTION RESTORE {functiondump} REPLACE",
 		`FUNCTION LOAD "#!lua name=lib2\nredis.register_function('g', function(k, a) return 2 end)"`,
 	}, cannot: func(t server.Info) bool { return !t.Functions() }},
+	{name: "COPY", on: server.Info.Copy, cmds: []string{
+		"SET a 1", "COPY a b", "COPY a b", "SET c 2", "COPY c b REPLACE", "RPUSH l x y", "PEXPIRE l 100000",
+		"COPY l l2", "COPY l l3 DB 1", "ZADD z 1 a", "COPY z l REPLACE", "COPY nokey n",
+	}},
+	{name: "ZADD GT/LT", on: server.Info.ZSetStore, cmds: []string{
+		"ZADD z 1 a 2 b 3 c", "ZADD z GT 5 a 0 b", "ZADD z LT 0 a 10 b", "ZADD z GT CH 1 a 20 b 7 d",
+		"ZADD z XX GT INCR 3 a", "ZADD z XX LT INCR 3 a", "ZADD z LT INCR -1 c", "ZADD z GT 1.5e1 e +inf f",
+		"ZADD z GT -inf f", "ZADD z LT -inf f", "ZADD z XX LT 1 nosuch", "ZADD z2 GT 1 new",
+	}},
+	{name: "ZRANGESTORE, ZDIFFSTORE", on: server.Info.ZSetStore, cmds: []string{
+		"ZADD z 1 a 2 b 3 c 4 d 4 e", "ZRANGESTORE r1 z 0 1", "ZRANGESTORE r2 z 0 -2 REV",
+		"ZRANGESTORE r3 z (1 4 BYSCORE LIMIT 1 2", "ZRANGESTORE r4 z +inf 2 BYSCORE REV", "ZADD lex 0 a 0 b 0 c 0 d",
+		"ZRANGESTORE r5 lex [b + BYLEX", "ZRANGESTORE r6 lex + - BYLEX REV LIMIT 0 2", "SET r7 x",
+		"ZRANGESTORE r7 z 10 20", "ZADD y 5 b", "SADD s c", "ZDIFFSTORE d1 3 z y s", "ZDIFFSTORE d2 1 z",
+		"SADD s2 a b c", "ZDIFFSTORE d3 2 s2 y", "ZDIFFSTORE d1 2 nokey z",
+	}},
+	{name: "GEOSEARCHSTORE BYRADIUS", on: server.Info.GeoSearch, cmds: []string{
+		"GEOADD g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania 2.35 48.85 Paris",
+		"GEOSEARCHSTORE g2 g FROMLONLAT 15 37 BYRADIUS 200 km ASC",
+		"GEOSEARCHSTORE g3 g FROMLONLAT 15 37 BYRADIUS 200 KM STOREDIST",
+		"GEOSEARCHSTORE g4 g FROMMEMBER Palermo BYRADIUS 3000 km DESC COUNT 2",
+		"SET g5 x", "GEOSEARCHSTORE g5 g FROMLONLAT 0 0 BYRADIUS 1 km",
+	}},
+	{name: "GEOSEARCHSTORE BYBOX", on: server.Info.GeoSearch, cmds: []string{
+		"GEOADD g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania",
+		"GEOSEARCHSTORE g2 g FROMMEMBER Palermo BYBOX 400 400 km",
+	}, cannot: func(t server.Info) bool { return !t.GeoSearch() }},
 }
 
 // TestTranslateOnServers runs each case on every source and applies its

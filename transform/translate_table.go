@@ -44,6 +44,8 @@ func translationTable() []translation {
 		stringRows(),
 		keyRows(),
 		listRows(),
+		zsetRows(),
+		copyGeoRows(),
 		streamRows(),
 		hashRows(),
 		functionRows(),
