@@ -93,3 +93,53 @@ const zdiffStoreScript = luaZAddAll +
 	"for k = 3, #KEYS do if has(KEYS[k], r[j]) then keep = false break end end " +
 	"if keep then out[#out + 1] = r[j + 1] out[#out + 1] = r[j] end end " +
 	"redis.call('DEL', KEYS[1]) zaddall(KEYS[1], out) return #out / 2"
+
+// luaStreamGroups defines groups(k), the consumer groups of stream k with
+// their last delivered id, referenced(k, gs, id): some group has id in its
+// PEL or has not read it yet, and unref(k, gs, id): XACK id in every group.
+const luaStreamGroups = luaStreamIDLess +
+	"local function groups(k) local gs = {} for _, g in ipairs(redis.call('XINFO', 'GROUPS', k)) do " +
+	"local f = {} for i = 1, #g, 2 do f[g[i]] = g[i + 1] end gs[#gs + 1] = {name = f['name'], last = f['last-delivered-id']} end " +
+	"return gs end " +
+	"local function referenced(k, gs, id) for _, g in ipairs(gs) do " +
+	"if idless(g.last, id) or #redis.call('XPENDING', k, g.name, id, id, 1) > 0 then return true end end return false end " +
+	"local function unref(k, gs, id) for _, g in ipairs(gs) do redis.call('XACK', k, g.name, id) end end " +
+	"local function delids(k, policy, ids) if redis.call('EXISTS', k) == 0 then return 0 end " +
+	"local gs, n = groups(k), 0 for _, id in ipairs(ids) do " +
+	"if policy ~= 'ACKED' or not referenced(k, gs, id) then n = n + redis.call('XDEL', k, id) " +
+	"if policy == 'DELREF' then unref(k, gs, id) end end end return n end "
+
+// xdelexScript is XDELEX KEYS[1] ARGV[1] (policy) IDS ARGV[2…].
+const xdelexScript = luaStreamGroups +
+	"local ids = {} for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end " +
+	"return delids(KEYS[1], string.upper(ARGV[1]), ids)"
+
+// xackdelScript is XACKDEL KEYS[1] ARGV[1] (group) ARGV[2] (policy) IDS ARGV[3…].
+const xackdelScript = luaStreamGroups +
+	"local ids = {} for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end " +
+	"redis.call('XACK', KEYS[1], ARGV[1], unpack(ids)) " +
+	"return delids(KEYS[1], string.upper(ARGV[2]), ids)"
+
+// trimRefsScript is XTRIM KEYS[1] ARGV[1] (MAXLEN|MINID) = ARGV[2] ARGV[3]
+// (DELREF|ACKED): from the oldest entry on, while the stream is longer than
+// MAXLEN or the entry is before MINID, delete the entry (ACKED: only if no
+// group references it; DELREF: and XACK it in every group). The entries
+// deleted before the first one kept go by XTRIM MAXLEN, as on the source
+// (which leaves max-deleted-entry-id alone); the later ones by XDEL.
+const trimRefsScript = luaStreamGroups +
+	"local k, maxlen, minid, policy = KEYS[1], nil, nil, string.upper(ARGV[3]) " +
+	"if string.upper(ARGV[1]) == 'MAXLEN' then maxlen = tonumber(ARGV[2]) else minid = ARGV[2] end " +
+	"if redis.call('EXISTS', k) == 0 then return 0 end " +
+	"local gs, len, start = groups(k), redis.call('XLEN', k), '-' " +
+	"local prefix, holes, gone, kept, left, done = 0, {}, {}, false, len, false " +
+	"while not done do local es = redis.call('XRANGE', k, start, '+', 'COUNT', 100) " +
+	"if #es == 0 or (start ~= '-' and #es == 1 and es[1][1] == start) then break end " +
+	"for _, e in ipairs(es) do local id = e[1] if start == '-' or id ~= start then " +
+	"if (maxlen and left <= maxlen) or (minid and not idless(id, minid)) then done = true break end " +
+	"if policy ~= 'ACKED' or not referenced(k, gs, id) then left = left - 1 gone[#gone + 1] = id " +
+	"if kept then holes[#holes + 1] = id else prefix = prefix + 1 end else kept = true end end end " +
+	"start = es[#es][1] end " +
+	"if prefix > 0 then redis.call('XTRIM', k, 'MAXLEN', '=', len - prefix) end " +
+	"for _, id in ipairs(holes) do redis.call('XDEL', k, id) end " +
+	"if policy == 'DELREF' then for _, id in ipairs(gone) do unref(k, gs, id) end end " +
+	"return #gone"

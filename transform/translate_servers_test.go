@@ -136,6 +136,33 @@ var translateCases = []translateCase{
 		"GEOADD g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania",
 		"GEOSEARCHSTORE g2 g FROMMEMBER Palermo BYBOX 400 400 km",
 	}, cannot: func(t server.Info) bool { return !t.GeoSearch() }},
+	{name: "XDELEX, XACKDEL", on: server.Info.StreamRefs, cmds: []string{
+		"XADD s 1-1 a 1", "XADD s 2-1 a 2", "XADD s 3-1 a 3", "XADD s 4-1 a 4", "XADD s 5-1 a 5", "XADD s 6-1 a 6",
+		"XADD s 7-1 a 7", "XADD s 8-1 a 8", "XGROUP CREATE s g 0", "XGROUP CREATE s g2 0",
+		"XREADGROUP GROUP g c COUNT 6 STREAMS s >", "XREADGROUP GROUP g2 c COUNT 3 STREAMS s >",
+		"XDELEX s IDS 1 1-1", "XDELEX s DELREF IDS 1 2-1", "XACKDEL s g ACKED IDS 2 3-1 4-1",
+		"XACKDEL s g2 ACKED IDS 1 3-1", "XDELEX s ACKED IDS 2 5-1 8-1", "XACKDEL s g DELREF IDS 1 6-1",
+		"XACKDEL s g KEEPREF IDS 1 5-1",
+	}},
+	{name: "XADD/XTRIM with KEEPREF, DELREF, ACKED", on: server.Info.StreamRefs, cmds: []string{
+		"XADD s 1-1 a 1", "XADD s 2-1 a 2", "XADD s 3-1 a 3", "XADD s 4-1 a 4", "XGROUP CREATE s g 0",
+		"XREADGROUP GROUP g c COUNT 3 STREAMS s >", "XACK s g 1-1", "XADD s KEEPREF MAXLEN 4 5-1 a 5",
+		"XTRIM s ACKED MAXLEN 0", "XTRIM s DELREF MINID 3-1", "XADD s DELREF MAXLEN ~ 1 6-1 a 6",
+		"XADD t 1-1 a 1", "XADD t 2-1 a 2", "XADD t 3-1 a 3", "XGROUP CREATE t g 0", "XREADGROUP GROUP g c COUNT 2 STREAMS t >",
+		"XACK t g 1-1 2-1", "XADD t ACKED MINID 9 4-1 a 4",
+	}},
+	{name: "XADD IDMP, XCFGSET", on: server.Info.StreamIDMP, cmds: []string{
+		"XADD s 1-1 a 1", "XCFGSET s IDMP-DURATION 100 IDMP-MAXSIZE 10", "XADD s IDMP p i1 * a b",
+		"XADD s IDMP p i1 * a b", "XADD s IDMPAUTO p * c d", "XADD s IDMPAUTO p * c d", "XADD s IDMP p i2 MAXLEN 2 * e f",
+	}},
+	{name: "BITOP DIFF, DIFF1, ANDOR, ONE", on: server.Info.BitopV2, cmds: []string{
+		"SET a abcdef", "SET b zz", "SET c 0123456789", "BITOP DIFF d1 a b c", "BITOP DIFF1 d2 a b c",
+		"BITOP ANDOR d3 a b c", "BITOP ONE d4 a b c", "BITOP ONE d5 b", "SET d6 x", "BITOP ONE d6 nokey",
+		"SET d7 x EX 100", "BITOP DIFF d7 a nokey",
+	}},
+	{name: "vector sets", on: server.Info.VectorSets, cmds: []string{
+		"VADD v VALUES 2 0.1 0.2 e1",
+	}, cannot: func(t server.Info) bool { return !t.VectorSets() }},
 }
 
 // TestTranslateOnServers runs each case on every source and applies its

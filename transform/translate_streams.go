@@ -5,7 +5,7 @@ import (
 )
 
 func streamRows() []translation {
-	return []translation{
+	rows := []translation{
 		{command: "xadd", form: "XADD k IDMP|IDMPAUTO … id f v …", from: "Redis 8.6",
 			takes: "Redis 8.6+", into: "XADD k id f v … (IDMP dropped); with id * (a duplicate the source did not add): dropped",
 			match:   func(a [][]byte) bool { return parseStreamArgs(a, true).has(optIDMP) },
@@ -16,6 +16,9 @@ func streamRows() []translation {
 		{command: "xtrim", form: "XTRIM k MAXLEN|MINID = n LIMIT c", from: "Redis 6.2+, Valkey (approximate trims as exact)",
 			takes: "none (only from the server's own master)", into: "LIMIT c dropped",
 			match: func(a [][]byte) bool { return parseStreamArgs(a, false).exactLimit() }, rewrite: (*Translator).dropLimit},
+	}
+	rows = append(rows, trimRefRows()...)
+	return append(rows, []translation{
 		{command: "xadd", form: "XADD k NOMKSTREAM …", from: "Redis 6.2+, Valkey",
 			takes: "Redis 6.2+, Valkey", into: "NOMKSTREAM dropped (propagated only when the stream exists)",
 			match:   func(a [][]byte) bool { return parseStreamArgs(a, true).has(optNoMkStream) },
@@ -61,7 +64,7 @@ func streamRows() []translation {
 				t.emit(c, appendStripped(args, c.args[3:], "entriesadded", "maxdeletedid")...)
 				return nil
 			}},
-	}
+	}...)
 }
 
 // Stream command options.

@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/redferry/redferry/pkg/server"
@@ -46,7 +47,9 @@ func translationTable() []translation {
 		listRows(),
 		zsetRows(),
 		copyGeoRows(),
+		bitopVectorRows(),
 		streamRows(),
+		streamRefRows(),
 		hashRows(),
 		functionRows(),
 		restoreRows(),
@@ -78,3 +81,5 @@ func controlRows() []translation {
 }
 
 func upper(name string) string { return strings.ToUpper(name) }
+
+func itoa(n int) []byte { return strconv.AppendInt(nil, int64(n), 10) }
