@@ -154,6 +154,16 @@ var translateCases = []translateCase{
 	{name: "XADD IDMP, XCFGSET", on: server.Info.StreamIDMP, cmds: []string{
 		"XADD s 1-1 a 1", "XCFGSET s IDMP-DURATION 100 IDMP-MAXSIZE 10", "XADD s IDMP p i1 * a b",
 		"XADD s IDMP p i1 * a b", "XADD s IDMPAUTO p * c d", "XADD s IDMPAUTO p * c d", "XADD s IDMP p i2 MAXLEN 2 * e f",
+	}, check: func(t *testing.T, src, dst *rigNode) {
+		if !dst.info.IDMPRecord() {
+			return
+		}
+		// IDMP's ids are recorded; IDMPAUTO's are computed by the source
+		// and not propagated.
+		info := dst.c.Do(ctx(t), "XINFO", "STREAM", "s").Val()
+		if m, ok := info.(map[any]any); !ok || m["iids-tracked"] != int64(2) {
+			t.Errorf("%s -> %s: XINFO STREAM %v, want iids-tracked 2", src.srv.Name, dst.srv.Name, info)
+		}
 	}},
 	{name: "BITOP DIFF, DIFF1, ANDOR, ONE", on: server.Info.BitopV2, cmds: []string{
 		"SET a abcdef", "SET b zz", "SET c 0123456789", "BITOP DIFF d1 a b c", "BITOP DIFF1 d2 a b c",

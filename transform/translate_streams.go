@@ -6,10 +6,10 @@ import (
 
 func streamRows() []translation {
 	rows := []translation{
-		{command: "xadd", form: "XADD k IDMP|IDMPAUTO … id f v …", from: "Redis 8.6",
-			takes: "Redis 8.6+", into: "XADD k id f v … (IDMP dropped); with id * (a duplicate the source did not add): dropped",
-			match:   func(a [][]byte) bool { return parseStreamArgs(a, true).has(optIDMP) },
-			accepts: server.Info.StreamIDMP, rewrite: (*Translator).xaddIDMP},
+		{command: "xadd", form: "XADD k IDMP p iid|IDMPAUTO p … id f v …", from: "Redis 8.6 (an added entry with its id; a duplicate with id *)",
+			takes: "none (an explicit id with IDMP only from the server's own master)",
+			into:  "XADD k id f v … (IDMP dropped), then XIDMPRECORD k p iid id where the target has it (Redis 8.6.2+); a duplicate (id *): dropped",
+			match: func(a [][]byte) bool { return parseStreamArgs(a, true).has(optIDMP) }, rewrite: (*Translator).xaddIDMP},
 		{command: "xadd", form: "XADD k MAXLEN|MINID = n LIMIT c id …", from: "Redis 6.2+, Valkey (approximate trims as exact)",
 			takes: "none (only from the server's own master)", into: "LIMIT c dropped",
 			match: func(a [][]byte) bool { return parseStreamArgs(a, true).exactLimit() }, rewrite: (*Translator).dropLimit},
@@ -188,15 +188,27 @@ func (t *Translator) dropNoMkStream(c *call) error {
 }
 
 // xaddIDMP: Redis 8.6 propagates an XADD … IDMP that added an entry with its
-// id, and one whose idempotency id was already known (nothing added) with
-// the id "*"; a target without IDMP gets the first without IDMP, and not
-// the second.
+// id, which no server takes from a client, and one whose idempotent id was
+// already known (nothing added) with the id "*". The target gets the first
+// as a plain XADD, with the producer's record by XIDMPRECORD where it has
+// one (IDMPAUTO's id is computed by the source and not propagated); the
+// second is dropped, as the source added nothing.
 func (t *Translator) xaddIDMP(c *call) error {
 	s := parseStreamArgs(c.args, true)
 	if string(c.args[s.id]) == "*" {
 		return nil
 	}
-	return t.again(c, s.without(optIDMP))
+	o, _ := s.find(optIDMP)
+	record := o.n == 3 && t.caps.IDMPRecord()
+	idmp := c.args[o.at : o.at+o.n]
+	id := c.args[s.id]
+	if err := t.again(c, s.without(optIDMP)); err != nil {
+		return err
+	}
+	if record {
+		t.emit(c, word("XIDMPRECORD"), c.args[1], idmp[1], idmp[2], id)
+	}
+	return nil
 }
 
 // minID rewrites XADD/XTRIM … MINID [=|~] id for targets before 6.2: the

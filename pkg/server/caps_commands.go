@@ -66,3 +66,9 @@ func (in Info) VectorSets() bool { return in.redisOnlyAtLeast(8, 0) }
 
 // ListMPop: LMPOP, BLMPOP, ZMPOP, BZMPOP (7.0+).
 func (in Info) ListMPop() bool { return in.redisAtLeast(7, 0) }
+
+// IDMPRecord: XIDMPRECORD, which records an idempotent producer's id for an
+// entry (Redis 8.6.2+).
+func (in Info) IDMPRecord() bool {
+	return in.StreamIDMP() && (in.Version.AtLeast(8, 7) || in.Version.Patch >= 2)
+}
