@@ -139,7 +139,7 @@ func knownGapProblems(p Pair, results []Result, gaps []knownGap) []string {
 	for _, r := range results {
 		switch {
 		case r.Outcome.Failure() && !known[r.Entry]:
-			out = append(out, fmt.Sprintf("%s: %s (not a known gap): %s", r.Entry, r.Outcome, oneLine(r.Detail, 300)))
+			out = append(out, fmt.Sprintf("%s: %s on %s (not a known gap): %s", r.Entry, r.Outcome, p, oneLine(r.Detail, 300)))
 		case !r.Outcome.Failure() && known[r.Entry]:
 			out = append(out, fmt.Sprintf("%s: known gap on %s now %s: remove it from knownGaps", r.Entry, p, r.Outcome))
 		}
@@ -161,7 +161,7 @@ func TestKnownGapProblems(t *testing.T) {
 		{Entry: "lmove", Outcome: Stopped},
 	}
 	got := knownGapProblems(p, results, gaps)
-	want := []string{`known gap "gone"`, "set: differs (not a known gap)"}
+	want := []string{`known gap "gone"`, "set: differs on redis-6.0→redis-8.6 (not a known gap)"}
 	if len(got) != len(want) {
 		t.Fatalf("got %q, want %d problems like %q", got, len(want), want)
 	}
