@@ -133,8 +133,16 @@ var translateCases = []translateCase{
 		"SET g5 x", "GEOSEARCHSTORE g5 g FROMLONLAT 0 0 BYRADIUS 1 km",
 	}},
 	{name: "GEOSEARCHSTORE BYBOX", on: server.Info.GeoSearch, cmds: []string{
+		"GEOADD g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania 2.35 48.85 Paris 12.5 41.9 Rome 13.40 52.52 Berlin",
+		"ZADD g 1 notgeo", "GEOSEARCHSTORE g2 g FROMMEMBER Palermo BYBOX 400 400 km",
+		"GEOSEARCHSTORE g3 g FROMLONLAT 13 45 BYBOX 1500 2000 KM DESC COUNT 2 STOREDIST",
+		"GEOSEARCHSTORE g4 g FROMLONLAT 13 45 BYBOX 900000 1300000 m STOREDIST",
+		"GEOSEARCHSTORE g5 g FROMMEMBER Paris BYBOX 3000 800 mi COUNT 3",
+		"SET g6 x", "GEOSEARCHSTORE g6 g FROMLONLAT 0 0 BYBOX 1 1 km",
+	}},
+	{name: "GEOSEARCHSTORE COUNT ANY", on: server.Info.GeoSearch, cmds: []string{
 		"GEOADD g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania",
-		"GEOSEARCHSTORE g2 g FROMMEMBER Palermo BYBOX 400 400 km",
+		"GEOSEARCHSTORE g2 g FROMMEMBER Palermo BYRADIUS 400 km COUNT 1 ANY",
 	}, cannot: func(t server.Info) bool { return !t.GeoSearch() }},
 	{name: "XDELEX, XACKDEL", on: server.Info.StreamRefs, cmds: []string{
 		"XADD s 1-1 a 1", "XADD s 2-1 a 2", "XADD s 3-1 a 3", "XADD s 4-1 a 4", "XADD s 5-1 a 5", "XADD s 6-1 a 6",

@@ -130,7 +130,8 @@ func TestTranslateTable(t *testing.T) {
 		{caps60, "ZADD z GT 1 a", "EVAL " + zaddGTLTScript + " 1 z GT 1 a"},
 		{caps60, "ZADD z XX 1 a", "ZADD z XX 1 a"},
 		{caps60, "GEOSEARCHSTORE d s FROMMEMBER m BYRADIUS 5 KM DESC COUNT 3 STOREDIST", "GEORADIUSBYMEMBER s m 5 km DESC COUNT 3 STOREDIST d"},
-		{caps60, "GEOSEARCHSTORE d s FROMLONLAT 1 2 BYBOX 5 5 km", "ERR"},
+		{caps60, "GEOSEARCHSTORE d s FROMLONLAT 1 2 BYBOX 5 5 km", "EVAL " + geoBoxScript + " 2 d s FROMLONLAT 1 2 BYBOX 5 5 km"},
+		{caps60, "GEOSEARCHSTORE d s FROMLONLAT 1 2 BYRADIUS 5 km COUNT 1 ANY", "ERR"},
 		{caps80, "GEOSEARCHSTORE d s FROMLONLAT 1 2 BYPOLYGON 3 0 0 1 1 2 0", "ERR"},
 		{caps70, "VADD v VALUES 1 0.5 e", "ERR"},
 	}
