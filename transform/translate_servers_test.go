@@ -140,6 +140,9 @@ var translateCases = []translateCase{
 		"GEOSEARCHSTORE g5 g FROMMEMBER Paris BYBOX 3000 800 mi COUNT 3",
 		"SET g6 x", "GEOSEARCHSTORE g6 g FROMLONLAT 0 0 BYBOX 1 1 km",
 	}},
+	{name: "GEOSEARCHSTORE BYPOLYGON", on: server.Info.GeoPolygon, cmds: []string{
+		"GEOADD g 13.36 38.11 Palermo 15.08 37.50 Catania", "GEOSEARCHSTORE g2 g BYPOLYGON 4 12 37 16 37 16 39 12 39",
+	}, cannot: func(t server.Info) bool { return !t.GeoPolygon() }},
 	{name: "GEOSEARCHSTORE COUNT ANY", on: server.Info.GeoSearch, cmds: []string{
 		"GEOADD g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania",
 		"GEOSEARCHSTORE g2 g FROMMEMBER Palermo BYRADIUS 400 km COUNT 1 ANY",
@@ -201,12 +204,17 @@ var translateCases = []translateCase{
 		// replication loses it too).
 		"XAUTOCLAIM s g c4 0 0-0",
 	}},
+	{name: "DELEX, DELIFEQ (propagated as DEL)", mayFail: true, cmds: []string{
+		"SET a 1", "DELEX a IFEQ 1", "SET b 1", "DELIFEQ b 1", "SET c 1", "DELEX c IFEQ 2", "DELIFEQ c 2",
+	}},
 }
 
 // TestTranslateOnServers runs each case on every source and applies its
 // translation to every target: the target must equal the source.
 func TestTranslateOnServers(t *testing.T) {
 	r := newRig(t)
+	var equalPairs, refused int
+	defer func() { t.Logf("%d (case, source, target) checks equal, %d refused as expected", equalPairs, refused) }()
 	for _, tc := range translateCases {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 			ran := 0
@@ -228,6 +236,7 @@ func TestTranslateOnServers(t *testing.T) {
 						if !strings.Contains(err.Error(), "offset") {
 							t.Errorf("%s -> %s: the error does not name the offset: %v", src.srv.Name, dst.srv.Name, err)
 						}
+						refused++
 						continue
 					case wantErr:
 						t.Errorf("%s -> %s: want ErrUnsupported, got %v", src.srv.Name, dst.srv.Name, err)
@@ -239,6 +248,7 @@ func TestTranslateOnServers(t *testing.T) {
 					if tc.check != nil {
 						tc.check(t, src, dst) // before verify reads (and so touches) the keys
 					}
+					equalPairs++
 					if diffs := equal(t, src, dst); len(diffs) > 0 {
 						t.Errorf("%s -> %s: the target differs: %v\npropagated: %v\ntranslated: %s",
 							src.srv.Name, dst.srv.Name, diffs, stream, commands(b))
