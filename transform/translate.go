@@ -61,41 +61,43 @@ func (t *Translator) Translate(args [][]byte, raw []byte, offset int64, b *sink.
 	}
 	var nameBuf [24]byte
 	name := lower(nameBuf[:0], args[0])
-	rows, ok := t.rows[string(name)]
-	if !ok {
+	rows := t.rows[string(name)]
+	i := t.rewriting(rows, 0, args)
+	if i < 0 {
 		t.add(args, raw, offset, b)
 		return nil
 	}
-	return t.apply(&call{name: rows[0].command, args: args, raw: raw, offset: offset, b: b}, rows)
+	c := &call{name: rows[0].command, args: args, raw: raw, offset: offset, b: b, next: i + 1}
+	return rows[i].rewrite(t, c)
 }
 
-// apply goes through the command's rows from c.next. A row whose form the
-// command has and the target does not accept rewrites it (and may go on with
-// the later rows); a command no row rewrites goes as it is.
-func (t *Translator) apply(c *call, rows []translation) error {
-	for i := c.next; i < len(rows); i++ {
+// rewriting returns the first of rows from index from on that rewrites
+// args: whose form the command has and the target does not take. -1: none,
+// the command goes as it is.
+func (t *Translator) rewriting(rows []translation, from int, args [][]byte) int {
+	for i := from; i < len(rows); i++ {
 		row := rows[i]
-		if row.match != nil && !row.match(c.args) {
+		// Cheapest first: the target's answer, then the source's, then the form.
+		if row.accepts != nil && row.accepts(t.caps) || row.when != nil && !row.when(t.opt.Source) ||
+			row.match != nil && !row.match(args) {
 			continue
 		}
-		if row.when != nil && !row.when(t.opt.Source) {
-			continue
-		}
-		if row.accepts != nil && row.accepts(t.caps) {
-			continue
-		}
-		c.next = i + 1
-		return row.rewrite(t, c)
+		return i
 	}
-	t.add(c.args, c.raw, c.offset, c.b)
-	return nil
+	return -1
 }
 
 // again goes on with the rows after the current one, for args (the command
 // with the current row's rewrite done): rewrites compose.
 func (t *Translator) again(c *call, args [][]byte) error {
 	c.args, c.raw = args, nil
-	return t.apply(c, t.rows[c.name])
+	rows := t.rows[c.name]
+	i := t.rewriting(rows, c.next, args)
+	if i < 0 {
+		return t.pass(c)
+	}
+	c.next = i + 1
+	return rows[i].rewrite(t, c)
 }
 
 // pass sends the command as it is.
@@ -110,7 +112,7 @@ func (t *Translator) emit(c *call, args ...[]byte) { c.b.Add(c.offset, args...) 
 // fail reports a command the target cannot hold.
 func (t *Translator) fail(c *call, why string) error {
 	what := strings.ToUpper(c.name) + " (" + why + ") on " + t.caps.String()
-	if c.name == "function" || c.name == "flushall" || c.name == "flushdb" {
+	if c.name == "function" { // no key: its first argument is a subcommand
 		return unsupported(what, nil, c.offset)
 	}
 	return unsupported(what, key(c.args), c.offset)

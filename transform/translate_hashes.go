@@ -8,7 +8,7 @@ import (
 
 func hashRows() []translation {
 	rows := []translation{
-		{command: "hsetex", form: "HSETEX k [FNX|FXX] KEEPTTL FIELDS n f v …", from: "Redis 8.0.3+ (also HINCRBYFLOAT, HINCRBY), Redis 8.0+, Valkey 9.0+",
+		{command: "hsetex", form: "HSETEX k [FNX|FXX] KEEPTTL FIELDS n f v …", from: "Redis 8.0+, Valkey 9.0+ (Redis 8.0.3+ also HINCRBYFLOAT, as KEEPTTL)",
 			takes: "Redis 8.0+, Valkey 9.0+", into: "HSET k f v … (no field there has a TTL to keep; FNX/FXX propagated only when they held)",
 			accepts: server.Info.HSetEx, rewrite: (*Translator).hsetex},
 		{command: "hgetex", form: "HGETEX k … FIELDS n f …", from: "none (propagated as HPEXPIREAT, HPERSIST, HDEL)",

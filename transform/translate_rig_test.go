@@ -31,7 +31,7 @@ var (
 	rigSourcesAll = []string{redistest.Redis70, redistest.Redis80, redistest.Redis806, "redis-8.6", redistest.Valkey81, redistest.Valkey91}
 	rigTargetsAll = []string{redistest.Redis60, redistest.Redis70, redistest.Redis80, redistest.Redis806, "redis-8.6", redistest.Valkey81, redistest.Valkey91}
 	rigSourcesFew = []string{redistest.Redis70, redistest.Redis806, "redis-8.6", redistest.Valkey91}
-	rigTargetsFew = []string{redistest.Redis60, redistest.Redis70, redistest.Redis80, redistest.Valkey81, redistest.Valkey91}
+	rigTargetsFew = []string{redistest.Redis60, redistest.Redis70, redistest.Redis80, "redis-8.6", redistest.Valkey81, redistest.Valkey91}
 )
 
 type rigNode struct {

@@ -78,10 +78,11 @@ const (
 
 // streamArgs is where the options of XADD or XTRIM are.
 type streamArgs struct {
-	args  [][]byte
-	spans []streamOpt
-	id    int  // XADD: the index of the entry id; XTRIM: len(args)
-	ok    bool // the command parsed
+	args [][]byte
+	opts [8]streamOpt // the first n: no allocation
+	n    int
+	id   int  // XADD: the index of the entry id; XTRIM: len(args)
+	ok   bool // the command parsed
 }
 
 type streamOpt struct {
@@ -120,10 +121,11 @@ func parseStreamArgs(args [][]byte, xadd bool) streamArgs {
 			s.ok = i+1 < len(args)
 			return s
 		}
-		if i+o.n > len(args) {
+		if i+o.n > len(args) || s.n == len(s.opts) {
 			return s
 		}
-		s.spans = append(s.spans, o)
+		s.opts[s.n] = o
+		s.n++
 		i += o.n
 	}
 	s.ok = !xadd // an XADD needs its id
@@ -131,7 +133,7 @@ func parseStreamArgs(args [][]byte, xadd bool) streamArgs {
 }
 
 func (s streamArgs) find(kind int) (streamOpt, bool) {
-	for _, o := range s.spans {
+	for _, o := range s.opts[:s.n] {
 		if o.kind == kind {
 			return o, true
 		}
@@ -167,7 +169,7 @@ func (s streamArgs) threshold() []byte {
 func (s streamArgs) without(kinds ...int) [][]byte {
 	out := make([][]byte, 0, len(s.args))
 	next := 0
-	for _, o := range s.spans {
+	for _, o := range s.opts[:s.n] {
 		for _, k := range kinds {
 			if o.kind == k {
 				out = append(out, s.args[next:o.at]...)

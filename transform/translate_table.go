@@ -17,7 +17,8 @@ import (
 // What each source propagates was captured from the servers themselves
 // (a replica link on Redis 6.0.16, 7.0.15, 8.0.2, 8.0.6, 8.6.3, Valkey 8.1.1,
 // 9.1.2), and what each target accepts was tried on it; the tests in
-// translate_servers_test.go check every row on the real servers.
+// translate_servers_test.go check the rows on the real servers (the few
+// forms no source propagates, such as GETDEL, by translate_test.go alone).
 type translation struct {
 	command string // lower case
 	form    string // the propagated form this row handles ("…": the rest)

@@ -21,6 +21,8 @@ var (
 	caps60 = named("redis-6.0.16")
 	caps70 = named("redis-7.0.15")
 	caps80 = named("redis-8.0.2")
+	caps86 = named("redis-8.6.3")
+	capsV8 = named("valkey-8.1.1")
 	capsV9 = named("valkey-9.1.2")
 )
 
@@ -88,14 +90,64 @@ func TestTranslateTable(t *testing.T) {
 		{caps80, "exec", ""},
 		{caps80, "PUBLISH ch m", ""},
 		{caps80, "NOSUCH a b", "NOSUCH a b"},
+		// Exact trims with LIMIT: no server takes them from a client.
+		{caps86, "XADD x MAXLEN = 1 LIMIT 100 1-1 f v", "XADD x MAXLEN = 1 1-1 f v"},
+		{capsV9, "XTRIM x MINID = 5-0 LIMIT 10", "XTRIM x MINID = 5-0"},
+		{caps70, "XTRIM x MAXLEN ~ 5 LIMIT 10", "XTRIM x MAXLEN ~ 5 LIMIT 10"},
+		{caps60, "XADD x NOMKSTREAM MINID = 3 LIMIT 5 4-1 a b", "XADD x 4-1 a b; EVAL " + minIDScript + " 1 x 3"},
+		{caps70, "XADD x NOMKSTREAM MINID = 3 4-1 a b", "XADD x NOMKSTREAM MINID = 3 4-1 a b"},
+		{caps60, "PEXPIREAT k 5 NX", "PEXPIREAT k 5"},
+		{caps70, "PEXPIREAT k 5 GT", "PEXPIREAT k 5 GT"},
+		{caps60, "LPOP l 3", "LTRIM l 3 -1"},
+		{caps60, "RPOP l 3", "LTRIM l 0 -4"},
+		{caps60, "LPOP l", "LPOP l"},
+		{caps70, "RPOP l 3", "RPOP l 3"},
+		{caps80, "HSETEX h KEEPTTL FIELDS 1 f 2.5", "HSETEX h KEEPTTL FIELDS 1 f 2.5"},
+		{caps70, "HSETEX h KEEPTTL FIELDS 1 f 2.5", "HSET h f 2.5"},
+		{capsV8, "HSETEX h FNX FIELDS 2 f 1 g 2", "HSET h f 1 g 2"},
+		{caps70, "HPERSIST h FIELDS 1 f", ""},
+		{caps80, "SET k v IFEQ w", "SET k v"},
+		{capsV8, "SET k v IFEQ w", "SET k v IFEQ w"},
+		{caps60, "SET k v IFEQ w PXAT 5", "SET k v; PEXPIREAT k 5"},
+		{capsV9, "SET k v IFNE w", "SET k v"},
+		{caps60, "FLUSHALL SYNC", "FLUSHALL"},
+		{caps80, "MSETEX 2 a 1 b 2 PXAT 9 NX", "SET a 1; PEXPIREAT a 9; SET b 2; PEXPIREAT b 9"},
+		{caps80, "MSETEX 1 a 1 XX KEEPTTL", "SET a 1 KEEPTTL"},
+		{capsV9, "MSETEX 1 a 1", "MSETEX 1 a 1"},
+		{caps86, "XADD s IDMP p i 1-1 a b", "XADD s 1-1 a b; XIDMPRECORD s p i 1-1"},
+		{caps86, "XADD s IDMPAUTO p 1-1 a b", "XADD s 1-1 a b"},
+		{caps80, "XADD s IDMP p i 1-1 a b", "XADD s 1-1 a b"},
+		{caps86, "XADD s IDMP p i * a b", ""},
+		{caps80, "XCFGSET s IDMP-DURATION 5", ""},
+		{caps80, "XIDMPRECORD s p i 1-1", ""},
+		{caps86, "XIDMPRECORD s p i 1-1", "XIDMPRECORD s p i 1-1"},
+		{caps80, "HGETEX h PERSIST FIELDS 1 f", "HGETEX h PERSIST FIELDS 1 f"},
+		{caps70, "HGETEX h PERSIST FIELDS 1 f", "ERR"},
+		{caps60, "BLMOVE a b RIGHT LEFT 0", "RPOPLPUSH a b"},
+		{caps80, "XADD s KEEPREF MAXLEN = 2 1-1 a b", "XADD s MAXLEN = 2 1-1 a b"},
+		{caps80, "XTRIM s MAXLEN = 2 ACKED", "EVAL " + trimRefsScript + " 1 s MAXLEN 2 ACKED"},
+		{caps86, "XTRIM s MAXLEN = 2 ACKED", "XTRIM s MAXLEN = 2 ACKED"},
+		{caps80, "XDELEX s DELREF IDS 1 1-1", "EVAL " + xdelexScript + " 1 s DELREF 1-1"},
+		{caps80, "XACKDEL s g IDS 2 1-1 2-1", "EVAL " + xackdelScript + " 1 s g KEEPREF 1-1 2-1"},
+		{caps80, "BITOP DIFF d a b", "EVAL " + bitopScript + " 3 d a b DIFF"},
+		{caps80, "BITOP AND d a b", "BITOP AND d a b"},
+		{caps60, "COPY a b DB 2 REPLACE", "EVAL " + copyScript + " 2 a b 2 REPLACE"},
+		{caps60, "ZADD z GT 1 a", "EVAL " + zaddGTLTScript + " 1 z GT 1 a"},
+		{caps60, "ZADD z XX 1 a", "ZADD z XX 1 a"},
+		{caps60, "GEOSEARCHSTORE d s FROMMEMBER m BYRADIUS 5 KM DESC COUNT 3 STOREDIST", "GEORADIUSBYMEMBER s m 5 km DESC COUNT 3 STOREDIST d"},
+		{caps60, "GEOSEARCHSTORE d s FROMLONLAT 1 2 BYBOX 5 5 km", "EVAL " + geoBoxScript + " 2 d s FROMLONLAT 1 2 BYBOX 5 5 km"},
+		{caps60, "GEOSEARCHSTORE d s FROMLONLAT 1 2 BYRADIUS 5 km COUNT 1 ANY", "ERR"},
+		{caps80, "GEOSEARCHSTORE d s FROMLONLAT 1 2 BYPOLYGON 3 0 0 1 1 2 0", "ERR"},
+		{caps70, "VADD v VALUES 1 0.5 e", "ERR"},
 	}
 	for _, tc := range tests {
 		tr := NewTranslator(tc.caps, TranslateOptions{})
 		var b sink.Batch
 		err := tr.Translate(words(tc.in), nil, 42, &b)
 		if tc.want == "ERR" {
-			if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "42") {
-				t.Errorf("%v %q: err = %v, want ErrUnsupported naming offset 42", tc.caps, tc.in, err)
+			name := strings.ToUpper(strings.Fields(tc.in)[0])
+			if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "42") || !strings.Contains(err.Error(), name) {
+				t.Errorf("%v %q: err = %v, want ErrUnsupported naming %s and offset 42", tc.caps, tc.in, err, name)
 			}
 			continue
 		}
