@@ -11,6 +11,10 @@ import (
 // on 6.x, module values …).
 var ErrUnsupported = errors.New("not supported by the target")
 
+// ErrNeedsRestore is wrapped by errors about a value that commands cannot
+// rebuild as stored (RESTORE of its serialized form copies it).
+var ErrNeedsRestore = errors.New("commands cannot rebuild it as stored, only RESTORE copies it")
+
 // ErrAuth is wrapped when the target refuses the credentials.
 var ErrAuth = errors.New("target refused authentication")
 

@@ -137,8 +137,9 @@ func inspectKeys(in io.Reader, out io.Writer, asJSON bool) error {
 // values, which no command rebuilds, come as RESTORE: the server they are
 // piped into judges whether it has the module.
 func inspectRESP(in io.Reader, out io.Writer, caps sink.Caps) error {
+	// Module aux data has no command form: left out.
 	rb := sink.NewRestorer(caps, sink.RebuildOptions{}, sink.RestoreOptions{Mode: sink.ModeCommands,
-		ProbeRestore: func([]byte) (bool, string, error) { return true, "", nil }})
+		OnUnknownModule: sink.OnUnknownModuleSkip, ProbeRestore: func([]byte) (bool, string, error) { return true, "", nil }})
 	b := &sink.Batch{}
 	return rdbparse.NewDecoder(in, rdbparse.Options{}).Decode(func(e *rdbparse.Event) error {
 		if err := rb.Handle(e, b); err != nil {
