@@ -318,6 +318,10 @@ func (d *Decoder) decodeZipmap() error {
 	if err != nil {
 		return d.corrupt(off, "%v", err)
 	}
+	if d.blobBuf[1] == 0xff {
+		// Unlike other empty collections (skipped), Redis 6.2+ refuses it.
+		return d.corrupt(off, "empty zipmap (Redis refuses it too: \"Zipmap integrity check failed\")")
+	}
 	n := int64(-1)
 	if d.blobBuf[0] < 254 {
 		n = int64(d.blobBuf[0])

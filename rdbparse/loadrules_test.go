@@ -3,6 +3,8 @@ package rdbparse
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"strings"
 	"testing"
 )
 
@@ -63,7 +65,7 @@ func TestPreGAFunction(t *testing.T) {
 // TestEmptyKeys: collections without an element (and quicklist nodes
 // without one) are read, not refused, and flagged Empty on their end, as
 // Redis skips such keys when it loads a file; an empty string or a
-// collection with elements is not.
+// collection with elements is not. An empty zipmap is corrupt, as for Redis.
 func TestEmptyKeys(t *testing.T) {
 	for i, file := range emptyKeysRDBs() {
 		empty := map[string]bool{}
@@ -89,6 +91,11 @@ func TestEmptyKeys(t *testing.T) {
 		if wantKeys := []int{9, 2}[i]; len(empty) != wantKeys || items["ql-some"] != []int{1, 0}[i] {
 			t.Errorf("keys %v, list items %v", empty, items)
 		}
+	}
+	// An empty zipmap is the exception: Redis refuses it.
+	zm := newRDB("REDIS0003").raw(tHashZipmap).str("h").str("\x00\xff").done()
+	if err := drain(zm, Options{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "empty zipmap") {
+		t.Fatalf("empty zipmap: %v", err)
 	}
 }
 
