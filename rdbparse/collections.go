@@ -140,9 +140,8 @@ func (d *Decoder) decodeQuicklist() error {
 		if err != nil {
 			return d.corrupt(off, "%v", err)
 		}
-		if it.count == 0 {
-			return d.corrupt(off, "empty quicklist node")
-		}
+		// An empty node holds nothing: Redis skips it when it loads the
+		// snapshot (and the key, when all its nodes are empty).
 		if err := d.emitElems(&it, off, "ziplist", 1, KindListItem); err != nil {
 			return err
 		}
@@ -198,9 +197,7 @@ func (d *Decoder) decodeQuicklist2() error {
 		if err != nil {
 			return d.corrupt(off, "%v", err)
 		}
-		if it.count == 0 {
-			return d.corrupt(off, "empty quicklist node")
-		}
+		// An empty node is skipped, as Redis does.
 		if err := d.emitElems(&it, off, "listpack", 1, KindListItem); err != nil {
 			return err
 		}
@@ -320,6 +317,10 @@ func (d *Decoder) decodeZipmap() error {
 	it, err := newZMIter(d.blobBuf)
 	if err != nil {
 		return d.corrupt(off, "%v", err)
+	}
+	if d.blobBuf[1] == 0xff {
+		// Unlike other empty collections (skipped), Redis 6.2+ refuses it.
+		return d.corrupt(off, "empty zipmap (Redis refuses it too: \"Zipmap integrity check failed\")")
 	}
 	n := int64(-1)
 	if d.blobBuf[0] < 254 {

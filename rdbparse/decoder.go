@@ -23,10 +23,17 @@
 // read past, not handed over: RESTORE of the raw value (Options.CaptureRaw)
 // carries it.
 //
+// Pre-GA function records (opcode 246, Redis 7.0 release candidates) are
+// read as Redis 7.0 loads them: KindFunction with the library's code under
+// a "#!<engine> name=<library>" line (the description is dropped).
+//
+// A record between a key's metadata (expire, LRU, LFU) and its type is read
+// as usual and the metadata stays with the key, as Redis loads it (KeyDB
+// writes an AUX "mvcc-tstamp" there).
+//
 // Not supported (an ErrUnsupportedVersion error, never a silent skip), as
 // by Redis itself since the GA releases: module values of the 4.0 RC format
-// (type 6), pre-GA function records (opcode 246); and Valkey 9.2's path
-// hash (type 23 in VALKEY081).
+// (type 6); and Valkey 9.2's path hash (type 23 in VALKEY081).
 package rdbparse
 
 import (
@@ -53,7 +60,7 @@ type Options struct {
 	// the capture stops as soon as it outgrows the limit, so memory stays
 	// bounded by CaptureRaw whatever the key's size.
 	CaptureRaw int
-	// Logger gets warnings (e.g. a skipped module aux); nil: no logging.
+	// Logger gets warnings (e.g. skipped key metadata); nil: no logging.
 	Logger *zap.Logger
 }
 
@@ -75,6 +82,7 @@ type Decoder struct {
 	db    int
 	inKey bool
 	key   []byte
+	elems int64 // elements of the current key emitted so far (for Event.Empty)
 
 	// Reused buffers. Event slices point into them.
 	nameBuf, valBuf, blobBuf, lzfIn, lzfWin, arena, skipBuf []byte
@@ -185,7 +193,9 @@ func (d *Decoder) Decode(handle func(*Event) error) error {
 				if err := d.slotImport(off); err != nil {
 					return err
 				}
-				recStart = -1
+				if !pending {
+					recStart = -1
+				}
 				continue
 			}
 			if err := d.keyMeta(off); err != nil {
@@ -193,9 +203,7 @@ func (d *Decoder) Decode(handle func(*Event) error) error {
 			}
 			continue
 		}
-		if op >= opKeyMeta && pending {
-			return d.corrupt(off, "opcode %d between a key's metadata and its type", op)
-		}
+		keyRecord := false
 		switch op {
 		case opEOF:
 			return d.readTrailer(off)
@@ -251,7 +259,7 @@ func (d *Decoder) Decode(handle func(*Event) error) error {
 			d.ev.Value = d.valBuf
 			err = d.emit()
 		case opFunctionPre:
-			return d.errAt(off, ErrUnsupportedVersion, "pre-GA function format (opcode 246, Redis 7.0 release candidates) is not supported (Redis 7.0 GA and later refuse it too): load the file into a 7.0 release candidate and save it again")
+			err = d.functionPreGA(off)
 		case opModuleAux:
 			err = d.moduleAux(off)
 		default:
@@ -259,11 +267,17 @@ func (d *Decoder) Decode(handle func(*Event) error) error {
 				return err
 			}
 			expireAt, idle, freq = 0, -1, -1
+			keyRecord = true
 		}
 		if err != nil {
 			return err
 		}
-		recStart = -1
+		// A record between a key's metadata and its type (KeyDB writes an
+		// AUX "mvcc-tstamp" there) leaves the metadata to the next key, as
+		// Redis loads it; the key's record still starts at its metadata.
+		if keyRecord || !pending {
+			recStart = -1
+		}
 	}
 }
 

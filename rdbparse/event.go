@@ -14,7 +14,7 @@ const (
 	KindResizeDB                              // DBSize, ExpiresSize
 	KindSlotInfo                              // Slot, SlotSize, ExpiresSlotSize (opcode 244, cluster masters)
 	KindFunction                              // Value: the source code of one function library
-	KindModuleAux                             // Name: the module's name; its payload is skipped (a warning is logged)
+	KindModuleAux                             // Name: the module's name; its payload is read past (Redis refuses the file without the module)
 	KindKey                                   // Key header: DB, Key, Type, Encoding, ExpireAt, Idle, Freq, Offset, Len
 	KindString                                // Value: a piece of a string value; Last is set on the final piece
 	KindListItem                              // Value: the next element, head to tail
@@ -28,7 +28,7 @@ const (
 	KindStreamConsumer                        // Consumer: a consumer of the current group
 	KindStreamConsumerPending                 // ID: an entry of the current consumer's PEL
 	KindModuleValue                           // Name (module name), Value: the stored value (module id, typed opcodes, EOF): RESTORE with type 7
-	KindKeyEnd                                // the key is complete; Raw: its serialized value (Options.CaptureRaw)
+	KindKeyEnd                                // the key is complete; Empty; Raw: its serialized value (Options.CaptureRaw)
 	KindEOF                                   // Checksum: the CRC64 trailer (already verified unless disabled)
 	// KindStreamDeletedEntry: ID, Fields of an entry deleted (XDEL) but still
 	// stored in its listpack. A group's PEL may still name it: rebuilding
@@ -175,6 +175,11 @@ type Event struct {
 	// Raw, on KindKeyEnd with Options.CaptureRaw: the type byte and the
 	// serialized value, nil when the value was larger than the limit.
 	Raw []byte
+	// Empty, on KindKeyEnd: the key is a list, set, sorted set or hash
+	// with no element (a file written by a buggy tool or an old Redis).
+	// Redis skips such a key when it loads the snapshot and logs
+	// "skipping empty key"; a consumer should skip it too.
+	Empty bool
 
 	Checksum uint64 // KindEOF: the CRC64 trailer (0 when the snapshot carries none)
 }

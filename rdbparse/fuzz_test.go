@@ -16,6 +16,13 @@ func addSeeds(f *testing.F) {
 			f.Add(fx[name])
 		}
 	}
+	// Files Redis loads though no server of ours writes them so.
+	data, _ := metadataBeforeAuxRDB()
+	f.Add(data)
+	f.Add(preGAFunctionRDB())
+	for _, data := range emptyKeysRDBs() {
+		f.Add(data)
+	}
 }
 
 // FuzzDecode: any input decodes or fails with an error; no panic, and the

@@ -92,6 +92,7 @@ func (d *Decoder) decodeKey(t byte, start, expireAt, idle int64, freq int) error
 	}
 	d.ev = Event{Kind: KindKey, Offset: start, DB: d.db, Key: d.key, Type: vt, TypeByte: t,
 		ExpireAt: expireAt, Idle: idle, Freq: freq, Len: -1}
+	d.elems = 0
 	switch t {
 	case tString:
 		err = d.decodeStringValue()
@@ -145,6 +146,7 @@ func (d *Decoder) decodeKey(t byte, start, expireAt, idle int64, freq int) error
 	}
 	d.ev.Kind = KindKeyEnd
 	d.ev.Value, d.ev.Name, d.ev.Fields = nil, nil, nil
+	d.ev.Empty = d.elems == 0 && (vt == TypeList || vt == TypeSet || vt == TypeZSet || vt == TypeHash)
 	if raw {
 		d.ev.Raw = d.rd.rawBuf
 	}
@@ -163,12 +165,14 @@ func (d *Decoder) beginKey(enc string, n int64) error {
 }
 
 func (d *Decoder) emitValue(k Kind, v []byte) error {
+	d.elems++
 	d.ev.Kind = k
 	d.ev.Value = v
 	return d.emit()
 }
 
 func (d *Decoder) emitMember(m []byte, score float64) error {
+	d.elems++
 	d.ev.Kind = KindZSetMember
 	d.ev.Value = m
 	d.ev.Score = score
@@ -176,6 +180,7 @@ func (d *Decoder) emitMember(m []byte, score float64) error {
 }
 
 func (d *Decoder) emitField(f, v []byte, expireAt int64) error {
+	d.elems++
 	d.ev.Kind = KindHashField
 	d.ev.Name = f
 	d.ev.Value = v

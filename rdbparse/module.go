@@ -104,7 +104,7 @@ func (d *Decoder) moduleAux(off int64) error {
 		return err
 	}
 	d.nameBuf = moduleName(d.nameBuf, id)
-	d.log.Warn("skipped module aux data", zap.ByteString("module", d.nameBuf), zap.Int64("offset", off))
+	d.log.Debug("read past module aux data", zap.ByteString("module", d.nameBuf), zap.Int64("offset", off))
 	d.reset(KindModuleAux, off)
 	d.ev.Name = d.nameBuf
 	return d.emit()

@@ -10,6 +10,10 @@ import (
 // on 6.x, module values …).
 var ErrUnsupported = errors.New("not supported by the target")
 
+// ErrNeedsRestore is wrapped by errors about a value that commands cannot
+// rebuild as stored (RESTORE of its serialized form copies it).
+var ErrNeedsRestore = errors.New("commands cannot rebuild it as stored, only RESTORE copies it")
+
 func unsupported(feature string, key []byte, offset int64) error {
 	if key == nil {
 		return fmt.Errorf("%s at source offset %d: %w", feature, offset, ErrUnsupported)

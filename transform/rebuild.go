@@ -94,10 +94,11 @@ func (r *Rebuilder) Handle(e *rdbparse.Event, b *sink.Batch) error {
 		}
 	case rdbparse.KindStreamEntry:
 		r.streamEntry(e, b)
+		r.stream.noteLive(e.ID)
 	case rdbparse.KindStreamDeletedEntry:
 		r.streamDeletedEntry(e, b)
 	case rdbparse.KindStreamMeta:
-		r.streamMeta(e, b)
+		return r.streamMeta(e, b)
 	case rdbparse.KindStreamGroup:
 		r.streamGroup(e, b)
 	case rdbparse.KindStreamPending:

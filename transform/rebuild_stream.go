@@ -1,6 +1,9 @@
 package transform
 
 import (
+	"cmp"
+	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/redferry/redferry/pkg/server"
@@ -28,6 +31,9 @@ type pelInfo struct {
 // their consumers have claimed them.
 type streamState struct {
 	entries    int
+	live       int               // entries not deleted
+	first      rdbparse.StreamID // the first entry not deleted (live > 0)
+	meta       rdbparse.StreamMeta
 	deleted    []rdbparse.StreamID // entries added only so their PEL entries can be claimed
 	group      []byte
 	pel        map[rdbparse.StreamID]pelInfo
@@ -36,7 +42,7 @@ type streamState struct {
 }
 
 func (s *streamState) reset() {
-	s.entries = 0
+	s.entries, s.live, s.meta = 0, 0, rdbparse.StreamMeta{}
 	s.deleted = s.deleted[:0]
 	s.group = s.group[:0]
 	clear(s.pel)
@@ -61,13 +67,30 @@ func (r *Rebuilder) streamDeletedEntry(e *rdbparse.Event, b *sink.Batch) {
 	r.stream.deleted = append(r.stream.deleted, e.ID)
 }
 
+func (s *streamState) noteLive(id rdbparse.StreamID) {
+	if s.live == 0 {
+		s.first = id
+	}
+	s.live++
+}
+
 // streamMeta creates the stream if it has no entries and sets its last id
 // (and, on 7.0+, entries-added and max-deleted-id).
 //
 // An empty stream: XGROUP CREATE key tmp 0 MKSTREAM + XGROUP DESTROY works on
 // 6.0 through 8.x and Valkey, also for last id 0-0 (XADD … MAXLEN 0 cannot
 // use id 0-0).
-func (r *Rebuilder) streamMeta(e *rdbparse.Event, b *sink.Batch) {
+//
+// A stored length that is not the number of entries (written by old Redis
+// bugs; Redis loads it as stored, Valkey refuses it) has no command form:
+// an error naming the key.
+func (r *Rebuilder) streamMeta(e *rdbparse.Event, b *sink.Batch) error {
+	if e.Stream.Length != uint64(r.stream.live) {
+		return fmt.Errorf("transform: stream key %q (source offset %d) stores length %d but holds %d entries: %w (replay-mode "+
+			"auto or restore, into a target that reads the snapshot's RDB version)", r.key, r.offset, e.Stream.Length,
+			r.stream.live, ErrNeedsRestore)
+	}
+	r.stream.meta = e.Stream
 	if r.stream.entries == 0 {
 		b.AddStrings(r.offset, "XGROUP", "CREATE", string(r.key), tmpGroup, "0", "MKSTREAM")
 		b.AddStrings(r.offset, "XGROUP", "DESTROY", string(r.key), tmpGroup)
@@ -79,6 +102,7 @@ func (r *Rebuilder) streamMeta(e *rdbparse.Event, b *sink.Batch) {
 			[]byte("MAXDELETEDID"), []byte(m.MaxDeletedID.String()))
 	}
 	b.Add(r.offset, args...)
+	return nil
 }
 
 func (r *Rebuilder) streamGroup(e *rdbparse.Event, b *sink.Batch) {
@@ -87,10 +111,59 @@ func (r *Rebuilder) streamGroup(e *rdbparse.Event, b *sink.Batch) {
 	r.stream.group = append(r.stream.group[:0], g.Name...)
 	clear(r.stream.pel)
 	args := [][]byte{[]byte("XGROUP"), []byte("CREATE"), r.key, r.stream.group, []byte(g.LastID.String())}
-	if r.caps.StreamV2() && g.HasEntriesRead && g.EntriesRead >= 0 {
-		args = append(args, []byte("ENTRIESREAD"), strconv.AppendInt(nil, g.EntriesRead, 10))
+	read := g.EntriesRead
+	if !g.HasEntriesRead {
+		// Not stored before RDB 10: Redis 7.0+ estimates it on load.
+		read = r.stream.estimateEntriesRead(g.LastID)
+	}
+	if r.caps.StreamV2() && read >= 0 {
+		args = append(args, []byte("ENTRIESREAD"), strconv.AppendInt(nil, read, 10))
 	}
 	b.Add(r.offset, args...)
+}
+
+// estimateEntriesRead is Redis' streamEstimateDistanceFromFirstEverEntry:
+// the entries-read counter a group at id has, or -1 when unknown. Redis
+// 7.0+ sets it so for the groups of a stream saved before RDB 10.
+func (s *streamState) estimateEntriesRead(id rdbparse.StreamID) int64 {
+	m := s.meta
+	added, length := int64(m.EntriesAdded), int64(m.Length)
+	switch {
+	case added == 0:
+		return 0
+	case length == 0 && cmpStreamID(id, m.LastID) <= 0:
+		return added
+	case !id.IsZero() && cmpStreamID(id, m.MaxDeletedID) < 0:
+		return -1
+	}
+	switch c := cmpStreamID(id, m.LastID); {
+	case c == 0:
+		return added
+	case c > 0:
+		return -1
+	}
+	first := s.first
+	if s.live == 0 {
+		first = rdbparse.StreamID{Ms: math.MaxUint64, Seq: math.MaxUint64}
+	}
+	if m.MaxDeletedID.IsZero() || cmpStreamID(m.MaxDeletedID, first) < 0 {
+		switch c := cmpStreamID(id, first); {
+		case c < 0:
+			return added - length
+		case c == 0:
+			return added - length + 1
+		}
+	}
+	return -1
+}
+
+func cmpStreamID(a, b rdbparse.StreamID) int {
+	switch {
+	case a.Ms != b.Ms:
+		return cmp.Compare(a.Ms, b.Ms)
+	default:
+		return cmp.Compare(a.Seq, b.Seq)
+	}
 }
 
 func (r *Rebuilder) streamPending(e *rdbparse.Event) {

@@ -56,12 +56,22 @@ type RestoreOptions struct {
 	// Standalone.ProbeRestore); asked once per module, at its first value.
 	// nil: the target loads no module value.
 	ProbeRestore func(payload []byte) (ok bool, reason string, err error)
-	Logger       *zap.Logger
+	// RefuseDuplicates makes the target refuse (BUSYKEY) a key the
+	// snapshot stores twice in a db, as Redis refuses such a file. For a
+	// target that held none of the snapshot's keys; ignored with DeleteFirst.
+	RefuseDuplicates bool
+	Logger           *zap.Logger
 }
 
 // RestoreStats counts how the keys went.
 type RestoreStats struct {
 	Restored, Rebuilt, SkippedModule int64
+	// SkippedEmpty counts keys with no element, left out as Redis does.
+	SkippedEmpty int64
+	// SkippedModuleAux counts module aux records left out (on-unknown-module = skip).
+	SkippedModuleAux int64
+	// Guarded counts keys written behind a duplicate guard (RefuseDuplicates).
+	Guarded int64
 }
 
 // Restorer writes each key of a snapshot either as one RESTORE of its
@@ -87,6 +97,10 @@ type Restorer struct {
 	skipKey   bool              // the current key is dropped (unknown module, skip)
 	module    []byte            // the current key's module value, RESTOREd at its end
 	modules   map[string]string // module type name -> "" (loadable) or the target's reason
+	seen      *keyFilter        // keys written so far (RefuseDuplicates)
+	// scratchErr is the first error rebuilding the current key into
+	// scratch: returned unless the key goes as RESTORE.
+	scratchErr error
 
 	Stats RestoreStats
 }
@@ -135,7 +149,7 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 		}
 		return nil
 	case rdbparse.KindKey:
-		r.skipKey, r.module = false, r.module[:0]
+		r.skipKey, r.module, r.scratchErr = false, r.module[:0], nil
 		r.inScratch = r.allowed
 		if e.Type == rdbparse.TypeString && e.Len > int64(r.CaptureLimit()) {
 			r.inScratch = false // its length says it cannot be captured
@@ -147,10 +161,19 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 			r.inScratch = false
 		}
 		r.scratch.Reset()
-		return r.rb.Handle(e, b) // SELECT, DEL: needed either way
+		if err := r.rb.Handle(e, b); err != nil { // SELECT, DEL: needed either way
+			return err
+		}
+		r.guardDuplicate(e, b)
+		return nil
 	case rdbparse.KindModuleValue:
 		return r.moduleValue(e)
+	case rdbparse.KindModuleAux:
+		return r.moduleAux(e)
 	case rdbparse.KindKeyEnd:
+		if e.Empty {
+			return r.skipEmpty(e)
+		}
 		return r.endKey(e, b)
 	}
 	if !e.Kind.InKey() {
@@ -165,11 +188,16 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 	if r.opt.Mode == ModeRestore {
 		return nil // the value is RESTOREd or the key fails: no commands
 	}
-	if err := r.rb.Handle(e, &r.scratch); err != nil {
-		return err
+	if err := r.rb.Handle(e, &r.scratch); err != nil && r.scratchErr == nil {
+		// Only an error if the key is not RESTOREd after all (its value
+		// may hold what RESTORE copies and commands cannot).
+		r.scratchErr = err
 	}
 	if r.scratch.Size() > RestoreAutoMax {
 		// Too big to have been captured: go on with commands.
+		if r.scratchErr != nil {
+			return r.scratchErr
+		}
 		b.Append(&r.scratch)
 		r.scratch.Reset()
 		r.inScratch = false
@@ -245,6 +273,9 @@ func (r *Restorer) endKey(e *rdbparse.Event, b *sink.Batch) error {
 	}
 	r.Stats.Rebuilt++
 	if r.inScratch {
+		if r.scratchErr != nil {
+			return r.scratchErr
+		}
 		if err := r.rb.Handle(e, &r.scratch); err != nil {
 			return err
 		}

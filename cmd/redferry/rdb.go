@@ -133,8 +133,9 @@ func inspectKeys(in io.Reader, out io.Writer, asJSON bool) error {
 // values, which no command rebuilds, come as RESTORE: the server they are
 // piped into judges whether it has the module.
 func inspectRESP(in io.Reader, out io.Writer, caps server.Info) error {
+	// Module aux data has no command form: left out.
 	rb := transform.NewRestorer(caps, transform.RebuildOptions{}, transform.RestoreOptions{Mode: transform.ModeCommands,
-		ProbeRestore: func([]byte) (bool, string, error) { return true, "", nil }})
+		OnUnknownModule: transform.OnUnknownModuleSkip, ProbeRestore: func([]byte) (bool, string, error) { return true, "", nil }})
 	b := &sink.Batch{}
 	return rdbparse.NewDecoder(in, rdbparse.Options{}).Decode(func(e *rdbparse.Event) error {
 		if err := rb.Handle(e, b); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -125,19 +126,33 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 		tracker.SetKeysApplied(keys)
 		tracker.SetSnapshotApplied(pos)
 	}
+	// A file (unlike a replication snapshot) may come from a tool that
+	// wrote a key twice: refused, as Redis refuses to load it.
 	_, keys, err := replay.Snapshot(ctx, in, st.Server(), replay.SnapshotOptions{DeleteFirst: deleteFirst,
 		BatchCommands: cfg.BatchCommands, BatchBytes: cfg.BatchBytes, Mode: cfg.ReplayMode, OnUnknownModule: cfg.OnUnknownModule,
-		ProbeRestore: st.ProbeRestore, Stats: &stats, Logger: log}, b, flush, progress)
+		ProbeRestore: st.ProbeRestore, RefuseDuplicates: true, Stats: &stats, Logger: log}, b, flush, progress)
 	if err == nil {
 		err = flush(ctx, b, 0, 0)
 	}
 	if err != nil {
-		return fmt.Errorf("restoring %s into %s: %w", file, dst, err)
+		return fmt.Errorf("restoring %s into %s: %w", file, dst, duplicateHint(err, deleteFirst))
 	}
 	stopProgress()
 	log.Info("restore done", zap.Int64("keys", keys), zap.Int64("restored", stats.Restored), zap.Int64("rebuilt", stats.Rebuilt),
-		zap.Int64("skipped_module", stats.SkippedModule), zap.Duration("took", time.Since(start)))
+		zap.Int64("skipped_module", stats.SkippedModule), zap.Int64("skipped_empty", stats.SkippedEmpty),
+		zap.Int64("skipped_module_aux", stats.SkippedModuleAux), zap.Duration("took", time.Since(start)))
 	return nil
+}
+
+// duplicateHint explains the BUSYKEY a fresh target answers for a key the
+// file stores twice (sink.RestoreOptions.RefuseDuplicates).
+func duplicateHint(err error, merge bool) error {
+	var te *sink.TargetError
+	if merge || !errors.As(err, &te) || !strings.HasPrefix(te.Message, "BUSYKEY") {
+		return err
+	}
+	return fmt.Errorf("the file stores key %q more than once in a db (Redis refuses to load it too: \"RDB has duplicated "+
+		"key\"); fix the tool that wrote it: %w", te.Key, err)
 }
 
 // openSnapshot opens file ("-": stdin) and returns its size (0 when unknown).

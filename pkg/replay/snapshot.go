@@ -36,6 +36,10 @@ type SnapshotOptions struct {
 	// ProbeRestore tells whether the target can load a module value's
 	// payload (sink.Standalone.ProbeRestore); nil: it cannot.
 	ProbeRestore func(ctx context.Context, payload []byte) (ok bool, reason string, err error)
+	// RefuseDuplicates makes the target refuse a key the snapshot stores
+	// twice in a db (sink.RestoreOptions.RefuseDuplicates): for a target
+	// that held none of its keys.
+	RefuseDuplicates bool
 	// Stats, when set, receives how many keys went as RESTORE, by
 	// commands, or were skipped.
 	Stats  *transform.RestoreStats
@@ -59,7 +63,8 @@ func Snapshot(ctx context.Context, r io.Reader, caps server.Info, opt SnapshotOp
 	if log == nil {
 		log = zap.NewNop()
 	}
-	ropt := transform.RestoreOptions{Mode: opt.Mode, DeleteFirst: opt.DeleteFirst, OnUnknownModule: opt.OnUnknownModule, Logger: log}
+	ropt := transform.RestoreOptions{Mode: opt.Mode, DeleteFirst: opt.DeleteFirst, OnUnknownModule: opt.OnUnknownModule,
+		RefuseDuplicates: opt.RefuseDuplicates, Logger: log}
 	if opt.ProbeRestore != nil {
 		ropt.ProbeRestore = func(p []byte) (bool, string, error) { return opt.ProbeRestore(ctx, p) }
 	}
@@ -105,7 +110,9 @@ func Snapshot(ctx context.Context, r io.Reader, caps server.Info, opt SnapshotOp
 				skipping = false
 				return nil
 			}
-			keys++
+			if !e.Empty { // an empty key is left out (Stats.SkippedEmpty)
+				keys++
+			}
 		case rdbparse.KindFunction:
 			if e.Offset < opt.From {
 				return nil
