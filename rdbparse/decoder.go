@@ -20,8 +20,8 @@
 // ErrUnsupportedVersion.
 //
 // The idempotent-producer (IDMP) state of Redis 8.6 streams (type 26) is
-// read past, not handed over: RESTORE of the raw value (Options.CaptureRaw)
-// carries it.
+// summed up on the key's KindKeyEnd (Event.IDMP), not handed over whole:
+// RESTORE of the raw value (Options.CaptureRaw) carries it.
 //
 // Pre-GA function records (opcode 246, Redis 7.0 release candidates) are
 // read as Redis 7.0 loads them: KindFunction with the library's code under
@@ -83,6 +83,9 @@ type Decoder struct {
 	inKey bool
 	key   []byte
 	elems int64 // elements of the current key emitted so far (for Event.Empty)
+	idmp  StreamIDMP
+	// hasIDMP: the current key is a type-26 stream; idmp holds its state.
+	hasIDMP bool
 
 	// Reused buffers. Event slices point into them.
 	nameBuf, valBuf, blobBuf, lzfIn, lzfWin, arena, skipBuf []byte

@@ -99,6 +99,15 @@ type StreamMeta struct {
 	HasV2Fields  bool     // FirstID, MaxDeletedID and EntriesAdded were stored
 }
 
+// StreamIDMP is the idempotent-producer (XADD IDMP) state of a Redis 8.6
+// stream (type 26): its settings, how many producers it tracks, and its
+// counters.
+type StreamIDMP struct {
+	Duration, MaxSize     uint64 // XCFGSET IDMP-DURATION, IDMP-MAXSIZE
+	Producers, IIDs       uint64 // producers tracked and their recorded iids
+	IIDsAdded, Duplicates uint64 // XINFO STREAM iids-added, iids-duplicates
+}
+
 // StreamGroup is one consumer group of a stream.
 type StreamGroup struct {
 	Name           []byte
@@ -180,6 +189,9 @@ type Event struct {
 	// Redis skips such a key when it loads the snapshot and logs
 	// "skipping empty key"; a consumer should skip it too.
 	Empty bool
+	// IDMP, on KindKeyEnd of a Redis 8.6 stream (type 26): its
+	// idempotent-producer state; nil for every other key.
+	IDMP *StreamIDMP
 
 	Checksum uint64 // KindEOF: the CRC64 trailer (0 when the snapshot carries none)
 }

@@ -86,29 +86,32 @@ func (d *Decoder) decodeStream(t byte) error {
 		}
 	}
 	if t >= tStreamLP4 {
-		return d.skipStreamIDMP()
+		return d.readStreamIDMP()
 	}
 	return nil
 }
 
-// skipStreamIDMP consumes the idempotent-producer (XADD IDMP) state that
+// readStreamIDMP reads the idempotent-producer (XADD IDMP) state that
 // STREAM_LISTPACKS_4 stores after the groups: duration, max entries, the
 // producers (each an id and its (iid, entry id) pairs), then the iids-added
-// and iids-duplicates counters. Commands cannot recreate it (the entries
-// exist already); RESTORE of the raw value carries it exactly. The layout
-// comes from two independent parsers of Redis 8.6 files; no 8.6 server
-// here writes one to check against.
-func (d *Decoder) skipStreamIDMP() error {
-	for _, what := range []string{"stream IDMP duration", "stream IDMP max entries"} {
-		if _, err := d.readLen(what); err != nil {
-			return err
-		}
-	}
-	producers, err := d.count("stream IDMP producer count")
-	if err != nil {
+// and iids-duplicates counters. It is summed up in Event.IDMP of the key's
+// end: commands cannot recreate it (the entries exist already, the counters
+// have no setter); RESTORE of the raw value carries it exactly. The layout
+// comes from two independent parsers of Redis 8.6 files and the Redis 8.6
+// servers' own files in the test corpus.
+func (d *Decoder) readStreamIDMP() error {
+	var st StreamIDMP
+	var err error
+	if st.Duration, err = d.readLen("stream IDMP duration"); err != nil {
 		return err
 	}
-	for i := uint64(0); i < producers; i++ {
+	if st.MaxSize, err = d.readLen("stream IDMP max entries"); err != nil {
+		return err
+	}
+	if st.Producers, err = d.count("stream IDMP producer count"); err != nil {
+		return err
+	}
+	for i := uint64(0); i < st.Producers; i++ {
 		if err := d.skipString("stream IDMP producer id"); err != nil {
 			return err
 		}
@@ -116,6 +119,7 @@ func (d *Decoder) skipStreamIDMP() error {
 		if err != nil {
 			return err
 		}
+		st.IIDs += n
 		for j := uint64(0); j < n; j++ {
 			if err := d.skipString("stream IDMP iid"); err != nil {
 				return err
@@ -125,11 +129,13 @@ func (d *Decoder) skipStreamIDMP() error {
 			}
 		}
 	}
-	for _, what := range []string{"stream IDMP iids added", "stream IDMP iids duplicates"} {
-		if _, err := d.readLen(what); err != nil {
-			return err
-		}
+	if st.IIDsAdded, err = d.readLen("stream IDMP iids added"); err != nil {
+		return err
 	}
+	if st.Duplicates, err = d.readLen("stream IDMP iids duplicates"); err != nil {
+		return err
+	}
+	d.idmp, d.hasIDMP = st, true
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -108,7 +109,10 @@ func (r *Rebuilder) Handle(e *rdbparse.Event, b *sink.Batch) error {
 	case rdbparse.KindStreamConsumerPending:
 		r.streamConsumerPending(e, b)
 	case rdbparse.KindKeyEnd:
-		return r.endKey(b)
+		// The key is closed even when its IDMP state cannot be rebuilt: a
+		// Restorer may still RESTORE it whole.
+		idmpErr := r.streamIDMP(e, b)
+		return errors.Join(r.endKey(b), idmpErr)
 	case rdbparse.KindFunction:
 		if !r.caps.Functions() {
 			return unsupported("functions (FUNCTION LOAD) on "+r.caps.String(), nil, e.Offset)

@@ -226,3 +226,24 @@ func (r *Rebuilder) streamEnd(b *sink.Batch) {
 	}
 	clear(r.stream.pel)
 }
+
+// streamIDMP rebuilds the idempotent-producer state of a Redis 8.6 stream
+// (e.IDMP on its key's end). Its settings have a command (XCFGSET, on
+// targets with IDMP); the producers' recorded iids and the iids-added and
+// duplicates counters have none that recreates them as stored, so a stream
+// that holds any stops the rebuild: RESTORE of the value copies it.
+func (r *Rebuilder) streamIDMP(e *rdbparse.Event, b *sink.Batch) error {
+	st := e.IDMP
+	if st == nil || r.typ != rdbparse.TypeStream {
+		return nil
+	}
+	if st.Producers > 0 || st.IIDsAdded > 0 || st.Duplicates > 0 {
+		return fmt.Errorf("transform: stream key %q (source offset %d) holds idempotent-producer state (XADD IDMP: %d producers, "+
+			"%d iids added): %w (replay-mode auto or restore, into a Redis 8.6+ target)", r.key, r.offset, st.Producers, st.IIDsAdded, ErrNeedsRestore)
+	}
+	if r.caps.StreamIDMP() && (st.Duration > 0 || st.MaxSize > 0) {
+		b.Add(r.offset, []byte("XCFGSET"), r.key, []byte("IDMP-DURATION"), strconv.AppendUint(nil, st.Duration, 10),
+			[]byte("IDMP-MAXSIZE"), strconv.AppendUint(nil, st.MaxSize, 10))
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package transform
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -264,6 +265,9 @@ func (r *Restorer) endKey(e *rdbparse.Event, b *sink.Batch) error {
 		r.scratch.Reset()
 		err := r.rb.Handle(e, &r.scratch)
 		r.scratch.Reset()
+		if payload != nil && errors.Is(err, ErrNeedsRestore) {
+			err = nil // the RESTORE copies what commands cannot
+		}
 		if err != nil || r.skipKey {
 			return err
 		}
