@@ -87,4 +87,3 @@ func TestScanCopiesEveryType(t *testing.T) {
 		})
 	}
 }
-

@@ -17,9 +17,11 @@ import (
 // entry), metadata (XINFO STREAM), then each group (XINFO GROUPS) with its
 // pending entries (XPENDING pages) and consumers (XINFO CONSUMERS) with
 // theirs. Delivery times come from the idle times and the source's clock,
-// to the millisecond. Pending entries whose message was deleted cannot be
-// rebuilt by commands (XCLAIM needs the message); a DUMP keeps them, so
-// only streams too big for one are copied this way.
+// to the millisecond. Pending entries whose message was deleted are found
+// by walking the PELs alongside the entries (ghostMerge). What commands
+// cannot set is not copied: consumers' seen and active times, and the IDMP
+// state of Redis 8.6 streams (a DUMP keeps them: only streams too big for
+// one are copied this way).
 func (p *pager) readStream(ctx context.Context) error {
 	info, err := flatMap(p.cl.Do(ctx, "XINFO", "STREAM", p.key).Slice())
 	if err != nil {
@@ -40,6 +42,18 @@ func (p *pager) readStream(ctx context.Context) error {
 			meta.FirstID = rdbparse.StreamID{}
 		}
 	}
+	groups, err := p.cl.Do(ctx, "XINFO", "GROUPS", p.key).Slice()
+	if err != nil {
+		return p.keyGone(err)
+	}
+	groupMaps := make([]map[string]any, len(groups))
+	ghosts := &ghostMerge{p: p}
+	for i, g := range groups {
+		if groupMaps[i], err = flatMap(g, nil); err != nil {
+			return fmt.Errorf("XINFO GROUPS %q: %w", p.key, err)
+		}
+		ghosts.cursors = append(ghosts.cursors, &pelCursor{group: strField(groupMaps[i], "name"), start: "-"})
+	}
 	last := meta.LastID.String()
 	start := "-"
 	for {
@@ -53,6 +67,9 @@ func (p *pager) readStream(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("XRANGE %q: %w", p.key, err)
 			}
+			if err := ghosts.emitBefore(ctx, id, false); err != nil {
+				return err
+			}
 			lastID = id
 			if err := p.element(rdbparse.KindStreamEntry, func(e *rdbparse.Event) { e.ID, e.Fields = id, fields }); err != nil {
 				return err
@@ -63,28 +80,116 @@ func (p *pager) readStream(ctx context.Context) error {
 		}
 		start = nextID(lastID).String()
 	}
-	if err := p.element(rdbparse.KindStreamMeta, func(e *rdbparse.Event) { e.Stream = meta }); err != nil {
+	if err := ghosts.emitBefore(ctx, meta.LastID, true); err != nil {
 		return err
 	}
-	groups, err := p.cl.Do(ctx, "XINFO", "GROUPS", p.key).Slice()
-	if err != nil {
-		return p.keyGone(err)
+	if err := p.element(rdbparse.KindStreamMeta, func(e *rdbparse.Event) { e.Stream = meta }); err != nil {
+		return err
 	}
 	now, err := p.cl.Time(ctx).Result()
 	if err != nil {
 		return err
 	}
-	for _, g := range groups {
-		gm, err := flatMap(g, nil)
-		if err != nil {
-			return fmt.Errorf("XINFO GROUPS %q: %w", p.key, err)
-		}
+	for _, gm := range groupMaps {
 		if err := p.group(ctx, gm, now.UnixMilli()); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// ghostFields are the fields of the stand-in for a deleted entry that a
+// PEL still names: it exists on the target only while the PEL is rebuilt.
+var ghostFields = [][]byte{[]byte("redferry-deleted-entry"), []byte("")}
+
+// ghostMerge finds the pending entries whose message was deleted (XDEL,
+// XTRIM) by walking every group's PEL in id order alongside the entries:
+// the Rebuilder adds them before the entries that follow (XADD needs
+// rising ids), claims them for their consumers and deletes them again, as
+// for the deleted entries of a snapshot. Memory holds one PEL page per group.
+type ghostMerge struct {
+	p       *pager
+	cursors []*pelCursor
+}
+
+type pelCursor struct {
+	group string
+	start string
+	page  []rdbparse.StreamID
+	pos   int
+	done  bool
+}
+
+// peek returns the cursor's next pending id (ok false at the PEL's end).
+func (c *pelCursor) peek(ctx context.Context, p *pager) (rdbparse.StreamID, bool, error) {
+	if c.pos < len(c.page) {
+		return c.page[c.pos], true, nil
+	}
+	if c.done {
+		return rdbparse.StreamID{}, false, nil
+	}
+	res, err := p.cl.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: p.key, Group: c.group, Start: c.start, End: "+",
+		Count: int64(p.chunk)}).Result()
+	if err != nil {
+		return rdbparse.StreamID{}, false, p.keyGone(err)
+	}
+	c.page, c.pos = c.page[:0], 0
+	for _, pe := range res {
+		id, err := parseID(pe.ID)
+		if err != nil {
+			return id, false, err
+		}
+		c.page = append(c.page, id)
+	}
+	c.done = len(res) < p.chunk
+	if len(c.page) == 0 {
+		return rdbparse.StreamID{}, false, nil
+	}
+	c.start = nextID(c.page[len(c.page)-1]).String()
+	return c.page[0], true, nil
+}
+
+// emitBefore emits, in order and once each, the pending ids below id (up
+// to and including it when inclusive) that are not id itself: entries
+// that no longer exist.
+func (g *ghostMerge) emitBefore(ctx context.Context, id rdbparse.StreamID, inclusive bool) error {
+	for {
+		var (
+			low   rdbparse.StreamID
+			found bool
+		)
+		for _, c := range g.cursors {
+			next, ok, err := c.peek(ctx, g.p)
+			if err != nil {
+				return err
+			}
+			if ok && (!found || idLess(next, low)) {
+				low, found = next, true
+			}
+		}
+		if !found || idLess(id, low) || low == id && !inclusive {
+			if found && low == id {
+				g.pop(low) // the entry exists
+			}
+			return nil
+		}
+		g.pop(low)
+		if err := g.p.element(rdbparse.KindStreamDeletedEntry, func(e *rdbparse.Event) { e.ID, e.Fields = low, ghostFields }); err != nil {
+			return err
+		}
+	}
+}
+
+// pop moves every cursor standing at id past it.
+func (g *ghostMerge) pop(id rdbparse.StreamID) {
+	for _, c := range g.cursors {
+		if c.pos < len(c.page) && c.page[c.pos] == id {
+			c.pos++
+		}
+	}
+}
+
+func idLess(a, b rdbparse.StreamID) bool { return a.Ms < b.Ms || a.Ms == b.Ms && a.Seq < b.Seq }
 
 func (p *pager) group(ctx context.Context, gm map[string]any, nowMs int64) error {
 	name := strField(gm, "name")
