@@ -160,16 +160,20 @@ func (s *scanner) flushGroup(ctx context.Context, db int, cl *redis.Client, grou
 	}
 	dumps := make([]*redis.StringCmd, len(group))
 	ttls := make([]*redis.DurationCmd, len(group))
+	fps := make([]*redis.Cmd, len(group))
 	var clock *redis.TimeCmd
 	_, err := cl.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		clock = p.Time(ctx)
 		for i, ki := range group {
 			ttls[i] = p.PTTL(ctx, ki.key)
 			dumps[i] = p.Dump(ctx, ki.key)
+			if ki.typ == "stream" {
+				fps[i] = fingerprintCmd(ctx, p, ki.key)
+			}
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil && !errors.Is(err, redis.Nil) && !isReplyError(err) || refused(err) {
 		if refused(err) && s.dump {
 			s.log.Warn("the source refuses DUMP: every key is read by its type's commands", zap.Error(err))
 			s.dump = false
@@ -202,6 +206,9 @@ func (s *scanner) flushGroup(ctx context.Context, db int, cl *redis.Client, grou
 			return err
 		}
 		s.copied(db, ki.key, false)
+		if fps[i] != nil {
+			s.watchStream(db, ki.key, fps[i])
+		}
 	}
 	return nil
 }
@@ -226,12 +233,16 @@ func (s *scanner) copyBig(ctx context.Context, db int, cl *redis.Client, ki keyI
 	var (
 		clock *redis.TimeCmd
 		ttl   *redis.DurationCmd
+		fp    *redis.Cmd
 	)
 	if _, err := cl.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		clock = p.Time(ctx)
 		ttl = p.PTTL(ctx, ki.key)
+		if typ == rdbparse.TypeStream {
+			fp = fingerprintCmd(ctx, p, ki.key)
+		}
 		return nil
-	}); err != nil {
+	}); err != nil && !isReplyError(err) {
 		return err
 	}
 	if ttl.Val() == -2 {
@@ -265,6 +276,9 @@ func (s *scanner) copyBig(ctx context.Context, db int, cl *redis.Client, ki keyI
 		return err
 	}
 	s.copied(db, ki.key, true)
+	if fp != nil {
+		s.watchStream(db, ki.key, fp)
+	}
 	if readErr != nil {
 		s.log.Info("a big key changed while it was copied: copying it again", zap.Int("db", db), zap.String("key", ki.key))
 		s.dirty.mark(db, ki.key, time.Now())
@@ -272,4 +286,13 @@ func (s *scanner) copyBig(ctx context.Context, db int, cl *redis.Client, ki keyI
 	s.log.Debug("copied a big key page by page", zap.Int("db", db), zap.String("key", ki.key), zap.String("type", ki.typ),
 		zap.Int64("memory_usage", ki.size), zap.Duration("took", time.Since(start)))
 	return nil
+}
+
+// watchStream records the fingerprint read with a stream's copy.
+func (s *scanner) watchStream(db int, key string, c *redis.Cmd) {
+	fp, ok := fingerprint(c)
+	if s.streams.set(dbKey{db, key}, fp, ok) {
+		s.log.Warn("more streams than max-streams: consumer-group changes (which send no notification) of the streams past it are caught up only by passes",
+			zap.Int("max_streams", s.opt.MaxStreams))
+	}
 }

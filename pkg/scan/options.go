@@ -56,6 +56,10 @@ type Options struct {
 	// MaxDirty bounds the keys waiting to be copied again (default
 	// 100000). Past it they are dropped and a new pass is run instead.
 	MaxDirty int
+	// StreamPoll is how many watched streams are polled per second for
+	// consumer-group changes, which send no notification (default 1000);
+	// MaxStreams bounds the streams watched (default 100000).
+	StreamPoll, MaxStreams int
 	// SettleTimeout bounds, without Live, the time spent copying again the
 	// keys that changed during the pass once it is over (default 30 s).
 	SettleTimeout time.Duration
@@ -91,6 +95,12 @@ func (o *Options) withDefaults() {
 	}
 	if o.MaxDirty <= 0 {
 		o.MaxDirty = 100000
+	}
+	if o.StreamPoll <= 0 {
+		o.StreamPoll = 1000
+	}
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = 100000
 	}
 	if o.SettleTimeout <= 0 {
 		o.SettleTimeout = 30 * time.Second
@@ -137,12 +147,13 @@ func (o *Options) validate() error {
 
 // Stats are the counts of a Run.
 type Stats struct {
-	Pass       int   // the pass running or last run (1: the first)
-	Copied     int64 // keys written to the target by this run (a key copied twice counts twice)
-	Big        int64 // of which copied by paged reads
-	Deleted    int64 // keys deleted on the target: gone from the source (events, a copy that found nothing, a prune)
-	Events     int64 // keyspace notifications received
-	Dirty      int   // keys waiting to be copied again
-	Rescans    int   // passes started because events may have been lost
-	PassCopied int64 // keys copied by the current pass, over restarts (the checkpoint's count)
+	Pass       int    // the pass running or last run (1: the first)
+	Phase      string // the pass's phase (PhaseCopy … PhaseLive, PhaseDone)
+	Copied     int64  // keys written to the target by this run (a key copied twice counts twice)
+	Big        int64  // of which copied by paged reads
+	Deleted    int64  // keys deleted on the target: gone from the source (events, a copy that found nothing, a prune)
+	Events     int64  // keyspace notifications received
+	Dirty      int    // keys waiting to be copied again
+	Rescans    int    // passes started because events may have been lost
+	PassCopied int64  // keys copied by the current pass, over restarts (the checkpoint's count)
 }

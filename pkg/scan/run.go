@@ -28,6 +28,7 @@ type scanner struct {
 	st      *sink.Standalone
 	w       *writer
 	dirty   *dirtySet
+	streams *streamWatch
 	stats   Stats
 	events  atomic.Int64
 
@@ -38,6 +39,8 @@ type scanner struct {
 	resumed     bool // the pass was resumed from a checkpoint: events of the downtime are lost
 	flushes     flushWatch
 	lastPoll    time.Time
+	lastStreams time.Time
+	swept       bool // without Live: the final sweep of the watched streams ran
 	lastLog     time.Time
 	rateStart   time.Time
 	rateKeys    int64
@@ -53,7 +56,8 @@ func Run(ctx context.Context, opt Options) (Stats, error) {
 	}
 	s := &scanner{opt: opt, log: opt.Logger.With(zap.String("stage", "scan")), src: newClients(opt.Source),
 		dst: newClients(opt.TargetCtl), memoryUsage: true, dump: true,
-		dirty: newDirtySet(opt.MaxDirty, opt.Coalesce, opt.BigKeyCoalesce)}
+		dirty:   newDirtySet(opt.MaxDirty, opt.Coalesce, opt.BigKeyCoalesce),
+		streams: newStreamWatch(opt.MaxStreams, opt.StreamPoll)}
 	defer s.src.close()
 	defer s.dst.close()
 	err := s.run(ctx)
@@ -304,6 +308,15 @@ func (s *scanner) loop(ctx context.Context) error {
 				settleStart = time.Now()
 			}
 			n := s.dirty.len()
+			if n == 0 && !s.swept && s.notify {
+				// Group changes send no notification: look at every
+				// watched stream once more before stopping.
+				s.swept = true
+				if err := s.pollStreams(ctx, s.streams.len()); err != nil {
+					return err
+				}
+				continue
+			}
 			if n == 0 {
 				return nil
 			}
@@ -351,6 +364,12 @@ func (s *scanner) tick(ctx context.Context) error {
 			}
 		}
 	}
+	if s.notify && now.Sub(s.lastStreams) >= time.Second {
+		s.lastStreams = now
+		if err := s.pollStreams(ctx, s.opt.StreamPoll); err != nil {
+			return err
+		}
+	}
 	if now.Sub(s.lastLog) >= 10*time.Second {
 		s.lastLog = now
 		s.report()
@@ -362,6 +381,7 @@ func (s *scanner) report() {
 	s.stats.Events = s.events.Load()
 	s.stats.Dirty = s.dirty.len()
 	s.stats.PassCopied = s.w.state.Copied
+	s.stats.Phase = s.w.state.Phase
 	st := s.w.state
 	s.log.Info("scan progress", zap.Int("pass", st.Pass), zap.String("phase", st.Phase), zap.Int("db", st.DB),
 		zap.Int64("pass_copied", st.Copied), zap.Int64("copied", s.stats.Copied), zap.Int64("big", s.stats.Big),
@@ -425,6 +445,20 @@ func (s *scanner) copyDirty(ctx context.Context) error {
 	}
 	if !s.active {
 		return s.w.flush(ctx) // live: apply at once
+	}
+	return nil
+}
+
+// pollStreams polls up to n watched streams and marks those whose
+// consumer groups changed.
+func (s *scanner) pollStreams(ctx context.Context, n int) error {
+	changed, err := s.streams.poll(ctx, s.src, s.streams.batch(n))
+	if err != nil {
+		return fmt.Errorf("polling streams on the source: %w", err)
+	}
+	now := time.Now()
+	for _, k := range changed {
+		s.dirty.mark(k.db, k.key, now)
 	}
 	return nil
 }
