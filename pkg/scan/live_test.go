@@ -85,10 +85,11 @@ func TestScanUnderLoad(t *testing.T) {
 		fieldTTL     bool
 		downgrade    bool
 		keepDeletedP bool
+		functions    bool
 	}{
-		{redistest.Redis80, redistest.Redis60, false, true, true},
-		{Redis86, redistest.Valkey91, true, true, false},
-		{redistest.Redis70, redistest.Valkey91, false, false, false},
+		{redistest.Redis80, redistest.Redis60, false, true, true, false},
+		{Redis86, redistest.Valkey91, true, true, false, true},
+		{redistest.Redis70, redistest.Valkey91, false, false, false, true},
 	}
 	for _, p := range pairs {
 		for _, live := range []bool{true, false} {
@@ -100,7 +101,7 @@ func TestScanUnderLoad(t *testing.T) {
 				dst := redistest.Start(t, p.dst, redistest.Options{})
 				sc := src.Client()
 				defer sc.Close()
-				wl := &redistest.Workload{Seed: 11, Version: src.Version, HashFieldTTL: p.fieldTTL,
+				wl := &redistest.Workload{Seed: 11, Version: src.Version, HashFieldTTL: p.fieldTTL, Functions: p.functions,
 					KeepDeletedPending: p.keepDeletedP, NoGhostPending: p.downgrade}
 				if err := wl.Fill(ctx, sc, 1500); err != nil {
 					t.Fatal(err)

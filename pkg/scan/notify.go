@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -39,30 +40,26 @@ func missingClasses(flags string) string {
 var ErrNotifications = errors.New("keyspace notifications unavailable")
 
 // enableNotifications makes sure the source sends the notifications scan
-// needs. It returns the previous setting when it changed it (to be put back
+// needs: read with CONFIG GET and completed with CONFIG SET, or, where
+// CONFIG is refused, checked with a probe. It returns the previous setting when it changed it (to be put back
 // on exit), nil when it was already enough.
 func enableNotifications(ctx context.Context, c *redis.Client) (*string, error) {
 	cur, err := c.ConfigGet(ctx, "notify-keyspace-events").Result()
-	if err != nil && !refused(err) {
+	if refused(err) {
+		return nil, probeNotifications(ctx, c)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("CONFIG GET notify-keyspace-events on the source: %w", err)
 	}
-	old, known := cur["notify-keyspace-events"]
-	if known && missingClasses(old) == "" {
+	old := cur["notify-keyspace-events"]
+	if missingClasses(old) == "" {
 		return nil, nil
 	}
-	want := old + missingClasses(old)
-	if !known {
-		want = notifyClasses
-	}
-	if err := c.ConfigSet(ctx, "notify-keyspace-events", want).Err(); err != nil {
-		state := fmt.Sprintf("is %q", old)
-		if !known {
-			state = "cannot be read (CONFIG GET refused)"
-		}
-		return nil, fmt.Errorf("%w: the source's notify-keyspace-events %s and CONFIG SET was refused (%v): set it to %q "+
+	if err := c.ConfigSet(ctx, "notify-keyspace-events", old+missingClasses(old)).Err(); err != nil {
+		return nil, fmt.Errorf("%w: the source's notify-keyspace-events is %q and CONFIG SET was refused (%v): set it to %q "+
 			"(at least the classes %q) on the source (ElastiCache: the parameter group's notify-keyspace-events; "+
 			"Memorystore and Azure Cache: the instance's notify-keyspace-events setting), then start redferry again",
-			ErrNotifications, state, err, "KEA", notifyClasses)
+			ErrNotifications, old, err, "KEA", notifyClasses)
 	}
 	return &old, nil
 }
@@ -80,14 +77,15 @@ func restoreNotifications(c *redis.Client, old string, log *zap.Logger) {
 }
 
 // subscriber receives keyevent notifications of every db and marks their
-// keys dirty. Any loss of the link means events may have been lost: it
-// asks for a new pass when it is back.
+// keys dirty. A loss of the link means events were lost: once it is back
+// (subscribed again, so nothing more is missed) it asks for a new pass.
 type subscriber struct {
 	c     *redis.Client
 	dirty *dirtySet
 	log   *zap.Logger
 	ready chan struct{} // closed once the first subscription is confirmed
 	count func()        // called per event
+	down  atomic.Bool   // the link is lost and not back yet
 }
 
 const keyeventPattern = "__keyevent@*__:*"
@@ -97,15 +95,14 @@ func (s *subscriber) run(ctx context.Context) {
 	first := true
 	for ctx.Err() == nil {
 		ps := s.c.PSubscribe(ctx, keyeventPattern)
-		lost := s.receive(ctx, ps, first)
+		lost := s.receive(ctx, ps, &first)
 		ps.Close()
-		first = false
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.Warn("lost the keyspace notification link to the source: events may have been lost; a new pass follows once it is back",
+		s.down.Store(true)
+		s.log.Warn("lost the keyspace notification link to the source: events are lost until it is back; a new pass follows then",
 			zap.Error(lost))
-		s.dirty.needRescan("the notification link was lost")
 		select {
 		case <-ctx.Done():
 			return
@@ -114,12 +111,27 @@ func (s *subscriber) run(ctx context.Context) {
 	}
 }
 
+// subscribed handles a subscription confirmation: the first one, or one
+// after a loss (go-redis may also reconnect and subscribe by itself).
+func (s *subscriber) subscribed(first *bool, again bool) {
+	if *first {
+		*first = false
+		close(s.ready)
+		return
+	}
+	if again || s.down.Load() {
+		s.log.Warn("the keyspace notification link to the source is back: events were lost meanwhile; a new pass follows")
+		s.dirty.needRescan("the notification link was lost")
+	}
+	s.down.Store(false)
+}
+
 // receive reads messages until the link fails. A link silent for a while
 // is pinged; one that stays silent is taken as lost.
-func (s *subscriber) receive(ctx context.Context, ps *redis.PubSub, first bool) error {
+func (s *subscriber) receive(ctx context.Context, ps *redis.PubSub, first *bool) error {
 	const tick = 2 * time.Second
 	silent := 0
-	subscribed := false
+	confirmed := false
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, tick)
 		if err != nil {
@@ -142,19 +154,11 @@ func (s *subscriber) receive(ctx context.Context, ps *redis.PubSub, first bool) 
 		silent = 0
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if subscribed {
-				// go-redis reconnected and subscribed again by itself.
-				s.log.Warn("the keyspace notification link to the source was re-established: events may have been lost; a new pass follows")
-				s.dirty.needRescan("the notification link was re-established")
-			}
-			subscribed = true
-			if first {
-				close(s.ready)
-				first = false
-			}
+			s.subscribed(first, confirmed)
+			confirmed = true
 		case *redis.Message:
 			db, ok := keyeventDB(m.Channel)
-			if !ok {
+			if !ok || strings.HasPrefix(m.Payload, probePrefix) {
 				continue
 			}
 			s.count()
@@ -177,35 +181,43 @@ func keyeventDB(ch string) (int, bool) {
 	return db, err == nil
 }
 
-// flushWatch tells FLUSHDB, FLUSHALL and SWAPDB apart from quiet times:
-// they send no keyspace notification, so their calls are counted in INFO
-// commandstats instead; a change means the target may hold keys the
-// source lost.
-type flushWatch struct {
-	last  string
-	known bool
+// statsWatch notices, from INFO commandstats, the commands that change
+// the data without a keyspace notification: FLUSHDB, FLUSHALL and SWAPDB
+// (the target may hold keys the source lost), and FUNCTION LOAD, DELETE,
+// FLUSH and RESTORE (the libraries are copied again).
+type statsWatch struct {
+	flush, functions string
+	known            bool
 }
 
-var flushCommands = []string{"cmdstat_flushdb:", "cmdstat_flushall:", "cmdstat_swapdb:"}
+var (
+	flushCommands    = []string{"cmdstat_flushdb:", "cmdstat_flushall:", "cmdstat_swapdb:"}
+	functionCommands = []string{"cmdstat_function|load:", "cmdstat_function|delete:", "cmdstat_function|flush:",
+		"cmdstat_function|restore:"}
+)
 
-// changed polls INFO commandstats; the first call only records.
-func (f *flushWatch) changed(ctx context.Context, c *redis.Client) (bool, error) {
+// poll reads INFO commandstats and tells which kind of change happened
+// since the last poll; the first poll only records.
+func (w *statsWatch) poll(ctx context.Context, c *redis.Client) (flushed, functions bool, err error) {
 	text, err := c.Info(ctx, "commandstats").Result()
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
-	var sb strings.Builder
-	for _, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		for _, p := range flushCommands {
-			if strings.HasPrefix(line, p) {
-				calls, _, _ := strings.Cut(strings.TrimPrefix(line, p), ",")
-				sb.WriteString(p + calls + ";")
+	calls := func(names []string) string {
+		var sb strings.Builder
+		for _, line := range strings.Split(text, "\n") {
+			line = strings.TrimSpace(line)
+			for _, p := range names {
+				if strings.HasPrefix(line, p) {
+					n, _, _ := strings.Cut(strings.TrimPrefix(line, p), ",")
+					sb.WriteString(p + n + ";")
+				}
 			}
 		}
+		return sb.String()
 	}
-	now := sb.String()
-	was, known := f.last, f.known
-	f.last, f.known = now, true
-	return known && now != was, nil
+	f, fn := calls(flushCommands), calls(functionCommands)
+	flushed, functions = w.known && f != w.flush, w.known && fn != w.functions
+	w.flush, w.functions, w.known = f, fn, true
+	return flushed, functions, nil
 }

@@ -118,14 +118,14 @@ func (s *scanner) pruneStep(ctx context.Context) error {
 	return s.w.flushIfFull(ctx, false)
 }
 
-// skipOwn leaves out redferry's own checkpoint keys.
+// skipOwn leaves out redferry's own keys: checkpoints, and the probe's.
 func (s *scanner) skipOwn(db int, keys []string) []string {
 	if db != 0 {
 		return keys
 	}
 	out := keys[:0]
 	for _, k := range keys {
-		if k != s.opt.StateKey && !strings.HasPrefix(k, checkpoint.KeyPrefix) {
+		if k != s.opt.StateKey && !strings.HasPrefix(k, checkpoint.KeyPrefix) && !strings.HasPrefix(k, probePrefix) {
 			out = append(out, k)
 		}
 	}

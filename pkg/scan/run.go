@@ -29,6 +29,7 @@ type scanner struct {
 	w       *writer
 	dirty   *dirtySet
 	streams *streamWatch
+	sub     *subscriber // nil without notifications
 	stats   Stats
 	events  atomic.Int64
 
@@ -37,7 +38,8 @@ type scanner struct {
 	dump        bool // the source answers DUMP
 	active      bool // a pass is running
 	resumed     bool // the pass was resumed from a checkpoint: events of the downtime are lost
-	flushes     flushWatch
+	cmdstats    statsWatch
+	functions   bool // the function libraries are to be copied
 	lastPoll    time.Time
 	lastStreams time.Time
 	swept       bool // without Live: the final sweep of the watched streams ran
@@ -132,7 +134,7 @@ func (s *scanner) run(ctx context.Context) error {
 	if !s.notify && !s.opt.Merge {
 		s.w.state.Prune = true
 	}
-	if _, err := s.flushes.changed(ctx, src0); err != nil {
+	if _, _, err := s.cmdstats.poll(ctx, src0); err != nil {
 		s.log.Warn("the source refuses INFO commandstats: FLUSHDB, FLUSHALL and SWAPDB on it go unnoticed", zap.Error(err))
 	}
 	err = s.loop(ctx)
@@ -151,6 +153,7 @@ func (s *scanner) run(ctx context.Context) error {
 func (s *scanner) subscribe(ctx context.Context) (<-chan struct{}, error) {
 	sub := &subscriber{c: s.src.db(0), dirty: s.dirty, log: s.log, ready: make(chan struct{}),
 		count: func() { s.events.Add(1) }}
+	s.sub = sub
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -189,7 +192,7 @@ func (s *scanner) start(ctx context.Context, dstInfo server.Info) error {
 		return s.beginPass(ctx, st.Pass+1, !s.opt.Merge,
 			"the source is another server process than the checkpoint's (restarted, or failed over): its SCAN cursor means nothing here")
 	case st.Phase == PhaseCopy || st.Phase == PhasePrune:
-		s.active, s.resumed = true, true
+		s.active, s.resumed, s.functions = true, true, true
 		s.log.Info("resuming the pass at the checkpoint's cursor", zap.Int("pass", st.Pass), zap.String("phase", st.Phase),
 			zap.Int("db", st.DB), zap.Uint64("cursor", st.Cursor), zap.Int64("copied_before", st.Copied))
 		if !s.opt.Merge {
@@ -230,7 +233,7 @@ func (s *scanner) beginPass(ctx context.Context, n int, prune bool, why string) 
 	st.Pass, st.Phase, st.Cursor, st.Copied, st.Deleted, st.Prune = n, PhaseCopy, 0, 0, 0, prune
 	st.RunID = s.srcInfo.RunID
 	st.DB = firstDB(dbs, 0)
-	s.active, s.resumed = true, false
+	s.active, s.resumed, s.functions = true, false, true
 	s.stats.Pass = n
 	if why != "" {
 		s.log.Info("starting a pass over the source", zap.Int("pass", n), zap.Bool("prune", prune), zap.String("why", why))
@@ -308,6 +311,9 @@ func (s *scanner) loop(ctx context.Context) error {
 				settleStart = time.Now()
 			}
 			n := s.dirty.len()
+			if s.sub != nil && s.sub.down.Load() {
+				n++ // events are being lost: not done until the link is back and a pass ran
+			}
 			if n == 0 && !s.swept && s.notify {
 				// Group changes send no notification: look at every
 				// watched stream once more before stopping.
@@ -354,14 +360,21 @@ func (s *scanner) tick(ctx context.Context) error {
 	now := time.Now()
 	if now.Sub(s.lastPoll) >= time.Second {
 		s.lastPoll = now
-		if changed, err := s.flushes.changed(ctx, s.src.db(0)); err == nil && changed && (s.notify || s.opt.Live) {
+		flushed, functions, err := s.cmdstats.poll(ctx, s.src.db(0))
+		if err == nil && flushed && (s.notify || s.opt.Live) {
 			s.log.Warn("FLUSHDB, FLUSHALL or SWAPDB ran on the source (they send no keyspace notification): a new pass follows")
 			s.dirty.needRescan("FLUSHDB, FLUSHALL or SWAPDB ran on the source")
 		}
-		if s.w.b.Len() > 0 {
+		s.functions = s.functions || functions
+		if s.w.b.Len() > 0 { // keep the target and the checkpoint at most a second behind
 			if err := s.w.flush(ctx); err != nil {
 				return err
 			}
+		}
+	}
+	if s.functions {
+		if err := s.copyFunctions(ctx); err != nil {
+			return err
 		}
 	}
 	if s.notify && now.Sub(s.lastStreams) >= time.Second {

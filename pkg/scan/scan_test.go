@@ -67,7 +67,7 @@ func TestScanCopiesEveryType(t *testing.T) {
 			dst := redistest.Start(t, tc.dst, redistest.Options{})
 			sc := src.Client()
 			defer sc.Close()
-			wl := &redistest.Workload{Seed: 3, Version: "6.0.16"}
+			wl := &redistest.Workload{Seed: 3, Version: src.Version, Functions: tc.dst != redistest.Redis60}
 			if err := wl.Fill(ctx, sc, 2000); err != nil {
 				t.Fatal(err)
 			}

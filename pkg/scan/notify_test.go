@@ -1,0 +1,177 @@
+package scan
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redferry/redferry/internal/redistest"
+	"github.com/redferry/redferry/pkg/server"
+)
+
+// A source whose user may not run CONFIG (as on managed services): --live
+// needs notifications and says which setting to change; with them already
+// on it works; without --live the copy goes on and ends with a prune.
+func TestScanWithoutConfigRights(t *testing.T) {
+	tests := []struct {
+		name    string
+		notify  string // the source's notify-keyspace-events
+		live    bool
+		wantErr bool
+	}{
+		{"live, notifications off", "", true, true},
+		{"live, notifications on", "KEA", true, false},
+		{"one-shot, notifications off", "", false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: []string{"notify-keyspace-events", tc.notify}})
+			dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
+			sc := src.Client()
+			defer sc.Close()
+			if err := sc.Do(ctx, "ACL", "SETUSER", "scanner", "on", ">pw", "~*", "&*", "+@all", "-config").Err(); err != nil {
+				t.Fatal(err)
+			}
+			wl := &redistest.Workload{Seed: 5, Version: src.Version}
+			if err := wl.Fill(ctx, sc, 300); err != nil {
+				t.Fatal(err)
+			}
+			opt := options(t, src, dst)
+			opt.Source = server.ClientOptions{Addr: src.Addr, Username: "scanner", Password: "pw"}
+			opt.Live = tc.live
+			runCtx, stop := context.WithCancel(ctx)
+			defer stop()
+			var passDone sync.Once
+			opt.Progress = func(st Stats) {
+				if st.Phase == PhaseLive {
+					passDone.Do(stop) // live: stop once the first pass is complete
+				}
+			}
+			st, err := Run(runCtx, opt)
+			if tc.wantErr {
+				if !errors.Is(err, ErrNotifications) || !strings.Contains(err.Error(), "notify-keyspace-events") || !strings.Contains(err.Error(), "KEA") {
+					t.Fatalf("err = %v, want one saying to set notify-keyspace-events to KEA", err)
+				}
+				if n := keysOf(t, dst); n != 0 {
+					t.Errorf("the target got %d keys before the refusal", n)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("stats %+v", st)
+			assertEqual(t, src, dst, 1)
+			if got := sc.ConfigGet(ctx, "notify-keyspace-events").Val()["notify-keyspace-events"]; !sameFlags(got, tc.notify) {
+				t.Errorf("notify-keyspace-events is %q, was %q", got, tc.notify)
+			}
+		})
+	}
+}
+
+func sameFlags(a, b string) bool { return missingClasses(a) == missingClasses(b) }
+
+func keysOf(t *testing.T, s *redistest.Server) int64 {
+	t.Helper()
+	c := s.Client()
+	defer c.Close()
+	in, err := server.Fetch(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in.Keys()
+}
+
+// Events lost while the notification link is down (here: the source kills
+// it) or dropped because too many keys changed at once (max-dirty) are made
+// up for by a new pass, which also deletes on the target what the source
+// deleted meanwhile.
+func TestScanRescansAfterLostEvents(t *testing.T) {
+	tests := []struct {
+		name     string
+		maxDirty int
+		killLink bool
+	}{
+		{"link killed", 0, true},
+		{"dirty set overflow", 20, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			src := redistest.Start(t, redistest.Redis70, redistest.Options{})
+			dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
+			sc := src.Client()
+			defer sc.Close()
+			wl := &redistest.Workload{Seed: 8, Version: src.Version}
+			if err := wl.Fill(ctx, sc, 500); err != nil {
+				t.Fatal(err)
+			}
+			opt := options(t, src, dst)
+			opt.Live, opt.MaxDirty = true, tc.maxDirty
+			passes := make(chan Stats, 16)
+			opt.Progress = func(st Stats) {
+				if st.Phase == PhaseLive {
+					select {
+					case passes <- st:
+					default:
+					}
+				}
+			}
+			runCtx, stop := context.WithCancel(ctx)
+			defer stop()
+			var (
+				st  Stats
+				err error
+				wg  sync.WaitGroup
+			)
+			wg.Add(1)
+			go func() { defer wg.Done(); st, err = Run(runCtx, opt) }()
+			first := waitPass(t, passes)
+			if tc.killLink {
+				if err := sc.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Deletions and writes around the loss.
+			if err := sc.Del(ctx, "wl:0:0", "wl:1:1", "wl:2:2").Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := wl.Run(ctx, sc, 300); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				next := waitPass(t, passes)
+				if next.Pass > first.Pass {
+					break
+				}
+			}
+			assertEqual(t, src, dst, 10)
+			stop()
+			wg.Wait()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("stats %+v", st)
+			if st.Rescans == 0 {
+				t.Errorf("no new pass after the loss: %+v", st)
+			}
+		})
+	}
+}
+
+func waitPass(t *testing.T, passes <-chan Stats) Stats {
+	t.Helper()
+	select {
+	case st := <-passes:
+		return st
+	case <-time.After(30 * time.Second):
+		t.Fatal("no pass completed within 30 s")
+	}
+	return Stats{}
+}
