@@ -25,6 +25,7 @@ type scanFlags struct {
 	live                     bool
 	count, rate, chunk       int
 	maxDirty                 int
+	streamPoll, maxStreams   int
 	bigKeyBytes, bigKeyElems int64
 	coalesce, bigCoalesce    time.Duration
 	settle                   time.Duration
@@ -69,6 +70,8 @@ func newScanCommand() *cobra.Command {
 	fl.DurationVar(&f.coalesce, "coalesce", 100*time.Millisecond, "gather the notifications of a key this long before copying it again")
 	fl.DurationVar(&f.bigCoalesce, "big-key-coalesce", 2*time.Second, "the same for big keys: a big key is copied again at most once per this time")
 	fl.IntVar(&f.maxDirty, "max-dirty", 100000, "keys waiting to be copied again; past it they are dropped and a new pass runs instead")
+	fl.IntVar(&f.streamPoll, "stream-poll", 1000, "streams polled per second for consumer-group changes (XREADGROUP, XACK, XCLAIM send no notification)")
+	fl.IntVar(&f.maxStreams, "max-streams", 100000, "streams watched for consumer-group changes; past it they are caught up by passes only")
 	fl.DurationVar(&f.settle, "settle-timeout", 30*time.Second, "without --live: how long to go on copying keys that changed during the pass once it is over")
 	return cmd
 }
@@ -126,6 +129,7 @@ func runScan(cmd *cobra.Command, f scanFlags) error {
 		StateKey: stateKey, Live: f.live, FlushTarget: cfg.FlushTarget, Merge: cfg.Merge,
 		ScanCount: f.count, Rate: f.rate, BigKeyBytes: f.bigKeyBytes, BigKeyElements: f.bigKeyElems, Chunk: f.chunk,
 		Coalesce: f.coalesce, BigKeyCoalesce: f.bigCoalesce, MaxDirty: f.maxDirty, SettleTimeout: f.settle,
+		StreamPoll: f.streamPoll, MaxStreams: f.maxStreams,
 		ReplayMode: cfg.ReplayMode, OnUnknownModule: cfg.OnUnknownModule, BatchCommands: cfg.BatchCommands,
 		BatchBytes: cfg.BatchBytes, Logger: log}
 	log.Info("redferry scan starting", zap.String("source", srcEP.String()), zap.String("target", dstEP.String()),
