@@ -190,3 +190,33 @@ func TestScanBigKeyInBoundedMemory(t *testing.T) {
 	}
 	assertScanEqual(t, src, dst)
 }
+
+// A target that holds keys is refused unless the operator says what to do
+// with them, as for sync; --merge keeps them.
+func TestScanNonEmptyTarget(t *testing.T) {
+	src := redistest.Start(t, redistest.Redis70, redistest.Options{})
+	dst := redistest.Start(t, redistest.Redis70, redistest.Options{})
+	fill(t, src, 50)
+	dc := dst.Client()
+	defer dc.Close()
+	if err := dc.Set(context.Background(), "theirs", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	out, code := run(t, time.Minute, "scan", "--source", src.URL(), "--target", dst.URL())
+	if code == 0 || !strings.Contains(out, "--flush-target") || !strings.Contains(out, "--merge") {
+		t.Fatalf("a non-empty target was not refused (exit %d):\n%s", code, out)
+	}
+	if _, ok := scanState(t, dc); ok {
+		t.Fatal("the refused run wrote its checkpoint")
+	}
+	out, code = run(t, time.Minute, "scan", "--source", src.URL(), "--target", dst.URL(), "--merge")
+	if code != 0 {
+		t.Fatalf("--merge: exit %d:\n%s", code, out)
+	}
+	if v, _ := dc.Get(context.Background(), "theirs").Result(); v != "1" {
+		t.Errorf("--merge lost the target's own key")
+	}
+	if n := totalKeys(t, dst); n != totalKeys(t, src)+2 { // its own key and the checkpoint
+		t.Errorf("target holds %d keys, want the source's %d + 2", n, totalKeys(t, src))
+	}
+}

@@ -268,12 +268,14 @@ func (s *scanner) copyBig(ctx context.Context, db int, cl *redis.Client, ki keyI
 		return s.w.flushIfFull(ctx, true)
 	}}
 	readErr := p.read(ctx, typ)
-	if readErr != nil && !errors.Is(readErr, errChanged) && !wrongType(readErr) {
-		return readErr
-	}
+	// Close the key even when the read failed, so the next one can begin:
+	// what was written of it is replaced when it is copied again.
 	end := rdbparse.Event{Kind: rdbparse.KindKeyEnd, DB: db, Key: key, Type: typ, ExpireAt: expireAt, Idle: -1, Freq: -1, Len: -1}
 	if err := s.w.handle(&end); err != nil {
 		return err
+	}
+	if readErr != nil && !errors.Is(readErr, errChanged) && !wrongType(readErr) {
+		return readErr
 	}
 	s.copied(db, ki.key, true)
 	if fp != nil {

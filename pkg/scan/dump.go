@@ -3,11 +3,15 @@ package scan
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/redferry/redferry/rdbparse"
 )
+
+// errPayload marks a DUMP payload redferry cannot read: retrying does not help.
+var errPayload = errors.New("unreadable DUMP payload")
 
 // dumpTrailer is what DUMP appends to the serialized value: the RDB version
 // (2 bytes, little endian) and a CRC64 of everything before it (8 bytes).
@@ -18,12 +22,12 @@ const dumpTrailer = 10
 // accepted).
 func PayloadVersion(payload []byte) (int, error) {
 	if len(payload) < 1+dumpTrailer {
-		return 0, fmt.Errorf("scan: DUMP payload of %d bytes is too short", len(payload))
+		return 0, fmt.Errorf("scan: DUMP payload of %d bytes is too short: %w", len(payload), errPayload)
 	}
 	body := payload[:len(payload)-8]
 	sum := binary.LittleEndian.Uint64(payload[len(payload)-8:])
 	if sum != 0 && rdbparse.CRC64(0, body) != sum {
-		return 0, fmt.Errorf("scan: DUMP payload fails its CRC64 check")
+		return 0, fmt.Errorf("scan: DUMP payload fails its CRC64 check: %w", errPayload)
 	}
 	return int(binary.LittleEndian.Uint16(payload[len(payload)-dumpTrailer:])), nil
 }
@@ -78,7 +82,7 @@ func decodePayload(key, payload []byte, expireAt int64, captureRaw int, handle f
 	}
 	dec := rdbparse.NewDecoder(payloadRDB(key, payload, version, expireAt), rdbparse.Options{CaptureRaw: captureRaw})
 	if err := dec.Decode(handle); err != nil {
-		return fmt.Errorf("scan: decoding the DUMP payload of key %q (RDB version %d): %w", key, version, err)
+		return fmt.Errorf("scan: decoding the DUMP payload of key %q (RDB version %d): %w: %w", key, version, errPayload, err)
 	}
 	return nil
 }

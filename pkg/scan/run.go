@@ -343,7 +343,7 @@ func (s *scanner) loop(ctx context.Context) error {
 func fatal(err error) bool {
 	var te *sink.TargetError
 	return errors.As(err, &te) || errors.Is(err, transform.ErrUnsupported) || errors.Is(err, sink.ErrAuth) ||
-		errors.Is(err, ErrNotifications)
+		errors.Is(err, ErrNotifications) || errors.Is(err, errPayload)
 }
 
 // tick does one step: a page of the pass, the keys due to be copied
