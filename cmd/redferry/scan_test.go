@@ -111,8 +111,8 @@ func TestScanKillResume(t *testing.T) {
 	}
 	_ = cmd.Wait()
 	killed, _ := scanState(t, dc)
-	if killed.Phase != scan.PhaseCopy || killed.Copied >= total {
-		t.Fatalf("killed after the copy: %+v", killed)
+	if killed.Phase != scan.PhaseCopy || killed.Copied >= total || killed.NotifyOriginal == nil {
+		t.Fatalf("killed after the copy, or with no record of the notification setting it changed: %+v", killed)
 	}
 	if v := sc.ConfigGet(context.Background(), "notify-keyspace-events").Val()["notify-keyspace-events"]; v == "" {
 		t.Fatalf("the killed run had not turned notifications on")
@@ -136,8 +136,9 @@ func TestScanKillResume(t *testing.T) {
 	if again > total-killed.Copied+500 || again >= total {
 		t.Errorf("the second run copied %d keys of %d, %d of them already copied: it did not continue from the cursor", again, total, killed.Copied)
 	}
-	if v := sc.ConfigGet(context.Background(), "notify-keyspace-events").Val()["notify-keyspace-events"]; v != "" {
-		t.Errorf("notify-keyspace-events left at %q after the second run, want \"\" as before the first", v)
+	if v := sc.ConfigGet(context.Background(), "notify-keyspace-events").Val()["notify-keyspace-events"]; v != "" || final.NotifyOriginal != nil {
+		t.Errorf("notify-keyspace-events left at %q after the second run (want \"\" as before the first); checkpoint still says to put back %v",
+			v, final.NotifyOriginal)
 	}
 	assertScanEqual(t, src, dst)
 }

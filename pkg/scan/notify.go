@@ -64,16 +64,18 @@ func enableNotifications(ctx context.Context, c *redis.Client) (*string, error) 
 	return &old, nil
 }
 
-// restoreNotifications puts the setting back as it was.
-func restoreNotifications(c *redis.Client, old string, log *zap.Logger) {
+// restoreNotifications puts the setting back as it was, and says whether
+// it could.
+func restoreNotifications(c *redis.Client, old string, log *zap.Logger) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c.ConfigSet(ctx, "notify-keyspace-events", old).Err(); err != nil {
 		log.Warn("could not put the source's notify-keyspace-events back: set it by hand",
 			zap.String("value", old), zap.Error(err))
-		return
+		return false
 	}
 	log.Info("put the source's notify-keyspace-events back", zap.String("value", old))
+	return true
 }
 
 // subscriber receives keyevent notifications of every db and marks their

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -106,6 +107,7 @@ func (s *scanner) run(ctx context.Context) error {
 		return err
 	}
 	src0 := s.src.db(0)
+	restore, stopSub := func() {}, func() {}
 	orig, err := enableNotifications(ctx, src0)
 	switch {
 	case err != nil && s.opt.Live:
@@ -122,11 +124,20 @@ func (s *scanner) run(ctx context.Context) error {
 			s.w.state.NotifyOriginal = orig
 			s.log.Info("turned on keyspace notifications on the source for the copy; the setting is put back on exit",
 				zap.String("was", *orig))
-			defer restoreNotifications(src0, *orig, s.log)
+			var once sync.Once
+			restore = func() {
+				once.Do(func() {
+					if restoreNotifications(src0, *orig, s.log) {
+						s.w.state.NotifyOriginal = nil // put back: nothing for a later run to undo
+					}
+				})
+			}
+			defer restore()
 		}
 		subCtx, stop := context.WithCancel(ctx)
 		done, err := s.subscribe(subCtx)
-		defer func() { stop(); <-done }()
+		stopSub = func() { stop(); <-done }
+		defer stopSub()
 		if err != nil {
 			return err
 		}
@@ -138,6 +149,8 @@ func (s *scanner) run(ctx context.Context) error {
 		s.log.Warn("the source refuses INFO commandstats: FLUSHDB, FLUSHALL and SWAPDB on it go unnoticed", zap.Error(err))
 	}
 	err = s.loop(ctx)
+	stopSub()
+	restore()
 	// Keep what was done: the last batch and the checkpoint.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
