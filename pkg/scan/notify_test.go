@@ -175,3 +175,43 @@ func waitPass(t *testing.T, passes <-chan Stats) Stats {
 	}
 	return Stats{}
 }
+
+// A run that starts after a complete pass (the checkpoint says so) runs a
+// new pass with a prune: what changed and what was deleted while redferry
+// was not running reaches the target.
+func TestScanRestartCatchesUp(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	src := redistest.Start(t, redistest.Redis80, redistest.Options{})
+	dst := redistest.Start(t, redistest.Redis60, redistest.Options{})
+	sc := src.Client()
+	defer sc.Close()
+	wl := &redistest.Workload{Seed: 9, Version: "6.0.16", KeepDeletedPending: true, NoGhostPending: true}
+	if err := wl.Fill(ctx, sc, 500); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, options(t, src, dst)); err != nil {
+		t.Fatal(err)
+	}
+	// While redferry is not running: writes, deletes, a FLUSHDB.
+	if err := wl.Run(ctx, sc, 300); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Del(ctx, "wl:0:0", "wl:1:1", "wl:3:3").Err(); err != nil {
+		t.Fatal(err)
+	}
+	db1 := src.ClientDB(1)
+	defer db1.Close()
+	if err := db1.FlushDB(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Run(ctx, options(t, src, dst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stats %+v", st)
+	if st.Pass != 2 || st.Deleted == 0 {
+		t.Errorf("want pass 2 with deletions, got %+v", st)
+	}
+	assertEqual(t, src, dst, 1)
+}
