@@ -167,16 +167,25 @@ func (s *scanner) flushGroup(ctx context.Context, db int, cl *redis.Client, grou
 		for i, ki := range group {
 			ttls[i] = p.PTTL(ctx, ki.key)
 			dumps[i] = p.Dump(ctx, ki.key)
-			if ki.typ == "stream" {
+			if ki.typ == "stream" && s.fingerprints {
 				fps[i] = fingerprintCmd(ctx, p, ki.key)
 			}
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) && !isReplyError(err) || refused(err) {
-		if refused(err) && s.dump {
-			s.log.Warn("the source refuses DUMP: every key is read by its type's commands", zap.Error(err))
-			s.dump = false
+	if err != nil && !errors.Is(err, redis.Nil) && !isReplyError(err) {
+		return err
+	}
+	var cmds []redis.Cmder
+	for i := range group {
+		cmds = append(cmds, dumps[i])
+		if fps[i] != nil {
+			cmds = append(cmds, fps[i])
+		}
+	}
+	if s.noteRefusals(cmds) {
+		// The transaction was discarded: again without what is refused.
+		if !s.dump {
 			for _, ki := range group {
 				if err := s.copyBig(ctx, db, cl, ki); err != nil {
 					return err
@@ -184,7 +193,7 @@ func (s *scanner) flushGroup(ctx context.Context, db int, cl *redis.Client, grou
 			}
 			return nil
 		}
-		return err
+		return s.flushGroup(ctx, db, cl, group)
 	}
 	now := clock.Val().UnixMilli()
 	for i, ki := range group {
@@ -238,12 +247,15 @@ func (s *scanner) copyBig(ctx context.Context, db int, cl *redis.Client, ki keyI
 	if _, err := cl.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		clock = p.Time(ctx)
 		ttl = p.PTTL(ctx, ki.key)
-		if typ == rdbparse.TypeStream {
+		if typ == rdbparse.TypeStream && s.fingerprints {
 			fp = fingerprintCmd(ctx, p, ki.key)
 		}
 		return nil
 	}); err != nil && !isReplyError(err) {
 		return err
+	}
+	if fp != nil && s.noteRefusals([]redis.Cmder{fp}) {
+		return s.copyBig(ctx, db, cl, ki) // again without the fingerprint
 	}
 	if ttl.Val() == -2 {
 		s.deleted(db, ki.key)
@@ -297,4 +309,33 @@ func (s *scanner) watchStream(db int, key string, c *redis.Cmd) {
 		s.log.Warn("more streams than max-streams: consumer-group changes (which send no notification) of the streams past it are caught up only by passes",
 			zap.Int("max_streams", s.opt.MaxStreams))
 	}
+}
+
+// noteRefusals reports whether one of cmds was refused by the source (ACL,
+// or a command a managed service disables), and stops using it: DUMP (keys
+// are then read page by page) or XINFO STREAM FULL (streams are then not
+// watched for consumer-group changes).
+func (s *scanner) noteRefusals(cmds []redis.Cmder) bool {
+	found := false
+	for _, c := range cmds {
+		err := c.Err()
+		if !refused(err) {
+			continue
+		}
+		found = true
+		switch c.Name() {
+		case "dump":
+			if s.dump {
+				s.log.Warn("the source refuses DUMP: every key is read page by page with its type's commands", zap.Error(err))
+				s.dump = false
+			}
+		case "xinfo":
+			if s.fingerprints {
+				s.log.Warn("the source refuses XINFO STREAM FULL: consumer-group changes (which send no notification) are caught up only by passes",
+					zap.Error(err))
+				s.fingerprints = false
+			}
+		}
+	}
+	return found
 }

@@ -34,19 +34,20 @@ type scanner struct {
 	stats   Stats
 	events  atomic.Int64
 
-	notify      bool // notifications are received
-	memoryUsage bool // the source answers MEMORY USAGE
-	dump        bool // the source answers DUMP
-	active      bool // a pass is running
-	resumed     bool // the pass was resumed from a checkpoint: events of the downtime are lost
-	cmdstats    statsWatch
-	functions   bool // the function libraries are to be copied
-	lastPoll    time.Time
-	lastStreams time.Time
-	swept       bool // without Live: the final sweep of the watched streams ran
-	lastLog     time.Time
-	rateStart   time.Time
-	rateKeys    int64
+	notify       bool // notifications are received
+	memoryUsage  bool // the source answers MEMORY USAGE
+	dump         bool // the source answers DUMP
+	fingerprints bool // the source answers XINFO STREAM FULL
+	active       bool // a pass is running
+	resumed      bool // the pass was resumed from a checkpoint: events of the downtime are lost
+	cmdstats     statsWatch
+	functions    bool // the function libraries are to be copied
+	lastPoll     time.Time
+	lastStreams  time.Time
+	swept        bool // without Live: the final sweep of the watched streams ran
+	lastLog      time.Time
+	rateStart    time.Time
+	rateKeys     int64
 }
 
 // Run copies the source into the target with SCAN (see the package doc)
@@ -58,7 +59,7 @@ func Run(ctx context.Context, opt Options) (Stats, error) {
 		return Stats{}, fmt.Errorf("scan: %w", err)
 	}
 	s := &scanner{opt: opt, log: opt.Logger.With(zap.String("stage", "scan")), src: newClients(opt.Source),
-		dst: newClients(opt.TargetCtl), memoryUsage: true, dump: true,
+		dst: newClients(opt.TargetCtl), memoryUsage: true, dump: true, fingerprints: true,
 		dirty:   newDirtySet(opt.MaxDirty, opt.Coalesce, opt.BigKeyCoalesce),
 		streams: newStreamWatch(opt.MaxStreams, opt.StreamPoll)}
 	defer s.src.close()
