@@ -45,8 +45,8 @@ type Options struct {
 	// transform.RestoreAutoMax, 4 MiB).
 	BigKeyBytes    int64
 	BigKeyElements int64
-	// Chunk is the number of elements per paged read (default 1000) and
-	// the bytes per GETRANGE piece times 1024.
+	// Chunk is the number of elements per paged read (default 1000); a
+	// GETRANGE piece of a big string is Chunk KiB.
 	Chunk int
 	// Coalesce is how long events for one key are gathered before it is
 	// copied again (default 100 ms); BigKeyCoalesce the same for keys

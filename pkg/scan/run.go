@@ -39,7 +39,6 @@ type scanner struct {
 	dump         bool // the source answers DUMP
 	fingerprints bool // the source answers XINFO STREAM FULL
 	active       bool // a pass is running
-	resumed      bool // the pass was resumed from a checkpoint: events of the downtime are lost
 	cmdstats     statsWatch
 	functions    bool // the function libraries are to be copied
 	lastPoll     time.Time
@@ -206,7 +205,7 @@ func (s *scanner) start(ctx context.Context, dstInfo server.Info) error {
 		return s.beginPass(ctx, st.Pass+1, !s.opt.Merge,
 			"the source is another server process than the checkpoint's (restarted, or failed over): its SCAN cursor means nothing here")
 	case st.Phase == PhaseCopy || st.Phase == PhasePrune:
-		s.active, s.resumed, s.functions = true, true, true
+		s.active, s.functions = true, true
 		s.log.Info("resuming the pass at the checkpoint's cursor", zap.Int("pass", st.Pass), zap.String("phase", st.Phase),
 			zap.Int("db", st.DB), zap.Uint64("cursor", st.Cursor), zap.Int64("copied_before", st.Copied))
 		if !s.opt.Merge {
@@ -247,7 +246,7 @@ func (s *scanner) beginPass(ctx context.Context, n int, prune bool, why string) 
 	st.Pass, st.Phase, st.Cursor, st.Copied, st.Deleted, st.Prune = n, PhaseCopy, 0, 0, 0, prune
 	st.RunID = s.srcInfo.RunID
 	st.DB = firstDB(dbs, 0)
-	s.active, s.resumed, s.functions = true, false, true
+	s.active, s.functions = true, true
 	s.stats.Pass = n
 	if why != "" {
 		s.log.Info("starting a pass over the source", zap.Int("pass", n), zap.Bool("prune", prune), zap.String("why", why))

@@ -29,6 +29,8 @@ func (c *clients) db(n int) *redis.Client {
 	defer c.mu.Unlock()
 	cl, ok := c.byDB[n]
 	if !ok {
+		// server.NewClient sets the project's client options; the db is
+		// not one of them, so they are copied with it.
 		cl = server.NewClient(c.opts)
 		o := cl.Options()
 		o.DB = n

@@ -27,7 +27,6 @@ type writer struct {
 	maxCmds  int
 	maxBytes int
 	seq      int64 // a number per key, as the batch offset in error reports
-	lastSent time.Time
 }
 
 func newWriter(st *sink.Standalone, caps server.Info, opt *Options) *writer {
@@ -73,7 +72,6 @@ func (w *writer) flush(ctx context.Context) error {
 	}
 	w.b.Reset()
 	w.b.StartDB = w.db
-	w.lastSent = time.Now()
 	return nil
 }
 
@@ -109,7 +107,7 @@ func (w *writer) payload(db int, key, payload []byte, expireAt int64) error {
 	return err
 }
 
-// keyEvents starts a key read page by page: its events go to the
+// beginKey starts a key read page by page: its events go to the
 // Rebuilder through handle.
 func (w *writer) beginKey(db int) {
 	w.seq++
