@@ -313,6 +313,7 @@ func (s *scanner) loop(ctx context.Context) error {
 			} else {
 				extraPasses++
 				s.stats.Rescans++
+				settleStart, s.swept = time.Time{}, false
 				if err := s.beginPass(ctx, s.w.state.Pass+1, !s.opt.Merge, why); err != nil {
 					return err
 				}
@@ -337,7 +338,13 @@ func (s *scanner) loop(ctx context.Context) error {
 				continue
 			}
 			if n == 0 {
-				return nil
+				// A FLUSHDB just before the end shows only in commandstats.
+				flushed, _, err := s.cmdstats.poll(ctx, s.src.db(0))
+				if err != nil || !flushed || !s.notify {
+					return nil
+				}
+				s.dirty.needRescan("FLUSHDB, FLUSHALL or SWAPDB ran on the source")
+				continue
 			}
 			if time.Since(settleStart) > s.opt.SettleTimeout {
 				s.log.Warn("keys still change on the source: stopping all the same; run with --live to keep the target current",
