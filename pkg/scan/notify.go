@@ -97,7 +97,9 @@ func (s *subscriber) run(ctx context.Context) {
 	first := true
 	for ctx.Err() == nil {
 		ps := s.c.PSubscribe(ctx, keyeventPattern)
+		unblock := context.AfterFunc(ctx, func() { ps.Close() }) // a blocked read ignores ctx
 		lost := s.receive(ctx, ps, &first)
+		unblock()
 		ps.Close()
 		if ctx.Err() != nil {
 			return

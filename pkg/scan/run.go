@@ -65,6 +65,7 @@ func Run(ctx context.Context, opt Options) (Stats, error) {
 	defer s.dst.close()
 	err := s.run(ctx)
 	s.stats.Dirty = s.dirty.len()
+	s.stats.Events = s.events.Load()
 	s.stats.PassCopied = s.w.stateCopied()
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		err = nil
@@ -411,6 +412,7 @@ func (s *scanner) tick(ctx context.Context) error {
 }
 
 func (s *scanner) report() {
+	s.lastLog = time.Now()
 	s.stats.Events = s.events.Load()
 	s.stats.Dirty = s.dirty.len()
 	s.stats.PassCopied = s.w.state.Copied
