@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 RACE_PKGS := ./pkg/spool/... ./pkg/status/... ./internal/faultproxy/... ./protocol/... ./sink/...
 FUZZTIME  ?= 15s
 
-.PHONY: all build servers servers-test test lint unit fuzz fidelity demo bench clean
+.PHONY: all build servers servers-test test lint unit fuzz fidelity scan-matrix demo bench clean
 
 all: build
 
@@ -33,6 +33,11 @@ lint:
 unit:
 	$(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
+
+# Scan mode under load: both modes (--live and one-shot) for every version
+# pair; `make test` runs one mode per pair.
+scan-matrix: servers
+	REDFERRY_SCAN_MATRIX=1 $(GO) test -count=1 -run '^TestScanUnderLoad$$' -v -timeout 20m ./pkg/scan/
 
 # Every fuzz target, a bounded time each.
 fuzz:

@@ -39,6 +39,12 @@ type streamState struct {
 	pel        map[rdbparse.StreamID]pelInfo
 	consumer   []byte
 	inConsumer bool
+	// firstLive is the first entry that is not deleted (hasLive: there is one).
+	firstLive rdbparse.StreamID
+	hasLive   bool
+	// setID is the XSETID with ENTRIESADDED and MAXDELETEDID, sent again
+	// after stand-ins are XDELed: XDEL raises max-deleted-id to theirs.
+	setID [][]byte
 }
 
 func (s *streamState) reset() {
@@ -47,9 +53,14 @@ func (s *streamState) reset() {
 	s.group = s.group[:0]
 	clear(s.pel)
 	s.inConsumer = false
+	s.hasLive = false
+	s.setID = nil
 }
 
 func (r *Rebuilder) streamEntry(e *rdbparse.Event, b *sink.Batch) {
+	if e.Kind == rdbparse.KindStreamEntry && !r.stream.hasLive {
+		r.stream.firstLive, r.stream.hasLive = e.ID, true
+	}
 	id := []byte(e.ID.String())
 	args := make([][]byte, 0, 3+len(e.Fields))
 	args = append(args, []byte("XADD"), r.key, id)
@@ -100,6 +111,7 @@ func (r *Rebuilder) streamMeta(e *rdbparse.Event, b *sink.Batch) error {
 	if r.caps.StreamV2() && m.HasV2Fields {
 		args = append(args, []byte("ENTRIESADDED"), strconv.AppendUint(nil, m.EntriesAdded, 10),
 			[]byte("MAXDELETEDID"), []byte(m.MaxDeletedID.String()))
+		r.stream.setID = args
 	}
 	b.Add(r.offset, args...)
 	return nil
@@ -212,19 +224,43 @@ func createConsumer(caps server.Info, key, group, consumer []byte) [][]byte {
 		[]byte("STREAMS"), key, []byte(farStreamID)}
 }
 
+// streamEnd removes the stand-ins of deleted entries once the PELs are
+// rebuilt. Where the target keeps max-deleted-id (7.0+), the stand-ins
+// below the first live entry were trimmed on the source (XTRIM leaves
+// max-deleted-id alone, and trims only the oldest entries) and go with
+// XTRIM, which leaves it alone too; the others were XDELed, so the
+// source's max-deleted-id is at least theirs, and XSETID sets it back
+// after the XDEL.
 func (r *Rebuilder) streamEnd(b *sink.Batch) {
 	r.finishConsumer(b)
-	for len(r.stream.deleted) > 0 {
-		n := min(len(r.stream.deleted), max(r.opt.MaxArgs, 1))
+	st := &r.stream
+	if r.caps.StreamV2() && len(st.deleted) > 0 {
+		head := 0
+		for head < len(st.deleted) && (!st.hasLive || idLess(st.deleted[head], st.firstLive)) {
+			head++
+		}
+		switch {
+		case head > 0 && !st.hasLive:
+			b.AddStrings(r.offset, "XTRIM", string(r.key), "MAXLEN", "0")
+		case head > 0:
+			b.AddStrings(r.offset, "XTRIM", string(r.key), "MINID", st.firstLive.String())
+		}
+		st.deleted = st.deleted[head:]
+	}
+	for len(st.deleted) > 0 {
+		n := min(len(st.deleted), max(r.opt.MaxArgs, 1))
 		args := make([][]byte, 0, 2+n)
 		args = append(args, []byte("XDEL"), r.key)
-		for _, id := range r.stream.deleted[:n] {
+		for _, id := range st.deleted[:n] {
 			args = append(args, []byte(id.String()))
 		}
 		b.Add(r.offset, args...)
-		r.stream.deleted = r.stream.deleted[n:]
+		st.deleted = st.deleted[n:]
+		if len(st.deleted) == 0 && st.setID != nil {
+			b.Add(r.offset, st.setID...)
+		}
 	}
-	clear(r.stream.pel)
+	clear(st.pel)
 }
 
 // streamIDMP rebuilds the idempotent-producer state of a Redis 8.6 stream
@@ -247,3 +283,5 @@ func (r *Rebuilder) streamIDMP(e *rdbparse.Event, b *sink.Batch) error {
 	}
 	return nil
 }
+
+func idLess(a, b rdbparse.StreamID) bool { return a.Ms < b.Ms || a.Ms == b.Ms && a.Seq < b.Seq }

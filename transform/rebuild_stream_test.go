@@ -57,6 +57,15 @@ func TestRebuildStreams(t *testing.T) {
 				add(rdbparse.Event{Kind: rdbparse.KindStreamGroup, Group: rdbparse.StreamGroup{Name: []byte("g"), LastID: sid(0, 0)}}).
 				add(rdbparse.Event{Kind: rdbparse.KindStreamConsumer, Consumer: rdbparse.StreamConsumer{Name: []byte("c")}}).
 				end()
+			// Trimmed (XTRIM), not XDELed: a deleted entry still stored,
+			// and max-deleted-id below it, which the stand-in's XDEL must
+			// not raise.
+			es = es.key(0, "trimmed", rdbparse.TypeStream, 0).
+				add(rdbparse.Event{Kind: rdbparse.KindStreamDeletedEntry, ID: sid(3, 0), Fields: [][]byte{[]byte("gone"), []byte("3")}}).
+				add(rdbparse.Event{Kind: rdbparse.KindStreamEntry, ID: sid(4, 0), Fields: [][]byte{[]byte("d"), []byte("4")}}).
+				add(rdbparse.Event{Kind: rdbparse.KindStreamMeta, Stream: rdbparse.StreamMeta{Length: 1, LastID: sid(4, 0),
+					FirstID: sid(4, 0), EntriesAdded: 4, HasV2Fields: true}}).
+				end()
 			b, err := rebuild(t, s.Server(), RebuildOptions{}, es)
 			if err != nil {
 				t.Fatal(err)
@@ -78,6 +87,10 @@ func TestRebuildStreams(t *testing.T) {
 			}
 			if s.Server().StreamV2() && (info["entries-added"] != int64(5) || info["max-deleted-entry-id"] != "5-0") {
 				t.Errorf("v2 fields: %v", info)
+			}
+			if tr := xinfo(t, c, "trimmed"); tr["length"] != int64(1) ||
+				s.Server().StreamV2() && (tr["max-deleted-entry-id"] != "0-0" || tr["entries-added"] != int64(4)) {
+				t.Errorf("XINFO STREAM trimmed = %v, want length 1, max-deleted-entry-id 0-0, entries-added 4", tr)
 			}
 			groups := c.XInfoGroups(cx, "st").Val()
 			if len(groups) != 2 || groups[0].Name != "g1" || groups[0].LastDeliveredID != "4-7" || groups[0].Pending != 4 || groups[0].Consumers != 3 {

@@ -1,0 +1,154 @@
+package scan
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/pkg/checkpoint"
+)
+
+// passStep runs one SCAN call of the pass: on the source in the copy
+// phase, on the target in the prune phase. The checkpoint moves to the
+// next cursor once every key of the page is in the batch, so a restart
+// repeats at most the page that was in flight.
+func (s *scanner) passStep(ctx context.Context) error {
+	st := &s.w.state
+	switch {
+	case st.Phase == PhaseCopy && st.DB < 0:
+		return s.endCopy(ctx)
+	case st.Phase == PhaseCopy:
+		keys, next, err := s.src.db(st.DB).Scan(ctx, st.Cursor, "", int64(s.opt.ScanCount)).Result()
+		if err != nil {
+			return fmt.Errorf("SCAN %d of db %d on the source: %w", st.Cursor, st.DB, err)
+		}
+		if err := s.copyKeys(ctx, st.DB, s.skipOwn(st.DB, keys)); err != nil {
+			return err
+		}
+		st.Cursor = next
+		s.throttle(ctx, len(keys))
+		if next != 0 {
+			return nil
+		}
+		dbs, err := keyspaceDBs(ctx, s.src.db(0))
+		if err != nil {
+			return err
+		}
+		st.DB, st.Cursor = firstDB(dbs, st.DB+1), 0
+		return nil
+	case st.Phase == PhasePrune && st.DB < 0:
+		return s.endPass(ctx)
+	case st.Phase == PhasePrune:
+		return s.pruneStep(ctx)
+	}
+	return fmt.Errorf("scan: checkpoint phase %q in an active pass", st.Phase)
+}
+
+// endCopy moves from the copy phase to the prune phase, or ends the pass.
+func (s *scanner) endCopy(ctx context.Context) error {
+	st := &s.w.state
+	if !st.Prune {
+		return s.endPass(ctx)
+	}
+	dbs, err := keyspaceDBs(ctx, s.dst.db(0))
+	if err != nil {
+		return fmt.Errorf("target %s: %w", s.opt.TargetName, err)
+	}
+	st.Phase, st.DB, st.Cursor = PhasePrune, firstDB(dbs, 0), 0
+	s.log.Info("copy phase done; pruning the target of keys the source no longer has", zap.Int("pass", st.Pass),
+		zap.Int64("copied", st.Copied))
+	return nil
+}
+
+func (s *scanner) endPass(ctx context.Context) error {
+	st := &s.w.state
+	st.Phase, st.DB, st.Cursor = PhaseDone, 0, 0
+	if s.opt.Live {
+		st.Phase = PhaseLive
+	}
+	s.active = false
+	if err := s.w.flush(ctx); err != nil {
+		return err
+	}
+	s.log.Info("pass complete", zap.Int("pass", st.Pass), zap.Int64("copied", st.Copied), zap.Int64("deleted", st.Deleted),
+		zap.Int("dirty", s.dirty.len()))
+	s.report()
+	return nil
+}
+
+// pruneStep checks one SCAN page of the target against the source and
+// deletes the keys the source does not have: deletions whose notification
+// was lost (a broken link, FLUSHDB) or never sent.
+func (s *scanner) pruneStep(ctx context.Context) error {
+	st := &s.w.state
+	keys, next, err := s.dst.db(st.DB).Scan(ctx, st.Cursor, "", int64(s.opt.ScanCount)).Result()
+	if err != nil {
+		return fmt.Errorf("SCAN %d of db %d on the target: %w", st.Cursor, st.DB, err)
+	}
+	keys = s.skipOwn(st.DB, keys)
+	if len(keys) > 0 {
+		exists := make([]*redis.IntCmd, len(keys))
+		if _, err := s.src.db(st.DB).Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range keys {
+				exists[i] = p.Exists(ctx, k)
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("EXISTS on the source: %w", err)
+		}
+		for i, k := range keys {
+			if exists[i].Val() == 0 {
+				s.deleted(st.DB, k)
+			}
+		}
+	}
+	st.Cursor = next
+	s.throttle(ctx, len(keys))
+	if next == 0 {
+		dbs, err := keyspaceDBs(ctx, s.dst.db(0))
+		if err != nil {
+			return err
+		}
+		st.DB, st.Cursor = firstDB(dbs, st.DB+1), 0
+	}
+	return s.w.flushIfFull(ctx, false)
+}
+
+// skipOwn leaves out redferry's own keys: checkpoints, and the probe's.
+func (s *scanner) skipOwn(db int, keys []string) []string {
+	if db != 0 {
+		return keys
+	}
+	out := keys[:0]
+	for _, k := range keys {
+		if k != s.opt.StateKey && !strings.HasPrefix(k, checkpoint.KeyPrefix) && !strings.HasPrefix(k, probePrefix) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// throttle keeps the pass at Options.Rate keys per second.
+func (s *scanner) throttle(ctx context.Context, n int) {
+	if s.opt.Rate <= 0 {
+		return
+	}
+	now := time.Now()
+	if s.rateStart.IsZero() || now.Sub(s.rateStart) > 10*time.Second {
+		s.rateStart, s.rateKeys = now, 0
+	}
+	s.rateKeys += int64(n)
+	ahead := time.Duration(float64(s.rateKeys)/float64(s.opt.Rate)*float64(time.Second)) - now.Sub(s.rateStart)
+	if ahead > 0 {
+		t := time.NewTimer(ahead)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+	}
+}

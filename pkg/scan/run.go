@@ -1,0 +1,499 @@
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/pkg/retry"
+	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/sink"
+	"github.com/redferry/redferry/transform"
+)
+
+// scanner is one Run: a single goroutine reads the source and writes the
+// target (so the target sees the reads in their order: the last read of a
+// key is the last write), a second one receives notifications.
+type scanner struct {
+	opt     Options
+	log     *zap.Logger
+	src     *clients
+	dst     *clients
+	srcInfo server.Info
+	st      *sink.Standalone
+	w       *writer
+	dirty   *dirtySet
+	streams *streamWatch
+	sub     *subscriber // nil without notifications
+	stats   Stats
+	events  atomic.Int64
+
+	notify       bool // notifications are received
+	memoryUsage  bool // the source answers MEMORY USAGE
+	dump         bool // the source answers DUMP
+	fingerprints bool // the source answers XINFO STREAM FULL
+	active       bool // a pass is running
+	cmdstats     statsWatch
+	functions    bool // the function libraries are to be copied
+	lastPoll     time.Time
+	lastStreams  time.Time
+	swept        bool // without Live: the final sweep of the watched streams ran
+	lastLog      time.Time
+	rateStart    time.Time
+	rateKeys     int64
+}
+
+// Run copies the source into the target with SCAN (see the package doc)
+// and, with Options.Live, keeps it current until ctx ends. It returns the
+// counts; ctx ending is a clean stop (nil error).
+func Run(ctx context.Context, opt Options) (Stats, error) {
+	opt.withDefaults()
+	if err := opt.validate(); err != nil {
+		return Stats{}, fmt.Errorf("scan: %w", err)
+	}
+	s := &scanner{opt: opt, log: opt.Logger.With(zap.String("stage", "scan")), src: newClients(opt.Source),
+		dst: newClients(opt.TargetCtl), memoryUsage: true, dump: true, fingerprints: true,
+		dirty:   newDirtySet(opt.MaxDirty, opt.Coalesce, opt.BigKeyCoalesce),
+		streams: newStreamWatch(opt.MaxStreams, opt.StreamPoll)}
+	defer s.src.close()
+	defer s.dst.close()
+	err := s.run(ctx)
+	s.stats.Dirty = s.dirty.len()
+	s.stats.Events = s.events.Load()
+	s.stats.PassCopied = s.w.stateCopied()
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		err = nil
+	}
+	return s.stats, err
+}
+
+func (w *writer) stateCopied() int64 {
+	if w == nil {
+		return 0
+	}
+	return w.state.Copied
+}
+
+func (s *scanner) run(ctx context.Context) error {
+	var err error
+	if s.srcInfo, err = server.Fetch(ctx, s.src.db(0)); err != nil {
+		return fmt.Errorf("source %s: %w", s.opt.SourceName, err)
+	}
+	dstInfo, err := server.Fetch(ctx, s.dst.db(0))
+	if err != nil {
+		return fmt.Errorf("target %s: %w", s.opt.TargetName, err)
+	}
+	if s.srcInfo.ClusterEnabled || dstInfo.ClusterEnabled {
+		return fmt.Errorf("scan copies one standalone server into another, and %s is a cluster: copy each of its masters with its own redferry scan into a standalone target, or use redferry sync",
+			map[bool]string{true: "the source " + s.opt.SourceName, false: "the target " + s.opt.TargetName}[s.srcInfo.ClusterEnabled])
+	}
+	tcfg := s.opt.Target
+	tcfg.CheckpointKey = s.opt.StateKey
+	if tcfg.Logger == nil {
+		tcfg.Logger = s.opt.Logger
+	}
+	if s.st, err = sink.NewStandalone(ctx, tcfg); err != nil {
+		return fmt.Errorf("target %s: %w", s.opt.TargetName, err)
+	}
+	defer s.st.Close()
+	s.w = newWriter(s.st, s.st.Server(), &s.opt)
+
+	if err := s.start(ctx, dstInfo); err != nil {
+		return err
+	}
+	src0 := s.src.db(0)
+	restore, stopSub := func() {}, func() {}
+	orig, err := enableNotifications(ctx, src0)
+	switch {
+	case err != nil && s.opt.Live:
+		return err
+	case err != nil:
+		s.log.Warn("copying without keyspace notifications: keys changed during the copy are not copied again, keys deleted during it are left on the target until the pass ends with a prune",
+			zap.Error(err))
+	default:
+		s.notify = true
+		if orig == nil && s.w.state.NotifyOriginal != nil {
+			orig = s.w.state.NotifyOriginal // changed by a run that did not end cleanly
+		}
+		if orig != nil {
+			s.w.state.NotifyOriginal = orig
+			s.log.Info("turned on keyspace notifications on the source for the copy; the setting is put back on exit",
+				zap.String("was", *orig))
+			var once sync.Once
+			restore = func() {
+				once.Do(func() {
+					if restoreNotifications(src0, *orig, s.log) {
+						s.w.state.NotifyOriginal = nil // put back: nothing for a later run to undo
+					}
+				})
+			}
+			defer restore()
+		}
+		subCtx, stop := context.WithCancel(ctx)
+		done, err := s.subscribe(subCtx)
+		stopSub = func() { stop(); <-done }
+		defer stopSub()
+		if err != nil {
+			return err
+		}
+	}
+	if !s.notify && !s.opt.Merge {
+		s.w.state.Prune = true
+	}
+	if _, _, err := s.cmdstats.poll(ctx, src0); err != nil {
+		s.log.Warn("the source refuses INFO commandstats: FLUSHDB, FLUSHALL and SWAPDB on it go unnoticed", zap.Error(err))
+	}
+	err = s.loop(ctx)
+	stopSub()
+	restore()
+	// Keep what was done: the last batch and the checkpoint.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if ferr := s.w.flush(fctx); ferr != nil && err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// subscribe starts the notification receiver and waits until it is
+// subscribed: whatever changes from then on is known.
+// The returned channel is closed when the receiver has stopped (ctx ended).
+func (s *scanner) subscribe(ctx context.Context) (<-chan struct{}, error) {
+	sub := &subscriber{c: s.src.db(0), dirty: s.dirty, log: s.log, ready: make(chan struct{}),
+		count: func() { s.events.Add(1) }}
+	s.sub = sub
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sub.run(ctx)
+	}()
+	select {
+	case <-sub.ready:
+		return done, nil
+	case <-ctx.Done():
+		return done, ctx.Err()
+	case <-time.After(s.opt.Source.DialTimeout + 10*time.Second):
+		return done, fmt.Errorf("source %s: no confirmation of PSUBSCRIBE %s: check that the source allows PSUBSCRIBE for this user", s.opt.SourceName, keyeventPattern)
+	}
+}
+
+// start reads the checkpoint and decides where the first pass begins.
+func (s *scanner) start(ctx context.Context, dstInfo server.Info) error {
+	raw, err := s.st.LoadCheckpoint(ctx)
+	if err != nil {
+		return fmt.Errorf("target %s: reading the scan checkpoint %s: %w", s.opt.TargetName, s.opt.StateKey, err)
+	}
+	if raw == nil {
+		if err := s.prepareTarget(ctx, dstInfo); err != nil {
+			return err
+		}
+		s.w.state = State{RunID: s.srcInfo.RunID}
+		return s.beginPass(ctx, 1, false, "")
+	}
+	st, err := ParseState(raw)
+	if err != nil {
+		return fmt.Errorf("target %s, key %s: %w", s.opt.TargetName, s.opt.StateKey, err)
+	}
+	s.w.state = st
+	switch {
+	case st.RunID != s.srcInfo.RunID:
+		return s.beginPass(ctx, st.Pass+1, !s.opt.Merge,
+			"the source is another server process than the checkpoint's (restarted, or failed over): its SCAN cursor means nothing here")
+	case st.Phase == PhaseCopy || st.Phase == PhasePrune:
+		s.active, s.functions = true, true
+		s.log.Info("resuming the pass at the checkpoint's cursor", zap.Int("pass", st.Pass), zap.String("phase", st.Phase),
+			zap.Int("db", st.DB), zap.Uint64("cursor", st.Cursor), zap.Int64("copied_before", st.Copied))
+		if !s.opt.Merge {
+			s.w.state.Prune = true // keys deleted while redferry was down
+		}
+		if s.opt.Live {
+			s.dirty.needRescan("events were lost while redferry was not running")
+		}
+		return nil
+	}
+	return s.beginPass(ctx, st.Pass+1, !s.opt.Merge, "a previous pass is complete: this one brings the target up to date")
+}
+
+// prepareTarget applies flush-target and merge to a target that holds keys.
+func (s *scanner) prepareTarget(ctx context.Context, dstInfo server.Info) error {
+	n := dstInfo.Keys()
+	switch {
+	case n == 0 || s.opt.Merge:
+		return nil
+	case s.opt.FlushTarget:
+		if err := s.dst.db(0).FlushAll(ctx).Err(); err != nil {
+			return fmt.Errorf("FLUSHALL on the target %s: %w", s.opt.TargetName, err)
+		}
+		s.log.Info("emptied the target (flush-target)", zap.Int64("keys", n))
+		return nil
+	}
+	return fmt.Errorf("the target %s holds %d keys: give --flush-target to empty it first, or --merge to keep its keys (same-named keys are replaced)",
+		s.opt.TargetName, n)
+}
+
+// beginPass starts pass n at the first db of the source.
+func (s *scanner) beginPass(ctx context.Context, n int, prune bool, why string) error {
+	dbs, err := keyspaceDBs(ctx, s.src.db(0))
+	if err != nil {
+		return fmt.Errorf("source %s: %w", s.opt.SourceName, err)
+	}
+	st := &s.w.state
+	st.Pass, st.Phase, st.Cursor, st.Copied, st.Deleted, st.Prune = n, PhaseCopy, 0, 0, 0, prune
+	st.RunID = s.srcInfo.RunID
+	st.DB = firstDB(dbs, 0)
+	s.active, s.functions = true, true
+	s.stats.Pass = n
+	if why != "" {
+		s.log.Info("starting a pass over the source", zap.Int("pass", n), zap.Bool("prune", prune), zap.String("why", why))
+	} else {
+		s.log.Info("starting the copy", zap.Int("pass", n), zap.Int64("keys", sumKeys(dbs)), zap.Bool("live", s.opt.Live))
+	}
+	return nil
+}
+
+// firstDB returns the lowest db >= from holding keys, -1 if none.
+func firstDB(dbs map[int]int64, from int) int {
+	best := -1
+	for db, n := range dbs {
+		if n > 0 && db >= from && (best < 0 || db < best) {
+			best = db
+		}
+	}
+	return best
+}
+
+func sumKeys(dbs map[int]int64) int64 {
+	var n int64
+	for _, k := range dbs {
+		n += k
+	}
+	return n
+}
+
+// loop runs passes and copies changed keys until done (without Live) or
+// until ctx ends.
+func (s *scanner) loop(ctx context.Context) error {
+	extraPasses := 0
+	settleStart := time.Time{}
+	bo := retry.Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second}
+	failures := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := s.tick(ctx)
+		if err != nil {
+			if fatal(err) || ctx.Err() != nil {
+				return err
+			}
+			failures++
+			if failures > 20 {
+				return fmt.Errorf("scan: giving up after %d failed attempts: %w", failures, err)
+			}
+			wait := bo.Next()
+			s.log.Warn("reading the source failed: retrying", zap.Error(err), zap.Duration("backoff", wait))
+			if err := retry.Sleep(ctx, wait); err != nil {
+				return err
+			}
+			continue
+		}
+		failures = 0
+		bo.Reset()
+		if s.active {
+			continue
+		}
+		if why := s.dirty.takeRescan(); why != "" {
+			if !s.opt.Live && extraPasses >= 2 {
+				s.log.Warn("not starting another pass: two extra passes already ran; run redferry scan again, or use --live", zap.String("why", why))
+			} else {
+				extraPasses++
+				s.stats.Rescans++
+				settleStart, s.swept = time.Time{}, false
+				if err := s.beginPass(ctx, s.w.state.Pass+1, !s.opt.Merge, why); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if !s.opt.Live {
+			if settleStart.IsZero() {
+				settleStart = time.Now()
+			}
+			n := s.dirty.len()
+			if s.sub != nil && s.sub.down.Load() {
+				n++ // events are being lost: not done until the link is back and a pass ran
+			}
+			if n == 0 && !s.swept && s.notify {
+				// Group changes send no notification: look at every
+				// watched stream once more before stopping.
+				s.swept = true
+				if err := s.pollStreams(ctx, s.streams.len()); err != nil {
+					return err
+				}
+				continue
+			}
+			if n == 0 {
+				// A FLUSHDB just before the end shows only in commandstats.
+				flushed, _, err := s.cmdstats.poll(ctx, s.src.db(0))
+				if err != nil || !flushed || !s.notify {
+					return nil
+				}
+				s.dirty.needRescan("FLUSHDB, FLUSHALL or SWAPDB ran on the source")
+				continue
+			}
+			if time.Since(settleStart) > s.opt.SettleTimeout {
+				s.log.Warn("keys still change on the source: stopping all the same; run with --live to keep the target current",
+					zap.Int("keys_still_changing", n))
+				return nil
+			}
+		}
+		if err := s.idle(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// fatal reports errors that retrying cannot cure: the target's refusals
+// and data it cannot hold.
+func fatal(err error) bool {
+	var te *sink.TargetError
+	return errors.As(err, &te) || errors.Is(err, transform.ErrUnsupported) || errors.Is(err, sink.ErrAuth) ||
+		errors.Is(err, ErrNotifications) || errors.Is(err, errPayload)
+}
+
+// tick does one step: a page of the pass, the keys due to be copied
+// again, and the periodic checks.
+func (s *scanner) tick(ctx context.Context) error {
+	if s.active {
+		if err := s.passStep(ctx); err != nil {
+			return err
+		}
+	}
+	if err := s.copyDirty(ctx); err != nil {
+		return err
+	}
+	now := time.Now()
+	if now.Sub(s.lastPoll) >= time.Second {
+		s.lastPoll = now
+		flushed, functions, err := s.cmdstats.poll(ctx, s.src.db(0))
+		if err == nil && flushed && (s.notify || s.opt.Live) {
+			s.log.Warn("FLUSHDB, FLUSHALL or SWAPDB ran on the source (they send no keyspace notification): a new pass follows")
+			s.dirty.needRescan("FLUSHDB, FLUSHALL or SWAPDB ran on the source")
+		}
+		s.functions = s.functions || functions
+		if s.w.b.Len() > 0 { // keep the target and the checkpoint at most a second behind
+			if err := s.w.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	if s.functions {
+		if err := s.copyFunctions(ctx); err != nil {
+			return err
+		}
+	}
+	if s.notify && now.Sub(s.lastStreams) >= time.Second {
+		s.lastStreams = now
+		if err := s.pollStreams(ctx, s.opt.StreamPoll); err != nil {
+			return err
+		}
+	}
+	if now.Sub(s.lastLog) >= 10*time.Second {
+		s.lastLog = now
+		s.report()
+	}
+	return nil
+}
+
+func (s *scanner) report() {
+	s.lastLog = time.Now()
+	s.stats.Events = s.events.Load()
+	s.stats.Dirty = s.dirty.len()
+	s.stats.PassCopied = s.w.state.Copied
+	s.stats.Phase = s.w.state.Phase
+	st := s.w.state
+	s.log.Info("scan progress", zap.Int("pass", st.Pass), zap.String("phase", st.Phase), zap.Int("db", st.DB),
+		zap.Int64("pass_copied", st.Copied), zap.Int64("copied", s.stats.Copied), zap.Int64("big", s.stats.Big),
+		zap.Int64("deleted", s.stats.Deleted), zap.Int64("events", s.stats.Events), zap.Int("dirty", s.stats.Dirty))
+	if s.opt.Progress != nil {
+		s.opt.Progress(s.stats)
+	}
+}
+
+// idle applies what is pending and waits for the next due key, an event,
+// the next periodic check, or ctx.
+func (s *scanner) idle(ctx context.Context) error {
+	if s.w.b.Len() > 0 {
+		if err := s.w.flush(ctx); err != nil {
+			return err
+		}
+	}
+	wait := time.Second - time.Since(s.lastPoll)
+	if next := s.dirty.next(); !next.IsZero() {
+		wait = min(wait, time.Until(next))
+	}
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	case <-s.dirty.wake:
+	}
+	return nil
+}
+
+// copyDirty copies the keys whose coalescing delay is over.
+func (s *scanner) copyDirty(ctx context.Context) error {
+	keys := s.dirty.due(time.Now(), 1000)
+	if len(keys) == 0 {
+		return nil
+	}
+	byDB := map[int][]string{}
+	for _, k := range keys {
+		byDB[k.db] = append(byDB[k.db], k.key)
+	}
+	dbs := make([]int, 0, len(byDB))
+	for db := range byDB {
+		dbs = append(dbs, db)
+	}
+	sort.Ints(dbs)
+	for i, db := range dbs {
+		if err := s.copyKeys(ctx, db, byDB[db]); err != nil {
+			// Put them back: they are copied once the source answers again.
+			for _, db := range dbs[i:] {
+				for _, k := range byDB[db] {
+					s.dirty.mark(db, k, time.Now())
+				}
+			}
+			return err
+		}
+	}
+	if !s.active {
+		return s.w.flush(ctx) // live: apply at once
+	}
+	return nil
+}
+
+// pollStreams polls up to n watched streams and marks those whose
+// consumer groups changed.
+func (s *scanner) pollStreams(ctx context.Context, n int) error {
+	changed, err := s.streams.poll(ctx, s.src, s.streams.batch(n))
+	if err != nil {
+		return fmt.Errorf("polling streams on the source: %w", err)
+	}
+	now := time.Now()
+	for _, k := range changed {
+		s.dirty.mark(k.db, k.key, now)
+	}
+	return nil
+}

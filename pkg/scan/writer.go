@@ -1,0 +1,121 @@
+package scan
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/rdbparse"
+	"github.com/redferry/redferry/sink"
+	"github.com/redferry/redferry/transform"
+)
+
+// writer fills batches for the target and applies them with the current
+// checkpoint. Keys copied from a DUMP go through a Restorer (RESTORE when
+// the target reads the payload's version, else rebuilt by commands); keys
+// read page by page go through a Rebuilder. Both replace what the target
+// holds under the name.
+type writer struct {
+	st       *sink.Standalone
+	b        sink.Batch
+	db       int // the db selected at the end of b
+	state    State
+	restorer *transform.Restorer
+	rebuild  *transform.Rebuilder
+	version  int // the payload version the Restorer was last told about
+	maxCmds  int
+	maxBytes int
+	seq      int64 // a number per key, as the batch offset in error reports
+}
+
+func newWriter(st *sink.Standalone, caps server.Info, opt *Options) *writer {
+	ropt := transform.RebuildOptions{DeleteFirst: true}
+	w := &writer{st: st, maxCmds: opt.BatchCommands, maxBytes: opt.BatchBytes,
+		restorer: transform.NewRestorer(caps, ropt, transform.RestoreOptions{Mode: opt.ReplayMode, DeleteFirst: true,
+			OnUnknownModule: opt.OnUnknownModule, Logger: opt.Logger}),
+		rebuild: transform.NewRebuilder(caps, ropt)}
+	return w
+}
+
+// selectDB makes the next command run in db.
+func (w *writer) selectDB(db int) {
+	if db != w.db {
+		w.b.AddStrings(w.seq, "SELECT", strconv.Itoa(db))
+		w.db = db
+	}
+}
+
+// del deletes key in db.
+func (w *writer) del(db int, key []byte) {
+	w.seq++
+	w.selectDB(db)
+	w.b.Add(w.seq, []byte("DEL"), key)
+}
+
+// full reports whether the batch should be applied before the next key;
+// mid-key, a big key applies at twice the size.
+func (w *writer) full(midKey bool) bool {
+	f := 1
+	if midKey {
+		f = 2
+	}
+	return w.b.Len() >= f*w.maxCmds || w.b.Size() >= f*w.maxBytes
+}
+
+// flush applies the batch with the checkpoint.
+func (w *writer) flush(ctx context.Context) error {
+	w.state.UpdatedMs = time.Now().UnixMilli()
+	w.b.Checkpoint = w.state.marshal()
+	if err := w.st.Apply(ctx, &w.b); err != nil {
+		return err
+	}
+	w.b.Reset()
+	w.b.StartDB = w.db
+	return nil
+}
+
+// flushIfFull applies the batch when it is full.
+func (w *writer) flushIfFull(ctx context.Context, midKey bool) error {
+	if w.full(midKey) {
+		return w.flush(ctx)
+	}
+	return nil
+}
+
+// payload writes one key from its DUMP payload.
+func (w *writer) payload(db int, key, payload []byte, expireAt int64) error {
+	w.seq++
+	w.selectDB(db)
+	w.restorer.SetDB(db)
+	err := decodePayload(key, payload, expireAt, w.restorer.CaptureLimit(), func(e *rdbparse.Event) error {
+		switch e.Kind {
+		case rdbparse.KindHeader:
+			if e.Version == w.version {
+				return nil // said once: the Restorer logs each change
+			}
+			w.version = e.Version
+		case rdbparse.KindEOF:
+			return nil
+		case rdbparse.KindKey:
+			e.DB = db
+		}
+		e.Offset = w.seq
+		return w.restorer.Handle(e, &w.b)
+	})
+	w.db = w.restorer.DB()
+	return err
+}
+
+// beginKey starts a key read page by page: its events go to the
+// Rebuilder through handle.
+func (w *writer) beginKey(db int) {
+	w.seq++
+	w.selectDB(db)
+	w.rebuild.SetDB(db)
+}
+
+func (w *writer) handle(e *rdbparse.Event) error {
+	e.Offset = w.seq
+	return w.rebuild.Handle(e, &w.b)
+}
