@@ -28,10 +28,10 @@ import (
 const translateMatrixEnv = "REDFERRY_TRANSLATE_MATRIX"
 
 var (
-	rigSourcesAll = []string{redistest.Redis70, redistest.Redis80, redistest.Redis806, "redis-8.6", redistest.Valkey81, redistest.Valkey91}
-	rigTargetsAll = []string{redistest.Redis60, redistest.Redis70, redistest.Redis80, redistest.Redis806, "redis-8.6", redistest.Valkey81, redistest.Valkey91}
-	rigSourcesFew = []string{redistest.Redis70, redistest.Redis806, "redis-8.6", redistest.Valkey91}
-	rigTargetsFew = []string{redistest.Redis60, redistest.Redis70, redistest.Redis80, "redis-8.6", redistest.Valkey81, redistest.Valkey91}
+	rigSourcesAll = []string{redistest.Redis70, redistest.Redis80, redistest.Redis806, redistest.Redis86, redistest.Valkey81, redistest.Valkey91}
+	rigTargetsAll = []string{redistest.Redis60, redistest.Redis70, redistest.Redis80, redistest.Redis806, redistest.Redis86, redistest.Valkey81, redistest.Valkey91}
+	rigSourcesFew = []string{redistest.Redis70, redistest.Redis806, redistest.Redis86, redistest.Valkey91}
+	rigTargetsFew = []string{redistest.Redis60, redistest.Redis70, redistest.Redis80, redistest.Redis86, redistest.Valkey81, redistest.Valkey91}
 )
 
 type rigNode struct {
