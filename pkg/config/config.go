@@ -65,6 +65,8 @@ type Config struct {
 	BatchCommands int   `toml:"batch-commands" help:"commands per batch written to the target"`
 	BatchBytes    int   `toml:"batch-bytes" help:"bytes per batch written to the target"`
 	ListeningPort int   `toml:"listening-port" help:"port redferry reports to the source as its replica port (REPLCONF listening-port)"`
+	// SourcePSyncCommand: some managed services rename PSYNC (rename-command).
+	SourcePSyncCommand string `toml:"source-psync-command" help:"the name of PSYNC on the source, when it renamed the command (managed services); default PSYNC"`
 
 	DialTimeout time.Duration `toml:"dial-timeout" help:"timeout of one connection attempt"`
 	IOTimeout   time.Duration `toml:"io-timeout" help:"timeout of a read or write on an established connection"`
@@ -154,6 +156,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ListeningPort < 0 || c.ListeningPort > 65535 {
 		bad("listening-port", "must be a TCP port, got %d", c.ListeningPort)
+	}
+	if strings.ContainsAny(c.SourcePSyncCommand, " \t\r\n") {
+		bad("source-psync-command", "%q is not a command name: give the one word the source's rename-command gives PSYNC", c.SourcePSyncCommand)
 	}
 	if c.ReadyMaxLag < 0 {
 		bad("ready-max-lag", "must be >= 0, got %s", c.ReadyMaxLag)

@@ -23,6 +23,8 @@ type Options struct {
 	SourceName, TargetName string
 	// ListeningPort is announced to the source (REPLCONF listening-port); 0: the link's own port.
 	ListeningPort int
+	// SourcePSyncCommand is PSYNC's name on the source ("": PSYNC).
+	SourcePSyncCommand string
 
 	StateDir      string
 	SegmentBytes  int64
@@ -89,7 +91,7 @@ func OptionsFromConfig(cfg config.Config, log *zap.Logger) (Options, error) {
 		return Options{}, fmt.Errorf("target: %w", err)
 	}
 	o := Options{Source: src, Target: dst, SourceName: srcEP.String(), TargetName: dstEP.String(),
-		ListeningPort: cfg.ListeningPort, StateDir: cfg.StateDir, SegmentBytes: cfg.SegmentBytes, MaxSpoolBytes: cfg.MaxSpoolBytes,
+		ListeningPort: cfg.ListeningPort, SourcePSyncCommand: cfg.SourcePSyncCommand, StateDir: cfg.StateDir, SegmentBytes: cfg.SegmentBytes, MaxSpoolBytes: cfg.MaxSpoolBytes,
 		ReplayMode: cfg.ReplayMode, OnUnknownModule: cfg.OnUnknownModule, ReplayPublish: cfg.ReplayPublish,
 		OnTargetError: cfg.OnTargetError, OnFullResync: cfg.OnFullResync, BatchCommands: cfg.BatchCommands,
 		BatchBytes: cfg.BatchBytes, FlushTarget: cfg.FlushTarget, Merge: cfg.Merge, Once: cfg.Once, Logger: log}
