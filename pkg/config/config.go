@@ -76,6 +76,9 @@ type Config struct {
 	Progress  string `toml:"progress" help:"progress bars: auto (on a terminal), always or never"`
 
 	ReadyMaxLag time.Duration `toml:"ready-max-lag" help:"GET /readyz is ready when streaming with a lag below this (0: streaming is enough)"`
+
+	FilterSettings // filter.go
+	LimitSettings  // filter.go
 }
 
 // Default returns the settings used where nothing else is said.
@@ -101,6 +104,8 @@ func Default() Config {
 		LogFormat:     "auto",
 		Progress:      "auto",
 		ReadyMaxLag:   10 * time.Second,
+
+		FilterSettings: FilterSettings{OnFilterConflict: "stop"},
 	}
 }
 
@@ -166,6 +171,7 @@ func (c *Config) Validate() error {
 	if c.DialTimeout <= 0 || c.IOTimeout <= 0 {
 		bad("dial-timeout/io-timeout", "must be > 0")
 	}
+	errs = append(errs, c.validateFilter(), c.validateLimits())
 	return errors.Join(errs...)
 }
 
