@@ -181,6 +181,22 @@ func (f *Filter) TargetDB(db int) (int, bool) {
 	return db, true
 }
 
+// SourceDB is the source db written to target db db, and whether one is.
+func (f *Filter) SourceDB(db int) (int, bool) {
+	if f == nil {
+		return db, true
+	}
+	for from, to := range f.dbMap {
+		if to == db && f.dbTaken(from) {
+			return from, true
+		}
+	}
+	if _, moved := f.dbMap[db]; !moved && f.dbTaken(db) {
+		return db, true
+	}
+	return 0, false
+}
+
 // SourceDBs are the source dbs taken, sorted; nil: every db.
 func (f *Filter) SourceDBs() []int {
 	if f == nil {

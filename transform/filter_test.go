@@ -233,3 +233,16 @@ func TestParseDBMap(t *testing.T) {
 		}
 	}
 }
+
+func TestFilterSourceDB(t *testing.T) {
+	f := mustFilter(t, FilterOptions{DBs: []int{0, 3, 4}, DBMap: map[int]int{0: 1, 3: 0}})
+	for _, tt := range []struct {
+		target, source int
+		ok             bool
+	}{{1, 0, true}, {0, 3, true}, {4, 4, true}, {3, 0, false}, {2, 0, false}} {
+		s, ok := f.SourceDB(tt.target)
+		if ok != tt.ok || ok && s != tt.source {
+			t.Errorf("SourceDB(%d) = %d, %v; want %d, %v", tt.target, s, ok, tt.source, tt.ok)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/redferry/redferry/pkg/config"
 	"github.com/redferry/redferry/pkg/interlock"
+	"github.com/redferry/redferry/pkg/ratelimit"
 	"github.com/redferry/redferry/pkg/replay"
 	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/status"
@@ -33,7 +34,8 @@ func newRestoreCommand() *cobra.Command {
 			"same replay modes as sync (replay-mode: RESTORE where the target reads the file's RDB version,\n" +
 			"commands otherwise). A target that holds keys needs --flush-target or --merge. Of the shared\n" +
 			"settings it uses the target ones, flush-target, merge, replay-mode, on-unknown-module,\n" +
-			"on-target-error, batch-commands, batch-bytes, timeouts, logging and progress.",
+			"on-target-error, batch-commands, batch-bytes, the filters (filter-dbs, db-map, filter-keys-allow,\n" +
+			"filter-keys-deny, filter-types-drop), the rate limits, timeouts, logging and progress.",
 		Example: "  redferry restore --target redis://10.0.0.2:6379 dump.rdb\n" +
 			"  ssh db1 cat /var/lib/redis/dump.rdb | redferry restore --target redis://10.0.0.2:6379 --merge -",
 		Args: cobra.ExactArgs(1),
@@ -73,6 +75,11 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 	if err != nil {
 		return err
 	}
+	filter, err := cfg.Filter()
+	if err != nil {
+		return err
+	}
+	limits := ratelimit.New(cfg.MaxOpsPerSecond, cfg.MaxBytesPerSecond)
 	in, size, err := openSnapshot(file)
 	if err != nil {
 		return err
@@ -113,6 +120,9 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 	b := &sink.Batch{}
 	flush := func(ctx context.Context, b *sink.Batch, _ int64, db int) error {
 		n := b.Len()
+		if err := limits.Wait(ctx, n, b.Size()); err != nil {
+			return err
+		}
 		if err := st.Apply(ctx, b); err != nil {
 			return err
 		}
@@ -125,9 +135,10 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 		tracker.SetKeysApplied(keys)
 		tracker.SetSnapshotApplied(pos)
 	}
+	batchCommands, batchBytes := limits.Caps(cfg.BatchCommands, cfg.BatchBytes)
 	_, keys, err := replay.Snapshot(ctx, in, st.Server(), replay.SnapshotOptions{DeleteFirst: deleteFirst,
-		BatchCommands: cfg.BatchCommands, BatchBytes: cfg.BatchBytes, Mode: cfg.ReplayMode, OnUnknownModule: cfg.OnUnknownModule,
-		ProbeRestore: st.ProbeRestore, Stats: &stats, Logger: log}, b, flush, progress)
+		BatchCommands: batchCommands, BatchBytes: batchBytes, Mode: cfg.ReplayMode, OnUnknownModule: cfg.OnUnknownModule,
+		ProbeRestore: st.ProbeRestore, Stats: &stats, Logger: log, Filter: filter, OnFiltered: tracker.AddFilteredKey}, b, flush, progress)
 	if err == nil {
 		err = flush(ctx, b, 0, 0)
 	}
@@ -135,7 +146,13 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 		return fmt.Errorf("restoring %s into %s: %w", file, dst, err)
 	}
 	stopProgress()
-	log.Info("restore done", zap.Int64("keys", keys), zap.Int64("restored", stats.Restored), zap.Int64("rebuilt", stats.Rebuilt),
+	var filtered int64
+	if f := tracker.Report().Filtered; f != nil {
+		for _, n := range f.Keys {
+			filtered += n
+		}
+	}
+	log.Info("restore done", zap.Int64("keys", keys), zap.Int64("filtered_out", filtered), zap.Int64("restored", stats.Restored), zap.Int64("rebuilt", stats.Rebuilt),
 		zap.Int64("skipped_module", stats.SkippedModule), zap.Duration("took", time.Since(start)))
 	return nil
 }

@@ -92,6 +92,9 @@ func (a *applier) commitThen(ctx context.Context, st checkpoint.State, after fun
 	if err := a.asyncErr(); err != nil {
 		return err
 	}
+	// The rate limits pace the batches; a stopping sync applies its last
+	// batch without waiting.
+	_ = a.s.opt.Limits.Wait(ctx, a.batch.Len(), a.batch.Size())
 	st.UpdatedAt = time.Now()
 	a.s.store.Attach(a.batch, st)
 	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.s.opt.Target.IOTimeout*4)
@@ -149,4 +152,14 @@ func (a *applier) asyncErr() error {
 	a.errMu.Lock()
 	defer a.errMu.Unlock()
 	return a.err
+}
+
+// targetDB is the target db that source db db is written to; 0 for a db
+// the filter leaves out, whose commands are dropped until the next SELECT.
+func (a *applier) targetDB(db int) int {
+	to, taken := a.s.opt.Filter.TargetDB(db)
+	if !taken {
+		return 0
+	}
+	return to
 }

@@ -9,8 +9,10 @@ import (
 
 	"github.com/redferry/redferry/pkg/checkpoint"
 	"github.com/redferry/redferry/pkg/config"
+	"github.com/redferry/redferry/pkg/ratelimit"
 	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/status"
+	"github.com/redferry/redferry/transform"
 )
 
 // Options is what a Syncer needs: where the servers are and how to treat
@@ -43,6 +45,13 @@ type Options struct {
 	OnFullResync                string // "stop" or "flush"
 	BatchCommands, BatchBytes   int
 	FlushTarget, Merge, Once    bool
+
+	// Filter chooses the keys, commands and dbs copied and maps the dbs
+	// (nil: everything, as is).
+	Filter *transform.Filter
+	// Limits cap the writes to the target (nil: none); they change at run
+	// time (the status server's PUT /limits).
+	Limits *ratelimit.Limits
 
 	Logger  *zap.Logger
 	Tracker *status.Tracker // nil: a new one
@@ -90,7 +99,11 @@ func OptionsFromConfig(cfg config.Config, log *zap.Logger) (Options, error) {
 	if err != nil {
 		return Options{}, fmt.Errorf("target: %w", err)
 	}
-	o := Options{Source: src, Target: dst, SourceName: srcEP.String(), TargetName: dstEP.String(),
+	filter, err := cfg.Filter()
+	if err != nil {
+		return Options{}, fmt.Errorf("configuration: %w", err)
+	}
+	o := Options{Filter: filter, Limits: ratelimit.New(cfg.MaxOpsPerSecond, cfg.MaxBytesPerSecond), Source: src, Target: dst, SourceName: srcEP.String(), TargetName: dstEP.String(),
 		ListeningPort: cfg.ListeningPort, SourcePSyncCommand: cfg.SourcePSyncCommand, StateDir: cfg.StateDir, SegmentBytes: cfg.SegmentBytes, MaxSpoolBytes: cfg.MaxSpoolBytes,
 		ReplayMode: cfg.ReplayMode, OnUnknownModule: cfg.OnUnknownModule, ReplayPublish: cfg.ReplayPublish,
 		OnTargetError: cfg.OnTargetError, OnFullResync: cfg.OnFullResync, BatchCommands: cfg.BatchCommands,
