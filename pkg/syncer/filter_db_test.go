@@ -15,7 +15,8 @@ import (
 
 // A db filter and map on the snapshot and the stream: dbs left out stay
 // out, SELECT, MOVE, COPY … DB and SWAPDB are renumbered, a MOVE out of the
-// synced dbs deletes the key, and FLUSHALL empties only the synced dbs.
+// synced dbs deletes the key, and FLUSHALL empties only the synced dbs, as
+// flush-target does.
 func TestSyncDBFilter(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -30,15 +31,16 @@ func TestSyncDBFilter(t *testing.T) {
 		db(src, n)("SET", "a"+string(rune('0'+n)), "x")
 	}
 	db(dst, 5)("SET", "bystander", "x") // the target's own, in a db nothing maps to
+	db(dst, 1)("SET", "stale", "x")     // in a db the sync writes to: flush-target empties it
 
 	cfg := testConfig(t, src, dst)
-	cfg.Merge = true
+	cfg.FlushTarget = true
 	cfg.FilterDBs = []int{0, 2, 3}
 	cfg.DBMap = "0:1,3:0"
 	r := startSyncer(t, ctx, cfg)
 	waitCaughtUp(t, ctx, r.s, src, r.errc)
 	expectKeys(t, ctx, dst, "after the snapshot", map[int]map[string]bool{
-		1: {"a0": true, "a1": false}, 2: {"a2": true}, 0: {"a3": true, "a0": false}, 4: {"a4": false}, 5: {"bystander": true}})
+		1: {"a0": true, "a1": false, "stale": false}, 2: {"a2": true}, 0: {"a3": true, "a0": false}, 4: {"a4": false}, 5: {"bystander": true}})
 
 	db(src, 1)("SET", "b1", "x")
 	db(src, 4)("SET", "b4", "x")
@@ -136,5 +138,40 @@ func TestSyncFilterConflicts(t *testing.T) {
 				t.Fatal("the sync did not stop at a command the filter cannot apply")
 			}
 		})
+	}
+}
+
+// A new full sync (on-full-resync = flush) with filter-dbs empties only the
+// dbs the sync writes to, and starts without the old checkpoint.
+func TestOnFullResyncWithDBFilter(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: []string{
+		"repl-diskless-sync", "no", "repl-diskless-sync-delay", "0", "repl-backlog-size", "16kb"}})
+	dst := redistest.Start(t, redistest.Redis70, redistest.Options{})
+	fillSource(t, ctx, src, 300)
+	cfg := testConfig(t, src, dst)
+	cfg.FilterDBs, cfg.DBMap = []int{0}, "0:2"
+	r := startSyncer(t, ctx, cfg)
+	waitCaughtUp(t, ctx, r.s, src, r.errc)
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	c := src.Client()
+	defer c.Close()
+	if err := (&redistest.Workload{Seed: 6, Version: src.Version}).Run(ctx, c, 3000); err != nil {
+		t.Fatal(err) // far more than the 16 KiB backlog: the restart takes a new snapshot
+	}
+	for db, key := range map[int]string{5: "bystander", 2: "only-in-target"} {
+		dc := dst.ClientDB(db)
+		do(t, ctx, dc, []any{"SET", key, "x"})
+		dc.Close()
+	}
+	r = startSyncer(t, ctx, cfg)
+	waitCaughtUp(t, ctx, r.s, src, r.errc)
+	filteredEqual(t, ctx, cfg, src, dst)
+	expectKeys(t, ctx, dst, "after the new full sync", map[int]map[string]bool{5: {"bystander": true}, 2: {"only-in-target": false}})
+	if n := syncStat(t, src, "sync_partial_ok"); n != 0 {
+		t.Errorf("sync_partial_ok = %d: the restart continued, so this tested no new full sync", n)
 	}
 }
