@@ -203,7 +203,7 @@ stream error: [EOF] protocol: src:6379: stream at offset 1027: EOF
 	},
 	{
 		name: "psync unknown", replid: "?", offset: -1,
-		in:   "+PONG\r\n$0\r\n\r\n+OK\r\n+OK\r\n-ERR unknown command 'PSYNC', with args beginning with: '?' '-1' \r\n",
+		in: "+PONG\r\n$0\r\n\r\n+OK\r\n+OK\r\n-ERR unknown command 'PSYNC', with args beginning with: '?' '-1' \r\n",
 		want: "psync error: [ErrSyncRefused,ServerError=ERR] protocol: src:6379: PSYNC: " + ErrSyncRefused.Error() + "; the source does not know PSYNC: " +
 			"if it renamed the command (rename-command, as some managed services do), set source-psync-command to the new name; " +
 			"the source answered: ERR unknown command 'PSYNC', with args beginning with: '?' '-1' \n",
