@@ -339,9 +339,9 @@ func (f *Filter) writtenKeys(spec cmdSpec, typ string, args [][]byte, idx []int)
 	step := max(spec.step, 1)
 	out := append([][]byte(nil), args[:idx[0]]...)
 	for _, i := range kept {
-		out = append(out, args[i:i+step]...)
+		out = append(out, args[i:min(i+step, len(args))]...)
 	}
-	out = append(out, args[idx[len(idx)-1]+step:]...)
+	out = append(out, args[min(idx[len(idx)-1]+step, len(args)):]...)
 	return rewrite(ReasonKey, out), nil
 }
 

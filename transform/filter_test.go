@@ -63,6 +63,7 @@ func TestFilterCommand(t *testing.T) {
 		{name: "mset split keeps values", opt: users, cmd: "MSET user:1 a order:1 b user:2 c", action: Rewrite, reason: ReasonKey, want: "MSET user:1 a user:2 c"},
 		{name: "del split", opt: users, cmd: "DEL order:1 user:1 order:2", action: Rewrite, reason: ReasonKey, want: "DEL user:1"},
 		{name: "unlink all out", opt: users, cmd: "UNLINK order:1 order:2", action: Drop, reason: ReasonKey},
+		{name: "mset missing its last value", opt: users, cmd: "MSET user:1 a order:1", action: Rewrite, reason: ReasonKey, want: "MSET user:1 a"},
 		{name: "msetnx split", opt: users, cmd: "MSETNX user:1 a order:1 b", action: Rewrite, reason: ReasonKey, want: "MSETNX user:1 a"},
 		{name: "store from a key left out", opt: users, cmd: "SUNIONSTORE user:u order:a user:b", err: true},
 		{name: "store into a key left out", opt: users, cmd: "SUNIONSTORE order:u user:a", action: Drop, reason: ReasonKey},
