@@ -50,6 +50,10 @@ type LinkConfig struct {
 	// INFO replication and ROLE. 0: the link's local TCP port, which tells
 	// this connection apart and on which nothing listens.
 	ListeningPort int
+	// PSyncCommand is the name the handshake sends instead of PSYNC, for a
+	// source that renamed it (rename-command, as some managed services do);
+	// "": PSYNC.
+	PSyncCommand string
 	// DialTimeout bounds the TCP (and TLS) connect: 0 means DefaultDialTimeout.
 	DialTimeout time.Duration
 	// ReadTimeout bounds each read and write on the socket: 0 means
@@ -75,6 +79,11 @@ type Resync struct {
 	// the source after a command is Offset plus the len(Raw) of every command
 	// read up to and including it.
 	Offset int64
+	// SyncStyle: the source answered the (renamed) PSYNC as it answers SYNC:
+	// a full sync whose replication id and offset come from the snapshot;
+	// it will never continue a stream, so every reconnection takes a new
+	// full sync.
+	SyncStyle bool
 }
 
 type linkState int
@@ -314,11 +323,20 @@ func (l *Link) handshake(replid string, offset int64) (Resync, error) {
 				zap.String("reply", string(se)))
 		}
 	}
-	if err := l.send("PSYNC", replid, strconv.FormatInt(offset, 10)); err != nil {
+	if err := l.send(l.psyncCommand(), replid, strconv.FormatInt(offset, 10)); err != nil {
 		return Resync{}, l.ioErr("PSYNC", err)
 	}
 	if err := skipKeepAlives(l.br); err != nil {
 		return Resync{}, l.ioErr("PSYNC", err)
+	}
+	if b, err := l.br.Peek(1); err == nil && b[0] == '$' && l.cfg.PSyncCommand != "" {
+		res, err := syncStyleResync(l.br)
+		if err != nil {
+			return Resync{}, fmt.Errorf("protocol: %s: %s answered like SYNC (a snapshot without +FULLRESYNC): %w", l.addr, l.cfg.PSyncCommand, err)
+		}
+		l.log.Warn("the source serves the renamed PSYNC as SYNC: it never continues a stream, so every reconnection takes a new full sync",
+			zap.String("command", l.cfg.PSyncCommand))
+		return res, nil
 	}
 	rep, err := l.rr.ReadReply()
 	if err != nil {
@@ -329,6 +347,14 @@ func (l *Link) handshake(replid string, offset int64) (Resync, error) {
 		return Resync{}, fmt.Errorf("protocol: %s: PSYNC: %w", l.addr, err)
 	}
 	return res, nil
+}
+
+// psyncCommand is the name of PSYNC on the source.
+func (l *Link) psyncCommand() string {
+	if l.cfg.PSyncCommand != "" {
+		return l.cfg.PSyncCommand
+	}
+	return "PSYNC"
 }
 
 func parsePSyncReply(rep Reply, replid string, offset int64) (Resync, error) {
@@ -401,6 +427,13 @@ func (l *Link) replyErr(step string, err error) error {
 		return fmt.Errorf("protocol: %s: %s: %w; the source answered: %w", l.addr, step, ErrAuth, se)
 	case transient(se):
 		return fmt.Errorf("protocol: %s: %s: %w", l.addr, step, se)
+	case step == "PSYNC" && strings.HasPrefix(string(se), "ERR unknown command"):
+		if l.cfg.PSyncCommand != "" {
+			return fmt.Errorf("protocol: %s: %s: %w; the source does not know the command %q that source-psync-command names: "+
+				"check the name the source's rename-command gives PSYNC; the source answered: %w", l.addr, step, ErrSyncRefused, l.cfg.PSyncCommand, se)
+		}
+		return fmt.Errorf("protocol: %s: %s: %w; the source does not know PSYNC: if it renamed the command (rename-command, "+
+			"as some managed services do), set source-psync-command to the new name; the source answered: %w", l.addr, step, ErrSyncRefused, se)
 	case step == "PSYNC" || step == "REPLCONF" && (se.Prefix() == "NOPERM" || strings.HasPrefix(string(se), "ERR unknown command")):
 		return fmt.Errorf("protocol: %s: %s: %w; the source answered: %w", l.addr, step, ErrSyncRefused, se)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -18,6 +19,12 @@ const (
 	// the replies to AUTH, PING, REPLCONF listening-port, REPLCONF capa
 	okHandshake = "+OK\r\n+PONG\r\n$0\r\n\r\n+OK\r\n+OK\r\n"
 )
+
+// syncStyleRDB is a snapshot as a master sends it to a replica: AUX fields
+// with its replication id and offset (one of them integer-encoded, as
+// Redis writes small numbers), then the end.
+var syncStyleRDB = "REDIS0011" + "\xfa\x09redis-ver\x067.0.15" + "\xfa\x07repl-id\x28" + testReplID +
+	"\xfa\x0brepl-offset\xc1\x92\x10" + "\xff" + "\x00\x00\x00\x00\x00\x00\x00\x00"
 
 func cmd(args ...string) string { return string(AppendCommandString(nil, args...)) }
 
@@ -196,8 +203,27 @@ stream error: [EOF] protocol: src:6379: stream at offset 1027: EOF
 	},
 	{
 		name: "psync unknown", replid: "?", offset: -1,
-		in:   "+PONG\r\n$0\r\n\r\n+OK\r\n+OK\r\n-ERR unknown command 'PSYNC', with args beginning with: '?' '-1' \r\n",
-		want: "psync error: [ErrSyncRefused,ServerError=ERR] protocol: src:6379: PSYNC: " + ErrSyncRefused.Error() + "; the source answered: ERR unknown command 'PSYNC', with args beginning with: '?' '-1' \n",
+		in: "+PONG\r\n$0\r\n\r\n+OK\r\n+OK\r\n-ERR unknown command 'PSYNC', with args beginning with: '?' '-1' \r\n",
+		want: "psync error: [ErrSyncRefused,ServerError=ERR] protocol: src:6379: PSYNC: " + ErrSyncRefused.Error() + "; the source does not know PSYNC: " +
+			"if it renamed the command (rename-command, as some managed services do), set source-psync-command to the new name; " +
+			"the source answered: ERR unknown command 'PSYNC', with args beginning with: '?' '-1' \n",
+	},
+	{
+		name: "renamed psync unknown", cfg: LinkConfig{PSyncCommand: "psync-x"}, replid: "?", offset: -1,
+		in: "+PONG\r\n$0\r\n\r\n+OK\r\n+OK\r\n-ERR unknown command 'psync-x', with args beginning with: '?' '-1' \r\n",
+		want: "psync error: [ErrSyncRefused,ServerError=ERR] protocol: src:6379: PSYNC: " + ErrSyncRefused.Error() + "; the source does not know the command \"psync-x\" " +
+			"that source-psync-command names: check the name the source's rename-command gives PSYNC; the source answered: ERR unknown command 'psync-x', with args beginning with: '?' '-1' \n",
+	},
+	{
+		// Redis and Valkey serve a renamed PSYNC as SYNC: the snapshot at once,
+		// its AUX fields telling the replication id and offset.
+		name: "renamed psync served as SYNC", cfg: LinkConfig{PSyncCommand: "psync-x"}, replid: "?", offset: -1,
+		in: "+PONG\r\n$0\r\n\r\n+OK\r\n+OK\r\n\n\n" + "$" + strconv.Itoa(len(syncStyleRDB)) + "\r\n" + syncStyleRDB +
+			cmd("SELECT", "0") + cmd("SET", "k", "v"),
+		want: "resync full=true replid=" + testReplID + " offset=4242\nsnapshot " + strconv.Itoa(len(syncStyleRDB)) + " " + strconv.Quote(syncStyleRDB) + "\n" +
+			`cmd ["SELECT" "0"] offset=4265` + "\n" + `cmd ["SET" "k" "v"] offset=4292` + "\nstream error: [EOF] protocol: src:6379: stream at offset 4292: EOF\n",
+		sent: cmd("PING") + cmd("INFO", "server") + cmd("REPLCONF", "listening-port", "0") + cmd("REPLCONF", "capa", "eof", "capa", "psync2") +
+			cmd("psync-x", "?", "-1"),
 	},
 	{
 		name: "replconf noperm", replid: "?", offset: -1,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/redferry/redferry/pkg/config"
 	"github.com/redferry/redferry/pkg/interlock"
+	"github.com/redferry/redferry/pkg/ratelimit"
 	"github.com/redferry/redferry/pkg/replay"
 	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/status"
@@ -34,7 +35,8 @@ func newRestoreCommand() *cobra.Command {
 			"same replay modes as sync (replay-mode: RESTORE where the target reads the file's RDB version,\n" +
 			"commands otherwise). A target that holds keys needs --flush-target or --merge. Of the shared\n" +
 			"settings it uses the target ones, flush-target, merge, replay-mode, on-unknown-module,\n" +
-			"on-target-error, batch-commands, batch-bytes, timeouts, logging and progress.",
+			"on-target-error, batch-commands, batch-bytes, the filters (filter-dbs, db-map, filter-keys-allow,\n" +
+			"filter-keys-deny, filter-types-drop), the rate limits, timeouts, logging and progress.",
 		Example: "  redferry restore --target redis://10.0.0.2:6379 dump.rdb\n" +
 			"  ssh db1 cat /var/lib/redis/dump.rdb | redferry restore --target redis://10.0.0.2:6379 --merge -",
 		Args: cobra.ExactArgs(1),
@@ -74,6 +76,11 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 	if err != nil {
 		return err
 	}
+	filter, err := cfg.Filter()
+	if err != nil {
+		return err
+	}
+	limits := ratelimit.New(cfg.MaxOpsPerSecond, cfg.MaxBytesPerSecond)
 	in, size, err := openSnapshot(file)
 	if err != nil {
 		return err
@@ -114,6 +121,9 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 	b := &sink.Batch{}
 	flush := func(ctx context.Context, b *sink.Batch, _ int64, db int) error {
 		n := b.Len()
+		if err := limits.Wait(ctx, n, b.Size()); err != nil {
+			return err
+		}
 		if err := st.Apply(ctx, b); err != nil {
 			return err
 		}
@@ -128,9 +138,11 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 	}
 	// A file (unlike a replication snapshot) may come from a tool that
 	// wrote a key twice: refused, as Redis refuses to load it.
+	batchCommands, batchBytes := limits.Caps(cfg.BatchCommands, cfg.BatchBytes)
 	_, keys, err := replay.Snapshot(ctx, in, st.Server(), replay.SnapshotOptions{DeleteFirst: deleteFirst,
-		BatchCommands: cfg.BatchCommands, BatchBytes: cfg.BatchBytes, Mode: cfg.ReplayMode, OnUnknownModule: cfg.OnUnknownModule,
-		ProbeRestore: st.ProbeRestore, RefuseDuplicates: true, Stats: &stats, Logger: log}, b, flush, progress)
+		BatchCommands: batchCommands, BatchBytes: batchBytes, Mode: cfg.ReplayMode, OnUnknownModule: cfg.OnUnknownModule,
+		ProbeRestore: st.ProbeRestore, RefuseDuplicates: true, Stats: &stats, Logger: log, Filter: filter,
+		OnFiltered: tracker.AddFilteredKey}, b, flush, progress)
 	if err == nil {
 		err = flush(ctx, b, 0, 0)
 	}
@@ -138,8 +150,14 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 		return fmt.Errorf("restoring %s into %s: %w", file, dst, duplicateHint(err, deleteFirst))
 	}
 	stopProgress()
-	log.Info("restore done", zap.Int64("keys", keys), zap.Int64("restored", stats.Restored), zap.Int64("rebuilt", stats.Rebuilt),
-		zap.Int64("skipped_module", stats.SkippedModule), zap.Int64("skipped_empty", stats.SkippedEmpty),
+	var filtered int64
+	if f := tracker.Report().Filtered; f != nil {
+		for _, n := range f.Keys {
+			filtered += n
+		}
+	}
+	log.Info("restore done", zap.Int64("keys", keys), zap.Int64("filtered_out", filtered), zap.Int64("restored", stats.Restored),
+		zap.Int64("rebuilt", stats.Rebuilt), zap.Int64("skipped_module", stats.SkippedModule), zap.Int64("skipped_empty", stats.SkippedEmpty),
 		zap.Int64("skipped_module_aux", stats.SkippedModuleAux), zap.Duration("took", time.Since(start)))
 	return nil
 }

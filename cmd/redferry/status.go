@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -76,10 +77,25 @@ func printStatus(w io.Writer, r status.Report, ready string) {
 	row("target errors", "%d", r.TargetErrors)
 	row("reconnects", "%d", r.Reconnects)
 	row("spool", "%s", bytesText(r.SpoolBytes))
+	if l := r.Limits; l != nil && (l.MaxOpsPerSecond > 0 || l.MaxBytesPerSecond > 0) {
+		row("rate limits", "%s commands/s, %s/s (waited %.1fs)", limitText(l.MaxOpsPerSecond, strconv.FormatInt(l.MaxOpsPerSecond, 10)),
+			limitText(l.MaxBytesPerSecond, bytesText(l.MaxBytesPerSecond)), l.ThrottledSeconds)
+	}
+	if f := r.Filtered; f != nil {
+		row("filtered out", "keys %v, commands %v, commands in part %v", f.Keys, f.Commands, f.CommandsNarrowed)
+	}
 	row("uptime", "%s", (time.Duration(r.UptimeSeconds) * time.Second).String())
 	if r.LastError != "" {
 		row("last error", "%s", r.LastError)
 	}
+}
+
+// limitText is text, or "no limit" for 0.
+func limitText(n int64, text string) string {
+	if n == 0 {
+		return "no limit"
+	}
+	return text
 }
 
 func bytesText(n int64) string {

@@ -98,7 +98,7 @@ func runSync(cmd *cobra.Command, cfg config.Config, answer rejectedAnswer, log *
 		defer co.Close()
 		h := status.NewHandler(s.Tracker(), status.HandlerOptions{Level: level,
 			Routes: map[string]http.Handler{"POST /cutover": co.Handler()},
-			Token:  cfg.StatusToken, Log: log})
+			Token:  cfg.StatusToken, Log: log, Limits: opt.Limits})
 		addr, err := status.Serve(ctx, cfg.StatusAddr, h, log)
 		if err != nil {
 			return err

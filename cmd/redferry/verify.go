@@ -27,7 +27,9 @@ import (
 var verifyConnFlags = []string{"source", "source-password", "source-password-file", "target", "target-password",
 	"target-password-file", "source-tls-ca-file", "source-tls-cert-file", "source-tls-key-file", "source-tls-server-name",
 	"source-tls-skip-verify", "target-tls-ca-file", "target-tls-cert-file", "target-tls-key-file", "target-tls-server-name",
-	"target-tls-skip-verify", "checkpoint-key", "name", "dial-timeout", "io-timeout"}
+	"target-tls-skip-verify", "checkpoint-key", "name", "dial-timeout", "io-timeout",
+	// The sync's filters: verify compares what they take, each source db with its target db.
+	"filter-dbs", "db-map", "filter-keys-allow", "filter-keys-deny", "filter-types-drop"}
 
 type verifyFlags struct {
 	configFile, report, progress string
@@ -45,7 +47,9 @@ func newVerifyCommand() *cobra.Command {
 			"extra keys, types, values, TTLs (within --ttl-tolerance), stream entries, groups, consumers and pending\n" +
 			"entries, hash field TTLs and functions. Either side may be a cluster (found by INFO cluster). During a\n" +
 			"live sync give --rounds 3: keys found different are checked again --interval apart and reported only\n" +
-			"when they still differ. Exit status: 0 equal, 1 different, 2 could not compare.",
+			"when they still differ. With the sync's filters (--config, or filter-dbs, db-map, filter-keys-allow,\n" +
+			"filter-keys-deny, filter-types-drop) it compares what they take, each source db with its target db.\n" +
+			"Exit status: 0 equal, 1 different, 2 could not compare.",
 		Example: "  redferry verify --source redis://10.0.0.1:6379 --target redis://10.0.0.2:6379 --report diffs.jsonl\n" +
 			"  redferry verify --config /etc/redferry/redferry.toml --rounds 3 --rate 20000\n" +
 			"  redferry verify --source rediss://src:6380 --source-tls-ca-file ca.pem --target redis://dst:6379 --sample 10000",
@@ -77,7 +81,7 @@ func newVerifyCommand() *cobra.Command {
 	fl.DurationVar(&f.interval, "interval", 2*time.Second, "time between rounds")
 	fl.IntVar(&f.rate, "rate", 0, "at most this many keys per second (0: no limit)")
 	fl.IntVar(&f.sample, "sample", 0, "check about this many random keys (RANDOMKEY) per side instead of all")
-	fl.IntSliceVar(&f.dbs, "db", nil, "compare only these dbs (default: every db holding keys on either side)")
+	fl.IntSliceVar(&f.dbs, "db", nil, "compare only these (source) dbs (default: every db holding keys on either side that the filters take)")
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar: auto (on a terminal), always or never")
 	return cmd
 }
@@ -89,6 +93,10 @@ func runVerify(cmd *cobra.Command, f verifyFlags) error {
 	}
 	if cfg.Source == "" || cfg.Target == "" {
 		return fmt.Errorf("--source and --target are needed: give URLs such as redis://host:port (or --config FILE)")
+	}
+	filter, err := cfg.Filter()
+	if err != nil {
+		return err
 	}
 	ctx := cmd.Context()
 	if err := checkNotSameServer(ctx, cfg); err != nil {
@@ -106,7 +114,7 @@ func runVerify(cmd *cobra.Command, f verifyFlags) error {
 	defer dc.Close()
 
 	opt := verify.Options{TTLTolerance: f.tolerance, Rounds: f.rounds, Interval: f.interval, Rate: f.rate,
-		Sample: f.sample, DBs: f.dbs, IgnoreKeys: func(_ int, key string) bool {
+		Sample: f.sample, DBs: f.dbs, Filter: filter, IgnoreKeys: func(_ int, key string) bool {
 			return strings.HasPrefix(key, checkpoint.KeyPrefix) || cfg.CheckpointKey != "" && key == cfg.CheckpointKey
 		}}
 	var reportErr error

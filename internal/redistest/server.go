@@ -93,6 +93,9 @@ type Options struct {
 	Dir string
 	// Port to listen on; a free one when 0.
 	Port int
+	// Argv are appended to the command line as they are: for directives
+	// with several values ("--rename-command", "PSYNC", "psync-x").
+	Argv []string
 }
 
 // Server is a running server.
@@ -162,6 +165,7 @@ func (s *Server) start() error {
 		for i := 0; i+1 < len(s.opts.Args); i += 2 {
 			args = append(args, "--"+strings.TrimPrefix(s.opts.Args[i], "--"), s.opts.Args[i+1])
 		}
+		args = append(args, s.opts.Argv...)
 		cmd := exec.Command(s.binary, args...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {

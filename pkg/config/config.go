@@ -65,6 +65,8 @@ type Config struct {
 	BatchCommands int   `toml:"batch-commands" help:"commands per batch written to the target"`
 	BatchBytes    int   `toml:"batch-bytes" help:"bytes per batch written to the target"`
 	ListeningPort int   `toml:"listening-port" help:"port redferry reports to the source as its replica port (REPLCONF listening-port)"`
+	// SourcePSyncCommand: some managed services rename PSYNC (rename-command).
+	SourcePSyncCommand string `toml:"source-psync-command" help:"the name of PSYNC on the source, when it renamed the command (managed services); default PSYNC"`
 
 	DialTimeout time.Duration `toml:"dial-timeout" help:"timeout of one connection attempt"`
 	IOTimeout   time.Duration `toml:"io-timeout" help:"timeout of a read or write on an established connection"`
@@ -74,6 +76,9 @@ type Config struct {
 	Progress  string `toml:"progress" help:"progress bars: auto (on a terminal), always or never"`
 
 	ReadyMaxLag time.Duration `toml:"ready-max-lag" help:"GET /readyz is ready when streaming with a lag below this (0: streaming is enough)"`
+
+	FilterSettings // filter.go
+	LimitSettings  // filter.go
 }
 
 // Default returns the settings used where nothing else is said.
@@ -99,6 +104,8 @@ func Default() Config {
 		LogFormat:     "auto",
 		Progress:      "auto",
 		ReadyMaxLag:   10 * time.Second,
+
+		FilterSettings: FilterSettings{OnFilterConflict: "stop"},
 	}
 }
 
@@ -155,12 +162,16 @@ func (c *Config) Validate() error {
 	if c.ListeningPort < 0 || c.ListeningPort > 65535 {
 		bad("listening-port", "must be a TCP port, got %d", c.ListeningPort)
 	}
+	if strings.ContainsAny(c.SourcePSyncCommand, " \t\r\n") {
+		bad("source-psync-command", "%q is not a command name: give the one word the source's rename-command gives PSYNC", c.SourcePSyncCommand)
+	}
 	if c.ReadyMaxLag < 0 {
 		bad("ready-max-lag", "must be >= 0, got %s", c.ReadyMaxLag)
 	}
 	if c.DialTimeout <= 0 || c.IOTimeout <= 0 {
 		bad("dial-timeout/io-timeout", "must be > 0")
 	}
+	errs = append(errs, c.validateFilter(), c.validateLimits())
 	return errors.Join(errs...)
 }
 

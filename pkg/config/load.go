@@ -20,12 +20,20 @@ type setting struct {
 }
 
 func (c *Config) settings() []setting {
-	v := reflect.ValueOf(c).Elem()
+	return appendSettings(nil, reflect.ValueOf(c).Elem())
+}
+
+// appendSettings lists the tagged fields of struct v, and those of the
+// groups of settings embedded in it (FilterSettings), as TOML reads them.
+func appendSettings(out []setting, v reflect.Value) []setting {
 	t := v.Type()
-	out := make([]setting, 0, t.NumField())
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name := f.Tag.Get("toml")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			out = appendSettings(out, v.Field(i))
+			continue
+		}
 		if name == "" {
 			continue
 		}
@@ -85,6 +93,10 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 			fs.Int64Var(p, s.name, *p, help)
 		case *time.Duration:
 			fs.DurationVar(p, s.name, *p, help)
+		case *[]string:
+			fs.StringArrayVar(p, s.name, *p, help)
+		case *[]int:
+			fs.IntSliceVar(p, s.name, *p, help)
 		default:
 			panic(fmt.Sprintf("config: setting %s has an unsupported type %T", s.name, p))
 		}
@@ -128,7 +140,7 @@ func LoadSettings(path string, lookup func(string) (string, bool), fs *pflag.Fla
 			if f == nil || !f.Changed {
 				continue
 			}
-			if err := setValue(s.field, f.Value.String()); err != nil {
+			if err := setFlagValue(s.field, f.Value); err != nil {
 				return c, fmt.Errorf("--%s: %w", s.name, err)
 			}
 		}
@@ -164,6 +176,26 @@ func setValue(field reflect.Value, val string) error {
 			return fmt.Errorf("%q is not a duration such as 5s or 1m", val)
 		}
 		*p = d
+	case *[]string:
+		list, err := parseList(val)
+		if err != nil {
+			return err
+		}
+		*p = list
+	case *[]int:
+		list, err := parseList(val)
+		if err != nil {
+			return err
+		}
+		ns := make([]int, 0, len(list))
+		for _, s := range list {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil {
+				return fmt.Errorf("%q is not a list of whole numbers such as 0,3", val)
+			}
+			ns = append(ns, n)
+		}
+		*p = ns
 	default:
 		return fmt.Errorf("unsupported type %T", p)
 	}
@@ -188,4 +220,42 @@ func (c *Config) Redacted() map[string]string {
 		out[s.name] = v
 	}
 	return out
+}
+
+// setFlagValue sets a field from a flag the user gave; list flags hand
+// over their items as given (a key pattern may hold a comma).
+func setFlagValue(field reflect.Value, v pflag.Value) error {
+	if sv, ok := v.(pflag.SliceValue); ok {
+		if p, ok := field.Addr().Interface().(*[]string); ok {
+			*p = append([]string(nil), sv.GetSlice()...)
+			return nil
+		}
+		return setValue(field, strings.Join(sv.GetSlice(), ","))
+	}
+	return setValue(field, v.String())
+}
+
+// parseList reads a list from an environment variable: a TOML array
+// (["prefix:a", "regex:^b{1,3}$"]) or comma-separated items.
+func parseList(val string) ([]string, error) {
+	val = strings.TrimSpace(val)
+	if val == "" {
+		return nil, nil
+	}
+	if strings.HasPrefix(val, "[") {
+		var doc struct{ V []any }
+		if _, err := toml.Decode("V = "+val, &doc); err != nil {
+			return nil, fmt.Errorf("%q is not a TOML array: %w", val, err)
+		}
+		out := make([]string, 0, len(doc.V))
+		for _, item := range doc.V {
+			out = append(out, fmt.Sprint(item))
+		}
+		return out, nil
+	}
+	parts := strings.Split(val, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts, nil
 }

@@ -44,6 +44,10 @@ type SnapshotOptions struct {
 	// commands, or were skipped.
 	Stats  *transform.RestoreStats
 	Logger *zap.Logger
+	// Filter chooses the keys and maps their dbs (nil: every key, as is);
+	// OnFiltered, when set, hears of each key it leaves out and why.
+	Filter     *transform.Filter
+	OnFiltered func(reason string)
 }
 
 // Flush applies b. resumeAt is the byte offset of the first key that the
@@ -98,7 +102,15 @@ func Snapshot(ctx context.Context, r io.Reader, caps server.Info, opt SnapshotOp
 				skipping = true
 				return nil
 			}
+			if keep, reason := opt.Filter.Key(e.DB, e.Key, e.Type.String()); !keep {
+				skipping = true // to its end, like an applied key
+				if opt.OnFiltered != nil {
+					opt.OnFiltered(reason)
+				}
+				return nil
+			}
 			skipping = false
+			e.DB, _ = opt.Filter.TargetDB(e.DB)
 			if b.Len() >= opt.BatchCommands || b.Size() >= opt.BatchBytes {
 				if err := flushAt(e.Offset); err != nil {
 					return err

@@ -33,6 +33,11 @@ var metricHelp = map[string]string{
 	"up":                              "1 while the daemon runs.",
 	"streaming_ready":                 "1 when /readyz answers ready (streaming, lag below the bound).",
 	"commands_applied_all_total":      "Commands of the stream applied to the target, all names together.",
+	"filtered_keys_total":             "Snapshot keys the filters left out, by reason (db, key, type).",
+	"filtered_commands_total":         "Stream commands the filters left out (action dropped) or sent in part (action narrowed), by reason (db, key, type, command, conflict).",
+	"max_ops_per_second":              "The limit of commands per second written to the target (0: none).",
+	"max_bytes_per_second":            "The limit of bytes per second written to the target (0: none).",
+	"throttled_seconds_total":         "Time writes to the target waited for the rate limits.",
 }
 
 func newCollector(t *Tracker) *collector {
@@ -46,6 +51,10 @@ func newCollector(t *Tracker) *collector {
 			labels = []string{"phase"}
 		case "rejected_commands_skipped_total":
 			labels = []string{"reason"}
+		case "filtered_keys_total":
+			labels = []string{"reason"}
+		case "filtered_commands_total":
+			labels = []string{"reason", "action"}
 		}
 		c.descs[name] = prometheus.NewDesc("redferry_"+name, help, labels, nil)
 	}
@@ -92,6 +101,22 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			v = 1
 		}
 		gauge("phase", v, string(p))
+	}
+	if f := r.Filtered; f != nil {
+		for _, reason := range sortedKeys(f.Keys) {
+			counter("filtered_keys_total", float64(f.Keys[reason]), reason)
+		}
+		for _, reason := range sortedKeys(f.Commands) {
+			counter("filtered_commands_total", float64(f.Commands[reason]), reason, "dropped")
+		}
+		for _, reason := range sortedKeys(f.CommandsNarrowed) {
+			counter("filtered_commands_total", float64(f.CommandsNarrowed[reason]), reason, "narrowed")
+		}
+	}
+	if l := r.Limits; l != nil {
+		gauge("max_ops_per_second", float64(l.MaxOpsPerSecond))
+		gauge("max_bytes_per_second", float64(l.MaxBytesPerSecond))
+		counter("throttled_seconds_total", l.ThrottledSeconds)
 	}
 	gauge("uptime_seconds", r.UptimeSeconds)
 	gauge("up", 1)

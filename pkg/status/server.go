@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/pkg/ratelimit"
 )
 
 // HandlerOptions add optional endpoints to Handler.
@@ -27,6 +29,9 @@ type HandlerOptions struct {
 	Token string
 	// Log, when set, records the requests refused for want of the token.
 	Log *zap.Logger
+	// Limits, when set, are served at GET/PUT /limits, so the rate limits
+	// towards the target can change while the sync runs.
+	Limits *ratelimit.Limits
 }
 
 // NewHandler serves GET /status (JSON), /metrics (Prometheus), /healthz (the
@@ -53,6 +58,10 @@ func NewHandler(t *Tracker, opt HandlerOptions) http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(newRegistry(t), promhttp.HandlerOpts{}))
 	if opt.Level != nil {
 		mux.Handle("/loglevel", opt.Level)
+	}
+	if opt.Limits != nil {
+		t.SetLimits(opt.Limits)
+		mux.Handle("/limits", limitsHandler(t, opt.Limits, opt.Log))
 	}
 	for pattern, h := range opt.Routes {
 		mux.Handle(pattern, h)

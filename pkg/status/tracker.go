@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/redferry/redferry/pkg/ratelimit"
 )
 
 // Phase is the stage a sync is in.
@@ -48,6 +50,9 @@ type Tracker struct {
 	spoolBytes       atomic.Int64
 	reconnects       atomic.Int64
 	readyMaxLag      atomic.Int64 // time.Duration; see SetReadyMaxLag
+
+	filtered filteredCounts    // filtered.go
+	limits   *ratelimit.Limits // limits.go; guarded by mu
 }
 
 type offsetTime struct {
@@ -176,6 +181,9 @@ type Report struct {
 	Reconnects                int64   `json:"reconnects"`
 	LastError                 string  `json:"last_error,omitempty"`
 	UptimeSeconds             float64 `json:"uptime_seconds"`
+
+	Filtered *FilteredReport `json:"filtered,omitempty"` // what the filters left out
+	Limits   *LimitsReport   `json:"limits,omitempty"`   // the rate limits, when the sync has them
 }
 
 // Report returns the current state.
@@ -198,6 +206,7 @@ func (t *Tracker) Report() Report {
 	r.SnapshotSize, r.SnapshotReceived, r.SnapshotApplied = t.snapshotSize.Load(), t.snapshotReceived.Load(), t.snapshotApplied.Load()
 	r.SpoolBytes, r.Reconnects = t.spoolBytes.Load(), t.reconnects.Load()
 	r.RejectedSkippedByOperator, r.RejectedSkippedByLog, r.RejectedRetried = t.skippedByFlag.Load(), t.skippedByLog.Load(), t.retried.Load()
+	r.Filtered, r.Limits = t.filtered.report(), t.limitsReport()
 	return r
 }
 

@@ -95,6 +95,9 @@ func (a *applier) commitThen(ctx context.Context, st checkpoint.State, after fun
 	if err := a.asyncErr(); err != nil {
 		return err
 	}
+	// The rate limits pace the batches; a stopping sync applies its last
+	// batch without waiting.
+	_ = a.s.opt.Limits.Wait(ctx, a.batch.Len(), a.batch.Size())
 	st.UpdatedAt = time.Now()
 	a.s.store.Attach(a.batch, st)
 	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.s.opt.Target.IOTimeout*4)
@@ -179,4 +182,14 @@ func (a *applier) recordRejected(ctx context.Context, st checkpoint.State, span 
 		a.s.tracker.SetApplied(st.Offset)
 	}
 	return &RejectedError{State: st, RecordErr: rerr}
+}
+
+// targetDB is the target db that source db db is written to; 0 for a db
+// the filter leaves out, whose commands are dropped until the next SELECT.
+func (a *applier) targetDB(db int) int {
+	to, taken := a.s.opt.Filter.TargetDB(db)
+	if !taken {
+		return 0
+	}
+	return to
 }

@@ -21,7 +21,9 @@ import (
 type running struct {
 	s      *Syncer
 	cancel context.CancelFunc
-	errc   chan error
+	errc   chan error    // Run's result, for waitCaughtUp (which may take it)
+	done   chan struct{} // closed when Run returned, with its result in err
+	err    error
 }
 
 // startSyncer opens a Syncer on cfg and runs it until stop.
@@ -32,8 +34,12 @@ func startSyncer(t *testing.T, ctx context.Context, cfg config.Config) *running 
 		t.Fatal(err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
-	r := &running{s: s, cancel: cancel, errc: make(chan error, 1)}
-	go func() { r.errc <- s.Run(runCtx) }()
+	r := &running{s: s, cancel: cancel, errc: make(chan error, 1), done: make(chan struct{})}
+	go func() {
+		r.err = s.Run(runCtx)
+		close(r.done)
+		r.errc <- r.err
+	}()
 	t.Cleanup(func() { r.stop() })
 	return r
 }
@@ -44,7 +50,8 @@ func (r *running) stop() error {
 		return nil
 	}
 	r.cancel()
-	err := <-r.errc
+	<-r.done
+	err := r.err
 	r.s.Close()
 	r.s = nil
 	return err

@@ -9,8 +9,10 @@ import (
 
 	"github.com/redferry/redferry/pkg/checkpoint"
 	"github.com/redferry/redferry/pkg/config"
+	"github.com/redferry/redferry/pkg/ratelimit"
 	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/status"
+	"github.com/redferry/redferry/transform"
 )
 
 // Options is what a Syncer needs: where the servers are and how to treat
@@ -23,6 +25,8 @@ type Options struct {
 	SourceName, TargetName string
 	// ListeningPort is announced to the source (REPLCONF listening-port); 0: the link's own port.
 	ListeningPort int
+	// SourcePSyncCommand is PSYNC's name on the source ("": PSYNC).
+	SourcePSyncCommand string
 
 	StateDir      string
 	SegmentBytes  int64
@@ -50,6 +54,12 @@ type Options struct {
 	// rejected next without anyone looking.
 	RetryRejected bool
 	SkipRejected  []int64
+	// Filter chooses the keys, commands and dbs copied and maps the dbs
+	// (nil: everything, as is).
+	Filter *transform.Filter
+	// Limits cap the writes to the target (nil: none); they change at run
+	// time (the status server's PUT /limits).
+	Limits *ratelimit.Limits
 
 	Logger  *zap.Logger
 	Tracker *status.Tracker // nil: a new one
@@ -97,8 +107,12 @@ func OptionsFromConfig(cfg config.Config, log *zap.Logger) (Options, error) {
 	if err != nil {
 		return Options{}, fmt.Errorf("target: %w", err)
 	}
-	o := Options{Source: src, Target: dst, SourceName: srcEP.String(), TargetName: dstEP.String(),
-		ListeningPort: cfg.ListeningPort, StateDir: cfg.StateDir, SegmentBytes: cfg.SegmentBytes, MaxSpoolBytes: cfg.MaxSpoolBytes,
+	filter, err := cfg.Filter()
+	if err != nil {
+		return Options{}, fmt.Errorf("configuration: %w", err)
+	}
+	o := Options{Filter: filter, Limits: ratelimit.New(cfg.MaxOpsPerSecond, cfg.MaxBytesPerSecond), Source: src, Target: dst, SourceName: srcEP.String(), TargetName: dstEP.String(),
+		ListeningPort: cfg.ListeningPort, SourcePSyncCommand: cfg.SourcePSyncCommand, StateDir: cfg.StateDir, SegmentBytes: cfg.SegmentBytes, MaxSpoolBytes: cfg.MaxSpoolBytes,
 		ReplayMode: cfg.ReplayMode, OnUnknownModule: cfg.OnUnknownModule, ReplayPublish: cfg.ReplayPublish,
 		OnTargetError: cfg.OnTargetError, OnFullResync: cfg.OnFullResync, BatchCommands: cfg.BatchCommands,
 		BatchBytes: cfg.BatchBytes, FlushTarget: cfg.FlushTarget, Merge: cfg.Merge, Once: cfg.Once, Logger: log}

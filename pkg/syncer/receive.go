@@ -60,7 +60,7 @@ var errSpool = errors.New("spool")
 func (s *Syncer) receiveOnce(ctx context.Context, log *zap.Logger, replID *string, overlap bool, snapshotReady chan<- *spool.SnapshotFollower) error {
 	s.tracker.AdvancePhase(status.PhaseStarting, status.PhaseHandshake)
 	link, err := protocol.Dial(ctx, protocol.LinkConfig{Addr: s.opt.Source.Addr, Username: s.opt.Source.Username,
-		Password: s.opt.Source.Password, TLS: s.opt.Source.TLS, ListeningPort: s.opt.ListeningPort, DialTimeout: s.opt.Source.DialTimeout,
+		Password: s.opt.Source.Password, TLS: s.opt.Source.TLS, ListeningPort: s.opt.ListeningPort, PSyncCommand: s.opt.SourcePSyncCommand, DialTimeout: s.opt.Source.DialTimeout,
 		Logger: s.log})
 	if err != nil {
 		return err

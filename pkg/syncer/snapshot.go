@@ -106,9 +106,11 @@ func (a *applier) replaySnapshot(ctx context.Context, snap snapshotSource, from 
 		return a.commit(ctx, st)
 	}
 	progress := func(keys, pos int64) { s.tracker.SetKeysApplied(keys); s.tracker.SetSnapshotApplied(pos) }
+	batchCommands, batchBytes := s.opt.Limits.Caps(s.opt.BatchCommands, s.opt.BatchBytes)
 	curDB, keys, err := replay.Snapshot(ctx, bufio.NewReaderSize(snap.r, 1<<20), s.target.Server(), replay.SnapshotOptions{
-		From: from, DeleteFirst: deleteFirst, BatchCommands: s.opt.BatchCommands, BatchBytes: s.opt.BatchBytes, Logger: a.log,
+		From: from, DeleteFirst: deleteFirst, BatchCommands: batchCommands, BatchBytes: batchBytes, Logger: a.log,
 		Mode: s.opt.ReplayMode, OnUnknownModule: s.opt.OnUnknownModule, ProbeRestore: s.target.ProbeRestore,
+		Filter: s.opt.Filter, OnFiltered: s.tracker.AddFilteredKey,
 	}, a.batch, flush, progress)
 	if err != nil {
 		if errors.Is(err, spool.ErrSnapshotAborted) {

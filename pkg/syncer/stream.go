@@ -33,11 +33,11 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 	var (
 		offset  = from
 		inMulti bool
-		maxCmds = s.opt.BatchCommands
-		maxSize = s.opt.BatchBytes
+		// Batches hold at most a tenth of a second's worth of the rate limits.
+		maxCmds, maxSize = s.opt.Limits.Caps(s.opt.BatchCommands, s.opt.BatchBytes)
 	)
 	a.batch.Reset()
-	a.batch.StartDB = db
+	a.batch.StartDB = a.targetDB(db)
 	a.span = batchSpan{from: from}
 	commit := func() error {
 		if inMulti {
@@ -54,8 +54,9 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 			}); err != nil {
 				return err
 			}
-			a.batch.StartDB = db
+			a.batch.StartDB = a.targetDB(db)
 			a.span = batchSpan{from: offset}
+			maxCmds, maxSize = s.opt.Limits.Caps(s.opt.BatchCommands, s.opt.BatchBytes)
 		}
 		if a.onceTarget >= 0 && offset >= a.onceTarget {
 			if err := a.wait(ctx); err != nil {
@@ -119,10 +120,9 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 		case equalFold(cmd.Args[0], "exec"):
 			inMulti = false
 		}
-		if err := tr.Translate(cmd.Args, cmd.Raw, offset, a.batch); err != nil {
+		if err := a.filterAndTranslate(tr, cmd, offset, db); err != nil {
 			return fmt.Errorf("stream offset %d: %w", offset, err)
 		}
-		s.tracker.CountCommand(cmd.Args[0])
 		if a.batch.Len() >= maxCmds || a.batch.Size() >= maxSize {
 			if err := commit(); err != nil {
 				if errors.Is(err, errOnceDone) {
@@ -132,6 +132,40 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 			}
 		}
 	}
+}
+
+// filterAndTranslate puts the command into the batch as the filter decides
+// (as it came, rewritten, or not at all), translated for the target.
+func (a *applier) filterAndTranslate(tr *transform.Translator, cmd protocol.Command, offset int64, db int) error {
+	s := a.s
+	out, err := s.opt.Filter.Command(db, cmd.Args)
+	if err != nil {
+		return err
+	}
+	switch out.Action {
+	case transform.Drop:
+		s.tracker.AddFilteredCommand(out.Reason, false)
+		if out.Conflict != "" {
+			a.log.Warn("left out a command the filter cannot apply (on-filter-conflict = skip)",
+				zap.String("command", out.Conflict), zap.Int64("offset", offset))
+		}
+		return nil
+	case transform.Rewrite:
+		if out.Reason != "" {
+			s.tracker.AddFilteredCommand(out.Reason, true)
+		}
+		for _, c := range out.Commands {
+			if err := tr.Translate(c, nil, offset, a.batch); err != nil {
+				return err
+			}
+		}
+	default:
+		if err := tr.Translate(cmd.Args, cmd.Raw, offset, a.batch); err != nil {
+			return err
+		}
+	}
+	s.tracker.CountCommand(cmd.Args[0])
+	return nil
 }
 
 func equalFold(b []byte, s string) bool { return bytes.EqualFold(b, []byte(s)) }

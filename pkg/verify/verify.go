@@ -55,6 +55,10 @@ type Options struct {
 	TTLTolerance time.Duration
 	// IgnoreKeys skips keys on both sides, e.g. the checkpoint key.
 	IgnoreKeys func(db int, key string) bool
+	// Filter is the sync's filter (nil: none): only what it takes is
+	// compared, each source db with the target db it maps to (DBs and Diff.DB
+	// are source dbs). Keys it leaves out are not extra on the target.
+	Filter Filter
 	// BatchSize is the SCAN COUNT and the page size for elements (default 500).
 	BatchSize int
 	// MaxDiffs caps Report.Diffs (default 1000); DiffCount still counts all.
@@ -156,19 +160,9 @@ func Compare(ctx context.Context, source, target redis.UniversalClient, opt Opti
 		c.suspects = map[int]map[string]bool{}
 	}
 
-	dbs := opt.DBs
-	if dbs == nil {
-		seen := map[int]bool{}
-		for _, db := range append(src.dbs(), dst.dbs()...) {
-			if !seen[db] {
-				seen[db] = true
-				dbs = append(dbs, db)
-			}
-		}
-		sort.Ints(dbs)
-	}
+	dbs := c.dbsToCompare(src, dst)
 	for _, db := range dbs {
-		c.total += src.keys[db] + dst.keys[db]
+		c.total += src.keys[db] + dst.keys[c.targetDB(db)]
 	}
 	if opt.Sample > 0 {
 		c.total = int64(2 * opt.Sample)
@@ -346,7 +340,7 @@ func (c *comparer) compareDB(ctx context.Context, src, dst *side, db int) error 
 	var srcNodes, dstNodes []*redis.Client
 	var closeSrc, closeDst func()
 	c.src, srcNodes, closeSrc = src.forDB(db)
-	c.dst, dstNodes, closeDst = dst.forDB(db)
+	c.dst, dstNodes, closeDst = dst.forDB(c.targetDB(db))
 	defer closeSrc()
 	defer closeDst()
 	if c.src == nil || c.dst == nil {
@@ -387,7 +381,7 @@ func (c *comparer) recheck(ctx context.Context, src, dst *side) error {
 			c.db = db
 			var done1, done2 func()
 			c.src, _, done1 = src.forDB(db)
-			c.dst, _, done2 = dst.forDB(db)
+			c.dst, _, done2 = dst.forDB(c.targetDB(db))
 			for i := 0; i < len(keys); i += c.opt.BatchSize {
 				batch := keys[i:min(i+c.opt.BatchSize, len(keys))]
 				if err := c.checkKeys(ctx, batch); err != nil {
@@ -423,7 +417,7 @@ func sortedDBs(m map[int]map[string]bool) []int {
 func (c *comparer) filter(keys []string) []string {
 	out := keys[:0]
 	for _, k := range keys {
-		if !c.ignored(k) {
+		if !c.ignored(k) && c.keyFilter().KeyName([]byte(k)) {
 			out = append(out, k)
 		}
 	}
@@ -469,6 +463,9 @@ func (c *comparer) checkKeys(ctx context.Context, keys []string) error {
 	for i, k := range keys {
 		if st[i] == "none" || sp[i] == -2 {
 			continue // vanished from the source
+		}
+		if c.keyFilter().TypeDropped(st[i]) {
+			continue // not meant to be copied
 		}
 		c.rep.KeysChecked++
 		if dt[i] == "none" || dp[i] == -2 {
@@ -526,6 +523,9 @@ func (c *comparer) checkExtra(ctx context.Context, keys []string) error {
 	for i, k := range absent {
 		if dt[i] == "none" || dp[i] == -2 || dp[i] >= 0 && dp[i] <= c.opt.TTLTolerance.Milliseconds() {
 			continue
+		}
+		if c.keyFilter().TypeDropped(dt[i]) {
+			continue // a type the sync leaves out: the target's own
 		}
 		c.rep.KeysChecked++
 		c.add(KindExtra, k, "%s only in target", dt[i])
