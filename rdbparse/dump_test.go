@@ -62,3 +62,28 @@ func TestDecodeDump(t *testing.T) {
 		t.Errorf("short payload: %v", err)
 	}
 }
+
+// FuzzDecodeDump: a DUMP payload from the stream (RESTORE, FUNCTION RESTORE)
+// is outside bytes. Whatever they are, the decoders end with an error or a
+// well-formed event sequence, never a panic, and a payload whose footer is
+// rewritten with a valid checksum is judged on its content alone.
+func FuzzDecodeDump(f *testing.F) {
+	f.Add([]byte{0, 2, 'h', 'i'}, uint16(9))
+	f.Add([]byte{2, 2, 1, 'a', 1, 'b'}, uint16(10))
+	f.Add([]byte{0xf5, 0xc3, 0x40, 0x61}, uint16(11))
+	f.Fuzz(func(t *testing.T, value []byte, version uint16) {
+		if len(value) == 0 || len(value) > 64<<10 {
+			return
+		}
+		payload := dumpPayload(value, int(version))
+		for _, p := range [][]byte{payload, value} { // with a valid footer, and as raw bytes
+			c := newCollector(defaultMaxChunk)
+			c.allowDup = true
+			c.m.Keys = nil
+			if err := DecodeDump([]byte("k"), p, Options{}, c.handle); err == nil && c.m.Events == 0 {
+				t.Fatalf("DecodeDump accepted %x without an event", p)
+			}
+			_ = DecodeFunctionDump(p, Options{}, func(*Event) error { return nil })
+		}
+	})
+}
