@@ -227,6 +227,7 @@ func (l *Link) PSync(ctx context.Context, replid string, offset int64) (Resync, 
 	defer l.watch(ctx)()
 	l.state = stateBroken
 	bo := retry.Backoff{Max: 5 * time.Second}
+	var last ServerError // the source's last "not ready" answer
 	for attempt := 1; ; attempt++ {
 		res, err := l.handshake(replid, offset)
 		if err == nil {
@@ -242,12 +243,16 @@ func (l *Link) PSync(ctx context.Context, replid string, offset int64) (Resync, 
 			return res, nil
 		}
 		if ctx.Err() != nil {
+			if last != "" {
+				return Resync{}, fmt.Errorf("protocol: %s: gave up waiting for the source (last answer %q): %w (%w)", l.addr, string(last), context.Cause(ctx), err)
+			}
 			return Resync{}, fmt.Errorf("protocol: %s: handshake: %w (%w)", l.addr, context.Cause(ctx), err)
 		}
 		var se ServerError
 		if !errors.As(err, &se) || !transient(se) {
 			return Resync{}, err
 		}
+		last = se
 		wait := bo.Next()
 		l.log.Warn("source not ready for replication; waiting", zap.String("reply", string(se)),
 			zap.Int("attempt", attempt), zap.Duration("backoff", wait))
