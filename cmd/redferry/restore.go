@@ -20,6 +20,7 @@ import (
 	"github.com/redferry/redferry/pkg/replay"
 	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/status"
+	"github.com/redferry/redferry/pkg/unholdable"
 	"github.com/redferry/redferry/sink"
 	"github.com/redferry/redferry/transform"
 )
@@ -33,7 +34,7 @@ func newRestoreCommand() *cobra.Command {
 		Long: "restore loads the keys of an RDB file into a running target without stopping it, with the\n" +
 			"same replay modes as sync (replay-mode: RESTORE where the target reads the file's RDB version,\n" +
 			"commands otherwise). A target that holds keys needs --flush-target or --merge. Of the shared\n" +
-			"settings it uses the target ones, flush-target, merge, replay-mode, on-unknown-module,\n" +
+			"settings it uses the target ones, flush-target, merge, replay-mode, on-unholdable-*,\n" +
 			"on-target-error, batch-commands, batch-bytes, timeouts, logging and progress.",
 		Example: "  redferry restore --target redis://10.0.0.2:6379 dump.rdb\n" +
 			"  ssh db1 cat /var/lib/redis/dump.rdb | redferry restore --target redis://10.0.0.2:6379 --merge -",
@@ -101,7 +102,12 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 	}
 	defer st.Close()
 
+	policy, err := cfg.UnholdablePolicy()
+	if err != nil {
+		return err
+	}
 	tracker := status.NewTracker(file, dst.String())
+	recorder := unholdable.NewRecorder(log, tracker.AddUnholdable)
 	tracker.SetPhase(status.PhaseSnapshotReplay)
 	tracker.SetSnapshotSize(size)
 	stopProgress := startProgress(cfg.Progress, tracker)
@@ -129,7 +135,8 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 	// A file (unlike a replication snapshot) may come from a tool that
 	// wrote a key twice: refused, as Redis refuses to load it.
 	_, keys, err := replay.Snapshot(ctx, in, st.Server(), replay.SnapshotOptions{DeleteFirst: deleteFirst,
-		BatchCommands: cfg.BatchCommands, BatchBytes: cfg.BatchBytes, Mode: cfg.ReplayMode, OnUnknownModule: cfg.OnUnknownModule,
+		BatchCommands: cfg.BatchCommands, BatchBytes: cfg.BatchBytes, Mode: cfg.ReplayMode,
+		Unholdable:   transform.Unholdable{Policy: policy, Recorder: recorder},
 		ProbeRestore: st.ProbeRestore, RefuseDuplicates: true, Stats: &stats, Logger: log}, b, flush, progress)
 	if err == nil {
 		err = flush(ctx, b, 0, 0)
@@ -138,6 +145,7 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 		return fmt.Errorf("restoring %s into %s: %w", file, dst, duplicateHint(err, deleteFirst))
 	}
 	stopProgress()
+	recorder.Summary()
 	log.Info("restore done", zap.Int64("keys", keys), zap.Int64("restored", stats.Restored), zap.Int64("rebuilt", stats.Rebuilt),
 		zap.Int64("skipped_module", stats.SkippedModule), zap.Int64("skipped_empty", stats.SkippedEmpty),
 		zap.Int64("skipped_module_aux", stats.SkippedModuleAux), zap.Duration("took", time.Since(start)))

@@ -23,8 +23,10 @@ import (
 )
 
 // verifyConnFlags are the settings of `redferry sync` that verify shares:
-// where the servers are and how to reach them.
-var verifyConnFlags = []string{"source", "source-password", "source-password-file", "target", "target-password",
+// where the servers are and how to reach them, and what the sync does with
+// data the target cannot hold (what it skips or converts is expected).
+var verifyConnFlags = []string{"on-unholdable-functions", "on-unholdable-field-ttl", "on-unholdable-module",
+	"on-unholdable-idmp", "on-unknown-module", "source", "source-password", "source-password-file", "target", "target-password",
 	"target-password-file", "source-tls-ca-file", "source-tls-cert-file", "source-tls-key-file", "source-tls-server-name",
 	"source-tls-skip-verify", "target-tls-ca-file", "target-tls-cert-file", "target-tls-key-file", "target-tls-server-name",
 	"target-tls-skip-verify", "checkpoint-key", "name", "dial-timeout", "io-timeout"}
@@ -43,7 +45,9 @@ func newVerifyCommand() *cobra.Command {
 		Short: "Compare every key of the source and the target; exit 0 when equal, 1 when they differ, 2 on error",
 		Long: "verify compares every key of every db of the source and the target in both directions: missing and\n" +
 			"extra keys, types, values, TTLs (within --ttl-tolerance), stream entries, groups, consumers and pending\n" +
-			"entries, hash field TTLs and functions. Either side may be a cluster (found by INFO cluster). During a\n" +
+			"entries, hash field TTLs and functions. Either side may be a cluster (found by INFO cluster). With the\n" +
+			"sync's on-unholdable-* settings, what they skip or convert is listed as expected and does not count as a\n" +
+			"difference. During a\n" +
 			"live sync give --rounds 3: keys found different are checked again --interval apart and reported only\n" +
 			"when they still differ. Exit status: 0 equal, 1 different, 2 could not compare.",
 		Example: "  redferry verify --source redis://10.0.0.1:6379 --target redis://10.0.0.2:6379 --report diffs.jsonl\n" +
@@ -90,6 +94,10 @@ func runVerify(cmd *cobra.Command, f verifyFlags) error {
 	if cfg.Source == "" || cfg.Target == "" {
 		return fmt.Errorf("--source and --target are needed: give URLs such as redis://host:port (or --config FILE)")
 	}
+	policy, err := cfg.UnholdablePolicy()
+	if err != nil {
+		return err
+	}
 	ctx := cmd.Context()
 	if err := checkNotSameServer(ctx, cfg); err != nil {
 		return err
@@ -106,7 +114,7 @@ func runVerify(cmd *cobra.Command, f verifyFlags) error {
 	defer dc.Close()
 
 	opt := verify.Options{TTLTolerance: f.tolerance, Rounds: f.rounds, Interval: f.interval, Rate: f.rate,
-		Sample: f.sample, DBs: f.dbs, IgnoreKeys: func(_ int, key string) bool {
+		Sample: f.sample, DBs: f.dbs, Unholdable: policy, IgnoreKeys: func(_ int, key string) bool {
 			return strings.HasPrefix(key, checkpoint.KeyPrefix) || cfg.CheckpointKey != "" && key == cfg.CheckpointKey
 		}}
 	var reportErr error
@@ -151,6 +159,12 @@ func runVerify(cmd *cobra.Command, f verifyFlags) error {
 }
 
 func printVerify(out io.Writer, rep verify.Report, f verifyFlags) {
+	for _, d := range rep.Expected {
+		fmt.Fprintf(out, "expected: %s\n", d)
+	}
+	if int64(len(rep.Expected)) < rep.ExpectedCount {
+		fmt.Fprintf(out, "expected: ... %d more\n", rep.ExpectedCount-int64(len(rep.Expected)))
+	}
 	for _, d := range rep.Diffs {
 		fmt.Fprintf(out, "db%d %q: %s: %s\n", d.DB, d.Key, d.Kind, d.Detail)
 	}
@@ -169,11 +183,16 @@ func printVerify(out io.Writer, rep verify.Report, f verifyFlags) {
 	if rep.Rechecked > 0 {
 		rounds = fmt.Sprintf("; %d keys checked again, %d of them caught up meanwhile", rep.Rechecked, rep.Settled)
 	}
+	expected := ""
+	if rep.ExpectedCount > 0 {
+		expected = fmt.Sprintf("; %d expected differences (data the target cannot hold, skipped or converted by the on-unholdable-* settings)",
+			rep.ExpectedCount)
+	}
 	if rep.Equal() {
-		fmt.Fprintf(out, "equal: %d %s, no difference%s\n", rep.KeysChecked, what, rounds)
+		fmt.Fprintf(out, "equal: %d %s, no difference%s%s\n", rep.KeysChecked, what, expected, rounds)
 		return
 	}
-	fmt.Fprintf(out, "DIFFERENT: %d differences in %d %s%s\n", rep.DiffCount, rep.KeysChecked, what, rounds)
+	fmt.Fprintf(out, "DIFFERENT: %d differences in %d %s%s%s\n", rep.DiffCount, rep.KeysChecked, what, expected, rounds)
 }
 
 func verifyProgress(mode string, w io.Writer) *progressbar.ProgressBar {

@@ -33,6 +33,7 @@ var metricHelp = map[string]string{
 	"up":                              "1 while the daemon runs.",
 	"streaming_ready":                 "1 when /readyz answers ready (streaming, lag below the bound).",
 	"commands_applied_all_total":      "Commands of the stream applied to the target, all names together.",
+	"unholdable_total":                "Data the target cannot hold that was skipped or converted (on-unholdable-*): snapshot keys, stream commands, function libraries, module aux records; by kind and action.",
 }
 
 func newCollector(t *Tracker) *collector {
@@ -46,6 +47,8 @@ func newCollector(t *Tracker) *collector {
 			labels = []string{"phase"}
 		case "rejected_commands_skipped_total":
 			labels = []string{"reason"}
+		case "unholdable_total":
+			labels = []string{"kind", "action"}
 		}
 		c.descs[name] = prometheus.NewDesc("redferry_"+name, help, labels, nil)
 	}
@@ -85,6 +88,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("rejected_commands_skipped_total", float64(r.RejectedSkippedByLog), SkippedByOnTargetError)
 	counter("rejected_commands_retried_total", float64(r.RejectedRetried))
 	counter("reconnects_total", float64(r.Reconnects))
+	for kind, byAction := range r.Unholdable {
+		for action, n := range byAction {
+			counter("unholdable_total", float64(n), kind, action)
+		}
+	}
 	gauge("spool_bytes", float64(r.SpoolBytes))
 	for _, p := range allPhases {
 		v := 0.0

@@ -108,7 +108,7 @@ func (a *applier) replaySnapshot(ctx context.Context, snap snapshotSource, from 
 	progress := func(keys, pos int64) { s.tracker.SetKeysApplied(keys); s.tracker.SetSnapshotApplied(pos) }
 	curDB, keys, err := replay.Snapshot(ctx, bufio.NewReaderSize(snap.r, 1<<20), s.target.Server(), replay.SnapshotOptions{
 		From: from, DeleteFirst: deleteFirst, BatchCommands: s.opt.BatchCommands, BatchBytes: s.opt.BatchBytes, Logger: a.log,
-		Mode: s.opt.ReplayMode, OnUnknownModule: s.opt.OnUnknownModule, ProbeRestore: s.target.ProbeRestore,
+		Mode: s.opt.ReplayMode, Unholdable: s.unholdable(), ProbeRestore: s.target.ProbeRestore,
 	}, a.batch, flush, progress)
 	if err != nil {
 		if errors.Is(err, spool.ErrSnapshotAborted) {
