@@ -9,7 +9,7 @@ func streamRows() []translation {
 	rows := []translation{
 		{command: "xadd", form: "XADD k IDMP p iid|IDMPAUTO p … id f v …", from: "Redis 8.6 (an added entry with its id; a duplicate with id *)",
 			takes: "none (an explicit id with IDMP only from the server's own master)",
-			into: "XADD k id f v … (IDMP dropped), then XIDMPRECORD k p iid id (Redis 8.6.2+); a duplicate (id *): dropped. " +
+			into: "XADD k id f v … (IDMP dropped), then XIDMPRECORD k p iid id (Redis 8.6.2+); a duplicate (id *): as it is where the target knows the id, else dropped. " +
 				"Where the ids cannot be recorded (no IDMP, IDMPAUTO, no XIDMPRECORD): on-unholdable-idmp: stop (default), " +
 				"convert: XADD k id f v …, skip: dropped",
 			match: func(a [][]byte) bool { return parseStreamArgs(a, true).has(optIDMP) }, rewrite: (*Translator).xaddIDMP},
@@ -202,20 +202,28 @@ func (t *Translator) dropNoMkStream(c *call) error {
 // id, which no server takes from a client, and one whose idempotent id was
 // already known (nothing added) with the id "*". The target gets the first
 // as a plain XADD, with the producer's record by XIDMPRECORD where it has
-// one; the second is dropped, as the source added nothing. Where the id
+// one; the second as it is where the target knows the id, else nothing, as
+// the source added nothing. Where the id
 // cannot be recorded (a target without IDMP or without XIDMPRECORD, or
 // IDMPAUTO, whose id the source computes and does not propagate), the
 // entry goes by on-unholdable-idmp: a stop, a plain XADD (convert), or
 // nothing (skip).
 func (t *Translator) xaddIDMP(c *call) error {
 	s := parseStreamArgs(c.args, true)
-	if string(c.args[s.id]) == "*" {
-		return nil
-	}
 	o, _ := s.find(optIDMP)
 	idmp := c.args[o.at : o.at+o.n]
 	id := c.args[s.id]
 	record := o.n == 3 && t.caps.IDMPRecord()
+	if string(id) == "*" {
+		// A duplicate: the source added nothing but counted it. A target
+		// that knows the id (recorded, or every id so far was carried:
+		// on-unholdable-idmp = stop) counts it too, as a native replica
+		// does; elsewhere it would add the entry.
+		if t.caps.StreamIDMP() && (record || t.opt.Unholdable.Policy.Action(unholdable.IDMP) == unholdable.Stop) {
+			return t.pass(c)
+		}
+		return nil
+	}
 	if !record {
 		a, err := t.unholdable(c, unholdable.IDMP, "idempotent ids of XADD "+upper(string(idmp[0])))
 		if err != nil || a == unholdable.Skip {
