@@ -20,8 +20,9 @@
 // ErrUnsupportedVersion.
 //
 // The idempotent-producer (IDMP) state of Redis 8.6 streams (type 26) is
-// read past, not handed over: RESTORE of the raw value (Options.CaptureRaw)
-// carries it.
+// handed over as its settings and tracked ids (KindStreamIDMP,
+// KindStreamIDMPEntry); its counters (iids-added, iids-duplicates) are read
+// past: RESTORE of the raw value (Options.CaptureRaw) carries them.
 //
 // Pre-GA function records (opcode 246, Redis 7.0 release candidates) are
 // read as Redis 7.0 loads them: KindFunction with the library's code under

@@ -86,30 +86,37 @@ func (d *Decoder) decodeStream(t byte) error {
 		}
 	}
 	if t >= tStreamLP4 {
-		return d.skipStreamIDMP()
+		return d.streamIDMP()
 	}
 	return nil
 }
 
-// skipStreamIDMP consumes the idempotent-producer (XADD IDMP) state that
-// STREAM_LISTPACKS_4 stores after the groups: duration, max entries, the
-// producers (each an id and its (iid, entry id) pairs), then the iids-added
-// and iids-duplicates counters. Commands cannot recreate it (the entries
-// exist already); RESTORE of the raw value carries it exactly. The layout
-// comes from two independent parsers of Redis 8.6 files; no 8.6 server
-// here writes one to check against.
-func (d *Decoder) skipStreamIDMP() error {
-	for _, what := range []string{"stream IDMP duration", "stream IDMP max entries"} {
-		if _, err := d.readLen(what); err != nil {
-			return err
-		}
+// streamIDMP reads the idempotent-producer (XADD IDMP) state that
+// STREAM_LISTPACKS_4 stores after the groups: duration, max entries (one
+// KindStreamIDMP), the producers (each an id and its (iid, entry id)
+// pairs: one KindStreamIDMPEntry each), then the iids-added and
+// iids-duplicates counters, which no command sets (read past; RESTORE of
+// the raw value carries them).
+func (d *Decoder) streamIDMP() error {
+	var st StreamIDMP
+	var err error
+	if st.Duration, err = d.readLen("stream IDMP duration"); err != nil {
+		return err
+	}
+	if st.MaxSize, err = d.readLen("stream IDMP max entries"); err != nil {
+		return err
+	}
+	d.ev.Kind = KindStreamIDMP
+	d.ev.IDMP = st
+	if err := d.emit(); err != nil {
+		return err
 	}
 	producers, err := d.count("stream IDMP producer count")
 	if err != nil {
 		return err
 	}
 	for i := uint64(0); i < producers; i++ {
-		if err := d.skipString("stream IDMP producer id"); err != nil {
+		if d.nameBuf, err = d.readString(d.nameBuf, "stream IDMP producer id"); err != nil {
 			return err
 		}
 		n, err := d.count("stream IDMP entry count")
@@ -117,10 +124,15 @@ func (d *Decoder) skipStreamIDMP() error {
 			return err
 		}
 		for j := uint64(0); j < n; j++ {
-			if err := d.skipString("stream IDMP iid"); err != nil {
+			if d.valBuf, err = d.readString(d.valBuf, "stream IDMP iid"); err != nil {
 				return err
 			}
-			if _, err := d.readStreamID("stream IDMP entry id"); err != nil {
+			id, err := d.readStreamID("stream IDMP entry id")
+			if err != nil {
+				return err
+			}
+			d.ev.Kind, d.ev.Name, d.ev.Value, d.ev.ID = KindStreamIDMPEntry, d.nameBuf, d.valBuf, id
+			if err := d.emit(); err != nil {
 				return err
 			}
 		}

@@ -116,6 +116,10 @@ func (r *Rebuilder) Handle(e *rdbparse.Event, b *sink.Batch) error {
 		r.streamConsumer(e, b)
 	case rdbparse.KindStreamConsumerPending:
 		r.streamConsumerPending(e, b)
+	case rdbparse.KindStreamIDMP:
+		r.streamIDMP(e, b)
+	case rdbparse.KindStreamIDMPEntry:
+		return r.streamIDMPEntry(e, b)
 	case rdbparse.KindKeyEnd:
 		return r.endKey(b)
 	case rdbparse.KindFunction:

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/pkg/unholdable"
 	"github.com/redferry/redferry/rdbparse"
 	"github.com/redferry/redferry/sink"
 )
@@ -39,6 +40,10 @@ type streamState struct {
 	pel        map[rdbparse.StreamID]pelInfo
 	consumer   []byte
 	inConsumer bool
+	// idmpAction is what the stream's idempotent ids get on a target
+	// that cannot record them, decided (and counted) at the first; ""
+	// until then.
+	idmpAction unholdable.Action
 }
 
 func (s *streamState) reset() {
@@ -47,6 +52,7 @@ func (s *streamState) reset() {
 	s.group = s.group[:0]
 	clear(s.pel)
 	s.inConsumer = false
+	s.idmpAction = ""
 }
 
 func (r *Rebuilder) streamEntry(e *rdbparse.Event, b *sink.Batch) {
@@ -225,4 +231,41 @@ func (r *Rebuilder) streamEnd(b *sink.Batch) {
 		r.stream.deleted = r.stream.deleted[n:]
 	}
 	clear(r.stream.pel)
+}
+
+// streamIDMP sets a Redis 8.6 stream's idempotent-producer settings on a
+// target that has them (XCFGSET, which also clears the ids: the ids
+// follow). Elsewhere the settings alone hold no data: they are dropped, and
+// the ids go by on-unholdable-idmp.
+func (r *Rebuilder) streamIDMP(e *rdbparse.Event, b *sink.Batch) {
+	if !r.caps.StreamIDMP() {
+		return
+	}
+	b.Add(r.offset, []byte("XCFGSET"), r.key, []byte("IDMP-DURATION"), strconv.AppendUint(nil, e.IDMP.Duration, 10),
+		[]byte("IDMP-MAXSIZE"), strconv.AppendUint(nil, e.IDMP.MaxSize, 10))
+}
+
+// streamIDMPEntry records one idempotent id (producer e.Name, id e.Value,
+// entry e.ID) by XIDMPRECORD (Redis 8.6.2+). A target without it goes by
+// on-unholdable-idmp: a stop, the entry kept without its id (convert), or
+// the entry deleted (skip: the entries added with IDMP are left out). The
+// counters iids-added and iids-duplicates have no command: only RESTORE
+// copies them.
+func (r *Rebuilder) streamIDMPEntry(e *rdbparse.Event, b *sink.Batch) error {
+	if r.caps.IDMPRecord() {
+		b.Add(r.offset, []byte("XIDMPRECORD"), r.key, e.Name, e.Value, []byte(e.ID.String()))
+		return nil
+	}
+	if r.stream.idmpAction == "" {
+		what := fmt.Sprintf("stream idempotent ids (producer %q, id %q of entry %s) on %s", e.Name, e.Value, e.ID, r.caps)
+		a, err := r.opt.Unholdable.decide(unholdable.IDMP, what, r.key, r.offset)
+		if err != nil {
+			return err
+		}
+		r.stream.idmpAction = a
+	}
+	if r.stream.idmpAction == unholdable.Skip {
+		b.Add(r.offset, []byte("XDEL"), r.key, []byte(e.ID.String()))
+	}
+	return nil
 }

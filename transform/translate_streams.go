@@ -14,8 +14,8 @@ func streamRows() []translation {
 				"convert: XADD k id f v …, skip: dropped",
 			match: func(a [][]byte) bool { return parseStreamArgs(a, true).has(optIDMP) }, rewrite: (*Translator).xaddIDMP},
 		{command: "xcfgset", form: "XCFGSET k IDMP-DURATION d IDMP-MAXSIZE m", from: "Redis 8.6",
-			takes: "Redis 8.6+", into: "on-unholdable-idmp: stop (default), or skip, convert: dropped",
-			accepts: server.Info.StreamIDMP, rewrite: idmpState},
+			takes: "Redis 8.6+", into: "dropped: the target has no idempotent producers to configure (their ids go by on-unholdable-idmp)",
+			accepts: server.Info.StreamIDMP, rewrite: func(t *Translator, c *call) error { return nil }},
 		{command: "xidmprecord", form: "XIDMPRECORD k p iid id", from: "Redis 8.6.2+",
 			takes: "Redis 8.6.2+", into: "on-unholdable-idmp: stop (default), or skip, convert: dropped",
 			accepts: server.Info.IDMPRecord, rewrite: idmpState},
@@ -239,10 +239,10 @@ func (t *Translator) xaddIDMP(c *call) error {
 	return nil
 }
 
-// idmpState: XCFGSET and XIDMPRECORD set a stream's idempotent-id state,
-// which a target without it cannot hold; skip and convert drop them.
+// idmpState: XIDMPRECORD records an idempotent id, which a target without
+// it cannot hold; skip and convert drop it.
 func idmpState(t *Translator, c *call) error {
-	_, err := t.unholdable(c, unholdable.IDMP, "stream idempotent-id state")
+	_, err := t.unholdable(c, unholdable.IDMP, "stream idempotent ids")
 	return err
 }
 

@@ -120,7 +120,7 @@ func TestTranslateTable(t *testing.T) {
 		{caps80, "XADD s IDMP p i 1-1 a b", "ERR"},
 		{caps86, "XADD s IDMP p i * a b", "XADD s IDMP p i * a b"},
 		{caps80, "XADD s IDMP p i * a b", ""},
-		{caps80, "XCFGSET s IDMP-DURATION 5", "ERR"},
+		{caps80, "XCFGSET s IDMP-DURATION 5", ""},
 		{caps80, "XIDMPRECORD s p i 1-1", "ERR"},
 		{caps86, "XIDMPRECORD s p i 1-1", "XIDMPRECORD s p i 1-1"},
 		{caps80, "HGETEX h PERSIST FIELDS 1 f", "HGETEX h PERSIST FIELDS 1 f"},
@@ -340,7 +340,6 @@ func TestTranslateUnholdable(t *testing.T) {
 		{caps86, unholdable.IDMP, convert, "XADD s IDMPAUTO p 1-1 a b", "XADD s 1-1 a b"},
 		{caps86, unholdable.IDMP, convert, "XADD s IDMPAUTO p * a b", ""},
 		{caps86, unholdable.IDMP, convert, "XADD s IDMP p i * a b", "XADD s IDMP p i * a b"},
-		{caps80, unholdable.IDMP, convert, "XCFGSET s IDMP-DURATION 5", ""},
 		{caps80, unholdable.IDMP, skip, "XIDMPRECORD s p i 1-1", ""},
 	}
 	for _, tc := range tests {

@@ -28,8 +28,8 @@ const (
 	// Module: module values (vector sets outside Redis 8, any module the
 	// target lacks) and module aux data.
 	Module Kind = "module"
-	// IDMP: the idempotent-id state of Redis 8.6 streams (XADD IDMP,
-	// XCFGSET) on a target without it.
+	// IDMP: the idempotent ids of Redis 8.6 streams (XADD IDMP, IDMPAUTO,
+	// XIDMPRECORD) on a target that cannot record them.
 	IDMP Kind = "idmp"
 )
 
@@ -87,9 +87,9 @@ func (k Kind) Effect(a Action) string {
 	case k == Module && a == Skip:
 		return "leave the module's keys and aux data out"
 	case k == IDMP && a == Skip:
-		return "leave out the stream entries added with XADD IDMP, and the IDMP settings"
+		return "leave out the stream entries added with XADD IDMP"
 	case k == IDMP && a == Convert:
-		return "keep the stream entries without their idempotent ids and IDMP settings"
+		return "keep the stream entries without their idempotent ids"
 	}
 	return string(a)
 }
