@@ -160,7 +160,7 @@ func runVerify(cmd *cobra.Command, f verifyFlags) error {
 
 func printVerify(out io.Writer, rep verify.Report, f verifyFlags) {
 	for _, d := range rep.Expected {
-		fmt.Fprintf(out, "expected: %s\n", d)
+		fmt.Fprintf(out, "expected (%s): db%d %q: %s: %s\n", d.Expected, d.DB, d.Key, d.Kind, d.Detail)
 	}
 	if int64(len(rep.Expected)) < rep.ExpectedCount {
 		fmt.Fprintf(out, "expected: ... %d more\n", rep.ExpectedCount-int64(len(rep.Expected)))
