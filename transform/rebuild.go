@@ -41,6 +41,10 @@ type Rebuilder struct {
 	offset   int64
 	inKey    bool
 	started  bool // a string's first piece was sent
+	// holdNotes: skips and conversions are held in heldNotes, not counted
+	// yet (set by the Restorer while the key may still go by RESTORE).
+	holdNotes bool
+	heldNotes []heldNote
 	// fieldTTLAction is what the key's hash field TTLs get on a target
 	// without them, decided (and counted) once per key at its first
 	// field with a TTL; "" until then.
@@ -125,14 +129,14 @@ func (r *Rebuilder) Handle(e *rdbparse.Event, b *sink.Batch) error {
 	case rdbparse.KindFunction:
 		if !r.caps.Functions() {
 			what := fmt.Sprintf("function library %q (FUNCTION LOAD) on %s", libraryName(e.Value), r.caps)
-			_, err := r.opt.Unholdable.decide(unholdable.Functions, what, nil, e.Offset)
+			_, err := r.decide(unholdable.Functions, what, nil, e.Offset)
 			return err // skip: left out
 		}
 		b.Add(e.Offset, []byte("FUNCTION"), []byte("LOAD"), []byte("REPLACE"), e.Value)
 	case rdbparse.KindModuleValue:
 		// The Restorer RESTOREs module values it can; this is one it cannot
 		// (or a RESTORE payload rebuilt for the live stream).
-		_, err := r.opt.Unholdable.decide(unholdable.Module, fmt.Sprintf("module value (module %q) on %s", e.Name, r.caps), r.key, r.offset)
+		_, err := r.decide(unholdable.Module, fmt.Sprintf("module value (module %q) on %s", e.Name, r.caps), r.key, r.offset)
 		return err // skip: nothing written for the key
 	}
 	return nil
@@ -144,7 +148,7 @@ func (r *Rebuilder) Handle(e *rdbparse.Event, b *sink.Batch) error {
 func (r *Rebuilder) unholdableField(e *rdbparse.Event, b *sink.Batch) error {
 	if r.fieldTTLAction == "" {
 		what := fmt.Sprintf("hash field TTL (field %q) on %s", e.Name, r.caps)
-		a, err := r.opt.Unholdable.decide(unholdable.FieldTTL, what, r.key, r.offset)
+		a, err := r.decide(unholdable.FieldTTL, what, r.key, r.offset)
 		if err != nil {
 			return err
 		}

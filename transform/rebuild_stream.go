@@ -258,7 +258,7 @@ func (r *Rebuilder) streamIDMPEntry(e *rdbparse.Event, b *sink.Batch) error {
 	}
 	if r.stream.idmpAction == "" {
 		what := fmt.Sprintf("stream idempotent ids (producer %q, id %q of entry %s) on %s", e.Name, e.Value, e.ID, r.caps)
-		a, err := r.opt.Unholdable.decide(unholdable.IDMP, what, r.key, r.offset)
+		a, err := r.decide(unholdable.IDMP, what, r.key, r.offset)
 		if err != nil {
 			return err
 		}

@@ -156,6 +156,8 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 			r.inScratch = false
 		}
 		r.scratch.Reset()
+		r.rb.releaseNotes(false)
+		r.rb.holdNotes = r.inScratch // counted once the key turns out rebuilt
 		if err := r.rb.Handle(e, b); err != nil { // SELECT, DEL: needed either way
 			return err
 		}
@@ -196,6 +198,7 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 		b.Append(&r.scratch)
 		r.scratch.Reset()
 		r.inScratch = false
+		r.rb.releaseNotes(true)
 	}
 	return nil
 }
@@ -258,6 +261,7 @@ func (r *Restorer) endKey(e *rdbparse.Event, b *sink.Batch) error {
 		r.scratch.Reset()
 		err := r.rb.Handle(e, &r.scratch)
 		r.scratch.Reset()
+		r.rb.releaseNotes(false) // nothing skipped or converted: RESTOREd, or left out whole
 		if err != nil || r.skipKey {
 			return err
 		}
@@ -266,6 +270,7 @@ func (r *Restorer) endKey(e *rdbparse.Event, b *sink.Batch) error {
 		return nil
 	}
 	r.Stats.Rebuilt++
+	r.rb.releaseNotes(true)
 	if r.inScratch {
 		if r.scratchErr != nil {
 			return r.scratchErr

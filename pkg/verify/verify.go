@@ -413,7 +413,7 @@ func (c *comparer) recheck(ctx context.Context, src, dst *side) error {
 		c.nSuspects = 0
 		c.log.Debug("verify recheck", zap.Int("round", round), zap.Int("keys", before))
 		checked := c.rep.KeysChecked
-		diffsBefore := c.rep.DiffCount
+		diffsBefore := c.rep.DiffCount + c.rep.ExpectedCount
 		for _, db := range sortedDBs(suspects) {
 			keys := sortedKeys(suspects[db])
 			c.db = db
@@ -437,7 +437,7 @@ func (c *comparer) recheck(ctx context.Context, src, dst *side) error {
 			done2()
 		}
 		c.rep.KeysChecked = checked // a key checked again is not a new key
-		still := c.nSuspects + int(c.rep.DiffCount-diffsBefore)
+		still := c.nSuspects + int(c.rep.DiffCount+c.rep.ExpectedCount-diffsBefore)
 		c.rep.Settled += int64(max(before-still, 0))
 	}
 	return nil
