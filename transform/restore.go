@@ -157,7 +157,7 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 		}
 		r.scratch.Reset()
 		r.rb.releaseNotes(false)
-		r.rb.holdNotes = r.inScratch // counted once the key turns out rebuilt
+		r.rb.holdNotes = r.inScratch              // counted once the key turns out rebuilt
 		if err := r.rb.Handle(e, b); err != nil { // SELECT, DEL: needed either way
 			return err
 		}
