@@ -76,6 +76,10 @@ func TestSyncUnholdableSettings(t *testing.T) {
 	if u["functions"]["skip"] != 2 || u["field-ttl"]["convert"] != 2 || u["module"]["skip"] < 2 || u["field-ttl"]["skip"] != 0 {
 		t.Errorf("/status unholdable = %v: want functions skip 2 (snapshot, stream), field-ttl convert 2, module skip >= 2", u)
 	}
+	out, code = runEnv(t, nil, "status", "--status-addr", d.addr)
+	if code != 0 || !strings.Contains(out, "functions skipped 2, field-ttl converted 2, module skipped") {
+		t.Errorf("redferry status: exit %d, want the skips and conversions:\n%s", code, out)
+	}
 	_, metrics := d.get("/metrics")
 	for _, want := range []string{`redferry_unholdable_total{action="skip",kind="functions"} 2`,
 		`redferry_unholdable_total{action="convert",kind="field-ttl"} 2`, `redferry_unholdable_total{action="skip",kind="idmp"} 0`} {
