@@ -20,8 +20,9 @@
 // ErrUnsupportedVersion.
 //
 // The idempotent-producer (IDMP) state of Redis 8.6 streams (type 26) is
-// summed up on the key's KindKeyEnd (Event.IDMP), not handed over whole:
-// RESTORE of the raw value (Options.CaptureRaw) carries it.
+// handed over as its settings and tracked ids (KindStreamIDMP,
+// KindStreamIDMPEntry); its counters (iids-added, iids-duplicates) are read
+// past: RESTORE of the raw value (Options.CaptureRaw) carries them.
 //
 // Pre-GA function records (opcode 246, Redis 7.0 release candidates) are
 // read as Redis 7.0 loads them: KindFunction with the library's code under
@@ -83,9 +84,6 @@ type Decoder struct {
 	inKey bool
 	key   []byte
 	elems int64 // elements of the current key emitted so far (for Event.Empty)
-	idmp  StreamIDMP
-	// hasIDMP: the current key is a type-26 stream; idmp holds its state.
-	hasIDMP bool
 
 	// Reused buffers. Event slices point into them.
 	nameBuf, valBuf, blobBuf, lzfIn, lzfWin, arena, skipBuf []byte

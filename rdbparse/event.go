@@ -34,6 +34,13 @@ const (
 	// stored in its listpack. A group's PEL may still name it: rebuilding
 	// that PEL needs the entry to exist while it is claimed.
 	KindStreamDeletedEntry
+	// KindStreamIDMP: IDMP (duration, max size): a Redis 8.6 stream's
+	// idempotent-producer settings (XCFGSET), after its groups; then one
+	// KindStreamIDMPEntry per tracked id.
+	KindStreamIDMP
+	// KindStreamIDMPEntry: Name (producer id), Value (idempotent id), ID
+	// (the entry it added): one id a Redis 8.6 stream tracks (XADD IDMP).
+	KindStreamIDMPEntry
 )
 
 var kindNames = [...]string{
@@ -44,7 +51,7 @@ var kindNames = [...]string{
 	KindStreamMeta: "stream-meta", KindStreamGroup: "stream-group", KindStreamPending: "stream-pending",
 	KindStreamConsumer: "stream-consumer", KindStreamConsumerPending: "stream-consumer-pending",
 	KindModuleValue: "module-value", KindKeyEnd: "key-end", KindEOF: "eof",
-	KindStreamDeletedEntry: "stream-deleted-entry",
+	KindStreamDeletedEntry: "stream-deleted-entry", KindStreamIDMP: "stream-idmp", KindStreamIDMPEntry: "stream-idmp-entry",
 }
 
 func (k Kind) String() string {
@@ -99,13 +106,10 @@ type StreamMeta struct {
 	HasV2Fields  bool     // FirstID, MaxDeletedID and EntriesAdded were stored
 }
 
-// StreamIDMP is the idempotent-producer (XADD IDMP) state of a Redis 8.6
-// stream (type 26): its settings, how many producers it tracks, and its
-// counters.
+// StreamIDMP is a Redis 8.6 stream's idempotent-producer settings.
 type StreamIDMP struct {
-	Duration, MaxSize     uint64 // XCFGSET IDMP-DURATION, IDMP-MAXSIZE
-	Producers, IIDs       uint64 // producers tracked and their recorded iids
-	IIDsAdded, Duplicates uint64 // XINFO STREAM iids-added, iids-duplicates
+	Duration uint64 // seconds an id is kept (IDMP-DURATION)
+	MaxSize  uint64 // ids kept per producer (IDMP-MAXSIZE)
 }
 
 // StreamGroup is one consumer group of a stream.
@@ -166,20 +170,21 @@ type Event struct {
 	Freq     int   // LFU counter; -1: not stored
 	Len      int64 // element count when the encoding says it up front (strings: byte length); -1 when not known
 
-	Name  []byte  // KindAux (field name), KindHashField (field), KindModuleAux/KindModuleValue (module name)
-	Value []byte  // string piece, element, member, aux value, function code, module payload
+	Name  []byte  // KindAux (field name), KindHashField (field), KindModuleAux/KindModuleValue (module name), KindStreamIDMPEntry (producer)
+	Value []byte  // string piece, element, member, aux value, function code, module payload, idempotent id
 	Last  bool    // KindString: this is the last piece of the value
 	Score float64 // KindZSetMember: exact double (±Inf allowed)
 
 	FieldExpireAt int64 // KindHashField: unix ms; 0: the field has no TTL
 
-	ID            StreamID // KindStreamEntry, KindStreamDeletedEntry, KindStreamPending, KindStreamConsumerPending
+	ID            StreamID // KindStreamEntry, KindStreamDeletedEntry, KindStreamPending, KindStreamConsumerPending, KindStreamIDMPEntry
 	Fields        [][]byte // KindStreamEntry, KindStreamDeletedEntry: name, value, name, value, ...
 	DeliveryTime  int64    // KindStreamPending: unix ms
 	DeliveryCount uint64   // KindStreamPending
 	Stream        StreamMeta
 	Group         StreamGroup
 	Consumer      StreamConsumer
+	IDMP          StreamIDMP // KindStreamIDMP
 
 	// Raw, on KindKeyEnd with Options.CaptureRaw: the type byte and the
 	// serialized value, nil when the value was larger than the limit.
@@ -189,9 +194,6 @@ type Event struct {
 	// Redis skips such a key when it loads the snapshot and logs
 	// "skipping empty key"; a consumer should skip it too.
 	Empty bool
-	// IDMP, on KindKeyEnd of a Redis 8.6 stream (type 26): its
-	// idempotent-producer state; nil for every other key.
-	IDMP *StreamIDMP
 
 	Checksum uint64 // KindEOF: the CRC64 trailer (0 when the snapshot carries none)
 }
@@ -199,5 +201,5 @@ type Event struct {
 // InKey reports whether events of kind k come between a KindKey and its
 // KindKeyEnd (the value's elements and stream state).
 func (k Kind) InKey() bool {
-	return k >= KindString && k <= KindModuleValue || k == KindStreamDeletedEntry
+	return k >= KindString && k <= KindModuleValue || k >= KindStreamDeletedEntry && k <= KindStreamIDMPEntry
 }

@@ -147,11 +147,6 @@ func (d *Decoder) decodeKey(t byte, start, expireAt, idle int64, freq int) error
 	d.ev.Kind = KindKeyEnd
 	d.ev.Value, d.ev.Name, d.ev.Fields = nil, nil, nil
 	d.ev.Empty = d.elems == 0 && (vt == TypeList || vt == TypeSet || vt == TypeZSet || vt == TypeHash)
-	d.ev.IDMP = nil
-	if d.hasIDMP {
-		d.ev.IDMP = &d.idmp
-		d.hasIDMP = false
-	}
 	if raw {
 		d.ev.Raw = d.rd.rawBuf
 	}

@@ -34,6 +34,8 @@ type streamModel struct {
 	Entries []streamEntry
 	Meta    StreamMeta
 	Groups  []*groupModel
+	IDMP    *StreamIDMP
+	IIDs    []string // producer/iid=entry id
 }
 
 type keyModel struct {
@@ -125,7 +127,7 @@ func (c *collector) handle(ev *Event) error {
 		c.cur = k
 		return nil
 	}
-	if (ev.Kind < KindString || ev.Kind > KindKeyEnd) && ev.Kind != KindStreamDeletedEntry {
+	if (ev.Kind < KindString || ev.Kind > KindKeyEnd) && !ev.Kind.InKey() {
 		if inKey {
 			return fmt.Errorf("event %v inside key %q", ev.Kind, c.cur.Key)
 		}
@@ -138,7 +140,7 @@ func (c *collector) handle(ev *Event) error {
 	want := map[Kind]ValueType{KindString: TypeString, KindListItem: TypeList, KindSetMember: TypeSet,
 		KindZSetMember: TypeZSet, KindHashField: TypeHash, KindStreamEntry: TypeStream, KindStreamDeletedEntry: TypeStream, KindStreamMeta: TypeStream,
 		KindStreamGroup: TypeStream, KindStreamPending: TypeStream, KindStreamConsumer: TypeStream,
-		KindStreamConsumerPending: TypeStream, KindModuleValue: TypeModule}
+		KindStreamConsumerPending: TypeStream, KindModuleValue: TypeModule, KindStreamIDMP: TypeStream, KindStreamIDMPEntry: TypeStream}
 	if t, ok := want[ev.Kind]; ok && t != k.Type {
 		return fmt.Errorf("event %v in a %v key", ev.Kind, k.Type)
 	}
@@ -188,6 +190,11 @@ func (c *collector) handle(ev *Event) error {
 				c.curGroup.Pending[i].Consumer = c.curCons
 			}
 		}
+	case KindStreamIDMP:
+		st := ev.IDMP
+		k.Stream.IDMP = &st
+	case KindStreamIDMPEntry:
+		k.Stream.IIDs = append(k.Stream.IIDs, fmt.Sprintf("%s/%s=%s", ev.Name, ev.Value, ev.ID))
 	case KindModuleValue:
 		k.Module, k.ModVal = string(ev.Name), bytes.Clone(ev.Value)
 	case KindKeyEnd:

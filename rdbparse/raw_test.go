@@ -2,13 +2,14 @@ package rdbparse
 
 import (
 	"bytes"
+	"reflect"
 	"strings"
 	"testing"
 )
 
 // TestStreamIDMP: a Redis 8.6 stream (type 26) with idempotent-producer
-// state decodes to its entries and meta, and the decoder lands on the next
-// key (the IDMP section was consumed whole).
+// state decodes to its entries, meta, IDMP settings and tracked ids, and
+// the decoder lands on the next key (the IDMP section was consumed whole).
 func TestStreamIDMP(t *testing.T) {
 	b := newRDB("REDIS0013")
 	b.raw(tStreamLP4).str("s")
@@ -28,6 +29,11 @@ func TestStreamIDMP(t *testing.T) {
 	}
 	if a := m.Keys[mkey(0, "after")]; len(m.Keys) != 2 || a == nil || string(a.Str) != "v" || m.Keys[mkey(0, "s")].Stream.Meta.LastID != (StreamID{5, 1}) {
 		t.Fatalf("keys: %+v", m.Keys)
+	}
+	s := m.Keys[mkey(0, "s")].Stream
+	if s.IDMP == nil || *s.IDMP != (StreamIDMP{Duration: 100, MaxSize: 50}) ||
+		!reflect.DeepEqual(s.IIDs, []string{"p1/iid-a=5-0", "p1/iid-b=5-1"}) {
+		t.Fatalf("IDMP %+v, ids %q", s.IDMP, s.IIDs)
 	}
 }
 

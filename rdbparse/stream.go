@@ -86,20 +86,18 @@ func (d *Decoder) decodeStream(t byte) error {
 		}
 	}
 	if t >= tStreamLP4 {
-		return d.readStreamIDMP()
+		return d.streamIDMP()
 	}
 	return nil
 }
 
-// readStreamIDMP reads the idempotent-producer (XADD IDMP) state that
-// STREAM_LISTPACKS_4 stores after the groups: duration, max entries, the
-// producers (each an id and its (iid, entry id) pairs), then the iids-added
-// and iids-duplicates counters. It is summed up in Event.IDMP of the key's
-// end: commands cannot recreate it (the entries exist already, the counters
-// have no setter); RESTORE of the raw value carries it exactly. The layout
-// comes from two independent parsers of Redis 8.6 files and the Redis 8.6
-// servers' own files in the test corpus.
-func (d *Decoder) readStreamIDMP() error {
+// streamIDMP reads the idempotent-producer (XADD IDMP) state that
+// STREAM_LISTPACKS_4 stores after the groups: duration, max entries (one
+// KindStreamIDMP), the producers (each an id and its (iid, entry id)
+// pairs: one KindStreamIDMPEntry each), then the iids-added and
+// iids-duplicates counters, which no command sets (read past; RESTORE of
+// the raw value carries them).
+func (d *Decoder) streamIDMP() error {
 	var st StreamIDMP
 	var err error
 	if st.Duration, err = d.readLen("stream IDMP duration"); err != nil {
@@ -108,34 +106,42 @@ func (d *Decoder) readStreamIDMP() error {
 	if st.MaxSize, err = d.readLen("stream IDMP max entries"); err != nil {
 		return err
 	}
-	if st.Producers, err = d.count("stream IDMP producer count"); err != nil {
+	d.ev.Kind = KindStreamIDMP
+	d.ev.IDMP = st
+	if err := d.emit(); err != nil {
 		return err
 	}
-	for i := uint64(0); i < st.Producers; i++ {
-		if err := d.skipString("stream IDMP producer id"); err != nil {
+	producers, err := d.count("stream IDMP producer count")
+	if err != nil {
+		return err
+	}
+	for i := uint64(0); i < producers; i++ {
+		if d.nameBuf, err = d.readString(d.nameBuf, "stream IDMP producer id"); err != nil {
 			return err
 		}
 		n, err := d.count("stream IDMP entry count")
 		if err != nil {
 			return err
 		}
-		st.IIDs += n
 		for j := uint64(0); j < n; j++ {
-			if err := d.skipString("stream IDMP iid"); err != nil {
+			if d.valBuf, err = d.readString(d.valBuf, "stream IDMP iid"); err != nil {
 				return err
 			}
-			if _, err := d.readStreamID("stream IDMP entry id"); err != nil {
+			id, err := d.readStreamID("stream IDMP entry id")
+			if err != nil {
+				return err
+			}
+			d.ev.Kind, d.ev.Name, d.ev.Value, d.ev.ID = KindStreamIDMPEntry, d.nameBuf, d.valBuf, id
+			if err := d.emit(); err != nil {
 				return err
 			}
 		}
 	}
-	if st.IIDsAdded, err = d.readLen("stream IDMP iids added"); err != nil {
-		return err
+	for _, what := range []string{"stream IDMP iids added", "stream IDMP iids duplicates"} {
+		if _, err := d.readLen(what); err != nil {
+			return err
+		}
 	}
-	if st.Duplicates, err = d.readLen("stream IDMP iids duplicates"); err != nil {
-		return err
-	}
-	d.idmp, d.hasIDMP = st, true
 	return nil
 }
 

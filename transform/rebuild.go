@@ -1,13 +1,14 @@
 package transform
 
 import (
-	"errors"
+	"bytes"
 	"fmt"
 	"math"
 	"sort"
 	"strconv"
 
 	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/pkg/unholdable"
 	"github.com/redferry/redferry/rdbparse"
 	"github.com/redferry/redferry/sink"
 )
@@ -17,6 +18,8 @@ type RebuildOptions struct {
 	MaxArgs     int  // elements (not counting command and key) per command; default 256
 	MaxBytes    int  // bytes of arguments per command; default 1 MiB
 	DeleteFirst bool // DEL each key before rebuilding it (merge into a non-empty target, resume)
+	// Unholdable: what to do with data the target cannot hold (default: stop).
+	Unholdable Unholdable
 }
 
 // Rebuilder turns snapshot events into commands that rebuild each key on the
@@ -38,6 +41,14 @@ type Rebuilder struct {
 	offset   int64
 	inKey    bool
 	started  bool // a string's first piece was sent
+	// holdNotes: skips and conversions are held in heldNotes, not counted
+	// yet (set by the Restorer while the key may still go by RESTORE).
+	holdNotes bool
+	heldNotes []heldNote
+	// fieldTTLAction is what the key's hash field TTLs get on a target
+	// without them, decided (and counted) once per key at its first
+	// field with a TTL; "" until then.
+	fieldTTLAction unholdable.Action
 
 	// the command being filled: cmd name, key, then args
 	pendName  string
@@ -71,8 +82,9 @@ func (r *Rebuilder) DB() int { return max(r.db, 0) }
 // SetDB tells the Rebuilder the db a new batch starts in (its StartDB).
 func (r *Rebuilder) SetDB(db int) { r.db = db }
 
-// Handle appends the commands for e to b. Errors wrap ErrUnsupported for
-// data the target cannot hold; the key is then incomplete on the target.
+// Handle appends the commands for e to b. Data the target cannot hold goes
+// as RebuildOptions.Unholdable says; a stop is an error wrapping
+// ErrUnsupported, and the key is then incomplete on the target.
 func (r *Rebuilder) Handle(e *rdbparse.Event, b *sink.Batch) error {
 	switch e.Kind {
 	case rdbparse.KindKey:
@@ -87,7 +99,7 @@ func (r *Rebuilder) Handle(e *rdbparse.Event, b *sink.Batch) error {
 		r.element(b, "ZADD", formatScore(e.Score), e.Value)
 	case rdbparse.KindHashField:
 		if e.FieldExpireAt != 0 && !r.caps.HashFieldTTL() {
-			return unsupported(fmt.Sprintf("hash field TTL (field %q) on %s", e.Name, r.caps), r.key, r.offset)
+			return r.unholdableField(e, b)
 		}
 		r.element(b, "HSET", e.Name, e.Value)
 		if e.FieldExpireAt != 0 {
@@ -108,27 +120,63 @@ func (r *Rebuilder) Handle(e *rdbparse.Event, b *sink.Batch) error {
 		r.streamConsumer(e, b)
 	case rdbparse.KindStreamConsumerPending:
 		r.streamConsumerPending(e, b)
+	case rdbparse.KindStreamIDMP:
+		r.streamIDMP(e, b)
+	case rdbparse.KindStreamIDMPEntry:
+		return r.streamIDMPEntry(e, b)
 	case rdbparse.KindKeyEnd:
-		// The key is closed even when its IDMP state cannot be rebuilt: a
-		// Restorer may still RESTORE it whole.
-		idmpErr := r.streamIDMP(e, b)
-		return errors.Join(r.endKey(b), idmpErr)
+		return r.endKey(b)
 	case rdbparse.KindFunction:
 		if !r.caps.Functions() {
-			return unsupported("functions (FUNCTION LOAD) on "+r.caps.String(), nil, e.Offset)
+			what := fmt.Sprintf("function library %q (FUNCTION LOAD) on %s", libraryName(e.Value), r.caps)
+			_, err := r.decide(unholdable.Functions, what, nil, e.Offset)
+			return err // skip: left out
 		}
 		b.Add(e.Offset, []byte("FUNCTION"), []byte("LOAD"), []byte("REPLACE"), e.Value)
 	case rdbparse.KindModuleValue:
-		return unsupported(fmt.Sprintf("module value (module %q)", e.Name), r.key, r.offset)
+		// The Restorer RESTOREs module values it can; this is one it cannot
+		// (or a RESTORE payload rebuilt for the live stream).
+		_, err := r.decide(unholdable.Module, fmt.Sprintf("module value (module %q) on %s", e.Name, r.caps), r.key, r.offset)
+		return err // skip: nothing written for the key
 	}
 	return nil
+}
+
+// unholdableField handles a hash field with a TTL on a target without
+// field TTLs: stop, leave the field out (skip), or write it without its
+// TTL (convert). The action is decided and counted once per key.
+func (r *Rebuilder) unholdableField(e *rdbparse.Event, b *sink.Batch) error {
+	if r.fieldTTLAction == "" {
+		what := fmt.Sprintf("hash field TTL (field %q) on %s", e.Name, r.caps)
+		a, err := r.decide(unholdable.FieldTTL, what, r.key, r.offset)
+		if err != nil {
+			return err
+		}
+		r.fieldTTLAction = a
+	}
+	if r.fieldTTLAction == unholdable.Convert {
+		r.element(b, "HSET", e.Name, e.Value)
+	}
+	return nil
+}
+
+// libraryName is the name= of a library's "#!engine name=lib" line, for
+// messages ("" when there is none).
+func libraryName(code []byte) string {
+	line, _, _ := bytes.Cut(code, []byte("\n"))
+	for _, f := range bytes.Fields(line) {
+		if name, ok := bytes.CutPrefix(f, []byte("name=")); ok {
+			return string(name)
+		}
+	}
+	return ""
 }
 
 func (r *Rebuilder) beginKey(e *rdbparse.Event, b *sink.Batch) error {
 	if r.inKey {
 		return fmt.Errorf("sink: key %q at offset %d starts before key %q ended", e.Key, e.Offset, r.key)
 	}
-	r.inKey, r.started = true, false
+	r.inKey, r.started, r.fieldTTLAction = true, false, ""
 	r.key = append(r.key[:0], e.Key...)
 	r.typ, r.expireAt, r.offset = e.Type, e.ExpireAt, e.Offset
 	r.stream.reset()

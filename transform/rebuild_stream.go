@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/pkg/unholdable"
 	"github.com/redferry/redferry/rdbparse"
 	"github.com/redferry/redferry/sink"
 )
@@ -45,6 +46,10 @@ type streamState struct {
 	// setID is the XSETID with ENTRIESADDED and MAXDELETEDID, sent again
 	// after stand-ins are XDELed: XDEL raises max-deleted-id to theirs.
 	setID [][]byte
+	// idmpAction is what the stream's idempotent ids get on a target
+	// that cannot record them, decided (and counted) at the first; ""
+	// until then.
+	idmpAction unholdable.Action
 }
 
 func (s *streamState) reset() {
@@ -55,6 +60,7 @@ func (s *streamState) reset() {
 	s.inConsumer = false
 	s.hasLive = false
 	s.setID = nil
+	s.idmpAction = ""
 }
 
 func (r *Rebuilder) streamEntry(e *rdbparse.Event, b *sink.Batch) {
@@ -263,23 +269,39 @@ func (r *Rebuilder) streamEnd(b *sink.Batch) {
 	clear(st.pel)
 }
 
-// streamIDMP rebuilds the idempotent-producer state of a Redis 8.6 stream
-// (e.IDMP on its key's end). Its settings have a command (XCFGSET, on
-// targets with IDMP); the producers' recorded iids and the iids-added and
-// duplicates counters have none that recreates them as stored, so a stream
-// that holds any stops the rebuild: RESTORE of the value copies it.
-func (r *Rebuilder) streamIDMP(e *rdbparse.Event, b *sink.Batch) error {
-	st := e.IDMP
-	if st == nil || r.typ != rdbparse.TypeStream {
+// streamIDMP sets a Redis 8.6 stream's idempotent-producer settings on a
+// target that has them (XCFGSET, which also clears the ids: the ids
+// follow). Elsewhere the settings alone hold no data: they are dropped, and
+// the ids go by on-unholdable-idmp.
+func (r *Rebuilder) streamIDMP(e *rdbparse.Event, b *sink.Batch) {
+	if !r.caps.StreamIDMP() {
+		return
+	}
+	b.Add(r.offset, []byte("XCFGSET"), r.key, []byte("IDMP-DURATION"), strconv.AppendUint(nil, e.IDMP.Duration, 10),
+		[]byte("IDMP-MAXSIZE"), strconv.AppendUint(nil, e.IDMP.MaxSize, 10))
+}
+
+// streamIDMPEntry records one idempotent id (producer e.Name, id e.Value,
+// entry e.ID) by XIDMPRECORD (Redis 8.6.2+). A target without it goes by
+// on-unholdable-idmp: a stop, the entry kept without its id (convert), or
+// the entry deleted (skip: the entries added with IDMP are left out). The
+// counters iids-added and iids-duplicates have no command: only RESTORE
+// copies them.
+func (r *Rebuilder) streamIDMPEntry(e *rdbparse.Event, b *sink.Batch) error {
+	if r.caps.IDMPRecord() {
+		b.Add(r.offset, []byte("XIDMPRECORD"), r.key, e.Name, e.Value, []byte(e.ID.String()))
 		return nil
 	}
-	if st.Producers > 0 || st.IIDsAdded > 0 || st.Duplicates > 0 {
-		return fmt.Errorf("transform: stream key %q (source offset %d) holds idempotent-producer state (XADD IDMP: %d producers, "+
-			"%d iids added): %w (replay-mode auto or restore, into a Redis 8.6+ target)", r.key, r.offset, st.Producers, st.IIDsAdded, ErrNeedsRestore)
+	if r.stream.idmpAction == "" {
+		what := fmt.Sprintf("stream idempotent ids (producer %q, id %q of entry %s) on %s", e.Name, e.Value, e.ID, r.caps)
+		a, err := r.decide(unholdable.IDMP, what, r.key, r.offset)
+		if err != nil {
+			return err
+		}
+		r.stream.idmpAction = a
 	}
-	if r.caps.StreamIDMP() && (st.Duration > 0 || st.MaxSize > 0) {
-		b.Add(r.offset, []byte("XCFGSET"), r.key, []byte("IDMP-DURATION"), strconv.AppendUint(nil, st.Duration, 10),
-			[]byte("IDMP-MAXSIZE"), strconv.AppendUint(nil, st.MaxSize, 10))
+	if r.stream.idmpAction == unholdable.Skip {
+		b.Add(r.offset, []byte("XDEL"), r.key, []byte(e.ID.String()))
 	}
 	return nil
 }

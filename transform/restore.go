@@ -2,13 +2,13 @@ package transform
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strconv"
 
 	"go.uber.org/zap"
 
 	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/pkg/unholdable"
 	"github.com/redferry/redferry/rdbparse"
 	"github.com/redferry/redferry/sink"
 )
@@ -25,12 +25,6 @@ const (
 	// an error); a target older than the snapshot's RDB version is rebuilt
 	// by commands all the same.
 	ModeRestore = "restore"
-)
-
-// Unknown-module policies: a module value the target cannot load.
-const (
-	OnUnknownModuleError = "error"
-	OnUnknownModuleSkip  = "skip"
 )
 
 const (
@@ -50,9 +44,11 @@ const (
 
 // RestoreOptions tune a Restorer.
 type RestoreOptions struct {
-	Mode            string // ModeAuto (default), ModeCommands, ModeRestore
-	DeleteFirst     bool   // as RebuildOptions.DeleteFirst; RESTORE then also says REPLACE
-	OnUnknownModule string // OnUnknownModuleError (default) or OnUnknownModuleSkip
+	Mode        string // ModeAuto (default), ModeCommands, ModeRestore
+	DeleteFirst bool   // as RebuildOptions.DeleteFirst; RESTORE then also says REPLACE
+	// Unholdable: what to do with data the target cannot hold, module
+	// values included (default: stop).
+	Unholdable Unholdable
 	// ProbeRestore tells whether the target can load a payload (see
 	// Standalone.ProbeRestore); asked once per module, at its first value.
 	// nil: the target loads no module value.
@@ -69,7 +65,7 @@ type RestoreStats struct {
 	Restored, Rebuilt, SkippedModule int64
 	// SkippedEmpty counts keys with no element, left out as Redis does.
 	SkippedEmpty int64
-	// SkippedModuleAux counts module aux records left out (on-unknown-module = skip).
+	// SkippedModuleAux counts module aux records left out (on-unholdable-module = skip).
 	SkippedModuleAux int64
 	// Guarded counts keys written behind a duplicate guard (RefuseDuplicates).
 	Guarded int64
@@ -111,13 +107,11 @@ func NewRestorer(caps server.Info, ropt RebuildOptions, opt RestoreOptions) *Res
 	if opt.Mode == "" {
 		opt.Mode = ModeAuto
 	}
-	if opt.OnUnknownModule == "" {
-		opt.OnUnknownModule = OnUnknownModuleError
-	}
 	if opt.Logger == nil {
 		opt.Logger = zap.NewNop()
 	}
 	ropt.DeleteFirst = opt.DeleteFirst
+	ropt.Unholdable = opt.Unholdable
 	return &Restorer{rb: NewRebuilder(caps, ropt), caps: caps, opt: opt, log: opt.Logger.With(zap.String("stage", "restore"))}
 }
 
@@ -162,6 +156,8 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 			r.inScratch = false
 		}
 		r.scratch.Reset()
+		r.rb.releaseNotes(false)
+		r.rb.holdNotes = r.inScratch              // counted once the key turns out rebuilt
 		if err := r.rb.Handle(e, b); err != nil { // SELECT, DEL: needed either way
 			return err
 		}
@@ -202,6 +198,7 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 		b.Append(&r.scratch)
 		r.scratch.Reset()
 		r.inScratch = false
+		r.rb.releaseNotes(true)
 	}
 	return nil
 }
@@ -236,16 +233,15 @@ func (r *Restorer) moduleValue(e *rdbparse.Event) error {
 	return nil
 }
 
+// unknownModule: a module value the target cannot load is a stop (load the
+// module into the target, or set on-unholdable-module) or left out.
 func (r *Restorer) unknownModule(e *rdbparse.Event, what string) error {
-	if r.opt.OnUnknownModule == OnUnknownModuleSkip {
-		r.log.Warn("skipped a module value (on-unknown-module = skip)", zap.ByteString("key", e.Key),
-			zap.ByteString("module", e.Name), zap.Int64("offset", e.Offset))
-		r.skipKey = true
-		r.Stats.SkippedModule++
-		return nil
+	if _, err := r.opt.Unholdable.decide(unholdable.Module, what, e.Key, e.Offset); err != nil {
+		return fmt.Errorf("%w (or load the module into the target)", err)
 	}
-	return fmt.Errorf("%w; load the module into the target, or set on-unknown-module = \"skip\" to leave such keys out",
-		unsupported(what, e.Key, e.Offset))
+	r.skipKey = true
+	r.Stats.SkippedModule++
+	return nil
 }
 
 func (r *Restorer) endKey(e *rdbparse.Event, b *sink.Batch) error {
@@ -265,9 +261,7 @@ func (r *Restorer) endKey(e *rdbparse.Event, b *sink.Batch) error {
 		r.scratch.Reset()
 		err := r.rb.Handle(e, &r.scratch)
 		r.scratch.Reset()
-		if payload != nil && errors.Is(err, ErrNeedsRestore) {
-			err = nil // the RESTORE copies what commands cannot
-		}
+		r.rb.releaseNotes(false) // nothing skipped or converted: RESTOREd, or left out whole
 		if err != nil || r.skipKey {
 			return err
 		}
@@ -276,6 +270,7 @@ func (r *Restorer) endKey(e *rdbparse.Event, b *sink.Batch) error {
 		return nil
 	}
 	r.Stats.Rebuilt++
+	r.rb.releaseNotes(true)
 	if r.inScratch {
 		if r.scratchErr != nil {
 			return r.scratchErr

@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/redferry/redferry/pkg/unholdable"
 	"github.com/redferry/redferry/rdbparse"
 	"github.com/redferry/redferry/sink"
 )
@@ -55,15 +56,13 @@ func (r *Restorer) skipEmpty(e *rdbparse.Event) error {
 
 // moduleAux: a module's aux data (its own state outside keys, e.g. index
 // definitions) cannot be written to a target by any command, and Redis
-// refuses a snapshot holding aux data of a module it lacks: an error, or
-// with on-unknown-module = skip left out with a warning.
+// refuses a snapshot holding aux data of a module it lacks: a stop, or with
+// on-unholdable-module = skip left out.
 func (r *Restorer) moduleAux(e *rdbparse.Event) error {
-	if r.opt.OnUnknownModule == OnUnknownModuleSkip {
-		r.log.Warn("left out module aux data (on-unknown-module = skip)", zap.ByteString("module", e.Name),
-			zap.Int64("offset", e.Offset))
-		r.Stats.SkippedModuleAux++
-		return nil
+	what := fmt.Sprintf("aux data of module %q (no command copies a module's state outside keys)", e.Name)
+	if _, err := r.opt.Unholdable.decide(unholdable.Module, what, nil, e.Offset); err != nil {
+		return err
 	}
-	return fmt.Errorf("%w; no command copies a module's aux data (its state outside keys): set on-unknown-module = \"skip\" "+
-		"to go on without it", unsupported(fmt.Sprintf("aux data of module %q", e.Name), nil, e.Offset))
+	r.Stats.SkippedModuleAux++
+	return nil
 }

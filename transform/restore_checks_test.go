@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/redferry/redferry/internal/redistest"
+	"github.com/redferry/redferry/pkg/unholdable"
 	"github.com/redferry/redferry/rdbparse"
 	"github.com/redferry/redferry/sink"
 )
@@ -78,15 +79,15 @@ func TestRestorerSkipsEmptyKeys(t *testing.T) {
 }
 
 // TestRestorerModuleAux: module aux data stops the restore, naming the
-// module and offset, or with on-unknown-module = skip is left out and counted.
+// module and offset, or with on-unholdable-module = skip is left out and counted.
 func TestRestorerModuleAux(t *testing.T) {
 	aux := events{{Kind: rdbparse.KindModuleAux, Name: []byte("graphdata"), Offset: 77}}
 	_, err := runRestorer(NewRestorer(redis80Caps, RebuildOptions{}, RestoreOptions{}), 11, aux)
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), `"graphdata"`) || !strings.Contains(err.Error(), "offset 77") ||
-		!strings.Contains(err.Error(), "on-unknown-module") {
+		!strings.Contains(err.Error(), "on-unholdable-module") {
 		t.Fatalf("error %v: want one naming the module, the offset and the setting", err)
 	}
-	r := NewRestorer(redis80Caps, RebuildOptions{}, RestoreOptions{OnUnknownModule: OnUnknownModuleSkip})
+	r := NewRestorer(redis80Caps, RebuildOptions{}, RestoreOptions{Unholdable: Unholdable{Policy: unholdable.Policy{Module: unholdable.Skip}}})
 	if b, err := runRestorer(r, 11, aux); err != nil || b.Len() != 0 || r.Stats.SkippedModuleAux != 1 {
 		t.Fatalf("skip: %v, %d commands, stats %+v", err, b.Len(), r.Stats)
 	}

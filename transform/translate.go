@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/pkg/unholdable"
 	"github.com/redferry/redferry/sink"
 )
 
@@ -18,6 +19,9 @@ type TranslateOptions struct {
 	// Rebuild tunes the commands that rebuild a RESTORE payload the target
 	// cannot read (MaxArgs, MaxBytes).
 	Rebuild RebuildOptions
+	// Unholdable: what to do with commands writing data the target cannot
+	// hold (default: stop); also for RESTORE payloads rebuilt by commands.
+	Unholdable Unholdable
 }
 
 // Translator rewrites commands of the live stream for the target's version,
@@ -109,13 +113,30 @@ func (t *Translator) pass(c *call) error {
 // emit appends one command standing for c.
 func (t *Translator) emit(c *call, args ...[]byte) { c.b.Add(c.offset, args...) }
 
-// fail reports a command the target cannot hold.
+// fail reports a command the target cannot take and no translation carries.
 func (t *Translator) fail(c *call, why string) error {
-	what := strings.ToUpper(c.name) + " (" + why + ") on " + t.caps.String()
-	if c.name == "function" { // no key: its first argument is a subcommand
-		return unsupported(what, nil, c.offset)
+	return unsupported(t.describe(c, why), c.key(), c.offset)
+}
+
+// unholdable decides, by the on-unholdable-* setting of kind k, what
+// becomes of a command writing data the target cannot hold: an error
+// (stop), or the action (skip, convert) for the caller to carry out.
+func (t *Translator) unholdable(c *call, k unholdable.Kind, why string) (unholdable.Action, error) {
+	return t.opt.Unholdable.decide(k, t.describe(c, why), c.key(), c.offset)
+}
+
+func (t *Translator) describe(c *call, why string) string {
+	return strings.ToUpper(c.name) + " (" + why + ") on " + t.caps.String()
+}
+
+// key is the command's key; nil for FUNCTION (its first argument is a
+// subcommand) and FCALL (a function name).
+func (c *call) key() []byte {
+	switch c.name {
+	case "function", "fcall", "fcall_ro":
+		return nil
 	}
-	return unsupported(what, key(c.args), c.offset)
+	return key(c.args)
 }
 
 func (t *Translator) add(args [][]byte, raw []byte, offset int64, b *sink.Batch) {

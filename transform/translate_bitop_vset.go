@@ -1,6 +1,9 @@
 package transform
 
-import "github.com/redferry/redferry/pkg/server"
+import (
+	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/pkg/unholdable"
+)
 
 func bitopVectorRows() []translation {
 	rows := []translation{
@@ -17,8 +20,11 @@ func bitopVectorRows() []translation {
 	}
 	for _, name := range []string{"vadd", "vrem", "vsetattr"} {
 		rows = append(rows, translation{command: name, form: upper(name) + " k …", from: "Redis 8.0+",
-			takes: "Redis 8.0+", into: "error: vector sets",
-			accepts: server.Info.VectorSets, rewrite: func(t *Translator, c *call) error { return t.fail(c, "vector sets") }})
+			takes: "Redis 8.0+", into: "on-unholdable-module: stop (default), or skip: dropped",
+			accepts: server.Info.VectorSets, rewrite: func(t *Translator, c *call) error {
+				_, err := t.unholdable(c, unholdable.Module, "vector sets")
+				return err // skip: dropped
+			}})
 	}
 	return rows
 }

@@ -61,6 +61,7 @@ func (t *Translator) restore(c *call) error {
 	}
 	ropt := t.opt.Rebuild
 	ropt.DeleteFirst = replace
+	ropt.Unholdable = t.opt.Unholdable
 	rb := NewRebuilder(t.caps, ropt)
 	rb.SetDB(0) // the key's events say db 0: no SELECT, the stream's db applies
 	err = rdbparse.DecodeDump(key, payload, rdbparse.Options{}, func(e *rdbparse.Event) error {

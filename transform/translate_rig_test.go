@@ -206,14 +206,17 @@ func splitCommand(s string) []any {
 // apply translates the captured commands for the target and applies them.
 // It returns the translation error (ErrUnsupported), if any, and fails the
 // test when the target refuses what the translation gave it.
-func (n *rigNode) apply(t *testing.T, src server.Info, cmds []captured) (*sink.Batch, error) {
+func (n *rigNode) apply(t *testing.T, src server.Info, cmds []captured, u Unholdable) (*sink.Batch, error) {
 	t.Helper()
 	if n.info.Functions() {
 		if err := n.c.Do(ctx(t), "FUNCTION", "FLUSH").Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	tr := NewTranslator(n.info, TranslateOptions{Source: src})
+	if err := n.c.FlushAll(ctx(t)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	tr := NewTranslator(n.info, TranslateOptions{Source: src, Unholdable: u})
 	var b sink.Batch
 	for i, c := range cmds {
 		if err := tr.Translate(c.args, c.raw, int64(i+1), &b); err != nil {

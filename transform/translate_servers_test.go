@@ -2,11 +2,14 @@ package transform
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/pkg/unholdable"
+	"github.com/redferry/redferry/pkg/verify"
 )
 
 // translateCase is one row of the real-server check: commands a client runs
@@ -22,6 +25,9 @@ type translateCase struct {
 	mayFail bool
 	// cannot: the targets that cannot hold the result (nil: none).
 	cannot func(target server.Info) bool
+	// kind: what the targets that cannot hold it cannot hold, when its
+	// on-unholdable-* setting lets the sync go on (skip, convert).
+	kind unholdable.Kind
 	// check, when set, checks more than pkg/verify does.
 	check func(t *testing.T, src, dst *rigNode)
 }
@@ -60,14 +66,14 @@ var translateCases = []translateCase{
 		"HPERSIST h FIELDS 1 b",
 	}, mayFail: true},
 	{name: "hash field TTLs", on: server.Info.HSetEx, cmds: []string{
-		"HSET h a 1", "HEXPIRE h 100 FIELDS 1 a",
-	}, cannot: func(t server.Info) bool { return !t.HashFieldTTL() }},
+		"HSET h a 1", "HEXPIRE h 100 FIELDS 1 a", "HSET h2 a 1 b 2 c 3", "HPEXPIRE h2 100000 FIELDS 2 a b",
+	}, cannot: func(t server.Info) bool { return !t.HashFieldTTL() }, kind: unholdable.FieldTTL},
 	{name: "HSETEX with a TTL", on: server.Info.HSetEx, cmds: []string{
-		"HSETEX h EX 100 FIELDS 1 a 1",
-	}, cannot: func(t server.Info) bool { return !t.HSetEx() }},
+		"HSETEX h EX 100 FIELDS 1 a 1", "HSET h2 a 1 b 2", "HSETEX h2 PX 100000 FIELDS 2 b 3 c 4",
+	}, cannot: func(t server.Info) bool { return !t.HSetEx() }, kind: unholdable.FieldTTL},
 	{name: "HGETEX with a TTL", on: server.Info.HSetEx, cmds: []string{
 		"HSET h a 1 b 2", "HGETEX h EX 100 FIELDS 1 a",
-	}, cannot: func(t server.Info) bool { return !t.HashFieldTTL() }},
+	}, cannot: func(t server.Info) bool { return !t.HashFieldTTL() }, kind: unholdable.FieldTTL},
 	{name: "HGETEX with a past TTL", on: server.Info.HSetEx, cmds: []string{
 		"HSET h a 1 b 2", "HGETEX h PXAT 1 FIELDS 1 a",
 	}},
@@ -103,12 +109,12 @@ var translateCases = []translateCase{
 	}},
 	{name: "RESTORE of a hash with field TTLs", on: server.Info.HSetEx, cmds: []string{
 		"HSET h a 1 b 2", "HEXPIRE h 1000 FIELDS 1 a", "RESTORE h2 0 {dump:h}",
-	}, cannot: func(t server.Info) bool { return !t.HashFieldTTL() }},
+	}, cannot: func(t server.Info) bool { return !t.HashFieldTTL() }, kind: unholdable.FieldTTL},
 	{name: "FUNCTION RESTORE", on: server.Info.Functions, cmds: []string{
 		`FUNCTION LOAD "#!lua name=lib\nredis.register_function('f', function(k, a) return 1 end)"`,
 		"FUNCTION RESTORE {functiondump} FLUSH", "FUNCTION RESTORE {functiondump} REPLACE",
 		`FUNCTION LOAD "#!lua name=lib2\nredis.register_function('g', function(k, a) return 2 end)"`,
-	}, cannot: func(t server.Info) bool { return !t.Functions() }},
+	}, cannot: func(t server.Info) bool { return !t.Functions() }, kind: unholdable.Functions},
 	{name: "COPY", on: server.Info.Copy, cmds: []string{
 		"SET a 1", "COPY a b", "COPY a b", "SET c 2", "COPY c b REPLACE", "RPUSH l x y", "PEXPIRE l 100000",
 		"COPY l l2", "COPY l l3 DB 1", "ZADD z 1 a", "COPY z l REPLACE", "COPY nokey n",
@@ -164,13 +170,9 @@ var translateCases = []translateCase{
 	}},
 	{name: "XADD IDMP, XCFGSET", on: server.Info.StreamIDMP, cmds: []string{
 		"XADD s 1-1 a 1", "XCFGSET s IDMP-DURATION 100 IDMP-MAXSIZE 10", "XADD s IDMP p i1 * a b",
-		"XADD s IDMP p i1 * a b", "XADD s IDMPAUTO p * c d", "XADD s IDMPAUTO p * c d", "XADD s IDMP p i2 MAXLEN 2 * e f",
-	}, check: func(t *testing.T, src, dst *rigNode) {
-		if !dst.info.IDMPRecord() {
-			return
-		}
-		// IDMP's ids are recorded; IDMPAUTO's are computed by the source
-		// and not propagated.
+		"XADD s IDMP p i1 * a b", "XADD s IDMP p i2 MAXLEN 2 * e f", "XADD s2 IDMP p i1 * a b",
+	}, cannot: func(t server.Info) bool { return !t.IDMPRecord() }, kind: unholdable.IDMP, check: func(t *testing.T, src, dst *rigNode) {
+		// IDMP's ids are recorded.
 		info := dst.c.Do(ctx(t), "XINFO", "STREAM", "s").Val()
 		var tracked any
 		switch v := info.(type) {
@@ -187,14 +189,19 @@ var translateCases = []translateCase{
 			t.Errorf("%s -> %s: XINFO STREAM %v, want iids-tracked 2", src.srv.Name, dst.srv.Name, info)
 		}
 	}},
+	// IDMPAUTO's id is computed by the source and not propagated: no
+	// target can record it.
+	{name: "XADD IDMPAUTO", on: server.Info.StreamIDMP, cmds: []string{
+		"XADD s 1-1 a 1", "XADD s IDMPAUTO p * c d", "XADD s IDMPAUTO p * c d",
+	}, cannot: func(server.Info) bool { return true }, kind: unholdable.IDMP},
 	{name: "BITOP DIFF, DIFF1, ANDOR, ONE", on: server.Info.BitopV2, cmds: []string{
 		"SET a abcdef", "SET b zz", "SET c 0123456789", "BITOP DIFF d1 a b c", "BITOP DIFF1 d2 a b c",
 		"BITOP ANDOR d3 a b c", "BITOP ONE d4 a b c", "BITOP ONE d5 b", "SET d6 x", "BITOP ONE d6 nokey",
 		"SET d7 x EX 100", "BITOP DIFF d7 a nokey",
 	}},
 	{name: "vector sets", on: server.Info.VectorSets, cmds: []string{
-		"VADD v VALUES 2 0.1 0.2 e1",
-	}, cannot: func(t server.Info) bool { return !t.VectorSets() }},
+		"VADD v VALUES 2 0.1 0.2 e1", "SET plain x",
+	}, cannot: func(t server.Info) bool { return !t.VectorSets() }, kind: unholdable.Module},
 	{name: "XREADGROUP CLAIM, XAUTOCLAIM of a deleted entry", on: server.Info.StreamV2, mayFail: true, cmds: []string{
 		"XADD s 1-1 a 1", "XADD s 2-1 a 2", "XADD s 3-1 a 3", "XGROUP CREATE s g 0", "XREADGROUP GROUP g c COUNT 2 STREAMS s >",
 		"XREADGROUP GROUP g c2 CLAIM 0 COUNT 5 STREAMS s >", // Redis 8.4+; the rest runs everywhere
@@ -210,11 +217,17 @@ var translateCases = []translateCase{
 }
 
 // TestTranslateOnServers runs each case on every source and applies its
-// translation to every target: the target must equal the source.
+// translation to every target: the target must equal the source, or the
+// translation stops, naming the offset (and the setting that lets it go
+// on); with that setting at skip or convert the target equals the source
+// but for the differences verify expects by the same setting.
 func TestTranslateOnServers(t *testing.T) {
 	r := newRig(t)
-	var equalPairs, refused int
-	defer func() { t.Logf("%d (case, source, target) checks equal, %d refused as expected", equalPairs, refused) }()
+	var equalPairs, refused, policies int
+	defer func() {
+		t.Logf("%d (case, source, target) checks equal, %d refused as expected, %d skipped or converted as expected",
+			equalPairs, refused, policies)
+	}()
 	for _, tc := range translateCases {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 			ran := 0
@@ -229,14 +242,20 @@ func TestTranslateOnServers(t *testing.T) {
 					continue
 				}
 				for _, dst := range r.targets {
-					b, err := dst.apply(t, src.info, stream)
+					b, err := dst.apply(t, src.info, stream, Unholdable{})
 					wantErr := tc.cannot != nil && tc.cannot(dst.info)
 					switch {
 					case wantErr && errors.Is(err, ErrUnsupported):
 						if !strings.Contains(err.Error(), "offset") {
 							t.Errorf("%s -> %s: the error does not name the offset: %v", src.srv.Name, dst.srv.Name, err)
 						}
+						if tc.kind != "" && !strings.Contains(err.Error(), tc.kind.Setting()) {
+							t.Errorf("%s -> %s: the error does not name the setting %s: %v", src.srv.Name, dst.srv.Name, tc.kind.Setting(), err)
+						}
 						refused++
+						if tc.kind != "" {
+							policies += checkPolicies(t, tc, src, dst, stream)
+						}
 						continue
 					case wantErr:
 						t.Errorf("%s -> %s: want ErrUnsupported, got %v", src.srv.Name, dst.srv.Name, err)
@@ -260,4 +279,36 @@ func TestTranslateOnServers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkPolicies applies the stream to a target that cannot hold all of it
+// with each action of the case's on-unholdable setting other than stop:
+// the translation goes on and counts what it skipped or converted, and
+// verify, told the same setting, finds only expected differences.
+func checkPolicies(t *testing.T, tc translateCase, src, dst *rigNode, stream []captured) (checked int) {
+	t.Helper()
+	for _, action := range tc.kind.Actions()[1:] {
+		var u Unholdable
+		u.Policy.Set(tc.kind, action)
+		u.Recorder = unholdable.NewRecorder(nil, nil)
+		pair := fmt.Sprintf("%s -> %s with %s", src.srv.Name, dst.srv.Name, u.Policy.Expected(tc.kind))
+		b, err := dst.apply(t, src.info, stream, u)
+		if err != nil {
+			t.Errorf("%s: %v", pair, err)
+			continue
+		}
+		if n := u.Recorder.Count(tc.kind, action); n == 0 {
+			t.Errorf("%s: nothing counted", pair)
+		}
+		rep, err := verify.Compare(ctx(t), src.c, dst.c, verify.Options{TTLTolerance: 5 * time.Second, Unholdable: u.Policy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Equal() || rep.ExpectedCount == 0 {
+			t.Errorf("%s: verify finds differences %v and expected ones %v (want only expected ones)\npropagated: %v\ntranslated: %s",
+				pair, rep.Diffs, rep.Expected, stream, commands(b))
+		}
+		checked++
+	}
+	return checked
 }

@@ -38,12 +38,6 @@ func streamRefRows() []translation {
 				}
 				return t.refScript(c, xackdelScript, 3, c.args[2])
 			}},
-		{command: "xcfgset", form: "XCFGSET k IDMP-DURATION s IDMP-MAXSIZE n", from: "Redis 8.6",
-			takes: "Redis 8.6+", into: "dropped: the target has no idempotent producers to configure",
-			accepts: server.Info.StreamIDMP, rewrite: func(t *Translator, c *call) error { return nil }},
-		{command: "xidmprecord", form: "XIDMPRECORD k …", from: "Redis 8.6.2+",
-			takes: "Redis 8.6+", into: "dropped: idempotency records have no place there",
-			accepts: server.Info.StreamIDMP, rewrite: func(t *Translator, c *call) error { return nil }},
 	}
 }
 

@@ -2,14 +2,23 @@ package transform
 
 import (
 	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/pkg/unholdable"
 )
 
 func streamRows() []translation {
 	rows := []translation{
 		{command: "xadd", form: "XADD k IDMP p iid|IDMPAUTO p … id f v …", from: "Redis 8.6 (an added entry with its id; a duplicate with id *)",
 			takes: "none (an explicit id with IDMP only from the server's own master)",
-			into:  "XADD k id f v … (IDMP dropped), then XIDMPRECORD k p iid id where the target has it (Redis 8.6.2+); a duplicate (id *): dropped",
+			into: "XADD k id f v … (IDMP dropped), then XIDMPRECORD k p iid id (Redis 8.6.2+); a duplicate (id *): as it is where the target knows the id, else dropped. " +
+				"Where the ids cannot be recorded (no IDMP, IDMPAUTO, no XIDMPRECORD): on-unholdable-idmp: stop (default), " +
+				"convert: XADD k id f v …, skip: dropped",
 			match: func(a [][]byte) bool { return parseStreamArgs(a, true).has(optIDMP) }, rewrite: (*Translator).xaddIDMP},
+		{command: "xcfgset", form: "XCFGSET k IDMP-DURATION d IDMP-MAXSIZE m", from: "Redis 8.6",
+			takes: "Redis 8.6+", into: "dropped: the target has no idempotent producers to configure (their ids go by on-unholdable-idmp)",
+			accepts: server.Info.StreamIDMP, rewrite: func(t *Translator, c *call) error { return nil }},
+		{command: "xidmprecord", form: "XIDMPRECORD k p iid id", from: "Redis 8.6.2+",
+			takes: "Redis 8.6.2+", into: "on-unholdable-idmp: stop (default), or skip, convert: dropped",
+			accepts: server.Info.IDMPRecord, rewrite: idmpState},
 		{command: "xadd", form: "XADD k MAXLEN|MINID = n LIMIT c id …", from: "Redis 6.2+, Valkey (approximate trims as exact)",
 			takes: "none (only from the server's own master)", into: "LIMIT c dropped",
 			match: func(a [][]byte) bool { return parseStreamArgs(a, true).exactLimit() }, rewrite: (*Translator).dropLimit},
@@ -193,17 +202,34 @@ func (t *Translator) dropNoMkStream(c *call) error {
 // id, which no server takes from a client, and one whose idempotent id was
 // already known (nothing added) with the id "*". The target gets the first
 // as a plain XADD, with the producer's record by XIDMPRECORD where it has
-// one (IDMPAUTO's id is computed by the source and not propagated); the
-// second is dropped, as the source added nothing.
+// one; the second as it is where the target knows the id, else nothing, as
+// the source added nothing. Where the id
+// cannot be recorded (a target without IDMP or without XIDMPRECORD, or
+// IDMPAUTO, whose id the source computes and does not propagate), the
+// entry goes by on-unholdable-idmp: a stop, a plain XADD (convert), or
+// nothing (skip).
 func (t *Translator) xaddIDMP(c *call) error {
 	s := parseStreamArgs(c.args, true)
-	if string(c.args[s.id]) == "*" {
-		return nil
-	}
 	o, _ := s.find(optIDMP)
-	record := o.n == 3 && t.caps.IDMPRecord()
 	idmp := c.args[o.at : o.at+o.n]
 	id := c.args[s.id]
+	record := o.n == 3 && t.caps.IDMPRecord()
+	if string(id) == "*" {
+		// A duplicate: the source added nothing but counted it. A target
+		// that knows the id (recorded, or every id so far was carried:
+		// on-unholdable-idmp = stop) counts it too, as a native replica
+		// does; elsewhere it would add the entry.
+		if t.caps.StreamIDMP() && (record || t.opt.Unholdable.Policy.Action(unholdable.IDMP) == unholdable.Stop) {
+			return t.pass(c)
+		}
+		return nil
+	}
+	if !record {
+		a, err := t.unholdable(c, unholdable.IDMP, "idempotent ids of XADD "+upper(string(idmp[0])))
+		if err != nil || a == unholdable.Skip {
+			return err
+		}
+	}
 	if err := t.again(c, s.without(optIDMP)); err != nil {
 		return err
 	}
@@ -211,6 +237,13 @@ func (t *Translator) xaddIDMP(c *call) error {
 		t.emit(c, word("XIDMPRECORD"), c.args[1], idmp[1], idmp[2], id)
 	}
 	return nil
+}
+
+// idmpState: XIDMPRECORD records an idempotent id, which a target without
+// it cannot hold; skip and convert drop it.
+func idmpState(t *Translator, c *call) error {
+	_, err := t.unholdable(c, unholdable.IDMP, "stream idempotent ids")
+	return err
 }
 
 // minID rewrites XADD/XTRIM … MINID [=|~] id for targets before 6.2: the

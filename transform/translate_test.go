@@ -13,6 +13,7 @@ import (
 
 	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/pkg/unholdable"
 	"github.com/redferry/redferry/protocol"
 	"github.com/redferry/redferry/sink"
 )
@@ -115,11 +116,12 @@ func TestTranslateTable(t *testing.T) {
 		{caps80, "MSETEX 1 a 1 XX KEEPTTL", "SET a 1 KEEPTTL"},
 		{capsV9, "MSETEX 1 a 1", "MSETEX 1 a 1"},
 		{caps86, "XADD s IDMP p i 1-1 a b", "XADD s 1-1 a b; XIDMPRECORD s p i 1-1"},
-		{caps86, "XADD s IDMPAUTO p 1-1 a b", "XADD s 1-1 a b"},
-		{caps80, "XADD s IDMP p i 1-1 a b", "XADD s 1-1 a b"},
-		{caps86, "XADD s IDMP p i * a b", ""},
+		{caps86, "XADD s IDMPAUTO p 1-1 a b", "ERR"},
+		{caps80, "XADD s IDMP p i 1-1 a b", "ERR"},
+		{caps86, "XADD s IDMP p i * a b", "XADD s IDMP p i * a b"},
+		{caps80, "XADD s IDMP p i * a b", ""},
 		{caps80, "XCFGSET s IDMP-DURATION 5", ""},
-		{caps80, "XIDMPRECORD s p i 1-1", ""},
+		{caps80, "XIDMPRECORD s p i 1-1", "ERR"},
 		{caps86, "XIDMPRECORD s p i 1-1", "XIDMPRECORD s p i 1-1"},
 		{caps80, "HGETEX h PERSIST FIELDS 1 f", "HGETEX h PERSIST FIELDS 1 f"},
 		{caps70, "HGETEX h PERSIST FIELDS 1 f", "ERR"},
@@ -307,4 +309,58 @@ func named(name string) server.Info {
 		panic(err)
 	}
 	return in
+}
+
+// TestTranslateUnholdable: what the on-unholdable-* settings make of
+// commands writing data the target cannot hold (stop: ERR, see
+// TestTranslateTable), and that each skip or conversion is counted.
+func TestTranslateUnholdable(t *testing.T) {
+	const (
+		skip    = unholdable.Skip
+		convert = unholdable.Convert
+	)
+	tests := []struct {
+		caps   server.Info
+		kind   unholdable.Kind
+		action unholdable.Action
+		in     string
+		want   string
+	}{
+		{caps60, unholdable.Functions, skip, "FUNCTION LOAD code", ""},
+		{caps60, unholdable.Functions, skip, "FUNCTION DELETE lib", ""},
+		{caps70, unholdable.FieldTTL, convert, "HSETEX h PXAT 5 FIELDS 2 f v g w", "HSET h f v g w"},
+		{caps70, unholdable.FieldTTL, skip, "HSETEX h FNX PXAT 5 FIELDS 2 f v g w", "HDEL h f g"},
+		{caps70, unholdable.FieldTTL, convert, "HPEXPIREAT h 5 FIELDS 2 f g", ""},
+		{caps70, unholdable.FieldTTL, skip, "HPEXPIREAT h 5 FIELDS 2 f g", "HDEL h f g"},
+		{caps70, unholdable.FieldTTL, skip, "HEXPIRE h 5 NX FIELDS 1 fields", "HDEL h fields"},
+		{caps70, unholdable.Module, skip, "VADD v VALUES 1 0.5 e", ""},
+		{caps80, unholdable.IDMP, convert, "XADD s IDMP p i 1-1 a b", "XADD s 1-1 a b"},
+		{caps80, unholdable.IDMP, skip, "XADD s IDMP p i 1-1 a b", ""},
+		{caps80, unholdable.IDMP, convert, "XADD s IDMP p i MAXLEN = 2 LIMIT 5 1-1 a b", "XADD s MAXLEN = 2 1-1 a b"},
+		{caps86, unholdable.IDMP, convert, "XADD s IDMPAUTO p 1-1 a b", "XADD s 1-1 a b"},
+		{caps86, unholdable.IDMP, convert, "XADD s IDMPAUTO p * a b", ""},
+		{caps86, unholdable.IDMP, convert, "XADD s IDMP p i * a b", "XADD s IDMP p i * a b"},
+		{caps80, unholdable.IDMP, skip, "XIDMPRECORD s p i 1-1", ""},
+	}
+	for _, tc := range tests {
+		var u Unholdable
+		u.Policy.Set(tc.kind, tc.action)
+		u.Recorder = unholdable.NewRecorder(nil, nil)
+		tr := NewTranslator(tc.caps, TranslateOptions{Unholdable: u})
+		var b sink.Batch
+		if err := tr.Translate(words(tc.in), nil, 42, &b); err != nil {
+			t.Errorf("%v %s %q: %v", tc.caps, tc.action, tc.in, err)
+			continue
+		}
+		if got := commands(&b); got != tc.want {
+			t.Errorf("%v %s %q:\n got %q\nwant %q", tc.caps, tc.action, tc.in, got, tc.want)
+		}
+		wantCount := int64(1)
+		if strings.Contains(tc.in, " * ") {
+			wantCount = 0 // a duplicate: nothing added, nothing dropped
+		}
+		if n := u.Recorder.Count(tc.kind, tc.action); n != wantCount {
+			t.Errorf("%v %s %q: counted %d, want %d", tc.caps, tc.action, tc.in, n, wantCount)
+		}
+	}
 }

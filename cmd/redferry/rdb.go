@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/pkg/unholdable"
 	"github.com/redferry/redferry/rdbparse"
 	"github.com/redferry/redferry/sink"
 	"github.com/redferry/redferry/transform"
@@ -135,7 +136,7 @@ func inspectKeys(in io.Reader, out io.Writer, asJSON bool) error {
 func inspectRESP(in io.Reader, out io.Writer, caps server.Info) error {
 	// Module aux data has no command form: left out.
 	rb := transform.NewRestorer(caps, transform.RebuildOptions{}, transform.RestoreOptions{Mode: transform.ModeCommands,
-		OnUnknownModule: transform.OnUnknownModuleSkip, ProbeRestore: func([]byte) (bool, string, error) { return true, "", nil }})
+		Unholdable: transform.Unholdable{Policy: unholdable.Policy{Module: unholdable.Skip}}, ProbeRestore: func([]byte) (bool, string, error) { return true, "", nil }})
 	b := &sink.Batch{}
 	return rdbparse.NewDecoder(in, rdbparse.Options{}).Decode(func(e *rdbparse.Event) error {
 		if err := rb.Handle(e, b); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/redferry/redferry/pkg/replay"
 	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/status"
+	"github.com/redferry/redferry/pkg/unholdable"
 	"github.com/redferry/redferry/sink"
 	"github.com/redferry/redferry/transform"
 )
@@ -34,7 +35,7 @@ func newRestoreCommand() *cobra.Command {
 		Long: "restore loads the keys of an RDB file into a running target without stopping it, with the\n" +
 			"same replay modes as sync (replay-mode: RESTORE where the target reads the file's RDB version,\n" +
 			"commands otherwise). A target that holds keys needs --flush-target or --merge. Of the shared\n" +
-			"settings it uses the target ones, flush-target, merge, replay-mode, on-unknown-module,\n" +
+			"settings it uses the target ones, flush-target, merge, replay-mode, on-unholdable-*,\n" +
 			"on-target-error, batch-commands, batch-bytes, the filters (filter-dbs, db-map, filter-keys-allow,\n" +
 			"filter-keys-deny, filter-types-drop), the rate limits, timeouts, logging and progress.",
 		Example: "  redferry restore --target redis://10.0.0.2:6379 dump.rdb\n" +
@@ -108,7 +109,12 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 	}
 	defer st.Close()
 
+	policy, err := cfg.UnholdablePolicy()
+	if err != nil {
+		return err
+	}
 	tracker := status.NewTracker(file, dst.String())
+	recorder := unholdable.NewRecorder(log, tracker.AddUnholdable)
 	tracker.SetPhase(status.PhaseSnapshotReplay)
 	tracker.SetSnapshotSize(size)
 	stopProgress := startProgress(cfg.Progress, tracker)
@@ -140,7 +146,8 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 	// wrote a key twice: refused, as Redis refuses to load it.
 	batchCommands, batchBytes := limits.Caps(cfg.BatchCommands, cfg.BatchBytes)
 	_, keys, err := replay.Snapshot(ctx, in, st.Server(), replay.SnapshotOptions{DeleteFirst: deleteFirst,
-		BatchCommands: batchCommands, BatchBytes: batchBytes, Mode: cfg.ReplayMode, OnUnknownModule: cfg.OnUnknownModule,
+		BatchCommands: batchCommands, BatchBytes: batchBytes, Mode: cfg.ReplayMode,
+		Unholdable:   transform.Unholdable{Policy: policy, Recorder: recorder},
 		ProbeRestore: st.ProbeRestore, RefuseDuplicates: true, Stats: &stats, Logger: log, Filter: filter,
 		OnFiltered: tracker.AddFilteredKey}, b, flush, progress)
 	if err == nil {
@@ -150,6 +157,7 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 		return fmt.Errorf("restoring %s into %s: %w", file, dst, duplicateHint(err, deleteFirst))
 	}
 	stopProgress()
+	recorder.Summary()
 	var filtered int64
 	if f := tracker.Report().Filtered; f != nil {
 		for _, n := range f.Keys {

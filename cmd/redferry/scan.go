@@ -13,7 +13,9 @@ import (
 	"github.com/redferry/redferry/pkg/config"
 	"github.com/redferry/redferry/pkg/interlock"
 	"github.com/redferry/redferry/pkg/scan"
+	"github.com/redferry/redferry/pkg/unholdable"
 	"github.com/redferry/redferry/sink"
+	"github.com/redferry/redferry/transform"
 )
 
 // scanSharedFlags are the settings of `redferry sync` that scan uses too.
@@ -119,6 +121,11 @@ func runScan(cmd *cobra.Command, f scanFlags) error {
 		interlock.Endpoint{Name: dstEP.String(), Client: dstOpts}, log); err != nil {
 		return err
 	}
+	policy, err := cfg.UnholdablePolicy()
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	recorder := unholdable.NewRecorder(log, nil)
 	stateKey := cfg.CheckpointKey
 	if stateKey == "" {
 		stateKey = checkpoint.KeyPrefix + cfg.Name + ":scan"
@@ -130,8 +137,9 @@ func runScan(cmd *cobra.Command, f scanFlags) error {
 		ScanCount: f.count, Rate: f.rate, BigKeyBytes: f.bigKeyBytes, BigKeyElements: f.bigKeyElems, Chunk: f.chunk,
 		Coalesce: f.coalesce, BigKeyCoalesce: f.bigCoalesce, MaxDirty: f.maxDirty, SettleTimeout: f.settle,
 		StreamPoll: f.streamPoll, MaxStreams: f.maxStreams,
-		ReplayMode: cfg.ReplayMode, OnUnknownModule: cfg.OnUnknownModule, BatchCommands: cfg.BatchCommands,
-		BatchBytes: cfg.BatchBytes, Logger: log}
+		ReplayMode: cfg.ReplayMode, Unholdable: transform.Unholdable{Policy: policy, Recorder: recorder},
+		BatchCommands: cfg.BatchCommands, BatchBytes: cfg.BatchBytes, Logger: log}
+	defer recorder.Summary()
 	log.Info("redferry scan starting", zap.String("source", srcEP.String()), zap.String("target", dstEP.String()),
 		zap.Bool("live", f.live), zap.String("state_key", stateKey), zap.String("version", version))
 	start := time.Now()

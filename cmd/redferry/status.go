@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/redferry/redferry/pkg/status"
+	"github.com/redferry/redferry/pkg/unholdable"
 )
 
 func newStatusCommand() *cobra.Command {
@@ -76,6 +77,9 @@ func printStatus(w io.Writer, r status.Report, ready string) {
 	row("commands applied", "%d", r.CommandsApplied)
 	row("target errors", "%d", r.TargetErrors)
 	row("reconnects", "%d", r.Reconnects)
+	if u := unholdableText(r.Unholdable); u != "" {
+		row("not holdable", "%s", u)
+	}
 	row("spool", "%s", bytesText(r.SpoolBytes))
 	if l := r.Limits; l != nil && (l.MaxOpsPerSecond > 0 || l.MaxBytesPerSecond > 0) {
 		row("rate limits", "%s commands/s, %s/s (waited %.1fs)", limitText(l.MaxOpsPerSecond, strconv.FormatInt(l.MaxOpsPerSecond, 10)),
@@ -110,4 +114,19 @@ func bytesText(n int64) string {
 		return fmt.Sprintf("%d B", n)
 	}
 	return fmt.Sprintf("%.1f %s", f, units[i])
+}
+
+// unholdableText lists the skips and conversions of data the target cannot
+// hold, e.g. "field-ttl converted 3, module skipped 1" ("" when none).
+func unholdableText(counts map[string]map[string]int64) string {
+	var parts []string
+	for _, k := range unholdable.Kinds {
+		for _, a := range k.Actions()[1:] {
+			if n := counts[string(k)][string(a)]; n > 0 {
+				verb := map[unholdable.Action]string{unholdable.Skip: "skipped", unholdable.Convert: "converted"}[a]
+				parts = append(parts, fmt.Sprintf("%s %s %d", k, verb, n))
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -23,8 +23,10 @@ import (
 )
 
 // verifyConnFlags are the settings of `redferry sync` that verify shares:
-// where the servers are and how to reach them.
-var verifyConnFlags = []string{"source", "source-password", "source-password-file", "target", "target-password",
+// where the servers are and how to reach them, and what the sync does with
+// data the target cannot hold (what it skips or converts is expected).
+var verifyConnFlags = []string{"on-unholdable-functions", "on-unholdable-field-ttl", "on-unholdable-module",
+	"on-unholdable-idmp", "on-unknown-module", "source", "source-password", "source-password-file", "target", "target-password",
 	"target-password-file", "source-tls-ca-file", "source-tls-cert-file", "source-tls-key-file", "source-tls-server-name",
 	"source-tls-skip-verify", "target-tls-ca-file", "target-tls-cert-file", "target-tls-key-file", "target-tls-server-name",
 	"target-tls-skip-verify", "checkpoint-key", "name", "dial-timeout", "io-timeout",
@@ -45,7 +47,9 @@ func newVerifyCommand() *cobra.Command {
 		Short: "Compare every key of the source and the target; exit 0 when equal, 1 when they differ, 2 on error",
 		Long: "verify compares every key of every db of the source and the target in both directions: missing and\n" +
 			"extra keys, types, values, TTLs (within --ttl-tolerance), stream entries, groups, consumers and pending\n" +
-			"entries, hash field TTLs and functions. Either side may be a cluster (found by INFO cluster). During a\n" +
+			"entries, hash field TTLs and functions. Either side may be a cluster (found by INFO cluster). With the\n" +
+			"sync's on-unholdable-* settings, what they skip or convert is listed as expected and does not count as a\n" +
+			"difference. During a\n" +
 			"live sync give --rounds 3: keys found different are checked again --interval apart and reported only\n" +
 			"when they still differ. With the sync's filters (--config, or filter-dbs, db-map, filter-keys-allow,\n" +
 			"filter-keys-deny, filter-types-drop) it compares what they take, each source db with its target db.\n" +
@@ -98,6 +102,10 @@ func runVerify(cmd *cobra.Command, f verifyFlags) error {
 	if err != nil {
 		return err
 	}
+	policy, err := cfg.UnholdablePolicy()
+	if err != nil {
+		return err
+	}
 	ctx := cmd.Context()
 	if err := checkNotSameServer(ctx, cfg); err != nil {
 		return err
@@ -114,7 +122,7 @@ func runVerify(cmd *cobra.Command, f verifyFlags) error {
 	defer dc.Close()
 
 	opt := verify.Options{TTLTolerance: f.tolerance, Rounds: f.rounds, Interval: f.interval, Rate: f.rate,
-		Sample: f.sample, DBs: f.dbs, Filter: filter, IgnoreKeys: func(_ int, key string) bool {
+		Sample: f.sample, DBs: f.dbs, Filter: filter, Unholdable: policy, IgnoreKeys: func(_ int, key string) bool {
 			return strings.HasPrefix(key, checkpoint.KeyPrefix) || cfg.CheckpointKey != "" && key == cfg.CheckpointKey
 		}}
 	var reportErr error
@@ -159,6 +167,12 @@ func runVerify(cmd *cobra.Command, f verifyFlags) error {
 }
 
 func printVerify(out io.Writer, rep verify.Report, f verifyFlags) {
+	for _, d := range rep.Expected {
+		fmt.Fprintf(out, "expected (%s): db%d %q: %s: %s\n", d.Expected, d.DB, d.Key, d.Kind, d.Detail)
+	}
+	if int64(len(rep.Expected)) < rep.ExpectedCount {
+		fmt.Fprintf(out, "expected: ... %d more\n", rep.ExpectedCount-int64(len(rep.Expected)))
+	}
 	for _, d := range rep.Diffs {
 		fmt.Fprintf(out, "db%d %q: %s: %s\n", d.DB, d.Key, d.Kind, d.Detail)
 	}
@@ -177,11 +191,16 @@ func printVerify(out io.Writer, rep verify.Report, f verifyFlags) {
 	if rep.Rechecked > 0 {
 		rounds = fmt.Sprintf("; %d keys checked again, %d of them caught up meanwhile", rep.Rechecked, rep.Settled)
 	}
+	expected := ""
+	if rep.ExpectedCount > 0 {
+		expected = fmt.Sprintf("; %d expected differences (data the target cannot hold, skipped or converted by the on-unholdable-* settings)",
+			rep.ExpectedCount)
+	}
 	if rep.Equal() {
-		fmt.Fprintf(out, "equal: %d %s, no difference%s\n", rep.KeysChecked, what, rounds)
+		fmt.Fprintf(out, "equal: %d %s, no difference%s%s\n", rep.KeysChecked, what, expected, rounds)
 		return
 	}
-	fmt.Fprintf(out, "DIFFERENT: %d differences in %d %s%s\n", rep.DiffCount, rep.KeysChecked, what, rounds)
+	fmt.Fprintf(out, "DIFFERENT: %d differences in %d %s%s%s\n", rep.DiffCount, rep.KeysChecked, what, expected, rounds)
 }
 
 func verifyProgress(mode string, w io.Writer) *progressbar.ProgressBar {

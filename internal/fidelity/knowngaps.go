@@ -15,16 +15,7 @@ type knownGap struct {
 // knownGaps returns the gaps, by entry.
 func knownGaps() []knownGap {
 	return []knownGap{
-		{Entry: "xadd.idmp", Pairs: []string{"redis-8.6→valkey-9.1"}, Why: idmpGap},
-		{Entry: "xadd.idmp.maxlen", Pairs: []string{"redis-8.6→valkey-9.1"}, Why: idmpGap},
-		{Entry: "xadd.idmpauto", Pairs: []string{"redis-8.6→valkey-9.1"}, Why: idmpGap},
-		{Entry: "xcfgset.then.idmp", Pairs: []string{"redis-8.6→valkey-9.1"}, Why: idmpGap},
 		{Entry: "xclaim.deleted", Pairs: []string{"redis-6.0→redis-8.6"},
 			Why: "XCLAIM of a deleted entry keeps it pending on 6.x and drops it from the PEL on 7.0+; the 6.x meaning has no 7.0+ command"},
 	}
 }
-
-// idmpGap: a target without XADD IDMP cannot hold a stream's idempotent
-// ids; the entries arrive but the ids are dropped, where the sync should stop
-// by default and drop them only when told to.
-const idmpGap = "the idempotent-id state of a Redis 8.6 stream is dropped on targets without IDMP instead of stopping the sync by default"

@@ -13,6 +13,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/redferry/redferry/pkg/unholdable"
 )
 
 // Config is every setting of `redferry sync`.
@@ -56,9 +58,18 @@ type Config struct {
 	OnTargetError string `toml:"on-target-error" help:"a command the target rejects: stop (default) or log and go on"`
 	OnFullResync  string `toml:"on-full-resync" help:"the source cannot continue and sends a new snapshot: flush (empty the target, resync) or stop"`
 	ReplayPublish bool   `toml:"replay-publish" help:"replay PUBLISH commands of the stream to the target"`
-	// ReplayMode and OnUnknownModule: how snapshot keys are written (see transform.ModeAuto).
-	ReplayMode      string `toml:"replay-mode" help:"snapshot keys: auto (RESTORE when the target reads the snapshot's RDB version and the value is <= 16 MiB, else commands), commands, or restore"`
-	OnUnknownModule string `toml:"on-unknown-module" help:"a module value the target cannot load: error (default) or skip"`
+	// ReplayMode: how snapshot keys are written (see transform.ModeAuto).
+	ReplayMode string `toml:"replay-mode" help:"snapshot keys: auto (RESTORE when the target reads the snapshot's RDB version and the value is <= 16 MiB, else commands), commands, or restore"`
+
+	// Data the target cannot hold (package unholdable): stop, skip or
+	// convert, per kind. verify reads them too, and reports what they skip
+	// or convert as expected differences.
+	OnUnholdableFunctions string `toml:"on-unholdable-functions" help:"functions on a target without them (Redis 6.x): stop (default) or skip (libraries left out)"`
+	OnUnholdableFieldTTL  string `toml:"on-unholdable-field-ttl" help:"hash field TTLs on a target without them: stop (default), skip (fields with a TTL left out) or convert (fields kept without their TTLs)"`
+	OnUnholdableModule    string `toml:"on-unholdable-module" help:"module values (vector sets outside Redis 8, modules the target lacks) and module aux data: stop (default) or skip (keys left out)"`
+	OnUnholdableIDMP      string `toml:"on-unholdable-idmp" help:"stream idempotent ids (XADD IDMP/IDMPAUTO, XCFGSET; Redis 8.6) the target cannot record: stop (default), skip (those entries left out) or convert (entries kept without their ids)"`
+	// OnUnknownModule is the former name of on-unholdable-module (error = stop).
+	OnUnknownModule string `toml:"on-unknown-module" help:"former name of on-unholdable-module: error (= stop) or skip"`
 
 	MaxSpoolBytes int64 `toml:"max-spool-bytes" help:"stop reading the source when the spool holds this many bytes (0: no limit)"`
 	SegmentBytes  int64 `toml:"segment-bytes" help:"size of one spool segment file of the command stream"`
@@ -91,8 +102,12 @@ func Default() Config {
 		OnTargetError: "stop",
 		OnFullResync:  "flush",
 
-		ReplayMode:      "auto",
-		OnUnknownModule: "error",
+		ReplayMode: "auto",
+
+		OnUnholdableFunctions: "stop",
+		OnUnholdableFieldTTL:  "stop",
+		OnUnholdableModule:    "stop",
+		OnUnholdableIDMP:      "stop",
 
 		SegmentBytes:  64 << 20,
 		BatchCommands: 2000,
@@ -140,7 +155,12 @@ func (c *Config) Validate() error {
 	oneOf("on-target-error", c.OnTargetError, "stop", "log")
 	oneOf("on-full-resync", c.OnFullResync, "flush", "stop")
 	oneOf("replay-mode", c.ReplayMode, "auto", "commands", "restore")
-	oneOf("on-unknown-module", c.OnUnknownModule, "error", "skip")
+	if c.OnUnknownModule != "" {
+		oneOf("on-unknown-module", c.OnUnknownModule, "error", "skip")
+	}
+	if _, err := c.UnholdablePolicy(); err != nil {
+		errs = append(errs, err)
+	}
 	oneOf("log-level", c.LogLevel, "debug", "info", "warn", "error")
 	oneOf("log-format", c.LogFormat, "auto", "json", "console")
 	oneOf("progress", c.Progress, "auto", "always", "never")
@@ -173,6 +193,26 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateFilter(), c.validateLimits())
 	return errors.Join(errs...)
+}
+
+// UnholdablePolicy is the on-unholdable-* settings, with the former
+// on-unknown-module standing for on-unholdable-module when that is left at
+// its default.
+func (c *Config) UnholdablePolicy() (unholdable.Policy, error) {
+	p := unholdable.Policy{Functions: unholdable.Action(c.OnUnholdableFunctions), FieldTTL: unholdable.Action(c.OnUnholdableFieldTTL),
+		Module: unholdable.Action(c.OnUnholdableModule), IDMP: unholdable.Action(c.OnUnholdableIDMP)}
+	if c.OnUnknownModule != "" {
+		old := unholdable.Skip
+		if c.OnUnknownModule == "error" {
+			old = unholdable.Stop
+		}
+		if p.Module != "" && p.Module != unholdable.Stop && p.Module != old {
+			return p, fmt.Errorf("on-unknown-module (%q) is the former name of on-unholdable-module (%q): set only on-unholdable-module",
+				c.OnUnknownModule, p.Module)
+		}
+		p.Module = old
+	}
+	return p, p.Validate()
 }
 
 // ResolvePasswords reads the password files, once the config is complete.

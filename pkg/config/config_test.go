@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/spf13/pflag"
+
+	"github.com/redferry/redferry/pkg/unholdable"
 )
 
 func TestParseURL(t *testing.T) {
@@ -152,6 +154,43 @@ func TestExampleConfigIsValid(t *testing.T) {
 	for _, s := range c.settings() {
 		if !strings.Contains(string(b), s.name+" =") && !strings.Contains(string(b), "# "+s.name+" =") {
 			t.Errorf("configs/redferry.toml does not document %s", s.name)
+		}
+	}
+}
+
+// TestUnholdablePolicy: the on-unholdable-* settings make the policy;
+// on-unknown-module, their former name for modules, still works, and
+// clashing with on-unholdable-module is an error.
+func TestUnholdablePolicy(t *testing.T) {
+	tests := []struct {
+		name    string
+		set     func(c *Config)
+		module  unholdable.Action
+		wantErr string
+	}{
+		{"defaults", func(c *Config) {}, unholdable.Stop, ""},
+		{"new name", func(c *Config) { c.OnUnholdableModule = "skip" }, unholdable.Skip, ""},
+		{"former name", func(c *Config) { c.OnUnknownModule = "skip" }, unholdable.Skip, ""},
+		{"former name, error", func(c *Config) { c.OnUnknownModule = "error" }, unholdable.Stop, ""},
+		{"both agree", func(c *Config) { c.OnUnknownModule, c.OnUnholdableModule = "skip", "skip" }, unholdable.Skip, ""},
+		{"both clash", func(c *Config) { c.OnUnknownModule, c.OnUnholdableModule = "error", "skip" }, "", "set only on-unholdable-module"},
+		{"no convert for functions", func(c *Config) { c.OnUnholdableFunctions = "convert" }, "", "on-unholdable-functions"},
+		{"former name, bad value", func(c *Config) { c.OnUnknownModule = "stop" }, "", "on-unknown-module"},
+	}
+	for _, tc := range tests {
+		c := Default()
+		c.Source, c.Target = "redis://127.0.0.1:1", "redis://127.0.0.1:2"
+		tc.set(&c)
+		p, err := c.UnholdablePolicy()
+		verr := c.Validate()
+		if tc.wantErr != "" {
+			if verr == nil || !strings.Contains(verr.Error(), tc.wantErr) {
+				t.Errorf("%s: Validate = %v, want an error naming %q", tc.name, verr, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || verr != nil || p.Action(unholdable.Module) != tc.module {
+			t.Errorf("%s: policy %+v, %v; Validate %v; want module %s", tc.name, p, err, verr, tc.module)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/pkg/replay"
+	"github.com/redferry/redferry/pkg/unholdable"
 	"github.com/redferry/redferry/rdbparse"
 	"github.com/redferry/redferry/sink"
 	"github.com/redferry/redferry/transform"
@@ -39,7 +40,7 @@ func moduleRDB() []byte {
 
 // TestModuleValueWithoutModule: into a target with no module, a module
 // value stops the replay with an error naming the key and the module, or
-// with on-unknown-module = skip is left out while the other keys land.
+// with on-unholdable-module = skip is left out while the other keys land.
 func TestModuleValueWithoutModule(t *testing.T) {
 	data := moduleRDB()
 	for _, tc := range []struct{ target, mode string }{
@@ -59,11 +60,11 @@ func TestModuleValueWithoutModule(t *testing.T) {
 			_, _, err = replay.Snapshot(ctx, bytes.NewReader(data), st.Server(),
 				replay.SnapshotOptions{Mode: mode, BatchCommands: 100, BatchBytes: 1 << 20, ProbeRestore: st.ProbeRestore}, b, noFlush, nil)
 			if !errors.Is(err, transform.ErrUnsupported) || !strings.Contains(err.Error(), `"jsn"`) || !strings.Contains(err.Error(), "ReJSON-RL") ||
-				!strings.Contains(err.Error(), "on-unknown-module") {
+				!strings.Contains(err.Error(), "on-unholdable-module") {
 				t.Fatalf("error %v: want one naming key jsn and module ReJSON-RL", err)
 			}
 
-			stats := loadInto(t, data, dst, replay.SnapshotOptions{Mode: mode, OnUnknownModule: transform.OnUnknownModuleSkip})
+			stats := loadInto(t, data, dst, replay.SnapshotOptions{Mode: mode, Unholdable: skipModules})
 			if stats.SkippedModule != 1 {
 				t.Fatalf("stats %+v", stats)
 			}
@@ -108,8 +109,10 @@ func TestModuleValueRestored(t *testing.T) {
 	if !errors.Is(err, transform.ErrUnsupported) || !strings.Contains(err.Error(), `"vs"`) || !strings.Contains(err.Error(), "vectorset") {
 		t.Fatalf("error %v: want one naming key vs and module vectorset", err)
 	}
-	stats = loadInto(t, data, old, replay.SnapshotOptions{OnUnknownModule: transform.OnUnknownModuleSkip})
+	stats = loadInto(t, data, old, replay.SnapshotOptions{Unholdable: skipModules})
 	if stats.SkippedModule != 1 || old.Client().Get(ctx, "plain").Val() != "x" || old.Client().Exists(ctx, "vs").Val() != 0 {
 		t.Fatalf("skip: stats %+v", stats)
 	}
 }
+
+var skipModules = transform.Unholdable{Policy: unholdable.Policy{Module: unholdable.Skip}}

@@ -30,9 +30,9 @@ type SnapshotOptions struct {
 	// the snapshot's RDB version and the value is small enough),
 	// transform.ModeCommands or transform.ModeRestore.
 	Mode string
-	// OnUnknownModule: a module value the target cannot load is an error
-	// (transform.OnUnknownModuleError, default) or left out (transform.OnUnknownModuleSkip).
-	OnUnknownModule string
+	// Unholdable: what to do with data the target cannot hold (functions,
+	// hash field TTLs, module values it cannot load …); default: stop.
+	Unholdable transform.Unholdable
 	// ProbeRestore tells whether the target can load a module value's
 	// payload (sink.Standalone.ProbeRestore); nil: it cannot.
 	ProbeRestore func(ctx context.Context, payload []byte) (ok bool, reason string, err error)
@@ -67,7 +67,7 @@ func Snapshot(ctx context.Context, r io.Reader, caps server.Info, opt SnapshotOp
 	if log == nil {
 		log = zap.NewNop()
 	}
-	ropt := transform.RestoreOptions{Mode: opt.Mode, DeleteFirst: opt.DeleteFirst, OnUnknownModule: opt.OnUnknownModule,
+	ropt := transform.RestoreOptions{Mode: opt.Mode, DeleteFirst: opt.DeleteFirst, Unholdable: opt.Unholdable,
 		RefuseDuplicates: opt.RefuseDuplicates, Logger: log}
 	if opt.ProbeRestore != nil {
 		ropt.ProbeRestore = func(p []byte) (bool, string, error) { return opt.ProbeRestore(ctx, p) }

@@ -64,10 +64,12 @@ type Options struct {
 	// keys that changed during the pass once it is over (default 30 s).
 	SettleTimeout time.Duration
 
-	ReplayMode      string // transform.ModeAuto (default) or ModeCommands, ModeRestore
-	OnUnknownModule string // transform.OnUnknownModuleError (default) or ...Skip
-	BatchCommands   int    // commands per target batch (default 2000)
-	BatchBytes      int    // bytes per target batch (default 4 MiB)
+	ReplayMode string // transform.ModeAuto (default) or ModeCommands, ModeRestore
+	// Unholdable says what becomes of data the target cannot hold (the
+	// on-unholdable-* settings; zero: stop).
+	Unholdable    transform.Unholdable
+	BatchCommands int // commands per target batch (default 2000)
+	BatchBytes    int // bytes per target batch (default 4 MiB)
 
 	// Progress, when set, is called after each step with the counts so far.
 	Progress func(Stats)

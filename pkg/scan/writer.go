@@ -33,7 +33,7 @@ func newWriter(st *sink.Standalone, caps server.Info, opt *Options) *writer {
 	ropt := transform.RebuildOptions{DeleteFirst: true}
 	w := &writer{st: st, maxCmds: opt.BatchCommands, maxBytes: opt.BatchBytes,
 		restorer: transform.NewRestorer(caps, ropt, transform.RestoreOptions{Mode: opt.ReplayMode, DeleteFirst: true,
-			OnUnknownModule: opt.OnUnknownModule, Logger: opt.Logger}),
+			Unholdable: opt.Unholdable, Logger: opt.Logger}),
 		rebuild: transform.NewRebuilder(caps, ropt)}
 	return w
 }

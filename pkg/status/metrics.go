@@ -38,6 +38,7 @@ var metricHelp = map[string]string{
 	"max_ops_per_second":              "The limit of commands per second written to the target (0: none).",
 	"max_bytes_per_second":            "The limit of bytes per second written to the target (0: none).",
 	"throttled_seconds_total":         "Time writes to the target waited for the rate limits.",
+	"unholdable_total":                "Data the target cannot hold that was skipped or converted (on-unholdable-*): snapshot keys, stream commands, function libraries, module aux records; by kind and action.",
 }
 
 func newCollector(t *Tracker) *collector {
@@ -55,6 +56,8 @@ func newCollector(t *Tracker) *collector {
 			labels = []string{"reason"}
 		case "filtered_commands_total":
 			labels = []string{"reason", "action"}
+		case "unholdable_total":
+			labels = []string{"kind", "action"}
 		}
 		c.descs[name] = prometheus.NewDesc("redferry_"+name, help, labels, nil)
 	}
@@ -94,6 +97,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("rejected_commands_skipped_total", float64(r.RejectedSkippedByLog), SkippedByOnTargetError)
 	counter("rejected_commands_retried_total", float64(r.RejectedRetried))
 	counter("reconnects_total", float64(r.Reconnects))
+	for kind, byAction := range r.Unholdable {
+		for action, n := range byAction {
+			counter("unholdable_total", float64(n), kind, action)
+		}
+	}
 	gauge("spool_bytes", float64(r.SpoolBytes))
 	for _, p := range allPhases {
 		v := 0.0

@@ -9,6 +9,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/redferry/redferry/pkg/unholdable"
 )
 
 func get(t *testing.T, h http.Handler, method, path, body string) *httptest.ResponseRecorder {
@@ -31,6 +33,9 @@ func TestMetricsExportTheTracker(t *testing.T) {
 	tr.AddRejectedSkipped(SkippedByOnTargetError, 2)
 	tr.AddRejectedRetried(4)
 	tr.SetSpoolBytes(4096)
+	tr.AddUnholdable(unholdable.FieldTTL, unholdable.Convert)
+	tr.AddUnholdable(unholdable.FieldTTL, unholdable.Convert)
+	tr.AddUnholdable(unholdable.Module, unholdable.Skip)
 	rec := get(t, NewHandler(tr, HandlerOptions{}), "GET", "/metrics", "")
 	if rec.Code != 200 {
 		t.Fatalf("GET /metrics = %d", rec.Code)
@@ -47,6 +52,10 @@ func TestMetricsExportTheTracker(t *testing.T) {
 		`redferry_rejected_commands_skipped_total{reason="on-target-error"} 2`,
 		"redferry_rejected_commands_retried_total 4",
 		"redferry_spool_bytes 4096",
+		`redferry_unholdable_total{action="convert",kind="field-ttl"} 2`,
+		`redferry_unholdable_total{action="skip",kind="module"} 1`,
+		`redferry_unholdable_total{action="skip",kind="functions"} 0`,
+		`redferry_unholdable_total{action="convert",kind="idmp"} 0`,
 		`redferry_phase{phase="streaming"} 1`,
 		`redferry_phase{phase="snapshot-replay"} 0`,
 		"redferry_lag_seconds ",

@@ -36,6 +36,8 @@ type Tracker struct {
 	cmdMu    sync.RWMutex
 	commands map[string]*atomic.Int64 // stream commands applied, by name
 
+	unholdable unholdableCounts
+
 	received         atomic.Int64
 	applied          atomic.Int64
 	keysApplied      atomic.Int64
@@ -171,16 +173,19 @@ type Report struct {
 	TargetErrors    int64   `json:"target_errors"`
 	// Rejected commands skipped (by the operator's --skip-rejected, or by
 	// on-target-error = log) and retried (--retry-rejected).
-	RejectedSkippedByOperator int64   `json:"rejected_skipped_by_operator"`
-	RejectedSkippedByLog      int64   `json:"rejected_skipped_on_target_error"`
-	RejectedRetried           int64   `json:"rejected_retried"`
-	SnapshotSize              int64   `json:"snapshot_size"`
-	SnapshotReceived          int64   `json:"snapshot_received"`
-	SnapshotApplied           int64   `json:"snapshot_applied"`
-	SpoolBytes                int64   `json:"spool_bytes"`
-	Reconnects                int64   `json:"reconnects"`
-	LastError                 string  `json:"last_error,omitempty"`
-	UptimeSeconds             float64 `json:"uptime_seconds"`
+	RejectedSkippedByOperator int64 `json:"rejected_skipped_by_operator"`
+	RejectedSkippedByLog      int64 `json:"rejected_skipped_on_target_error"`
+	RejectedRetried           int64 `json:"rejected_retried"`
+	SnapshotSize              int64 `json:"snapshot_size"`
+	SnapshotReceived          int64 `json:"snapshot_received"`
+	SnapshotApplied           int64 `json:"snapshot_applied"`
+	SpoolBytes                int64 `json:"spool_bytes"`
+	Reconnects                int64 `json:"reconnects"`
+	// Unholdable counts the data the target cannot hold that was skipped
+	// or converted (on-unholdable-*): kind -> action -> count.
+	Unholdable    map[string]map[string]int64 `json:"unholdable"`
+	LastError     string                      `json:"last_error,omitempty"`
+	UptimeSeconds float64                     `json:"uptime_seconds"`
 
 	Filtered *FilteredReport `json:"filtered,omitempty"` // what the filters left out
 	Limits   *LimitsReport   `json:"limits,omitempty"`   // the rate limits, when the sync has them
@@ -207,6 +212,7 @@ func (t *Tracker) Report() Report {
 	r.SpoolBytes, r.Reconnects = t.spoolBytes.Load(), t.reconnects.Load()
 	r.RejectedSkippedByOperator, r.RejectedSkippedByLog, r.RejectedRetried = t.skippedByFlag.Load(), t.skippedByLog.Load(), t.retried.Load()
 	r.Filtered, r.Limits = t.filtered.report(), t.limitsReport()
+	r.Unholdable = t.UnholdableCounts()
 	return r
 }
 

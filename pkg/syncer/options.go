@@ -12,6 +12,7 @@ import (
 	"github.com/redferry/redferry/pkg/ratelimit"
 	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/status"
+	"github.com/redferry/redferry/pkg/unholdable"
 	"github.com/redferry/redferry/transform"
 )
 
@@ -39,12 +40,15 @@ type Options struct {
 	// (older redferry versions named it after the source's address).
 	LegacyCheckpointKey string
 
-	ReplayMode, OnUnknownModule string
-	ReplayPublish               bool
-	OnTargetError               string // "stop" or "log"
-	OnFullResync                string // "stop" or "flush"
-	BatchCommands, BatchBytes   int
-	FlushTarget, Merge, Once    bool
+	ReplayMode                string
+	ReplayPublish             bool
+	OnTargetError             string // "stop" or "log"
+	OnFullResync              string // "stop" or "flush"
+	BatchCommands, BatchBytes int
+	FlushTarget, Merge, Once  bool
+	// Unholdable: what to do with data the target cannot hold (the
+	// on-unholdable-* settings); the zero Policy stops on all of it.
+	Unholdable unholdable.Policy
 
 	// RetryRejected and SkipRejected are the operator's answer to commands
 	// the target rejected (recorded with the checkpoint, see rejected.go):
@@ -111,9 +115,13 @@ func OptionsFromConfig(cfg config.Config, log *zap.Logger) (Options, error) {
 	if err != nil {
 		return Options{}, fmt.Errorf("configuration: %w", err)
 	}
+	policy, err := cfg.UnholdablePolicy()
+	if err != nil {
+		return Options{}, fmt.Errorf("configuration: %w", err)
+	}
 	o := Options{Filter: filter, Limits: ratelimit.New(cfg.MaxOpsPerSecond, cfg.MaxBytesPerSecond), Source: src, Target: dst, SourceName: srcEP.String(), TargetName: dstEP.String(),
 		ListeningPort: cfg.ListeningPort, SourcePSyncCommand: cfg.SourcePSyncCommand, StateDir: cfg.StateDir, SegmentBytes: cfg.SegmentBytes, MaxSpoolBytes: cfg.MaxSpoolBytes,
-		ReplayMode: cfg.ReplayMode, OnUnknownModule: cfg.OnUnknownModule, ReplayPublish: cfg.ReplayPublish,
+		ReplayMode: cfg.ReplayMode, Unholdable: policy, ReplayPublish: cfg.ReplayPublish,
 		OnTargetError: cfg.OnTargetError, OnFullResync: cfg.OnFullResync, BatchCommands: cfg.BatchCommands,
 		BatchBytes: cfg.BatchBytes, FlushTarget: cfg.FlushTarget, Merge: cfg.Merge, Once: cfg.Once, Logger: log}
 	if cfg.Checkpoint == "target" {

@@ -109,7 +109,7 @@ func (a *applier) replaySnapshot(ctx context.Context, snap snapshotSource, from 
 	batchCommands, batchBytes := s.opt.Limits.Caps(s.opt.BatchCommands, s.opt.BatchBytes)
 	curDB, keys, err := replay.Snapshot(ctx, bufio.NewReaderSize(snap.r, 1<<20), s.target.Server(), replay.SnapshotOptions{
 		From: from, DeleteFirst: deleteFirst, BatchCommands: batchCommands, BatchBytes: batchBytes, Logger: a.log,
-		Mode: s.opt.ReplayMode, OnUnknownModule: s.opt.OnUnknownModule, ProbeRestore: s.target.ProbeRestore,
+		Mode: s.opt.ReplayMode, Unholdable: s.unholdable(), ProbeRestore: s.target.ProbeRestore,
 		Filter: s.opt.Filter, OnFiltered: s.tracker.AddFilteredKey,
 	}, a.batch, flush, progress)
 	if err != nil {

@@ -29,7 +29,8 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 		return fmt.Errorf("reading the spooled stream from offset %d: %w", from, err)
 	}
 	a.log.Info("applying the replication stream", zap.Int64("from", from), zap.Int("db", db))
-	tr := transform.NewTranslator(s.target.Server(), transform.TranslateOptions{ReplayPublish: s.opt.ReplayPublish, Source: s.sourceInfo})
+	tr := transform.NewTranslator(s.target.Server(), transform.TranslateOptions{ReplayPublish: s.opt.ReplayPublish, Source: s.sourceInfo,
+		Unholdable: s.unholdable()})
 	var (
 		offset  = from
 		inMulti bool

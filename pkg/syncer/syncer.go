@@ -18,7 +18,9 @@ import (
 	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/spool"
 	"github.com/redferry/redferry/pkg/status"
+	"github.com/redferry/redferry/pkg/unholdable"
 	"github.com/redferry/redferry/sink"
+	"github.com/redferry/redferry/transform"
 )
 
 // Syncer replicates one source into one target.
@@ -39,6 +41,9 @@ type Syncer struct {
 	// rejectedResolved: the operator's answer to rejected commands
 	// (Options.RetryRejected, SkipRejected) was used; it is used once.
 	rejectedResolved bool
+	// recorder counts and logs the data the target cannot hold that was
+	// skipped or converted, into the tracker.
+	recorder *unholdable.Recorder
 }
 
 // ErrResyncRequired: the source cannot continue from our offset and sent a
@@ -60,6 +65,7 @@ func New(ctx context.Context, opt Options) (_ *Syncer, err error) {
 	if s.tracker == nil {
 		s.tracker = status.NewTracker(opt.SourceName, opt.TargetName)
 	}
+	s.recorder = unholdable.NewRecorder(s.log, s.tracker.AddUnholdable)
 	defer func() {
 		if err != nil {
 			_ = s.Close()
@@ -138,6 +144,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 		s.tracker.SetError(err)
 		return err
 	}
+	defer s.recorder.Summary()
 	for {
 		err := s.runOnce(ctx)
 		if errors.Is(err, errRestartFullSync) && ctx.Err() == nil {
@@ -223,4 +230,10 @@ func (s *Syncer) resetAll(ctx context.Context) error {
 		return err
 	}
 	return s.store.Reset(ctx)
+}
+
+// unholdable is what the snapshot replay and the stream translation do with
+// data the target cannot hold.
+func (s *Syncer) unholdable() transform.Unholdable {
+	return transform.Unholdable{Policy: s.opt.Unholdable, Recorder: s.recorder}
 }

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/redferry/redferry/pkg/unholdable"
 )
 
 // flatMap turns a RESP2 key/value array into a map.
@@ -74,7 +76,12 @@ func nextID(id string) (string, error) {
 	return msText + "-" + strconv.FormatUint(seq+1, 10), nil
 }
 
-func (c *comparer) compareStream(ctx context.Context, key string) (*mismatch, error) {
+// compareStream compares a stream's metadata, idempotent-id state, entries
+// and groups. It returns at most two mismatches: the idempotent-id state
+// (expected under on-unholdable-idmp = skip or convert) and the first other
+// one (expected too under skip when the source added entries with IDMP:
+// those entries were left out).
+func (c *comparer) compareStream(ctx context.Context, key string) ([]*mismatch, error) {
 	sInfo, err := xinfo(ctx, c.src, "STREAM", key)
 	if err != nil {
 		return nil, fmt.Errorf("source XINFO STREAM: %w", err)
@@ -83,6 +90,29 @@ func (c *comparer) compareStream(ctx context.Context, key string) (*mismatch, er
 	if err != nil {
 		return nil, fmt.Errorf("target XINFO STREAM: %w", err)
 	}
+	var out []*mismatch
+	if m := compareIDMP(sInfo, dInfo); m != nil {
+		// Ids the target could not record (no IDMP, IDMPAUTO, no
+		// XIDMPRECORD) were dropped, or their entries left out.
+		m.expected = c.opt.Unholdable.Expected(unholdable.IDMP)
+		out = append(out, m)
+	}
+	m, err := c.compareStreamData(ctx, key, sInfo, dInfo)
+	if err != nil {
+		return nil, err
+	}
+	if m != nil {
+		if c.opt.Unholdable.Action(unholdable.IDMP) == unholdable.Skip && tracksIDMP(sInfo) {
+			m.expected = c.opt.Unholdable.Expected(unholdable.IDMP)
+			m.detail += " (entries added with XADD IDMP are left out)"
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// compareStreamData compares metadata, entries and groups.
+func (c *comparer) compareStreamData(ctx context.Context, key string, sInfo, dInfo map[string]any) (*mismatch, error) {
 	fields := []string{"length", "last-generated-id"}
 	if c.si.StreamV2() && c.di.StreamV2() {
 		fields = append(fields, "entries-added", "max-deleted-entry-id", "recorded-first-entry-id")
@@ -92,13 +122,19 @@ func (c *comparer) compareStream(ctx context.Context, key string) (*mismatch, er
 			return mis(KindStreamMeta, "%s %s in source, %s in target", f, a, b), nil
 		}
 	}
-	if m := compareIDMP(sInfo, dInfo); m != nil {
-		return m, nil
-	}
 	if m, err := c.compareEntries(ctx, key); m != nil || err != nil {
 		return m, err
 	}
 	return c.compareGroups(ctx, key)
+}
+
+// tracksIDMP reports whether a stream (its XINFO STREAM) has had entries
+// added with XADD IDMP or IDMPAUTO.
+func tracksIDMP(info map[string]any) bool {
+	if _, ok := info["idmp-duration"]; !ok {
+		return false
+	}
+	return str(info["iids-added"]) != "0" || str(info["pids-tracked"]) != "0"
 }
 
 // idmpFields are the XINFO STREAM fields of the idempotent-add state
@@ -352,7 +388,9 @@ func (c *comparer) comparePending(ctx context.Context, key, group string) (*mism
 }
 
 // compareFunctions compares FUNCTION LIST WITHCODE: library names, engines
-// and code (the code declares the functions and their flags).
+// and code (the code declares the functions and their flags). A target
+// without functions (Redis 6.x) misses every library of the source: an
+// expected difference with on-unholdable-functions = skip.
 func (c *comparer) compareFunctions(ctx context.Context, src, dst conn) error {
 	load := func(cl conn) (map[string]string, error) {
 		v, err := cl.Do(ctx, "FUNCTION", "LIST", "WITHCODE").Result()
@@ -373,16 +411,22 @@ func (c *comparer) compareFunctions(ctx context.Context, src, dst conn) error {
 	if err != nil {
 		return fmt.Errorf("verify: source FUNCTION LIST: %w", err)
 	}
-	dl, err := load(dst)
-	if err != nil {
-		return fmt.Errorf("verify: target FUNCTION LIST: %w", err)
+	dl := map[string]string{}
+	missing, expected := "library missing in target", ""
+	if c.di.Functions() {
+		if dl, err = load(dst); err != nil {
+			return fmt.Errorf("verify: target FUNCTION LIST: %w", err)
+		}
+	} else {
+		missing = fmt.Sprintf("library missing in target (%s has no functions)", c.di)
+		expected = c.opt.Unholdable.Expected(unholdable.Functions)
 	}
 	c.db = -1
 	for _, name := range sortedKeys(sl) {
 		code, ok := dl[name]
 		switch {
 		case !ok:
-			c.add(KindFunction, name, "library missing in target")
+			c.addAs(expected, KindFunction, name, "%s", missing)
 		case code != sl[name]:
 			c.add(KindFunction, name, "library code differs")
 		}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/pkg/unholdable"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -241,7 +242,8 @@ func (c *comparer) targetScores(ctx context.Context, key string, members []strin
 }
 
 // compareHash compares fields and values, then field TTLs; it can return
-// one value and one field-ttl mismatch. With field TTLs on either side, a
+// one value and one field-ttl mismatch, and one expected mismatch for the
+// fields with a TTL left out (on-unholdable-field-ttl = skip). With field TTLs on either side, a
 // field that expires during the check (or is within the TTL tolerance of
 // expiring) on one side only is not a diff, so a length difference is
 // confirmed field by field in both directions.
@@ -260,6 +262,8 @@ func (c *comparer) compareHash(ctx context.Context, key string) ([]*mismatch, er
 		valueMis = mis(KindValue, "%d fields in source, %d in target", sn, dn)
 	}
 	checkTTL := c.si.HashFieldTTL()
+	skipTTL := c.fieldTTLSkipped()
+	var skippedMis *mismatch // a field left out, as expected
 	var cursor uint64
 	for valueMis == nil || checkTTL && ttlMis == nil {
 		kv, next, err := c.src.HScan(ctx, key, cursor, "", int64(c.opt.BatchSize)).Result()
@@ -288,6 +292,18 @@ func (c *comparer) compareHash(ctx context.Context, key string) ([]*mismatch, er
 				} else if fading {
 					continue
 				}
+				if !ok && skipTTL {
+					// Left out if it has a TTL (on-unholdable-field-ttl = skip).
+					if expires, err := c.fieldExpires(ctx, key, f); err != nil {
+						return nil, err
+					} else if expires {
+						if skippedMis == nil {
+							skippedMis = mis(KindValue, "field %.40q (with a TTL in source) missing in target", f)
+							skippedMis.expected = c.opt.Unholdable.Expected(unholdable.FieldTTL)
+						}
+						continue
+					}
+				}
 				if !ok {
 					valueMis = mis(KindValue, "field %.40q missing in target", f)
 				} else {
@@ -311,7 +327,7 @@ func (c *comparer) compareHash(ctx context.Context, key string) ([]*mismatch, er
 		}
 	}
 	var out []*mismatch
-	for _, m := range []*mismatch{valueMis, ttlMis} {
+	for _, m := range []*mismatch{valueMis, ttlMis, skippedMis} {
 		if m != nil {
 			out = append(out, m)
 		}
@@ -398,12 +414,7 @@ func (c *comparer) compareFieldTTL(ctx context.Context, key string, fields []str
 		return nil, fmt.Errorf("source HPEXPIRETIME: %w", err)
 	}
 	if !c.di.HashFieldTTL() {
-		for i, t := range st {
-			if t >= 0 {
-				return mis(KindFieldTTL, "field %.40q has a TTL; the target cannot hold field TTLs", fields[i]), nil
-			}
-		}
-		return nil, nil
+		return c.unholdableFieldTTL(ctx, key, fields, st)
 	}
 	dt, err := hpexpiretime(ctx, c.dst, key, fields)
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/pkg/unholdable"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 )
@@ -85,6 +86,10 @@ type Options struct {
 	// OnProgress is called after each batch with the keys scanned so far
 	// (both directions) and the total expected (INFO keyspace of both sides).
 	OnProgress func(done, total int64)
+	// Unholdable is the sync's policy for data the target cannot hold
+	// (on-unholdable-*): what it skips or converts differs as expected,
+	// reported in Report.Expected, not as a difference.
+	Unholdable unholdable.Policy
 }
 
 func (o Options) withDefaults() Options {
@@ -118,10 +123,18 @@ type Diff struct {
 	Key    string `json:"key"`
 	Kind   string `json:"kind"`
 	Detail string `json:"detail"`
+	// Expected, when set, is the setting that makes the sync leave out or
+	// convert this data (e.g. "on-unholdable-field-ttl = convert"): the
+	// target cannot hold it, and the difference is expected.
+	Expected string `json:"expected,omitempty"`
 }
 
 func (d Diff) String() string {
-	return fmt.Sprintf("db%d %q: %s: %s", d.DB, d.Key, d.Kind, d.Detail)
+	s := fmt.Sprintf("db%d %q: %s: %s", d.DB, d.Key, d.Kind, d.Detail)
+	if d.Expected != "" {
+		s += " (expected: " + d.Expected + ")"
+	}
+	return s
 }
 
 // Report is the result of Compare.
@@ -132,9 +145,14 @@ type Report struct {
 	// Rechecked counts the keys checked again in later rounds and Settled
 	// those of them found equal then (in flight during the first pass).
 	Rechecked, Settled int64
+	// Expected holds the first MaxDiffs expected differences (data the
+	// target cannot hold, skipped or converted by Options.Unholdable);
+	// ExpectedCount counts them all. They do not make the report unequal.
+	Expected      []Diff
+	ExpectedCount int64
 }
 
-// Equal reports whether no difference was found.
+// Equal reports whether no difference was found other than expected ones.
 func (r Report) Equal() bool { return r.DiffCount == 0 }
 
 // strChunk is the GETRANGE piece size for big strings.
@@ -167,7 +185,7 @@ func Compare(ctx context.Context, source, target redis.UniversalClient, opt Opti
 	if opt.Sample > 0 {
 		c.total = int64(2 * opt.Sample)
 	}
-	if src.info.Functions() && dst.info.Functions() && opt.Sample == 0 {
+	if src.info.Functions() && opt.Sample == 0 {
 		sf, closeSF := src.any()
 		df, closeDF := dst.any()
 		err := c.compareFunctions(ctx, sf, df)
@@ -185,7 +203,7 @@ func Compare(ctx context.Context, source, target redis.UniversalClient, opt Opti
 	if err := c.recheck(ctx, src, dst); err != nil {
 		return rep, err
 	}
-	c.log.Info("verify done", zap.Int64("keys", rep.KeysChecked), zap.Int64("diffs", rep.DiffCount),
+	c.log.Info("verify done", zap.Int64("keys", rep.KeysChecked), zap.Int64("diffs", rep.DiffCount), zap.Int64("expected", rep.ExpectedCount),
 		zap.Int64("rechecked", rep.Rechecked), zap.Int64("settled", rep.Settled))
 	return rep, nil
 }
@@ -212,6 +230,12 @@ type comparer struct {
 }
 
 func (c *comparer) add(kind, key, format string, args ...any) {
+	c.addAs("", kind, key, format, args...)
+}
+
+// addAs adds a difference, expected by the setting named in expected
+// ("": not expected).
+func (c *comparer) addAs(expected, kind, key, format string, args ...any) {
 	if c.suspects != nil && c.db >= 0 {
 		if m := c.suspects[c.db]; m != nil && m[key] {
 			return // already a suspect: one recheck covers every diff of a key
@@ -225,10 +249,18 @@ func (c *comparer) add(kind, key, format string, args ...any) {
 			return
 		}
 	}
-	d := Diff{DB: c.db, Key: key, Kind: kind, Detail: fmt.Sprintf(format, args...)}
-	c.rep.DiffCount++
-	if len(c.rep.Diffs) < c.opt.MaxDiffs {
-		c.rep.Diffs = append(c.rep.Diffs, d)
+	d := Diff{DB: c.db, Key: key, Kind: kind, Detail: fmt.Sprintf(format, args...), Expected: expected}
+	switch {
+	case expected != "":
+		c.rep.ExpectedCount++
+		if len(c.rep.Expected) < c.opt.MaxDiffs {
+			c.rep.Expected = append(c.rep.Expected, d)
+		}
+	default:
+		c.rep.DiffCount++
+		if len(c.rep.Diffs) < c.opt.MaxDiffs {
+			c.rep.Diffs = append(c.rep.Diffs, d)
+		}
 	}
 	if c.opt.OnDiff != nil {
 		c.opt.OnDiff(d)
@@ -375,7 +407,7 @@ func (c *comparer) recheck(ctx context.Context, src, dst *side) error {
 		c.nSuspects = 0
 		c.log.Debug("verify recheck", zap.Int("round", round), zap.Int("keys", before))
 		checked := c.rep.KeysChecked
-		diffsBefore := c.rep.DiffCount
+		diffsBefore := c.rep.DiffCount + c.rep.ExpectedCount
 		for _, db := range sortedDBs(suspects) {
 			keys := sortedKeys(suspects[db])
 			c.db = db
@@ -399,7 +431,7 @@ func (c *comparer) recheck(ctx context.Context, src, dst *side) error {
 			done2()
 		}
 		c.rep.KeysChecked = checked // a key checked again is not a new key
-		still := c.nSuspects + int(c.rep.DiffCount-diffsBefore)
+		still := c.nSuspects + int(c.rep.DiffCount+c.rep.ExpectedCount-diffsBefore)
 		c.rep.Settled += int64(max(before-still, 0))
 	}
 	return nil
@@ -472,7 +504,11 @@ func (c *comparer) checkKeys(ctx context.Context, keys []string) error {
 			if sp[i] >= 0 && sp[i] <= tol {
 				continue // about to expire; the target may be a bit ahead
 			}
-			c.add(KindMissing, k, "%s missing in target", st[i])
+			expected, why, err := c.expectMissing(ctx, k, st[i])
+			if err != nil {
+				return fmt.Errorf("verify: db %d key %q: %w", c.db, k, err)
+			}
+			c.addAs(expected, KindMissing, k, "%s missing in target%s", st[i], why)
 			continue
 		}
 		if st[i] != dt[i] {
@@ -537,6 +573,7 @@ func (c *comparer) checkExtra(ctx context.Context, keys []string) error {
 // confirmed (the key may have vanished meanwhile).
 type mismatch struct {
 	kind, detail string
+	expected     string // the setting that makes it expected ("": none)
 }
 
 func mis(kind, format string, args ...any) *mismatch {
@@ -559,7 +596,7 @@ func (c *comparer) checkValue(ctx context.Context, key, typ string) error {
 	case "hash":
 		ms, err = c.compareHash(ctx, key)
 	case "stream":
-		m, err = c.compareStream(ctx, key)
+		ms, err = c.compareStream(ctx, key)
 	case "vectorset":
 		m, err = c.compareVectorSet(ctx, key)
 	default:
@@ -579,7 +616,7 @@ func (c *comparer) checkValue(ctx context.Context, key, typ string) error {
 		return err
 	}
 	for _, m := range ms {
-		c.add(m.kind, key, "%s", m.detail)
+		c.addAs(m.expected, m.kind, key, "%s", m.detail)
 	}
 	return nil
 }
