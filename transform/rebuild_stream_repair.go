@@ -11,7 +11,7 @@ import (
 
 // repairChunk is the most entries (or pending entries, per group) one step
 // of repairScript copies; repairBytes the most bytes of fields. A step then
-// holds the target for about a millisecond.
+// holds the target for a few milliseconds.
 const (
 	repairChunk = 500
 	repairBytes = 1 << 20

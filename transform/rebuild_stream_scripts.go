@@ -81,16 +81,20 @@ const repairScript = luaStreamPad + luaFlatMap + luaGhostRecord +
 	// stage 1
 	"local function merge() local es = redis.call('XRANGE', K, '-', '+', 'COUNT', N) " +
 	"local gs = redis.call('ZRANGE', Z, 0, N - 1) local i, j, done, bytes, last = 1, 1, 0, 0, '' " +
+	"local moved, added, used = {}, {}, {} " +
 	"while done < N and bytes < B do local e, g = es[i], gs[j] local ghost " +
 	"if e and g then ghost = string.sub(g, 1, 40) < pad(e[1]) elseif g then ghost = #es < N else ghost = false end " +
 	"if ghost then local id, grp, con, t, n = record(g) " +
 	"if string.sub(g, 1, 40) ~= last then redis.call('XADD', C, id, 'redferry-ghost', '') " +
-	"redis.call('ZADD', D, 0, string.sub(g, 1, 40)) last = string.sub(g, 1, 40) end " +
+	"last = string.sub(g, 1, 40) added[#added + 1] = 0 added[#added + 1] = last end " +
 	"redis.call('XCLAIM', C, grp, con, 0, id, 'TIME', t, 'RETRYCOUNT', n, 'FORCE', 'JUSTID') " +
-	"redis.call('ZREM', Z, g) j = j + 1 " +
-	"elseif e then addall(C, e[1], e[2]) redis.call('XDEL', K, e[1]) " +
+	"used[#used + 1] = g j = j + 1 " +
+	"elseif e then addall(C, e[1], e[2]) moved[#moved + 1] = e[1] " +
 	"for _, f in ipairs(e[2]) do bytes = bytes + #f end i = i + 1 " +
-	"else break end done = done + 1 end end " +
+	"else break end done = done + 1 end " +
+	"if #moved > 0 then redis.call('XDEL', K, unpack(moved)) end " +
+	"if #added > 0 then redis.call('ZADD', D, unpack(added)) end " +
+	"if #used > 0 then redis.call('ZREM', Z, unpack(used)) end end " +
 	// stage 2
 	"local function pending() local info = tomap(redis.call('XINFO', 'STREAM', K, 'FULL', 'COUNT', N)) local moved = 0 " +
 	"for _, graw in ipairs(info['groups']) do local g = tomap(graw) local ids = {} " +
@@ -113,15 +117,19 @@ const repairScript = luaStreamPad + luaFlatMap + luaGhostRecord +
 	"local r = step() if ARGV[1] == 'finish' then while r == 1 do r = step() end end return r"
 
 // drainScript removes from KEYS[1] the entries listed in KEYS[2] (padded
-// ids), lowest first, at most ARGV[1] of them (-1: all). An entry that is
-// the stream's first is trimmed away (XTRIM MAXLEN), which leaves the
-// max-deleted-entry-id as it is; another is XDELed. A stream whose
+// ids), lowest first, at most ARGV[1] of them (-1: all). Those that are
+// the stream's first entries are trimmed away (XTRIM MAXLEN), which leaves
+// the max-deleted-entry-id as it is; the others are XDELed (once one is
+// not at the head, none after it is). A stream whose
 // max-deleted-entry-id is 0-0 lost its first entries to trimming, and
 // XSETID cannot set 0-0 back once an XDEL raised it.
 const drainScript = luaStreamPad +
 	"local lim, n = tonumber(ARGV[1]), 0 " +
-	"while lim < 0 or n < lim do local ms = redis.call('ZRANGE', KEYS[2], 0, 99) if #ms == 0 then break end " +
-	"for _, m in ipairs(ms) do if lim >= 0 and n >= lim then break end local id = unpad(m) " +
-	"local f = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1) " +
-	"if #f > 0 and f[1][1] == id then redis.call('XTRIM', KEYS[1], 'MAXLEN', redis.call('XLEN', KEYS[1]) - 1) " +
-	"else redis.call('XDEL', KEYS[1], id) end redis.call('ZREM', KEYS[2], m) n = n + 1 end end return n"
+	"while lim < 0 or n < lim do " +
+	"local ms = redis.call('ZRANGE', KEYS[2], 0, lim < 0 and 99 or math.min(99, lim - n - 1)) if #ms == 0 then break end " +
+	// The first k listed are the stream's first k entries: one trim.
+	"local f, k = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', #ms), 0 " +
+	"while k < #ms and f[k + 1] and f[k + 1][1] == unpad(ms[k + 1]) do k = k + 1 end " +
+	"if k > 0 then redis.call('XTRIM', KEYS[1], 'MAXLEN', redis.call('XLEN', KEYS[1]) - k) " +
+	"else local ids = {} for _, m in ipairs(ms) do ids[#ids + 1] = unpad(m) end redis.call('XDEL', KEYS[1], unpack(ids)) k = #ms end " +
+	"redis.call('ZREM', KEYS[2], unpack(ms, 1, k)) n = n + k end return n"
