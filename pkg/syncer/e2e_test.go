@@ -85,7 +85,6 @@ func runSyncPair(t *testing.T, p syncPair) {
 	dstFn, dstHFE, dstV2 := serverFeatures(dst.Name, dst.Version)
 	wl := &redistest.Workload{Seed: 42, Version: src.Version, Functions: srcFn && dstFn, HashFieldTTL: srcHFE && dstHFE,
 		// A PEL entry of a deleted message claimed on 6.x has no form on 7.0+ (see README, Limits).
-		// Pending entries whose message is gone are rebuilt by commands too: no NoGhostPending.
 		KeepDeletedPending: !srcV2 && dstV2}
 	srcClient := src.Client()
 	defer srcClient.Close()
