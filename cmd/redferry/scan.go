@@ -20,7 +20,8 @@ import (
 
 // scanSharedFlags are the settings of `redferry sync` that scan uses too.
 var scanSharedFlags = append(append([]string(nil), verifyConnFlags...), "flush-target", "merge", "replay-mode",
-	"on-unknown-module", "on-target-error", "batch-commands", "batch-bytes", "log-level", "log-format")
+	"on-unknown-module", "on-unholdable-functions", "on-unholdable-field-ttl", "on-unholdable-module", "on-unholdable-idmp",
+	"on-target-error", "batch-commands", "batch-bytes", "log-level", "log-format")
 
 type scanFlags struct {
 	configFile               string
@@ -59,7 +60,7 @@ func newScanCommand() *cobra.Command {
 	all := pflag.NewFlagSet("sync", pflag.ContinueOnError)
 	scratch.RegisterFlags(all)
 	for _, name := range scanSharedFlags {
-		if fv := all.Lookup(name); fv != nil {
+		if fv := all.Lookup(name); fv != nil && fl.Lookup(name) == nil {
 			fl.AddFlag(fv)
 		}
 	}
