@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/redferry/redferry/pkg/unholdable"
 )
@@ -337,7 +336,6 @@ func (c *comparer) compareConsumers(ctx context.Context, key, group string) (*mi
 type pendingEntry struct {
 	id, consumer string
 	deliveries   int64
-	idle         int64 // ms since the last delivery
 }
 
 func xpending(ctx context.Context, cl conn, key, group, start string, count int) ([]pendingEntry, error) {
@@ -351,9 +349,8 @@ func xpending(ctx context.Context, cl conn, key, group, start string, count int)
 		if !ok || len(row) != 4 {
 			return nil, fmt.Errorf("bad XPENDING row %T", e)
 		}
-		idle, _ := row[2].(int64)
 		n, _ := row[3].(int64)
-		out = append(out, pendingEntry{id: str(row[0]), consumer: str(row[1]), deliveries: n, idle: idle})
+		out = append(out, pendingEntry{id: str(row[0]), consumer: str(row[1]), deliveries: n})
 	}
 	return out, nil
 }
@@ -361,7 +358,6 @@ func xpending(ctx context.Context, cl conn, key, group, start string, count int)
 func (c *comparer) comparePending(ctx context.Context, key, group string) (*mismatch, error) {
 	start := "-"
 	for {
-		began := time.Now()
 		a, err := xpending(ctx, c.src, key, group, start, c.opt.BatchSize)
 		if err != nil {
 			return nil, fmt.Errorf("source XPENDING %q: %w", group, err)
@@ -370,20 +366,13 @@ func (c *comparer) comparePending(ctx context.Context, key, group string) (*mism
 		if err != nil {
 			return nil, fmt.Errorf("target XPENDING %q: %w", group, err)
 		}
-		// The idle times were read this far apart, on top of the tolerance.
-		tol := (c.opt.IdleTolerance + time.Since(began)).Milliseconds()
 		for i := range a {
 			if i >= len(b) {
 				return mis(KindPending, "group %q: pending %s missing in target", group, a[i].id), nil
 			}
-			x, y := a[i], b[i]
-			if x.id != y.id || x.consumer != y.consumer || x.deliveries != y.deliveries {
+			if a[i] != b[i] {
 				return mis(KindPending, "group %q: pending %s/%s/%d in source, %s/%s/%d in target (id/consumer/deliveries)",
-					group, x.id, x.consumer, x.deliveries, y.id, y.consumer, y.deliveries), nil
-			}
-			if d := x.idle - y.idle; d > tol || -d > tol {
-				return mis(KindPending, "group %q: pending %s delivered %dms ago in source, %dms ago in target",
-					group, x.id, x.idle, y.idle), nil
+					group, a[i].id, a[i].consumer, a[i].deliveries, b[i].id, b[i].consumer, b[i].deliveries), nil
 			}
 		}
 		if len(b) > len(a) {
