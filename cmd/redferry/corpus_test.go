@@ -258,10 +258,28 @@ func (c *fileCheck) restored(ref serverKind, result loadResult) (needsRestore bo
 		if err != nil {
 			c.t.Fatalf("%s: compare: %v", c.name, err)
 		}
-		if !rep.Equal() {
+		if !rep.Equal() && !onlyExpiredIDMP(rep) {
 			c.errorf("restored (%s) into %s differs from the server's own load in %d ways, e.g. %v",
 				mode, ref.name, rep.DiffCount, rep.Diffs)
 		}
 	}
 	return needsRestore
+}
+
+// onlyExpiredIDMP: every difference is in the number of idempotent ids a
+// Redis 8.6 stream tracks. The corpus files recorded theirs long ago, past
+// their IDMP-DURATION, and a server drops such ids lazily, when the stream
+// is next touched: the server's own load and the restored copy then count
+// them by when each was last written to, not by what the file holds
+// (RESTORE, byte for byte, differs the same way).
+func onlyExpiredIDMP(rep verify.Report) bool {
+	if rep.DiffCount == 0 || rep.DiffCount > int64(len(rep.Diffs)) {
+		return false
+	}
+	for _, d := range rep.Diffs {
+		if d.Kind != verify.KindStreamMeta || !strings.Contains(d.Detail, "pids-tracked") && !strings.Contains(d.Detail, "iids-tracked") {
+			return false
+		}
+	}
+	return true
 }
