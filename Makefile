@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 RACE_PKGS := ./pkg/spool/... ./pkg/status/... ./internal/faultproxy/... ./protocol/... ./sink/...
 FUZZTIME  ?= 15s
 
-.PHONY: all build servers servers-test test lint unit fuzz fidelity scan-matrix demo bench clean
+.PHONY: all build servers servers-test test lint unit fuzz fidelity scan-matrix streams demo bench clean
 
 all: build
 
@@ -56,6 +56,11 @@ test: servers servers-test lint unit fuzz
 fidelity: servers
 	REDFERRY_FIDELITY=all REDFERRY_FIDELITY_REPORT=$(CURDIR)/fidelity-report.md \
 	  $(GO) test -count=1 -run '^TestFidelity$$' -timeout 60m ./internal/fidelity/
+
+# Streams with pending entries whose message is gone, rebuilt by commands
+# through all 49 version pairs (about a minute); `make test` runs 6 pairs.
+streams: servers
+	REDFERRY_STREAMS=all $(GO) test -count=1 -run '^TestRebuildPendingWithoutMessage$$' ./pkg/replay/
 
 demo: build servers
 	bash scripts/demo.sh

@@ -72,7 +72,13 @@ func newTargetError(b *Batch, i int, msg string, applied bool) *TargetError {
 	if len(args) > 0 {
 		e.Command = strings.ToUpper(string(args[0]))
 	}
-	if len(args) > 1 {
+	switch {
+	case e.Command == "EVAL" || e.Command == "EVALSHA" || e.Command == "FCALL":
+		// The first key, not the script (a translation's scripts).
+		if len(args) > 3 && string(args[2]) != "0" {
+			e.Key = args[3]
+		}
+	case len(args) > 1:
 		e.Key = args[1]
 	}
 	return e

@@ -31,48 +31,55 @@ type pelInfo struct {
 // streamState is the stream being rebuilt: its groups' PELs are held until
 // their consumers have claimed them.
 type streamState struct {
-	entries    int
+	entries    int               // entries added (live and deleted)
 	live       int               // entries not deleted
 	first      rdbparse.StreamID // the first entry not deleted (live > 0)
+	firstAdded rdbparse.StreamID // the first entry added, deleted or not (entries > 0)
+	lastAdded  rdbparse.StreamID // the last entry added (entries > 0)
+	bytes      int64             // bytes of the entries' fields
 	meta       rdbparse.StreamMeta
 	deleted    []rdbparse.StreamID // entries added only so their PEL entries can be claimed
 	group      []byte
 	pel        map[rdbparse.StreamID]pelInfo
 	consumer   []byte
 	inConsumer bool
-	// firstLive is the first entry that is not deleted (hasLive: there is one).
-	firstLive rdbparse.StreamID
-	hasLive   bool
-	// setID is the XSETID with ENTRIESADDED and MAXDELETEDID, sent again
-	// after stand-ins are XDELed: XDEL raises max-deleted-id to theirs.
-	setID [][]byte
 	// idmpAction is what the stream's idempotent ids get on a target
 	// that cannot record them, decided (and counted) at the first; ""
 	// until then.
 	idmpAction unholdable.Action
+
+	claims      [][]byte // the consumer's claims not sent yet: id, time, count, …
+	claimed     int      // pending entries claimed (through claimScript)
+	ghostLikely bool     // a claimed id is likely to have no message (see noteClaim)
+	scratch     bool     // the scratch keys were cleared
 }
 
 func (s *streamState) reset() {
-	s.entries, s.live, s.meta = 0, 0, rdbparse.StreamMeta{}
+	s.entries, s.live, s.bytes, s.meta = 0, 0, 0, rdbparse.StreamMeta{}
 	s.deleted = s.deleted[:0]
 	s.group = s.group[:0]
 	clear(s.pel)
 	s.inConsumer = false
-	s.hasLive = false
-	s.setID = nil
 	s.idmpAction = ""
+	s.claims = s.claims[:0]
+	s.claimed, s.ghostLikely, s.scratch = 0, false, false
 }
 
 func (r *Rebuilder) streamEntry(e *rdbparse.Event, b *sink.Batch) {
-	if e.Kind == rdbparse.KindStreamEntry && !r.stream.hasLive {
-		r.stream.firstLive, r.stream.hasLive = e.ID, true
-	}
 	id := []byte(e.ID.String())
 	args := make([][]byte, 0, 3+len(e.Fields))
 	args = append(args, []byte("XADD"), r.key, id)
 	args = append(args, e.Fields...)
 	b.Add(r.offset, args...)
-	r.stream.entries++
+	st := &r.stream
+	if st.entries == 0 {
+		st.firstAdded = e.ID
+	}
+	st.lastAdded = e.ID
+	st.entries++
+	for _, f := range e.Fields {
+		st.bytes += int64(len(f))
+	}
 }
 
 // streamDeletedEntry adds an entry that was deleted but is still stored:
@@ -115,9 +122,11 @@ func (r *Rebuilder) streamMeta(e *rdbparse.Event, b *sink.Batch) error {
 	m := e.Stream
 	args := [][]byte{[]byte("XSETID"), r.key, []byte(m.LastID.String())}
 	if r.caps.StreamV2() && m.HasV2Fields {
-		args = append(args, []byte("ENTRIESADDED"), strconv.AppendUint(nil, m.EntriesAdded, 10),
+		// Not below the entries added so far (deleted ones included), which
+		// XSETID refuses; streamEnd sets the stored value once they are gone.
+		added := max(m.EntriesAdded, uint64(r.stream.entries))
+		args = append(args, []byte("ENTRIESADDED"), strconv.AppendUint(nil, added, 10),
 			[]byte("MAXDELETEDID"), []byte(m.MaxDeletedID.String()))
-		r.stream.setID = args
 	}
 	b.Add(r.offset, args...)
 	return nil
@@ -198,26 +207,31 @@ func (r *Rebuilder) streamConsumer(e *rdbparse.Event, b *sink.Batch) {
 }
 
 // streamConsumerPending gives the entry to the consumer with the group PEL's
-// delivery time and count. XCLAIM … FORCE ignores ids no longer in the stream
-// (deleted after delivery): such PEL entries cannot be rebuilt by commands.
+// delivery time and count, through claimScript: a claim that finds no
+// message (the entry was deleted or trimmed with its whole node) is recorded
+// on the target, and streamEnd has the stream copied with it (repairScript).
 func (r *Rebuilder) streamConsumerPending(e *rdbparse.Event, b *sink.Batch) {
 	p, ok := r.stream.pel[e.ID]
 	if !ok {
 		p = pelInfo{time: 0, count: 1}
 	}
 	delete(r.stream.pel, e.ID)
-	b.Add(r.offset, []byte("XCLAIM"), r.key, r.stream.group, r.stream.consumer, []byte("0"), []byte(e.ID.String()),
-		[]byte("TIME"), strconv.AppendInt(nil, p.time, 10), []byte("RETRYCOUNT"), strconv.AppendUint(nil, p.count, 10),
-		[]byte("FORCE"), []byte("JUSTID"))
+	r.stream.noteClaim(e.ID)
+	r.stream.claims = append(r.stream.claims, []byte(e.ID.String()), strconv.AppendInt(nil, p.time, 10),
+		strconv.AppendUint(nil, p.count, 10))
+	if len(r.stream.claims)/3 >= r.opt.MaxArgs {
+		r.flushClaims(b)
+	}
 }
 
-// finishConsumer makes sure the current consumer exists: its XCLAIMs may all
-// have been ignored (entries no longer in the stream), and creating an
-// existing consumer changes nothing.
+// finishConsumer sends the consumer's claims and makes sure it exists: its
+// claims may all have found no message, and creating an existing consumer
+// changes nothing.
 func (r *Rebuilder) finishConsumer(b *sink.Batch) {
 	if !r.stream.inConsumer {
 		return
 	}
+	r.flushClaims(b)
 	r.stream.inConsumer = false
 	b.Add(r.offset, createConsumer(r.caps, r.key, r.stream.group, r.stream.consumer)...)
 }
@@ -230,43 +244,45 @@ func createConsumer(caps server.Info, key, group, consumer []byte) [][]byte {
 		[]byte("STREAMS"), key, []byte(farStreamID)}
 }
 
-// streamEnd removes the stand-ins of deleted entries once the PELs are
-// rebuilt. Where the target keeps max-deleted-id (7.0+), the stand-ins
-// below the first live entry were trimmed on the source (XTRIM leaves
-// max-deleted-id alone, and trims only the oldest entries) and go with
-// XTRIM, which leaves it alone too; the others were XDELed, so the
-// source's max-deleted-id is at least theirs, and XSETID sets it back
-// after the XDEL.
 func (r *Rebuilder) streamEnd(b *sink.Batch) {
 	r.finishConsumer(b)
 	st := &r.stream
-	if r.caps.StreamV2() && len(st.deleted) > 0 {
-		head := 0
-		for head < len(st.deleted) && (!st.hasLive || idLess(st.deleted[head], st.firstLive)) {
-			head++
-		}
-		switch {
-		case head > 0 && !st.hasLive:
-			b.AddStrings(r.offset, "XTRIM", string(r.key), "MAXLEN", "0")
-		case head > 0:
-			b.AddStrings(r.offset, "XTRIM", string(r.key), "MINID", st.firstLive.String())
-		}
-		st.deleted = st.deleted[head:]
+	if st.claimed > 0 {
+		r.repairStream(b)
 	}
-	for len(st.deleted) > 0 {
-		n := min(len(st.deleted), max(r.opt.MaxArgs, 1))
+	removed := len(st.deleted) > 0
+	if st.claimed > 0 || removed && r.keepsZeroMaxDeleted() {
+		r.drainStream(b)
+	} else {
+		r.xdelDeleted(b)
+	}
+	if m := st.meta; r.caps.StreamV2() && m.HasV2Fields && (removed || st.claimed > 0) {
+		b.Add(r.offset, []byte("XSETID"), r.key, []byte(m.LastID.String()),
+			[]byte("ENTRIESADDED"), strconv.AppendUint(nil, m.EntriesAdded, 10),
+			[]byte("MAXDELETEDID"), []byte(m.MaxDeletedID.String()))
+	}
+	clear(st.pel)
+	st.deleted = st.deleted[:0]
+}
+
+// keepsZeroMaxDeleted: the target must end with max-deleted-entry-id 0-0,
+// which XSETID cannot set (0-0 means "not given") once an XDEL raised it.
+func (r *Rebuilder) keepsZeroMaxDeleted() bool {
+	m := r.stream.meta
+	return r.caps.StreamV2() && m.HasV2Fields && m.MaxDeletedID.IsZero()
+}
+
+func (r *Rebuilder) xdelDeleted(b *sink.Batch) {
+	for ids := r.stream.deleted; len(ids) > 0; {
+		n := min(len(ids), max(r.opt.MaxArgs, 1))
 		args := make([][]byte, 0, 2+n)
 		args = append(args, []byte("XDEL"), r.key)
-		for _, id := range st.deleted[:n] {
+		for _, id := range ids[:n] {
 			args = append(args, []byte(id.String()))
 		}
 		b.Add(r.offset, args...)
-		st.deleted = st.deleted[n:]
-		if len(st.deleted) == 0 && st.setID != nil {
-			b.Add(r.offset, st.setID...)
-		}
+		ids = ids[n:]
 	}
-	clear(st.pel)
 }
 
 // streamIDMP sets a Redis 8.6 stream's idempotent-producer settings on a
@@ -305,5 +321,3 @@ func (r *Rebuilder) streamIDMPEntry(e *rdbparse.Event, b *sink.Batch) error {
 	}
 	return nil
 }
-
-func idLess(a, b rdbparse.StreamID) bool { return a.Ms < b.Ms || a.Ms == b.Ms && a.Seq < b.Seq }

@@ -64,6 +64,17 @@ func streamRows() []translation {
 				t.emit(c, args...)
 				return nil
 			}},
+		{command: "xclaim", form: "XCLAIM k g c 0 id … (of a pending entry whose message was deleted)", from: "Redis 6.x (XREADGROUP, XCLAIM)",
+			takes: "Redis 6.x", into: "an EVAL: XCLAIM as it is, unless a pending entry's message is gone (6.x moves it to the consumer, 7.0+ " +
+				"drops it from the PEL): then nothing is applied and the sync stops, naming the key and the id",
+			match:   func(a [][]byte) bool { return len(a) >= 6 },
+			when:    func(source server.Info) bool { return !source.RedisCompat.IsZero() && !source.StreamV2() },
+			accepts: func(target server.Info) bool { return !target.StreamV2() },
+			rewrite: func(t *Translator, c *call) error {
+				args := append([][]byte{word("EVAL"), word(xclaimKeepScript), word("1"), c.args[1]}, c.args[2:]...)
+				t.emit(c, args...)
+				return nil
+			}},
 		{command: "xsetid", form: "XSETID k id ENTRIESADDED n MAXDELETEDID id", from: "Redis 7.0+, Valkey",
 			takes: "Redis 7.0+, Valkey", into: "both options dropped",
 			match:   func(a [][]byte) bool { return len(a) > 3 },

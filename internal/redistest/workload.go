@@ -43,9 +43,9 @@ type Workload struct {
 	// cannot either).
 	KeepDeletedPending bool
 	// NoGhostPending keeps Run from deleting or trimming stream entries that
-	// are still pending. A pending entry whose message is gone from the
-	// stream cannot be rebuilt by commands (only RESTORE keeps it): set it
-	// when the target is older than the source. Needs a 6.2+ source (MINID).
+	// are still pending, for a test that wants no pending entry whose
+	// message is gone (redferry rebuilds those by commands too, by copying
+	// the stream). Needs a 6.2+ source (MINID).
 	NoGhostPending bool
 	// Logger gets a line per Fill and Run (default: none).
 	Logger *zap.Logger

@@ -65,9 +65,19 @@ func NewRejection(args [][]byte, answer string) Rejection {
 	if len(args) > 0 {
 		r.Command = upper(args[0])
 	}
-	if len(args) > 1 {
+	key := 1
+	switch r.Command {
+	case "EVAL", "EVALSHA", "FCALL", "FCALL_RO":
+		// The script (or function) is not the key: its first key is, if it
+		// has one (redferry's translations are scripts).
+		key = 3
+		if len(args) > 2 && string(args[2]) == "0" {
+			key = len(args)
+		}
+	}
+	if len(args) > key {
 		var cut bool
-		r.Key, cut = Show(args[1], MaxShown)
+		r.Key, cut = Show(args[key], MaxShown)
 		r.Truncated = r.Truncated || cut
 	}
 	rest := args[min(2, len(args)):]

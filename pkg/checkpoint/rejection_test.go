@@ -89,3 +89,25 @@ func TestNewRejectionIsBounded(t *testing.T) {
 		t.Fatalf("binary key shown as %s (truncated %v)", r.Key, r.Truncated)
 	}
 }
+
+// TestNewRejectionOfScript: a script's rejection shows its first key, not
+// its code (redferry's translations are scripts).
+func TestNewRejectionOfScript(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		key  string
+	}{
+		{[]string{"eval", "return redis.call('XCLAIM', KEYS[1])", "1", "s", "g"}, "s"},
+		{[]string{"EVALSHA", "abc", "2", "a", "b"}, "a"},
+		{[]string{"FCALL", "f", "0", "x"}, ""},
+		{[]string{"EVAL", "return 1"}, ""},
+	} {
+		args := make([][]byte, len(tc.args))
+		for i, a := range tc.args {
+			args[i] = []byte(a)
+		}
+		if r := NewRejection(args, "ERR x"); r.Key != tc.key || r.Command != strings.ToUpper(tc.args[0]) {
+			t.Errorf("%q: command %s key %s, want key %s", tc.args, r.Command, r.Key, tc.key)
+		}
+	}
+}

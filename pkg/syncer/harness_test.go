@@ -88,8 +88,7 @@ func load(t *testing.T, ctx context.Context, srv *redistest.Server, seed int64) 
 	t.Helper()
 	ctx, cancel := context.WithCancel(ctx)
 	c := srv.Client()
-	// NoGhostPending: some of these pairs are downgrades, rebuilt by commands.
-	wl := &redistest.Workload{Seed: seed, Version: srv.Version, Functions: true, NoGhostPending: true}
+	wl := &redistest.Workload{Seed: seed, Version: srv.Version, Functions: true}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

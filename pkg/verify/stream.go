@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redferry/redferry/pkg/unholdable"
 )
@@ -336,6 +337,7 @@ func (c *comparer) compareConsumers(ctx context.Context, key, group string) (*mi
 type pendingEntry struct {
 	id, consumer string
 	deliveries   int64
+	idle         int64 // ms since the last delivery
 }
 
 func xpending(ctx context.Context, cl conn, key, group, start string, count int) ([]pendingEntry, error) {
@@ -349,8 +351,9 @@ func xpending(ctx context.Context, cl conn, key, group, start string, count int)
 		if !ok || len(row) != 4 {
 			return nil, fmt.Errorf("bad XPENDING row %T", e)
 		}
+		idle, _ := row[2].(int64)
 		n, _ := row[3].(int64)
-		out = append(out, pendingEntry{id: str(row[0]), consumer: str(row[1]), deliveries: n})
+		out = append(out, pendingEntry{id: str(row[0]), consumer: str(row[1]), deliveries: n, idle: idle})
 	}
 	return out, nil
 }
@@ -358,6 +361,7 @@ func xpending(ctx context.Context, cl conn, key, group, start string, count int)
 func (c *comparer) comparePending(ctx context.Context, key, group string) (*mismatch, error) {
 	start := "-"
 	for {
+		began := time.Now()
 		a, err := xpending(ctx, c.src, key, group, start, c.opt.BatchSize)
 		if err != nil {
 			return nil, fmt.Errorf("source XPENDING %q: %w", group, err)
@@ -366,13 +370,20 @@ func (c *comparer) comparePending(ctx context.Context, key, group string) (*mism
 		if err != nil {
 			return nil, fmt.Errorf("target XPENDING %q: %w", group, err)
 		}
+		// The idle times were read this far apart, on top of the tolerance.
+		tol := (c.opt.IdleTolerance + time.Since(began)).Milliseconds()
 		for i := range a {
 			if i >= len(b) {
 				return mis(KindPending, "group %q: pending %s missing in target", group, a[i].id), nil
 			}
-			if a[i] != b[i] {
+			x, y := a[i], b[i]
+			if x.id != y.id || x.consumer != y.consumer || x.deliveries != y.deliveries {
 				return mis(KindPending, "group %q: pending %s/%s/%d in source, %s/%s/%d in target (id/consumer/deliveries)",
-					group, a[i].id, a[i].consumer, a[i].deliveries, b[i].id, b[i].consumer, b[i].deliveries), nil
+					group, x.id, x.consumer, x.deliveries, y.id, y.consumer, y.deliveries), nil
+			}
+			if d := x.idle - y.idle; d > tol || -d > tol {
+				return mis(KindPending, "group %q: pending %s delivered %dms ago in source, %dms ago in target",
+					group, x.id, x.idle, y.idle), nil
 			}
 		}
 		if len(b) > len(a) {

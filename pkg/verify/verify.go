@@ -41,7 +41,7 @@ const (
 	KindStreamMeta = "stream-meta" // XINFO STREAM fields differ
 	KindGroup      = "group"       // a consumer group is missing, extra, or its state differs
 	KindConsumer   = "consumer"    // a consumer is missing, extra, or its pending count differs
-	KindPending    = "pending"     // the pending entries lists differ (ids, owner, delivery count)
+	KindPending    = "pending"     // the pending entries lists differ (ids, owner, delivery count, delivery time)
 	KindFieldTTL   = "field-ttl"   // hash field TTLs differ
 	KindFunction   = "function"    // function libraries differ (DB is -1, Key the library name)
 )
@@ -54,6 +54,9 @@ type Options struct {
 	// TTL is within the tolerance of expiring may also be missing on the
 	// other side without a diff.
 	TTLTolerance time.Duration
+	// IdleTolerance is how far the times since a pending entry's last
+	// delivery may differ (default 2s, plus the time between the reads).
+	IdleTolerance time.Duration
 	// IgnoreKeys skips keys on both sides, e.g. the checkpoint key.
 	IgnoreKeys func(db int, key string) bool
 	// Filter is the sync's filter (nil: none): only what it takes is
@@ -95,6 +98,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.TTLTolerance <= 0 {
 		o.TTLTolerance = 2 * time.Second
+	}
+	if o.IdleTolerance <= 0 {
+		o.IdleTolerance = 2 * time.Second
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = 500

@@ -113,6 +113,7 @@ func TestCompareFindsEachDiff(t *testing.T) {
 			{name: "missing group", mutate: []any{"XGROUP", "DESTROY", "stream", "g2"}, key: "stream", kind: verify.KindGroup},
 			{name: "pending count", mutate: []any{"XACK", "stream", "g1", "1-2"}, key: "stream", kind: verify.KindGroup},
 			{name: "delivery count", mutate: []any{"XCLAIM", "stream", "g1", "c1", 0, "1-2"}, key: "stream", kind: verify.KindPending},
+			{name: "delivery time", mutate: []any{"XCLAIM", "stream", "g1", "c1", 0, "1-2", "IDLE", 60000, "RETRYCOUNT", 1, "JUSTID"}, key: "stream", kind: verify.KindPending},
 			{name: "extra consumer", mutate: []any{"XGROUP", "CREATECONSUMER", "stream", "g2", "cx"}, key: "stream", kind: verify.KindConsumer, needs7: true},
 			{name: "missing hash field ttl", mutate: []any{"HPERSIST", "fhash", "FIELDS", 1, "a"}, key: "fhash", kind: verify.KindFieldTTL, needsFTT: true},
 			{name: "function", mutate: []any{"FUNCTION", "DELETE", "redferry_wl"}, db: -1, key: "redferry_wl", kind: verify.KindFunction, needs7: true},
