@@ -307,10 +307,18 @@ func (rn *runner) stream(ctx context.Context, cl *redis.Client) error {
 			return err
 		}
 		id := p[len(p)-1].ID
-		if rn.w.KeepDeletedPending {
+		msgs, err := cl.XRangeN(ctx, key, id, id, 1).Result()
+		if err != nil {
+			return err
+		}
+		gone := len(msgs) == 0
+		if gone && rn.w.KeepDeletedPending {
 			// Only claim entries that still exist: XCLAIM of a deleted
 			// entry means one thing before Redis 7.0 and another after.
-			if msgs, err := cl.XRangeN(ctx, key, id, id, 1).Result(); err != nil || len(msgs) == 0 {
+			return nil
+		}
+		if gone {
+			if consumer, err = rn.claimerOfGone(ctx, cl, key, consumer, p[len(p)-1].Consumer); err != nil {
 				return err
 			}
 		}
@@ -341,4 +349,31 @@ func (rn *runner) stream(ctx context.Context, cl *redis.Client) error {
 		}
 		return cl.XTrimMaxLen(ctx, key, n-5).Err()
 	}
+}
+
+// claimerOfGone is the consumer that XCLAIMs a pending entry whose message
+// is gone: consumer, unless the source would create it by that claim
+// alone. Redis 8.0/8.6 and Valkey 8.1/9.1 then create the claiming
+// consumer but propagate only the PEL entry's removal, so even their
+// native replicas never get the consumer (a source bug, checked against a
+// native replica of each; XAUTOCLAIM finding only deleted entries does the
+// same). Redis 7.0 creates no consumer there and
+// 6.x moves the entry and propagates the claim; 7.2, which Valkey forked
+// from, is taken to behave like Valkey. Then the owner claims it instead:
+// the entry still leaves the PEL, and the stream of commands the source
+// propagates holds everything the source has.
+func (rn *runner) claimerOfGone(ctx context.Context, cl *redis.Client, key, consumer, owner string) (string, error) {
+	if !rn.w.atLeast(7, 2) || consumer == owner {
+		return consumer, nil
+	}
+	cs, err := cl.XInfoConsumers(ctx, key, "g").Result()
+	if err != nil {
+		return "", fmt.Errorf("XINFO CONSUMERS %s g: %w", key, err)
+	}
+	for _, c := range cs {
+		if c.Name == consumer {
+			return consumer, nil
+		}
+	}
+	return owner, nil
 }
