@@ -30,7 +30,7 @@ func TestCutoverUnderLoad(t *testing.T) {
 
 			out, code := run(t, time.Minute, "status", "--status-addr", d.addr)
 			if code != 0 || !strings.Contains(out, "phase:") || !strings.Contains(out, "streaming") || !strings.Contains(out, "offset applied:") {
-				t.Fatalf("redferry status exited %d:\n%s", code, out)
+				t.Fatalf("redferry status exited %d:\n%s\nsync log:\n%s", code, out, d.out.String())
 			}
 
 			start := time.Now()
