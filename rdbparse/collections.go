@@ -325,6 +325,15 @@ func (d *Decoder) decodeZipmap() error {
 	n := int64(-1)
 	if d.blobBuf[0] < 254 {
 		n = int64(d.blobBuf[0])
+		// Redis 6.2+ checks the stored count against the entries
+		// (zipmapValidateIntegrity) and refuses the file when they differ.
+		count, err := countZipmap(d.blobBuf)
+		if err != nil {
+			return d.corrupt(off, "%v", err)
+		}
+		if count != n {
+			return d.corrupt(off, "zipmap stores a count of %d but holds %d entries (Redis refuses it too: \"Zipmap integrity check failed\")", n, count)
+		}
 	}
 	if err := d.beginKey("zipmap", n); err != nil {
 		return err
@@ -340,5 +349,24 @@ func (d *Decoder) decodeZipmap() error {
 		if err := d.emitField(f, v, 0); err != nil {
 			return err
 		}
+	}
+}
+
+// countZipmap counts the entries of a zipmap blob.
+func countZipmap(b []byte) (int64, error) {
+	it, err := newZMIter(b)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for {
+		_, _, ok, err := it.next()
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			return n, nil
+		}
+		n++
 	}
 }

@@ -126,12 +126,13 @@ func hdtCannotJudge(data []byte, hdtErr error) string {
 	return ""
 }
 
-// lacksFeature: rdbparse refused the input for not knowing its version or a
-// value type, which hdt3213 might know: a disagreement worth reporting,
-// unlike a refusal of damaged input (a bad string encoding, a length past
-// the data), which hdt3213 often reads past without noticing.
+// lacksFeature: rdbparse refused the input for not knowing its RDB version,
+// which hdt3213 might know: a disagreement worth reporting. rdbparse knows
+// every value type and encoding of RDB 1–13; where it refuses a type that is
+// newer than the file's version, or a bad encoding or length, it refuses
+// damaged input on purpose, which hdt3213 often reads past without noticing.
 func lacksFeature(err error) bool {
-	return errors.Is(err, ErrUnsupportedVersion) || strings.Contains(err.Error(), "unknown value type")
+	return errors.Is(err, ErrUnsupportedVersion)
 }
 
 // endsWithEOF reports whether data ends with the EOF opcode (and, from RDB 5
