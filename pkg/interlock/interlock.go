@@ -36,11 +36,7 @@ type Endpoint struct {
 // not be checked (nil: none).
 func CheckSync(ctx context.Context, source, target Endpoint, log *zap.Logger) error {
 	p := newProber(source.Client, target.Client)
-	src, err := p.side(ctx, source)
-	if err != nil {
-		return err
-	}
-	dst, err := p.side(ctx, target)
+	src, dst, err := p.sides(ctx, source, target)
 	if err != nil {
 		return err
 	}
@@ -84,11 +80,7 @@ func CheckRestore(ctx context.Context, target Endpoint) error {
 // would report "equal" whatever the data.
 func CheckVerify(ctx context.Context, source, target Endpoint) error {
 	p := newProber(source.Client, target.Client)
-	src, err := p.side(ctx, source)
-	if err != nil {
-		return err
-	}
-	dst, err := p.side(ctx, target)
+	src, dst, err := p.sides(ctx, source, target)
 	if err != nil {
 		return err
 	}

@@ -169,3 +169,14 @@ func Transient(err error) bool {
 	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
+
+// sides probes the source, then the target.
+func (p prober) sides(ctx context.Context, source, target Endpoint) (src, dst side, err error) {
+	if src, err = p.side(ctx, source); err != nil {
+		return side{}, side{}, err
+	}
+	if dst, err = p.side(ctx, target); err != nil {
+		return side{}, side{}, err
+	}
+	return src, dst, nil
+}
