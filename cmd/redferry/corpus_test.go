@@ -142,6 +142,7 @@ func TestRDBCorpus(t *testing.T) {
 	}
 	pool := newServerPool(t)
 	outcome := map[string]int{} // category -> files
+	var failures []string       // repeated at the end, where a truncated log still shows them
 	for _, file := range files {
 		name, _ := filepath.Rel(dir, file)
 		c := &fileCheck{t: t, pool: pool, file: file, name: name}
@@ -161,7 +162,7 @@ func TestRDBCorpus(t *testing.T) {
 		if ref == nil {
 			c.refused(loadCandidates[magic[file]][0], strings.Join(whys, "; "))
 			cat = "loaded by none: refused with a byte offset"
-			t.Logf("%s: no server loads it: %s", name, strings.Join(whys, "; "))
+			c.logf("no server loads it: %s", strings.Join(whys, "; "))
 		} else {
 			cat = "loaded by " + ref.String() + ": restored equal"
 			if c.restored(*ref, result) {
@@ -170,6 +171,7 @@ func TestRDBCorpus(t *testing.T) {
 		}
 		if c.failed {
 			cat = "FAILED: " + cat
+			failures = append(failures, name+": "+strings.Join(c.errors, "; "))
 		}
 		outcome[cat]++
 	}
@@ -179,6 +181,9 @@ func TestRDBCorpus(t *testing.T) {
 	}
 	sort.Strings(summary)
 	t.Logf("%d files:\n%s", len(files), strings.Join(summary, "\n"))
+	for _, f := range failures {
+		t.Errorf("FAILED %s", f)
+	}
 }
 
 var replayModes = []string{transform.ModeAuto, transform.ModeCommands}
@@ -189,11 +194,21 @@ type fileCheck struct {
 	pool       *serverPool
 	file, name string
 	failed     bool
+	errors     []string
+}
+
+// logf tells, with -v only, why a file was refused: 50 such lines would
+// otherwise bury a failure in a truncated CI log.
+func (c *fileCheck) logf(format string, args ...any) {
+	if testing.Verbose() {
+		c.t.Logf(c.name+": "+format, args...)
+	}
 }
 
 func (c *fileCheck) errorf(format string, args ...any) {
 	c.t.Helper()
 	c.failed = true
+	c.errors = append(c.errors, fmt.Sprintf(format, args...))
 	c.t.Errorf(c.name+": "+format, args...)
 }
 
@@ -226,7 +241,7 @@ func (c *fileCheck) refused(k serverKind, why string) {
 		case !offsetInError.MatchString(err.Error()):
 			c.errorf("restore (%s) refused it without naming a byte offset: %v", mode, err)
 		default:
-			c.t.Logf("%s: refused (%s): %v", c.name, mode, err)
+			c.logf("refused (%s): %v", mode, err)
 		}
 	}
 }
@@ -241,7 +256,7 @@ func (c *fileCheck) restored(ref serverKind, result loadResult) (needsRestore bo
 		target, skipped, err := c.restoreInto(serverKind{name: ref.name}, mode)
 		if err != nil {
 			if mode == transform.ModeCommands && errors.Is(err, transform.ErrNeedsRestore) && offsetInError.MatchString(err.Error()) {
-				c.t.Logf("%s: refused by commands: %v", c.name, err)
+				c.logf("refused by commands: %v", err)
 				needsRestore = true
 				continue
 			}
