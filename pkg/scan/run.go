@@ -92,7 +92,10 @@ func (s *scanner) run(ctx context.Context) error {
 		return fmt.Errorf("target %s: %w", s.opt.TargetName, err)
 	}
 	if s.srcInfo.ClusterEnabled || dstInfo.ClusterEnabled {
-		return fmt.Errorf("scan copies one standalone server into another, and %s is a cluster: copy each of its masters with its own redferry scan into a standalone target, or use redferry sync",
+		// A node's SCAN sees only its own slots, and a cluster target
+		// refuses keys of other nodes' slots: neither would be a copy.
+		return fmt.Errorf("scan copies one standalone server into another for now, and %s is a cluster node (cluster_enabled:1): "+
+			"scan does not support clusters yet (see Limits in the README); point --source and --target at standalone servers",
 			map[bool]string{true: "the source " + s.opt.SourceName, false: "the target " + s.opt.TargetName}[s.srcInfo.ClusterEnabled])
 	}
 	tcfg := s.opt.Target
