@@ -48,7 +48,9 @@ func newScanCommand() *cobra.Command {
 			"own reads, in bounded memory. Keyspace notifications (turned on for the run with CONFIG SET where\n" +
 			"allowed, and put back on exit) mark keys changed during the copy, which are copied again; with\n" +
 			"--live they keep the target current until SIGTERM. The SCAN cursor is checkpointed in the target,\n" +
-			"so a restart continues the pass. What this mode cannot guarantee: see \"Scan mode\" in the README;\n" +
+			"so a restart continues the pass. The status server of sync (status-addr) serves /status, /metrics and\n" +
+			"PUT /limits (the rate, changed at run time); redferry status reads it. Standalone servers only: a cluster\n" +
+			"node is refused. What this mode cannot guarantee: see \"Scan mode\" in the README;\n" +
 			"redferry verify --rounds 3 reports what still differs.",
 		Example: "  redferry scan --source rediss://master.cache.example:6379 --target redis://10.0.0.2:6379\n" +
 			"  redferry scan --config /etc/redferry/redferry.toml --live --rate 20000",
