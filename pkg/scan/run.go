@@ -67,7 +67,7 @@ func Run(ctx context.Context, opt Options) (Stats, error) {
 	s.stats.Events = s.events.Load()
 	s.stats.PassCopied = s.w.stateCopied()
 	if s.w != nil {
-		s.stats.Phase = s.w.state.Phase
+		s.stats.Pass, s.stats.Phase = s.w.state.Pass, s.w.state.Phase
 	}
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		err = nil
@@ -220,6 +220,11 @@ func (s *scanner) start(ctx context.Context, dstInfo server.Info) error {
 		if s.opt.Live {
 			s.dirty.needRescan("events were lost while redferry was not running")
 		}
+		dbs, err := keyspaceDBs(ctx, s.src.db(0))
+		if err != nil {
+			return fmt.Errorf("source %s: %w", s.opt.SourceName, err)
+		}
+		s.stats.Total = sumKeys(dbs)
 		return nil
 	}
 	return s.beginPass(ctx, st.Pass+1, !s.opt.Merge, "a previous pass is complete: this one brings the target up to date")
@@ -433,6 +438,7 @@ func (s *scanner) report() {
 
 // progress brings the counts up to date and hands them to Options.Progress.
 func (s *scanner) progress() {
+	s.stats.Pass = s.w.state.Pass // also after a resume, which starts no pass
 	s.stats.Events = s.events.Load()
 	s.stats.Dirty = s.dirty.len()
 	s.stats.PassCopied = s.w.state.Copied
