@@ -90,14 +90,14 @@ type Restorer struct {
 	allowed bool // the target's RESTORE reads this version, and the mode wants it
 
 	scratch   sink.Batch
-	inScratch bool   // the current key's commands go to scratch
-	skipKey   bool   // the current key is dropped (unknown module, skip)
-	module    []byte // the current key's module value, RESTOREd at its end
+	inScratch bool              // the current key's commands go to scratch
+	skipKey   bool              // the current key is dropped (unknown module, skip)
+	module    []byte            // the current key's module value, RESTOREd at its end
+	modules   map[string]string // module type name -> "" (loadable) or the target's reason
+	seen      *keyFilter        // keys written so far (RefuseDuplicates)
 	// moduleVersion is the RDB version of module's payload: the snapshot's,
 	// or the target's for a vector set converted for it (vectorSetFor).
 	moduleVersion int
-	modules       map[string]string // module type name -> "" (loadable) or the target's reason
-	seen          *keyFilter        // keys written so far (RefuseDuplicates)
 	// scratchErr is the first error rebuilding the current key into
 	// scratch: returned unless the key goes as RESTORE.
 	scratchErr error
