@@ -87,3 +87,25 @@ func TestVectorSetNodesV0(t *testing.T) {
 		})
 	}
 }
+
+// TestVectorSetNodesV0Bounds: every truncation of a value is an error (no
+// panic, no output), and a converted value needs no second conversion.
+func TestVectorSetNodesV0Bounds(t *testing.T) {
+	in := vsetValue(vsetAttribs|vsetProjMatrix,
+		[]uint64{1, 1<<24 | 1, 2, 32, 2, 3, 5, 1, 16, 3, 6, 0x3f8000003f800000},
+		[]uint64{2, 1 << 24, 1, 32, 1, 7, 0x3f8000003f800000},
+		[]uint64{3, 1<<24 | 1, 1, 32, 1, 8, 1, 16, 1, 9, 0x3f8000003f800000})
+	for i := range in {
+		if out, _, err := VectorSetNodesV0(in[:i]); err == nil || out != nil {
+			t.Fatalf("the first %d of %d bytes: %x, %v; want an error", i, len(in), out, err)
+		}
+	}
+	out, changed, err := VectorSetNodesV0(in)
+	if err != nil || !changed {
+		t.Fatalf("%v, changed %v", err, changed)
+	}
+	again, changed, err := VectorSetNodesV0(out)
+	if err != nil || changed || !bytes.Equal(again, out) {
+		t.Fatalf("converted twice: %x, changed %v, %v", again, changed, err)
+	}
+}
