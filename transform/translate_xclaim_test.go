@@ -115,8 +115,9 @@ func TestXClaimOfDeletedFrom6(t *testing.T) {
 	}
 }
 
-// streamCounters is a stream's last-generated-id, entries-added and
-// max-deleted-entry-id (the latter two on 7.0+), as one string.
+// streamCounters is a stream's last-generated-id, entries-added,
+// max-deleted-entry-id and first id, and its groups' last ids, entries-read
+// and lag (7.0+), as one string.
 func streamCounters(t *testing.T, n *rigNode, key string) string {
 	t.Helper()
 	info, err := n.c.Do(ctx(t), "XINFO", "STREAM", key).Result()
@@ -134,6 +135,14 @@ func streamCounters(t *testing.T, n *rigNode, key string) string {
 			fields[fmt.Sprint(v[i])] = v[i+1]
 		}
 	}
-	return fmt.Sprintf("last-generated-id %v entries-added %v max-deleted-entry-id %v",
-		fields["last-generated-id"], fields["entries-added"], fields["max-deleted-entry-id"])
+	groups, err := n.c.XInfoGroups(ctx(t), key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := fmt.Sprintf("last-generated-id %v entries-added %v max-deleted-entry-id %v recorded-first-entry-id %v",
+		fields["last-generated-id"], fields["entries-added"], fields["max-deleted-entry-id"], fields["recorded-first-entry-id"])
+	for _, g := range groups {
+		out += fmt.Sprintf("; group %s last-delivered-id %s entries-read %d lag %d", g.Name, g.LastDeliveredID, g.EntriesRead, g.Lag)
+	}
+	return out
 }
