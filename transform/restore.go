@@ -95,6 +95,9 @@ type Restorer struct {
 	module    []byte            // the current key's module value, RESTOREd at its end
 	modules   map[string]string // module type name -> "" (loadable) or the target's reason
 	seen      *keyFilter        // keys written so far (RefuseDuplicates)
+	// moduleVersion is the RDB version of module's payload: the snapshot's,
+	// or the target's for a vector set converted for it (vectorSetFor).
+	moduleVersion int
 	// scratchErr is the first error rebuilding the current key into
 	// scratch: returned unless the key goes as RESTORE.
 	scratchErr error
@@ -204,15 +207,20 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 }
 
 func (r *Restorer) moduleValue(e *rdbparse.Event) error {
-	if !r.caps.AcceptsRDB(r.version) {
+	value, version, _, err := vectorSetFor(r.caps, string(e.Name), e.Value, r.version)
+	if err != nil {
+		return r.unknownModule(e, fmt.Sprintf("module value (module %q) on %s: %v", e.Name, r.caps, err))
+	}
+	if !r.caps.AcceptsRDB(version) {
 		return r.unknownModule(e, fmt.Sprintf("module value (module %q) into %s, whose RESTORE cannot read RDB version %d", e.Name, r.caps, r.version))
 	}
-	r.module = append(append(r.module[:0], e.TypeByte), e.Value...)
+	r.module = append(append(r.module[:0], e.TypeByte), value...)
+	r.moduleVersion = version
 	reason, known := r.modules[string(e.Name)]
 	if !known {
 		reason = "no way to ask the target"
 		if r.opt.ProbeRestore != nil {
-			ok, why, err := r.opt.ProbeRestore(AppendDumpPayload(nil, r.module, r.version))
+			ok, why, err := r.opt.ProbeRestore(AppendDumpPayload(nil, r.module, r.moduleVersion))
 			if err != nil {
 				return fmt.Errorf("sink: trying a module value (module %q) on the target: %w", e.Name, err)
 			}
@@ -265,7 +273,11 @@ func (r *Restorer) endKey(e *rdbparse.Event, b *sink.Batch) error {
 		if err != nil || r.skipKey {
 			return err
 		}
-		r.restore(e, payload, b)
+		version := r.version
+		if len(r.module) > 0 {
+			version = r.moduleVersion
+		}
+		r.restore(e, payload, version, b)
 		r.Stats.Restored++
 		return nil
 	}
@@ -287,7 +299,7 @@ func (r *Restorer) endKey(e *rdbparse.Event, b *sink.Batch) error {
 }
 
 // restore appends RESTORE key ttl payload ABSTTL [IDLETIME s|FREQ f] [REPLACE].
-func (r *Restorer) restore(e *rdbparse.Event, value []byte, b *sink.Batch) {
+func (r *Restorer) restore(e *rdbparse.Event, value []byte, version int, b *sink.Batch) {
 	n := 5
 	if e.Idle >= 0 || e.Freq >= 0 {
 		n += 2
@@ -299,7 +311,7 @@ func (r *Restorer) restore(e *rdbparse.Event, value []byte, b *sink.Batch) {
 	b.Arg([]byte("RESTORE"))
 	b.Arg(e.Key)
 	b.Arg(strconv.AppendInt(nil, max(e.ExpireAt, 0), 10))
-	b.ArgFunc(len(value)+10, func(dst []byte) []byte { return AppendDumpPayload(dst, value, r.version) })
+	b.ArgFunc(len(value)+10, func(dst []byte) []byte { return AppendDumpPayload(dst, value, version) })
 	b.Arg([]byte("ABSTTL"))
 	switch {
 	case e.Idle >= 0:

@@ -16,7 +16,8 @@ func restoreRows() []translation {
 			form:  upper(name) + " k ttl payload [ABSTTL] [REPLACE] [IDLETIME s|FREQ f]",
 			from:  "all (a relative TTL as ABSTTL; also MIGRATE into the source)",
 			takes: "targets whose RESTORE reads the payload's RDB version (server.Info.AcceptsRDB)",
-			into:  "the value rebuilt by commands as in a snapshot (DEL first with REPLACE, PEXPIREAT for the TTL); IDLETIME/FREQ by an EVAL that DUMPs and RESTOREs the rebuilt key",
+			into: "the value rebuilt by commands as in a snapshot (DEL first with REPLACE, PEXPIREAT for the TTL); IDLETIME/FREQ by an EVAL that DUMPs and RESTOREs the rebuilt key; " +
+				"a vector set into Redis 8: the same RESTORE, the payload in the target's RDB version and (8.0.2) its nodes in serialization version 0",
 			match: func(a [][]byte) bool { return len(a) >= 4 }, rewrite: (*Translator).restore})
 	}
 	rows = append(rows, translation{command: "function", form: "FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]",
@@ -32,8 +33,14 @@ func restoreRows() []translation {
 func (t *Translator) restore(c *call) error {
 	key, payload := c.args[1], c.args[3]
 	version, err := rdbparse.DumpVersion(payload)
-	if err != nil || t.caps.AcceptsRDB(version) {
-		return t.pass(c) // the target reads it, or reports what is wrong with it
+	if err != nil {
+		return t.pass(c) // the target reports what is wrong with it
+	}
+	if ok, err := t.restoreVectorSet(c, version); ok || err != nil {
+		return err
+	}
+	if t.caps.AcceptsRDB(version) {
+		return t.pass(c) // the target reads it
 	}
 	ttl, err := strconv.ParseInt(string(c.args[2]), 10, 64)
 	if err != nil || ttl < 0 {

@@ -35,24 +35,6 @@ const xclaimScript = "local ids, i = {}, 4 " +
 	"for j = i, #ARGV do args[#args+1] = ARGV[j] end " +
 	"return redis.call(unpack(args))"
 
-// xclaimKeepScript is XCLAIM key group consumer min-idle id… [options] of
-// a Redis 6.x source on a 7.0+ target: a pending entry whose message was
-// deleted moves to the consumer on 6.x, while 7.0+ drops it from the PEL,
-// and no command of 7.0+ can move it (XCLAIM, FORCE included, and
-// XAUTOCLAIM need the message; re-adding it below the last id would take a
-// copy of the stream). Then the script changes nothing and fails naming the
-// entry: the sync stops rather than differ silently (native replication
-// from 6.x into 7.0+ drops it).
-const xclaimKeepScript = "local gone, i = {}, 4 " +
-	"while i <= #ARGV and string.match(ARGV[i], '^%d+%-?%d*$') do " +
-	"if #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) == 0 " +
-	"and #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1) > 0 then gone[#gone+1] = ARGV[i] end i = i + 1 end " +
-	"if #gone == 0 then return redis.call('XCLAIM', KEYS[1], unpack(ARGV)) end " +
-	"return redis.error_reply('redferry: XCLAIM ' .. KEYS[1] .. ' ' .. ARGV[1] .. ' ' .. ARGV[2] .. ': pending entry ' .. " +
-	"table.concat(gone, ', ') .. ' has no message (deleted); the Redis 6.x source moved it to consumer ' .. ARGV[2] .. " +
-	"', which Redis 7.0+ and Valkey cannot do (they drop it from the PEL, as native replication from 6.x does). ' .. " +
-	"'Nothing of the XCLAIM was applied; a new snapshot (or redferry restore) copies the key exactly')"
-
 // luaScore defines num(s): a score as Redis reads it (inf, +inf, -inf too).
 const luaScore = "local function num(s) local l = string.lower(s) " +
 	"if l == 'inf' or l == '+inf' then return math.huge elseif l == '-inf' then return -math.huge end " +

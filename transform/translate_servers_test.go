@@ -189,11 +189,12 @@ var translateCases = []translateCase{
 			t.Errorf("%s -> %s: XINFO STREAM %v, want iids-tracked 2", src.srv.Name, dst.srv.Name, info)
 		}
 	}},
-	// IDMPAUTO's id is computed by the source and not propagated: no
-	// target can record it.
+	// IDMPAUTO's id is computed by the source and not propagated: the
+	// translation computes it as the source does.
 	{name: "XADD IDMPAUTO", on: server.Info.StreamIDMP, cmds: []string{
-		"XADD s 1-1 a 1", "XADD s IDMPAUTO p * c d", "XADD s IDMPAUTO p * c d",
-	}, cannot: func(server.Info) bool { return true }, kind: unholdable.IDMP},
+		"XADD s 1-1 a 1", "XADD s IDMPAUTO p * c d", "XADD s IDMPAUTO p * c d", "XADD s IDMPAUTO p * e f c d",
+		"XADD s IDMPAUTO q * c d e f", "XADD s IDMPAUTO p * c d",
+	}, cannot: func(t server.Info) bool { return !t.IDMPRecord() }, kind: unholdable.IDMP},
 	{name: "BITOP DIFF, DIFF1, ANDOR, ONE", on: server.Info.BitopV2, cmds: []string{
 		"SET a abcdef", "SET b zz", "SET c 0123456789", "BITOP DIFF d1 a b c", "BITOP DIFF1 d2 a b c",
 		"BITOP ANDOR d3 a b c", "BITOP ONE d4 a b c", "BITOP ONE d5 b", "SET d6 x", "BITOP ONE d6 nokey",

@@ -9,8 +9,9 @@ func streamRows() []translation {
 	rows := []translation{
 		{command: "xadd", form: "XADD k IDMP p iid|IDMPAUTO p … id f v …", from: "Redis 8.6 (an added entry with its id; a duplicate with id *)",
 			takes: "none (an explicit id with IDMP only from the server's own master)",
-			into: "XADD k id f v … (IDMP dropped), then XIDMPRECORD k p iid id (Redis 8.6.2+); a duplicate (id *): as it is where the target knows the id, else dropped. " +
-				"Where the ids cannot be recorded (no IDMP, IDMPAUTO, no XIDMPRECORD): on-unholdable-idmp: stop (default), " +
+			into: "XADD k id f v … (IDMP dropped), then XIDMPRECORD k p iid id (Redis 8.6.2+; IDMPAUTO's iid computed from the fields as the source does); " +
+				"a duplicate (id *): as it is where the target knows the id, else dropped. " +
+				"Where the ids cannot be recorded (no IDMP, no XIDMPRECORD): on-unholdable-idmp: stop (default), " +
 				"convert: XADD k id f v …, skip: dropped",
 			match: func(a [][]byte) bool { return parseStreamArgs(a, true).has(optIDMP) }, rewrite: (*Translator).xaddIDMP},
 		{command: "xcfgset", form: "XCFGSET k IDMP-DURATION d IDMP-MAXSIZE m", from: "Redis 8.6",
@@ -66,7 +67,8 @@ func streamRows() []translation {
 			}},
 		{command: "xclaim", form: "XCLAIM k g c 0 id … (of a pending entry whose message was deleted)", from: "Redis 6.x (XREADGROUP, XCLAIM)",
 			takes: "Redis 6.x", into: "an EVAL: XCLAIM as it is, unless a pending entry's message is gone (6.x moves it to the consumer, 7.0+ " +
-				"drops it from the PEL): then nothing is applied and the sync stops, naming the key and the id",
+				"drops it from the PEL): then the entries above the id are taken out, a placeholder message with the id is added, " +
+				"claimed and deleted, the entries put back and last-generated-id, entries-added, max-deleted-entry-id restored by XSETID",
 			match:   func(a [][]byte) bool { return len(a) >= 6 },
 			when:    func(source server.Info) bool { return !source.RedisCompat.IsZero() && !source.StreamV2() },
 			accepts: func(target server.Info) bool { return !target.StreamV2() },
@@ -214,17 +216,17 @@ func (t *Translator) dropNoMkStream(c *call) error {
 // already known (nothing added) with the id "*". The target gets the first
 // as a plain XADD, with the producer's record by XIDMPRECORD where it has
 // one; the second as it is where the target knows the id, else nothing, as
-// the source added nothing. Where the id
-// cannot be recorded (a target without IDMP or without XIDMPRECORD, or
-// IDMPAUTO, whose id the source computes and does not propagate), the
-// entry goes by on-unholdable-idmp: a stop, a plain XADD (convert), or
-// nothing (skip).
+// the source added nothing. IDMPAUTO's id, which the source computes from
+// the fields and does not propagate, is computed here as the source does
+// (idmpAutoIID). Where the id cannot be recorded (a target without IDMP or
+// without XIDMPRECORD), the entry goes by on-unholdable-idmp: a stop, a
+// plain XADD (convert), or nothing (skip).
 func (t *Translator) xaddIDMP(c *call) error {
 	s := parseStreamArgs(c.args, true)
 	o, _ := s.find(optIDMP)
 	idmp := c.args[o.at : o.at+o.n]
 	id := c.args[s.id]
-	record := o.n == 3 && t.caps.IDMPRecord()
+	record := t.caps.IDMPRecord()
 	if string(id) == "*" {
 		// A duplicate: the source added nothing but counted it. A target
 		// that knows the id (recorded, or every id so far was carried:
@@ -245,7 +247,11 @@ func (t *Translator) xaddIDMP(c *call) error {
 		return err
 	}
 	if record {
-		t.emit(c, word("XIDMPRECORD"), c.args[1], idmp[1], idmp[2], id)
+		iid := idmp[len(idmp)-1] // IDMP p iid
+		if len(idmp) == 2 {      // IDMPAUTO p
+			iid = idmpAutoIID(s.args[s.id+1:]) // s.args: c.args is the rewrite now
+		}
+		t.emit(c, word("XIDMPRECORD"), c.args[1], idmp[1], iid, id)
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -83,9 +82,7 @@ func writeLoad(ctx context.Context, t *testing.T, s *redistest.Server) chan erro
 	done := make(chan error, 1)
 	go func() {
 		defer c.Close()
-		// A 6.x source's XCLAIM of a deleted entry has no form on 7.0+
-		// targets (the sync stops there by design): not part of this load.
-		wl := &redistest.Workload{Seed: 11, Version: s.Version, KeepDeletedPending: strings.HasPrefix(s.Version, "6.")}
+		wl := &redistest.Workload{Seed: 11, Version: s.Version}
 		for ctx.Err() == nil {
 			if err := wl.Run(ctx, c, 100); err != nil && ctx.Err() == nil {
 				done <- err

@@ -38,9 +38,9 @@ type Workload struct {
 	Functions bool
 	// KeepDeletedPending makes Run claim (XCLAIM) only pending entries that
 	// still exist. XCLAIM of a deleted entry moves it to the claiming
-	// consumer before Redis 7.0 and drops it from the PEL since: a target
-	// of 7.0+ cannot hold what a 6.x source makes of it (native replication
-	// cannot either).
+	// consumer before Redis 7.0 and drops it from the PEL since (native
+	// replication from 6.x into 7.0+ drops it); a sync translates the
+	// propagated claim, for tests of other paths that do not.
 	KeepDeletedPending bool
 	// NoGhostPending keeps Run from deleting or trimming stream entries that
 	// are still pending, for a test that wants no pending entry whose
