@@ -33,6 +33,11 @@ type streamState struct {
 	pel        map[rdbparse.StreamID]pelInfo
 	consumer   []byte
 	inConsumer bool
+	// claims: the consumer's pending entries not sent yet, a run with the
+	// same delivery time and count, sent as one XCLAIM (claimRun).
+	claims     []rdbparse.StreamID
+	claimTime  int64
+	claimCount uint64
 }
 
 func (s *streamState) reset() {
@@ -41,14 +46,19 @@ func (s *streamState) reset() {
 	s.group = s.group[:0]
 	clear(s.pel)
 	s.inConsumer = false
+	s.claims = s.claims[:0]
 }
 
 func (r *Rebuilder) streamEntry(e *rdbparse.Event, b *sink.Batch) {
-	id := []byte(e.ID.String())
-	args := make([][]byte, 0, 3+len(e.Fields))
-	args = append(args, []byte("XADD"), r.key, id)
-	args = append(args, e.Fields...)
-	b.Add(r.offset, args...)
+	var num [40]byte
+	b.BeginCommand(3 + len(e.Fields))
+	b.Arg([]byte("XADD"))
+	b.Arg(r.key)
+	b.Arg(appendStreamID(num[:0], e.ID))
+	for _, f := range e.Fields {
+		b.Arg(f)
+	}
+	b.EndCommand(r.offset)
 	r.stream.entries++
 }
 
@@ -109,15 +119,49 @@ func (r *Rebuilder) streamConsumer(e *rdbparse.Event, b *sink.Batch) {
 // streamConsumerPending gives the entry to the consumer with the group PEL's
 // delivery time and count. XCLAIM … FORCE ignores ids no longer in the stream
 // (deleted after delivery): such PEL entries cannot be rebuilt by commands.
+//
+// One XCLAIM takes many ids, all given the same TIME and RETRYCOUNT, and a
+// consumer's entries mostly share them (those of one XREADGROUP do): a run
+// of equal ones goes as one command. An XCLAIM per entry made the target
+// spend more on a stream's PEL than on its entries.
 func (r *Rebuilder) streamConsumerPending(e *rdbparse.Event, b *sink.Batch) {
 	p, ok := r.stream.pel[e.ID]
 	if !ok {
 		p = pelInfo{time: 0, count: 1}
 	}
 	delete(r.stream.pel, e.ID)
-	b.Add(r.offset, []byte("XCLAIM"), r.key, r.stream.group, r.stream.consumer, []byte("0"), []byte(e.ID.String()),
-		[]byte("TIME"), strconv.AppendInt(nil, p.time, 10), []byte("RETRYCOUNT"), strconv.AppendUint(nil, p.count, 10),
-		[]byte("FORCE"), []byte("JUSTID"))
+	st := &r.stream
+	if len(st.claims) > 0 && (st.claimTime != p.time || st.claimCount != p.count || len(st.claims) >= r.opt.MaxArgs) {
+		r.flushClaims(b)
+	}
+	st.claimTime, st.claimCount = p.time, p.count
+	st.claims = append(st.claims, e.ID)
+}
+
+// flushClaims sends the run of pending entries gathered for the consumer.
+func (r *Rebuilder) flushClaims(b *sink.Batch) {
+	st := &r.stream
+	if len(st.claims) == 0 {
+		return
+	}
+	var num [40]byte
+	b.BeginCommand(11 + len(st.claims))
+	b.Arg([]byte("XCLAIM"))
+	b.Arg(r.key)
+	b.Arg(st.group)
+	b.Arg(st.consumer)
+	b.Arg([]byte("0"))
+	for _, id := range st.claims {
+		b.Arg(appendStreamID(num[:0], id))
+	}
+	b.Arg([]byte("TIME"))
+	b.Arg(strconv.AppendInt(num[:0], st.claimTime, 10))
+	b.Arg([]byte("RETRYCOUNT"))
+	b.Arg(strconv.AppendUint(num[:0], st.claimCount, 10))
+	b.Arg([]byte("FORCE"))
+	b.Arg([]byte("JUSTID"))
+	b.EndCommand(r.offset)
+	st.claims = st.claims[:0]
 }
 
 // finishConsumer makes sure the current consumer exists: its XCLAIMs may all
@@ -127,6 +171,7 @@ func (r *Rebuilder) finishConsumer(b *sink.Batch) {
 	if !r.stream.inConsumer {
 		return
 	}
+	r.flushClaims(b)
 	r.stream.inConsumer = false
 	b.Add(r.offset, createConsumer(r.caps, r.key, r.stream.group, r.stream.consumer)...)
 }
@@ -152,4 +197,12 @@ func (r *Rebuilder) streamEnd(b *sink.Batch) {
 		r.stream.deleted = r.stream.deleted[n:]
 	}
 	clear(r.stream.pel)
+}
+
+// appendStreamID appends id as ms-seq (without fmt: a stream rebuilds an id
+// per entry).
+func appendStreamID(dst []byte, id rdbparse.StreamID) []byte {
+	dst = strconv.AppendUint(dst, id.Ms, 10)
+	dst = append(dst, '-')
+	return strconv.AppendUint(dst, id.Seq, 10)
 }
