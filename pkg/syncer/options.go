@@ -41,6 +41,10 @@ type Options struct {
 	OnFullResync                string // "stop" or "flush"
 	BatchCommands, BatchBytes   int
 	FlushTarget, Merge, Once    bool
+	// SnapshotWindow is how many batches of the snapshot replay may be in
+	// flight on the target at once (snapshot_window.go); 0: the default,
+	// 1: one at a time, as the stream is applied.
+	SnapshotWindow int
 
 	// RetryRejected and SkipRejected are the operator's answer to commands
 	// the target rejected (recorded with the checkpoint, see rejected.go):
