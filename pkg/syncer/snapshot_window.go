@@ -49,6 +49,7 @@ type snapshotWindow struct {
 
 	mu        sync.Mutex
 	confirmed int64 // every key before this snapshot byte is applied
+	failed    bool  // a batch failed: the batches after it do not move confirmed
 }
 
 // errWindowFailed: a batch of the window failed; the replay continues from
@@ -79,6 +80,8 @@ func (a *applier) openSnapshotWindow(ctx context.Context, from int64) (*snapshot
 	if err != nil {
 		return nil, err
 	}
+	a.log.Info("applying the snapshot with several batches in flight", zap.Int("batches", depth),
+		zap.Int("bytes", windowBytesFactor*a.s.opt.BatchBytes), zap.Int64("from", from))
 	return &snapshotWindow{a: a, win: win, confirmed: from}, nil
 }
 
@@ -101,13 +104,21 @@ func (w *snapshotWindow) send(ctx context.Context, b *sink.Batch, st checkpoint.
 	a.s.store.Attach(b, st)
 	n := b.Len()
 	err := w.win.Send(ctx, b, func(err error) {
-		if err != nil {
-			return // the window keeps it; the replay goes back to the low-water mark
-		}
-		// Outcomes come in batch order: every batch before this one applied.
+		// Outcomes come in batch order: unless one failed, every batch
+		// before this one applied. After a failure the batches behind it
+		// may apply too, but the keys of the failed one are missing.
 		w.mu.Lock()
-		w.confirmed = resumeAt
+		if err != nil {
+			w.failed = true
+		}
+		advance := !w.failed
+		if advance {
+			w.confirmed = resumeAt
+		}
 		w.mu.Unlock()
+		if !advance {
+			return // the window reports the failure; the replay goes back to the low-water mark
+		}
 		exact := st
 		exact.SnapshotPos = resumeAt
 		if err := a.s.store.Committed(context.WithoutCancel(ctx), exact); err != nil {
