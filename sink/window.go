@@ -46,7 +46,8 @@ type Window struct {
 	bytes    int
 	err      error // the first failure: nothing more is sent
 	broken   bool  // the connection failed: what it carried may still be in the target's socket
-	spare    []*Batch
+	spare    []*Batch // buffers of applied batches, for the next Sends
+	spareCap int      // their capacity in bytes: at most maxBytes is kept
 	closed   bool
 }
 
@@ -131,6 +132,7 @@ func (w *Window) Send(ctx context.Context, b *Batch, done func(error)) error {
 	nb := &Batch{}
 	if n := len(w.spare); n > 0 {
 		nb, w.spare = w.spare[n-1], w.spare[:n-1]
+		w.spareCap -= cap(nb.buf)
 	}
 	w.mu.Unlock()
 	*nb, *b = *b, *nb
@@ -225,7 +227,13 @@ func (w *Window) readLoop() {
 		w.mu.Lock()
 		w.inflight--
 		w.bytes -= f.size
-		w.spare = append(w.spare, f.b)
+		// Buffers are kept for reuse, one whatever its size (as Pipeline
+		// reuses its two) and more up to maxBytes: each grew to the largest
+		// batch it carried, and several big ones kept would double the memory.
+		if c := cap(f.b.buf); len(w.spare) == 0 || w.spareCap+c <= w.maxBytes {
+			w.spare = append(w.spare, f.b)
+			w.spareCap += c
+		}
 		w.notifyLocked()
 		w.mu.Unlock()
 	}

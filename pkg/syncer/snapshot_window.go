@@ -37,9 +37,9 @@ const (
 	// 2000 commands, enough that the target always has the next one.
 	defaultSnapshotWindow = 4
 	// windowBytesFactor × batch-bytes is the most the window holds in
-	// flight (always at least one batch): a big key's batches (twice
-	// batch-bytes) go one at a time, so memory stays as it was.
-	windowBytesFactor = 2
+	// flight (always at least one batch): a big key's batches (up to twice
+	// batch-bytes) go one at a time, so memory stays about as it was.
+	windowBytesFactor = 1
 )
 
 // snapshotWindow is a sink.Window with the low-water mark of the replay.
