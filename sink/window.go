@@ -44,8 +44,8 @@ type Window struct {
 	changed  chan struct{} // closed (and replaced) when inflight drops or err is set
 	inflight int
 	bytes    int
-	err      error // the first failure: nothing more is sent
-	broken   bool  // the connection failed: what it carried may still be in the target's socket
+	err      error    // the first failure: nothing more is sent
+	broken   bool     // the connection failed: what it carried may still be in the target's socket
 	spare    []*Batch // buffers of applied batches, for the next Sends
 	spareCap int      // their capacity in bytes: at most maxBytes is kept
 	closed   bool
