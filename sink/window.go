@@ -59,9 +59,13 @@ type flight struct {
 	werr   error // not written (or not wholly): the outcome without reading
 }
 
-// ErrNoFence: the target does not tell the connection's client id, so a
-// Window's connection could not be fenced after a failure.
-var ErrNoFence = errors.New("sink: the target does not give client ids")
+// ErrNoFence: the target does not tell the connection's client id or does
+// not let this user kill a client (CLIENT ID, CLIENT KILL), so a Window's
+// connection could not be fenced after a failure.
+var ErrNoFence = errors.New("sink: the target does not let this user fence a connection (CLIENT ID, CLIENT KILL)")
+
+// noSuchClient is a client id no server reaches (ids count up from 1).
+const noSuchClient = "9223372036854775807"
 
 // ErrWindowFailed wraps the first failure of a Window, returned by the calls
 // after it.
@@ -77,16 +81,24 @@ func (s *Standalone) NewWindow(ctx context.Context, maxBatches, maxBytes int) (*
 	}
 	w := &Window{s: s, c: c, maxBatches: max(maxBatches, 1), maxBytes: maxBytes, changed: make(chan struct{}),
 		exited: make(chan struct{})}
-	// Without its id the connection could not be fenced after a failure.
+	// Without its id, and the right to kill a client, the connection could
+	// not be fenced after a failure. Killing an id far beyond any given out
+	// only tells whether CLIENT KILL is allowed.
 	r, err := c.do("CLIENT", "ID")
 	if err == nil && r.Type != respInteger {
 		err = fmt.Errorf("%w: CLIENT ID answered %q", ErrNoFence, r.Line)
+	}
+	if err == nil {
+		w.clientID = string(r.Line)
+		r, err = c.do("CLIENT", "KILL", "ID", noSuchClient)
+		if err == nil && !killed(r) {
+			err = fmt.Errorf("%w: CLIENT KILL ID %s answered %q", ErrNoFence, noSuchClient, r.Line)
+		}
 	}
 	if err != nil {
 		_ = c.close()
 		return nil, fmt.Errorf("sink: window connection to %s: %w", s.cfg.Addr, err)
 	}
-	w.clientID = string(r.Line)
 	w.writeq = make(chan *flight, w.maxBatches)
 	w.readq = make(chan *flight, w.maxBatches)
 	go w.writeLoop()
@@ -302,10 +314,11 @@ func (s *Standalone) killClient(ctx context.Context, id string) error {
 		}
 		r, err := s.conn.do("CLIENT", "KILL", "ID", id)
 		if err == nil {
-			if r.isError() && !strings.Contains(strings.ToLower(string(r.Line)), "no such client") {
+			if !killed(r) {
 				return fmt.Errorf("sink: fencing the failed window connection (CLIENT KILL ID %s): %s", id, r.Line)
 			}
-			s.log.Info("fenced the failed window connection", zap.String("client_id", id), zap.Bool("was_gone", r.isError()))
+			s.log.Info("fenced the failed window connection", zap.String("client_id", id),
+				zap.Bool("was_gone", r.Type != respInteger || string(r.Line) == "0"))
 			return nil
 		}
 		s.dropConn()
@@ -318,4 +331,11 @@ func (s *Standalone) killClient(ctx context.Context, id string) error {
 			return fmt.Errorf("sink: fencing the failed window connection: %w", err)
 		}
 	}
+}
+
+// killed reports whether r is CLIENT KILL ID's answer when it did its job:
+// the number of clients killed (0 when the client was gone already), or,
+// on servers that answer so, "No such client".
+func killed(r reply) bool {
+	return r.Type == respInteger || r.isError() && strings.Contains(strings.ToLower(string(r.Line)), "no such client")
 }

@@ -201,3 +201,26 @@ func TestWindowFencesBrokenConnection(t *testing.T) {
 		t.Errorf("outcomes %v: want the batch failed", out.errs)
 	}
 }
+
+// A user that may not kill clients gets no Window (ErrNoFence): the caller
+// then applies one batch at a time.
+func TestWindowNeedsClientKill(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, redistest.Redis70, redistest.Options{})
+	c := srv.Client()
+	defer c.Close()
+	if err := c.Do(ctx(t), "ACL", "SETUSER", "nokill", "on", ">pw", "~*", "+@all", "-client|kill").Err(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewStandalone(ctx(t), Config{Addr: srv.Addr, Username: "nokill", Password: "pw", CheckpointKey: "cp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if w, err := s.NewWindow(ctx(t), 4, 1<<20); !errors.Is(err, ErrNoFence) {
+		if w != nil {
+			_ = w.Close(ctx(t))
+		}
+		t.Fatalf("NewWindow for a user without CLIENT KILL: %v, want ErrNoFence", err)
+	}
+}

@@ -74,7 +74,8 @@ func (a *applier) openSnapshotWindow(ctx context.Context, from int64) (*snapshot
 	}
 	win, err := a.s.target.NewWindow(ctx, depth, windowBytesFactor*a.s.opt.BatchBytes)
 	if errors.Is(err, sink.ErrNoFence) {
-		a.log.Info("applying the snapshot one batch at a time: the target does not give client ids", zap.Error(err))
+		a.log.Info("applying the snapshot one batch at a time: with several in flight a failed connection must be "+
+			"fenced, which needs CLIENT ID and CLIENT KILL on the target (+client|id +client|kill)", zap.Error(err))
 		return nil, nil
 	}
 	if err != nil {
