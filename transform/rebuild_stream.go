@@ -48,10 +48,18 @@ type streamState struct {
 	// until then.
 	idmpAction unholdable.Action
 
-	claims      [][]byte // the consumer's claims not sent yet: id, time, count, …
-	claimed     int      // pending entries claimed (through claimScript)
-	ghostLikely bool     // a claimed id is likely to have no message (see noteClaim)
-	scratch     bool     // the scratch keys were cleared
+	// claims: the consumer's pending entries not sent yet, as runs of
+	// equal delivery time and count (claimScript's arguments: time, count,
+	// how many, their ids, …); claimIDs counts the ids, runStart is the
+	// index of the current run's "how many".
+	claims      [][]byte
+	claimIDs    int
+	runStart    int
+	runTime     int64
+	runCount    uint64
+	claimed     int  // pending entries claimed (through claimScript)
+	ghostLikely bool // a claimed id is likely to have no message (see noteClaim)
+	scratch     bool // the scratch keys were cleared
 }
 
 func (s *streamState) reset() {
@@ -61,16 +69,22 @@ func (s *streamState) reset() {
 	clear(s.pel)
 	s.inConsumer = false
 	s.idmpAction = ""
-	s.claims = s.claims[:0]
+	s.claims, s.claimIDs = s.claims[:0], 0
 	s.claimed, s.ghostLikely, s.scratch = 0, false, false
 }
 
 func (r *Rebuilder) streamEntry(e *rdbparse.Event, b *sink.Batch) {
-	id := []byte(e.ID.String())
-	args := make([][]byte, 0, 3+len(e.Fields))
-	args = append(args, []byte("XADD"), r.key, id)
-	args = append(args, e.Fields...)
-	b.Add(r.offset, args...)
+	// Written straight into the batch, the id without fmt: a stream
+	// rebuilds a command per entry.
+	var num [42]byte
+	b.BeginCommand(3 + len(e.Fields))
+	b.Arg([]byte("XADD"))
+	b.Arg(r.key)
+	b.Arg(appendStreamID(num[:0], e.ID))
+	for _, f := range e.Fields {
+		b.Arg(f)
+	}
+	b.EndCommand(r.offset)
 	st := &r.stream
 	if st.entries == 0 {
 		st.firstAdded = e.ID
@@ -210,18 +224,32 @@ func (r *Rebuilder) streamConsumer(e *rdbparse.Event, b *sink.Batch) {
 // delivery time and count, through claimScript: a claim that finds no
 // message (the entry was deleted or trimmed with its whole node) is recorded
 // on the target, and streamEnd has the stream copied with it (repairScript).
+//
+// One XCLAIM takes many ids, all given the same TIME and RETRYCOUNT, and a
+// consumer's entries mostly share them (those of one XREADGROUP do): the
+// claims go as runs of equal time and count, one XCLAIM per run in the
+// script, which finds the ids without a message from its JUSTID reply. An
+// XCLAIM per entry made the target spend more on a stream's PEL than on its
+// entries.
 func (r *Rebuilder) streamConsumerPending(e *rdbparse.Event, b *sink.Batch) {
 	p, ok := r.stream.pel[e.ID]
 	if !ok {
 		p = pelInfo{time: 0, count: 1}
 	}
 	delete(r.stream.pel, e.ID)
-	r.stream.noteClaim(e.ID)
-	r.stream.claims = append(r.stream.claims, []byte(e.ID.String()), strconv.AppendInt(nil, p.time, 10),
-		strconv.AppendUint(nil, p.count, 10))
-	if len(r.stream.claims)/3 >= r.opt.MaxArgs {
+	st := &r.stream
+	st.noteClaim(e.ID)
+	if st.claimIDs >= r.opt.MaxArgs {
 		r.flushClaims(b)
 	}
+	if len(st.claims) == 0 || st.runTime != p.time || st.runCount != p.count {
+		st.runTime, st.runCount = p.time, p.count
+		st.claims = append(st.claims, strconv.AppendInt(nil, p.time, 10), strconv.AppendUint(nil, p.count, 10), nil)
+		st.runStart = len(st.claims) - 1
+	}
+	st.claims = append(st.claims, appendStreamID(nil, e.ID))
+	st.claimIDs++
+	st.claims[st.runStart] = strconv.AppendInt(st.claims[st.runStart][:0], int64(len(st.claims)-1-st.runStart), 10)
 }
 
 // finishConsumer sends the consumer's claims and makes sure it exists: its
@@ -320,4 +348,12 @@ func (r *Rebuilder) streamIDMPEntry(e *rdbparse.Event, b *sink.Batch) error {
 		b.Add(r.offset, []byte("XDEL"), r.key, []byte(e.ID.String()))
 	}
 	return nil
+}
+
+// appendStreamID appends id as ms-seq, as the server writes it (claimScript
+// compares the ids it sent with those XCLAIM returns).
+func appendStreamID(dst []byte, id rdbparse.StreamID) []byte {
+	dst = strconv.AppendUint(dst, id.Ms, 10)
+	dst = append(dst, '-')
+	return strconv.AppendUint(dst, id.Seq, 10)
 }

@@ -74,7 +74,7 @@ func (r *Rebuilder) flushClaims(b *sink.Batch) {
 	args = append(args, []byte("EVAL"), []byte(claimScript), []byte("2"), r.key, ghosts, st.group, st.consumer)
 	args = append(args, st.claims...)
 	b.Add(r.offset, args...)
-	st.claims = st.claims[:0]
+	st.claims, st.claimIDs = st.claims[:0], 0
 }
 
 // repairStream copies the stream with its missing messages as ghosts, if
