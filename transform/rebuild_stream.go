@@ -48,18 +48,17 @@ type streamState struct {
 	// until then.
 	idmpAction unholdable.Action
 
-	// claims: the consumer's pending entries not sent yet, as runs of
-	// equal delivery time and count (claimScript's arguments: time, count,
-	// how many, their ids, …); claimIDs counts the ids, runStart is the
-	// index of the current run's "how many".
-	claims      [][]byte
-	claimIDs    int
-	runStart    int
-	runTime     int64
-	runCount    uint64
-	claimed     int  // pending entries claimed (through claimScript)
-	ghostLikely bool // a claimed id is likely to have no message (see noteClaim)
-	scratch     bool // the scratch keys were cleared
+	// added: the ids of the entries added, in order, the first
+	// maxKnownIDs of them: a claim of one of those finds its message
+	// (rebuild_stream_claims.go). idmpDeleted: an entry was deleted before
+	// the claims (on-unholdable-idmp skip), so added no longer says that.
+	added       []rdbparse.StreamID
+	idmpDeleted bool
+	claims      []pendingClaim // the consumer's claims not sent yet
+	claimed     int            // pending entries claimed
+	scripted    int            // of them through claimScript (their message may be gone)
+	ghostLikely bool           // a scripted id is likely to have no message (see noteScripted)
+	scratch     bool           // the scratch keys were cleared
 }
 
 func (s *streamState) reset() {
@@ -69,8 +68,9 @@ func (s *streamState) reset() {
 	clear(s.pel)
 	s.inConsumer = false
 	s.idmpAction = ""
-	s.claims, s.claimIDs = s.claims[:0], 0
-	s.claimed, s.ghostLikely, s.scratch = 0, false, false
+	s.added, s.idmpDeleted = s.added[:0], false
+	s.claims = s.claims[:0]
+	s.claimed, s.scripted, s.ghostLikely, s.scratch = 0, 0, false, false
 }
 
 func (r *Rebuilder) streamEntry(e *rdbparse.Event, b *sink.Batch) {
@@ -91,6 +91,9 @@ func (r *Rebuilder) streamEntry(e *rdbparse.Event, b *sink.Batch) {
 	}
 	st.lastAdded = e.ID
 	st.entries++
+	if len(st.added) < maxKnownIDs {
+		st.added = append(st.added, e.ID)
+	}
 	for _, f := range e.Fields {
 		st.bytes += int64(len(f))
 	}
@@ -220,38 +223,6 @@ func (r *Rebuilder) streamConsumer(e *rdbparse.Event, b *sink.Batch) {
 	r.stream.inConsumer = true
 }
 
-// streamConsumerPending gives the entry to the consumer with the group PEL's
-// delivery time and count, through claimScript: a claim that finds no
-// message (the entry was deleted or trimmed with its whole node) is recorded
-// on the target, and streamEnd has the stream copied with it (repairScript).
-//
-// One XCLAIM takes many ids, all given the same TIME and RETRYCOUNT, and a
-// consumer's entries mostly share them (those of one XREADGROUP do): the
-// claims go as runs of equal time and count, one XCLAIM per run in the
-// script, which finds the ids without a message from its JUSTID reply. An
-// XCLAIM per entry made the target spend more on a stream's PEL than on its
-// entries.
-func (r *Rebuilder) streamConsumerPending(e *rdbparse.Event, b *sink.Batch) {
-	p, ok := r.stream.pel[e.ID]
-	if !ok {
-		p = pelInfo{time: 0, count: 1}
-	}
-	delete(r.stream.pel, e.ID)
-	st := &r.stream
-	st.noteClaim(e.ID)
-	if st.claimIDs >= r.opt.MaxArgs {
-		r.flushClaims(b)
-	}
-	if len(st.claims) == 0 || st.runTime != p.time || st.runCount != p.count {
-		st.runTime, st.runCount = p.time, p.count
-		st.claims = append(st.claims, strconv.AppendInt(nil, p.time, 10), strconv.AppendUint(nil, p.count, 10), nil)
-		st.runStart = len(st.claims) - 1
-	}
-	st.claims = append(st.claims, appendStreamID(nil, e.ID))
-	st.claimIDs++
-	st.claims[st.runStart] = strconv.AppendInt(st.claims[st.runStart][:0], int64(len(st.claims)-1-st.runStart), 10)
-}
-
 // finishConsumer sends the consumer's claims and makes sure it exists: its
 // claims may all have found no message, and creating an existing consumer
 // changes nothing.
@@ -275,16 +246,18 @@ func createConsumer(caps server.Info, key, group, consumer []byte) [][]byte {
 func (r *Rebuilder) streamEnd(b *sink.Batch) {
 	r.finishConsumer(b)
 	st := &r.stream
-	if st.claimed > 0 {
+	// Only scripted claims may have found no message and made the stream
+	// be copied; the others found theirs and changed no entry.
+	if st.scripted > 0 {
 		r.repairStream(b)
 	}
 	removed := len(st.deleted) > 0
-	if st.claimed > 0 || removed && r.keepsZeroMaxDeleted() {
+	if st.scripted > 0 || removed && r.keepsZeroMaxDeleted() {
 		r.drainStream(b)
 	} else {
 		r.xdelDeleted(b)
 	}
-	if m := st.meta; r.caps.StreamV2() && m.HasV2Fields && (removed || st.claimed > 0) {
+	if m := st.meta; r.caps.StreamV2() && m.HasV2Fields && (removed || st.scripted > 0) {
 		b.Add(r.offset, []byte("XSETID"), r.key, []byte(m.LastID.String()),
 			[]byte("ENTRIESADDED"), strconv.AppendUint(nil, m.EntriesAdded, 10),
 			[]byte("MAXDELETEDID"), []byte(m.MaxDeletedID.String()))
@@ -346,14 +319,7 @@ func (r *Rebuilder) streamIDMPEntry(e *rdbparse.Event, b *sink.Batch) error {
 	}
 	if r.stream.idmpAction == unholdable.Skip {
 		b.Add(r.offset, []byte("XDEL"), r.key, []byte(e.ID.String()))
+		r.stream.idmpDeleted = true
 	}
 	return nil
-}
-
-// appendStreamID appends id as ms-seq, as the server writes it (claimScript
-// compares the ids it sent with those XCLAIM returns).
-func appendStreamID(dst []byte, id rdbparse.StreamID) []byte {
-	dst = strconv.AppendUint(dst, id.Ms, 10)
-	dst = append(dst, '-')
-	return strconv.AppendUint(dst, id.Seq, 10)
 }
