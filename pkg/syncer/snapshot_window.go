@@ -100,6 +100,9 @@ func (w *snapshotWindow) send(ctx context.Context, b *sink.Batch, st checkpoint.
 	if err := a.asyncErr(); err != nil {
 		return err
 	}
+	// The rate limits pace the window's batches as the stream's; a
+	// stopping sync sends its last batch without waiting.
+	_ = a.s.opt.Limits.Wait(ctx, b.Len(), b.Size())
 	st.SnapshotPos = w.lowWater()
 	st.UpdatedAt = time.Now()
 	a.s.store.Attach(b, st)

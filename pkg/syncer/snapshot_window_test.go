@@ -3,11 +3,13 @@ package syncer
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/pkg/checkpoint"
+	"github.com/redferry/redferry/pkg/ratelimit"
 	"github.com/redferry/redferry/sink"
 )
 
@@ -70,5 +72,49 @@ func TestSnapshotWindowCheckpointIsLowWaterMark(t *testing.T) {
 	}
 	if got.SnapshotPos > 100 || got.SnapshotPos < from {
 		t.Errorf("the checkpoint in the target says every key before byte %d is applied; the refused batch starts at 100", got.SnapshotPos)
+	}
+}
+
+// max-ops-per-second holds for the snapshot's batches too, also with
+// several in flight: five batches of 100 commands at 500 commands a second
+// cannot all start within 0.8 s, and every one of them lands.
+func TestSnapshotWindowKeepsRateLimit(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	src := redistest.Start(t, redistest.Redis70, redistest.Options{})
+	dst := redistest.Start(t, redistest.Redis70, redistest.Options{})
+	s, err := newFromConfig(ctx, testConfig(t, src, dst), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.opt.Limits = ratelimit.New(500, 0)
+	a := &applier{s: s, log: testLogger(t), batch: &sink.Batch{}, onceTarget: -1, pipe: s.target.NewPipeline()}
+	w, err := a.openSnapshotWindow(ctx, 0)
+	if err != nil || w == nil {
+		t.Fatalf("openSnapshotWindow: %v, %v", w, err)
+	}
+	st := checkpoint.State{ReplID: "0123456789abcdef0123456789abcdef01234567", Offset: 7, Phase: checkpoint.PhaseSnapshotReplay}
+	const batches, per = 5, 100
+	start := time.Now()
+	for i := range batches {
+		for j := range per {
+			a.batch.AddStrings(int64(i*per+j), "SET", "k:"+strconv.Itoa(i*per+j), "v")
+		}
+		if err := w.send(ctx, a.batch, st, int64((i+1)*per)); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+	}
+	if err := w.close(ctx); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if took := time.Since(start); took < 700*time.Millisecond {
+		t.Errorf("%d commands applied in %v at a limit of 500 a second: the window ignored the rate limit", batches*per, took)
+	}
+	c := dst.Client()
+	defer c.Close()
+	if n := c.DBSize(ctx).Val(); n != batches*per+1 {
+		t.Errorf("target holds %d keys, want %d and the checkpoint", n, batches*per)
 	}
 }
