@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redferry/redferry/internal/redistest"
+	"github.com/redferry/redferry/pkg/unholdable"
 	"github.com/redferry/redferry/rdbparse"
 	"github.com/redferry/redferry/sink"
 )
@@ -111,5 +112,62 @@ func TestRebuildStreamClaimRuns(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An entry left out by on-unholdable-idmp = "skip" is deleted after the
+// groups but before the last consumer's claims go: such a claim must not be
+// taken for one that finds its message (a plain XCLAIM would drop it), and
+// the pending entry stays with its consumer as for any message gone.
+func TestRebuildStreamClaimAfterIDMPSkip(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, redistest.Redis70, redistest.Options{})
+	s := newSink(t, srv, sink.Config{})
+	at := time.Now().UnixMilli() - 30_000
+	es := events{}.key(0, "st", rdbparse.TypeStream, 0)
+	for ms := uint64(1); ms <= 4; ms++ {
+		es = es.add(rdbparse.Event{Kind: rdbparse.KindStreamEntry, ID: sid(ms, 0), Fields: [][]byte{[]byte("f"), []byte("v")}})
+	}
+	es = es.add(rdbparse.Event{Kind: rdbparse.KindStreamMeta, Stream: rdbparse.StreamMeta{Length: 4, LastID: sid(4, 0)}}).
+		add(rdbparse.Event{Kind: rdbparse.KindStreamGroup, Group: rdbparse.StreamGroup{Name: []byte("g"), LastID: sid(4, 0)}})
+	for ms := uint64(1); ms <= 4; ms++ {
+		es = es.add(rdbparse.Event{Kind: rdbparse.KindStreamPending, ID: sid(ms, 0), DeliveryTime: at, DeliveryCount: 3})
+	}
+	owner := map[uint64]string{1: "c1", 2: "c1", 3: "c2", 4: "c2"}
+	for _, c := range []string{"c1", "c2"} {
+		es = es.add(rdbparse.Event{Kind: rdbparse.KindStreamConsumer, Consumer: rdbparse.StreamConsumer{Name: []byte(c)}})
+		for ms := uint64(1); ms <= 4; ms++ {
+			if owner[ms] == c {
+				es = es.add(rdbparse.Event{Kind: rdbparse.KindStreamConsumerPending, ID: sid(ms, 0)})
+			}
+		}
+	}
+	es = es.add(rdbparse.Event{Kind: rdbparse.KindStreamIDMP, IDMP: rdbparse.StreamIDMP{Duration: 100, MaxSize: 100}}).
+		add(rdbparse.Event{Kind: rdbparse.KindStreamIDMPEntry, Name: []byte("p"), Value: []byte("i"), ID: sid(4, 0)})
+	opt := RebuildOptions{Unholdable: Unholdable{Policy: unholdable.Policy{IDMP: unholdable.Skip}}}
+	b, err := rebuild(t, s.Server(), opt, es.end())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(ctx(t), b); err != nil {
+		t.Fatal(err)
+	}
+	c := srv.Client()
+	defer c.Close()
+	var ids []string
+	for _, m := range c.XRange(ctx(t), "st", "-", "+").Val() {
+		ids = append(ids, m.ID)
+	}
+	if fmt.Sprint(ids) != "[1-0 2-0 3-0]" {
+		t.Errorf("stream entries %v, want [1-0 2-0 3-0] (4-0 left out)", ids)
+	}
+	pend := c.XPendingExt(ctx(t), &redis.XPendingExtArgs{Stream: "st", Group: "g", Start: "-", End: "+", Count: 10}).Val()
+	if len(pend) != 4 {
+		t.Fatalf("PEL %+v, want 4 entries (4-0's kept, as for any pending entry whose message is gone)", pend)
+	}
+	for i, p := range pend {
+		if want := sid(uint64(i+1), 0).String(); p.ID != want || p.Consumer != owner[uint64(i+1)] || p.RetryCount != 3 {
+			t.Errorf("PEL[%d] = %+v, want %s of %s delivered 3 times", i, p, want, owner[uint64(i+1)])
+		}
 	}
 }
