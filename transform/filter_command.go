@@ -250,10 +250,12 @@ func (f *Filter) currentDBOnly(db int) (Outcome, error) {
 
 // filterCopyScript is COPY … REPLACE when types are dropped: a source key the
 // target lacks is of a dropped type, and so is the copy, which must then
-// not remain on the target.
-const filterCopyScript = "if redis.call('exists', KEYS[1]) == 1 then " +
-	"return redis.call('copy', KEYS[1], KEYS[2], 'db', ARGV[1], 'replace') end " +
-	"redis.call('select', ARGV[1]) return redis.call('del', KEYS[2])"
+// not remain on the target. It copies by DUMP and RESTORE, which every
+// target has (COPY came with 6.2); ARGV[1] is the destination db.
+const filterCopyScript = "local d = redis.call('DUMP', KEYS[1]) " +
+	"if not d then redis.call('SELECT', ARGV[1]) return redis.call('DEL', KEYS[2]) end " +
+	"local ttl = redis.call('PTTL', KEYS[1]) if ttl < 0 then ttl = 0 end " +
+	"redis.call('SELECT', ARGV[1]) redis.call('RESTORE', KEYS[2], ttl, d, 'REPLACE') return 1"
 
 // copyKey: COPY src dst [DB n] [REPLACE].
 func (f *Filter) copyKey(db int, args [][]byte) (Outcome, error) {

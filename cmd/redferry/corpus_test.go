@@ -267,7 +267,7 @@ func (c *fileCheck) restored(ref serverKind, result loadResult) (needsRestore bo
 			c.errorf("restore (%s) reports %d empty keys skipped, %s skipped %d", mode, skipped, ref, result.emptySkipped)
 		}
 		lc, tc := loader.Client(), target.Client()
-		rep, err := verify.Compare(ctx, lc, tc, verify.Options{MaxDiffs: 5})
+		rep, err := verify.Compare(ctx, lc, tc, verify.Options{MaxDiffs: 1000}) // all of them: onlyExpiredIDMP judges each
 		lc.Close()
 		tc.Close()
 		if err != nil {
@@ -275,7 +275,7 @@ func (c *fileCheck) restored(ref serverKind, result loadResult) (needsRestore bo
 		}
 		if !rep.Equal() && !onlyExpiredIDMP(rep) {
 			c.errorf("restored (%s) into %s differs from the server's own load in %d ways, e.g. %v",
-				mode, ref.name, rep.DiffCount, rep.Diffs)
+				mode, ref.name, rep.DiffCount, rep.Diffs[:min(5, len(rep.Diffs))])
 		}
 	}
 	return needsRestore

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/redferry/redferry/pkg/config"
 	"github.com/redferry/redferry/pkg/interlock"
 	"github.com/redferry/redferry/pkg/scan"
+	"github.com/redferry/redferry/pkg/status"
 	"github.com/redferry/redferry/pkg/unholdable"
 	"github.com/redferry/redferry/sink"
 	"github.com/redferry/redferry/transform"
@@ -21,7 +23,8 @@ import (
 // scanSharedFlags are the settings of `redferry sync` that scan uses too.
 var scanSharedFlags = append(append([]string(nil), verifyConnFlags...), "flush-target", "merge", "replay-mode",
 	"on-unknown-module", "on-unholdable-functions", "on-unholdable-field-ttl", "on-unholdable-module", "on-unholdable-idmp",
-	"on-target-error", "batch-commands", "batch-bytes", "log-level", "log-format")
+	"on-target-error", "batch-commands", "batch-bytes", "log-level", "log-format",
+	"status-addr", "status-token-file", "max-bytes-per-second")
 
 type scanFlags struct {
 	configFile               string
@@ -45,7 +48,9 @@ func newScanCommand() *cobra.Command {
 			"own reads, in bounded memory. Keyspace notifications (turned on for the run with CONFIG SET where\n" +
 			"allowed, and put back on exit) mark keys changed during the copy, which are copied again; with\n" +
 			"--live they keep the target current until SIGTERM. The SCAN cursor is checkpointed in the target,\n" +
-			"so a restart continues the pass. What this mode cannot guarantee: see \"Scan mode\" in the README;\n" +
+			"so a restart continues the pass. The status server of sync (status-addr) serves /status, /metrics and\n" +
+			"PUT /limits (the rate, changed at run time); redferry status reads it. Standalone servers only: a cluster\n" +
+			"node is refused. What this mode cannot guarantee: see \"Scan mode\" in the README;\n" +
 			"redferry verify --rounds 3 reports what still differs.",
 		Example: "  redferry scan --source rediss://master.cache.example:6379 --target redis://10.0.0.2:6379\n" +
 			"  redferry scan --config /etc/redferry/redferry.toml --live --rate 20000",
@@ -66,7 +71,8 @@ func newScanCommand() *cobra.Command {
 	}
 	fl.BoolVar(&f.live, "live", false, "after the copy, keep the target current from keyspace notifications until SIGTERM")
 	fl.IntVar(&f.count, "scan-count", 500, "SCAN COUNT: keys asked for per SCAN call")
-	fl.IntVar(&f.rate, "rate", 0, "at most this many keys per second read by a pass (0: no limit), to spare the source")
+	fl.IntVar(&f.rate, "rate", 0, "at most this many keys per second read from the source (0: max-ops-per-second, else no limit), to spare it; "+
+		"PUT /limits on the status server changes it while the scan runs")
 	fl.Int64Var(&f.bigKeyBytes, "big-key-bytes", 4<<20, "keys above this MEMORY USAGE are copied page by page, not with one DUMP")
 	fl.Int64Var(&f.bigKeyElems, "big-key-elements", 20000, "where MEMORY USAGE is refused: keys with more elements are copied page by page")
 	fl.IntVar(&f.chunk, "chunk", 1000, "elements per paged read of a big key (and KiB per GETRANGE of a big string)")
@@ -84,13 +90,13 @@ func runScan(cmd *cobra.Command, f scanFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(), cfg.ValidateStatusServer()); err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	if err := cfg.ResolvePasswords(); err != nil {
 		return err
 	}
-	log, _, err := newLogger(cfg.LogLevel, cfg.LogFormat)
+	log, level, err := newLogger(cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return err
 	}
@@ -126,7 +132,10 @@ func runScan(cmd *cobra.Command, f scanFlags) error {
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	recorder := unholdable.NewRecorder(log, nil)
+	tracker := status.NewTracker(srcEP.String(), dstEP.String())
+	tracker.SetScan(status.ScanReport{})
+	recorder := unholdable.NewRecorder(log, tracker.AddUnholdable)
+	limits := scanLimits(cfg, f.rate)
 	stateKey := cfg.CheckpointKey
 	if stateKey == "" {
 		stateKey = checkpoint.KeyPrefix + cfg.Name + ":scan"
@@ -135,16 +144,22 @@ func runScan(cmd *cobra.Command, f scanFlags) error {
 		Target: sink.Config{Addr: dstEP.Addr, Username: dstEP.Username, Password: dstEP.Password, TLS: dstTLS,
 			OnError: cfg.OnTargetError, DialTimeout: cfg.DialTimeout, IOTimeout: cfg.IOTimeout, Logger: log},
 		StateKey: stateKey, Live: f.live, FlushTarget: cfg.FlushTarget, Merge: cfg.Merge,
-		ScanCount: f.count, Rate: f.rate, BigKeyBytes: f.bigKeyBytes, BigKeyElements: f.bigKeyElems, Chunk: f.chunk,
+		ScanCount: f.count, Limits: limits, BigKeyBytes: f.bigKeyBytes, BigKeyElements: f.bigKeyElems, Chunk: f.chunk,
 		Coalesce: f.coalesce, BigKeyCoalesce: f.bigCoalesce, MaxDirty: f.maxDirty, SettleTimeout: f.settle,
 		StreamPoll: f.streamPoll, MaxStreams: f.maxStreams,
 		ReplayMode: cfg.ReplayMode, Unholdable: transform.Unholdable{Policy: policy, Recorder: recorder},
-		BatchCommands: cfg.BatchCommands, BatchBytes: cfg.BatchBytes, Logger: log}
+		BatchCommands: cfg.BatchCommands, BatchBytes: cfg.BatchBytes, Progress: scanProgress(tracker), Logger: log}
 	defer recorder.Summary()
+	if err := serveScanStatus(ctx, cfg, tracker, limits, &level, log); err != nil {
+		return err
+	}
 	log.Info("redferry scan starting", zap.String("source", srcEP.String()), zap.String("target", dstEP.String()),
 		zap.Bool("live", f.live), zap.String("state_key", stateKey), zap.String("version", version))
 	start := time.Now()
 	st, err := scan.Run(ctx, opt)
+	tracker.SetScan(scanReport(st))
+	tracker.SetPhase(status.PhaseStopped)
+	tracker.SetError(err)
 	fields := []zap.Field{zap.Int("passes", st.Pass), zap.Int64("copied", st.Copied), zap.Int64("big", st.Big),
 		zap.Int64("deleted", st.Deleted), zap.Int64("events", st.Events), zap.Int("rescans", st.Rescans),
 		zap.Int64("pass_copied", st.PassCopied), zap.Int("dirty", st.Dirty), zap.Duration("took", time.Since(start))}

@@ -88,7 +88,7 @@ func TestScanKillResume(t *testing.T) {
 
 	args := []string{"scan", "--source", src.URL(), "--target", dst.URL(), "--scan-count", "100"}
 	cmd := exec.Command(binary, append(args, "--rate", "5000")...) // about 5 s: time to hit it
-	cmd.Env = append(os.Environ(), "REDFERRY_LOG_FORMAT=json")
+	cmd.Env = append(os.Environ(), "REDFERRY_LOG_FORMAT=json", "REDFERRY_STATUS_ADDR=")
 	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -19,7 +19,7 @@ func newStatusCommand() *cobra.Command {
 	var sc *statusClient
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the state of the running sync (phase, offsets, lag, counters)",
+		Short: "Show the state of the running sync or scan (phase, offsets or pass, lag, counters)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := sc.resolve(); err != nil {
@@ -29,7 +29,7 @@ func newStatusCommand() *cobra.Command {
 			base := "http://" + sc.addr
 			resp, err := client.Get(base + "/status")
 			if err != nil {
-				return fmt.Errorf("cannot reach the sync's status server at %s (is `redferry sync` running with this status-addr?): %w", sc.addr, err)
+				return fmt.Errorf("cannot reach the sync's status server at %s (is `redferry sync` or `redferry scan` running with this status-addr?): %w", sc.addr, err)
 			}
 			defer resp.Body.Close()
 			var r status.Report
@@ -61,6 +61,10 @@ func printStatus(w io.Writer, r status.Report, ready string) {
 	}
 	row("phase", "%s", r.Phase)
 	row("ready", "%s", ready)
+	if r.Scan != nil {
+		printScanStatus(row, r)
+		return
+	}
 	row("source", "%s (replid %s)", r.Source, r.ReplID)
 	row("target", "%s", r.Target)
 	row("offset received", "%d", r.OffsetReceived)
@@ -81,8 +85,14 @@ func printStatus(w io.Writer, r status.Report, ready string) {
 		row("not holdable", "%s", u)
 	}
 	row("spool", "%s", bytesText(r.SpoolBytes))
+	printCommonStatus(row, r, "commands/s")
+}
+
+// printCommonStatus prints the rows a sync and a scan share: the rate
+// limits (ops in unit), the filters, the uptime, the last error.
+func printCommonStatus(row func(name, format string, args ...any), r status.Report, unit string) {
 	if l := r.Limits; l != nil && (l.MaxOpsPerSecond > 0 || l.MaxBytesPerSecond > 0) {
-		row("rate limits", "%s commands/s, %s/s (waited %.1fs)", limitText(l.MaxOpsPerSecond, strconv.FormatInt(l.MaxOpsPerSecond, 10)),
+		row("rate limits", "%s %s, %s/s (waited %.1fs)", limitText(l.MaxOpsPerSecond, strconv.FormatInt(l.MaxOpsPerSecond, 10)), unit,
 			limitText(l.MaxBytesPerSecond, bytesText(l.MaxBytesPerSecond)), l.ThrottledSeconds)
 	}
 	if f := r.Filtered; f != nil {
@@ -92,6 +102,28 @@ func printStatus(w io.Writer, r status.Report, ready string) {
 	if r.LastError != "" {
 		row("last error", "%s", r.LastError)
 	}
+}
+
+// printScanStatus prints the rows of a `redferry scan`.
+func printScanStatus(row func(name, format string, args ...any), r status.Report) {
+	s := r.Scan
+	row("source", "%s", r.Source)
+	row("target", "%s", r.Target)
+	if s.PassPhase == "copy" || s.PassPhase == "prune" {
+		pct := 0.0
+		if s.SourceKeys > 0 {
+			pct = min(100, 100*float64(s.PassKeysCopied)/float64(s.SourceKeys))
+		}
+		row("pass", "%d, %s: %d of %d source keys copied (%.0f%%)", s.Pass, s.PassPhase, s.PassKeysCopied, s.SourceKeys, pct)
+	} else {
+		row("pass", "%d, complete (%s): %d keys copied, %d keys on the source", s.Pass, s.PassPhase, s.PassKeysCopied, s.SourceKeys)
+	}
+	row("keys", "%d scanned, %d copied (%d big, page by page), %d deleted", s.KeysScanned, s.KeysCopied, s.BigKeysCopied, s.KeysDeleted)
+	row("changed keys", "%d waiting to be copied again (%d notifications, %d extra passes)", s.DirtyKeys, s.Events, s.Rescans)
+	if u := unholdableText(r.Unholdable); u != "" {
+		row("not holdable", "%s", u)
+	}
+	printCommonStatus(row, r, "keys/s")
 }
 
 // limitText is text, or "no limit" for 0.

@@ -114,7 +114,11 @@ func (l *Limits) Wait(ctx context.Context, ops, size int) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-changed:
-			continue // the caps changed: book again
+			// The caps changed: book again, counting the time waited so far.
+			l.mu.Lock()
+			l.throttled += max(l.now().Sub(now), 0)
+			l.mu.Unlock()
+			continue
 		case <-l.after(wait):
 		}
 		l.mu.Lock()
@@ -143,4 +147,23 @@ func later(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// Ahead is how long a write asked for now would wait under the caps (0:
+// none), so a caller can apply what it holds before a long wait.
+func (l *Limits) Ahead() time.Duration {
+	if l == nil {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	start := now
+	if l.ops > 0 {
+		start = later(start, l.nextOps)
+	}
+	if l.bytes > 0 {
+		start = later(start, l.nextBytes)
+	}
+	return start.Sub(now)
 }

@@ -94,6 +94,10 @@ func TestLimitsSetWakesWaiters(t *testing.T) {
 	if ops, bytes := l.Get(); ops != 0 || bytes != 0 {
 		t.Errorf("Get() = %d, %d after Set(0, -1), want 0, 0", ops, bytes)
 	}
+	// The time it waited before the change counts as throttled.
+	if d := l.Throttled(); d < 50*time.Millisecond || d > 5*time.Second {
+		t.Errorf("Throttled() = %s after a wait of about 50ms cut short by Set, want about 50ms", d)
+	}
 }
 
 func TestLimitsCaps(t *testing.T) {
@@ -104,5 +108,29 @@ func TestLimitsCaps(t *testing.T) {
 	l.Set(5, 0)
 	if c, b := l.Caps(2000, 4<<20); c != 1 || b != 4<<20 {
 		t.Errorf("Caps = %d, %d; want 1, %d", c, b, 4<<20)
+	}
+}
+
+// Ahead says how long the next write would wait: nothing without caps or
+// before the first write, a booked write's time after one, and nothing once
+// the caps are lifted.
+func TestLimitsAhead(t *testing.T) {
+	l, _ := newFake(100, 0)
+	if d := l.Ahead(); d != 0 {
+		t.Fatalf("before any write: Ahead() = %s, want 0", d)
+	}
+	if err := l.Wait(context.Background(), 50, 0); err != nil {
+		t.Fatal(err)
+	}
+	if d := l.Ahead(); d != 500*time.Millisecond {
+		t.Fatalf("after 50 ops at 100/s: Ahead() = %s, want 500ms", d)
+	}
+	l.Set(0, -1)
+	if d := l.Ahead(); d != 0 {
+		t.Fatalf("caps lifted: Ahead() = %s, want 0", d)
+	}
+	var none *Limits
+	if d := none.Ahead(); d != 0 {
+		t.Fatalf("nil Limits: Ahead() = %s, want 0", d)
 	}
 }

@@ -277,7 +277,13 @@ func (s *scanner) copyBig(ctx context.Context, db int, cl *redis.Client, ki keyI
 		if err := s.w.handle(e); err != nil {
 			return err
 		}
-		return s.w.flushIfFull(ctx, true)
+		if !s.w.full(true) {
+			return nil
+		}
+		if err := s.w.flush(ctx); err != nil {
+			return err
+		}
+		return s.throttle(ctx, 0) // the bytes of a big key are paced as it goes
 	}}
 	readErr := p.read(ctx, typ)
 	// Close the key even when the read failed, so the next one can begin:

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/redferry/redferry/pkg/ratelimit"
 	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/sink"
 	"github.com/redferry/redferry/transform"
@@ -36,9 +37,15 @@ type Options struct {
 
 	// ScanCount is the SCAN COUNT hint (default 500).
 	ScanCount int
-	// Rate caps the keys read per second by the pass (0: no cap), to
-	// spare the source.
+	// Rate caps the keys read per second (0: no cap), to spare the source;
+	// it is the ops cap of the Limits made when Limits is nil.
 	Rate int
+	// Limits, when set, pace the copy (and replace Rate): ops caps the keys
+	// read from the source per second (SCAN pages, the keys copied again,
+	// the keys a prune checks), bytes the bytes written to the target per
+	// second (about what the values weigh on the source). They change at
+	// run time (the status server's PUT /limits).
+	Limits *ratelimit.Limits
 	// BigKeyBytes: a key whose MEMORY USAGE is above it (or, where MEMORY
 	// USAGE is refused, whose element count is above BigKeyElements) is
 	// copied by the type's own paged reads instead of one DUMP (default
@@ -71,7 +78,8 @@ type Options struct {
 	BatchCommands int // commands per target batch (default 2000)
 	BatchBytes    int // bytes per target batch (default 4 MiB)
 
-	// Progress, when set, is called after each step with the counts so far.
+	// Progress, when set, is called after each step with the counts so far
+	// (from Run's goroutine: it must return quickly).
 	Progress func(Stats)
 	Logger   *zap.Logger
 }
@@ -119,6 +127,9 @@ func (o *Options) withDefaults() {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
+	if o.Limits == nil {
+		o.Limits = ratelimit.New(int64(max(o.Rate, 0)), 0)
+	}
 	if o.SourceName == "" {
 		o.SourceName = o.Source.Addr
 	}
@@ -158,4 +169,6 @@ type Stats struct {
 	Dirty      int    // keys waiting to be copied again
 	Rescans    int    // passes started because events may have been lost
 	PassCopied int64  // keys copied by the current pass, over restarts (the checkpoint's count)
+	Scanned    int64  // keys SCAN returned to the passes of this run (redferry's own left out)
+	Total      int64  // keys of the source (INFO keyspace, as DBSIZE), at the last look
 }

@@ -22,15 +22,19 @@ func (s *scanner) passStep(ctx context.Context) error {
 	case st.Phase == PhaseCopy && st.DB < 0:
 		return s.endCopy(ctx)
 	case st.Phase == PhaseCopy:
-		keys, next, err := s.src.db(st.DB).Scan(ctx, st.Cursor, "", int64(s.opt.ScanCount)).Result()
+		keys, next, err := s.src.db(st.DB).Scan(ctx, st.Cursor, "", s.scanCount()).Result()
 		if err != nil {
 			return fmt.Errorf("SCAN %d of db %d on the source: %w", st.Cursor, st.DB, err)
 		}
-		if err := s.copyKeys(ctx, st.DB, s.skipOwn(st.DB, keys)); err != nil {
+		keys = s.skipOwn(st.DB, keys)
+		if err := s.copyKeys(ctx, st.DB, keys); err != nil {
 			return err
 		}
 		st.Cursor = next
-		s.throttle(ctx, len(keys))
+		s.stats.Scanned += int64(len(keys))
+		if err := s.throttle(ctx, len(keys)); err != nil {
+			return err
+		}
 		if next != 0 {
 			return nil
 		}
@@ -38,6 +42,7 @@ func (s *scanner) passStep(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		s.stats.Total = sumKeys(dbs)
 		st.DB, st.Cursor = firstDB(dbs, st.DB+1), 0
 		return nil
 	case st.Phase == PhasePrune && st.DB < 0:
@@ -85,7 +90,7 @@ func (s *scanner) endPass(ctx context.Context) error {
 // was lost (a broken link, FLUSHDB) or never sent.
 func (s *scanner) pruneStep(ctx context.Context) error {
 	st := &s.w.state
-	keys, next, err := s.dst.db(st.DB).Scan(ctx, st.Cursor, "", int64(s.opt.ScanCount)).Result()
+	keys, next, err := s.dst.db(st.DB).Scan(ctx, st.Cursor, "", s.scanCount()).Result()
 	if err != nil {
 		return fmt.Errorf("SCAN %d of db %d on the target: %w", st.Cursor, st.DB, err)
 	}
@@ -107,7 +112,9 @@ func (s *scanner) pruneStep(ctx context.Context) error {
 		}
 	}
 	st.Cursor = next
-	s.throttle(ctx, len(keys))
+	if err := s.throttle(ctx, len(keys)); err != nil {
+		return err
+	}
 	if next == 0 {
 		dbs, err := keyspaceDBs(ctx, s.dst.db(0))
 		if err != nil {
@@ -132,23 +139,31 @@ func (s *scanner) skipOwn(db int, keys []string) []string {
 	return out
 }
 
-// throttle keeps the pass at Options.Rate keys per second.
-func (s *scanner) throttle(ctx context.Context, n int) {
-	if s.opt.Rate <= 0 {
-		return
-	}
-	now := time.Now()
-	if s.rateStart.IsZero() || now.Sub(s.rateStart) > 10*time.Second {
-		s.rateStart, s.rateKeys = now, 0
-	}
-	s.rateKeys += int64(n)
-	ahead := time.Duration(float64(s.rateKeys)/float64(s.opt.Rate)*float64(time.Second)) - now.Sub(s.rateStart)
-	if ahead > 0 {
-		t := time.NewTimer(ahead)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-		case <-t.C:
+// throttle paces the copy under Options.Limits: keys read from the source
+// since the last call count as ops, the bytes written to the target since
+// then as bytes. Before a wait of more than a moment the batch is applied
+// and the counts are reported, so that the target, the checkpoint and the
+// status do not sit behind while the copy waits (at a low rate, for long).
+func (s *scanner) throttle(ctx context.Context, keys int) error {
+	written := s.w.written()
+	bytes := written - s.paced
+	s.paced = written
+	lim := s.opt.Limits
+	if lim.Ahead() > 100*time.Millisecond {
+		if s.w.b.Len() > 0 {
+			if err := s.w.flush(ctx); err != nil {
+				return err
+			}
 		}
+		s.progress() // the counts as they stand while the copy waits
 	}
+	return lim.Wait(ctx, keys, int(bytes))
+}
+
+// scanCount is the SCAN COUNT of the next page: Options.ScanCount, or a
+// tenth of a second's worth of keys under a low rate, so that the pace is
+// even and a rate lowered at run time takes effect within a page.
+func (s *scanner) scanCount() int64 {
+	n, _ := s.opt.Limits.Caps(s.opt.ScanCount, 0)
+	return int64(n)
 }

@@ -45,8 +45,7 @@ type scanner struct {
 	lastStreams  time.Time
 	swept        bool // without Live: the final sweep of the watched streams ran
 	lastLog      time.Time
-	rateStart    time.Time
-	rateKeys     int64
+	paced        int64 // the writer's bytes already told to the limits (throttle)
 }
 
 // Run copies the source into the target with SCAN (see the package doc)
@@ -67,6 +66,9 @@ func Run(ctx context.Context, opt Options) (Stats, error) {
 	s.stats.Dirty = s.dirty.len()
 	s.stats.Events = s.events.Load()
 	s.stats.PassCopied = s.w.stateCopied()
+	if s.w != nil {
+		s.stats.Pass, s.stats.Phase = s.w.state.Pass, s.w.state.Phase
+	}
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		err = nil
 	}
@@ -90,7 +92,10 @@ func (s *scanner) run(ctx context.Context) error {
 		return fmt.Errorf("target %s: %w", s.opt.TargetName, err)
 	}
 	if s.srcInfo.ClusterEnabled || dstInfo.ClusterEnabled {
-		return fmt.Errorf("scan copies one standalone server into another, and %s is a cluster: copy each of its masters with its own redferry scan into a standalone target, or use redferry sync",
+		// A node's SCAN sees only its own slots, and a cluster target
+		// refuses keys of other nodes' slots: neither would be a copy.
+		return fmt.Errorf("scan copies one standalone server into another for now, and %s is a cluster node (cluster_enabled:1): "+
+			"scan does not support clusters yet (see Limits in the README); point --source and --target at standalone servers",
 			map[bool]string{true: "the source " + s.opt.SourceName, false: "the target " + s.opt.TargetName}[s.srcInfo.ClusterEnabled])
 	}
 	tcfg := s.opt.Target
@@ -215,6 +220,11 @@ func (s *scanner) start(ctx context.Context, dstInfo server.Info) error {
 		if s.opt.Live {
 			s.dirty.needRescan("events were lost while redferry was not running")
 		}
+		dbs, err := keyspaceDBs(ctx, s.src.db(0))
+		if err != nil {
+			return fmt.Errorf("source %s: %w", s.opt.SourceName, err)
+		}
+		s.stats.Total = sumKeys(dbs)
 		return nil
 	}
 	return s.beginPass(ctx, st.Pass+1, !s.opt.Merge, "a previous pass is complete: this one brings the target up to date")
@@ -249,6 +259,7 @@ func (s *scanner) beginPass(ctx context.Context, n int, prune bool, why string) 
 	st.DB = firstDB(dbs, 0)
 	s.active, s.functions = true, true
 	s.stats.Pass = n
+	s.stats.Total = sumKeys(dbs)
 	if why != "" {
 		s.log.Info("starting a pass over the source", zap.Int("pass", n), zap.Bool("prune", prune), zap.String("why", why))
 	} else {
@@ -405,22 +416,33 @@ func (s *scanner) tick(ctx context.Context) error {
 		}
 	}
 	if now.Sub(s.lastLog) >= 10*time.Second {
-		s.lastLog = now
+		if dbs, err := keyspaceDBs(ctx, s.src.db(0)); err == nil {
+			s.stats.Total = sumKeys(dbs)
+		}
 		s.report()
 	}
+	s.progress()
 	return nil
 }
 
+// report logs the counts (every 10 s, and at the end of a pass).
 func (s *scanner) report() {
 	s.lastLog = time.Now()
+	s.progress()
+	st := s.w.state
+	s.log.Info("scan progress", zap.Int("pass", st.Pass), zap.String("phase", st.Phase), zap.Int("db", st.DB),
+		zap.Int64("pass_copied", st.Copied), zap.Int64("copied", s.stats.Copied), zap.Int64("big", s.stats.Big),
+		zap.Int64("deleted", s.stats.Deleted), zap.Int64("events", s.stats.Events), zap.Int("dirty", s.stats.Dirty),
+		zap.Int64("source_keys", s.stats.Total))
+}
+
+// progress brings the counts up to date and hands them to Options.Progress.
+func (s *scanner) progress() {
+	s.stats.Pass = s.w.state.Pass // also after a resume, which starts no pass
 	s.stats.Events = s.events.Load()
 	s.stats.Dirty = s.dirty.len()
 	s.stats.PassCopied = s.w.state.Copied
 	s.stats.Phase = s.w.state.Phase
-	st := s.w.state
-	s.log.Info("scan progress", zap.Int("pass", st.Pass), zap.String("phase", st.Phase), zap.Int("db", st.DB),
-		zap.Int64("pass_copied", st.Copied), zap.Int64("copied", s.stats.Copied), zap.Int64("big", s.stats.Big),
-		zap.Int64("deleted", s.stats.Deleted), zap.Int64("events", s.stats.Events), zap.Int("dirty", s.stats.Dirty))
 	if s.opt.Progress != nil {
 		s.opt.Progress(s.stats)
 	}
@@ -454,7 +476,8 @@ func (s *scanner) idle(ctx context.Context) error {
 
 // copyDirty copies the keys whose coalescing delay is over.
 func (s *scanner) copyDirty(ctx context.Context) error {
-	keys := s.dirty.due(time.Now(), 1000)
+	n, _ := s.opt.Limits.Caps(1000, 0)
+	keys := s.dirty.due(time.Now(), n)
 	if len(keys) == 0 {
 		return nil
 	}
@@ -478,7 +501,10 @@ func (s *scanner) copyDirty(ctx context.Context) error {
 			return err
 		}
 	}
-	if !s.active {
+	if err := s.throttle(ctx, len(keys)); err != nil {
+		return err
+	}
+	if !s.active && s.w.b.Len() > 0 {
 		return s.w.flush(ctx) // live: apply at once
 	}
 	return nil

@@ -27,6 +27,7 @@ type writer struct {
 	maxCmds  int
 	maxBytes int
 	seq      int64 // a number per key, as the batch offset in error reports
+	applied  int64 // bytes of the batches applied so far
 }
 
 func newWriter(st *sink.Standalone, caps server.Info, opt *Options) *writer {
@@ -70,10 +71,14 @@ func (w *writer) flush(ctx context.Context) error {
 	if err := w.st.Apply(ctx, &w.b); err != nil {
 		return err
 	}
+	w.applied += int64(w.b.Size())
 	w.b.Reset()
 	w.b.StartDB = w.db
 	return nil
 }
+
+// written is the bytes of the commands written so far, applied or in the batch.
+func (w *writer) written() int64 { return w.applied + int64(w.b.Size()) }
 
 // flushIfFull applies the batch when it is full.
 func (w *writer) flushIfFull(ctx context.Context, midKey bool) error {

@@ -30,7 +30,7 @@ func guardChanges(token string, log *zap.Logger, next http.Handler) http.Handler
 			return
 		case token == "":
 			why = r.Method + " " + r.URL.Path + " changes the sync's state and this status server has no token, so it accepts changes from loopback only: " +
-				"set status-token-file or REDFERRY_STATUS_TOKEN for `redferry sync`, then send it as Authorization: Bearer <token>"
+				"set status-token-file or REDFERRY_STATUS_TOKEN for `redferry sync` (or `redferry scan`), then send it as Authorization: Bearer <token>"
 			challenge = `Bearer realm="redferry"`
 		case !ok:
 			why = r.Method + " " + r.URL.Path + " changes the sync's state and needs the status token: send Authorization: Bearer <token> " +

@@ -31,11 +31,11 @@ var metricHelp = map[string]string{
 	"phase":                           "1 for the phase the sync is in, 0 for the others.",
 	"uptime_seconds":                  "Seconds since the sync started.",
 	"up":                              "1 while the daemon runs.",
-	"streaming_ready":                 "1 when /readyz answers ready (streaming, lag below the bound).",
+	"streaming_ready":                 "1 when /readyz answers ready (a sync: streaming, lag below the bound; a scan: live).",
 	"commands_applied_all_total":      "Commands of the stream applied to the target, all names together.",
 	"filtered_keys_total":             "Snapshot keys the filters left out, by reason (db, key, type).",
 	"filtered_commands_total":         "Stream commands the filters left out (action dropped) or sent in part (action narrowed), by reason (db, key, type, command, conflict).",
-	"max_ops_per_second":              "The limit of commands per second written to the target (0: none).",
+	"max_ops_per_second":              "The limit of commands per second written to the target (a scan: keys per second read from the source) (0: none).",
 	"max_bytes_per_second":            "The limit of bytes per second written to the target (0: none).",
 	"throttled_seconds_total":         "Time writes to the target waited for the rate limits.",
 	"unholdable_total":                "Data the target cannot hold that was skipped or converted (on-unholdable-*): snapshot keys, stream commands, function libraries, module aux records; by kind and action.",
@@ -43,12 +43,19 @@ var metricHelp = map[string]string{
 
 func newCollector(t *Tracker) *collector {
 	c := &collector{t: t, descs: map[string]*prometheus.Desc{}}
+	all := make(map[string]string, len(metricHelp)+len(scanMetricHelp))
 	for name, help := range metricHelp {
+		all[name] = help
+	}
+	for name, help := range scanMetricHelp {
+		all[name] = help
+	}
+	for name, help := range all {
 		var labels []string
 		switch name {
 		case "commands_applied_total":
 			labels = []string{"command"}
-		case "phase":
+		case "phase", "scan_pass_phase":
 			labels = []string{"phase"}
 		case "rejected_commands_skipped_total":
 			labels = []string{"reason"}
@@ -80,30 +87,19 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(name string, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, v, labels...)
 	}
-	gauge("offset_received", float64(r.OffsetReceived))
-	gauge("offset_applied", float64(r.OffsetApplied))
-	gauge("lag_bytes", float64(r.LagBytes))
-	gauge("lag_seconds", r.LagSeconds)
-	for name, n := range c.t.CommandCounts() {
-		counter("commands_applied_total", float64(n), name)
+	phases := allPhases
+	if r.Scan != nil {
+		phases = scanPhases
+		c.collectScan(r.Scan, gauge, counter)
+	} else {
+		c.collectReplication(r, gauge, counter)
 	}
-	counter("commands_applied_all_total", float64(r.CommandsApplied))
-	counter("keys_applied_total", float64(r.KeysApplied))
-	gauge("snapshot_size_bytes", float64(r.SnapshotSize))
-	gauge("snapshot_received_bytes", float64(r.SnapshotReceived))
-	gauge("snapshot_applied_bytes", float64(r.SnapshotApplied))
-	counter("target_errors_total", float64(r.TargetErrors))
-	counter("rejected_commands_skipped_total", float64(r.RejectedSkippedByOperator), SkippedByOperator)
-	counter("rejected_commands_skipped_total", float64(r.RejectedSkippedByLog), SkippedByOnTargetError)
-	counter("rejected_commands_retried_total", float64(r.RejectedRetried))
-	counter("reconnects_total", float64(r.Reconnects))
 	for kind, byAction := range r.Unholdable {
 		for action, n := range byAction {
 			counter("unholdable_total", float64(n), kind, action)
 		}
 	}
-	gauge("spool_bytes", float64(r.SpoolBytes))
-	for _, p := range allPhases {
+	for _, p := range phases {
 		v := 0.0
 		if p == r.Phase {
 			v = 1
@@ -133,6 +129,29 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ready = 1
 	}
 	gauge("streaming_ready", ready)
+}
+
+// collectReplication sends the metrics of a sync's replication: offsets,
+// lag, snapshot, stream commands, rejections, spool.
+func (c *collector) collectReplication(r Report, gauge, counter func(name string, v float64, labels ...string)) {
+	gauge("offset_received", float64(r.OffsetReceived))
+	gauge("offset_applied", float64(r.OffsetApplied))
+	gauge("lag_bytes", float64(r.LagBytes))
+	gauge("lag_seconds", r.LagSeconds)
+	for name, n := range c.t.CommandCounts() {
+		counter("commands_applied_total", float64(n), name)
+	}
+	counter("commands_applied_all_total", float64(r.CommandsApplied))
+	counter("keys_applied_total", float64(r.KeysApplied))
+	gauge("snapshot_size_bytes", float64(r.SnapshotSize))
+	gauge("snapshot_received_bytes", float64(r.SnapshotReceived))
+	gauge("snapshot_applied_bytes", float64(r.SnapshotApplied))
+	counter("target_errors_total", float64(r.TargetErrors))
+	counter("rejected_commands_skipped_total", float64(r.RejectedSkippedByOperator), SkippedByOperator)
+	counter("rejected_commands_skipped_total", float64(r.RejectedSkippedByLog), SkippedByOnTargetError)
+	counter("rejected_commands_retried_total", float64(r.RejectedRetried))
+	counter("reconnects_total", float64(r.Reconnects))
+	gauge("spool_bytes", float64(r.SpoolBytes))
 }
 
 // newRegistry holds the tracker's metrics plus the Go runtime's and the process's.

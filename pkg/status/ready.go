@@ -9,10 +9,17 @@ import (
 // (GET /readyz); 0 means streaming alone is enough.
 func (t *Tracker) SetReadyMaxLag(d time.Duration) { t.readyMaxLag.Store(int64(d)) }
 
-// Ready reports whether the sync is streaming with a lag below the bound,
-// and when not, why (for /readyz and the systemd status line).
+// Ready reports whether the sync is streaming with a lag below the bound
+// (a scan: its pass is complete and it follows notifications, --live), and
+// when not, why (for /readyz and the systemd status line).
 func (t *Tracker) Ready() (bool, string) {
 	r := t.Report()
+	if s := r.Scan; s != nil {
+		if r.Phase != PhaseLive {
+			return false, fmt.Sprintf("not live yet: phase %s, pass %d (%s)", r.Phase, s.Pass, s.PassPhase)
+		}
+		return true, fmt.Sprintf("live, %d changed keys waiting to be copied again", s.DirtyKeys)
+	}
 	if r.Phase != PhaseStreaming {
 		return false, fmt.Sprintf("not streaming yet: phase %s", r.Phase)
 	}

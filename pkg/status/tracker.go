@@ -1,4 +1,5 @@
-// Package status tracks where a sync stands and serves it over HTTP.
+// Package status tracks where a sync (or a scan, see scan.go) stands and
+// serves it over HTTP.
 package status
 
 import (
@@ -55,6 +56,7 @@ type Tracker struct {
 
 	filtered filteredCounts    // filtered.go
 	limits   *ratelimit.Limits // limits.go; guarded by mu
+	scan     *ScanReport       // scan.go, nil for a sync; guarded by mu
 }
 
 type offsetTime struct {
@@ -189,6 +191,7 @@ type Report struct {
 
 	Filtered *FilteredReport `json:"filtered,omitempty"` // what the filters left out
 	Limits   *LimitsReport   `json:"limits,omitempty"`   // the rate limits, when the sync has them
+	Scan     *ScanReport     `json:"scan,omitempty"`     // a scan's progress (`redferry scan`), nil for a sync
 }
 
 // Report returns the current state.
@@ -213,6 +216,7 @@ func (t *Tracker) Report() Report {
 	r.RejectedSkippedByOperator, r.RejectedSkippedByLog, r.RejectedRetried = t.skippedByFlag.Load(), t.skippedByLog.Load(), t.retried.Load()
 	r.Filtered, r.Limits = t.filtered.report(), t.limitsReport()
 	r.Unholdable = t.UnholdableCounts()
+	r.Scan = t.scanReport()
 	return r
 }
 

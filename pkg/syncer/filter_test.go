@@ -141,3 +141,31 @@ func TestSyncFilters(t *testing.T) {
 		t.Fatalf("Run after a clean stop: %v", err)
 	}
 }
+
+// COPY … REPLACE under a type filter becomes a script (a copy of a dropped
+// type must not leave the old value behind); it works on a target older than
+// COPY: a 7.0 source into 6.0.
+func TestSyncFilterCopyIntoOldTarget(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: sourceArgs(false)})
+	dst := redistest.Start(t, redistest.Redis60, redistest.Options{})
+	sc := src.Client()
+	defer sc.Close()
+	cfg := testConfig(t, src, dst)
+	cfg.FilterTypesDrop = []string{"set"}
+	r := startSyncer(t, ctx, cfg)
+	waitCaughtUp(t, ctx, r.s, src, r.errc) // the copies come through the stream
+	do(t, ctx, sc, []any{"SET", "a", "1"}, []any{"PEXPIRE", "a", "600000"}, []any{"SET", "b", "old"},
+		[]any{"COPY", "a", "b", "REPLACE"}, []any{"COPY", "a", "c", "DB", "1", "REPLACE"},
+		[]any{"SADD", "s", "m"}, []any{"SET", "gone", "x"}, []any{"COPY", "s", "gone", "REPLACE"})
+	waitCaughtUp(t, ctx, r.s, src, r.errc)
+	filteredEqual(t, ctx, cfg, src, dst)
+	expectKeys(t, ctx, dst, "after the copies", map[int]map[string]bool{
+		0: {"a": true, "b": true, "s": false, "gone": false},
+		1: {"c": true},
+	})
+	if err := r.stop(); err != nil {
+		t.Fatalf("Run after a clean stop: %v", err)
+	}
+}
