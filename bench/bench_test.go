@@ -95,9 +95,15 @@ type row struct {
 	Redferry  float64 `json:"redferry"`
 	Ratio     float64 `json:"ratio"` // redferry / baseline
 	PeakRSSMB float64 `json:"peak_rss_mb"`
-	Goal      string  `json:"goal,omitempty"`
-	Met       *bool   `json:"met,omitempty"`
-	Note      string  `json:"note,omitempty"`
+	// CPU seconds (medians) of a full sync: the target's (INFO cpu), for
+	// native replication and for redferry, and redferry's own. On a loaded
+	// machine they vary much less than the wall times.
+	BaselineTargetCPU float64 `json:"baseline_target_cpu_s,omitempty"`
+	TargetCPU         float64 `json:"target_cpu_s,omitempty"`
+	RedferryCPU       float64 `json:"redferry_cpu_s,omitempty"`
+	Goal              string  `json:"goal,omitempty"`
+	Met               *bool   `json:"met,omitempty"`
+	Note              string  `json:"note,omitempty"`
 }
 
 type bench struct {
@@ -130,6 +136,9 @@ func (b *bench) add(r row) {
 	}
 	b.res.Rows = append(b.res.Rows, r)
 	b.t.Logf("%-10s %-50s baseline %10.2f %-5s redferry %10.2f ratio %5.2f rss %6.1f MB %s", r.Test, r.Dataset, r.Baseline, r.Unit, r.Redferry, r.Ratio, r.PeakRSSMB, r.Note)
+	if r.TargetCPU > 0 {
+		b.t.Logf("%-10s cpu seconds: target %.2f (native replica %.2f), redferry %.2f", r.Test, r.TargetCPU, r.BaselineTargetCPU, r.RedferryCPU)
+	}
 }
 
 func (b *bench) source(args ...string) *redistest.Server {
@@ -154,12 +163,15 @@ func (b *bench) fullSync(dataset string, rssGoalMB float64, fill func(*redistest
 
 	modes := append([]string{""}, b.modes...)
 	reps := envInt("BENCH_REPS", 3)
-	var native []float64
+	var native, nativeCPU []float64
 	took := make([][]float64, len(modes))
+	tgtCPU := make([][]float64, len(modes))
+	rfCPU := make([][]float64, len(modes))
 	rss := make([]float64, len(modes))
 	notes := make([]string, len(modes))
 	for rep := 0; rep < reps; rep++ {
 		d, tgt := nativeSync(t, src, b.server)
+		nativeCPU = append(nativeCPU, serverCPU(t, tgt))
 		tgt.Stop()
 		native = append(native, d.Seconds())
 		for i, mode := range modes {
@@ -179,6 +191,8 @@ func (b *bench) fullSync(dataset string, rssGoalMB float64, fill func(*redistest
 				notes[i] = fmt.Sprintf("TARGET HAS %d KEYS, SOURCE %d", got, want)
 			}
 			took[i] = append(took[i], p.took.Seconds())
+			tgtCPU[i] = append(tgtCPU[i], serverCPU(t, tgt))
+			rfCPU[i] = append(rfCPU[i], p.cpu.Seconds())
 			rss[i] = max(rss[i], p.rssMB)
 			tgt.Stop()
 		}
@@ -190,7 +204,8 @@ func (b *bench) fullSync(dataset string, rssGoalMB float64, fill func(*redistest
 			name += " (" + mode + ")"
 		}
 		r := row{Test: name, Dataset: dataset, Unit: "s", Baseline: median(native), Redferry: median(took[i]),
-			PeakRSSMB: rss[i], Note: notes[i]}
+			PeakRSSMB: rss[i], Note: notes[i],
+			BaselineTargetCPU: median(nativeCPU), TargetCPU: median(tgtCPU[i]), RedferryCPU: median(rfCPU[i])}
 		met := rss[i] < rssGoalMB
 		r.Goal = fmt.Sprintf("rss < %.0f MB", rssGoalMB)
 		if ratioGoal {

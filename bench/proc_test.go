@@ -50,6 +50,7 @@ type rfProc struct {
 	waited     chan struct{}
 	err        error
 	took       time.Duration
+	cpu        time.Duration // user + system
 	rssMB      float64
 }
 
@@ -76,6 +77,7 @@ func startRedferry(t *testing.T, src, tgt *redistest.Server, stateDir string, on
 	go func() {
 		p.err = p.cmd.Wait()
 		p.took = time.Since(p.start)
+		p.cpu = p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()
 		if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			p.rssMB = float64(ru.Maxrss) / 1024 // Linux: KiB; the peak RSS, as VmHWM
 		}
@@ -186,6 +188,21 @@ func nativeSync(t *testing.T, src *redistest.Server, name string) (time.Duration
 	took := time.Since(start)
 	_ = c.Do(ctx, "REPLICAOF", "NO", "ONE").Err()
 	return took, tgt
+}
+
+// serverCPU is the CPU seconds (user + system) the server used since it
+// started, from INFO cpu.
+func serverCPU(t *testing.T, s *redistest.Server) float64 {
+	t.Helper()
+	var sum float64
+	for _, f := range []string{"used_cpu_user", "used_cpu_sys"} {
+		v, err := strconv.ParseFloat(s.InfoField(t, "cpu", f), 64)
+		if err != nil {
+			t.Fatalf("bench: INFO cpu %s of %s: %v", f, s.Name, err)
+		}
+		sum += v
+	}
+	return sum
 }
 
 // dbsize sums the keys of every db (INFO keyspace).

@@ -17,27 +17,44 @@ import (
 )
 
 // BenchmarkSnapshotReplay drives the snapshot path of `redferry sync` in
-// process (decode → rebuild → sink) with 100k 100-byte strings, for pprof:
+// process (decode → rebuild → sink) for pprof, on three datasets: 100k
+// 100-byte strings, the mixed dataset of the full-sync bench (20k keys of
+// every type) and the big-key dataset at 1/64 of full size:
 //
-//	go test ./bench/ -run '^$' -bench SnapshotReplay -cpuprofile cpu.prof
+//	go test ./bench/ -run '^$' -bench 'SnapshotReplay/mixed/commands' -cpuprofile cpu.prof
 //
 // The sub-benchmarks apply each batch and wait (sync), or build the next
 // batch while the target executes the previous one (pipeline).
 func BenchmarkSnapshotReplay(b *testing.B) {
-	src := redistest.Start(b, redistest.Redis70, redistest.Options{Args: []string{"save", ""}})
-	const keys = 100_000
-	if err := fillWith(src.Addr, keys, smallStrings(keys, 100)); err != nil {
-		b.Fatal(err)
+	for _, ds := range []struct {
+		name string
+		fill func(*redistest.Server) error
+	}{
+		{"strings", func(src *redistest.Server) error { return fillWith(src.Addr, 100_000, smallStrings(100_000, 100)) }},
+		{"mixed", func(src *redistest.Server) error { return fillMixed(src, 20_000) }},
+		{"big", func(src *redistest.Server) error { return bigKeys{scale: 64}.fill(src.Addr) }},
+	} {
+		b.Run(ds.name, func(b *testing.B) {
+			src := redistest.Start(b, redistest.Redis70, redistest.Options{Args: []string{"save", ""}})
+			if err := ds.fill(src); err != nil {
+				b.Fatal(err)
+			}
+			c := src.Client()
+			if err := c.Do(context.Background(), "SAVE").Err(); err != nil {
+				b.Fatal(err)
+			}
+			c.Close()
+			rdb, err := os.ReadFile(filepath.Join(src.Dir, "dump.rdb"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			src.Stop()
+			benchReplayModes(b, rdb)
+		})
 	}
-	c := src.Client()
-	if err := c.Do(context.Background(), "SAVE").Err(); err != nil {
-		b.Fatal(err)
-	}
-	c.Close()
-	rdb, err := os.ReadFile(filepath.Join(src.Dir, "dump.rdb"))
-	if err != nil {
-		b.Fatal(err)
-	}
+}
+
+func benchReplayModes(b *testing.B, rdb []byte) {
 	for _, bc := range []struct{ name, mode, replay string }{
 		{"commands/sync", "sync", transform.ModeCommands},
 		{"commands/pipeline", "pipeline", transform.ModeCommands},
@@ -70,6 +87,7 @@ func BenchmarkSnapshotReplay(b *testing.B) {
 			b.ResetTimer()
 			tc := tgt.Client()
 			defer tc.Close()
+			var keys int64
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				if err := tc.FlushAll(context.Background()).Err(); err != nil {
@@ -85,11 +103,12 @@ func BenchmarkSnapshotReplay(b *testing.B) {
 				if err == nil {
 					err = p.Wait(context.Background())
 				}
-				if err != nil || n != keys {
+				if err != nil {
 					b.Fatalf("replay: %d keys, %v", n, err)
 				}
+				keys = n
 			}
-			b.ReportMetric(float64(b.N*keys)/b.Elapsed().Seconds(), "keys/s")
+			b.ReportMetric(float64(int64(b.N)*keys)/b.Elapsed().Seconds(), "keys/s")
 		})
 	}
 }

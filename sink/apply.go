@@ -204,30 +204,45 @@ func (s *Standalone) send(ctx context.Context, b *Batch) (sendResult, error) {
 	c := s.conn
 	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	var res sendResult
-	c.deadline()
+	withCP, err := s.writeBatch(c, b)
+	if err != nil {
+		return sendResult{}, err
+	}
+	return readBatch(c, b, withCP, s.cfg.Addr)
+}
+
+// writeBatch writes b's transaction (MULTI, SELECT StartDB, the commands,
+// [SELECT 0, SET checkpoint], EXEC) in one flush; withCP tells whether the
+// checkpoint is in it, for readBatch.
+func (s *Standalone) writeBatch(c *conn, b *Batch) (withCP bool, err error) {
+	c.writeDeadline()
 	c.scratch = append(c.scratch[:0], cmdMulti...)
 	c.scratch = protocol.AppendCommandString(c.scratch, "SELECT", strconv.Itoa(b.StartDB))
 	w := c.w
 	_, _ = w.Write(c.scratch)
 	_, _ = w.Write(b.buf)
-	withCP := b.Checkpoint != nil && s.cfg.CheckpointKey != ""
+	withCP = b.Checkpoint != nil && s.cfg.CheckpointKey != ""
 	if withCP {
 		c.scratch = append(c.scratch[:0], cmdSel0...)
 		c.scratch = protocol.AppendCommand(c.scratch, []byte("SET"), []byte(s.cfg.CheckpointKey), b.Checkpoint)
 		_, _ = w.Write(c.scratch)
 	}
 	_, _ = w.Write(cmdExec)
-	if err := w.Flush(); err != nil {
-		return res, err
-	}
+	return withCP, w.Flush()
+}
+
+// readBatch reads the replies of the transaction writeBatch wrote for b.
+// It touches only the connection's reading side, so one goroutine may read
+// a batch while another writes the next.
+func readBatch(c *conn, b *Batch, withCP bool, addr string) (sendResult, error) {
+	var res sendResult
 	// MULTI
-	c.deadline()
+	c.readDeadline()
 	r, err := c.rr.read()
 	if err != nil {
 		return res, err
 	}
-	if err := checkNoAuth(r, s.cfg.Addr); err != nil {
+	if err := checkNoAuth(r, addr); err != nil {
 		return res, err
 	}
 	if r.isError() {
@@ -239,7 +254,7 @@ func (s *Standalone) send(ctx context.Context, b *Batch) (sendResult, error) {
 		total += 2
 	}
 	for j := 0; j < total; j++ {
-		c.deadline()
+		c.readDeadline()
 		r, err := c.rr.read()
 		if err != nil {
 			return res, err
@@ -256,7 +271,7 @@ func (s *Standalone) send(ctx context.Context, b *Batch) (sendResult, error) {
 			res.ctlErr = ctlName(j, n) + ": " + string(r.Line)
 		}
 	}
-	c.deadline()
+	c.readDeadline()
 	r, err = c.rr.read()
 	if err != nil {
 		return res, err

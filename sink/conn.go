@@ -57,26 +57,36 @@ func dial(ctx context.Context, cfg *Config) (*conn, error) {
 
 func (c *conn) close() error { return c.nc.Close() }
 
-// deadline gives the next network read or write IOTimeout. A reply already
-// in the read buffer needs no network read, so the deadline is left as it
-// is then: SetDeadline (a clock read and a timer update) before each of a
+// readDeadline gives the next network read IOTimeout. A reply already in
+// the read buffer needs no network read, so the deadline is left as it is
+// then: SetDeadline (a clock read and a timer update) before each of a
 // batch's thousands of buffered replies cost a fifth of the sink's CPU.
-func (c *conn) deadline() {
+func (c *conn) readDeadline() {
 	if c.ioTimeout > 0 && c.rr.br.Buffered() == 0 {
-		_ = c.nc.SetDeadline(time.Now().Add(c.ioTimeout))
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.ioTimeout))
+	}
+}
+
+// writeDeadline gives the next write IOTimeout. Read and write deadlines are
+// separate so that a Window can read a batch's replies while it writes the
+// next batch.
+func (c *conn) writeDeadline() {
+	if c.ioTimeout > 0 {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.ioTimeout))
 	}
 }
 
 // do sends one command and reads its reply (control plane: AUTH, INFO, GET).
 func (c *conn) do(args ...string) (reply, error) {
 	c.scratch = protocol.AppendCommandString(c.scratch[:0], args...)
-	c.deadline()
+	c.writeDeadline()
 	if _, err := c.w.Write(c.scratch); err != nil {
 		return reply{}, err
 	}
 	if err := c.w.Flush(); err != nil {
 		return reply{}, err
 	}
+	c.readDeadline()
 	return c.rr.read()
 }
 

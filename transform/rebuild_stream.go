@@ -48,10 +48,17 @@ type streamState struct {
 	// until then.
 	idmpAction unholdable.Action
 
-	claims      [][]byte // the consumer's claims not sent yet: id, time, count, …
-	claimed     int      // pending entries claimed (through claimScript)
-	ghostLikely bool     // a claimed id is likely to have no message (see noteClaim)
-	scratch     bool     // the scratch keys were cleared
+	// added: the ids of the entries added, in order, the first
+	// maxKnownIDs of them: a claim of one of those finds its message
+	// (rebuild_stream_claims.go). idmpDeleted: an entry was deleted before
+	// the claims (on-unholdable-idmp skip), so added no longer says that.
+	added       []rdbparse.StreamID
+	idmpDeleted bool
+	claims      []pendingClaim // the consumer's claims not sent yet
+	claimed     int            // pending entries claimed
+	scripted    int            // of them through claimScript (their message may be gone)
+	ghostLikely bool           // a scripted id is likely to have no message (see noteScripted)
+	scratch     bool           // the scratch keys were cleared
 }
 
 func (s *streamState) reset() {
@@ -61,22 +68,32 @@ func (s *streamState) reset() {
 	clear(s.pel)
 	s.inConsumer = false
 	s.idmpAction = ""
+	s.added, s.idmpDeleted = s.added[:0], false
 	s.claims = s.claims[:0]
-	s.claimed, s.ghostLikely, s.scratch = 0, false, false
+	s.claimed, s.scripted, s.ghostLikely, s.scratch = 0, 0, false, false
 }
 
 func (r *Rebuilder) streamEntry(e *rdbparse.Event, b *sink.Batch) {
-	id := []byte(e.ID.String())
-	args := make([][]byte, 0, 3+len(e.Fields))
-	args = append(args, []byte("XADD"), r.key, id)
-	args = append(args, e.Fields...)
-	b.Add(r.offset, args...)
+	// Written straight into the batch, the id without fmt: a stream
+	// rebuilds a command per entry.
+	var num [42]byte
+	b.BeginCommand(3 + len(e.Fields))
+	b.Arg([]byte("XADD"))
+	b.Arg(r.key)
+	b.Arg(appendStreamID(num[:0], e.ID))
+	for _, f := range e.Fields {
+		b.Arg(f)
+	}
+	b.EndCommand(r.offset)
 	st := &r.stream
 	if st.entries == 0 {
 		st.firstAdded = e.ID
 	}
 	st.lastAdded = e.ID
 	st.entries++
+	if len(st.added) < maxKnownIDs {
+		st.added = append(st.added, e.ID)
+	}
 	for _, f := range e.Fields {
 		st.bytes += int64(len(f))
 	}
@@ -206,24 +223,6 @@ func (r *Rebuilder) streamConsumer(e *rdbparse.Event, b *sink.Batch) {
 	r.stream.inConsumer = true
 }
 
-// streamConsumerPending gives the entry to the consumer with the group PEL's
-// delivery time and count, through claimScript: a claim that finds no
-// message (the entry was deleted or trimmed with its whole node) is recorded
-// on the target, and streamEnd has the stream copied with it (repairScript).
-func (r *Rebuilder) streamConsumerPending(e *rdbparse.Event, b *sink.Batch) {
-	p, ok := r.stream.pel[e.ID]
-	if !ok {
-		p = pelInfo{time: 0, count: 1}
-	}
-	delete(r.stream.pel, e.ID)
-	r.stream.noteClaim(e.ID)
-	r.stream.claims = append(r.stream.claims, []byte(e.ID.String()), strconv.AppendInt(nil, p.time, 10),
-		strconv.AppendUint(nil, p.count, 10))
-	if len(r.stream.claims)/3 >= r.opt.MaxArgs {
-		r.flushClaims(b)
-	}
-}
-
 // finishConsumer sends the consumer's claims and makes sure it exists: its
 // claims may all have found no message, and creating an existing consumer
 // changes nothing.
@@ -247,16 +246,18 @@ func createConsumer(caps server.Info, key, group, consumer []byte) [][]byte {
 func (r *Rebuilder) streamEnd(b *sink.Batch) {
 	r.finishConsumer(b)
 	st := &r.stream
-	if st.claimed > 0 {
+	// Only scripted claims may have found no message and made the stream
+	// be copied; the others found theirs and changed no entry.
+	if st.scripted > 0 {
 		r.repairStream(b)
 	}
 	removed := len(st.deleted) > 0
-	if st.claimed > 0 || removed && r.keepsZeroMaxDeleted() {
+	if st.scripted > 0 || removed && r.keepsZeroMaxDeleted() {
 		r.drainStream(b)
 	} else {
 		r.xdelDeleted(b)
 	}
-	if m := st.meta; r.caps.StreamV2() && m.HasV2Fields && (removed || st.claimed > 0) {
+	if m := st.meta; r.caps.StreamV2() && m.HasV2Fields && (removed || st.scripted > 0) {
 		b.Add(r.offset, []byte("XSETID"), r.key, []byte(m.LastID.String()),
 			[]byte("ENTRIESADDED"), strconv.AppendUint(nil, m.EntriesAdded, 10),
 			[]byte("MAXDELETEDID"), []byte(m.MaxDeletedID.String()))
@@ -318,6 +319,7 @@ func (r *Rebuilder) streamIDMPEntry(e *rdbparse.Event, b *sink.Batch) error {
 	}
 	if r.stream.idmpAction == unholdable.Skip {
 		b.Add(r.offset, []byte("XDEL"), r.key, []byte(e.ID.String()))
+		r.stream.idmpDeleted = true
 	}
 	return nil
 }

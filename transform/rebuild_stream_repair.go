@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/redferry/redferry/rdbparse"
 	"github.com/redferry/redferry/sink"
 )
 
@@ -36,45 +35,6 @@ func scratchKey(key []byte, role string) []byte {
 		return append(append([]byte("{"), key...), "}"+prefix...)
 	}
 	return append([]byte(prefix), key...)
-}
-
-// noteClaim notes whether id is likely to have no message, so that the
-// stream's copy is planned in bounded steps (repairStream). It only tunes
-// the cost: the claims themselves find out exactly.
-//
-// Likely: id is outside the entries added (trimmed away, or deleted at
-// the end), or not above the stream's max-deleted-entry-id (RDB 10+; an
-// XDEL may have emptied a whole node). A stream saved before RDB 10 says
-// nothing of its deletions: an id among its entries whose node was deleted
-// is copied in one step.
-func (s *streamState) noteClaim(id rdbparse.StreamID) {
-	s.claimed++
-	switch {
-	case s.ghostLikely:
-	case s.entries == 0 || cmpStreamID(id, s.firstAdded) < 0 || cmpStreamID(id, s.lastAdded) > 0:
-		s.ghostLikely = true
-	case s.meta.HasV2Fields && cmpStreamID(id, s.meta.MaxDeletedID) <= 0:
-		s.ghostLikely = true
-	}
-}
-
-// flushClaims sends the consumer's pending claims (claimScript). The first
-// of a key clears the scratch keys an interrupted run may have left.
-func (r *Rebuilder) flushClaims(b *sink.Batch) {
-	st := &r.stream
-	if len(st.claims) == 0 {
-		return
-	}
-	ghosts := scratchKey(r.key, scratchGhosts)
-	if !st.scratch {
-		st.scratch = true
-		b.Add(r.offset, []byte("DEL"), ghosts, scratchKey(r.key, scratchCopy), scratchKey(r.key, scratchDrain))
-	}
-	args := make([][]byte, 0, 7+len(st.claims))
-	args = append(args, []byte("EVAL"), []byte(claimScript), []byte("2"), r.key, ghosts, st.group, st.consumer)
-	args = append(args, st.claims...)
-	b.Add(r.offset, args...)
-	st.claims = st.claims[:0]
 }
 
 // repairStream copies the stream with its missing messages as ghosts, if
@@ -127,7 +87,7 @@ func (r *Rebuilder) drainStream(b *sink.Batch) {
 	}
 	n := len(st.deleted)
 	if st.ghostLikely {
-		n += st.claimed
+		n += st.scripted
 	}
 	call := func(limit int) {
 		b.Add(r.offset, []byte("EVAL"), []byte(drainScript), []byte("2"), r.key, drain, strconv.AppendInt(nil, int64(limit), 10))

@@ -26,16 +26,21 @@ const luaStreamPad = "local function pad(id) local d = string.find(id, '-', 1, t
 	"local function unpad(p) return trim0(string.sub(p, 1, 20)) .. '-' .. trim0(string.sub(p, 21, 40)) end "
 
 // claimScript claims pending entries for one consumer: KEYS[1] the stream,
-// KEYS[2] the ghost records; ARGV group, consumer, then id, delivery time,
-// delivery count for each entry. A claim that finds no message is recorded
-// in KEYS[2] as pad(id) .. #group:group #consumer:consumer time:count.
+// KEYS[2] the ghost records; ARGV group, consumer, then runs of entries with
+// the same delivery time and count: time, count, how many, their ids. Each
+// run is one XCLAIM; its JUSTID reply lists the ids it claimed in the order
+// given, so an id missing from it found no message: it is recorded in
+// KEYS[2] as pad(id) .. #group:group #consumer:consumer time:count.
 // It returns the number recorded.
 const claimScript = luaStreamPad +
-	"local g, c, n = ARGV[1], ARGV[2], 0 " +
-	"for i = 3, #ARGV - 2, 3 do " +
-	"local r = redis.call('XCLAIM', KEYS[1], g, c, 0, ARGV[i], 'TIME', ARGV[i + 1], 'RETRYCOUNT', ARGV[i + 2], 'FORCE', 'JUSTID') " +
-	"if #r == 0 then redis.call('ZADD', KEYS[2], 0, pad(ARGV[i]) .. #g .. ':' .. g .. #c .. ':' .. c .. ARGV[i + 1] .. ':' .. ARGV[i + 2]) " +
-	"n = n + 1 end end return n"
+	"local g, c, n, i = ARGV[1], ARGV[2], 0, 3 " +
+	"while i <= #ARGV do local t, k, m = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]) " +
+	"local a = {'XCLAIM', KEYS[1], g, c, 0} for j = 1, m do a[5 + j] = ARGV[i + 2 + j] end " +
+	"a[#a + 1] = 'TIME' a[#a + 1] = t a[#a + 1] = 'RETRYCOUNT' a[#a + 1] = k a[#a + 1] = 'FORCE' a[#a + 1] = 'JUSTID' " +
+	"local r, x = redis.call(unpack(a)), 1 " +
+	"for j = 1, m do local id = ARGV[i + 2 + j] if r[x] == id then x = x + 1 " +
+	"else redis.call('ZADD', KEYS[2], 0, pad(id) .. #g .. ':' .. g .. #c .. ':' .. c .. t .. ':' .. k) n = n + 1 end end " +
+	"i = i + 3 + m end return n"
 
 // luaFlatMap defines tomap(t): a RESP2 flat key/value array as a table.
 const luaFlatMap = "local function tomap(t) local m = {} for i = 1, #t, 2 do m[t[i]] = t[i + 1] end return m end "

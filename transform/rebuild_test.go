@@ -40,6 +40,18 @@ func (es events) str(key string, pieces ...string) events {
 	return es.end()
 }
 
+// sized is str with the length in the key event, as the decoder gives it
+// for a string it streams in pieces.
+func (es events) sized(key string, pieces ...string) events {
+	n := len(es)
+	es = es.str(key, pieces...)
+	for _, p := range pieces {
+		es[n].Len += int64(len(p))
+	}
+	es[n].Len++ // from -1
+	return es
+}
+
 func items(kind rdbparse.Kind, vals ...string) events {
 	var es events
 	for _, v := range vals {
@@ -98,6 +110,8 @@ func TestRebuildCommonTypes(t *testing.T) {
 			var es events
 			es = es.str("s-small", "hello")
 			es = es.str("s-pieces", "abc", "defgh", "ij")
+			es = es.sized("s-sized", "abc", "defgh", "ij")
+			es = es.sized("s-sized-one", "abc")
 			es = es.str("s-empty", "")
 			es = es.str("\x00bin\r\nkey\xff", "\x00\x01\r\n")
 			es = es.key(0, "s-exp", rdbparse.TypeString, exp).add(rdbparse.Event{Kind: rdbparse.KindString, Value: []byte("v"), Last: true}).end()
@@ -135,7 +149,7 @@ func TestRebuildCommonTypes(t *testing.T) {
 			c1 := srv.ClientDB(1)
 			defer c1.Close()
 			cx := ctx(t)
-			for k, want := range map[string]string{"s-small": "hello", "s-pieces": "abcdefghij", "s-empty": "", "\x00bin\r\nkey\xff": "\x00\x01\r\n", "s-exp": "v", "db0-again": "x"} {
+			for k, want := range map[string]string{"s-small": "hello", "s-pieces": "abcdefghij", "s-sized": "abcdefghij", "s-sized-one": "abc", "s-empty": "", "\x00bin\r\nkey\xff": "\x00\x01\r\n", "s-exp": "v", "db0-again": "x"} {
 				if got, err := c.Get(cx, k).Result(); err != nil || got != want {
 					t.Errorf("GET %q = %q, %v; want %q", k, got, err, want)
 				}

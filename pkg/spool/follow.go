@@ -69,6 +69,10 @@ func (r *SnapshotFollower) Read(p []byte) (int, error) {
 	}
 }
 
+// Rewind makes the next Read start again at the snapshot's first byte, for
+// a replay that must redo keys it already read.
+func (r *SnapshotFollower) Rewind() { r.pos = 0 }
+
 // Complete reports whether the snapshot is committed (durable in the spool).
 func (r *SnapshotFollower) Complete() bool {
 	_, state, _ := r.w.followState()

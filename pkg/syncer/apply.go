@@ -54,7 +54,10 @@ func (s *Syncer) apply(ctx context.Context, p plan, snapshotReady <-chan *spool.
 			defer follower.Close()
 			streamFrom, err = a.replayFollowedSnapshot(ctx, follower)
 		} else {
-			streamFrom, err = a.replaySpooledSnapshot(ctx, p.snapshotPos, p.snapshotPos > 0 || s.opt.Merge)
+			// A resumed replay deletes each key before rebuilding it, also from
+			// the first key: batches of a window may have landed beyond the
+			// checkpoint (snapshot_window.go).
+			streamFrom, err = a.replaySpooledSnapshot(ctx, p.snapshotPos, !p.fullSync || s.opt.Merge)
 		}
 		if err != nil {
 			return err

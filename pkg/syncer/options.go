@@ -49,6 +49,10 @@ type Options struct {
 	// Unholdable: what to do with data the target cannot hold (the
 	// on-unholdable-* settings); the zero Policy stops on all of it.
 	Unholdable unholdable.Policy
+	// SnapshotWindow is how many batches of the snapshot replay may be in
+	// flight on the target at once (snapshot_window.go); 0: the default,
+	// 1: one at a time, as the stream is applied.
+	SnapshotWindow int
 
 	// RetryRejected and SkipRejected are the operator's answer to commands
 	// the target rejected (recorded with the checkpoint, see rejected.go):

@@ -32,7 +32,13 @@ func (a *applier) replaySpooledSnapshot(ctx context.Context, from int64, deleteF
 	}
 	defer f.Close()
 	a.log.Info("applying the snapshot", zap.Int64("bytes", info.Size), zap.Int64("from", from))
-	snap := snapshotSource{r: f, replID: info.ReplID, offset: info.Offset, partial: func() bool { return false }}
+	snap := snapshotSource{r: f, replID: info.ReplID, offset: info.Offset, partial: func() bool { return false },
+		rewind: func() error {
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return fmt.Errorf("reading the spooled snapshot again: %w", err)
+			}
+			return nil
+		}}
 	if err := a.replaySnapshot(ctx, snap, from, deleteFirst); err != nil {
 		return 0, err
 	}
@@ -47,7 +53,8 @@ func (a *applier) replaySpooledSnapshot(ctx context.Context, from int64, deleteF
 // is only used when the target held nothing else).
 func (a *applier) replayFollowedSnapshot(ctx context.Context, f *spool.SnapshotFollower) (int64, error) {
 	a.log.Info("applying the snapshot while it downloads")
-	snap := snapshotSource{r: f, replID: f.ReplID(), offset: f.Offset(), partial: func() bool { return !f.Complete() }}
+	snap := snapshotSource{r: f, replID: f.ReplID(), offset: f.Offset(), partial: func() bool { return !f.Complete() },
+		rewind: func() error { f.Rewind(); return nil }}
 	err := a.replaySnapshot(ctx, snap, 0, false)
 	if err == nil {
 		// The stream is spooled from the snapshot's commit on.
@@ -70,13 +77,16 @@ func (a *applier) replayFollowedSnapshot(ctx context.Context, f *spool.SnapshotF
 type snapshotSource struct {
 	r       io.Reader
 	replID  string
-	offset  int64       // FULLRESYNC offset
-	partial func() bool // still downloading: a checkpoint now cannot be resumed from
+	offset  int64        // FULLRESYNC offset
+	partial func() bool  // still downloading: a checkpoint now cannot be resumed from
+	rewind  func() error // start r again at the snapshot's first byte
 }
 
 // replaySnapshot rebuilds every key of snap from the key at byte from on.
-// Each batch's checkpoint names the first key it does not complete, so a
-// restart redoes at most that key (deleted first); the last one moves the
+// Each batch's checkpoint names a key before which every key is applied
+// (the first key the batch does not complete; with a window of batches in
+// flight, the first of the oldest batch not yet confirmed), so a restart
+// redoes the keys from there, each deleted first; the last one moves the
 // checkpoint to the stream.
 func (a *applier) replaySnapshot(ctx context.Context, snap snapshotSource, from int64, deleteFirst bool) error {
 	s := a.s
@@ -99,36 +109,81 @@ func (a *applier) replaySnapshot(ctx context.Context, snap snapshotSource, from 
 		}
 	}
 	start := time.Now()
-	flush := func(ctx context.Context, b *sink.Batch, resumeAt int64, db int) error {
-		st.SnapshotPos = resumeAt
-		st.Partial = snap.partial()
-		showPhase()
-		return a.commit(ctx, st)
-	}
-	progress := func(keys, pos int64) { s.tracker.SetKeysApplied(keys); s.tracker.SetSnapshotApplied(pos) }
 	batchCommands, batchBytes := s.opt.Limits.Caps(s.opt.BatchCommands, s.opt.BatchBytes)
-	curDB, keys, err := replay.Snapshot(ctx, bufio.NewReaderSize(snap.r, 1<<20), s.target.Server(), replay.SnapshotOptions{
-		From: from, DeleteFirst: deleteFirst, BatchCommands: batchCommands, BatchBytes: batchBytes, Logger: a.log,
-		Mode: s.opt.ReplayMode, Unholdable: s.unholdable(), ProbeRestore: s.target.ProbeRestore,
-		Filter: s.opt.Filter, OnFiltered: s.tracker.AddFilteredKey,
-	}, a.batch, flush, progress)
+	win, err := a.openSnapshotWindow(ctx, from)
 	if err != nil {
-		if errors.Is(err, spool.ErrSnapshotAborted) {
+		return err
+	}
+	for {
+		flush := func(ctx context.Context, b *sink.Batch, resumeAt int64, db int) error {
+			st.SnapshotPos = resumeAt
+			st.Partial = snap.partial()
+			showPhase()
+			if win != nil {
+				return win.send(ctx, b, st, resumeAt)
+			}
+			return a.commit(ctx, st)
+		}
+		progress := func(keys, pos int64) { s.tracker.SetKeysApplied(keys); s.tracker.SetSnapshotApplied(pos) }
+		curDB, keys, err := replay.Snapshot(ctx, bufio.NewReaderSize(snap.r, 1<<20), s.target.Server(), replay.SnapshotOptions{
+			From: from, DeleteFirst: deleteFirst, BatchCommands: batchCommands, BatchBytes: batchBytes, Logger: a.log,
+			Mode: s.opt.ReplayMode, Unholdable: s.unholdable(), ProbeRestore: s.target.ProbeRestore,
+			Filter: s.opt.Filter, OnFiltered: s.tracker.AddFilteredKey,
+		}, a.batch, flush, progress)
+		if win != nil {
+			// The window's batches land (or fail) before anything else is
+			// sent, also on a stop; the last batch goes after them.
+			err = windowOutcome(err, win.close(ctx))
+			if err == nil {
+				err = a.asyncErr()
+			}
+			if errors.Is(err, errWindowFailed) && ctx.Err() == nil {
+				from, deleteFirst = win.lowWater(), true
+				win = nil
+				a.log.Warn("a batch of the snapshot window failed: redoing the keys from the last confirmed one, one batch at a time",
+					zap.Int64("from", from), zap.Error(err))
+				if err := snap.rewind(); err != nil {
+					return err
+				}
+				a.batch.Reset()
+				continue
+			}
+		}
+		if err != nil {
+			if errors.Is(err, spool.ErrSnapshotAborted) {
+				return err
+			}
+			return fmt.Errorf("replaying the snapshot in %s: %w", s.opt.StateDir, err)
+		}
+		done := checkpoint.State{ReplID: snap.replID, Offset: snap.offset, Phase: checkpoint.PhaseStreaming}
+		if err := a.commit(ctx, done); err != nil {
 			return err
 		}
-		return fmt.Errorf("replaying the snapshot in %s: %w", s.opt.StateDir, err)
+		if err := a.wait(ctx); err != nil {
+			return err
+		}
+		a.batch.StartDB = curDB
+		s.tracker.SetApplied(snap.offset)
+		a.log.Info("snapshot applied", zap.Int64("keys", keys), zap.Duration("took", time.Since(start)))
+		return nil
 	}
-	done := checkpoint.State{ReplID: snap.replID, Offset: snap.offset, Phase: checkpoint.PhaseStreaming}
-	if err := a.commit(ctx, done); err != nil {
+}
+
+// windowOutcome combines what ended a windowed replay (err) with what its
+// window reported on closing (werr): a failed batch means going back to the
+// low-water mark, unless another error ended the replay, which then counts;
+// a connection that could not be fenced stops the sync.
+func windowOutcome(err, werr error) error {
+	switch {
+	case werr == nil:
 		return err
-	}
-	if err := a.wait(ctx); err != nil {
+	case err == nil || errors.Is(err, errWindowFailed):
+		return werr
+	case errors.Is(werr, errWindowFailed):
 		return err
+	default:
+		return errors.Join(err, werr)
 	}
-	a.batch.StartDB = curDB
-	s.tracker.SetApplied(snap.offset)
-	a.log.Info("snapshot applied", zap.Int64("keys", keys), zap.Duration("took", time.Since(start)))
-	return nil
 }
 
 // removeAppliedSnapshot frees the spool's copy of a snapshot now applied.
