@@ -43,6 +43,13 @@ var metricHelp = map[string]string{
 
 func newCollector(t *Tracker) *collector {
 	c := &collector{t: t, descs: map[string]*prometheus.Desc{}}
+	for name, help := range rollbackMetricHelp {
+		var labels []string
+		if name == "rollback_phase" {
+			labels = []string{"phase"}
+		}
+		c.descs[name] = prometheus.NewDesc("redferry_"+name, help, labels, nil)
+	}
 	for name, help := range metricHelp {
 		var labels []string
 		switch name {
@@ -126,6 +133,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge("max_bytes_per_second", float64(l.MaxBytesPerSecond))
 		counter("throttled_seconds_total", l.ThrottledSeconds)
 	}
+	c.collectRollback(ch, r.Rollback)
 	gauge("uptime_seconds", r.UptimeSeconds)
 	gauge("up", 1)
 	ready := 0.0

@@ -53,8 +53,9 @@ type Tracker struct {
 	reconnects       atomic.Int64
 	readyMaxLag      atomic.Int64 // time.Duration; see SetReadyMaxLag
 
-	filtered filteredCounts    // filtered.go
-	limits   *ratelimit.Limits // limits.go; guarded by mu
+	filtered filteredCounts         // filtered.go
+	limits   *ratelimit.Limits      // limits.go; guarded by mu
+	rollback func() *RollbackReport // rollback.go; guarded by mu
 }
 
 type offsetTime struct {
@@ -189,6 +190,7 @@ type Report struct {
 
 	Filtered *FilteredReport `json:"filtered,omitempty"` // what the filters left out
 	Limits   *LimitsReport   `json:"limits,omitempty"`   // the rate limits, when the sync has them
+	Rollback *RollbackReport `json:"rollback,omitempty"` // a rollback-ready migration (rollback.go)
 }
 
 // Report returns the current state.
@@ -213,6 +215,7 @@ func (t *Tracker) Report() Report {
 	r.RejectedSkippedByOperator, r.RejectedSkippedByLog, r.RejectedRetried = t.skippedByFlag.Load(), t.skippedByLog.Load(), t.retried.Load()
 	r.Filtered, r.Limits = t.filtered.report(), t.limitsReport()
 	r.Unholdable = t.UnholdableCounts()
+	r.Rollback = t.rollbackReport()
 	return r
 }
 

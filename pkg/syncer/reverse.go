@@ -1,0 +1,78 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/pkg/checkpoint"
+)
+
+// ErrReverseLinkActive: the source is the old source of a rollback-ready
+// cutover whose reverse link has written into it, and no rollback recorded
+// where the forward sync may resume.
+var ErrReverseLinkActive = errors.New("the source is the rollback copy of the target (cutover --keep-rollback) and no rollback followed")
+
+// afterRollback moves the forward checkpoint st past the writes a reverse link
+// (redferry cutover --keep-rollback, then redferry rollback) made to the old
+// source: they are the target's own writes, and copying them back to the target
+// would apply them twice. The rollback records the old source's offset after
+// them (checkpoint.RolledBackKey). A reverse link that wrote into the source
+// without a rollback (checkpoint.ReverseKey) stops the forward sync: whatever
+// it resumed from would either repeat the reverse link's writes or skip some.
+// The reverse link itself (StartAt set) and file checkpoints do not check.
+func (s *Syncer) afterRollback(ctx context.Context, st checkpoint.State) (checkpoint.State, error) {
+	key := s.opt.CheckpointKey
+	if key == "" || s.opt.StartAt != nil {
+		return st, nil
+	}
+	rolledBack, err := s.sourceKey(ctx, checkpoint.RolledBackKey(key))
+	if err != nil {
+		return st, nil
+	}
+	if rolledBack == nil {
+		reverse, err := s.sourceKey(ctx, checkpoint.ReverseKey(key))
+		if err != nil || reverse == nil {
+			return st, nil
+		}
+		return st, fmt.Errorf("%w: the source %s holds %s, the checkpoint of the reverse link that copies the target's writes into it. "+
+			"Syncing forward now would copy those writes back to the target a second time. Switch back with `redferry rollback` "+
+			"(against the redferry running the reverse link, or restart it with the same state dir: it resumes the reverse link), "+
+			"then start the forward sync again; to give up the rollback copy instead, delete %s from the source and sync again with --flush-target",
+			ErrReverseLinkActive, s.opt.SourceName, checkpoint.ReverseKey(key), checkpoint.ReverseKey(key))
+	}
+	rb, err := checkpoint.Unmarshal(rolledBack)
+	if err != nil {
+		return st, fmt.Errorf("the source %s: key %s: %w (delete it and sync again with --flush-target)", s.opt.SourceName, checkpoint.RolledBackKey(key), err)
+	}
+	switch {
+	case rb.ReplID != st.ReplID:
+		s.log.Warn("the source was rolled back to, but its replication id changed since the cutover: the rollback position cannot be used",
+			zap.String("checkpoint_replid", st.ReplID), zap.String("rollback_replid", rb.ReplID))
+		return st, nil
+	case rb.Offset <= st.Offset:
+		return st, nil // resumed past the rollback already
+	}
+	s.log.Info("resuming after a rollback: skipping the writes the reverse link made to the source (they came from the target)",
+		zap.String("replid", rb.ReplID), zap.Int64("checkpoint_offset", st.Offset), zap.Int64("resume_offset", rb.Offset),
+		zap.Int64("skipped_bytes", rb.Offset-st.Offset))
+	return rb, nil
+}
+
+// sourceKey reads a key of db 0 of the source; nil when it does not exist. A
+// source that refuses the read (ACL) is logged: the check is then skipped.
+func (s *Syncer) sourceKey(ctx context.Context, key string) ([]byte, error) {
+	v, err := s.sourceCtl.Get(ctx, key).Bytes()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil, nil
+	case err != nil:
+		s.log.Warn("cannot read the source's rollback keys: not checking for a rollback-ready cutover (grant the source user +get on "+
+			checkpoint.KeyPrefix+"*)", zap.String("key", key), zap.Error(err))
+		return nil, err
+	}
+	return v, nil
+}
