@@ -59,6 +59,20 @@ func TestRollbackReadyCutover(t *testing.T) {
 			if err := <-load; err != nil {
 				t.Fatal(err)
 			}
+			// Refused before anything happens: a rollback without a reverse
+			// link, a rollback-ready cutover without a pause.
+			for _, bad := range []struct {
+				args []string
+				says string
+			}{
+				{[]string{"rollback"}, "no reverse link runs"},
+				{[]string{"cutover", "--keep-rollback"}, "--keep-rollback needs --pause"},
+			} {
+				out, code := run(t, time.Minute, append(bad.args, "--status-addr", d.addr)...)
+				if code == 0 || !strings.Contains(out, bad.says) {
+					t.Fatalf("redferry %v exited %d without saying %q:\n%s", bad.args, code, bad.says, out)
+				}
+			}
 			out, code := run(t, time.Minute, "cutover", "--status-addr", d.addr, "--pause", "5s", "--timeout", "30s", "--keep-rollback")
 			if code != 0 {
 				t.Fatalf("cutover --keep-rollback exited %d:\n%s\nsync log:\n%s", code, out, d.out.String())
@@ -318,4 +332,60 @@ func startDaemonUntil(t *testing.T, ready func(*daemon) bool, args ...string) wa
 		time.Sleep(100 * time.Millisecond)
 	}
 	return w
+}
+
+// TestRollbackReverseLinkDowngrade: the reverse link into an older server
+// translates as a forward sync does and stops with the same clear error on
+// data the old source cannot hold (a hash field TTL into Redis 7.0); with
+// on-unholdable-field-ttl = convert, the restarted daemon continues from its
+// checkpoint, and the rollback brings every write back once.
+func TestRollbackReverseLinkDowngrade(t *testing.T) {
+	fast := redistest.Options{Args: []string{"repl-diskless-sync-delay", "0"}}
+	src := redistest.Start(t, redistest.Redis70, fast)
+	dst := redistest.Start(t, redistest.Redis80, fast)
+	fill(t, src, 50)
+	args := []string{"--source", src.URL(), "--target", dst.URL(), "--state-dir", t.TempDir()}
+	d := startDaemonUntil(t, func(d *daemon) bool { code, _ := d.get("/readyz"); return code == 200 }, args...)
+	out, code := run(t, time.Minute, "cutover", "--status-addr", d.addr, "--pause", "3s", "--timeout", "30s", "--keep-rollback")
+	if code != 0 {
+		t.Fatalf("cutover --keep-rollback exited %d:\n%s\nsync log:\n%s", code, out, d.out.String())
+	}
+	c := dst.Client()
+	defer c.Close()
+	ctx := context.Background()
+	for _, cmd := range [][]any{{"INCR", "dg:ctr"}, {"HSET", "dg:h", "f", "v", "g", "w"}, {"HEXPIRE", "dg:h", "1000", "FIELDS", "1", "f"}, {"INCR", "dg:ctr"}} {
+		if err := c.Do(ctx, cmd...).Err(); err != nil {
+			t.Fatalf("%v on the target: %v", cmd, err)
+		}
+	}
+	select {
+	case <-d.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the reverse link did not stop at the hash field TTL:\n%s", d.out.String())
+	}
+	log := d.out.String()
+	if d.cmd.ProcessState.Success() || !strings.Contains(log, "hash field TTL") || !strings.Contains(log, "on-unholdable-field-ttl") ||
+		!strings.Contains(log, "reverse link") {
+		t.Fatalf("the daemon did not stop with the field-TTL error of the reverse link (%v):\n%s", d.cmd.ProcessState, log)
+	}
+
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, `"level":"error"`) {
+			t.Logf("the reverse link stopped: %s", line)
+		}
+	}
+	rd := startDaemonUntil(t, reverseStreaming, append(args, "--on-unholdable-field-ttl", "convert")...)
+	out, code = run(t, time.Minute, "rollback", "--status-addr", rd.addr, "--pause", "3s", "--timeout", "30s")
+	if code != 0 {
+		t.Fatalf("rollback exited %d:\n%s\nsync log:\n%s", code, out, rd.out.String())
+	}
+	s := src.Client()
+	defer s.Close()
+	if n, _ := s.Get(ctx, "dg:ctr").Int(); n != 2 {
+		t.Errorf("the old source counts %d INCRs, want 2", n)
+	}
+	if h, _ := s.HGetAll(ctx, "dg:h").Result(); h["f"] != "v" || h["g"] != "w" {
+		t.Errorf("the old source's hash is %v, want f=v g=w (the field TTL converted away)", h)
+	}
+	rd.stop(t)
 }

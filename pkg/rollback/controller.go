@@ -166,7 +166,9 @@ func (c *Controller) reverseOptions(st State, tr *status.Tracker) syncer.Options
 	r.RetryRejected, r.SkipRejected = false, nil
 	r.Filter, r.Limits = nil, nil
 	r.StartAt = &checkpoint.State{ReplID: st.TargetReplID, Offset: st.TargetOffset, Phase: checkpoint.PhaseStreaming}
-	r.Logger = c.opt.Logger.With(zap.String("link", "reverse"))
+	if f.Logger != nil {
+		r.Logger = f.Logger.With(zap.String("link", "reverse"))
+	}
 	r.Tracker = tr
 	return r
 }
