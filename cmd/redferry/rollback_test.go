@@ -119,6 +119,9 @@ func TestRollbackReadyCutover(t *testing.T) {
 				t.Fatalf("redferry status does not show the reverse link:\n%s", sout)
 			}
 
+			if out, code := run(t, time.Minute, "cutover", "--status-addr", d.addr, "--pause", "2s"); code == 0 || !strings.Contains(out, "the reverse link runs") {
+				t.Fatalf("a cutover while the reverse link runs exited %d:\n%s", code, out)
+			}
 			out, code = run(t, time.Minute, "rollback", "--status-addr", d.addr, "--pause", "5s", "--timeout", "30s")
 			if code != 0 {
 				t.Fatalf("rollback exited %d:\n%s\nsync log:\n%s", code, out, d.out.String())
@@ -375,6 +378,14 @@ func TestRollbackReverseLinkDowngrade(t *testing.T) {
 		}
 	}
 	rd := startDaemonUntil(t, reverseStreaming, append(args, "--on-unholdable-field-ttl", "convert")...)
+	waitReverseApplied(t, rd.daemon, 1)
+
+	// A forward sync that does not know of the reverse link (another state
+	// dir) refuses to copy the reverse link's writes back to the target.
+	out, code = run(t, time.Minute, "sync", "--once", "--source", src.URL(), "--target", dst.URL(), "--state-dir", t.TempDir())
+	if code == 0 || !strings.Contains(out, "rollback copy of the target") {
+		t.Fatalf("a forward sync during the reverse link exited %d:\n%s", code, out)
+	}
 	out, code = run(t, time.Minute, "rollback", "--status-addr", rd.addr, "--pause", "3s", "--timeout", "30s")
 	if code != 0 {
 		t.Fatalf("rollback exited %d:\n%s\nsync log:\n%s", code, out, rd.out.String())

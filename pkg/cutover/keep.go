@@ -10,9 +10,10 @@ import (
 // sync at the cutover point and starts the reverse link (target → old
 // source). The rollback controller (pkg/rollback) implements it.
 type Keeper interface {
-	// CanKeep refuses a rollback-ready cutover this sync cannot do (a
-	// filter, a file checkpoint, the reverse link already running).
-	CanKeep() error
+	// Check refuses a cutover while the forward sync does not run (the
+	// reverse link runs instead), and with keep a rollback-ready cutover
+	// this sync cannot do (a filter, a file checkpoint).
+	Check(keep bool) error
 	// Prepare runs once the lag is zero, before the pause: it makes sure the
 	// target has a replication backlog, so the reverse link can start at the
 	// cutover offset without a full sync.
@@ -43,9 +44,15 @@ type Kept struct {
 // SetKeeper lets cutovers of this sync keep a rollback.
 func (c *Cutover) SetKeeper(k Keeper) { c.keeper = k }
 
-// checkKeep refuses a rollback-ready cutover that cannot be done.
+// checkKeep refuses a cutover the keeper says cannot be done, and a
+// rollback-ready one without a keeper or a pause.
 func (c *Cutover) checkKeep(opt Options) error {
 	if !opt.KeepRollback {
+		if c.keeper != nil {
+			if err := c.keeper.Check(false); err != nil {
+				return fmt.Errorf("%w: %w", ErrBadInput, err)
+			}
+		}
 		return nil
 	}
 	if c.keeper == nil {
@@ -54,7 +61,7 @@ func (c *Cutover) checkKeep(opt Options) error {
 	if opt.Pause <= 0 {
 		return fmt.Errorf("%w: --keep-rollback needs --pause: without it, writes made to the source after the forward sync stops would be in neither server", ErrBadInput)
 	}
-	if err := c.keeper.CanKeep(); err != nil {
+	if err := c.keeper.Check(true); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	return nil

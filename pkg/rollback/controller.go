@@ -2,7 +2,6 @@ package rollback
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -109,6 +108,10 @@ func (c *Controller) Run(ctx context.Context) error {
 func (c *Controller) runLink(ctx context.Context, s *syncer.Syncer) (handedOver bool, err error) {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	select {
+	case <-c.next: // a wake no one waited for
+	default:
+	}
 	r := &linkRun{cancel: cancel, done: make(chan struct{})}
 	c.mu.Lock()
 	c.cur = r
@@ -123,19 +126,20 @@ func (c *Controller) runLink(ctx context.Context, s *syncer.Syncer) (handedOver 
 }
 
 // stopLink stops the running link for a hand-over and waits until its last
-// batch has landed; it returns the link's error, if it had failed.
-func (c *Controller) stopLink() error {
+// batch has landed; it returns the link's error, if it had failed. ok is
+// false when no link ran (nothing was stopped: Run needs no wake).
+func (c *Controller) stopLink() (ok bool, err error) {
 	c.mu.Lock()
 	r := c.cur
 	if r == nil {
 		c.mu.Unlock()
-		return errors.New("no link is running")
+		return false, nil
 	}
 	r.handover = true
 	c.mu.Unlock()
 	r.cancel()
 	<-r.done
-	return r.err
+	return true, r.err
 }
 
 // wake lets Run go on with the phase now in c.st.

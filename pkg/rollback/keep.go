@@ -19,16 +19,18 @@ import (
 
 var _ cutover.Keeper = (*Controller)(nil)
 
-// CanKeep implements cutover.Keeper.
-func (c *Controller) CanKeep() error {
+// Check implements cutover.Keeper.
+func (c *Controller) Check(keep bool) error {
 	c.mu.Lock()
-	phase, running := c.st.Phase, c.cur != nil
+	phase := c.st.Phase
 	c.mu.Unlock()
 	switch {
-	case phase != status.RollbackForward:
-		return fmt.Errorf("the migration is in phase %s, not forward: a rollback-ready cutover was made already", phase)
-	case !running:
-		return errors.New("the forward sync is not running")
+	case phase == status.RollbackReverse:
+		return errors.New("the forward sync stopped at a cutover with --keep-rollback and the reverse link runs: the target is current already; `redferry rollback` switches back")
+	case phase == status.RollbackRolledBack:
+		return errors.New("rolled back: restart redferry sync to sync forward again, then cut over")
+	case !keep:
+		return nil
 	case c.opt.CheckpointKey == "":
 		return errors.New("--keep-rollback needs checkpoint = target: the reverse link keeps its checkpoint in the old source, as the forward sync does in the target")
 	case c.opt.Filter.Active():
@@ -73,7 +75,11 @@ func (c *Controller) Prepare(ctx context.Context) error {
 func (c *Controller) Keep(ctx context.Context, sourceOffset int64) (*cutover.Kept, error) {
 	c.busy.Lock()
 	defer c.busy.Unlock()
-	if err := c.stopLink(); err != nil {
+	stopped, err := c.stopLink()
+	if !stopped {
+		return nil, c.failed(errors.New("keep-rollback: the forward sync is not running"))
+	}
+	if err != nil {
 		c.resume(status.RollbackForward)
 		return nil, c.failed(fmt.Errorf("keep-rollback: the forward sync had stopped: %w", err))
 	}

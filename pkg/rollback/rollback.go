@@ -69,16 +69,24 @@ func (c *Controller) Rollback(ctx context.Context, pause, timeout time.Duration)
 	// Past this point a client gone away must not leave a half-made rollback.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := c.stopLink(); err != nil {
+	stopped, err := c.stopLink()
+	if !stopped {
+		c.unpauseTarget(ctx, cr.PauseMode)
+		return res, c.failed(errors.New("rollback: the reverse link is not running"))
+	}
+	if err != nil {
+		c.unpauseTarget(ctx, cr.PauseMode)
 		c.resume(status.RollbackReverse)
 		return res, c.failed(fmt.Errorf("rollback: the reverse link had stopped: %w", err))
 	}
 	if applied := revTr.Applied(); applied < cr.Offset {
+		c.unpauseTarget(ctx, cr.PauseMode)
 		c.resume(status.RollbackReverse)
 		return res, c.failed(fmt.Errorf("rollback: the reverse link stopped at the target's offset %d, before %d", applied, cr.Offset))
 	}
 	resume, err := c.markRolledBack(ctx)
 	if err != nil {
+		c.unpauseTarget(ctx, cr.PauseMode)
 		c.resume(status.RollbackReverse)
 		return res, c.failed(err)
 	}
@@ -100,6 +108,20 @@ func (c *Controller) Rollback(ctx context.Context, pause, timeout time.Duration)
 	c.log.Info("rolled back: the old source is current; switch clients back now", zap.Int64("target_offset", cr.Offset),
 		zap.Int64("forward_resume_offset", resume.Offset), zap.String("source_replid", resume.ReplID))
 	return res, nil
+}
+
+// unpauseTarget ends the target's pause early after a rollback that failed
+// once the target was paused: clients go on writing to it, the reverse link
+// copying them (6.2+; on older servers the pause runs out).
+func (c *Controller) unpauseTarget(ctx context.Context, mode string) {
+	if mode != "WRITE" {
+		return
+	}
+	dst := c.client(c.opt.Target)
+	defer dst.Close()
+	if err := dst.Do(ctx, "CLIENT", "UNPAUSE").Err(); err != nil {
+		c.log.Warn("cannot end the target's pause early: it ends on its own", zap.Error(err))
+	}
 }
 
 // markRolledBack records in the old source where the forward sync resumes:

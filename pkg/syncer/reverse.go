@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -47,6 +48,16 @@ func (s *Syncer) afterRollback(ctx context.Context, st checkpoint.State) (checkp
 	rb, err := checkpoint.Unmarshal(rolledBack)
 	if err != nil {
 		return st, fmt.Errorf("the source %s: key %s: %w (delete it and sync again with --flush-target)", s.opt.SourceName, checkpoint.RolledBackKey(key), err)
+	}
+	// A reverse link that ran again after the rollback (a restart before
+	// the rollback was recorded as done) wrote past the rollback's offset.
+	if reverse, err := s.sourceKey(ctx, checkpoint.ReverseKey(key)); err == nil && reverse != nil {
+		if rv, err := checkpoint.Unmarshal(reverse); err == nil && rv.UpdatedAt.After(rb.UpdatedAt) {
+			return st, fmt.Errorf("%w: the reverse link's checkpoint %s in the source %s is newer (%s) than the rollback recorded in %s (%s): "+
+				"it wrote into the source after the rollback. Run `redferry rollback` again against the redferry running the reverse link",
+				ErrReverseLinkActive, checkpoint.ReverseKey(key), s.opt.SourceName, rv.UpdatedAt.Format(time.RFC3339Nano),
+				checkpoint.RolledBackKey(key), rb.UpdatedAt.Format(time.RFC3339Nano))
+		}
 	}
 	switch {
 	case rb.ReplID != st.ReplID:
