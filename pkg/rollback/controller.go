@@ -2,6 +2,7 @@ package rollback
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -85,6 +86,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		var handedOver bool
 		switch phase {
 		case status.RollbackReverse:
+			c.fwd.Tracker().SetPhase(status.PhaseStopped) // the forward sync stopped at the cutover
 			handedOver, err = c.runReverse(ctx)
 		case status.RollbackRolledBack:
 			c.log.Info("rolled back: the old source is current and the reverse link stopped; restart redferry sync to sync forward again once clients are back on the old source")
@@ -160,7 +162,7 @@ func (c *Controller) reverseOptions(st State, tr *status.Tracker) syncer.Options
 	r.SourceName, r.TargetName = f.TargetName, f.SourceName
 	r.SourcePSyncCommand = ""
 	r.ListeningPort = 0
-	r.StateDir = filepath.Join(f.StateDir, "reverse")
+	r.StateDir = reverseDir(f.StateDir)
 	r.CheckpointKey = checkpoint.ReverseKey(f.CheckpointKey)
 	r.LegacyCheckpointKey = ""
 	// The old source holds the target's data up to the cutover: a full sync
@@ -176,6 +178,9 @@ func (c *Controller) reverseOptions(st State, tr *status.Tracker) syncer.Options
 	r.Tracker = tr
 	return r
 }
+
+// reverseDir is the reverse link's state dir (its spool).
+func reverseDir(stateDir string) string { return filepath.Join(stateDir, "reverse") }
 
 // runReverse runs the reverse link until ctx ends, it fails, or a rollback
 // stops it.
@@ -199,8 +204,18 @@ func (c *Controller) runReverse(ctx context.Context) (bool, error) {
 	}
 	defer s.Close()
 	handedOver, err := c.runLink(ctx, s)
-	if err != nil {
+	switch {
+	case errors.Is(err, syncer.ErrResyncRequired):
+		err = fmt.Errorf("reverse link (target → old source): the target's replication backlog no longer holds the reverse link's position "+
+			"(applied up to the target's offset %d; it was down or behind for longer than repl-backlog-size covers, or the target restarted): "+
+			"the old source lacks the target's writes since, and only a full sync target → old source can make it current again "+
+			"(redferry sync with the target as source and the old source as target, --flush-target, another state dir and name): %w",
+			tr.Applied(), err)
+	case err != nil:
 		err = fmt.Errorf("reverse link (target → old source): %w", err)
+	}
+	if err != nil {
+		tr.SetError(err)
 	}
 	return handedOver, err
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -52,6 +53,10 @@ func (c *Controller) Prepare(ctx context.Context) error {
 	key := c.opt.CheckpointKey
 	if err := src.Del(ctx, checkpoint.ReverseKey(key), checkpoint.RolledBackKey(key)).Err(); err != nil {
 		return c.failed(fmt.Errorf("keep-rollback: removing the keys of an earlier rollback from the source %s: %w", c.opt.SourceName, err))
+	}
+	// A spool of an earlier reverse link holds another stream of the target.
+	if err := os.RemoveAll(reverseDir(c.opt.StateDir)); err != nil {
+		return c.failed(fmt.Errorf("keep-rollback: removing the spool of an earlier reverse link: %w", err))
 	}
 	dst := c.client(c.opt.Target)
 	defer dst.Close()

@@ -84,7 +84,10 @@ func (c *Controller) Rollback(ctx context.Context, pause, timeout time.Duration)
 		c.resume(status.RollbackReverse)
 		return res, c.failed(fmt.Errorf("rollback: the reverse link stopped at the target's offset %d, before %d", applied, cr.Offset))
 	}
-	resume, err := c.markRolledBack(ctx)
+	resume, note, err := c.markRolledBack(ctx)
+	if note != "" {
+		res.Notes = append(res.Notes, note)
+	}
 	if err != nil {
 		c.unpauseTarget(ctx, cr.PauseMode)
 		c.resume(status.RollbackReverse)
@@ -129,19 +132,34 @@ func (c *Controller) unpauseTarget(ctx context.Context, mode string) {
 // into the old source since the cutover, and the mark is written in db 0, so
 // the forward sync resumes there in db 0 and copies only the mark (a key it
 // ignores) and what clients write to the old source from now on.
-func (c *Controller) markRolledBack(ctx context.Context) (checkpoint.State, error) {
+// note says, when the forward sync cannot resume from it, that it will need
+// a full sync, and why.
+func (c *Controller) markRolledBack(ctx context.Context) (st checkpoint.State, note string, err error) {
 	src := c.client(c.opt.Source)
 	defer src.Close()
 	info, err := server.Fetch(ctx, src)
 	if err != nil {
-		return checkpoint.State{}, fmt.Errorf("rollback: the old source %s: %w", c.opt.SourceName, err)
+		return st, "", fmt.Errorf("rollback: the old source %s: %w", c.opt.SourceName, err)
 	}
-	st := checkpoint.State{ReplID: info.MasterReplID, Offset: info.MasterReplOffset, Phase: checkpoint.PhaseStreaming, UpdatedAt: time.Now()}
+	st = checkpoint.State{ReplID: info.MasterReplID, Offset: info.MasterReplOffset, Phase: checkpoint.PhaseStreaming, UpdatedAt: time.Now()}
 	if err := st.Validate(); err != nil {
-		return checkpoint.State{}, fmt.Errorf("rollback: the old source %s: %w", c.opt.SourceName, err)
+		return st, "", fmt.Errorf("rollback: the old source %s: %w", c.opt.SourceName, err)
+	}
+	c.mu.Lock()
+	cutReplID := c.st.SourceReplID
+	c.mu.Unlock()
+	switch {
+	case cutReplID != "" && st.ReplID != cutReplID:
+		note = fmt.Sprintf("the old source's replication id changed since the cutover (%s, now %s: it restarted, or freed its backlog after "+
+			"repl-backlog-ttl without replicas): the forward sync needs a full sync when it starts again", cutReplID, st.ReplID)
+	case info.Fields["repl_backlog_active"] == "0":
+		note = "the old source keeps no replication backlog: the forward sync needs a full sync when it starts again"
+	}
+	if note != "" {
+		c.log.Warn(note)
 	}
 	if err := src.Set(ctx, checkpoint.RolledBackKey(c.opt.CheckpointKey), st.Marshal(), 0).Err(); err != nil {
-		return checkpoint.State{}, fmt.Errorf("rollback: recording the forward sync's resume point in the old source %s: %w", c.opt.SourceName, err)
+		return st, note, fmt.Errorf("rollback: recording the forward sync's resume point in the old source %s: %w", c.opt.SourceName, err)
 	}
-	return st, nil
+	return st, note, nil
 }

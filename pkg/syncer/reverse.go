@@ -61,7 +61,8 @@ func (s *Syncer) afterRollback(ctx context.Context, st checkpoint.State) (checkp
 	}
 	switch {
 	case rb.ReplID != st.ReplID:
-		s.log.Warn("the source was rolled back to, but its replication id changed since the cutover: the rollback position cannot be used",
+		s.log.Warn("the source was rolled back to, but its replication id changed since the cutover (it restarted, or freed its backlog "+
+			"after repl-backlog-ttl without replicas): the forward sync cannot resume and needs a full sync",
 			zap.String("checkpoint_replid", st.ReplID), zap.String("rollback_replid", rb.ReplID))
 		return st, nil
 	case rb.Offset <= st.Offset:
