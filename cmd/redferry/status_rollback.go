@@ -1,6 +1,10 @@
 package main
 
-import "github.com/redferry/redferry/pkg/status"
+import (
+	"strconv"
+
+	"github.com/redferry/redferry/pkg/status"
+)
 
 // printRollback adds the rollback-ready migration's rows to `redferry status`.
 func printRollback(row func(name, format string, args ...any), rb *status.RollbackReport) {
@@ -26,4 +30,32 @@ func printRollback(row func(name, format string, args ...any), rb *status.Rollba
 	if rb.LastError != "" {
 		row("hand-over error", "%s", rb.LastError)
 	}
+}
+
+// rollbackAlive: the forward sync stopped at a rollback-ready cutover and
+// the daemon goes on, running the reverse link or waiting once rolled back
+// (for the systemd watchdog, which the forward phase alone would let lapse).
+func rollbackAlive(rb *status.RollbackReport) bool {
+	switch {
+	case rb == nil:
+		return false
+	case rb.Phase == status.RollbackRolledBack:
+		return true
+	case rb.Phase == status.RollbackReverse:
+		return rb.Reverse == nil || rb.Reverse.Phase != status.PhaseStopped
+	}
+	return false
+}
+
+// rollbackNotify is the rollback part of the systemd STATUS= line ("" in
+// the forward phase).
+func rollbackNotify(rb *status.RollbackReport) string {
+	if rb == nil || rb.Phase == status.RollbackForward {
+		return ""
+	}
+	msg := "; " + rb.Phase
+	if rv := rb.Reverse; rv != nil && rb.Phase == status.RollbackReverse {
+		msg += ", reverse applied " + strconv.FormatInt(rv.OffsetApplied, 10) + ", reverse lag " + strconv.FormatInt(rv.LagBytes, 10) + " bytes"
+	}
+	return msg
 }
