@@ -131,6 +131,16 @@ func TestRollbackReadyCutover(t *testing.T) {
 			}
 			t.Logf("rollback:\n%s", out)
 			mustEqual(t, "after the rollback", src, dst)
+			// The old source holds the reverse link's checkpoint, the cutover
+			// point and where the forward sync resumes.
+			sc := src.Client()
+			for _, key := range []string{"reverse", "cutover", "rolled-back"} {
+				v, err := sc.Get(context.Background(), checkpoint.KeyPrefix+"default:"+key).Result()
+				if err != nil || !strings.Contains(v, "offset") {
+					t.Errorf("the old source's key %s: %q, %v", key, v, err)
+				}
+			}
+			sc.Close()
 			counts.check(t, "the old source", src, rounds)
 			counts.check(t, "the target", dst, rounds)
 			rd.stop(t)

@@ -14,7 +14,8 @@ func ReverseKey(key string) string { return key + ":reverse" }
 // writes instead of copying them to the target a second time.
 func RolledBackKey(key string) string { return key + ":rolled-back" }
 
-// CutoverKey is the key, in the target, recording a rollback-ready cutover;
-// writing it in db 0 just before the target's offset is read makes the
-// reverse link's first db certain (db 0).
+// CutoverKey is the key recording a rollback-ready cutover: in the target,
+// written in db 0 just before the target's offset is read, which makes the
+// reverse link's first db certain (db 0); in the old source, with both
+// offsets, once its writes are no longer paused.
 func CutoverKey(key string) string { return key + ":cutover" }

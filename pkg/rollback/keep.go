@@ -120,6 +120,7 @@ func (c *Controller) Keep(ctx context.Context, sourceOffset int64) (*cutover.Kep
 	c.mu.Lock()
 	c.st, c.cutting = st, false
 	c.mu.Unlock()
+	go c.recordInOldSource(st)
 	c.wake()
 	return &cutover.Kept{Path: st.Path, Cost: st.Cost, SourceOffset: st.SourceOffset, TargetReplID: st.TargetReplID, TargetOffset: st.TargetOffset}, nil
 }
@@ -150,4 +151,25 @@ func (c *Controller) failed(err error) error {
 func (c *Controller) client(o server.ClientOptions) *redis.Client {
 	o.PoolSize = 1
 	return server.NewClient(o)
+}
+
+// recordInOldSource writes the cutover point, both offsets, next to the
+// reverse link's checkpoint in the old source (checkpoint.CutoverKey), for
+// whoever looks at the old source later; the reverse link's own checkpoint
+// is what a restart continues from. The old source's writes are paused
+// until the cutover's pause ends, so the write waits for it, in the
+// background.
+func (c *Controller) recordInOldSource(st State) {
+	ctx, cancel := context.WithTimeout(context.Background(), cutover.MaxPause+30*time.Second)
+	defer cancel()
+	o := c.opt.Source
+	o.PoolSize, o.IOTimeout = 1, cutover.MaxPause+20*time.Second
+	src := server.NewClient(o)
+	defer src.Close()
+	mark, _ := json.Marshal(map[string]any{"source_replid": st.SourceReplID, "source_offset": st.SourceOffset,
+		"target_replid": st.TargetReplID, "target_offset": st.TargetOffset, "path": st.Path, "at": st.CutoverAt})
+	if err := src.Set(ctx, checkpoint.CutoverKey(c.opt.CheckpointKey), mark, 0).Err(); err != nil {
+		c.log.Warn("could not record the cutover point in the old source (the reverse link's checkpoint there is unaffected)",
+			zap.String("key", checkpoint.CutoverKey(c.opt.CheckpointKey)), zap.Error(err))
+	}
 }
