@@ -42,8 +42,9 @@ func (s *Syncer) afterRollback(ctx context.Context, st checkpoint.State) (checkp
 		return st, fmt.Errorf("%w: the source %s holds %s, the checkpoint of the reverse link that copies the target's writes into it. "+
 			"Syncing forward now would copy those writes back to the target a second time. Switch back with `redferry rollback` "+
 			"(against the redferry running the reverse link, or restart it with the same state dir: it resumes the reverse link), "+
-			"then start the forward sync again; to give up the rollback copy instead, delete %s from the source and sync again with --flush-target",
-			ErrReverseLinkActive, s.opt.SourceName, checkpoint.ReverseKey(key), checkpoint.ReverseKey(key))
+			"then start the forward sync again. To sync from this source afresh instead (a full sync), delete %s from the source and %s "+
+			"from the target, then sync with --flush-target",
+			ErrReverseLinkActive, s.opt.SourceName, checkpoint.ReverseKey(key), checkpoint.ReverseKey(key), key)
 	}
 	rb, err := checkpoint.Unmarshal(rolledBack)
 	if err != nil {
