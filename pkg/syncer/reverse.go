@@ -48,7 +48,8 @@ func (s *Syncer) afterRollback(ctx context.Context, st checkpoint.State) (checkp
 	}
 	rb, err := checkpoint.Unmarshal(rolledBack)
 	if err != nil {
-		return st, fmt.Errorf("the source %s: key %s: %w (delete it and sync again with --flush-target)", s.opt.SourceName, checkpoint.RolledBackKey(key), err)
+		return st, fmt.Errorf("the source %s: key %s: %w (to sync from this source afresh, delete it and %s from the source and %s from the target, then sync with --flush-target)",
+			s.opt.SourceName, checkpoint.RolledBackKey(key), err, checkpoint.ReverseKey(key), key)
 	}
 	// A reverse link that ran again after the rollback (a restart before
 	// the rollback was recorded as done) wrote past the rollback's offset.
