@@ -30,14 +30,23 @@ import (
 // backlog of its own (redferry makes one, at the cost of one discarded
 // snapshot), the other a target with a replica (no cost).
 func TestRollbackReadyCutover(t *testing.T) {
-	for _, tc := range []struct {
+	type pair struct {
 		source, target string
 		targetReplica  bool
 		path           string
-	}{
+	}
+	pairs := []pair{
 		{redistest.Redis70, redistest.Redis80, false, "created-backlog"},
 		{redistest.Redis70, redistest.Valkey91, true, "existing-backlog"},
-	} {
+	}
+	if os.Getenv("REDFERRY_ROLLBACK_MATRIX") != "" { // make rollback-matrix
+		pairs = append(pairs,
+			pair{redistest.Redis60, redistest.Redis80, true, "existing-backlog"}, // CLIENT PAUSE ALL on the old source
+			pair{redistest.Valkey81, redistest.Valkey91, false, "created-backlog"},
+			pair{redistest.Redis70, redistest.Redis86, false, "created-backlog"},
+		)
+	}
+	for _, tc := range pairs {
 		t.Run(tc.source+"_to_"+tc.target, func(t *testing.T) {
 			fast := redistest.Options{Args: []string{"repl-diskless-sync-delay", "0"}}
 			src := redistest.Start(t, tc.source, fast)
