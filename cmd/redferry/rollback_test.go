@@ -115,6 +115,9 @@ func TestRollbackReadyCutover(t *testing.T) {
 				t.Fatalf("the target load ran only %d rounds", rounds)
 			}
 
+			if code, why := d.get("/readyz"); code != 200 {
+				t.Fatalf("/readyz while the reverse link streams: %d %s", code, why)
+			}
 			_, st := d.get("/status")
 			if !strings.Contains(st, `"phase": "reverse"`) {
 				t.Fatalf("/status does not show the reverse phase:\n%s", st)

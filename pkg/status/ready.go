@@ -13,6 +13,14 @@ func (t *Tracker) SetReadyMaxLag(d time.Duration) { t.readyMaxLag.Store(int64(d)
 // and when not, why (for /readyz and the systemd status line).
 func (t *Tracker) Ready() (bool, string) {
 	r := t.Report()
+	if rb := r.Rollback; r.Phase != PhaseStreaming && rb != nil && rb.Phase == RollbackReverse && rb.Reverse != nil {
+		// The forward sync stopped at a rollback-ready cutover: the reverse
+		// link is the sync now.
+		r.Phase, r.LagBytes, r.LagSeconds = rb.Reverse.Phase, rb.Reverse.LagBytes, rb.Reverse.LagSeconds
+		if r.Phase != PhaseStreaming {
+			return false, fmt.Sprintf("reverse link not streaming yet: phase %s", r.Phase)
+		}
+	}
 	if r.Phase != PhaseStreaming {
 		return false, fmt.Sprintf("not streaming yet: phase %s", r.Phase)
 	}
