@@ -23,6 +23,9 @@ type Controller struct {
 	opt syncer.Options // the forward sync's
 	log *zap.Logger
 
+	// startPhase is the phase this run started in.
+	startPhase string
+
 	mu      sync.Mutex
 	st      State
 	cutting bool   // a rollback-ready cutover is under way
@@ -55,7 +58,7 @@ func New(fwd *syncer.Syncer, opt syncer.Options) (*Controller, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	c := &Controller{fwd: fwd, opt: opt, log: log.With(zap.String("stage", "rollback")), st: st, next: make(chan struct{}, 1)}
+	c := &Controller{fwd: fwd, opt: opt, log: log.With(zap.String("stage", "rollback")), st: st, startPhase: st.Phase, next: make(chan struct{}, 1)}
 	fwd.Tracker().SetRollback(c.Report)
 	return c, nil
 }
@@ -169,7 +172,11 @@ func (c *Controller) reverseOptions(st State, tr *status.Tracker) syncer.Options
 	// would be wrong as well as long.
 	r.OnFullResync = "stop"
 	r.FlushTarget, r.Merge, r.Once = false, false, false
-	r.RetryRejected, r.SkipRejected = false, nil
+	if c.startPhase != status.RollbackReverse {
+		// --retry-rejected and --skip-rejected answer the sync this run
+		// started with: the reverse link's only when it started with it.
+		r.RetryRejected, r.SkipRejected = false, nil
+	}
 	r.Filter, r.Limits = nil, nil
 	r.StartAt = &checkpoint.State{ReplID: st.TargetReplID, Offset: st.TargetOffset, Phase: checkpoint.PhaseStreaming}
 	if f.Logger != nil {
