@@ -74,3 +74,8 @@ bench: build servers
 
 clean:
 	rm -rf bin
+
+# Rollback-ready cutover through more version pairs than `make test` runs.
+.PHONY: rollback-matrix
+rollback-matrix: servers
+	REDFERRY_ROLLBACK_MATRIX=1 $(GO) test -count=1 -run '^TestRollbackReadyCutover$$' -v -timeout 20m ./cmd/redferry/

@@ -280,3 +280,9 @@ func ParseDBMap(s string) (map[int]int, error) {
 	}
 	return out, nil
 }
+
+// Active reports whether f leaves anything out or maps any db; a nil Filter
+// is not active.
+func (f *Filter) Active() bool {
+	return f != nil && (f.keyRules() || f.dbRules() || len(f.dropCmds) > 0 || len(f.dropTypes) > 0)
+}

@@ -15,6 +15,7 @@ import (
 
 func newCutoverCommand() *cobra.Command {
 	var pause, timeout time.Duration
+	var keepRollback bool
 	var sc *statusClient
 	cmd := &cobra.Command{
 		Use:   "cutover [--pause 5s]",
@@ -24,6 +25,7 @@ func newCutoverCommand() *cobra.Command {
 			"the target has applied the source's master_repl_offset. Then switch your clients to the target\n" +
 			"before the pause ends.",
 		Example: "  redferry cutover --pause 10s\n" +
+			"  redferry cutover --pause 10s --keep-rollback\n" +
 			"  redferry cutover --pause 10s --status-addr 10.0.0.5:9470 --status-token-file /etc/redferry/status.token",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -33,6 +35,9 @@ func newCutoverCommand() *cobra.Command {
 			q := url.Values{}
 			q.Set("pause", pause.String())
 			q.Set("timeout", timeout.String())
+			if keepRollback {
+				q.Set("keep-rollback", "true")
+			}
 			req, err := sc.newRequest(http.MethodPost, "/cutover?"+q.Encode())
 			if err != nil {
 				return fmt.Errorf("status-addr %s: %w", sc.addr, err)
@@ -59,6 +64,9 @@ func newCutoverCommand() *cobra.Command {
 			for _, n := range res.Notes {
 				fmt.Fprintln(out, "note:", n)
 			}
+			if k := res.Rollback; k != nil {
+				printKept(out, k)
+			}
 			fmt.Fprintf(out, "target is current at offset %d; switch clients now\n", res.Offset)
 			if res.Paused {
 				fmt.Fprintf(out, "source writes paused (%s) until %s (%.1fs from now); the pause ends on its own\n",
@@ -72,5 +80,7 @@ func newCutoverCommand() *cobra.Command {
 	sc = newStatusClient(cmd, true)
 	cmd.Flags().DurationVar(&pause, "pause", 0, "pause the source's writes for this long (CLIENT PAUSE WRITE; at most "+cutover.MaxPause.String()+")")
 	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "give up when the target is not current after this long")
+	cmd.Flags().BoolVar(&keepRollback, "keep-rollback", false, "stop the forward sync at the cutover and keep the old source current with the target's writes "+
+		"(a reverse link, no full sync), so that `redferry rollback` can switch back; needs --pause and checkpoint = target")
 	return cmd
 }

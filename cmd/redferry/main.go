@@ -67,6 +67,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newSyncCommand(), newVerifyCommand(), newStatusCommand(), newCutoverCommand(), newRestoreCommand(), newRDBCommand(), newScanCommand())
+	root.AddCommand(newSyncCommand(), newVerifyCommand(), newStatusCommand(), newCutoverCommand(), newRestoreCommand(), newRDBCommand(), newScanCommand(), newRollbackCommand())
 	return root
 }

@@ -67,7 +67,8 @@ func startNotify(t *status.Tracker, log *zap.Logger) func() {
 			r := t.Report()
 			msg := "STATUS=" + string(r.Phase) + ", applied " + strconv.FormatInt(r.OffsetApplied, 10) +
 				", lag " + strconv.FormatInt(r.LagBytes, 10) + " bytes"
-			if watchdog && r.Phase != status.PhaseStopped {
+			msg += rollbackNotify(r.Rollback)
+			if watchdog && (r.Phase != status.PhaseStopped || rollbackAlive(r.Rollback)) {
 				msg += "\nWATCHDOG=1"
 			}
 			_ = sdNotify(msg)

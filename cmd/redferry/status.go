@@ -98,6 +98,9 @@ func printCommonStatus(row func(name, format string, args ...any), r status.Repo
 	if f := r.Filtered; f != nil {
 		row("filtered out", "keys %v, commands %v, commands in part %v", f.Keys, f.Commands, f.CommandsNarrowed)
 	}
+	if rb := r.Rollback; rb != nil {
+		printRollback(row, rb)
+	}
 	row("uptime", "%s", (time.Duration(r.UptimeSeconds) * time.Second).String())
 	if r.LastError != "" {
 		row("last error", "%s", r.LastError)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redferry/redferry/pkg/config"
 	"github.com/redferry/redferry/pkg/cutover"
+	"github.com/redferry/redferry/pkg/rollback"
 	"github.com/redferry/redferry/pkg/status"
 	"github.com/redferry/redferry/pkg/syncer"
 )
@@ -90,14 +91,21 @@ func runSync(cmd *cobra.Command, cfg config.Config, answer rejectedAnswer, log *
 	}
 	defer s.Close()
 	s.Tracker().SetReadyMaxLag(cfg.ReadyMaxLag)
+	// The controller runs the forward sync, or after a cutover with
+	// --keep-rollback the reverse link (rollback.go).
+	ctl, err := rollback.New(s, opt)
+	if err != nil {
+		return err
+	}
 	if cfg.StatusAddr != "" {
 		co, err := cutover.New(cfg, s.Tracker(), log)
 		if err != nil {
 			return err
 		}
 		defer co.Close()
+		co.SetKeeper(ctl)
 		h := status.NewHandler(s.Tracker(), status.HandlerOptions{Level: level,
-			Routes: map[string]http.Handler{"POST /cutover": co.Handler()},
+			Routes: map[string]http.Handler{"POST /cutover": co.Handler(), "POST /rollback": ctl.Handler()},
 			Token:  cfg.StatusToken, Log: log, Limits: opt.Limits})
 		addr, err := status.Serve(ctx, cfg.StatusAddr, h, log)
 		if err != nil {
@@ -110,7 +118,7 @@ func runSync(cmd *cobra.Command, cfg config.Config, answer rejectedAnswer, log *
 	}
 	stopNotify := startNotify(s.Tracker(), log)
 	stopProgress := startProgress(cfg.Progress, s.Tracker())
-	err = s.Run(ctx)
+	err = ctl.Run(ctx)
 	stopProgress()
 	stopNotify()
 	if err != nil {

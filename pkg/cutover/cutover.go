@@ -32,6 +32,10 @@ type Options struct {
 	Pause time.Duration
 	// Timeout bounds the whole cutover (default 60s; with a pause, at most the pause).
 	Timeout time.Duration
+	// KeepRollback stops the forward sync at the cutover point and starts a
+	// reverse link that keeps the old source current (see Keeper); it needs
+	// a pause.
+	KeepRollback bool
 }
 
 // Result is what a cutover reached.
@@ -46,6 +50,8 @@ type Result struct {
 	// Notes are things the operator must know (e.g. reads paused too).
 	Notes   []string `json:"notes,omitempty"`
 	Elapsed float64  `json:"elapsed_seconds"`
+	// Rollback is the reverse link a KeepRollback cutover prepared.
+	Rollback *Kept `json:"rollback,omitempty"`
 }
 
 // Sentinel errors, for the HTTP status code.
@@ -63,6 +69,7 @@ type Cutover struct {
 	log     *zap.Logger
 	poll    time.Duration
 	running sync.Mutex
+	keeper  Keeper // keep.go; nil: no rollback-ready cutovers
 }
 
 // New builds a Cutover from the sync's configuration (the source URL,
@@ -95,6 +102,9 @@ func (c *Cutover) Run(ctx context.Context, opt Options) (Result, error) {
 	if opt.Timeout <= 0 {
 		opt.Timeout = 60 * time.Second
 	}
+	if err := c.checkKeep(opt); err != nil {
+		return Result{}, err
+	}
 	if !c.running.TryLock() {
 		return Result{}, ErrBusy
 	}
@@ -113,6 +123,17 @@ func (c *Cutover) Run(ctx context.Context, opt Options) (Result, error) {
 		return c.tracker.Applied() >= c.tracker.Received(), nil
 	}); err != nil {
 		return res, err
+	}
+	if opt.KeepRollback {
+		// Before the pause: a backlog made now does not lengthen it.
+		defer func() {
+			if res.Rollback == nil {
+				c.keeper.Abandon()
+			}
+		}()
+		if err := c.keeper.Prepare(ctx); err != nil {
+			return res, err
+		}
 	}
 
 	// 2. Pause the source's writes, for a bounded time.
@@ -157,6 +178,12 @@ func (c *Cutover) Run(ctx context.Context, opt Options) (Result, error) {
 			c.unpause(res.PauseMode)
 		}
 		return res, err
+	}
+	if opt.KeepRollback {
+		if res.Rollback, err = c.keeper.Keep(ctx, res.Offset); err != nil {
+			c.unpause(res.PauseMode)
+			return res, err
+		}
 	}
 	res.Elapsed = time.Since(start).Seconds()
 	c.log.Info("target is current", zap.Int64("offset", res.Offset), zap.Bool("paused", res.Paused),

@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 )
 
-// Handler serves POST /cutover?pause=5s&timeout=60s: it runs a cutover and
+// Handler serves POST /cutover?pause=5s&timeout=60s[&keep-rollback=true]: it runs a cutover and
 // answers its Result as JSON (200), or {"error": ...} with 409 (one is
 // already running), 400 (bad parameters) or 504 (did not catch up in time).
 func (c *Cutover) Handler() http.Handler {
@@ -24,6 +25,12 @@ func (c *Cutover) Handler() http.Handler {
 		if v := q.Get("timeout"); v != "" {
 			if opt.Timeout, err = time.ParseDuration(v); err != nil {
 				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "timeout: " + err.Error()})
+				return
+			}
+		}
+		if v := q.Get("keep-rollback"); v != "" {
+			if opt.KeepRollback, err = strconv.ParseBool(v); err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "keep-rollback: " + err.Error()})
 				return
 			}
 		}

@@ -43,7 +43,10 @@ var metricHelp = map[string]string{
 
 func newCollector(t *Tracker) *collector {
 	c := &collector{t: t, descs: map[string]*prometheus.Desc{}}
-	all := make(map[string]string, len(metricHelp)+len(scanMetricHelp))
+	all := make(map[string]string, len(metricHelp)+len(scanMetricHelp)+len(rollbackMetricHelp))
+	for name, help := range rollbackMetricHelp {
+		all[name] = help
+	}
 	for name, help := range metricHelp {
 		all[name] = help
 	}
@@ -55,7 +58,7 @@ func newCollector(t *Tracker) *collector {
 		switch name {
 		case "commands_applied_total":
 			labels = []string{"command"}
-		case "phase", "scan_pass_phase":
+		case "phase", "scan_pass_phase", "rollback_phase":
 			labels = []string{"phase"}
 		case "rejected_commands_skipped_total":
 			labels = []string{"reason"}
@@ -122,6 +125,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge("max_bytes_per_second", float64(l.MaxBytesPerSecond))
 		counter("throttled_seconds_total", l.ThrottledSeconds)
 	}
+	c.collectRollback(ch, r.Rollback)
 	gauge("uptime_seconds", r.UptimeSeconds)
 	gauge("up", 1)
 	ready := 0.0

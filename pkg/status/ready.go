@@ -20,6 +20,14 @@ func (t *Tracker) Ready() (bool, string) {
 		}
 		return true, fmt.Sprintf("live, %d changed keys waiting to be copied again", s.DirtyKeys)
 	}
+	if rb := r.Rollback; r.Phase != PhaseStreaming && rb != nil && rb.Phase == RollbackReverse && rb.Reverse != nil {
+		// The forward sync stopped at a rollback-ready cutover: the reverse
+		// link is the sync now.
+		r.Phase, r.LagBytes, r.LagSeconds = rb.Reverse.Phase, rb.Reverse.LagBytes, rb.Reverse.LagSeconds
+		if r.Phase != PhaseStreaming {
+			return false, fmt.Sprintf("reverse link not streaming yet: phase %s", r.Phase)
+		}
+	}
 	if r.Phase != PhaseStreaming {
 		return false, fmt.Sprintf("not streaming yet: phase %s", r.Phase)
 	}

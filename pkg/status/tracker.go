@@ -54,9 +54,10 @@ type Tracker struct {
 	reconnects       atomic.Int64
 	readyMaxLag      atomic.Int64 // time.Duration; see SetReadyMaxLag
 
-	filtered filteredCounts    // filtered.go
-	limits   *ratelimit.Limits // limits.go; guarded by mu
-	scan     *ScanReport       // scan.go, nil for a sync; guarded by mu
+	filtered filteredCounts         // filtered.go
+	limits   *ratelimit.Limits      // limits.go; guarded by mu
+	scan     *ScanReport            // scan.go, nil for a sync; guarded by mu
+	rollback func() *RollbackReport // rollback.go; guarded by mu
 }
 
 type offsetTime struct {
@@ -192,6 +193,7 @@ type Report struct {
 	Filtered *FilteredReport `json:"filtered,omitempty"` // what the filters left out
 	Limits   *LimitsReport   `json:"limits,omitempty"`   // the rate limits, when the sync has them
 	Scan     *ScanReport     `json:"scan,omitempty"`     // a scan's progress (`redferry scan`), nil for a sync
+	Rollback *RollbackReport `json:"rollback,omitempty"` // a rollback-ready migration (rollback.go)
 }
 
 // Report returns the current state.
@@ -217,6 +219,7 @@ func (t *Tracker) Report() Report {
 	r.Filtered, r.Limits = t.filtered.report(), t.limitsReport()
 	r.Unholdable = t.UnholdableCounts()
 	r.Scan = t.scanReport()
+	r.Rollback = t.rollbackReport()
 	return r
 }
 

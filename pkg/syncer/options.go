@@ -69,6 +69,13 @@ type Options struct {
 	// time (the status server's PUT /limits).
 	Limits *ratelimit.Limits
 
+	// StartAt, when set, is where the sync starts while the target holds no
+	// checkpoint, instead of a full sync: the reverse link of a
+	// rollback-ready cutover starts at the target's offset at the cutover
+	// (the old source holds the same data). Once a batch is applied, the
+	// checkpoint in the target wins.
+	StartAt *checkpoint.State
+
 	Logger  *zap.Logger
 	Tracker *status.Tracker // nil: a new one
 }

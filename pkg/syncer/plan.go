@@ -103,6 +103,9 @@ func (s *Syncer) plan(ctx context.Context) (plan, error) {
 		return plan{}, err
 	}
 	if in.haveCheckpoint {
+		if in.checkpoint, err = s.afterRollback(ctx, in.checkpoint); err != nil {
+			return plan{}, err
+		}
 		// Before anything is written or cut: a rejected command recorded
 		// with the checkpoint stops here until the operator answers.
 		if in.checkpoint, err = s.resolveRejected(ctx, in.checkpoint); err != nil {
@@ -136,6 +139,13 @@ func (s *Syncer) plan(ctx context.Context) (plan, error) {
 		if err := s.spool.ResetStream(p.resetStreamAt); err != nil {
 			return plan{}, err
 		}
+		// The stream starts anew under the checkpoint's replid: batches
+		// record it, and a CONTINUE does not name it again.
+		if s.spool.StreamReplID() != p.replID {
+			if err := s.spool.SetStreamReplID(p.replID); err != nil {
+				return plan{}, err
+			}
+		}
 	}
 	if p.repairTailAt >= 0 {
 		if err := s.repairStreamTail(ctx, p.repairTailAt); err != nil {
@@ -160,6 +170,11 @@ func (s *Syncer) planInputs(ctx context.Context) (planInputs, error) {
 		hasStream: s.spool.HasStream(), spoolStart: s.spool.Start(), spoolEnd: s.spool.End(),
 		streamReplID: s.spool.StreamReplID(), flushTarget: s.opt.FlushTarget, merge: s.opt.Merge,
 		stateDir: s.opt.StateDir, target: s.opt.Target.Addr}
+	if !ok && s.opt.StartAt != nil {
+		s.log.Info("no checkpoint in the target yet: starting at the given position, without a full sync",
+			zap.String("replid", s.opt.StartAt.ReplID), zap.Int64("offset", s.opt.StartAt.Offset))
+		in.checkpoint, in.haveCheckpoint, ok = *s.opt.StartAt, true, true
+	}
 	if !ok {
 		if in.targetKeys, err = s.targetKeyCount(ctx); err != nil {
 			return planInputs{}, err
