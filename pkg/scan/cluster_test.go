@@ -1,0 +1,288 @@
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/redferry/redferry/internal/redistest"
+	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/pkg/verify"
+	"github.com/redferry/redferry/sink"
+)
+
+// clusterOptions are the Options of a scan between a and b, each a
+// standalone server or a node of a cluster (the one given).
+func clusterOptions(t *testing.T, srcAddr, dstAddr string) Options {
+	return Options{Source: server.ClientOptions{Addr: srcAddr}, Target: sink.Config{Addr: dstAddr},
+		TargetCtl: server.ClientOptions{Addr: dstAddr}, StateKey: testStateKey, Logger: zaptest.NewLogger(t)}
+}
+
+// fillCluster writes n keys of every type through a cluster client: TTLs,
+// hash-tagged keys, a few big ones (copied page by page under a small
+// BigKeyBytes) and a stream with a consumer group and pending entries.
+func fillCluster(ctx context.Context, t *testing.T, c redis.Cmdable, n int, seed int64) {
+	t.Helper()
+	r := rand.New(rand.NewSource(seed))
+	for i := range n {
+		k := "k:" + strconv.Itoa(i)
+		if i%10 == 0 {
+			k = "{tag" + strconv.Itoa(i%7) + "}:" + strconv.Itoa(i)
+		}
+		size := 3
+		if i%200 == 0 {
+			size = 300 // big under BigKeyBytes 2048
+		}
+		var err error
+		switch i % 6 {
+		case 0:
+			err = c.Set(ctx, k, strconv.Itoa(r.Int()), 0).Err()
+		case 1:
+			args := []any{}
+			for f := range size {
+				args = append(args, "f"+strconv.Itoa(f), r.Intn(1000))
+			}
+			err = c.HSet(ctx, k, args...).Err()
+		case 2:
+			args := []any{}
+			for e := range size {
+				args = append(args, "e"+strconv.Itoa(e))
+			}
+			err = c.RPush(ctx, k, args...).Err()
+		case 3:
+			args := []any{}
+			for e := range size {
+				args = append(args, "m"+strconv.Itoa(e))
+			}
+			err = c.SAdd(ctx, k, args...).Err()
+		case 4:
+			zs := []redis.Z{}
+			for e := range size {
+				zs = append(zs, redis.Z{Score: r.Float64() * 100, Member: "z" + strconv.Itoa(e)})
+			}
+			err = c.ZAdd(ctx, k, zs...).Err()
+		case 5:
+			for e := range size {
+				if err = c.XAdd(ctx, &redis.XAddArgs{Stream: k, Values: []any{"e", e}}).Err(); err != nil {
+					break
+				}
+			}
+			if err == nil && i%12 == 5 {
+				err = c.XGroupCreate(ctx, k, "g", "0").Err()
+				if err == nil {
+					err = c.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "g", Consumer: "c1", Streams: []string{k, ">"}, Count: 2}).Err()
+				}
+			}
+		}
+		if err == nil && i%5 == 0 {
+			err = c.Expire(ctx, k, time.Hour+time.Duration(i)*time.Second).Err()
+		}
+		if err != nil {
+			t.Fatalf("filling key %s: %v", k, err)
+		}
+	}
+}
+
+// assertSame compares source and target (each a *redis.Client or a
+// *redis.ClusterClient) with verify, leaving out the checkpoint.
+func assertSame(t *testing.T, src, dst redis.UniversalClient, rounds int) {
+	t.Helper()
+	rep, err := verify.Compare(context.Background(), src, dst, verify.Options{Rounds: rounds, Interval: 500 * time.Millisecond,
+		IgnoreKeys: func(_ int, key string) bool { return key == testStateKey }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Equal() {
+		t.Fatalf("%d differences in %d keys: %v", rep.DiffCount, rep.KeysChecked, rep.Diffs)
+	}
+	t.Logf("target equals source: %d keys checked", rep.KeysChecked)
+}
+
+// TestScanClusterToStandalone copies a cluster (each master SCANned, keys
+// read from their own master) into a standalone server of another
+// version, small keys by DUMP and big ones page by page.
+func TestScanClusterToStandalone(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl := redistest.StartCluster(t, redistest.Redis70, 3, redistest.Options{})
+	dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
+	cc := cl.Client()
+	defer cc.Close()
+	fillCluster(ctx, t, cc, 3000, 1)
+	opt := clusterOptions(t, cl.Masters[1].Addr, dst.Addr)
+	opt.BigKeyBytes = 2048
+	st, err := Run(ctx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stats %+v", st)
+	if st.Big == 0 || st.Scanned != 3000 {
+		t.Errorf("want 3000 keys scanned over the masters and some copied page by page; stats %+v", st)
+	}
+	dc := dst.Client()
+	defer dc.Close()
+	assertSame(t, cc, dc, 1)
+	for _, m := range cl.Masters {
+		c := m.Client()
+		if v := c.ConfigGet(ctx, "notify-keyspace-events").Val()["notify-keyspace-events"]; v != "" {
+			t.Errorf("master %s: notify-keyspace-events left at %q, want it put back to \"\"", m.Addr, v)
+		}
+		c.Close()
+	}
+}
+
+// TestScanStandaloneToCluster copies every type (functions included) into
+// a cluster: each key to the master of its slot, the libraries to every
+// master. A source with keys in another db than 0 is refused before
+// anything is written.
+func TestScanStandaloneToCluster(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	src := redistest.Start(t, redistest.Redis80, redistest.Options{})
+	cl := redistest.StartCluster(t, redistest.Valkey91, 3, redistest.Options{})
+	sc := src.Client()
+	defer sc.Close()
+	cc := cl.Client()
+	defer cc.Close()
+	wl := &redistest.Workload{Seed: 5, Version: src.Version, DBs: 1, Functions: true}
+	if err := wl.Fill(ctx, sc, 2000); err != nil {
+		t.Fatal(err)
+	}
+	opt := clusterOptions(t, src.Addr, cl.Masters[2].Addr)
+	opt.BigKeyBytes = 4096
+	st, err := Run(ctx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stats %+v", st)
+	if st.Big == 0 {
+		t.Errorf("no key was copied page by page; stats %+v", st)
+	}
+	assertSame(t, sc, cc, 1)
+	want := sc.FunctionList(ctx, redis.FunctionListQuery{}).Val()
+	if len(want) == 0 {
+		t.Fatal("the workload loaded no function library")
+	}
+	for _, m := range cl.Masters {
+		c := m.Client()
+		got := c.FunctionList(ctx, redis.FunctionListQuery{}).Val()
+		c.Close()
+		if len(got) != len(want) {
+			t.Errorf("master %s has %d function libraries, the source %d", m.Addr, len(got), len(want))
+		}
+	}
+
+	t.Run("keys in db 2", func(t *testing.T) {
+		src2 := redistest.Start(t, redistest.Valkey91, redistest.Options{})
+		c2 := src2.ClientDB(2)
+		defer c2.Close()
+		if err := c2.Set(ctx, "in-db-2", "v", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		before := cc.DBSize(ctx).Val()
+		opt := clusterOptions(t, src2.Addr, cl.Masters[0].Addr)
+		opt.Merge = true
+		_, err := Run(ctx, opt)
+		if !errors.Is(err, errClusterDB) {
+			t.Fatalf("want the db refusal, got %v", err)
+		}
+		t.Logf("refused: %v", err)
+		if after := cc.DBSize(ctx).Val(); after != before {
+			t.Errorf("the target went from %d to %d keys", before, after)
+		}
+	})
+}
+
+// TestScanClusterToClusterLive copies a cluster into a cluster with --live
+// while a non-idempotent load writes to the source through a cluster
+// client (counters, pushes and pops, deletes, expiring keys, renames in a
+// hash tag), and checks that the target catches up with the source.
+func TestScanClusterToClusterLive(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	src := redistest.StartCluster(t, redistest.Valkey91, 3, redistest.Options{})
+	dst := redistest.StartCluster(t, redistest.Redis70, 3, redistest.Options{})
+	sc, dc := src.Client(), dst.Client()
+	defer sc.Close()
+	defer dc.Close()
+	fillCluster(ctx, t, sc, 4000, 2)
+
+	opt := clusterOptions(t, src.Masters[0].Addr, dst.Masters[1].Addr)
+	opt.Live, opt.ScanCount, opt.Rate, opt.BigKeyBytes = true, 50, 2000, 2048 // a pass of about 2 s: the load runs during it
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	var (
+		st     Stats
+		runErr error
+		wg     sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		st, runErr = Run(runCtx, opt)
+	}()
+	ops := clusterLoad(ctx, t, sc, 3*time.Second)
+	t.Logf("load: %d operations", ops)
+	assertSame(t, sc, dc, 20) // the target catches up while verify re-checks
+	stopRun()
+	wg.Wait()
+	if runErr != nil {
+		t.Fatal(runErr)
+	}
+	t.Logf("stats %+v", st)
+	if st.Events == 0 || st.Phase != PhaseLive {
+		t.Errorf("want events and the live phase; stats %+v", st)
+	}
+}
+
+// clusterLoad writes to a cluster until d has passed and returns the number
+// of operations.
+func clusterLoad(ctx context.Context, t *testing.T, c *redis.ClusterClient, d time.Duration) int {
+	t.Helper()
+	r := rand.New(rand.NewSource(9))
+	end := time.Now().Add(d)
+	n := 0
+	for ; time.Now().Before(end); n++ {
+		i := r.Intn(4000)
+		k := "k:" + strconv.Itoa(i)
+		var err error
+		switch n % 8 {
+		case 0:
+			err = c.Incr(ctx, "counter:"+strconv.Itoa(i%50)).Err()
+		case 1:
+			err = c.RPush(ctx, "list:"+strconv.Itoa(i%30), n).Err()
+		case 2:
+			err = c.LPop(ctx, "list:"+strconv.Itoa(i%30)).Err()
+		case 3:
+			if n%64 == 3 { // a few deletes: most keys stay for the pass to copy
+				err = c.Del(ctx, k).Err()
+			} else {
+				err = c.Append(ctx, k+":s", "x").Err()
+			}
+		case 4:
+			err = c.Set(ctx, "short:"+strconv.Itoa(n), n, 300*time.Millisecond).Err()
+		case 5:
+			err = c.HIncrBy(ctx, "hash:"+strconv.Itoa(i%20), "f"+strconv.Itoa(i%7), 1).Err()
+		case 6:
+			from := fmt.Sprintf("{r%d}:a", i%25)
+			err = c.Set(ctx, from, n, 0).Err()
+			if err == nil {
+				err = c.Rename(ctx, from, fmt.Sprintf("{r%d}:b", i%25)).Err()
+			}
+		case 7:
+			err = c.XAdd(ctx, &redis.XAddArgs{Stream: "stream:" + strconv.Itoa(i%10), Values: []any{"n", n}}).Err()
+		}
+		if err != nil && !errors.Is(err, redis.Nil) {
+			t.Fatalf("load: %v", err)
+		}
+	}
+	return n
+}
