@@ -208,7 +208,10 @@ func TestScanStandaloneToCluster(t *testing.T) {
 func TestScanClusterToClusterLive(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	src := redistest.StartCluster(t, redistest.Valkey91, 3, redistest.Options{})
+	// CONFIG refused, as on managed services: the notifications are
+	// checked by a probe on each master, with keys of its own slots.
+	src := redistest.StartCluster(t, redistest.Valkey91, 3, redistest.Options{
+		Argv: []string{"--rename-command", "CONFIG", ""}, Args: []string{"notify-keyspace-events", "KEA"}})
 	dst := redistest.StartCluster(t, redistest.Redis70, 3, redistest.Options{})
 	sc, dc := src.Client(), dst.Client()
 	defer sc.Close()
@@ -285,4 +288,150 @@ func clusterLoad(ctx context.Context, t *testing.T, c *redis.ClusterClient, d ti
 		}
 	}
 	return n
+}
+
+// TestGrown decides which masters a topology change makes SCAN again: those
+// that are new (a failover's replica), restarted, or serve slots they did
+// not serve; not those that only lost slots.
+func TestGrown(t *testing.T) {
+	node := func(id, run, slots string) *srcNode {
+		rs, err := server.ParseSlots(slots)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &srcNode{ClusterNode: server.ClusterNode{ID: id, Slots: rs}, runID: run}
+	}
+	before := []MasterState{{ID: "a", RunID: "1", Slots: "0-5460"}, {ID: "b", RunID: "2", Slots: "5461-10922"},
+		{ID: "c", RunID: "3", Slots: "10923-16383"}}
+	tests := []struct {
+		name string
+		now  []*srcNode
+		want string
+	}{
+		{"unchanged", []*srcNode{node("a", "1", "0-5460"), node("b", "2", "5461-10922"), node("c", "3", "10923-16383")}, ""},
+		{"slot moved c to a", []*srcNode{node("a", "1", "0-5460,12000"), node("b", "2", "5461-10922"),
+			node("c", "3", "10923-11999,12001-16383")}, "a"},
+		{"failover of b", []*srcNode{node("a", "1", "0-5460"), node("b2", "9", "5461-10922"), node("c", "3", "10923-16383")}, "b2"},
+		{"c restarted", []*srcNode{node("a", "1", "0-5460"), node("b", "2", "5461-10922"), node("c", "7", "10923-16383")}, "c"},
+		{"range split across masters", []*srcNode{node("a", "1", "0-100,101-5460"), node("b", "2", "5461-10922"),
+			node("c", "3", "10923-16383")}, ""},
+		{"master added", []*srcNode{node("a", "1", "0-5000"), node("b", "2", "5461-10922"), node("c", "3", "10923-16383"),
+			node("d", "4", "5001-5460")}, "d"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := grown(before, tc.now)
+			var ids []string
+			for _, n := range tc.now {
+				if got[n.ID] {
+					ids = append(ids, n.ID)
+				}
+			}
+			if fmt.Sprint(ids) != fmt.Sprint(splitNonEmpty(tc.want)) {
+				t.Errorf("grown = %v, want %v", ids, tc.want)
+			}
+		})
+	}
+}
+
+func splitNonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// migrateSlot moves slot from one master to another the classic way
+// (SETSLOT IMPORTING/MIGRATING, MIGRATE of its keys, SETSLOT NODE on every
+// master).
+func migrateSlot(ctx context.Context, t *testing.T, cl *redistest.Cluster, from, to, slot int) {
+	t.Helper()
+	src, dst := cl.Masters[from].Client(), cl.Masters[to].Client()
+	defer src.Close()
+	defer dst.Close()
+	srcID, dstID := src.ClusterMyID(ctx).Val(), dst.ClusterMyID(ctx).Val()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("migrating slot %d: %v", slot, err)
+		}
+	}
+	must(dst.Do(ctx, "CLUSTER", "SETSLOT", slot, "IMPORTING", srcID).Err())
+	must(src.Do(ctx, "CLUSTER", "SETSLOT", slot, "MIGRATING", dstID).Err())
+	host, port := "127.0.0.1", cl.Masters[to].Port
+	for {
+		keys, err := src.ClusterGetKeysInSlot(ctx, slot, 100).Result()
+		must(err)
+		if len(keys) == 0 {
+			break
+		}
+		args := []any{"MIGRATE", host, port, "", 0, 5000, "KEYS"}
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		must(src.Do(ctx, args...).Err())
+	}
+	for _, m := range cl.Masters {
+		c := m.Client()
+		must(c.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", dstID).Err())
+		c.Close()
+	}
+}
+
+// TestScanClusterSlotMigration moves a slot holding 300 keys from the last
+// master to the first once the first one's SCAN is complete (and the last
+// one's has not begun): the first master took over keys it did not hold
+// when it was SCANned, so it is SCANned again, and the target equals the
+// source. The source sends no notifications (CONFIG refused, none
+// configured): only the topology check can find the moved keys.
+func TestScanClusterSlotMigration(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl := redistest.StartCluster(t, redistest.Valkey91, 3, redistest.Options{Argv: []string{"--rename-command", "CONFIG", ""}})
+	dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
+	cc := cl.Client()
+	defer cc.Close()
+	fillCluster(ctx, t, cc, 3000, 3)
+	tag := ""
+	for i := 0; tag == ""; i++ {
+		if s := server.KeySlot("mv" + strconv.Itoa(i)); s >= 16384*2/3+1 {
+			tag = "mv" + strconv.Itoa(i)
+		}
+	}
+	slot := server.KeySlot(tag)
+	for i := range 300 {
+		if err := cc.Set(ctx, "{"+tag+"}:"+strconv.Itoa(i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := cl.Masters[0].Client()
+	firstKeys := first.DBSize(ctx).Val()
+	first.Close()
+
+	opt := clusterOptions(t, cl.Masters[1].Addr, dst.Addr)
+	opt.ScanCount, opt.Rate = 50, 1500 // about 0.7 s per master
+	migrated := make(chan struct{})
+	var once sync.Once
+	opt.Progress = func(st Stats) {
+		if st.Scanned > firstKeys+50 { // into the second master
+			once.Do(func() {
+				go func() {
+					defer close(migrated)
+					migrateSlot(ctx, t, cl, 2, 0, slot)
+				}()
+			})
+		}
+	}
+	st, err := Run(ctx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-migrated
+	t.Logf("stats %+v", st)
+	if st.Topology == 0 || st.Events != 0 {
+		t.Errorf("want the slot migration noticed, without notifications; stats %+v", st)
+	}
+	dc := dst.Client()
+	defer dc.Close()
+	assertSame(t, cc, dc, 1)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -205,20 +206,23 @@ func masterStates(nodes []*srcNode, only map[string]bool) []MasterState {
 }
 
 // passNode returns the master whose SCAN continues the copy phase (nil:
-// every master is done), moving DB and Cursor to it when it changed.
+// every master is done): the one in progress, else the first not done,
+// whose SCAN then starts (DB and Cursor move to it).
 func (s *scanner) passNode() *srcNode {
 	st := &s.w.state
+	byID := map[string]*srcNode{}
+	for _, n := range s.nodes {
+		byID[n.ID] = n
+	}
 	for _, m := range st.Masters {
-		if m.Done {
-			continue
+		if m.ID == st.Node && !m.Done && byID[m.ID] != nil {
+			return byID[m.ID]
 		}
-		for _, n := range s.nodes {
-			if n.ID == m.ID {
-				if st.Node != n.ID {
-					st.Node, st.DB, st.Cursor = n.ID, 0, 0
-				}
-				return n
-			}
+	}
+	for _, m := range st.Masters {
+		if n := byID[m.ID]; n != nil && !m.Done {
+			st.Node, st.DB, st.Cursor = n.ID, 0, 0
+			return n
 		}
 	}
 	return nil
@@ -279,25 +283,6 @@ func covers(rs []server.SlotRange, r server.SlotRange) bool {
 	return next > r.End
 }
 
-// sameTopology reports whether nodes are the masters of ms, with the same
-// slots and run ids.
-func sameTopology(ms []MasterState, nodes []*srcNode) bool {
-	if len(ms) != len(nodes) {
-		return false
-	}
-	byID := map[string]MasterState{}
-	for _, m := range ms {
-		byID[m.ID] = m
-	}
-	for _, n := range nodes {
-		m, ok := byID[n.ID]
-		if !ok || m.Addr != n.Addr || m.RunID != n.runID || m.Slots != n.SlotsString() {
-			return false
-		}
-	}
-	return true
-}
-
 // anyNode lists the source servers to ask for the cluster's topology.
 func (s *scanner) anyNode() []*redis.Client {
 	out := make([]*redis.Client, 0, len(s.nodes)+1)
@@ -305,4 +290,19 @@ func (s *scanner) anyNode() []*redis.Client {
 		out = append(out, n.c.db(0))
 	}
 	return append(out, s.src.db(0))
+}
+
+// ownTag returns a hash tag of one of n's slots ("" for a standalone
+// server): keys written to n for a probe must be its own.
+func ownTag(n *srcNode) string {
+	if len(n.Slots) == 0 {
+		return ""
+	}
+	for i := 0; i < 1<<20; i++ {
+		tag := "p" + strconv.Itoa(i)
+		if n.Owns(server.KeySlot(tag)) {
+			return tag
+		}
+	}
+	return "" // a master of one slot: found in about 16384 tries, far below the bound
 }

@@ -180,7 +180,7 @@ func (s *scanner) startNotifications(ctx context.Context) (stop func(), err erro
 // enableNotify makes n send the notifications scan needs, remembering
 // (also in the checkpoint, for a run after a crash) the setting to put back.
 func (s *scanner) enableNotify(ctx context.Context, n *srcNode) error {
-	orig, err := enableNotifications(ctx, n.c.db(0))
+	orig, err := enableNotifications(ctx, n.c.db(0), ownTag(n))
 	if err != nil {
 		if s.cluster {
 			return fmt.Errorf("source master %s: %w", n.Addr, err)

@@ -143,6 +143,7 @@ func (s *scanner) checkTopology(ctx context.Context) error {
 	st := &s.w.state
 	before := st.Masters
 	s.setNodes(nodes)
+	s.stats.Topology++
 	again := grown(before, nodes)
 	var addrs []string
 	for _, n := range nodes {
