@@ -216,10 +216,10 @@ func TestScanClusterToClusterLive(t *testing.T) {
 	sc, dc := src.Client(), dst.Client()
 	defer sc.Close()
 	defer dc.Close()
-	fillCluster(ctx, t, sc, 4000, 2)
+	fillCluster(ctx, t, sc, 3000, 2)
 
 	opt := clusterOptions(t, src.Masters[0].Addr, dst.Masters[1].Addr)
-	opt.Live, opt.ScanCount, opt.Rate, opt.BigKeyBytes = true, 50, 2000, 2048 // a pass of about 2 s: the load runs during it
+	opt.Live, opt.ScanCount, opt.Rate, opt.BigKeyBytes = true, 50, 1500, 2048 // a pass of about 2 s: the load runs during it
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	var (
@@ -232,7 +232,7 @@ func TestScanClusterToClusterLive(t *testing.T) {
 		defer wg.Done()
 		st, runErr = Run(runCtx, opt)
 	}()
-	ops := clusterLoad(ctx, t, sc, 3*time.Second)
+	ops := clusterLoad(ctx, t, sc, 2500*time.Millisecond)
 	t.Logf("load: %d operations", ops)
 	assertSame(t, sc, dc, 20) // the target catches up while verify re-checks
 	stopRun()
@@ -254,7 +254,7 @@ func clusterLoad(ctx context.Context, t *testing.T, c *redis.ClusterClient, d ti
 	end := time.Now().Add(d)
 	n := 0
 	for ; time.Now().Before(end); n++ {
-		i := r.Intn(4000)
+		i := r.Intn(3000)
 		k := "k:" + strconv.Itoa(i)
 		var err error
 		switch n % 8 {
@@ -391,7 +391,7 @@ func TestScanClusterSlotMigration(t *testing.T) {
 	dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
 	cc := cl.Client()
 	defer cc.Close()
-	fillCluster(ctx, t, cc, 3000, 3)
+	fillCluster(ctx, t, cc, 1800, 3)
 	tag := ""
 	for i := 0; tag == ""; i++ {
 		if s := server.KeySlot("mv" + strconv.Itoa(i)); s >= 16384*2/3+1 {
@@ -409,7 +409,7 @@ func TestScanClusterSlotMigration(t *testing.T) {
 	first.Close()
 
 	opt := clusterOptions(t, cl.Masters[1].Addr, dst.Addr)
-	opt.ScanCount, opt.Rate = 50, 1500 // about 0.7 s per master
+	opt.ScanCount, opt.Rate = 50, 1000 // about 0.6 s per master
 	migrated := make(chan struct{})
 	var once sync.Once
 	opt.Progress = func(st Stats) {
@@ -434,4 +434,70 @@ func TestScanClusterSlotMigration(t *testing.T) {
 	dc := dst.Client()
 	defer dc.Close()
 	assertSame(t, cc, dc, 1)
+}
+
+// TestScanIntoClusterResumeAndMigration stops a scan into a cluster halfway
+// and starts it again: the second run continues from the checkpoint kept
+// in the target cluster. During it, a slot of the target holding 300 of the
+// keys moves to another master: the writes that meet MOVED or ASK are not
+// sent again but their keys copied again from the source, to the new
+// master. The target equals the source.
+func TestScanIntoClusterResumeAndMigration(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	src := redistest.Start(t, redistest.Valkey91, redistest.Options{})
+	cl := redistest.StartCluster(t, redistest.Valkey91, 3, redistest.Options{})
+	sc, cc := src.Client(), cl.Client()
+	defer sc.Close()
+	defer cc.Close()
+	fillCluster(ctx, t, sc, 2000, 4)
+	tag := ""
+	for i := 0; tag == ""; i++ {
+		if s := server.KeySlot("mv" + strconv.Itoa(i)); s < 16384/3 {
+			tag = "mv" + strconv.Itoa(i)
+		}
+	}
+	for i := range 300 {
+		if err := sc.RPush(ctx, "{"+tag+"}:"+strconv.Itoa(i), i, i+1).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const total = 2300
+
+	opt := clusterOptions(t, src.Addr, cl.Masters[1].Addr)
+	opt.ScanCount, opt.Rate = 50, 2000
+	first, stop := context.WithCancel(ctx)
+	opt.Progress = func(st Stats) {
+		if st.Scanned > total/2 {
+			stop()
+		}
+	}
+	st, err := Run(first, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("first run: %+v", st)
+
+	migrated := make(chan struct{})
+	var once sync.Once
+	opt.Progress = func(st Stats) {
+		if st.Scanned > 100 {
+			once.Do(func() {
+				go func() {
+					defer close(migrated)
+					migrateSlot(ctx, t, cl, 0, 2, server.KeySlot(tag))
+				}()
+			})
+		}
+	}
+	st, err = Run(ctx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-migrated
+	t.Logf("second run: %+v", st)
+	if st.Scanned >= total {
+		t.Errorf("the second run scanned %d keys of %d: it did not continue from the checkpoint", st.Scanned, total)
+	}
+	assertSame(t, sc, cc, 1)
 }

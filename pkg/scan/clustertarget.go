@@ -154,6 +154,7 @@ func routingKey(name string, args [][]byte) []byte {
 func (t *clusterTarget) Apply(ctx context.Context, b *sink.Batch) error {
 	perNode := make([][]int, len(t.masters))
 	var keys []string
+	seen := map[string]bool{}
 	functions := false
 	for i := range b.Len() {
 		args, off := b.Command(i)
@@ -175,7 +176,10 @@ func (t *clusterTarget) Apply(ctx context.Context, b *sink.Batch) error {
 		if key == nil {
 			return fmt.Errorf("scan: the cluster target cannot route %s (no key): this is a bug of redferry, please report it", name)
 		}
-		keys = append(keys, string(key))
+		if !seen[string(key)] {
+			seen[string(key)] = true
+			keys = append(keys, string(key))
+		}
 		n := t.owners[server.KeySlot(string(key))]
 		if n < 0 {
 			n = 0

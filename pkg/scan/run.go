@@ -429,12 +429,18 @@ func (s *scanner) loop(ctx context.Context) error {
 		if s.w.rewound {
 			s.w.rewound = false
 			s.active = s.w.state.Phase == PhaseCopy || s.w.state.Phase == PhasePrune
+			if s.cluster && s.w.state.Phase == PhaseCopy {
+				s.rebase(grown(s.w.state.Masters, s.nodes)) // the masters as they are now, not as at the checkpoint
+			}
 		}
 		if err != nil {
 			if fatal(err) || ctx.Err() != nil {
 				return err
 			}
-			if s.cluster && redirected(err) {
+			if s.cluster {
+				// A master that fails may be failing over: its successor is
+				// found here (the periodic check is not reached while every
+				// step fails).
 				if terr := s.checkTopology(ctx); terr != nil {
 					s.log.Warn("reading the source cluster's masters failed", zap.Error(terr))
 				}
@@ -448,7 +454,7 @@ func (s *scanner) loop(ctx context.Context) error {
 				return fmt.Errorf("scan: giving up after %d failed attempts: %w", failures, err)
 			}
 			wait := bo.Next()
-			s.log.Warn("reading the source failed: retrying", zap.Error(err), zap.Duration("backoff", wait))
+			s.log.Warn("a step of the copy failed: retrying", zap.Error(err), zap.Duration("backoff", wait))
 			if err := retry.Sleep(ctx, wait); err != nil {
 				return err
 			}
