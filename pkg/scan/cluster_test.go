@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -500,4 +501,101 @@ func TestScanIntoClusterResumeAndMigration(t *testing.T) {
 		t.Errorf("the second run scanned %d keys of %d: it did not continue from the checkpoint", st.Scanned, total)
 	}
 	assertSame(t, sc, cc, 1)
+}
+
+// addReplica starts a node that joins cl as a replica of master i and
+// waits until it is in sync.
+func addReplica(ctx context.Context, t *testing.T, cl *redistest.Cluster, i int, opts redistest.Options) *redistest.Server {
+	t.Helper()
+	opts.Args = append(append([]string{}, opts.Args...), "cluster-enabled", "yes", "cluster-node-timeout", "2000")
+	r := redistest.Start(t, redistest.Valkey91, opts)
+	rc := r.Client()
+	defer rc.Close()
+	mc := cl.Masters[i].Client()
+	defer mc.Close()
+	id := mc.ClusterMyID(ctx).Val()
+	if err := rc.ClusterMeet(ctx, "127.0.0.1", strconv.Itoa(cl.Masters[0].Port)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for rc.Do(ctx, "CLUSTER", "REPLICATE", id).Err() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the new node never learnt of the master it should replicate")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for {
+		in, err := server.Fetch(ctx, rc)
+		if err == nil && in.Fields["master_link_status"] == "up" {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica never got in sync: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestScanClusterFailover fails the first master of the source over to its
+// replica once its SCAN is complete, while scan --live copies the cluster
+// under a write load: the new master (another node id, another address) is
+// SCANned again and its notifications received, and the target catches up
+// with the source.
+// REDFERRY_SCAN_MATRIX=1 (make scan-matrix) runs it.
+func TestScanClusterFailover(t *testing.T) {
+	if os.Getenv("REDFERRY_SCAN_MATRIX") == "" {
+		t.Skip("failover test: REDFERRY_SCAN_MATRIX=1 (make scan-matrix)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cl := redistest.StartCluster(t, redistest.Valkey91, 3, redistest.Options{})
+	replica := addReplica(ctx, t, cl, 0, redistest.Options{})
+	dst := redistest.Start(t, redistest.Redis80, redistest.Options{})
+	cc, dc := cl.Client(), dst.Client()
+	defer cc.Close()
+	defer dc.Close()
+	fillCluster(ctx, t, cc, 3000, 6)
+
+	opt := clusterOptions(t, cl.Masters[1].Addr, dst.Addr)
+	opt.Live, opt.ScanCount, opt.Rate = true, 50, 1000
+	failedOver := make(chan error, 1)
+	var once sync.Once
+	opt.Progress = func(st Stats) {
+		if st.Master != "" && st.Master != cl.Masters[0].Addr { // the first master is done
+			once.Do(func() {
+				go func() {
+					rc := replica.Client()
+					defer rc.Close()
+					failedOver <- rc.Do(ctx, "CLUSTER", "FAILOVER").Err()
+				}()
+			})
+		}
+	}
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	var (
+		st     Stats
+		runErr error
+		wg     sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		st, runErr = Run(runCtx, opt)
+	}()
+	ops := clusterLoad(ctx, t, cc, 4*time.Second)
+	if err := <-failedOver; err != nil {
+		t.Fatalf("CLUSTER FAILOVER: %v", err)
+	}
+	t.Logf("load: %d operations", ops)
+	assertSame(t, cc, dc, 30)
+	stopRun()
+	wg.Wait()
+	if runErr != nil {
+		t.Fatal(runErr)
+	}
+	t.Logf("stats %+v", st)
+	if st.Topology == 0 {
+		t.Errorf("the failover went unnoticed; stats %+v", st)
+	}
 }

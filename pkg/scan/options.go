@@ -172,4 +172,5 @@ type Stats struct {
 	Scanned    int64  // keys SCAN returned to the passes of this run (redferry's own left out)
 	Total      int64  // keys of the source (INFO keyspace, as DBSIZE), at the last look
 	Topology   int    // changes of a cluster source's masters followed (failovers, slot migrations)
+	Master     string // the master of a cluster source whose SCAN runs ("": none, or a standalone source)
 }

@@ -234,7 +234,7 @@ func (s *scanner) stopNotify(n *srcNode) {
 		n.unsub()
 		n.unsub, n.sub = nil, nil
 	}
-	if n.orig != nil && restoreNotifications(n.c.db(0), *n.orig, s.log) {
+	if n.orig != nil && restoreNotifications(n.c.db(0), *n.orig, s.log.With(zap.String("server", n.Addr))) {
 		n.orig = nil
 		s.saveNotify(n, nil) // put back: nothing for a later run to undo
 	}
@@ -612,6 +612,14 @@ func (s *scanner) progress() {
 	s.stats.Dirty = s.dirty.len()
 	s.stats.PassCopied = s.w.state.Copied
 	s.stats.Phase = s.w.state.Phase
+	s.stats.Master = ""
+	if s.cluster && s.active && s.w.state.Phase == PhaseCopy {
+		for _, n := range s.nodes {
+			if n.ID == s.w.state.Node {
+				s.stats.Master = n.Addr
+			}
+		}
+	}
 	if s.opt.Progress != nil {
 		s.opt.Progress(s.stats)
 	}
