@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -210,9 +211,11 @@ func (s *scanner) flushGroup(ctx context.Context, db int, cl *redis.Client, grou
 	if err != nil && !errors.Is(err, redis.Nil) && !isReplyError(err) {
 		return err
 	}
-	if s.cluster && redirected(err) {
+	// A key whose slot moved fails the whole transaction (EXECABORT): the
+	// group is copied again, from the keys' new masters.
+	if s.cluster && err != nil && slices.ContainsFunc(ttls, func(c *redis.DurationCmd) bool { return redirected(c.Err()) }) {
 		for _, ki := range group {
-			s.dirty.mark(db, ki.key, time.Now()) // its slot moved: copied again from its new master
+			s.dirty.mark(db, ki.key, time.Now())
 		}
 		return nil
 	}

@@ -24,14 +24,14 @@ type srcNode struct {
 	sub    *subscriber // nil without notifications
 	unsub  func()      // stops sub and waits for it
 	orig   *string     // notify-keyspace-events before redferry changed it
-	closed bool        // its clients are the seed's: not closed with it
+	shared bool        // its clients are the seed's (s.src): closed with those
 }
 
 // discoverSource finds the servers to SCAN: the source itself, or, for a
 // cluster node, the masters of its cluster (with their run ids).
 func (s *scanner) discoverSource(ctx context.Context) error {
 	if !s.srcInfo.ClusterEnabled {
-		s.nodes = []*srcNode{{ClusterNode: server.ClusterNode{Addr: s.opt.Source.Addr}, c: s.src, runID: s.srcInfo.RunID, closed: true}}
+		s.nodes = []*srcNode{{ClusterNode: server.ClusterNode{Addr: s.opt.Source.Addr}, c: s.src, runID: s.srcInfo.RunID, shared: true}}
 		return nil
 	}
 	s.cluster = true
@@ -85,6 +85,9 @@ func (s *scanner) openNodes(ctx context.Context, masters []server.ClusterNode, o
 		n.runID = in.RunID
 		out = append(out, n)
 	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("source %s: no master of its cluster serves a slot: is the cluster set up (CLUSTER INFO cluster_state:ok)?", s.opt.SourceName)
+	}
 	return out, nil
 }
 
@@ -100,7 +103,7 @@ func (s *scanner) setNodes(nodes []*srcNode) {
 
 func (s *scanner) closeNodes() {
 	for _, n := range s.nodes {
-		if !n.closed {
+		if !n.shared {
 			n.c.close()
 		}
 	}
@@ -187,7 +190,7 @@ func redirected(err error) bool {
 		return false
 	}
 	msg := err.Error()
-	for _, p := range []string{"MOVED ", "ASK ", "TRYAGAIN", "CLUSTERDOWN", "EXECABORT"} {
+	for _, p := range []string{"MOVED ", "ASK ", "TRYAGAIN", "CLUSTERDOWN"} {
 		if strings.HasPrefix(msg, p) || strings.Contains(msg, ": "+p) {
 			return true
 		}
