@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/rdbparse"
 	"github.com/redferry/redferry/sink"
 )
@@ -25,11 +24,9 @@ const (
 	scratchDrain  = "drain"
 )
 
-// scratchKey names a scratch key of the stream key, in key's cluster slot
-// (a script's keys must share a slot on a cluster target): with key's hash
-// tag when it has one; with key itself as the tag when it has no brace;
-// else (a "}" without a tag: the slot is that of the whole key, which
-// cannot be a tag) with a tag of the same slot found by search.
+// scratchKey names a scratch key of the stream key, in key's cluster slot:
+// with key's hash tag, or key itself as the tag when it has no brace, else
+// a tag of the same slot (sameSlotScratch).
 func scratchKey(key []byte, role string) []byte {
 	prefix := "__redferry_stream_" + role + "__:"
 	if open := bytes.IndexByte(key, '{'); open >= 0 {
@@ -39,21 +36,7 @@ func scratchKey(key []byte, role string) []byte {
 	} else if bytes.IndexByte(key, '}') < 0 {
 		return append(append([]byte("{"), key...), "}"+prefix...)
 	}
-	return append([]byte("{"+sameSlotTag(server.KeySlot(string(key)))+"}"+prefix), key...)
-}
-
-// sameSlotTag returns a short hash tag (without "}") whose slot is slot:
-// CRC16 is a bijection on its last two bytes, so one of the 65536 endings
-// of "rf" has it.
-func sameSlotTag(slot int) string {
-	tag := []byte("rf__")
-	for b := range 1 << 16 {
-		tag[2], tag[3] = byte(b>>8), byte(b)
-		if tag[2] != '}' && tag[3] != '}' && server.KeySlot(string(tag)) == slot {
-			return string(tag)
-		}
-	}
-	return "" // unreachable: every slot has endings without '}'
+	return sameSlotScratch(key, prefix)
 }
 
 // noteClaim notes whether id is likely to have no message, so that the
