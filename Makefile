@@ -37,7 +37,7 @@ unit:
 # Scan mode under load: both modes (--live and one-shot) for every version
 # pair; `make test` runs one mode per pair.
 scan-matrix: servers
-	REDFERRY_SCAN_MATRIX=1 $(GO) test -count=1 -run '^TestScanUnderLoad$$' -v -timeout 20m ./pkg/scan/
+	REDFERRY_SCAN_MATRIX=1 $(GO) test -count=1 -run '^(TestScanUnderLoad|TestScanClusterFailover)$$' -v -timeout 20m ./pkg/scan/
 
 # Every fuzz target, a bounded time each.
 fuzz:

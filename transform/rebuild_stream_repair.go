@@ -23,8 +23,9 @@ const (
 	scratchDrain  = "drain"
 )
 
-// scratchKey names a scratch key of the stream key: in key's cluster slot
-// when key has a hash tag, or when it has no brace (then key is the tag).
+// scratchKey names a scratch key of the stream key, in key's cluster slot:
+// with key's hash tag, or key itself as the tag when it has no brace, else
+// a tag of the same slot (sameSlotScratch).
 func scratchKey(key []byte, role string) []byte {
 	prefix := "__redferry_stream_" + role + "__:"
 	if open := bytes.IndexByte(key, '{'); open >= 0 {
@@ -34,7 +35,7 @@ func scratchKey(key []byte, role string) []byte {
 	} else if bytes.IndexByte(key, '}') < 0 {
 		return append(append([]byte("{"), key...), "}"+prefix...)
 	}
-	return append([]byte(prefix), key...)
+	return sameSlotScratch(key, prefix)
 }
 
 // repairStream copies the stream with its missing messages as ghosts, if

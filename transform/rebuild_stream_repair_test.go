@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redferry/redferry/internal/redistest"
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/rdbparse"
 	"github.com/redferry/redferry/sink"
 )
@@ -18,12 +19,21 @@ func TestScratchKey(t *testing.T) {
 	for _, tc := range []struct{ key, want string }{
 		{"s", "{s}__redferry_stream_copy__:"},
 		{"a{tag}b", "{tag}__redferry_stream_copy__:a{tag}b"},
-		{"{}x", "__redferry_stream_copy__:{}x"},
-		{"a}b", "__redferry_stream_copy__:a}b"},
-		{"a{b", "__redferry_stream_copy__:a{b"},
+		{"{}x", ""},
+		{"a}b", ""},
+		{"a{b", ""},
+		{"wl:bin:\ta\xb4}f'\xdeY1877", ""},
 	} {
-		if got := string(scratchKey([]byte(tc.key), scratchCopy)); got != tc.want {
+		got := string(scratchKey([]byte(tc.key), scratchCopy))
+		if tc.want != "" && got != tc.want {
 			t.Errorf("scratchKey(%q) = %q, want %q", tc.key, got, tc.want)
+		}
+		// A script names the stream and its scratch keys: one slot on a cluster.
+		if server.KeySlot(got) != server.KeySlot(tc.key) || !strings.HasSuffix(got, tc.key) && tc.want == "" {
+			t.Errorf("scratchKey(%q) = %q: slot %d, the key's %d", tc.key, got, server.KeySlot(got), server.KeySlot(tc.key))
+		}
+		if other := string(scratchKey([]byte(tc.key), scratchGhosts)); other == got {
+			t.Errorf("scratchKey(%q): the roles share the name %q", tc.key, got)
 		}
 	}
 }

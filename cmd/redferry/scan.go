@@ -49,8 +49,9 @@ func newScanCommand() *cobra.Command {
 			"allowed, and put back on exit) mark keys changed during the copy, which are copied again; with\n" +
 			"--live they keep the target current until SIGTERM. The SCAN cursor is checkpointed in the target,\n" +
 			"so a restart continues the pass. The status server of sync (status-addr) serves /status, /metrics and\n" +
-			"PUT /limits (the rate, changed at run time); redferry status reads it. Standalone servers only: a cluster\n" +
-			"node is refused. What this mode cannot guarantee: see \"Scan mode\" in the README;\n" +
+			"PUT /limits (the rate, changed at run time); redferry status reads it. Either side may be a node of a\n" +
+			"cluster: every master of a source cluster is SCANned, keys go to the master of their slot of a target\n" +
+			"cluster (db 0 only). What this mode cannot guarantee: see \"Scan mode\" in the README;\n" +
 			"redferry verify --rounds 3 reports what still differs.",
 		Example: "  redferry scan --source rediss://master.cache.example:6379 --target redis://10.0.0.2:6379\n" +
 			"  redferry scan --config /etc/redferry/redferry.toml --live --rate 20000",
@@ -161,7 +162,7 @@ func runScan(cmd *cobra.Command, f scanFlags) error {
 	tracker.SetPhase(status.PhaseStopped)
 	tracker.SetError(err)
 	fields := []zap.Field{zap.Int("passes", st.Pass), zap.Int64("copied", st.Copied), zap.Int64("big", st.Big),
-		zap.Int64("deleted", st.Deleted), zap.Int64("events", st.Events), zap.Int("rescans", st.Rescans),
+		zap.Int64("deleted", st.Deleted), zap.Int64("events", st.Events), zap.Int("rescans", st.Rescans), zap.Int("topology_changes", st.Topology),
 		zap.Int64("pass_copied", st.PassCopied), zap.Int("dirty", st.Dirty), zap.Duration("took", time.Since(start))}
 	if peak := peakRSS(); peak > 0 {
 		fields = append(fields, zap.Int64("peak_rss_bytes", peak))

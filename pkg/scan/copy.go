@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/rdbparse"
 )
 
@@ -34,15 +37,42 @@ func (s *scanner) copyKeys(ctx context.Context, db int, keys []string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	cl := s.src.db(db)
+	if s.dstCluster && db != 0 {
+		return fmt.Errorf("%w: the source has keys in db %d (%q): move them to db 0 on the source, or copy into a standalone target",
+			errClusterDB, db, keys[0])
+	}
+	nodes, groups := s.byNode(keys)
+	for i, n := range nodes {
+		if err := s.copyKeysOn(ctx, db, n.c.db(db), groups[i]); err != nil {
+			return err
+		}
+	}
+	return s.w.flushIfFull(ctx, false)
+}
+
+// copyKeysOn copies keys held by the source server cl. The keys of a
+// cluster master are DUMPed one slot per transaction (a transaction
+// cannot span slots); a key whose slot moved meanwhile is copied again
+// later, from its new master.
+func (s *scanner) copyKeysOn(ctx context.Context, db int, cl *redis.Client, keys []string) error {
+	if s.cluster {
+		sort.SliceStable(keys, func(i, j int) bool { return server.KeySlot(keys[i]) < server.KeySlot(keys[j]) })
+	}
 	infos, err := s.sizes(ctx, cl, keys)
 	if err != nil {
 		return err
 	}
 	var group []keyInfo
 	var groupBytes int64
+	groupSlot := -1
 	for _, ki := range infos {
+		slot := -1
+		if s.cluster {
+			slot = server.KeySlot(ki.key)
+		}
 		switch {
+		case ki.typ == typeMoved:
+			s.dirty.mark(db, ki.key, time.Now())
 		case ki.typ == "none":
 			s.deleted(db, ki.key)
 		case ki.big:
@@ -54,7 +84,7 @@ func (s *scanner) copyKeys(ctx context.Context, db int, keys []string) error {
 				return err
 			}
 		default:
-			if len(group) > 0 && groupBytes+ki.size > dumpGroupBytes {
+			if len(group) > 0 && (groupBytes+ki.size > dumpGroupBytes || slot != groupSlot) {
 				if err := s.flushGroup(ctx, db, cl, group); err != nil {
 					return err
 				}
@@ -62,13 +92,14 @@ func (s *scanner) copyKeys(ctx context.Context, db int, keys []string) error {
 			}
 			group = append(group, ki)
 			groupBytes += ki.size
+			groupSlot = slot
 		}
 	}
-	if err := s.flushGroup(ctx, db, cl, group); err != nil {
-		return err
-	}
-	return s.w.flushIfFull(ctx, false)
+	return s.flushGroup(ctx, db, cl, group)
 }
+
+// typeMoved marks a key its cluster master no longer serves (MOVED, ASK).
+const typeMoved = "(moved)"
 
 func (s *scanner) deleted(db int, key string) {
 	s.w.del(db, []byte(key))
@@ -91,7 +122,7 @@ func (s *scanner) sizes(ctx context.Context, cl *redis.Client, keys []string) ([
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) && !refused(err) {
+	if err != nil && !errors.Is(err, redis.Nil) && !refused(err) && !(s.cluster && redirected(err)) {
 		return nil, err
 	}
 	if s.memoryUsage && refused(err) {
@@ -120,12 +151,16 @@ func (s *scanner) sizes(ctx context.Context, cl *redis.Client, keys []string) ([
 			}
 			return nil
 		})
-		if err != nil && !wrongType(err) {
+		if err != nil && !wrongType(err) && !(s.cluster && redirected(err)) {
 			return nil, err
 		}
 	}
 	for i, k := range keys {
 		ki := keyInfo{key: k, typ: types[i].Val()}
+		if err := types[i].Err(); s.cluster && redirected(err) {
+			infos[i] = keyInfo{key: k, typ: typeMoved}
+			continue
+		}
 		if err := types[i].Err(); err != nil {
 			return nil, fmt.Errorf("TYPE %q: %w", k, err)
 		}
@@ -175,6 +210,14 @@ func (s *scanner) flushGroup(ctx context.Context, db int, cl *redis.Client, grou
 	})
 	if err != nil && !errors.Is(err, redis.Nil) && !isReplyError(err) {
 		return err
+	}
+	// A key whose slot moved fails the whole transaction (EXECABORT): the
+	// group is copied again, from the keys' new masters.
+	if s.cluster && err != nil && slices.ContainsFunc(ttls, func(c *redis.DurationCmd) bool { return redirected(c.Err()) }) {
+		for _, ki := range group {
+			s.dirty.mark(db, ki.key, time.Now())
+		}
+		return nil
 	}
 	var cmds []redis.Cmder
 	for i := range group {
@@ -253,6 +296,10 @@ func (s *scanner) copyBig(ctx context.Context, db int, cl *redis.Client, ki keyI
 		return nil
 	}); err != nil && !isReplyError(err) {
 		return err
+	}
+	if s.cluster && redirected(ttl.Err()) {
+		s.dirty.mark(db, ki.key, time.Now()) // its slot moved: copied again from its new master
+		return nil
 	}
 	if fp != nil && s.noteRefusals([]redis.Cmder{fp}) {
 		return s.copyBig(ctx, db, cl, ki) // again without the fingerprint

@@ -18,4 +18,12 @@
 // been lost (the link dropped, the set overflowed, a flush) a new pass runs,
 // ending with a prune of the keys the source no longer has. The README's
 // "Scan mode" says what this cannot guarantee.
+//
+// Either side may be a cluster. A cluster source's masters (server.
+// ClusterMasters) are SCANned one after the other, each key read from the
+// master of its slot, notifications received from every master; the
+// checkpoint names the masters and which are done, and a master that took
+// over slots (a migration, a failover) since it was SCANned is SCANned
+// again. A cluster target is written per slot without resends
+// (clusterTarget): a batch that fails is dropped and its keys copied again.
 package scan

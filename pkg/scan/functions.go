@@ -21,7 +21,7 @@ func (s *scanner) copyFunctions(ctx context.Context) error {
 	if !s.srcInfo.Functions() {
 		return nil
 	}
-	libs, err := s.src.db(0).FunctionList(ctx, redis.FunctionListQuery{WithCode: true}).Result()
+	libs, err := s.nodes[0].c.db(0).FunctionList(ctx, redis.FunctionListQuery{WithCode: true}).Result()
 	if err != nil {
 		if refused(err) {
 			s.log.Warn("the source refuses FUNCTION LIST: function libraries are not copied", zap.Error(err))
@@ -38,7 +38,7 @@ func (s *scanner) copyFunctions(ctx context.Context) error {
 		}
 	}
 	if s.st.Server().Functions() && !s.opt.Merge {
-		theirs, err := s.dst.db(0).FunctionList(ctx, redis.FunctionListQuery{}).Result()
+		theirs, err := s.dstNodes[0].db(0).FunctionList(ctx, redis.FunctionListQuery{}).Result()
 		if err != nil {
 			return fmt.Errorf("FUNCTION LIST on the target: %w", err)
 		}

@@ -41,12 +41,13 @@ var ErrNotifications = errors.New("keyspace notifications unavailable")
 
 // enableNotifications makes sure the source sends the notifications scan
 // needs: read with CONFIG GET and completed with CONFIG SET, or, where
-// CONFIG is refused, checked with a probe. It returns the previous setting when it changed it (to be put back
+// CONFIG is refused, checked with a probe (its keys with the hash tag tag,
+// "" for none). It returns the previous setting when it changed it (to be put back
 // on exit), nil when it was already enough.
-func enableNotifications(ctx context.Context, c *redis.Client) (*string, error) {
+func enableNotifications(ctx context.Context, c *redis.Client, tag string) (*string, error) {
 	cur, err := c.ConfigGet(ctx, "notify-keyspace-events").Result()
 	if refused(err) {
-		return nil, probeNotifications(ctx, c)
+		return nil, probeNotifications(ctx, c, tag)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("CONFIG GET notify-keyspace-events on the source: %w", err)

@@ -171,4 +171,6 @@ type Stats struct {
 	PassCopied int64  // keys copied by the current pass, over restarts (the checkpoint's count)
 	Scanned    int64  // keys SCAN returned to the passes of this run (redferry's own left out)
 	Total      int64  // keys of the source (INFO keyspace, as DBSIZE), at the last look
+	Topology   int    // changes of a cluster source's masters followed (failovers, slot migrations)
+	Master     string // the master of a cluster source whose SCAN runs ("": none, or a standalone source)
 }

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/redferry/redferry/pkg/checkpoint"
+	"github.com/redferry/redferry/pkg/server"
 )
 
 // passStep runs one SCAN call of the pass: on the source in the copy
@@ -19,10 +20,12 @@ import (
 func (s *scanner) passStep(ctx context.Context) error {
 	st := &s.w.state
 	switch {
+	case st.Phase == PhaseCopy && s.cluster:
+		return s.masterStep(ctx)
 	case st.Phase == PhaseCopy && st.DB < 0:
 		return s.endCopy(ctx)
 	case st.Phase == PhaseCopy:
-		keys, next, err := s.src.db(st.DB).Scan(ctx, st.Cursor, "", s.scanCount()).Result()
+		keys, next, err := s.nodes[0].c.db(st.DB).Scan(ctx, st.Cursor, "", s.scanCount()).Result()
 		if err != nil {
 			return fmt.Errorf("SCAN %d of db %d on the source: %w", st.Cursor, st.DB, err)
 		}
@@ -38,7 +41,7 @@ func (s *scanner) passStep(ctx context.Context) error {
 		if next != 0 {
 			return nil
 		}
-		dbs, err := keyspaceDBs(ctx, s.src.db(0))
+		dbs, err := s.sourceKeys(ctx)
 		if err != nil {
 			return err
 		}
@@ -53,6 +56,57 @@ func (s *scanner) passStep(ctx context.Context) error {
 	return fmt.Errorf("scan: checkpoint phase %q in an active pass", st.Phase)
 }
 
+// masterStep runs one SCAN call on the master of a cluster source whose
+// turn it is. At the end of a master's SCAN the cluster is looked at
+// again: a master that took over slots meanwhile, or restarted, is
+// SCANned again.
+func (s *scanner) masterStep(ctx context.Context) error {
+	st := &s.w.state
+	n := s.passNode()
+	if n == nil {
+		return s.endCopy(ctx)
+	}
+	keys, next, err := n.c.db(0).Scan(ctx, st.Cursor, "", s.scanCount()).Result()
+	if err != nil {
+		return fmt.Errorf("SCAN %d on the source master %s: %w", st.Cursor, n.Addr, err)
+	}
+	keys = s.skipOwn(0, keys)
+	if err := s.copyKeys(ctx, 0, keys); err != nil {
+		return err
+	}
+	st.Cursor = next
+	s.stats.Scanned += int64(len(keys))
+	if err := s.throttle(ctx, len(keys)); err != nil {
+		return err
+	}
+	if next != 0 {
+		return nil
+	}
+	if err := s.checkTopology(ctx); err != nil {
+		return err
+	}
+	if st.Node != n.ID {
+		return nil // it took over slots meanwhile, or is gone: passNode decides
+	}
+	in, err := server.Fetch(ctx, n.c.db(0))
+	if err != nil {
+		return fmt.Errorf("source master %s: %w", n.Addr, err)
+	}
+	if in.RunID != n.runID {
+		s.log.Warn("a master of the source restarted during its SCAN: SCANning it again", zap.String("master", n.Addr))
+		n.runID = in.RunID
+		s.rebase(map[string]bool{n.ID: true})
+		return nil
+	}
+	s.markDone(n.ID)
+	s.log.Info("SCAN of a source master complete", zap.String("master", n.Addr), zap.String("slots", n.SlotsString()),
+		zap.Int64("pass_copied", st.Copied))
+	if dbs, err := s.sourceKeys(ctx); err == nil {
+		s.stats.Total = sumKeys(dbs)
+	}
+	return nil
+}
+
 // endCopy moves from the copy phase to the prune phase, or ends the pass.
 func (s *scanner) endCopy(ctx context.Context) error {
 	st := &s.w.state
@@ -63,7 +117,10 @@ func (s *scanner) endCopy(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("target %s: %w", s.opt.TargetName, err)
 	}
-	st.Phase, st.DB, st.Cursor = PhasePrune, firstDB(dbs, 0), 0
+	st.Phase, st.DB, st.Cursor, st.TargetNode = PhasePrune, firstDB(dbs, 0), 0, 0
+	if s.dstCluster || s.cluster {
+		st.DB = 0 // a cluster has db 0 only (a standalone target's other dbs hold nothing of a cluster's)
+	}
 	s.log.Info("copy phase done; pruning the target of keys the source no longer has", zap.Int("pass", st.Pass),
 		zap.Int64("copied", st.Copied))
 	return nil
@@ -90,22 +147,27 @@ func (s *scanner) endPass(ctx context.Context) error {
 // was lost (a broken link, FLUSHDB) or never sent.
 func (s *scanner) pruneStep(ctx context.Context) error {
 	st := &s.w.state
-	keys, next, err := s.dst.db(st.DB).Scan(ctx, st.Cursor, "", s.scanCount()).Result()
+	if st.TargetNode >= len(s.dstNodes) {
+		st.DB = -1
+		return nil
+	}
+	keys, next, err := s.dstNodes[st.TargetNode].db(st.DB).Scan(ctx, st.Cursor, "", s.scanCount()).Result()
 	if err != nil {
-		return fmt.Errorf("SCAN %d of db %d on the target: %w", st.Cursor, st.DB, err)
+		return fmt.Errorf("SCAN %d of db %d on the target %s: %w", st.Cursor, st.DB, s.dstNodes[st.TargetNode].opts.Addr, err)
 	}
 	keys = s.skipOwn(st.DB, keys)
-	if len(keys) > 0 {
-		exists := make([]*redis.IntCmd, len(keys))
-		if _, err := s.src.db(st.DB).Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, k := range keys {
+	nodes, groups := s.byNode(keys)
+	for g, n := range nodes {
+		exists := make([]*redis.IntCmd, len(groups[g]))
+		if _, err := n.c.db(st.DB).Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range groups[g] {
 				exists[i] = p.Exists(ctx, k)
 			}
 			return nil
 		}); err != nil {
-			return fmt.Errorf("EXISTS on the source: %w", err)
+			return fmt.Errorf("EXISTS on the source %s: %w", n.Addr, err)
 		}
-		for i, k := range keys {
+		for i, k := range groups[g] {
 			if exists[i].Val() == 0 {
 				s.deleted(st.DB, k)
 			}
@@ -115,7 +177,14 @@ func (s *scanner) pruneStep(ctx context.Context) error {
 	if err := s.throttle(ctx, len(keys)); err != nil {
 		return err
 	}
-	if next == 0 {
+	if next == 0 && s.dstCluster {
+		st.TargetNode++
+		if st.TargetNode >= len(s.dstNodes) {
+			st.DB = -1
+		}
+	} else if next == 0 && s.cluster {
+		st.DB = -1
+	} else if next == 0 {
 		dbs, err := keyspaceDBs(ctx, s.dst.db(0))
 		if err != nil {
 			return err

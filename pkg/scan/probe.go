@@ -23,8 +23,10 @@ var probeEvents = map[string]rune{"set": '$', "lpush": 'l', "sadd": 's', "hset":
 // subscribes, writes a few keys of its own in db 0 (one per type, deleted
 // at once, and one expiring after 1 ms) and waits for their events. This
 // also checks that the user may subscribe (ACL channel rights). Evictions
-// ('e') cannot be provoked; they are assumed configured with the rest.
-func probeNotifications(ctx context.Context, c *redis.Client) error {
+// ('e') cannot be provoked; they are assumed configured with the rest. On a
+// master of a cluster, tag is a hash tag of one of its slots, so that the
+// keys are its own.
+func probeNotifications(ctx context.Context, c *redis.Client, tag string) error {
 	ps := c.PSubscribe(ctx, "__keyevent@0__:*")
 	defer ps.Close()
 	if _, err := ps.ReceiveTimeout(ctx, 5*time.Second); err != nil {
@@ -34,6 +36,9 @@ func probeNotifications(ctx context.Context, c *redis.Client) error {
 	var id [6]byte
 	_, _ = rand.Read(id[:])
 	p := probePrefix + hex.EncodeToString(id[:]) + ":"
+	if tag != "" {
+		p = probePrefix + "{" + tag + "}" + hex.EncodeToString(id[:]) + ":"
+	}
 	keys := []string{p + "string", p + "list", p + "set", p + "hash", p + "zset", p + "stream"}
 	_, err := c.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		pl.Set(ctx, keys[0], "1", 0)

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/redferry/redferry/pkg/retry"
@@ -23,23 +24,33 @@ import (
 type scanner struct {
 	opt     Options
 	log     *zap.Logger
-	src     *clients
-	dst     *clients
+	src     *clients // the source as given (for a cluster: the node named)
+	dst     *clients // the target as given
 	srcInfo server.Info
-	st      *sink.Standalone
+	st      target
 	w       *writer
 	dirty   *dirtySet
 	streams *streamWatch
-	sub     *subscriber // nil without notifications
 	stats   Stats
 	events  atomic.Int64
+
+	// nodes are the servers SCANned: the source, or the masters of a
+	// cluster source (cluster), with owners routing keys by slot.
+	nodes   []*srcNode
+	cluster bool
+	owners  []int
+	redo    map[string]bool // masters to SCAN again once the pass in progress ends (a topology change)
+	subCtx  context.Context // the notification receivers' (set once subscribed)
+	// dstNodes are the target's servers a prune SCANs: the target, or the
+	// masters of a cluster target (dstCluster).
+	dstNodes   []*clients
+	dstCluster bool
 
 	notify       bool // notifications are received
 	memoryUsage  bool // the source answers MEMORY USAGE
 	dump         bool // the source answers DUMP
 	fingerprints bool // the source answers XINFO STREAM FULL
 	active       bool // a pass is running
-	cmdstats     statsWatch
 	functions    bool // the function libraries are to be copied
 	lastPoll     time.Time
 	lastStreams  time.Time
@@ -62,6 +73,8 @@ func Run(ctx context.Context, opt Options) (Stats, error) {
 		streams: newStreamWatch(opt.MaxStreams, opt.StreamPoll)}
 	defer s.src.close()
 	defer s.dst.close()
+	defer s.closeNodes()
+	defer s.closeDstNodes()
 	err := s.run(ctx)
 	s.stats.Dirty = s.dirty.len()
 	s.stats.Events = s.events.Load()
@@ -91,72 +104,32 @@ func (s *scanner) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("target %s: %w", s.opt.TargetName, err)
 	}
-	if s.srcInfo.ClusterEnabled || dstInfo.ClusterEnabled {
-		// A node's SCAN sees only its own slots, and a cluster target
-		// refuses keys of other nodes' slots: neither would be a copy.
-		return fmt.Errorf("scan copies one standalone server into another for now, and %s is a cluster node (cluster_enabled:1): "+
-			"scan does not support clusters yet (see Limits in the README); point --source and --target at standalone servers",
-			map[bool]string{true: "the source " + s.opt.SourceName, false: "the target " + s.opt.TargetName}[s.srcInfo.ClusterEnabled])
+	if err := s.discoverSource(ctx); err != nil {
+		return err
 	}
-	tcfg := s.opt.Target
-	tcfg.CheckpointKey = s.opt.StateKey
-	if tcfg.Logger == nil {
-		tcfg.Logger = s.opt.Logger
-	}
-	if s.st, err = sink.NewStandalone(ctx, tcfg); err != nil {
-		return fmt.Errorf("target %s: %w", s.opt.TargetName, err)
+	if err := s.openTarget(ctx, dstInfo); err != nil {
+		return err
 	}
 	defer s.st.Close()
 	s.w = newWriter(s.st, s.st.Server(), &s.opt)
+	s.w.partial = s.dstCluster
 
 	if err := s.start(ctx, dstInfo); err != nil {
 		return err
 	}
-	src0 := s.src.db(0)
-	restore, stopSub := func() {}, func() {}
-	orig, err := enableNotifications(ctx, src0)
-	switch {
-	case err != nil && s.opt.Live:
+	stop, err := s.startNotifications(ctx)
+	defer stop()
+	if err != nil {
 		return err
-	case err != nil:
-		s.log.Warn("copying without keyspace notifications: keys changed during the copy are not copied again, keys deleted during it are left on the target until the pass ends with a prune",
-			zap.Error(err))
-	default:
-		s.notify = true
-		if orig == nil && s.w.state.NotifyOriginal != nil {
-			orig = s.w.state.NotifyOriginal // changed by a run that did not end cleanly
-		}
-		if orig != nil {
-			s.w.state.NotifyOriginal = orig
-			s.log.Info("turned on keyspace notifications on the source for the copy; the setting is put back on exit",
-				zap.String("was", *orig))
-			var once sync.Once
-			restore = func() {
-				once.Do(func() {
-					if restoreNotifications(src0, *orig, s.log) {
-						s.w.state.NotifyOriginal = nil // put back: nothing for a later run to undo
-					}
-				})
-			}
-			defer restore()
-		}
-		subCtx, stop := context.WithCancel(ctx)
-		done, err := s.subscribe(subCtx)
-		stopSub = func() { stop(); <-done }
-		defer stopSub()
-		if err != nil {
-			return err
-		}
 	}
 	if !s.notify && !s.opt.Merge {
 		s.w.state.Prune = true
 	}
-	if _, _, err := s.cmdstats.poll(ctx, src0); err != nil {
+	if _, _, err := s.pollStats(ctx); err != nil {
 		s.log.Warn("the source refuses INFO commandstats: FLUSHDB, FLUSHALL and SWAPDB on it go unnoticed", zap.Error(err))
 	}
 	err = s.loop(ctx)
-	stopSub()
-	restore()
+	stop()
 	// Keep what was done: the last batch and the checkpoint.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -166,25 +139,126 @@ func (s *scanner) run(ctx context.Context) error {
 	return err
 }
 
-// subscribe starts the notification receiver and waits until it is
+// startNotifications turns on keyspace notifications on every source
+// server (or checks them) and subscribes to them. Without them, a run
+// without Live copies all the same; Live stops. stop unsubscribes and puts
+// the settings back.
+func (s *scanner) startNotifications(ctx context.Context) (stop func(), err error) {
+	subCtx, cancel := context.WithCancel(ctx)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			for _, n := range s.nodes {
+				s.stopNotify(n)
+			}
+		})
+	}
+	for _, n := range s.nodes {
+		if err = s.enableNotify(ctx, n); err != nil {
+			break
+		}
+	}
+	switch {
+	case err != nil && s.opt.Live:
+		return stop, err
+	case err != nil:
+		stop()
+		s.log.Warn("copying without keyspace notifications: keys changed during the copy are not copied again, keys deleted during it are left on the target until the pass ends with a prune",
+			zap.Error(err))
+		return stop, nil
+	}
+	s.notify, s.subCtx = true, subCtx
+	for _, n := range s.nodes {
+		if err := s.subscribe(subCtx, n); err != nil {
+			return stop, err
+		}
+	}
+	return stop, nil
+}
+
+// enableNotify makes n send the notifications scan needs, remembering
+// (also in the checkpoint, for a run after a crash) the setting to put back.
+func (s *scanner) enableNotify(ctx context.Context, n *srcNode) error {
+	orig, err := enableNotifications(ctx, n.c.db(0), ownTag(n))
+	if err != nil {
+		if s.cluster {
+			return fmt.Errorf("source master %s: %w", n.Addr, err)
+		}
+		return err
+	}
+	if orig == nil {
+		orig = s.savedNotify(n) // changed by a run that did not end cleanly
+	}
+	if orig != nil {
+		n.orig = orig
+		s.saveNotify(n, orig)
+		s.log.Info("turned on keyspace notifications on the source for the copy; the setting is put back on exit",
+			zap.String("server", n.Addr), zap.String("was", *orig))
+	}
+	return nil
+}
+
+func (s *scanner) savedNotify(n *srcNode) *string {
+	st := &s.w.state
+	if !s.cluster {
+		return st.NotifyOriginal
+	}
+	if v, ok := st.NotifyOriginals[n.Addr]; ok {
+		return &v
+	}
+	return nil
+}
+
+func (s *scanner) saveNotify(n *srcNode, orig *string) {
+	st := &s.w.state
+	switch {
+	case !s.cluster:
+		st.NotifyOriginal = orig
+	case orig == nil:
+		delete(st.NotifyOriginals, n.Addr)
+		if len(st.NotifyOriginals) == 0 {
+			st.NotifyOriginals = nil
+		}
+	default:
+		if st.NotifyOriginals == nil {
+			st.NotifyOriginals = map[string]string{}
+		}
+		st.NotifyOriginals[n.Addr] = *orig
+	}
+}
+
+// stopNotify stops n's receiver and puts its setting back.
+func (s *scanner) stopNotify(n *srcNode) {
+	if n.unsub != nil {
+		n.unsub()
+		n.unsub, n.sub = nil, nil
+	}
+	if n.orig != nil && restoreNotifications(n.c.db(0), *n.orig, s.log.With(zap.String("server", n.Addr))) {
+		n.orig = nil
+		s.saveNotify(n, nil) // put back: nothing for a later run to undo
+	}
+}
+
+// subscribe starts n's notification receiver and waits until it is
 // subscribed: whatever changes from then on is known.
-// The returned channel is closed when the receiver has stopped (ctx ended).
-func (s *scanner) subscribe(ctx context.Context) (<-chan struct{}, error) {
-	sub := &subscriber{c: s.src.db(0), dirty: s.dirty, log: s.log, ready: make(chan struct{}),
+func (s *scanner) subscribe(ctx context.Context, n *srcNode) error {
+	sub := &subscriber{c: n.c.db(0), dirty: s.dirty, log: s.log.With(zap.String("server", n.Addr)), ready: make(chan struct{}),
 		count: func() { s.events.Add(1) }}
-	s.sub = sub
+	subCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		sub.run(ctx)
+		sub.run(subCtx)
 	}()
+	n.sub, n.unsub = sub, func() { cancel(); <-done }
 	select {
 	case <-sub.ready:
-		return done, nil
+		return nil
 	case <-ctx.Done():
-		return done, ctx.Err()
+		return ctx.Err()
 	case <-time.After(s.opt.Source.DialTimeout + 10*time.Second):
-		return done, fmt.Errorf("source %s: no confirmation of PSUBSCRIBE %s: check that the source allows PSUBSCRIBE for this user", s.opt.SourceName, keyeventPattern)
+		return fmt.Errorf("source %s: no confirmation of PSUBSCRIBE %s: check that the source allows PSUBSCRIBE for this user", n.Addr, keyeventPattern)
 	}
 }
 
@@ -194,51 +268,98 @@ func (s *scanner) start(ctx context.Context, dstInfo server.Info) error {
 	if err != nil {
 		return fmt.Errorf("target %s: reading the scan checkpoint %s: %w", s.opt.TargetName, s.opt.StateKey, err)
 	}
+	if err := s.checkDBs(ctx); err != nil {
+		return err
+	}
 	if raw == nil {
 		if err := s.prepareTarget(ctx, dstInfo); err != nil {
 			return err
 		}
 		s.w.state = State{RunID: s.srcInfo.RunID}
-		return s.beginPass(ctx, 1, false, "")
+		return s.beginPass(ctx, 1, false, "", nil)
 	}
 	st, err := ParseState(raw)
 	if err != nil {
 		return fmt.Errorf("target %s, key %s: %w", s.opt.TargetName, s.opt.StateKey, err)
 	}
 	s.w.state = st
+	s.w.mark()
 	switch {
-	case st.RunID != s.srcInfo.RunID:
+	case s.cluster != (len(st.Masters) > 0):
 		return s.beginPass(ctx, st.Pass+1, !s.opt.Merge,
-			"the source is another server process than the checkpoint's (restarted, or failed over): its SCAN cursor means nothing here")
+			"the checkpoint is of another kind of source (a cluster and a standalone server): its SCAN cursor means nothing here", nil)
+	case !s.cluster && st.RunID != s.srcInfo.RunID:
+		return s.beginPass(ctx, st.Pass+1, !s.opt.Merge,
+			"the source is another server process than the checkpoint's (restarted, or failed over): its SCAN cursor means nothing here", nil)
 	case st.Phase == PhaseCopy || st.Phase == PhasePrune:
 		s.active, s.functions = true, true
+		if s.cluster {
+			s.resumeMasters()
+		}
 		s.log.Info("resuming the pass at the checkpoint's cursor", zap.Int("pass", st.Pass), zap.String("phase", st.Phase),
-			zap.Int("db", st.DB), zap.Uint64("cursor", st.Cursor), zap.Int64("copied_before", st.Copied))
+			zap.Int("db", st.DB), zap.Uint64("cursor", st.Cursor), zap.String("master", st.Node), zap.Int64("copied_before", st.Copied))
 		if !s.opt.Merge {
 			s.w.state.Prune = true // keys deleted while redferry was down
 		}
 		if s.opt.Live {
 			s.dirty.needRescan("events were lost while redferry was not running")
 		}
-		dbs, err := keyspaceDBs(ctx, s.src.db(0))
+		dbs, err := s.sourceKeys(ctx)
 		if err != nil {
-			return fmt.Errorf("source %s: %w", s.opt.SourceName, err)
+			return err
 		}
 		s.stats.Total = sumKeys(dbs)
 		return nil
 	}
-	return s.beginPass(ctx, st.Pass+1, !s.opt.Merge, "a previous pass is complete: this one brings the target up to date")
+	return s.beginPass(ctx, st.Pass+1, !s.opt.Merge, "a previous pass is complete: this one brings the target up to date", nil)
+}
+
+// checkDBs refuses a cluster target for a source with keys in dbs other
+// than 0: a cluster has db 0 only.
+func (s *scanner) checkDBs(ctx context.Context) error {
+	if !s.dstCluster {
+		return nil
+	}
+	dbs, err := s.sourceKeys(ctx)
+	if err != nil {
+		return err
+	}
+	var others []int
+	for db, n := range dbs {
+		if db != 0 && n > 0 {
+			others = append(others, db)
+		}
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	sort.Ints(others)
+	return fmt.Errorf("the source %s holds keys in db %v and the target %s is a cluster: %w; "+
+		"scan does not map dbs (db-map, filter-dbs are not applied by scan yet): move those keys to db 0 on the source, "+
+		"or copy into a standalone target", s.opt.SourceName, others, s.opt.TargetName, errClusterDB)
 }
 
 // prepareTarget applies flush-target and merge to a target that holds keys.
 func (s *scanner) prepareTarget(ctx context.Context, dstInfo server.Info) error {
 	n := dstInfo.Keys()
+	if s.dstCluster {
+		n = 0
+		for _, c := range s.dstNodes {
+			in, err := server.Fetch(ctx, c.db(0))
+			if err != nil {
+				return fmt.Errorf("target master %s: %w", c.opts.Addr, err)
+			}
+			n += in.Keys()
+		}
+	}
 	switch {
 	case n == 0 || s.opt.Merge:
 		return nil
 	case s.opt.FlushTarget:
-		if err := s.dst.db(0).FlushAll(ctx).Err(); err != nil {
-			return fmt.Errorf("FLUSHALL on the target %s: %w", s.opt.TargetName, err)
+		for _, c := range s.dstNodes {
+			if err := c.db(0).FlushAll(ctx).Err(); err != nil {
+				return fmt.Errorf("FLUSHALL on the target %s: %w", c.opts.Addr, err)
+			}
 		}
 		s.log.Info("emptied the target (flush-target)", zap.Int64("keys", n))
 		return nil
@@ -247,16 +368,22 @@ func (s *scanner) prepareTarget(ctx context.Context, dstInfo server.Info) error 
 		s.opt.TargetName, n)
 }
 
-// beginPass starts pass n at the first db of the source.
-func (s *scanner) beginPass(ctx context.Context, n int, prune bool, why string) error {
-	dbs, err := keyspaceDBs(ctx, s.src.db(0))
+// beginPass starts pass n at the first db of the source; only, when not
+// nil, names the masters of a cluster source to SCAN (a topology change).
+func (s *scanner) beginPass(ctx context.Context, n int, prune bool, why string, only map[string]bool) error {
+	dbs, err := s.sourceKeys(ctx)
 	if err != nil {
-		return fmt.Errorf("source %s: %w", s.opt.SourceName, err)
+		return err
 	}
 	st := &s.w.state
 	st.Pass, st.Phase, st.Cursor, st.Copied, st.Deleted, st.Prune = n, PhaseCopy, 0, 0, 0, prune
 	st.RunID = s.srcInfo.RunID
 	st.DB = firstDB(dbs, 0)
+	st.Masters, st.Node, st.TargetNode = nil, "", 0
+	if s.cluster {
+		st.Masters, st.DB = masterStates(s.nodes, only), 0
+	}
+	s.w.mark()
 	s.active, s.functions = true, true
 	s.stats.Pass = n
 	s.stats.Total = sumKeys(dbs)
@@ -299,16 +426,35 @@ func (s *scanner) loop(ctx context.Context) error {
 			return err
 		}
 		err := s.tick(ctx)
+		if s.w.rewound {
+			s.w.rewound = false
+			s.active = s.w.state.Phase == PhaseCopy || s.w.state.Phase == PhasePrune
+			if s.cluster && s.w.state.Phase == PhaseCopy {
+				s.rebase(grown(s.w.state.Masters, s.nodes)) // the masters as they are now, not as at the checkpoint
+			}
+		}
 		if err != nil {
 			if fatal(err) || ctx.Err() != nil {
 				return err
 			}
+			if s.cluster {
+				// A master that fails may be failing over: its successor is
+				// found here (the periodic check is not reached while every
+				// step fails).
+				if terr := s.checkTopology(ctx); terr != nil {
+					s.log.Warn("reading the source cluster's masters failed", zap.Error(terr))
+				}
+			}
 			failures++
 			if failures > 20 {
+				if s.cluster || s.dstCluster {
+					return fmt.Errorf("scan: giving up after %d failed attempts: %w; if a cluster's slots are moving or a failover runs, "+
+						"run redferry scan again once it is over: it continues from its checkpoint", failures, err)
+				}
 				return fmt.Errorf("scan: giving up after %d failed attempts: %w", failures, err)
 			}
 			wait := bo.Next()
-			s.log.Warn("reading the source failed: retrying", zap.Error(err), zap.Duration("backoff", wait))
+			s.log.Warn("a step of the copy failed: retrying", zap.Error(err), zap.Duration("backoff", wait))
 			if err := retry.Sleep(ctx, wait); err != nil {
 				return err
 			}
@@ -319,6 +465,16 @@ func (s *scanner) loop(ctx context.Context) error {
 		if s.active {
 			continue
 		}
+		if len(s.redo) > 0 {
+			s.stats.Rescans++
+			settleStart, s.swept = time.Time{}, false
+			only := s.redo
+			s.redo = nil
+			if err := s.beginPass(ctx, s.w.state.Pass+1, !s.opt.Merge, "the source cluster's masters changed: the masters that took over slots are SCANned again", only); err != nil {
+				return err
+			}
+			continue
+		}
 		if why := s.dirty.takeRescan(); why != "" {
 			if !s.opt.Live && extraPasses >= 2 {
 				s.log.Warn("not starting another pass: two extra passes already ran; run redferry scan again, or use --live", zap.String("why", why))
@@ -326,7 +482,7 @@ func (s *scanner) loop(ctx context.Context) error {
 				extraPasses++
 				s.stats.Rescans++
 				settleStart, s.swept = time.Time{}, false
-				if err := s.beginPass(ctx, s.w.state.Pass+1, !s.opt.Merge, why); err != nil {
+				if err := s.beginPass(ctx, s.w.state.Pass+1, !s.opt.Merge, why, nil); err != nil {
 					return err
 				}
 				continue
@@ -337,7 +493,7 @@ func (s *scanner) loop(ctx context.Context) error {
 				settleStart = time.Now()
 			}
 			n := s.dirty.len()
-			if s.sub != nil && s.sub.down.Load() {
+			if s.linkDown() {
 				n++ // events are being lost: not done until the link is back and a pass ran
 			}
 			if n == 0 && !s.swept && s.notify {
@@ -351,7 +507,15 @@ func (s *scanner) loop(ctx context.Context) error {
 			}
 			if n == 0 {
 				// A FLUSHDB just before the end shows only in commandstats.
-				flushed, _, err := s.cmdstats.poll(ctx, s.src.db(0))
+				if s.cluster {
+					if err := s.checkTopology(ctx); err != nil {
+						return err
+					}
+					if len(s.redo) > 0 {
+						continue
+					}
+				}
+				flushed, _, err := s.pollStats(ctx)
 				if err != nil || !flushed || !s.notify {
 					return nil
 				}
@@ -375,7 +539,7 @@ func (s *scanner) loop(ctx context.Context) error {
 func fatal(err error) bool {
 	var te *sink.TargetError
 	return errors.As(err, &te) || errors.Is(err, transform.ErrUnsupported) || errors.Is(err, sink.ErrAuth) ||
-		errors.Is(err, ErrNotifications) || errors.Is(err, errPayload)
+		errors.Is(err, ErrNotifications) || errors.Is(err, errPayload) || errors.Is(err, errClusterDB)
 }
 
 // tick does one step: a page of the pass, the keys due to be copied
@@ -392,7 +556,12 @@ func (s *scanner) tick(ctx context.Context) error {
 	now := time.Now()
 	if now.Sub(s.lastPoll) >= time.Second {
 		s.lastPoll = now
-		flushed, functions, err := s.cmdstats.poll(ctx, s.src.db(0))
+		if s.cluster {
+			if err := s.checkTopology(ctx); err != nil {
+				return err
+			}
+		}
+		flushed, functions, err := s.pollStats(ctx)
 		if err == nil && flushed && (s.notify || s.opt.Live) {
 			s.log.Warn("FLUSHDB, FLUSHALL or SWAPDB ran on the source (they send no keyspace notification): a new pass follows")
 			s.dirty.needRescan("FLUSHDB, FLUSHALL or SWAPDB ran on the source")
@@ -416,7 +585,7 @@ func (s *scanner) tick(ctx context.Context) error {
 		}
 	}
 	if now.Sub(s.lastLog) >= 10*time.Second {
-		if dbs, err := keyspaceDBs(ctx, s.src.db(0)); err == nil {
+		if dbs, err := s.sourceKeys(ctx); err == nil {
 			s.stats.Total = sumKeys(dbs)
 		}
 		s.report()
@@ -443,6 +612,14 @@ func (s *scanner) progress() {
 	s.stats.Dirty = s.dirty.len()
 	s.stats.PassCopied = s.w.state.Copied
 	s.stats.Phase = s.w.state.Phase
+	s.stats.Master = ""
+	if s.cluster && s.active && s.w.state.Phase == PhaseCopy {
+		for _, n := range s.nodes {
+			if n.ID == s.w.state.Node {
+				s.stats.Master = n.Addr
+			}
+		}
+	}
 	if s.opt.Progress != nil {
 		s.opt.Progress(s.stats)
 	}
@@ -513,7 +690,7 @@ func (s *scanner) copyDirty(ctx context.Context) error {
 // pollStreams polls up to n watched streams and marks those whose
 // consumer groups changed.
 func (s *scanner) pollStreams(ctx context.Context, n int) error {
-	changed, err := s.streams.poll(ctx, s.src, s.streams.batch(n))
+	changed, err := s.streams.poll(ctx, func(k dbKey) *redis.Client { return s.nodeOf(k.key).c.db(k.db) }, s.streams.batch(n))
 	if err != nil {
 		return fmt.Errorf("polling streams on the source: %w", err)
 	}

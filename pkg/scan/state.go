@@ -35,9 +35,31 @@ type State struct {
 	Copied  int64 `json:"copied"`
 	Deleted int64 `json:"deleted"`
 	// NotifyOriginal is the source's notify-keyspace-events before redferry
-	// changed it (nil: unchanged), so a run after a crash restores it.
-	NotifyOriginal *string `json:"notify_original,omitempty"`
-	UpdatedMs      int64   `json:"updated_ms"`
+	// changed it (nil: unchanged), so a run after a crash restores it; a
+	// cluster source's, per master address, in NotifyOriginals.
+	NotifyOriginal  *string           `json:"notify_original,omitempty"`
+	NotifyOriginals map[string]string `json:"notify_originals,omitempty"`
+
+	// A cluster source: the masters of the pass (Done: SCANned to the end
+	// under the slots named), and Node, the id of the master whose SCAN DB
+	// and Cursor continue. A master whose slots grew or that is new (a
+	// failover, a slot migration) is SCANned again: its new keys came from
+	// masters perhaps already done.
+	Masters []MasterState `json:"masters,omitempty"`
+	Node    string        `json:"node,omitempty"`
+	// A cluster target: the index of the target master (ordered by first
+	// slot) whose SCAN DB and Cursor continue the prune.
+	TargetNode int   `json:"target_node,omitempty"`
+	UpdatedMs  int64 `json:"updated_ms"`
+}
+
+// MasterState is a master of a cluster source, in a pass.
+type MasterState struct {
+	ID    string `json:"id"`
+	Addr  string `json:"addr"`
+	RunID string `json:"run_id"` // its cursor means something only to this process
+	Slots string `json:"slots"`  // as server.ClusterNode.SlotsString
+	Done  bool   `json:"done"`
 }
 
 func (s State) marshal() []byte {

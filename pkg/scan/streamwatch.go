@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"sort"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -94,18 +93,24 @@ func (w *streamWatch) batch(n int) []dbKey {
 	return out
 }
 
-// poll reads the fingerprints of keys and returns those that moved.
-func (w *streamWatch) poll(ctx context.Context, src *clients, keys []dbKey) ([]dbKey, error) {
-	sort.Slice(keys, func(i, j int) bool { return keys[i].db < keys[j].db })
-	var changed []dbKey
-	for i := 0; i < len(keys); {
-		j := i
-		for j < len(keys) && keys[j].db == keys[i].db {
-			j++
+// poll reads the fingerprints of keys (each from the server clientOf
+// names) and returns those that moved.
+func (w *streamWatch) poll(ctx context.Context, clientOf func(dbKey) *redis.Client, keys []dbKey) ([]dbKey, error) {
+	byClient := map[*redis.Client][]dbKey{}
+	var order []*redis.Client
+	for _, k := range keys {
+		c := clientOf(k)
+		if _, ok := byClient[c]; !ok {
+			order = append(order, c)
 		}
-		cmds := make([]*redis.Cmd, j-i)
-		_, err := src.db(keys[i].db).Pipelined(ctx, func(p redis.Pipeliner) error {
-			for n, k := range keys[i:j] {
+		byClient[c] = append(byClient[c], k)
+	}
+	var changed []dbKey
+	for _, c := range order {
+		group := byClient[c]
+		cmds := make([]*redis.Cmd, len(group))
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for n, k := range group {
 				cmds[n] = fingerprintCmd(ctx, p, k.key)
 			}
 			return nil
@@ -113,7 +118,11 @@ func (w *streamWatch) poll(ctx context.Context, src *clients, keys []dbKey) ([]d
 		if err != nil && !isReplyError(err) {
 			return nil, err
 		}
-		for n, k := range keys[i:j] {
+		for n, k := range group {
+			if redirected(cmds[n].Err()) {
+				changed = append(changed, k) // its slot moved: copied again, from its new master
+				continue
+			}
 			fp, ok := fingerprint(cmds[n])
 			if old, known := w.fp[k]; known && (!ok || fp != old) {
 				changed = append(changed, k)
@@ -122,7 +131,6 @@ func (w *streamWatch) poll(ctx context.Context, src *clients, keys []dbKey) ([]d
 				delete(w.fp, k) // gone or no longer a stream: the copy tells
 			}
 		}
-		i = j
 	}
 	return changed, nil
 }

@@ -17,7 +17,7 @@ import (
 // read page by page go through a Rebuilder. Both replace what the target
 // holds under the name.
 type writer struct {
-	st       *sink.Standalone
+	st       target
 	b        sink.Batch
 	db       int // the db selected at the end of b
 	state    State
@@ -28,9 +28,17 @@ type writer struct {
 	maxBytes int
 	seq      int64 // a number per key, as the batch offset in error reports
 	applied  int64 // bytes of the batches applied so far
+
+	// partial: a failed batch may be applied in part (a cluster target):
+	// it is dropped, not sent again, and the pass goes back to the last
+	// checkpoint applied (last), so that its keys are read and copied
+	// again; rewound says the scanner must look at the state again.
+	partial bool
+	last    State
+	rewound bool
 }
 
-func newWriter(st *sink.Standalone, caps server.Info, opt *Options) *writer {
+func newWriter(st target, caps server.Info, opt *Options) *writer {
 	ropt := transform.RebuildOptions{DeleteFirst: true}
 	w := &writer{st: st, maxCmds: opt.BatchCommands, maxBytes: opt.BatchBytes,
 		restorer: transform.NewRestorer(caps, ropt, transform.RestoreOptions{Mode: opt.ReplayMode, DeleteFirst: true,
@@ -69,8 +77,14 @@ func (w *writer) flush(ctx context.Context) error {
 	w.state.UpdatedMs = time.Now().UnixMilli()
 	w.b.Checkpoint = w.state.marshal()
 	if err := w.st.Apply(ctx, &w.b); err != nil {
+		if w.partial {
+			w.b.Reset()
+			w.b.StartDB = w.db
+			w.rewind()
+		}
 		return err
 	}
+	w.mark()
 	w.applied += int64(w.b.Size())
 	w.b.Reset()
 	w.b.StartDB = w.db
@@ -123,4 +137,23 @@ func (w *writer) beginKey(db int) {
 func (w *writer) handle(e *rdbparse.Event) error {
 	e.Offset = w.seq
 	return w.rebuild.Handle(e, &w.b)
+}
+
+// rewind moves the pass back to the last checkpoint applied: the pages
+// read since are read again (a SCAN cursor stays valid), the counts stay.
+func (w *writer) rewind() {
+	if w.last.Phase == "" {
+		return
+	}
+	w.state.Phase, w.state.DB, w.state.Cursor, w.state.Node, w.state.TargetNode =
+		w.last.Phase, w.last.DB, w.last.Cursor, w.last.Node, w.last.TargetNode
+	w.state.Masters = append([]MasterState(nil), w.last.Masters...)
+	w.rewound = true
+}
+
+// mark records the state as the one a rewind goes back to: the checkpoint
+// applied, or the start of a pass.
+func (w *writer) mark() {
+	w.last = w.state
+	w.last.Masters = append([]MasterState(nil), w.state.Masters...)
 }

@@ -14,6 +14,8 @@ var scanMetricHelp = map[string]string{
 	"scan_events_total":          "Keyspace notifications received from the source.",
 	"scan_dirty_keys":            "Changed keys waiting to be copied again.",
 	"scan_rescans_total":         "Passes started because notifications may have been lost.",
+	"scan_topology_changes_total": "Changes of a cluster source's masters followed (failovers, slot migrations): " +
+		"the masters that took over slots are SCANned again.",
 }
 
 var scanPhases = []Phase{PhaseStarting, PhaseScanning, PhaseLive, PhaseStopped}
@@ -39,4 +41,5 @@ func (c *collector) collectScan(r *ScanReport, gauge, counter func(name string, 
 	counter("scan_events_total", float64(r.Events))
 	gauge("scan_dirty_keys", float64(r.DirtyKeys))
 	counter("scan_rescans_total", float64(r.Rescans))
+	counter("scan_topology_changes_total", float64(r.TopologyChanges))
 }

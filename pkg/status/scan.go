@@ -24,6 +24,10 @@ type ScanReport struct {
 	Events         int64 `json:"events"`       // keyspace notifications received
 	DirtyKeys      int   `json:"dirty_keys"`   // changed keys waiting to be copied again
 	Rescans        int   `json:"rescans"`      // passes started because notifications may have been lost
+	// A cluster source: the master whose SCAN runs ("" between them), and
+	// the changes of its masters followed (failovers, slot migrations).
+	Master          string `json:"master,omitempty"`
+	TopologyChanges int    `json:"topology_changes"`
 }
 
 // SetScan records where a scan stands; from then on the tracker is a

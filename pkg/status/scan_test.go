@@ -33,7 +33,7 @@ func TestScanTracker(t *testing.T) {
 			ready:  true,
 			metrics: []string{`redferry_phase{phase="live"} 1`, `redferry_scan_pass_phase{phase="live"} 1`, "redferry_scan_pass 2",
 				"redferry_scan_keys_deleted_total 4", "redferry_scan_events_total 17", "redferry_scan_dirty_keys 3",
-				"redferry_scan_rescans_total 1", "redferry_streaming_ready 1"},
+				"redferry_scan_rescans_total 1", "redferry_scan_topology_changes_total 0", "redferry_streaming_ready 1"},
 			noMetrics: []string{"redferry_offset_"},
 		},
 		{
