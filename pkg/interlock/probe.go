@@ -137,7 +137,7 @@ func (p prober) masters(ctx context.Context, from side) []hop {
 func (p prober) fetch(ctx context.Context, addr string) (server.Info, error) {
 	var errs []error
 	for _, o := range p.creds {
-		o.Addr = addr
+		o.Addr, o.Sentinel = addr, nil // this server, not the master the sentinels name
 		c := server.NewClient(o)
 		info, err := server.Fetch(ctx, c)
 		c.Close()

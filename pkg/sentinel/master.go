@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // master is one sentinel's view of the master: where it is and the
@@ -35,8 +36,10 @@ func askMaster(ctx context.Context, cfg Config, sentinel string) (master, error)
 		if errors.Is(err, ErrAuth) {
 			return master{}, fmt.Errorf("sentinel %s: %w", sentinel, err)
 		}
-		// "ERR No such master with that name".
-		return master{}, fmt.Errorf("sentinel %s: SENTINEL MASTER %s: %w (check the master name in the URL path)", sentinel, cfg.MasterName, err)
+		if errors.As(err, &se) && strings.Contains(string(se), "No such master") {
+			return master{}, fmt.Errorf("sentinel %s: %w %q (check the master name in the URL path)", sentinel, ErrUnknownMaster, cfg.MasterName)
+		}
+		return master{}, fmt.Errorf("sentinel %s: SENTINEL MASTER %s: %w", sentinel, cfg.MasterName, err)
 	}
 	return parseMaster(sentinel, texts(r))
 }
@@ -68,23 +71,37 @@ func parseMaster(sentinel string, fields []string) (master, error) {
 	return m, nil
 }
 
-// newestMaster asks every sentinel and returns the view with the highest
-// epoch; it fails only when none answers.
+// newestMaster asks every sentinel at once and returns the view with the
+// highest epoch; it fails only when none answers.
 func newestMaster(ctx context.Context, cfg Config) (master, error) {
+	if len(cfg.Addrs) == 0 || cfg.MasterName == "" {
+		return master{}, errors.New("sentinel: no sentinel address or no master name")
+	}
+	type answer struct {
+		m   master
+		err error
+	}
+	answers := make([]answer, len(cfg.Addrs))
+	var wg sync.WaitGroup
+	for i, s := range cfg.Addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m, err := askMaster(ctx, cfg, s)
+			answers[i] = answer{m, err}
+		}()
+	}
+	wg.Wait()
 	var best master
 	found := false
 	var errs []error
-	for _, s := range cfg.Addrs {
-		m, err := askMaster(ctx, cfg, s)
-		if err != nil {
-			errs = append(errs, err)
-			if ctx.Err() != nil {
-				break
-			}
+	for _, a := range answers { // in the order given: of equal epochs, the first listed wins
+		if a.err != nil {
+			errs = append(errs, a.err)
 			continue
 		}
-		if !found || m.epoch > best.epoch {
-			best, found = m, true
+		if !found || a.m.epoch > best.epoch {
+			best, found = a.m, true
 		}
 	}
 	if !found {

@@ -10,15 +10,12 @@ import (
 // ErrUnknownMaster: a sentinel does not monitor a master of that name.
 var ErrUnknownMaster = errors.New("the sentinel monitors no master of that name")
 
-// MasterAddr asks every sentinel for the master (SENTINEL MASTER, or
+// MasterAddr asks every sentinel at once for the master (SENTINEL MASTER, or
 // SENTINEL GET-MASTER-ADDR-BY-NAME where an ACL allows only that) and
 // returns the address in the view with the newest configuration epoch: of
 // sentinels that disagree during a failover, the one that saw it wins. It
 // fails when none answers, saying why for each.
 func MasterAddr(ctx context.Context, cfg Config) (string, error) {
-	if len(cfg.Addrs) == 0 || cfg.MasterName == "" {
-		return "", errors.New("sentinel: no sentinel address or no master name")
-	}
 	m, err := newestMaster(ctx, cfg)
 	return m.addr, err
 }

@@ -180,10 +180,16 @@ func (r *Resolver) subscribeOnce(ctx context.Context, sentinel string) error {
 			continue
 		}
 		r.log.Info("a sentinel announced a failover", zap.String("sentinel", sentinel), zap.String("message", f[2]))
-		// The announcing sentinel has the new view; ask them all, so that
-		// the newest epoch wins over a message that arrives late.
-		if _, err := r.Master(ctx); err != nil && ctx.Err() == nil {
-			r.log.Warn("asking the sentinels for the new master", zap.Error(err))
+		// The announcing sentinel has the new view with its epoch: learnt
+		// from it alone, at once; an older message arriving late loses to
+		// the newer epoch.
+		m, err := askMaster(ctx, r.cfg, sentinel)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Warn("asking the sentinel that announced a failover for the new master", zap.String("sentinel", sentinel), zap.Error(err))
+			}
+			continue
 		}
+		r.learn(m, "+switch-master from "+sentinel)
 	}
 }

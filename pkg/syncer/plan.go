@@ -160,6 +160,9 @@ func (s *Syncer) planInputs(ctx context.Context) (planInputs, error) {
 		hasStream: s.spool.HasStream(), spoolStart: s.spool.Start(), spoolEnd: s.spool.End(),
 		streamReplID: s.spool.StreamReplID(), flushTarget: s.opt.FlushTarget, merge: s.opt.Merge,
 		stateDir: s.opt.StateDir, target: s.opt.Target.Addr}
+	if in.target == "" { // a sentinel-managed target
+		in.target = s.opt.TargetName
+	}
 	if !ok {
 		if in.targetKeys, err = s.targetKeyCount(ctx); err != nil {
 			return planInputs{}, err

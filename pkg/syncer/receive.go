@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redferry/redferry/pkg/retry"
+	"github.com/redferry/redferry/pkg/sentinel"
 
 	"go.uber.org/zap"
 
@@ -51,7 +52,8 @@ func (s *Syncer) receive(ctx context.Context, p plan, snapshotReady chan<- *spoo
 // fatalLinkError: errors a reconnect would only repeat.
 func fatalLinkError(err error) bool {
 	return errors.Is(err, protocol.ErrAuth) || errors.Is(err, protocol.ErrSyncRefused) ||
-		errors.Is(err, ErrResyncRequired) || errors.Is(err, errSpool)
+		errors.Is(err, ErrResyncRequired) || errors.Is(err, errSpool) ||
+		errors.Is(err, sentinel.ErrAuth) || errors.Is(err, sentinel.ErrUnknownMaster)
 }
 
 // errSpool marks spool (disk) errors: nothing can be received until fixed.
@@ -59,7 +61,11 @@ var errSpool = errors.New("spool")
 
 func (s *Syncer) receiveOnce(ctx context.Context, log *zap.Logger, replID *string, overlap bool, snapshotReady chan<- *spool.SnapshotFollower) error {
 	s.tracker.AdvancePhase(status.PhaseStarting, status.PhaseHandshake)
-	link, err := protocol.Dial(ctx, protocol.LinkConfig{Addr: s.opt.Source.Addr, Username: s.opt.Source.Username,
+	addr, switched, err := s.sourceAddr(ctx) // a sentinel-managed source: the master now
+	if err != nil {
+		return err
+	}
+	link, err := protocol.Dial(ctx, protocol.LinkConfig{Addr: addr, Username: s.opt.Source.Username,
 		Password: s.opt.Source.Password, TLS: s.opt.Source.TLS, ListeningPort: s.opt.ListeningPort, PSyncCommand: s.opt.SourcePSyncCommand, DialTimeout: s.opt.Source.DialTimeout,
 		Logger: s.log})
 	if err != nil {
@@ -68,6 +74,7 @@ func (s *Syncer) receiveOnce(ctx context.Context, log *zap.Logger, replID *strin
 	defer link.Close()
 	stop := context.AfterFunc(ctx, func() { link.Close() })
 	defer stop()
+	defer closeOnSwitch(switched, link, log)()
 
 	want, from := "?", int64(-1)
 	if *replID != "" {

@@ -1,0 +1,116 @@
+package syncer
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redferry/redferry/internal/redistest"
+	"github.com/redferry/redferry/pkg/config"
+	"github.com/redferry/redferry/pkg/server"
+)
+
+// sentinelLoad runs a non-idempotent write load (INCR, LPUSH, … of
+// redistest.Workload) on the master the sentinels name, through the
+// control client redferry itself uses for a sentinel URL, until stop. Writes
+// refused while the master changes are skipped (the load goes on on the new
+// master); stop returns how many batches of writes were accepted whole.
+func sentinelLoad(t *testing.T, ctx context.Context, set *redistest.SentinelSet, version string, seed int64) (stop func() int) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Source = set.URL()
+	opts, err := cfg.SourceClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := server.NewClient(opts)
+	ctx, cancel := context.WithCancel(ctx)
+	wl := &redistest.Workload{Seed: seed, Version: version, Functions: true}
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer c.Close()
+		for ctx.Err() == nil {
+			if err := wl.Run(ctx, c, 100); err == nil {
+				ok.Add(1)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	return func() int { cancel(); wg.Wait(); return int(ok.Load()) }
+}
+
+// TestSentinelSourceFailover: a sync from a sentinel-managed source (Redis
+// 7.0) follows a switchover during a live write load: redferry learns the
+// new master from the sentinels, continues with PSYNC on it (no second
+// snapshot), and the target equals the new master at the end.
+func TestSentinelSourceFailover(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	set := redistest.StartSentinelSet(t, redistest.Redis70, redistest.Options{Args: sourceArgs(false)})
+	fillSource(t, ctx, set.Nodes[0], 500)
+	dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
+	cfg := testConfig(t, set.Nodes[0], dst)
+	cfg.Source = set.URL()
+	r := startSyncer(t, ctx, cfg)
+	waitCaughtUp(t, ctx, r.s, set.Nodes[0], r.errc)
+	snapBefore, _ := r.s.spool.Snapshot()
+
+	stopLoad := sentinelLoad(t, ctx, set, set.Nodes[0].Version, 71)
+	time.Sleep(700 * time.Millisecond)
+	next := set.Failover(t, true)
+	time.Sleep(time.Second)
+	if n := stopLoad(); n == 0 {
+		t.Fatal("the write load wrote nothing")
+	}
+	waitCaughtUp(t, ctx, r.s, next, r.errc)
+	assertSameData(t, ctx, next, dst)
+	if snap, _ := r.s.spool.Snapshot(); snap.ReplID != snapBefore.ReplID || snap.Offset != snapBefore.Offset {
+		t.Errorf("redferry took a second snapshot after the failover: %s %d, before %s %d", snap.ReplID, snap.Offset, snapBefore.ReplID, snapBefore.Offset)
+	}
+	// The new master may have sent one to the old master, its replica now
+	// (the writes blocked by the pause ran there before its demotion).
+	if n := syncStat(t, next, "sync_full"); n > 1 {
+		t.Errorf("the new master served %d full syncs, want at most 1 (its new replica's)", n)
+	}
+	if n := syncStat(t, next, "sync_partial_ok"); n < 1 {
+		t.Errorf("the new master served %d partial syncs, want >= 1 (redferry's); its log:\n%s", n, next.LogTail())
+	}
+	if n := r.s.Tracker().Report(); n.Reconnects < 1 {
+		t.Errorf("redferry reports %d reconnects to the source, want >= 1", n.Reconnects)
+	}
+}
+
+// TestSentinelTargetFailover: a sync into a sentinel-managed target
+// (Valkey 9.1) whose master fails over during a live write load (an
+// unplanned failover: the old master takes writes until it is demoted)
+// continues on the new master from the checkpoint it holds: the target
+// equals the source at the end, and the source served one full sync.
+func TestSentinelTargetFailover(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: sourceArgs(false)})
+	fillSource(t, ctx, src, 500)
+	set := redistest.StartSentinelSet(t, redistest.Valkey91, redistest.Options{})
+	cfg := testConfig(t, src, set.Nodes[0])
+	cfg.Target = set.URL()
+	r := startSyncer(t, ctx, cfg)
+	waitCaughtUp(t, ctx, r.s, src, r.errc)
+
+	stopLoad := load(t, ctx, src, 72)
+	time.Sleep(700 * time.Millisecond)
+	next := set.Failover(t, false)
+	time.Sleep(time.Second)
+	stopLoad()
+	waitCaughtUp(t, ctx, r.s, src, r.errc)
+	assertSameData(t, ctx, src, next)
+	if n := syncStat(t, src, "sync_full"); n != 1 {
+		t.Errorf("the source served %d full syncs, want 1", n)
+	}
+}
