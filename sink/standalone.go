@@ -22,7 +22,7 @@ type Config struct {
 	// connection (a sentinel-managed target, resolve.go); Addr then only
 	// names the target in messages.
 	Resolve func(ctx context.Context) (string, error)
-	TLS                      *tls.Config
+	TLS     *tls.Config
 	// CheckpointKey is the db-0 key Apply writes each batch's Checkpoint
 	// to, in the batch's transaction; "" disables in-target checkpoints
 	// (then a batch lost in a connection failure is resent: at least once).
