@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // ErrTargetMoved is returned by a Config.Resolve that names another server
@@ -31,4 +32,30 @@ func (s *Standalone) Disconnect() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.dropConn()
+}
+
+// Bound returns a Config.Resolve that holds on to the first server resolve
+// names: a later, different answer is ErrTargetMoved. For a writer without
+// a checkpoint to continue from on a new master (a restore, a scan), which
+// must stop rather than go on where earlier writes may be missing.
+func Bound(resolve func(ctx context.Context) (string, error)) func(ctx context.Context) (string, error) {
+	var mu sync.Mutex
+	first := ""
+	return func(ctx context.Context) (string, error) {
+		addr, err := resolve(ctx)
+		if err != nil {
+			return "", err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		switch first {
+		case "":
+			first = addr
+		case addr:
+		default:
+			return "", fmt.Errorf("%w: it was %s, it is %s now; what was written to %s after the failover may be missing: run again",
+				ErrTargetMoved, first, addr, first)
+		}
+		return addr, nil
+	}
 }

@@ -37,6 +37,9 @@ func StartSentinelSet(tb testing.TB, name string, opts Options) *SentinelSet {
 	set := &SentinelSet{MasterName: "redferry-test"}
 	o := opts
 	o.Args = append(append([]string{}, opts.Args...), "repl-diskless-sync-delay", "0")
+	if opts.Password != "" { // either node may be the replica
+		o.Args = append(o.Args, "masterauth", opts.Password)
+	}
 	master := Start(tb, name, o)
 	replica := Start(tb, name, o)
 	replica.ReplicateFrom(tb, master)

@@ -120,7 +120,7 @@ func (o *Options) withDefaults() {
 		o.Logger = zap.NewNop()
 	}
 	if o.SourceName == "" {
-		o.SourceName = o.Source.Addr
+		o.SourceName = o.Source.Name()
 	}
 	if o.TargetName == "" {
 		o.TargetName = o.Target.Addr
@@ -129,10 +129,10 @@ func (o *Options) withDefaults() {
 
 func (o *Options) validate() error {
 	var errs []error
-	if o.Source.Addr == "" {
+	if o.Source.Addr == "" && o.Source.Sentinel == nil {
 		errs = append(errs, errors.New("source: no address"))
 	}
-	if o.Target.Addr == "" || o.TargetCtl.Addr == "" {
+	if o.Target.Addr == "" && o.Target.Resolve == nil || o.TargetCtl.Addr == "" && o.TargetCtl.Sentinel == nil {
 		errs = append(errs, errors.New("target: no address"))
 	}
 	if o.StateKey == "" {

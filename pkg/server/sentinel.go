@@ -49,3 +49,22 @@ func Resolve(ctx context.Context, o ClientOptions) (ClientOptions, error) {
 	o.Addr, o.Sentinel = addr, nil
 	return o, nil
 }
+
+// Name is the server for messages: its address, or the sentinel-managed
+// master's name and sentinels.
+func (o ClientOptions) Name() string {
+	if o.Sentinel != nil {
+		return o.Sentinel.String()
+	}
+	return o.Addr
+}
+
+// MasterResolver asks the sentinels for the master, for a connection of
+// one's own (nil when o is not sentinel-managed).
+func (o ClientOptions) MasterResolver() func(ctx context.Context) (string, error) {
+	if o.Sentinel == nil {
+		return nil
+	}
+	cfg := *o.Sentinel
+	return func(ctx context.Context) (string, error) { return sentinel.MasterAddr(ctx, cfg) }
+}
