@@ -19,10 +19,10 @@ import (
 
 // Config is every setting of `redferry sync`.
 type Config struct {
-	Source             string `toml:"source" help:"source server URL: redis://[user:password@]host:port (rediss:// for TLS)"`
+	Source             string `toml:"source" help:"source server URL: redis://[user:password@]host:port (rediss:// for TLS), or redis+sentinel://[user:password@]host:port[,host:port]/master-name"`
 	SourcePassword     string `toml:"source-password" help:"source password (prefer source-password-file or REDFERRY_SOURCE_PASSWORD)" secret:"true"`
 	SourcePasswordFile string `toml:"source-password-file" help:"file holding the source password"`
-	Target             string `toml:"target" help:"target server URL: redis://[user:password@]host:port (rediss:// for TLS)"`
+	Target             string `toml:"target" help:"target server URL: redis://[user:password@]host:port (rediss:// for TLS), or redis+sentinel://[user:password@]host:port[,host:port]/master-name"`
 	TargetPassword     string `toml:"target-password" help:"target password (prefer target-password-file or REDFERRY_TARGET_PASSWORD)" secret:"true"`
 	TargetPasswordFile string `toml:"target-password-file" help:"file holding the target password"`
 
