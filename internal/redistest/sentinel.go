@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +20,8 @@ type SentinelSet struct {
 	MasterName string
 	Nodes      []*Server // the data nodes: Nodes[0] is the first master
 	Sentinels  []*Server
+
+	frozen map[*Server]bool // sentinels stopped by Freeze
 }
 
 // Timing of the sentinels: a master silent for a second is down, and a
@@ -34,7 +37,7 @@ const (
 // two sentinels, so that a failover can be agreed.
 func StartSentinelSet(tb testing.TB, name string, opts Options) *SentinelSet {
 	tb.Helper()
-	set := &SentinelSet{MasterName: "redferry-test"}
+	set := &SentinelSet{MasterName: "redferry-test", frozen: map[*Server]bool{}}
 	o := opts
 	o.Args = append(append([]string{}, opts.Args...), "repl-diskless-sync-delay", "0")
 	if opts.Password != "" { // either node may be the replica
@@ -67,9 +70,12 @@ func StartSentinelSet(tb testing.TB, name string, opts Options) *SentinelSet {
 
 // URL is the redis+sentinel:// URL of the deployment (the data nodes'
 // password in it, when they have one).
-func (s *SentinelSet) URL() string {
-	addrs := make([]string, len(s.Sentinels))
-	for i, sn := range s.Sentinels {
+func (s *SentinelSet) URL() string { return s.URLOf(s.Sentinels...) }
+
+// URLOf is URL listing only the sentinels given.
+func (s *SentinelSet) URLOf(sentinels ...*Server) string {
+	addrs := make([]string, len(sentinels))
+	for i, sn := range sentinels {
 		addrs[i] = sn.Addr
 	}
 	user := ""
@@ -140,7 +146,7 @@ func (s *SentinelSet) Master(tb testing.TB) *Server {
 // agreedMaster is the master's address when every sentinel names the same.
 func (s *SentinelSet) agreedMaster(ctx context.Context) (string, error) {
 	var agreed string
-	for _, sn := range s.Sentinels {
+	for _, sn := range s.running() {
 		c := sn.Client()
 		v, err := c.Do(ctx, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", s.MasterName).StringSlice()
 		c.Close()
@@ -156,18 +162,28 @@ func (s *SentinelSet) agreedMaster(ctx context.Context) (string, error) {
 	return agreed, nil
 }
 
+// FailoverOptions shape a failover.
+type FailoverOptions struct {
+	// PauseWrites > 0 makes it a planned switchover: the master's writes
+	// are paused that long (CLIENT PAUSE WRITE) and the replica is let catch
+	// up first, so no write the master accepted is lost and every replica
+	// of it, redferry included, can continue on the new master with PSYNC.
+	// The pause must outlast the promotion; it ends by itself (the
+	// sentinels' demotion of the old master waits for it), or once Promoted
+	// returns. Zero: writes go on until the sentinels demote the old master,
+	// and those it accepted after the promotion are lost, as in any
+	// unplanned failover.
+	PauseWrites time.Duration
+	// Promoted, when set, runs once the running sentinels agree on the new
+	// master, before the old one is demoted.
+	Promoted func(next *Server)
+}
+
 // Failover makes the sentinels fail the master over to the replica
-// (SENTINEL FAILOVER) and waits until every sentinel names the new master,
-// the new master reports role:master and the old one has become its
-// replica with the link up. It returns the new master.
-//
-// With graceful, the master's writes are paused first (CLIENT PAUSE WRITE)
-// and the replica is let catch up, as for a planned switchover: no write
-// the master accepted is lost, so every replica of it, redferry included,
-// continues on the new master with PSYNC. Without, writes go on until the
-// sentinels demote the old master, and those it accepted after the
-// promotion are lost, as in any unplanned failover.
-func (s *SentinelSet) Failover(tb testing.TB, graceful bool) *Server {
+// (SENTINEL FAILOVER) and waits until every running sentinel names the new
+// master, the new master reports role:master and the old one has become
+// its replica with the link up. It returns the new master.
+func (s *SentinelSet) Failover(tb testing.TB, o FailoverOptions) *Server {
 	tb.Helper()
 	ctx := context.Background()
 	old := s.Master(tb)
@@ -177,11 +193,9 @@ func (s *SentinelSet) Failover(tb testing.TB, graceful bool) *Server {
 			next = n
 		}
 	}
-	if graceful {
+	if o.PauseWrites > 0 {
 		c := old.Client()
-		// Long enough for the promotion: the pause ends by itself, and the
-		// sentinels' demotion of the old master waits for it.
-		err := c.Do(ctx, "CLIENT", "PAUSE", 4000, "WRITE").Err()
+		err := c.Do(ctx, "CLIENT", "PAUSE", o.PauseWrites.Milliseconds(), "WRITE").Err()
 		c.Close()
 		if err != nil {
 			tb.Fatalf("redistest: CLIENT PAUSE on %s: %v", old.Addr, err)
@@ -189,8 +203,9 @@ func (s *SentinelSet) Failover(tb testing.TB, graceful bool) *Server {
 		next.WaitCaughtUp(tb, old)
 	}
 	deadline := time.Now().Add(30 * time.Second)
+	asked := s.running()[0]
 	for {
-		c := s.Sentinels[0].Client()
+		c := asked.Client()
 		err := c.Do(ctx, "SENTINEL", "FAILOVER", s.MasterName).Err()
 		c.Close()
 		if err == nil {
@@ -199,7 +214,7 @@ func (s *SentinelSet) Failover(tb testing.TB, graceful bool) *Server {
 		// NOGOODSLAVE: the sentinel has not judged the replica fit yet;
 		// INPROG: a failover is running already.
 		if time.Now().After(deadline) || !strings.Contains(err.Error(), "NOGOODSLAVE") && !strings.Contains(err.Error(), "INPROG") {
-			tb.Fatalf("redistest: SENTINEL FAILOVER %s: %v (log: %s)", s.MasterName, err, s.Sentinels[0].LogTail())
+			tb.Fatalf("redistest: SENTINEL FAILOVER %s: %v (log: %s)", s.MasterName, err, asked.LogTail())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -209,9 +224,17 @@ func (s *SentinelSet) Failover(tb testing.TB, graceful bool) *Server {
 			break
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("redistest: after SENTINEL FAILOVER the sentinels do not agree on %s: %s %v (log: %s)", next.Addr, addr, err, s.Sentinels[0].LogTail())
+			tb.Fatalf("redistest: after SENTINEL FAILOVER the sentinels do not agree on %s: %s %v (log: %s)", next.Addr, addr, err, asked.LogTail())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if o.Promoted != nil {
+		o.Promoted(next)
+		if o.PauseWrites > 0 {
+			c := old.Client()
+			_ = c.Do(ctx, "CLIENT", "UNPAUSE").Err() // it may have ended, or the client been killed
+			c.Close()
+		}
 	}
 	// The old master becomes a replica of the new one once the sentinels
 	// see it alive (after its pause): a later failover needs it.
@@ -245,4 +268,47 @@ func tryInfoField(s *Server, section, field string) string {
 		}
 	}
 	return ""
+}
+
+// running lists the sentinels that are not frozen.
+func (s *SentinelSet) running() []*Server {
+	var out []*Server
+	for _, sn := range s.Sentinels {
+		if !s.frozen[sn] {
+			out = append(out, sn)
+		}
+	}
+	return out
+}
+
+// Freeze stops a sentinel (SIGSTOP) until Thaw or the end of the test: it
+// keeps its connections but answers nothing and hears nothing, as one cut
+// off by a partition. Failover and Master then go by the others.
+func (s *SentinelSet) Freeze(tb testing.TB, sn *Server) {
+	tb.Helper()
+	sn.signal(tb, syscall.SIGSTOP)
+	s.frozen[sn] = true
+	tb.Cleanup(func() { s.Thaw(tb, sn) })
+}
+
+// Thaw resumes a frozen sentinel (SIGCONT).
+func (s *SentinelSet) Thaw(tb testing.TB, sn *Server) {
+	tb.Helper()
+	if s.frozen[sn] {
+		sn.signal(tb, syscall.SIGCONT)
+		delete(s.frozen, sn)
+	}
+}
+
+func (s *Server) signal(tb testing.TB, sig syscall.Signal) {
+	tb.Helper()
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, sig); err != nil {
+		tb.Fatalf("redistest: %s to %s: %v", sig, s.Addr, err)
+	}
 }

@@ -45,7 +45,7 @@ func TestResolverFollowsFailover(t *testing.T) {
 	go func() { r.Watch(watchCtx); close(done) }()
 	defer func() { stopWatch(); <-done }()
 
-	next := set.Failover(t, false)
+	next := set.Failover(t, redistest.FailoverOptions{})
 	select {
 	case <-changed:
 	case <-time.After(5 * time.Second):

@@ -32,7 +32,7 @@ func (s *Syncer) receive(ctx context.Context, p plan, snapshotReady chan<- *spoo
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if fatalLinkError(err) {
+		if _, ok := asPingsPastFork(err); ok || fatalLinkError(err) {
 			return err
 		}
 		if time.Since(started) > time.Minute {
@@ -79,6 +79,11 @@ func (s *Syncer) receiveOnce(ctx context.Context, log *zap.Logger, replID *strin
 	want, from := "?", int64(-1)
 	if *replID != "" {
 		want, from = *replID, s.spool.End()+1
+	}
+	if switched != nil && *replID != "" { // a sentinel-managed source: maybe a new master
+		if err := s.pingsPastFork(ctx, addr, *replID); err != nil {
+			return err
+		}
 	}
 	res, err := link.PSync(ctx, want, from)
 	if err != nil {
@@ -143,6 +148,7 @@ func (s *Syncer) receiveSnapshot(ctx context.Context, log *zap.Logger, link *pro
 	}
 	s.tracker.SetSnapshotSize(n)
 	s.tracker.SetReceived(res.Offset)
+	s.dataEnd.Store(res.Offset)
 	log.Info("snapshot received", zap.Int64("bytes", n), zap.Duration("took", time.Since(start)))
 	if !overlap {
 		select {
@@ -217,6 +223,7 @@ func (s *Syncer) receiveStream(ctx context.Context, link *protocol.Link) error {
 		if err != nil {
 			return fmt.Errorf("%w: %w", errSpool, err)
 		}
+		s.noteCommand(cmd)
 		s.tracker.SetReceived(s.spool.End())
 		if len(cmd.Args) >= 2 && bytes.EqualFold(cmd.Args[0], []byte("replconf")) &&
 			bytes.EqualFold(cmd.Args[1], []byte("getack")) {

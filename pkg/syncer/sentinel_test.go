@@ -2,6 +2,7 @@ package syncer
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -63,7 +64,7 @@ func TestSentinelSourceFailover(t *testing.T) {
 
 	stopLoad := sentinelLoad(t, ctx, set, set.Nodes[0].Version, 71)
 	time.Sleep(700 * time.Millisecond)
-	next := set.Failover(t, true)
+	next := set.Failover(t, redistest.FailoverOptions{PauseWrites: 4 * time.Second})
 	time.Sleep(time.Second)
 	if n := stopLoad(); n == 0 {
 		t.Fatal("the write load wrote nothing")
@@ -105,12 +106,66 @@ func TestSentinelTargetFailover(t *testing.T) {
 
 	stopLoad := load(t, ctx, src, 72)
 	time.Sleep(700 * time.Millisecond)
-	next := set.Failover(t, false)
+	next := set.Failover(t, redistest.FailoverOptions{})
 	time.Sleep(time.Second)
 	stopLoad()
 	waitCaughtUp(t, ctx, r.s, src, r.errc)
 	assertSameData(t, ctx, src, next)
 	if n := syncStat(t, src, "sync_full"); n != 1 {
 		t.Errorf("the source served %d full syncs, want 1", n)
+	}
+}
+
+// TestSentinelSourcePingsAfterPromotion: during a planned switchover the
+// paused master still PINGs its replicas; redferry, learning of the
+// failover late (its only sentinel was cut off), receives a PING the
+// promoted replica never had, so the new master's history ends before
+// redferry's offset. redferry cuts the PINGs off and continues with PSYNC:
+// no second snapshot, and the target equals the new master (Valkey 9.1).
+func TestSentinelSourcePingsAfterPromotion(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	set := redistest.StartSentinelSet(t, redistest.Valkey91, redistest.Options{
+		Args: append(sourceArgs(false), "repl-ping-replica-period", "1")})
+	fillSource(t, ctx, set.Nodes[0], 300)
+	dst := redistest.Start(t, redistest.Redis70, redistest.Options{})
+	cfg := testConfig(t, set.Nodes[0], dst)
+	lone := set.Sentinels[2]
+	cfg.Source = set.URLOf(lone)
+	r := startSyncer(t, ctx, cfg)
+	waitCaughtUp(t, ctx, r.s, set.Nodes[0], r.errc)
+	snapBefore, _ := r.s.spool.Snapshot()
+
+	stopLoad := sentinelLoad(t, ctx, set, set.Nodes[0].Version, 73)
+	time.Sleep(500 * time.Millisecond)
+	set.Freeze(t, lone)
+	// The pause outlasts the promotion and redferry's switch: the old
+	// master takes no write after the promotion, only sends PINGs.
+	next := set.Failover(t, redistest.FailoverOptions{PauseWrites: 20 * time.Second, Promoted: func(next *redistest.Server) {
+		fork := int64(-1)
+		waitFor(t, 10*time.Second, "no PING after the promotion reached redferry", func() bool {
+			second, err := strconv.ParseInt(next.InfoField(t, "replication", "second_repl_offset"), 10, 64)
+			fork = second - 1
+			return err == nil && r.s.spool.End() > fork
+		})
+		set.Thaw(t, lone)
+		// The old master, paused, is not the new one's replica yet: the one
+		// replica it has is redferry.
+		waitFor(t, 15*time.Second, "redferry did not connect to the new master", func() bool {
+			return next.InfoField(t, "replication", "connected_slaves") == "1"
+		})
+	}})
+	time.Sleep(time.Second)
+	if n := stopLoad(); n == 0 {
+		t.Fatal("the write load wrote nothing")
+	}
+	waitCaughtUp(t, ctx, r.s, next, r.errc)
+	assertSameData(t, ctx, next, dst)
+	if snap, _ := r.s.spool.Snapshot(); snap.ReplID != snapBefore.ReplID || snap.Offset != snapBefore.Offset {
+		t.Errorf("redferry took a second snapshot after the failover: %s %d, before %s %d", snap.ReplID, snap.Offset, snapBefore.ReplID, snapBefore.Offset)
+	}
+	if n := syncStat(t, next, "sync_full"); n > 1 {
+		t.Errorf("the new master served %d full syncs, want at most 1 (its new replica's)", n)
 	}
 }

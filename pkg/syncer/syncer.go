@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -46,6 +47,9 @@ type Syncer struct {
 	recorder *unholdable.Recorder
 	// sentinels follow sentinel-managed sides (sentinel.go).
 	sentinels *sentinels
+	// dataEnd is the spool offset after the last command that was not a
+	// PING or REPLCONF received in this process (fork.go).
+	dataEnd atomic.Int64
 }
 
 // ErrResyncRequired: the source cannot continue from our offset and sent a
@@ -79,6 +83,7 @@ func New(ctx context.Context, opt Options) (_ *Syncer, err error) {
 	if err != nil {
 		return nil, err
 	}
+	s.dataEnd.Store(s.spool.End()) // what the spool holds may be data: nothing before it is cut
 	if err := s.adoptLegacyLinkFile(ctx); err != nil {
 		return nil, err
 	}
@@ -155,6 +160,13 @@ func (s *Syncer) Run(ctx context.Context) error {
 	defer s.sentinels.watch(ctx)()
 	for {
 		err := s.runOnce(ctx)
+		if e, ok := asPingsPastFork(err); ok && ctx.Err() == nil {
+			if err := s.cutPingsPastFork(e); err != nil {
+				s.tracker.SetError(err)
+				return err
+			}
+			continue
+		}
 		if ctx.Err() == nil && s.targetFailedOver(err) {
 			if err := s.followTargetFailover(ctx, err); err != nil {
 				s.tracker.SetPhase(status.PhaseStopped)
