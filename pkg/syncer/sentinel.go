@@ -176,8 +176,16 @@ func (s *Syncer) followTargetFailover(ctx context.Context, cause error) error {
 	old := sn.targetAddr
 	sn.targetAddr = ""
 	sn.mu.Unlock()
-	s.log.Warn("the target failed over: continuing from the checkpoint its new master holds",
-		zap.String("old_master", old), zap.Duration("in", wait), zap.Error(cause))
+	if s.opt.CheckpointKey == "" {
+		// The checkpoint is in the state dir, not in the target: it cannot
+		// say what the new master lacks.
+		s.log.Error("the target failed over with checkpoint = \"file\": what the old master took after the promotion is lost "+
+			"on the target and is not applied again; run redferry verify (checkpoint = \"target\" recovers it)",
+			zap.String("old_master", old), zap.Error(cause))
+	} else {
+		s.log.Warn("the target failed over: continuing from the checkpoint its new master holds",
+			zap.String("old_master", old), zap.Duration("in", wait), zap.Error(cause))
+	}
 	s.tracker.AddReconnect()
 	s.target.Disconnect()
 	// The control client's pooled connections may lead to the old master.
