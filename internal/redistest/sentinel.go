@@ -312,3 +312,30 @@ func (s *Server) signal(tb testing.TB, sig syscall.Signal) {
 		tb.Fatalf("redistest: %s to %s: %v", sig, s.Addr, err)
 	}
 }
+
+// KillMaster kills the master (SIGKILL: an unplanned failover, whatever it
+// had not passed to its replica is lost) and waits until the running
+// sentinels agree on the replica as the new master, which it returns.
+func (s *SentinelSet) KillMaster(tb testing.TB) *Server {
+	tb.Helper()
+	old := s.Master(tb)
+	var next *Server
+	for _, n := range s.Nodes {
+		if n != old {
+			next = n
+		}
+	}
+	old.Kill()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		addr, err := s.agreedMaster(context.Background())
+		if err == nil && addr == next.Addr && tryInfoField(next, "replication", "role") == "master" {
+			return next
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("redistest: the sentinels did not fail %s over to %s within 30s: %s %v (log: %s)",
+				old.Addr, next.Addr, addr, err, s.running()[0].LogTail())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

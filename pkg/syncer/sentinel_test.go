@@ -88,31 +88,46 @@ func TestSentinelSourceFailover(t *testing.T) {
 }
 
 // TestSentinelTargetFailover: a sync into a sentinel-managed target
-// (Valkey 9.1) whose master fails over during a live write load (an
-// unplanned failover: the old master takes writes until it is demoted)
-// continues on the new master from the checkpoint it holds: the target
-// equals the source at the end, and the source served one full sync.
+// (Valkey 9.1) whose master fails over during a live write load continues
+// on the new master from the checkpoint it holds: the target equals the
+// source at the end, and the source served one full sync. A switchover
+// leaves the old master taking writes until it is demoted; a killed master
+// takes with it what it had not passed on.
 func TestSentinelTargetFailover(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: sourceArgs(false)})
-	fillSource(t, ctx, src, 500)
-	set := redistest.StartSentinelSet(t, redistest.Valkey91, redistest.Options{})
-	cfg := testConfig(t, src, set.Nodes[0])
-	cfg.Target = set.URL()
-	r := startSyncer(t, ctx, cfg)
-	waitCaughtUp(t, ctx, r.s, src, r.errc)
+	tests := []struct {
+		name     string
+		failover func(t *testing.T, set *redistest.SentinelSet) *redistest.Server
+	}{
+		{"switchover", func(t *testing.T, set *redistest.SentinelSet) *redistest.Server {
+			return set.Failover(t, redistest.FailoverOptions{})
+		}},
+		{"master killed", func(t *testing.T, set *redistest.SentinelSet) *redistest.Server { return set.KillMaster(t) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: sourceArgs(false)})
+			fillSource(t, ctx, src, 500)
+			set := redistest.StartSentinelSet(t, redistest.Valkey91, redistest.Options{})
+			cfg := testConfig(t, src, set.Nodes[0])
+			cfg.Target = set.URL()
+			r := startSyncer(t, ctx, cfg)
+			waitCaughtUp(t, ctx, r.s, src, r.errc)
 
-	stopLoad := load(t, ctx, src, 72)
-	time.Sleep(700 * time.Millisecond)
-	next := set.Failover(t, redistest.FailoverOptions{})
-	time.Sleep(time.Second)
-	stopLoad()
-	waitCaughtUp(t, ctx, r.s, src, r.errc)
-	assertSameData(t, ctx, src, next)
-	if n := syncStat(t, src, "sync_full"); n != 1 {
-		t.Errorf("the source served %d full syncs, want 1", n)
+			stopLoad := load(t, ctx, src, 72)
+			time.Sleep(700 * time.Millisecond)
+			next := tt.failover(t, set)
+			time.Sleep(time.Second)
+			stopLoad()
+			waitCaughtUp(t, ctx, r.s, src, r.errc)
+			assertSameData(t, ctx, src, next)
+			if n := syncStat(t, src, "sync_full"); n != 1 {
+				t.Errorf("the source served %d full syncs, want 1", n)
+			}
+		})
 	}
 }
 
