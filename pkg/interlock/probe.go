@@ -63,7 +63,7 @@ func (p prober) side(ctx context.Context, ep Endpoint) (side, error) {
 	if err != nil {
 		return side{}, fmt.Errorf("asking %s what server it is: %w%s", ep.Name, err, hint(err))
 	}
-	s := side{name: ep.Name, addr: ep.Client.Addr, info: info}
+	s := side{name: ep.Name, addr: ep.Client.Name(), info: info}
 	if info.ClusterEnabled {
 		if s.nodeIDs, err = clusterNodeIDs(ctx, c); err != nil {
 			return side{}, fmt.Errorf("asking the cluster %s for its nodes: %w%s", ep.Name, err, hint(err))

@@ -23,31 +23,17 @@ func sentinelDialer(o ClientOptions) func(ctx context.Context, network, _ string
 			timeout = 5 * time.Second
 		}
 		d := &net.Dialer{Timeout: timeout}
+		var c net.Conn
 		if o.TLS == nil {
-			return d.DialContext(ctx, network, addr)
+			c, err = d.DialContext(ctx, network, addr)
+		} else {
+			c, err = (&tls.Dialer{NetDialer: d, Config: o.TLS}).DialContext(ctx, network, addr)
 		}
-		c, err := (&tls.Dialer{NetDialer: d, Config: o.TLS}).DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, fmt.Errorf("the master %s named by the sentinels: %w", addr, err)
 		}
 		return c, nil
 	}
-}
-
-// Resolve returns o with Addr set to the master the sentinels name now, and
-// without Sentinel: for a caller that needs one address (a connection of
-// its own, a message). A client built from it does not follow a failover;
-// o itself is returned when it is not a sentinel endpoint.
-func Resolve(ctx context.Context, o ClientOptions) (ClientOptions, error) {
-	if o.Sentinel == nil {
-		return o, nil
-	}
-	addr, err := sentinel.MasterAddr(ctx, *o.Sentinel)
-	if err != nil {
-		return o, fmt.Errorf("finding the master %s: %w", o.Sentinel, err)
-	}
-	o.Addr, o.Sentinel = addr, nil
-	return o, nil
 }
 
 // Name is the server for messages: its address, or the sentinel-managed
