@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/pkg/config"
 	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/pkg/status"
 )
 
 // sentinelLoad runs a non-idempotent write load (INCR, LPUSH, … of
@@ -182,5 +184,40 @@ func TestSentinelSourcePingsAfterPromotion(t *testing.T) {
 	}
 	if n := syncStat(t, next, "sync_full"); n > 1 {
 		t.Errorf("the new master served %d full syncs, want at most 1 (its new replica's)", n)
+	}
+}
+
+// TestSentinelTargetKilledDuringSnapshot: the target master is killed while
+// the snapshot is being applied (slowed by a rate limit); redferry continues
+// the snapshot on the new master from the position its checkpoint holds,
+// then the stream: no second full sync, and the target equals the source.
+func TestSentinelTargetKilledDuringSnapshot(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: sourceArgs(false)})
+	fillSource(t, ctx, src, 1500)
+	set := redistest.StartSentinelSet(t, redistest.Valkey91, redistest.Options{})
+	cfg := testConfig(t, src, set.Nodes[0])
+	cfg.Target = set.URL()
+	cfg.MaxOpsPerSecond = 1000
+	cfg.BatchCommands = 50
+	r := startSyncer(t, ctx, cfg)
+	stopLoad := load(t, ctx, src, 74)
+	old := set.Nodes[0]
+	waitFor(t, 30*time.Second, "the snapshot replay did not get going", func() bool {
+		keys := old.InfoField(t, "keyspace", "db0")
+		return r.s.Tracker().Phase() == status.PhaseSnapshotReplay && keys != "" && !strings.HasPrefix(keys, "keys=1,")
+	})
+	next := set.KillMaster(t)
+	if p := r.s.Tracker().Phase(); p != status.PhaseSnapshotReplay {
+		t.Logf("the snapshot was applied before the failover completed (phase %s): the stream was continued instead", p)
+	}
+	stopLoad()
+	r.s.opt.Limits.Set(0, 0) // the rate limit only slowed the snapshot down: catch up at full speed
+	waitCaughtUp(t, ctx, r.s, src, r.errc)
+	assertSameData(t, ctx, src, next)
+	if n := syncStat(t, src, "sync_full"); n != 1 {
+		t.Errorf("the source served %d full syncs, want 1", n)
 	}
 }
