@@ -43,7 +43,7 @@ func (s *Syncer) receive(ctx context.Context, p plan, snapshotReady chan<- *spoo
 		s.tracker.SetError(err)
 		log.Warn("source link lost: reconnecting", zap.Error(err), zap.Duration("in", wait),
 			zap.Int64("offset", s.spool.End()))
-		if err := retry.Sleep(ctx, wait); err != nil {
+		if err := s.sleepUnlessSwitched(ctx, wait); err != nil {
 			return err
 		}
 	}

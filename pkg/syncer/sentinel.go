@@ -84,6 +84,26 @@ func (s *Syncer) sourceAddr(ctx context.Context) (string, <-chan struct{}, error
 	return addr, changed, nil
 }
 
+// sleepUnlessSwitched waits d before the source link reconnects, or less
+// when the sentinels name a new source master meanwhile: a master that died
+// is replaced within seconds, and the backoff may have grown past that.
+func (s *Syncer) sleepUnlessSwitched(ctx context.Context, d time.Duration) error {
+	r := s.sentinels.source
+	if r == nil {
+		return retry.Sleep(ctx, d)
+	}
+	_, changed := r.Current()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	case <-changed:
+	}
+	return nil
+}
+
 // closeOnSwitch closes the link when changed is closed, until stop.
 func closeOnSwitch(changed <-chan struct{}, link *protocol.Link, log *zap.Logger) (stop func()) {
 	if changed == nil {

@@ -221,3 +221,36 @@ func TestSentinelTargetKilledDuringSnapshot(t *testing.T) {
 		t.Errorf("the source served %d full syncs, want 1", n)
 	}
 }
+
+// TestSentinelSourceMasterKilled: the source master is killed (SIGKILL)
+// under the write load. redferry follows the sentinels to the promoted
+// replica: with PSYNC when the replica had all redferry had received, else
+// with a new full sync (on-full-resync = flush, the writes only the dead
+// master had are gone from the source). Either way the target ends equal to
+// the new master.
+func TestSentinelSourceMasterKilled(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	set := redistest.StartSentinelSet(t, redistest.Redis70, redistest.Options{Args: sourceArgs(false)})
+	fillSource(t, ctx, set.Nodes[0], 300)
+	dst := redistest.Start(t, redistest.Valkey81, redistest.Options{})
+	cfg := testConfig(t, set.Nodes[0], dst)
+	cfg.Source = set.URL()
+	r := startSyncer(t, ctx, cfg)
+	waitCaughtUp(t, ctx, r.s, set.Nodes[0], r.errc)
+	snapBefore, _ := r.s.spool.Snapshot()
+
+	stopLoad := sentinelLoad(t, ctx, set, set.Nodes[0].Version, 75)
+	time.Sleep(700 * time.Millisecond)
+	next := set.KillMaster(t)
+	time.Sleep(time.Second)
+	stopLoad()
+	waitCaughtUp(t, ctx, r.s, next, r.errc)
+	assertSameData(t, ctx, next, dst)
+	if snap, _ := r.s.spool.Snapshot(); snap.ReplID != snapBefore.ReplID {
+		t.Logf("redferry had received writes the promoted replica lacked: it took a new snapshot")
+	} else {
+		t.Logf("redferry continued on the promoted replica with PSYNC")
+	}
+}
