@@ -27,7 +27,7 @@ func (s *Syncer) receive(ctx context.Context, p plan, snapshotReady chan<- *spoo
 	replID := p.replID
 	var bo retry.Backoff
 	for {
-		started := time.Now()
+		started, switches := time.Now(), s.sentinels.sourceSwitches.Load()
 		err := s.receiveOnce(ctx, log, &replID, p.overlap, snapshotReady)
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -40,9 +40,11 @@ func (s *Syncer) receive(ctx context.Context, p plan, snapshotReady chan<- *spoo
 		}
 		wait := bo.Next()
 		s.tracker.AddReconnect()
-		s.tracker.SetError(err)
-		log.Warn("source link lost: reconnecting", zap.Error(err), zap.Duration("in", wait),
-			zap.Int64("offset", s.spool.End()))
+		if s.sentinels.sourceSwitches.Load() == switches {
+			s.tracker.SetError(err)
+			log.Warn("source link lost: reconnecting", zap.Error(err), zap.Duration("in", wait),
+				zap.Int64("offset", s.spool.End()))
+		} // else closed by closeOnSwitch, which said why
 		if err := s.sleepUnlessSwitched(ctx, wait); err != nil {
 			return err
 		}
@@ -74,7 +76,7 @@ func (s *Syncer) receiveOnce(ctx context.Context, log *zap.Logger, replID *strin
 	defer link.Close()
 	stop := context.AfterFunc(ctx, func() { link.Close() })
 	defer stop()
-	defer closeOnSwitch(switched, link, log)()
+	defer s.sentinels.closeOnSwitch(switched, link, log)()
 
 	want, from := "?", int64(-1)
 	if *replID != "" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -33,6 +34,10 @@ var errTargetFailover = errors.New("the target failed over to another master")
 // plain server) and the target master the current run writes to.
 type sentinels struct {
 	source, target *sentinel.Resolver
+
+	// sourceSwitches counts the source links closed because the sentinels
+	// named a new master.
+	sourceSwitches atomic.Int64
 
 	mu         sync.Mutex
 	targetAddr string // "" until the run's first connection binds it
@@ -104,8 +109,9 @@ func (s *Syncer) sleepUnlessSwitched(ctx context.Context, d time.Duration) error
 	return nil
 }
 
-// closeOnSwitch closes the link when changed is closed, until stop.
-func closeOnSwitch(changed <-chan struct{}, link *protocol.Link, log *zap.Logger) (stop func()) {
+// closeOnSwitch closes the link when changed is closed, until stop, and
+// counts it in sourceSwitches.
+func (sn *sentinels) closeOnSwitch(changed <-chan struct{}, link *protocol.Link, log *zap.Logger) (stop func()) {
 	if changed == nil {
 		return func() {}
 	}
@@ -113,7 +119,8 @@ func closeOnSwitch(changed <-chan struct{}, link *protocol.Link, log *zap.Logger
 	go func() {
 		select {
 		case <-changed:
-			log.Warn("the sentinels name a new source master: reconnecting to continue on it")
+			log.Info("the sentinels name a new source master: reconnecting to continue on it")
+			sn.sourceSwitches.Add(1)
 			link.Close()
 		case <-done:
 		}
