@@ -9,7 +9,7 @@ import (
 	"github.com/redferry/redferry/internal/redistest"
 )
 
-// TestSentinelURLs: sync --once, verify and restore take redis+sentinel://
+// TestSentinelURLs: sync --once, verify, scan and restore take redis+sentinel://
 // URLs on either side: the data nodes' password in the URL, the source's
 // sentinels' own password as a URL parameter; no password is logged.
 func TestSentinelURLs(t *testing.T) {
@@ -52,6 +52,16 @@ func TestSentinelURLs(t *testing.T) {
 	out, code = run(t, time.Minute, "verify", "--source", src.URL(), "--target", dst.URL())
 	if code == 0 || !strings.Contains(out, "sentinel-password") {
 		t.Fatalf("verify without the sentinels' password exited %d without saying what to give:\n%s", code, out)
+	}
+
+	out, code = run(t, 2*time.Minute, "scan", "--source", srcURL, "--target", dst.URL(), "--flush-target")
+	if code != 0 {
+		t.Fatalf("scan between sentinel URLs exited %d:\n%s", code, out)
+	}
+	noSecrets("scan", out)
+	out, code = run(t, time.Minute, "verify", "--source", srcURL, "--target", dst.URL())
+	if code != 0 || !strings.Contains(out, "equal") {
+		t.Fatalf("verify after scan between sentinel URLs exited %d:\n%s", code, out)
 	}
 
 	rdb := saveRDB(t, src.Nodes[0])
