@@ -7,7 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
+	"time"
 )
 
 // master is one sentinel's view of the master: where it is and the
@@ -71,40 +71,66 @@ func parseMaster(sentinel string, fields []string) (master, error) {
 	return m, nil
 }
 
+// answerGrace is how long newestMaster waits for the other sentinels once
+// one has answered: a sentinel that is down or cut off must not hold up
+// every connection for a dial timeout.
+const answerGrace = 300 * time.Millisecond
+
 // newestMaster asks every sentinel at once and returns the view with the
-// highest epoch; it fails only when none answers.
+// highest epoch among those that answered by answerGrace after the first
+// one; it fails only when none answers.
 func newestMaster(ctx context.Context, cfg Config) (master, error) {
 	if len(cfg.Addrs) == 0 || cfg.MasterName == "" {
 		return master{}, errors.New("sentinel: no sentinel address or no master name")
 	}
 	type answer struct {
+		i   int
 		m   master
 		err error
 	}
-	answers := make([]answer, len(cfg.Addrs))
-	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // the late ones give up
+	answers := make(chan answer, len(cfg.Addrs))
 	for i, s := range cfg.Addrs {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
 			m, err := askMaster(ctx, cfg, s)
-			answers[i] = answer{m, err}
+			answers <- answer{i, m, err}
 		}()
 	}
-	wg.Wait()
-	var best master
-	found := false
-	var errs []error
-	for _, a := range answers { // in the order given: of equal epochs, the first listed wins
+	var (
+		best      master
+		bestIndex = -1
+		errs      []error
+		grace     <-chan time.Time
+	)
+	for pending := len(cfg.Addrs); pending > 0; pending-- {
+		var a answer
+		select {
+		case a = <-answers:
+		case <-grace:
+			return best, nil
+		case <-ctx.Done():
+			if bestIndex >= 0 {
+				return best, nil
+			}
+			return master{}, ctx.Err()
+		}
 		if a.err != nil {
 			errs = append(errs, a.err)
 			continue
 		}
-		if !found || a.m.epoch > best.epoch {
-			best, found = a.m, true
+		// Of equal epochs, the sentinel listed first wins: answers in the
+		// same state do not depend on who was quicker.
+		if bestIndex < 0 || a.m.epoch > best.epoch || a.m.epoch == best.epoch && a.i < bestIndex {
+			best, bestIndex = a.m, a.i
+		}
+		if grace == nil {
+			t := time.NewTimer(answerGrace)
+			defer t.Stop()
+			grace = t.C
 		}
 	}
-	if !found {
+	if bestIndex < 0 {
 		return master{}, fmt.Errorf("no sentinel named the master %q: %w", cfg.MasterName, errors.Join(errs...))
 	}
 	return best, nil

@@ -3,6 +3,7 @@ package sentinel
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -29,12 +30,23 @@ func TestResolverFollowsFailover(t *testing.T) {
 	defer cancel()
 	set := redistest.StartSentinelSet(t, redistest.Valkey91, redistest.Options{})
 	cfg := setConfig(set)
-	// A sentinel that is not there: asked first, it must not stop the others.
-	cfg.Addrs = append([]string{"127.0.0.1:1"}, cfg.Addrs...)
+	// A sentinel that is not there, and one that accepts connections but
+	// never answers (cut off): listed first, they must not stop the others
+	// nor hold them up.
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	cfg.Addrs = append([]string{"127.0.0.1:1", silent.Addr().String()}, cfg.Addrs...)
 	r := NewResolver(cfg, zaptest.NewLogger(t))
+	start := time.Now()
 	addr, err := r.Master(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("a silent sentinel held the answer up for %s (its timeout is %s)", took, cfg.ioTimeout())
 	}
 	if addr != set.Nodes[0].Addr {
 		t.Fatalf("master %s, want %s", addr, set.Nodes[0].Addr)
