@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
 # Packages whose tests exercise concurrency run under the race detector.
-RACE_PKGS := ./pkg/spool/... ./pkg/status/... ./internal/faultproxy/... ./protocol/... ./sink/...
+RACE_PKGS := ./pkg/spool/... ./pkg/status/... ./internal/faultproxy/... ./protocol/... ./sink/... ./pkg/sentinel/...
 FUZZTIME  ?= 15s
 
 .PHONY: all build servers servers-test test lint unit fuzz fidelity scan-matrix streams demo bench clean

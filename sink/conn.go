@@ -23,17 +23,20 @@ type conn struct {
 }
 
 func dial(ctx context.Context, cfg *Config) (*conn, error) {
+	addr, err := cfg.addr(ctx)
+	if err != nil {
+		return nil, err
+	}
 	d := net.Dialer{Timeout: cfg.DialTimeout}
 	var nc net.Conn
-	var err error
 	if cfg.TLS != nil {
 		td := tls.Dialer{NetDialer: &d, Config: cfg.TLS}
-		nc, err = td.DialContext(ctx, "tcp", cfg.Addr)
+		nc, err = td.DialContext(ctx, "tcp", addr)
 	} else {
-		nc, err = d.DialContext(ctx, "tcp", cfg.Addr)
+		nc, err = d.DialContext(ctx, "tcp", addr)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sink: connect to %s: %w", cfg.Addr, err)
+		return nil, fmt.Errorf("sink: connect to %s: %w", addr, err)
 	}
 	c := &conn{nc: nc, w: bufio.NewWriterSize(nc, 64<<10), ioTimeout: cfg.IOTimeout}
 	c.rr.br = bufio.NewReaderSize(nc, 64<<10)
@@ -101,7 +104,7 @@ func checkNoAuth(r reply, addr string) error {
 // retryable reports whether err is a lost connection or timeout (as opposed
 // to a refusal such as bad credentials).
 func retryable(err error) bool {
-	if err == nil || errors.Is(err, ErrAuth) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || errors.Is(err, ErrAuth) || errors.Is(err, ErrTargetMoved) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	return true

@@ -19,6 +19,10 @@ import (
 type Config struct {
 	Addr, Username, Password string // the password is never logged
 	TLS                      *tls.Config
+	// Resolve, when set, names the server to connect to, asked before every
+	// connection (a sentinel-managed target, resolve.go); Addr then only
+	// names the target in messages.
+	Resolve func(ctx context.Context) (string, error)
 	// CheckpointKey is the db-0 key Apply writes each batch's Checkpoint
 	// to, in the batch's transaction; "" disables in-target checkpoints
 	// (then a batch lost in a connection failure is resent: at least once).
@@ -41,7 +45,7 @@ const (
 
 func (c *Config) validate() error {
 	var errs []error
-	if c.Addr == "" {
+	if c.Addr == "" && c.Resolve == nil {
 		errs = append(errs, errors.New("Addr: empty"))
 	}
 	switch c.OnError {

@@ -102,8 +102,8 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 	if err != nil {
 		return err
 	}
-	st, err := sink.NewStandalone(ctx, sink.Config{Addr: dst.Addr, Username: dst.Username, Password: dst.Password, TLS: dstTLS,
-		OnError: cfg.OnTargetError, DialTimeout: cfg.DialTimeout, IOTimeout: cfg.IOTimeout, Logger: log})
+	st, err := sink.NewStandalone(ctx, targetSinkConfig(dst, ctlOpts, sink.Config{Username: dst.Username, Password: dst.Password, TLS: dstTLS,
+		OnError: cfg.OnTargetError, DialTimeout: cfg.DialTimeout, IOTimeout: cfg.IOTimeout, Logger: log}))
 	if err != nil {
 		return fmt.Errorf("target %s: %w", dst, err)
 	}

@@ -142,8 +142,8 @@ func runScan(cmd *cobra.Command, f scanFlags) error {
 		stateKey = checkpoint.KeyPrefix + cfg.Name + ":scan"
 	}
 	opt := scan.Options{Source: srcOpts, TargetCtl: dstOpts, SourceName: srcEP.String(), TargetName: dstEP.String(),
-		Target: sink.Config{Addr: dstEP.Addr, Username: dstEP.Username, Password: dstEP.Password, TLS: dstTLS,
-			OnError: cfg.OnTargetError, DialTimeout: cfg.DialTimeout, IOTimeout: cfg.IOTimeout, Logger: log},
+		Target: targetSinkConfig(dstEP, dstOpts, sink.Config{Username: dstEP.Username, Password: dstEP.Password, TLS: dstTLS,
+			OnError: cfg.OnTargetError, DialTimeout: cfg.DialTimeout, IOTimeout: cfg.IOTimeout, Logger: log}),
 		StateKey: stateKey, Live: f.live, FlushTarget: cfg.FlushTarget, Merge: cfg.Merge,
 		ScanCount: f.count, Limits: limits, BigKeyBytes: f.bigKeyBytes, BigKeyElements: f.bigKeyElems, Chunk: f.chunk,
 		Coalesce: f.coalesce, BigKeyCoalesce: f.bigCoalesce, MaxDirty: f.maxDirty, SettleTimeout: f.settle,

@@ -228,7 +228,7 @@ func verifyClient(ctx context.Context, cfg config.Config, side string) (redis.Un
 	info, err := server.Fetch(ctx, c)
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("%s %s: %w", side, opts.Addr, err)
+		return nil, fmt.Errorf("%s %s: %w", side, opts.Name(), err)
 	}
 	if !info.ClusterEnabled {
 		return c, nil

@@ -96,6 +96,9 @@ type Options struct {
 	// Argv are appended to the command line as they are: for directives
 	// with several values ("--rename-command", "PSYNC", "psync-x").
 	Argv []string
+	// ConfigFile, when set, is the first argument: a config file the
+	// server loads (and rewrites: sentinels keep their state in it).
+	ConfigFile string
 }
 
 // Server is a running server.
@@ -166,6 +169,9 @@ func (s *Server) start() error {
 			args = append(args, "--"+strings.TrimPrefix(s.opts.Args[i], "--"), s.opts.Args[i+1])
 		}
 		args = append(args, s.opts.Argv...)
+		if s.opts.ConfigFile != "" {
+			args = append([]string{s.opts.ConfigFile}, args...)
+		}
 		cmd := exec.Command(s.binary, args...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 
+	"github.com/redferry/redferry/pkg/sentinel"
 	"github.com/redferry/redferry/pkg/server"
 )
 
@@ -27,6 +28,11 @@ func (c *Config) clientOptions(side string, endpoint func() (Endpoint, error), t
 	if err != nil {
 		return server.ClientOptions{}, err
 	}
-	return server.ClientOptions{Addr: ep.Addr, Username: ep.Username, Password: ep.Password, TLS: tc,
-		DialTimeout: c.DialTimeout, IOTimeout: c.IOTimeout}, nil
+	o := server.ClientOptions{Addr: ep.Addr, Username: ep.Username, Password: ep.Password, TLS: tc,
+		DialTimeout: c.DialTimeout, IOTimeout: c.IOTimeout}
+	if s := ep.Sentinel; s != nil {
+		o.Sentinel = &sentinel.Config{Addrs: s.Addrs, MasterName: s.MasterName, Username: s.Username, Password: s.Password,
+			TLS: tc, DialTimeout: c.DialTimeout, IOTimeout: c.IOTimeout}
+	}
+	return o, nil
 }

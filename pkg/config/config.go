@@ -19,10 +19,10 @@ import (
 
 // Config is every setting of `redferry sync`.
 type Config struct {
-	Source             string `toml:"source" help:"source server URL: redis://[user:password@]host:port (rediss:// for TLS)"`
+	Source             string `toml:"source" help:"source server URL: redis://[user:password@]host:port (rediss:// for TLS), or redis+sentinel://[user:password@]host:port[,host:port]/master-name"`
 	SourcePassword     string `toml:"source-password" help:"source password (prefer source-password-file or REDFERRY_SOURCE_PASSWORD)" secret:"true"`
 	SourcePasswordFile string `toml:"source-password-file" help:"file holding the source password"`
-	Target             string `toml:"target" help:"target server URL: redis://[user:password@]host:port (rediss:// for TLS)"`
+	Target             string `toml:"target" help:"target server URL: redis://[user:password@]host:port (rediss:// for TLS), or redis+sentinel://[user:password@]host:port[,host:port]/master-name"`
 	TargetPassword     string `toml:"target-password" help:"target password (prefer target-password-file or REDFERRY_TARGET_PASSWORD)" secret:"true"`
 	TargetPasswordFile string `toml:"target-password-file" help:"file holding the target password"`
 
@@ -36,6 +36,13 @@ type Config struct {
 	TargetTLSKeyFile    string `toml:"target-tls-key-file" help:"client key (PEM) for TLS to the target"`
 	TargetTLSServerName string `toml:"target-tls-server-name" help:"name to check the target's certificate against (default: its host)"`
 	TargetTLSSkipVerify bool   `toml:"target-tls-skip-verify" help:"do not check the target's certificate (tests only)"`
+
+	// The sentinels' own password, for redis+sentinel:// URLs: the URL's
+	// user:password is the data nodes'.
+	SourceSentinelPassword     string `toml:"source-sentinel-password" help:"password of the source's sentinels (redis+sentinel://), when they require one: the URL's password is the data nodes' (prefer source-sentinel-password-file or REDFERRY_SOURCE_SENTINEL_PASSWORD)" secret:"true"`
+	SourceSentinelPasswordFile string `toml:"source-sentinel-password-file" help:"file holding the password of the source's sentinels"`
+	TargetSentinelPassword     string `toml:"target-sentinel-password" help:"password of the target's sentinels (redis+sentinel://), when they require one (prefer target-sentinel-password-file or REDFERRY_TARGET_SENTINEL_PASSWORD)" secret:"true"`
+	TargetSentinelPasswordFile string `toml:"target-sentinel-password-file" help:"file holding the password of the target's sentinels"`
 
 	StateDir   string `toml:"state-dir" help:"directory for the spool (snapshot and stream) and the file checkpoint"`
 	StatusAddr string `toml:"status-addr" help:"HTTP address of /status (empty: off)"`
@@ -222,7 +229,9 @@ func (c *Config) ResolvePasswords() error {
 		file string
 		dst  *string
 		name string
-	}{{c.SourcePasswordFile, &c.SourcePassword, "source-password-file"}, {c.TargetPasswordFile, &c.TargetPassword, "target-password-file"}} {
+	}{{c.SourcePasswordFile, &c.SourcePassword, "source-password-file"}, {c.TargetPasswordFile, &c.TargetPassword, "target-password-file"},
+		{c.SourceSentinelPasswordFile, &c.SourceSentinelPassword, "source-sentinel-password-file"},
+		{c.TargetSentinelPasswordFile, &c.TargetSentinelPassword, "target-sentinel-password-file"}} {
 		if p.file == "" {
 			continue
 		}
@@ -237,12 +246,12 @@ func (c *Config) ResolvePasswords() error {
 
 // SourceEndpoint is the parsed source URL with the password settings applied.
 func (c *Config) SourceEndpoint() (Endpoint, error) {
-	return endpointWith(c.Source, c.SourcePassword)
+	return endpointWith(c.Source, c.SourcePassword, c.SourceSentinelPassword)
 }
 
 // TargetEndpoint is the parsed target URL with the password settings applied.
 func (c *Config) TargetEndpoint() (Endpoint, error) {
-	return endpointWith(c.Target, c.TargetPassword)
+	return endpointWith(c.Target, c.TargetPassword, c.TargetSentinelPassword)
 }
 
 // SourceTLS is the TLS configuration for the source: nil for plain TCP
@@ -293,13 +302,16 @@ func tlsConfig(side, url, caFile, certFile, keyFile, serverName string, skipVeri
 	return tc, nil
 }
 
-func endpointWith(url, password string) (Endpoint, error) {
+func endpointWith(url, password, sentinelPassword string) (Endpoint, error) {
 	ep, err := ParseURL(url)
 	if err != nil {
 		return Endpoint{}, err
 	}
 	if password != "" {
 		ep.Password = password
+	}
+	if sentinelPassword != "" && ep.Sentinel != nil {
+		ep.Sentinel.Password = sentinelPassword
 	}
 	return ep, nil
 }

@@ -14,10 +14,18 @@ type Endpoint struct {
 	Password string
 	TLS      bool // rediss://
 	DB       int  // the /db path, if any
+	// Sentinel, when set, is a sentinel-managed deployment
+	// (redis+sentinel://): Addr is empty, the master is asked of the
+	// sentinels at each connection, and Username and Password are the data
+	// nodes' credentials.
+	Sentinel *SentinelEndpoint
 }
 
 // String is the endpoint for logs and status: never the password.
 func (e Endpoint) String() string {
+	if e.Sentinel != nil {
+		return e.sentinelString()
+	}
 	scheme := "redis"
 	if e.TLS {
 		scheme = "rediss"
@@ -29,8 +37,13 @@ func (e Endpoint) String() string {
 	return scheme + "://" + user + e.Addr
 }
 
-// ParseURL parses redis://[user:password@]host:port[/db] and rediss://.
+// ParseURL parses redis://[user:password@]host:port[/db] and rediss://,
+// and the sentinel form redis+sentinel://[user:password@]host:port[,host:port]/master-name
+// (rediss+sentinel://; url_sentinel.go).
 func ParseURL(s string) (Endpoint, error) {
+	if isSentinelURL(s) {
+		return parseSentinelURL(s)
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		// url.Parse echoes the input, password included: say less.
@@ -42,7 +55,7 @@ func ParseURL(s string) (Endpoint, error) {
 	case "rediss":
 		ep.TLS = true
 	default:
-		return Endpoint{}, fmt.Errorf("scheme %q: use redis:// or rediss://", u.Scheme)
+		return Endpoint{}, fmt.Errorf("scheme %q: use redis://, rediss://, redis+sentinel:// or rediss+sentinel://", u.Scheme)
 	}
 	host, port, err := net.SplitHostPort(u.Host)
 	if err != nil {

@@ -63,7 +63,7 @@ func (p prober) side(ctx context.Context, ep Endpoint) (side, error) {
 	if err != nil {
 		return side{}, fmt.Errorf("asking %s what server it is: %w%s", ep.Name, err, hint(err))
 	}
-	s := side{name: ep.Name, addr: ep.Client.Addr, info: info}
+	s := side{name: ep.Name, addr: ep.Client.Name(), info: info}
 	if info.ClusterEnabled {
 		if s.nodeIDs, err = clusterNodeIDs(ctx, c); err != nil {
 			return side{}, fmt.Errorf("asking the cluster %s for its nodes: %w%s", ep.Name, err, hint(err))
@@ -137,7 +137,7 @@ func (p prober) masters(ctx context.Context, from side) []hop {
 func (p prober) fetch(ctx context.Context, addr string) (server.Info, error) {
 	var errs []error
 	for _, o := range p.creds {
-		o.Addr = addr
+		o.Addr, o.Sentinel = addr, nil // this server, not the master the sentinels name
 		c := server.NewClient(o)
 		info, err := server.Fetch(ctx, c)
 		c.Close()

@@ -131,7 +131,7 @@ func (o *Options) withDefaults() {
 		o.Limits = ratelimit.New(int64(max(o.Rate, 0)), 0)
 	}
 	if o.SourceName == "" {
-		o.SourceName = o.Source.Addr
+		o.SourceName = o.Source.Name()
 	}
 	if o.TargetName == "" {
 		o.TargetName = o.Target.Addr
@@ -140,10 +140,10 @@ func (o *Options) withDefaults() {
 
 func (o *Options) validate() error {
 	var errs []error
-	if o.Source.Addr == "" {
+	if o.Source.Addr == "" && o.Source.Sentinel == nil {
 		errs = append(errs, errors.New("source: no address"))
 	}
-	if o.Target.Addr == "" || o.TargetCtl.Addr == "" {
+	if o.Target.Addr == "" && o.Target.Resolve == nil || o.TargetCtl.Addr == "" && o.TargetCtl.Sentinel == nil {
 		errs = append(errs, errors.New("target: no address"))
 	}
 	if o.StateKey == "" {

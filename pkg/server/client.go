@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redferry/redferry/pkg/sentinel"
 )
 
 // ClientOptions say how to reach a server for control-plane calls.
@@ -15,6 +17,10 @@ type ClientOptions struct {
 	TLS                      *tls.Config
 	DialTimeout, IOTimeout   time.Duration
 	PoolSize                 int // 0: go-redis' default
+	// Sentinel, when set, is a sentinel-managed server: Addr is ignored and
+	// each new connection goes to the master the sentinels name then
+	// (sentinel.go), so a client outlives a failover.
+	Sentinel *sentinel.Config
 }
 
 // NewClient is the one go-redis client constructor for control-plane calls
@@ -22,9 +28,14 @@ type ClientOptions struct {
 // sent through it may be applied twice (a resent CLIENT PAUSE extends the
 // pause, a resent write applies twice).
 func NewClient(o ClientOptions) *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: o.Addr, Username: o.Username, Password: o.Password, TLSConfig: o.TLS,
+	opts := &redis.Options{Addr: o.Addr, Username: o.Username, Password: o.Password, TLSConfig: o.TLS,
 		Protocol: 2, MaxRetries: -1, DisableIdentity: true, DialTimeout: o.DialTimeout,
-		ReadTimeout: o.IOTimeout, WriteTimeout: o.IOTimeout, PoolSize: o.PoolSize})
+		ReadTimeout: o.IOTimeout, WriteTimeout: o.IOTimeout, PoolSize: o.PoolSize}
+	if o.Sentinel != nil {
+		opts.Addr = o.Sentinel.String()
+		opts.Dialer = sentinelDialer(o)
+	}
+	return redis.NewClient(opts)
 }
 
 // NewClusterClient is NewClient for a cluster reached through any node.

@@ -83,7 +83,7 @@ type Options struct {
 // validate rejects what would fail later, half-way through New.
 func (o *Options) validate() error {
 	var errs []error
-	if o.Source.Addr == "" || o.Target.Addr == "" {
+	if o.Source.Addr == "" && o.Source.Sentinel == nil || o.Target.Addr == "" && o.Target.Sentinel == nil {
 		errs = append(errs, errors.New("source and target addresses are required"))
 	}
 	if o.StateDir == "" {
@@ -137,7 +137,7 @@ func OptionsFromConfig(cfg config.Config, log *zap.Logger) (Options, error) {
 		BatchBytes: cfg.BatchBytes, FlushTarget: cfg.FlushTarget, Merge: cfg.Merge, Once: cfg.Once, Logger: log}
 	if cfg.Checkpoint == "target" {
 		o.CheckpointKey = checkpointKey(cfg)
-		if cfg.CheckpointKey == "" {
+		if cfg.CheckpointKey == "" && srcEP.Sentinel == nil { // no older version took a sentinel source
 			o.LegacyCheckpointKey = checkpoint.KeyPrefix + srcEP.Addr
 		}
 	}

@@ -170,6 +170,9 @@ func (s *Syncer) planInputs(ctx context.Context) (planInputs, error) {
 		hasStream: s.spool.HasStream(), spoolStart: s.spool.Start(), spoolEnd: s.spool.End(),
 		streamReplID: s.spool.StreamReplID(), flushTarget: s.opt.FlushTarget, merge: s.opt.Merge,
 		stateDir: s.opt.StateDir, target: s.opt.Target.Addr}
+	if in.target == "" { // a sentinel-managed target
+		in.target = s.opt.TargetName
+	}
 	if !ok && s.opt.StartAt != nil {
 		s.log.Info("no checkpoint in the target yet: starting at the given position, without a full sync",
 			zap.String("replid", s.opt.StartAt.ReplID), zap.Int64("offset", s.opt.StartAt.Offset))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redferry/redferry/pkg/retry"
+	"github.com/redferry/redferry/pkg/sentinel"
 
 	"go.uber.org/zap"
 
@@ -26,12 +27,12 @@ func (s *Syncer) receive(ctx context.Context, p plan, snapshotReady chan<- *spoo
 	replID := p.replID
 	var bo retry.Backoff
 	for {
-		started := time.Now()
+		started, switches := time.Now(), s.sentinels.sourceSwitches.Load()
 		err := s.receiveOnce(ctx, log, &replID, p.overlap, snapshotReady)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if fatalLinkError(err) {
+		if _, ok := asPingsPastFork(err); ok || fatalLinkError(err) {
 			return err
 		}
 		if time.Since(started) > time.Minute {
@@ -39,10 +40,12 @@ func (s *Syncer) receive(ctx context.Context, p plan, snapshotReady chan<- *spoo
 		}
 		wait := bo.Next()
 		s.tracker.AddReconnect()
-		s.tracker.SetError(err)
-		log.Warn("source link lost: reconnecting", zap.Error(err), zap.Duration("in", wait),
-			zap.Int64("offset", s.spool.End()))
-		if err := retry.Sleep(ctx, wait); err != nil {
+		if s.sentinels.sourceSwitches.Load() == switches {
+			s.tracker.SetError(err)
+			log.Warn("source link lost: reconnecting", zap.Error(err), zap.Duration("in", wait),
+				zap.Int64("offset", s.spool.End()))
+		} // else closed by closeOnSwitch, which said why
+		if err := s.sleepUnlessSwitched(ctx, wait); err != nil {
 			return err
 		}
 	}
@@ -51,7 +54,8 @@ func (s *Syncer) receive(ctx context.Context, p plan, snapshotReady chan<- *spoo
 // fatalLinkError: errors a reconnect would only repeat.
 func fatalLinkError(err error) bool {
 	return errors.Is(err, protocol.ErrAuth) || errors.Is(err, protocol.ErrSyncRefused) ||
-		errors.Is(err, ErrResyncRequired) || errors.Is(err, errSpool)
+		errors.Is(err, ErrResyncRequired) || errors.Is(err, errSpool) ||
+		errors.Is(err, sentinel.ErrAuth) || errors.Is(err, sentinel.ErrUnknownMaster)
 }
 
 // errSpool marks spool (disk) errors: nothing can be received until fixed.
@@ -59,7 +63,11 @@ var errSpool = errors.New("spool")
 
 func (s *Syncer) receiveOnce(ctx context.Context, log *zap.Logger, replID *string, overlap bool, snapshotReady chan<- *spool.SnapshotFollower) error {
 	s.tracker.AdvancePhase(status.PhaseStarting, status.PhaseHandshake)
-	link, err := protocol.Dial(ctx, protocol.LinkConfig{Addr: s.opt.Source.Addr, Username: s.opt.Source.Username,
+	addr, switched, err := s.sourceAddr(ctx) // a sentinel-managed source: the master now
+	if err != nil {
+		return err
+	}
+	link, err := protocol.Dial(ctx, protocol.LinkConfig{Addr: addr, Username: s.opt.Source.Username,
 		Password: s.opt.Source.Password, TLS: s.opt.Source.TLS, ListeningPort: s.opt.ListeningPort, PSyncCommand: s.opt.SourcePSyncCommand, DialTimeout: s.opt.Source.DialTimeout,
 		Logger: s.log})
 	if err != nil {
@@ -68,10 +76,16 @@ func (s *Syncer) receiveOnce(ctx context.Context, log *zap.Logger, replID *strin
 	defer link.Close()
 	stop := context.AfterFunc(ctx, func() { link.Close() })
 	defer stop()
+	defer s.sentinels.closeOnSwitch(switched, link, log)()
 
 	want, from := "?", int64(-1)
 	if *replID != "" {
 		want, from = *replID, s.spool.End()+1
+	}
+	if switched != nil && *replID != "" { // a sentinel-managed source: maybe a new master
+		if err := s.pingsPastFork(ctx, addr, *replID); err != nil {
+			return err
+		}
 	}
 	res, err := link.PSync(ctx, want, from)
 	if err != nil {
@@ -136,6 +150,7 @@ func (s *Syncer) receiveSnapshot(ctx context.Context, log *zap.Logger, link *pro
 	}
 	s.tracker.SetSnapshotSize(n)
 	s.tracker.SetReceived(res.Offset)
+	s.dataEnd.Store(res.Offset)
 	log.Info("snapshot received", zap.Int64("bytes", n), zap.Duration("took", time.Since(start)))
 	if !overlap {
 		select {
@@ -210,6 +225,7 @@ func (s *Syncer) receiveStream(ctx context.Context, link *protocol.Link) error {
 		if err != nil {
 			return fmt.Errorf("%w: %w", errSpool, err)
 		}
+		s.noteCommand(cmd)
 		s.tracker.SetReceived(s.spool.End())
 		if len(cmd.Args) >= 2 && bytes.EqualFold(cmd.Args[0], []byte("replconf")) &&
 			bytes.EqualFold(cmd.Args[1], []byte("getack")) {

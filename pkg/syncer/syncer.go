@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -44,6 +45,11 @@ type Syncer struct {
 	// recorder counts and logs the data the target cannot hold that was
 	// skipped or converted, into the tracker.
 	recorder *unholdable.Recorder
+	// sentinels follow sentinel-managed sides (sentinel.go).
+	sentinels *sentinels
+	// dataEnd is the spool offset after the last command that was not a
+	// PING or REPLCONF received in this process (fork.go).
+	dataEnd atomic.Int64
 }
 
 // ErrResyncRequired: the source cannot continue from our offset and sent a
@@ -66,6 +72,7 @@ func New(ctx context.Context, opt Options) (_ *Syncer, err error) {
 		s.tracker = status.NewTracker(opt.SourceName, opt.TargetName)
 	}
 	s.recorder = unholdable.NewRecorder(s.log, s.tracker.AddUnholdable)
+	s.sentinels = newSentinels(opt, s.log)
 	defer func() {
 		if err != nil {
 			_ = s.Close()
@@ -76,16 +83,21 @@ func New(ctx context.Context, opt Options) (_ *Syncer, err error) {
 	if err != nil {
 		return nil, err
 	}
+	s.dataEnd.Store(s.spool.End()) // what the spool holds may be data: nothing before it is cut
 	if err := s.adoptLegacyLinkFile(ctx); err != nil {
 		return nil, err
 	}
-	s.target, err = connectTarget(ctx, s.log, opt.TargetName, sink.Config{Addr: opt.Target.Addr, Username: opt.Target.Username,
+	sinkCfg := sink.Config{Addr: opt.Target.Addr, Username: opt.Target.Username,
 		Password: opt.Target.Password, TLS: opt.Target.TLS, CheckpointKey: opt.CheckpointKey, OnError: opt.OnTargetError,
 		DialTimeout: opt.Target.DialTimeout, IOTimeout: opt.Target.IOTimeout, Logger: s.log,
 		OnSkipped: func(*sink.TargetError) {
 			s.tracker.AddTargetErrors(1)
 			s.tracker.AddRejectedSkipped(status.SkippedByOnTargetError, 1)
-		}})
+		}}
+	if s.sentinels.target != nil {
+		sinkCfg.Addr, sinkCfg.Resolve = opt.TargetName, s.resolveTarget
+	}
+	s.target, err = connectTarget(ctx, s.log, opt.TargetName, sinkCfg)
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", opt.TargetName, err)
 	}
@@ -145,8 +157,23 @@ func (s *Syncer) Run(ctx context.Context) error {
 		return err
 	}
 	defer s.recorder.Summary()
+	defer s.sentinels.watch(ctx)()
 	for {
 		err := s.runOnce(ctx)
+		if e, ok := asPingsPastFork(err); ok && ctx.Err() == nil {
+			if err := s.cutPingsPastFork(e); err != nil {
+				s.tracker.SetError(err)
+				return err
+			}
+			continue
+		}
+		if ctx.Err() == nil && s.targetFailedOver(err) {
+			if err := s.followTargetFailover(ctx, err); err != nil {
+				s.tracker.SetPhase(status.PhaseStopped)
+				return nil
+			}
+			continue
+		}
 		if errors.Is(err, errRestartFullSync) && ctx.Err() == nil {
 			// The target holds only a part of a snapshot of ours (a first
 			// sync, not merged): empty it and take the snapshot again.
@@ -180,8 +207,9 @@ func (s *Syncer) runOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	parent := ctx
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	// The snapshot to apply: a follower of one being downloaded (overlap),
 	// or nil for the committed one in the spool.
 	snapshotReady := make(chan *spool.SnapshotFollower, 1)
@@ -191,20 +219,27 @@ func (s *Syncer) runOnce(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	var recvErr, applyErr error
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		recvErr = s.receive(ctx, p, snapshotReady)
 		if recvErr != nil {
-			cancel()
+			cancel(nil)
 		}
 	}()
 	go func() {
 		defer wg.Done()
 		applyErr = s.apply(ctx, p, snapshotReady)
-		cancel() // the applier ends last: on error, on Once, or when ctx ends
+		cancel(nil) // the applier ends last: on error, on Once, or when ctx ends
+	}()
+	go func() {
+		defer wg.Done()
+		s.watchTargetMaster(ctx, cancel) // a sentinel-managed target only
 	}()
 	wg.Wait()
+	if cause := context.Cause(ctx); parent.Err() == nil && errors.Is(cause, errTargetFailover) {
+		return cause
+	}
 	if recvErr != nil && !errors.Is(recvErr, context.Canceled) {
 		return recvErr
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/redferry/redferry/pkg/retry"
+	"github.com/redferry/redferry/pkg/sentinel"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -25,7 +26,7 @@ func connectTarget(ctx context.Context, log *zap.Logger, name string, cfg sink.C
 		if err == nil {
 			return t, nil
 		}
-		if errors.Is(err, sink.ErrAuth) || ctx.Err() != nil {
+		if errors.Is(err, sink.ErrAuth) || errors.Is(err, sentinel.ErrAuth) || errors.Is(err, sentinel.ErrUnknownMaster) || ctx.Err() != nil {
 			return nil, err
 		}
 		wait := bo.Next()
