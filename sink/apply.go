@@ -195,31 +195,57 @@ type sendResult struct {
 }
 
 var (
-	cmdMulti = protocol.AppendCommandString(nil, "MULTI")
-	cmdExec  = protocol.AppendCommandString(nil, "EXEC")
-	cmdSel0  = protocol.AppendCommandString(nil, "SELECT", "0")
+	cmdMulti  = protocol.AppendCommandString(nil, "MULTI")
+	cmdAsking = protocol.AppendCommandString(nil, "ASKING")
+	cmdExec   = protocol.AppendCommandString(nil, "EXEC")
+	cmdSel0   = protocol.AppendCommandString(nil, "SELECT", "0")
 )
 
 func (s *Standalone) send(ctx context.Context, b *Batch) (sendResult, error) {
 	c := s.conn
 	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	var res sendResult
 	c.deadline()
-	c.scratch = append(c.scratch[:0], cmdMulti...)
+	c.writeTx(b, s.cfg.CheckpointKey)
+	if err := c.w.Flush(); err != nil {
+		return sendResult{}, err
+	}
+	return c.readTx(b, s.cfg.CheckpointKey, s.cfg.Addr)
+}
+
+// writeTx buffers the batch's transaction: [ASKING] MULTI, SELECT StartDB,
+// the commands, [SELECT 0, SET cpKey Checkpoint], EXEC.
+func (c *conn) writeTx(b *Batch, cpKey string) {
+	c.scratch = c.scratch[:0]
+	if b.asking {
+		// Cluster: the transaction writes keys of a slot being imported.
+		c.scratch = append(c.scratch, cmdAsking...)
+	}
+	c.scratch = append(c.scratch, cmdMulti...)
 	c.scratch = protocol.AppendCommandString(c.scratch, "SELECT", strconv.Itoa(b.StartDB))
 	w := c.w
 	_, _ = w.Write(c.scratch)
 	_, _ = w.Write(b.buf)
-	withCP := b.Checkpoint != nil && s.cfg.CheckpointKey != ""
-	if withCP {
+	if b.Checkpoint != nil && cpKey != "" {
 		c.scratch = append(c.scratch[:0], cmdSel0...)
-		c.scratch = protocol.AppendCommand(c.scratch, []byte("SET"), []byte(s.cfg.CheckpointKey), b.Checkpoint)
+		c.scratch = protocol.AppendCommand(c.scratch, []byte("SET"), []byte(cpKey), b.Checkpoint)
 		_, _ = w.Write(c.scratch)
 	}
 	_, _ = w.Write(cmdExec)
-	if err := w.Flush(); err != nil {
-		return res, err
+}
+
+// readTx reads the replies of a transaction written by writeTx.
+func (c *conn) readTx(b *Batch, cpKey, addr string) (sendResult, error) {
+	var res sendResult
+	if b.asking {
+		c.deadline()
+		r, err := c.rr.read()
+		if err != nil {
+			return res, err
+		}
+		if r.isError() {
+			res.ctlErr = "ASKING: " + string(r.Line)
+		}
 	}
 	// MULTI
 	c.deadline()
@@ -227,12 +253,13 @@ func (s *Standalone) send(ctx context.Context, b *Batch) (sendResult, error) {
 	if err != nil {
 		return res, err
 	}
-	if err := checkNoAuth(r, s.cfg.Addr); err != nil {
+	if err := checkNoAuth(r, addr); err != nil {
 		return res, err
 	}
-	if r.isError() {
+	if r.isError() && res.ctlErr == "" {
 		res.ctlErr = "MULTI: " + string(r.Line)
 	}
+	withCP := b.Checkpoint != nil && cpKey != ""
 	n := b.Len()
 	total := 1 + n // SELECT StartDB + commands
 	if withCP {

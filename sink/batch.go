@@ -20,6 +20,8 @@ type Batch struct {
 	buf  []byte
 	ends []int   // ends[i]: end of command i in buf
 	offs []int64 // offs[i]: source offset of command i
+	// asking: a cluster sink sends ASKING before the transaction.
+	asking bool
 }
 
 // Reset empties the batch, keeping its buffers.
@@ -29,6 +31,7 @@ func (b *Batch) Reset() {
 	b.buf = b.buf[:0]
 	b.ends = b.ends[:0]
 	b.offs = b.offs[:0]
+	b.asking = false
 }
 
 // Add encodes a command. offset is the source position it stands for: the

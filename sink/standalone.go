@@ -75,18 +75,7 @@ func NewStandalone(ctx context.Context, cfg Config) (*Standalone, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.OnError == "" {
-		cfg.OnError = OnErrorStop
-	}
-	if cfg.DialTimeout == 0 {
-		cfg.DialTimeout = 5 * time.Second
-	}
-	if cfg.IOTimeout == 0 {
-		cfg.IOTimeout = 30 * time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
+	cfg.setDefaults()
 	s := &Standalone{cfg: cfg, log: cfg.Logger.With(zap.String("stage", "sink"), zap.String("target", cfg.Addr))}
 	c, err := dial(ctx, &s.cfg)
 	if err != nil {

@@ -30,7 +30,7 @@ type Syncer struct {
 	tracker *status.Tracker
 
 	spool     *spool.Spool
-	target    *sink.Standalone
+	target    sink.Writer   // a Standalone, or a Cluster when the target is a cluster node
 	targetCtl *redis.Client // control plane: emptiness checks, FLUSHALL
 	sourceCtl *redis.Client // control plane: INFO
 	// sourceInfo is what the source is, for commands whose meaning changed
