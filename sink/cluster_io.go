@@ -5,27 +5,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
 // readKey GETs key from db 0 of the node serving it, following MOVED and
 // ASK; nil when it does not exist.
 func (c *Cluster) readKey(ctx context.Context, key string) ([]byte, error) {
-	return c.keyCommand(ctx, key, "GET", key)
+	return c.keyCommand(ctx, 0, key, "GET", key)
 }
 
 // setKey SETs key in db 0 of the node serving it, following MOVED and ASK.
 func (c *Cluster) setKey(ctx context.Context, key string, v []byte) error {
-	_, err := c.keyCommand(ctx, key, "SET", key, string(v))
+	_, err := c.keyCommand(ctx, 0, key, "SET", key, string(v))
 	return err
 }
 
-// keyCommand runs one command on key on the node serving it.
-func (c *Cluster) keyCommand(ctx context.Context, key string, args ...string) ([]byte, error) {
+// keyCommand runs one command on key in db on the node serving it: a bulk
+// or integer reply's bytes, nil for a nil reply.
+func (c *Cluster) keyCommand(ctx context.Context, db int, key string, args ...string) ([]byte, error) {
 	addr := c.topo.masters[c.topo.ownerOf(keySlot([]byte(key)))]
 	asking := false
 	for range 5 {
-		v, rd, err := c.node(addr).doKey(ctx, asking, args...)
+		v, rd, err := c.node(addr).doKey(ctx, asking, db, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -40,9 +42,9 @@ func (c *Cluster) keyCommand(ctx context.Context, key string, args ...string) ([
 	return nil, fmt.Errorf("sink: %s %s: redirected too many times", args[0], key)
 }
 
-// doKey runs a command in db 0 of this node, after ASKING when asking; a
+// doKey runs a command in db of this node, after ASKING when asking; a
 // redirection comes back as rd.
-func (s *Standalone) doKey(ctx context.Context, asking bool, args ...string) (v []byte, rd redirect, err error) {
+func (s *Standalone) doKey(ctx context.Context, asking bool, db int, args ...string) (v []byte, rd redirect, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conn == nil {
@@ -57,7 +59,7 @@ func (s *Standalone) doKey(ctx context.Context, asking bool, args ...string) (v 
 	}()
 	stop := context.AfterFunc(ctx, func() { _ = s.conn.nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if r, err := s.conn.do("SELECT", "0"); err != nil || r.isError() {
+	if r, err := s.conn.do("SELECT", strconv.Itoa(db)); err != nil || r.isError() {
 		return nil, rd, errors.Join(err, replyErr(r))
 	}
 	if asking {

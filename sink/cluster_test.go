@@ -121,3 +121,68 @@ func TestClusterRefusesNonZeroDB(t *testing.T) {
 		t.Fatalf("Apply to db 1 = %v, want an error naming db-map", err)
 	}
 }
+
+// TestClusterCrossSlotMatchesStandalone runs commands whose keys are in
+// different slots on a standalone server and, as a sync would, through the
+// cluster sink: both end with the same data.
+func TestClusterCrossSlotMatchesStandalone(t *testing.T) {
+	cl := redistest.StartCluster(t, redistest.Redis70, 3, redistest.Options{})
+	ref := redistest.Start(t, redistest.Redis70, redistest.Options{})
+	ctx := ctx(t)
+	c := openCluster(t, cl, Config{CheckpointKey: "redferry:checkpoint:t"})
+	cmds := [][]string{
+		{"RPUSH", "list:a", "1", "2", "3", "4"},
+		{"SADD", "set:a", "x", "y", "z"},
+		{"SADD", "set:b", "y", "w"},
+		{"SET", "str:a", "hello", "PX", "600000"},
+		{"SET", "bits:a", "\xff\x0f"},
+		{"SET", "bits:b", "\x0f\xff"},
+		{"PFADD", "hll:a", "a", "b", "c"},
+		{"PFADD", "hll:b", "c", "d"},
+		{"ZADD", "z:a", "1", "a", "2", "b"},
+		{"ZADD", "z:b", "3", "b", "4", "c"},
+		{"INCR", "n:1"},
+		{"RENAME", "str:a", "str:b"},
+		{"APPEND", "str:b", "!"},
+		{"SMOVE", "set:a", "set:c", "x"},
+		{"LMOVE", "list:a", "list:b", "RIGHT", "LEFT"},
+		{"LMOVE", "list:a", "list:b", "LEFT", "RIGHT"},
+		{"RPOPLPUSH", "list:a", "list:c"},
+		{"COPY", "set:b", "set:d"},
+		{"SUNIONSTORE", "set:u", "set:a", "set:b", "set:c"},
+		{"SINTERSTORE", "set:i", "set:a", "set:b"},
+		{"SDIFFSTORE", "set:a", "set:a", "set:b"},
+		{"ZUNIONSTORE", "z:u", "2", "z:a", "z:b", "WEIGHTS", "1", "2"},
+		{"ZINTERSTORE", "z:i", "2", "z:a", "z:b"},
+		{"ZRANGESTORE", "z:r", "z:u", "0", "1"},
+		{"BITOP", "AND", "bits:c", "bits:a", "bits:b"},
+		{"PFMERGE", "hll:c", "hll:a", "hll:b"},
+		{"MSET", "m:1", "a", "m:2", "b", "m:3", "c"},
+		{"DEL", "m:1", "m:2", "n:1", "set:b"},
+		{"RENAMENX", "list:b", "list:d"},
+		{"INCR", "n:1"},
+	}
+	rc := ref.Client()
+	defer rc.Close()
+	b := &Batch{}
+	for i, cmd := range cmds {
+		args := make([]any, len(cmd))
+		for j, a := range cmd {
+			args[j] = a
+		}
+		if err := rc.Do(ctx, args...).Err(); err != nil {
+			t.Fatalf("%v on the standalone server: %v", cmd, err)
+		}
+		b.AddStrings(int64(100+i), cmd...)
+		if i%7 == 6 || i == len(cmds)-1 { // batches that split the commands at several places
+			b.Checkpoint = streamCP(int64(100 + i))
+			if err := c.Apply(ctx, b); err != nil {
+				t.Fatalf("batch ending with %v: %v", cmd, err)
+			}
+			b.Reset()
+		}
+	}
+	cc := cl.Client()
+	defer cc.Close()
+	assertEqual(t, ctx, rc, cc)
+}
