@@ -1,0 +1,170 @@
+package syncer
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redferry/redferry/internal/redistest"
+	"github.com/redferry/redferry/pkg/status"
+	"github.com/redferry/redferry/pkg/verify"
+)
+
+// clusterLoad writes a non-idempotent load to a standalone source whose
+// target is a cluster: counters, pushes, appends, and commands whose keys
+// are in different slots (MSET, DEL of many keys, RENAME, SMOVE, LMOVE,
+// SUNIONSTORE), and transactions within one slot (hash tags).
+func clusterLoad(ctx context.Context, c *redis.Client, r *rand.Rand, ops int) error {
+	key := func(ns string) string { return "c:" + ns + ":" + strconv.Itoa(r.Intn(40)) }
+	for range ops {
+		var err error
+		switch r.Intn(12) {
+		case 0, 1:
+			err = c.Incr(ctx, key("n")).Err()
+		case 2:
+			err = c.LPush(ctx, key("l"), r.Intn(1000)).Err()
+		case 3:
+			err = c.Append(ctx, key("a"), strconv.Itoa(r.Intn(10))).Err()
+		case 4:
+			err = c.MSet(ctx, key("m"), r.Intn(100), key("m"), r.Intn(100), key("n"), r.Intn(100)).Err()
+		case 5:
+			err = c.Del(ctx, key("n"), key("l"), key("m"), key("s")).Err()
+		case 6:
+			from, to := key("a"), key("a")
+			if err = c.Rename(ctx, from, to).Err(); err != nil && strings.Contains(err.Error(), "no such key") {
+				err = nil
+			}
+		case 7:
+			if err = c.SAdd(ctx, key("s"), r.Intn(20)).Err(); err == nil {
+				err = c.SMove(ctx, key("s"), key("s"), strconv.Itoa(r.Intn(20))).Err()
+			}
+		case 8:
+			err = c.LMove(ctx, key("l"), key("l"), "RIGHT", "LEFT").Err()
+		case 9:
+			err = c.SUnionStore(ctx, key("u"), key("s"), key("s")).Err()
+		case 10:
+			tag := "{t" + strconv.Itoa(r.Intn(5)) + "}"
+			_, err = c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Incr(ctx, tag+":n")
+				p.RPush(ctx, tag+":l", r.Intn(100))
+				return nil
+			})
+		case 11:
+			err = c.Expire(ctx, key("a"), time.Duration(50+r.Intn(100))*time.Second).Err()
+		}
+		if err != nil && err != redis.Nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runClusterLoad runs clusterLoad in the background until stop is called.
+func runClusterLoad(t *testing.T, ctx context.Context, c *redis.Client, seed int64) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r := rand.New(rand.NewSource(seed))
+		for ctx.Err() == nil {
+			if err := clusterLoad(ctx, c, r, 50); err != nil && ctx.Err() == nil {
+				t.Errorf("write load: %v", err)
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	return func() { cancel(); wg.Wait() }
+}
+
+// slotsOf returns up to n slots, served by Masters[master], of keys the load writes.
+func slotsOf(t *testing.T, cl *redistest.Cluster, master, n int) []int {
+	var out []int
+	seen := map[int]bool{}
+	for _, ns := range []string{"n", "l", "a", "s", "m"} {
+		for i := range 40 {
+			s := cl.SlotOf(t, "c:"+ns+":"+strconv.Itoa(i))
+			if !seen[s] && cl.Owner(t, s) == master {
+				seen[s] = true
+				out = append(out, s)
+				if len(out) == n {
+					return out
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestSyncIntoCluster: a standalone source into a cluster of 3 masters
+// with replicas, under a non-idempotent load with cross-slot commands; in
+// the middle, a target slot migration, a target failover and a restart of
+// redferry. At the end the target equals the source.
+func TestSyncIntoCluster(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: sourceArgs(false)})
+	cl := redistest.StartClusterWithReplicas(t, redistest.Redis70, 3, 1, redistest.Options{})
+	sc := src.Client()
+	defer sc.Close()
+	wl := &redistest.Workload{Seed: 7, Version: src.Version, Functions: true, DBs: 1}
+	if err := wl.Fill(ctx, sc, 2000); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, src, cl.Masters[1])
+	cfg.BatchCommands = 200
+
+	r := startSyncer(t, ctx, cfg)
+	stopLoad := runClusterLoad(t, ctx, sc, 1)
+	defer stopLoad()
+	waitFor(t, 60*time.Second, "streaming", func() bool { return r.s.Tracker().Phase() == status.PhaseStreaming })
+	time.Sleep(500 * time.Millisecond)
+
+	slots := slotsOf(t, cl, 0, 3)
+	t.Logf("migrating slots %v from master 0 to master 1 during the sync", slots)
+	cl.MigrateSlots(t, 0, 1, slots...)
+	time.Sleep(300 * time.Millisecond)
+	t.Logf("failing over master 2 during the sync")
+	cl.Failover(t, 2)
+	time.Sleep(300 * time.Millisecond)
+
+	if err := r.stop(); err != nil {
+		t.Fatalf("Run after a clean stop: %v", err)
+	}
+	slots = slotsOf(t, cl, 1, 2)
+	t.Logf("migrating slots %v from master 1 to master 2 while redferry is down", slots)
+	cl.MigrateSlots(t, 1, 2, slots...)
+	r = startSyncer(t, ctx, cfg)
+	time.Sleep(time.Second)
+	stopLoad()
+	waitCaughtUp(t, ctx, r.s, src, r.errc)
+
+	cc := cl.Client()
+	defer cc.Close()
+	rep, err := verify.Compare(ctx, sc, cc, verify.Options{IgnoreKeys: func(_ int, key string) bool {
+		return strings.HasPrefix(key, "redferry:checkpoint:")
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Equal() {
+		var b strings.Builder
+		for _, d := range rep.Diffs {
+			fmt.Fprintf(&b, "  db%d %q %s: %s\n", d.DB, d.Key, d.Kind, d.Detail)
+		}
+		t.Fatalf("target cluster differs from the source: %d of %d keys:\n%s", rep.DiffCount, rep.KeysChecked, b.String())
+	}
+	t.Logf("%d keys equal; source sync_full %d, sync_partial_ok %d", rep.KeysChecked, syncStat(t, src, "sync_full"),
+		syncStat(t, src, "sync_partial_ok"))
+	if n := syncStat(t, src, "sync_full"); n != 1 {
+		t.Errorf("sync_full = %d, want 1 (the restart continues with PSYNC)", n)
+	}
+}
