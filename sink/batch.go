@@ -22,6 +22,10 @@ type Batch struct {
 	offs []int64 // offs[i]: source offset of command i
 	// asking: a cluster sink sends ASKING before the transaction.
 	asking bool
+	// atomic: runs of commands the source applied as one (MULTI/EXEC,
+	// scripts), which a cluster cannot when they span slots.
+	atomic []atomicSpan
+	open   int // 1 + the index where the open atomic run starts; 0: none
 }
 
 // Reset empties the batch, keeping its buffers.
@@ -32,6 +36,8 @@ func (b *Batch) Reset() {
 	b.ends = b.ends[:0]
 	b.offs = b.offs[:0]
 	b.asking = false
+	b.atomic = b.atomic[:0]
+	b.open = 0
 }
 
 // Add encodes a command. offset is the source position it stands for: the

@@ -51,6 +51,9 @@ func (c *Cluster) apply(ctx context.Context, b *Batch, stop bool) error {
 		final = positionOf(st)
 		tx.streaming = st.Phase != checkpoint.PhaseSnapshotReplay
 	}
+	if err := c.checkAtomic(b); err != nil {
+		return err
+	}
 	db := b.StartDB
 	var seg []piece
 	// barrier applies what the batch holds before the command at off.

@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -185,4 +186,46 @@ func TestClusterCrossSlotMatchesStandalone(t *testing.T) {
 	cc := cl.Client()
 	defer cc.Close()
 	assertEqual(t, ctx, rc, cc)
+}
+
+// TestClusterCrossSlotTransactions: a source transaction within one slot is
+// applied; one across slots stops with an error naming it, unless
+// OnCrossSlot is "split"; a script across slots always stops.
+func TestClusterCrossSlotTransactions(t *testing.T) {
+	cl := redistest.StartCluster(t, redistest.Redis70, 3, redistest.Options{})
+	ctx := ctx(t)
+	tests := []struct {
+		name, onCrossSlot string
+		cmds              [][]string
+		atomic            bool
+		wantErr           string // "" : applied
+	}{
+		{"one slot", "stop", [][]string{{"INCR", "{a}x"}, {"INCR", "{a}y"}}, true, ""},
+		{"cross-slot stop", "stop", [][]string{{"INCR", "k1"}, {"INCR", "k2"}, {"INCR", "k3"}}, true, "source offsets 1 to 3 (INCR INCR INCR)"},
+		{"cross-slot split", "split", [][]string{{"INCR", "k1"}, {"INCR", "k2"}, {"INCR", "k3"}}, true, ""},
+		{"script", "split", [][]string{{"EVAL", "return 1", "2", "k1", "k2"}}, false, "EVAL at source offset 1 writes keys in different hash slots"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := openCluster(t, cl, Config{CheckpointKey: "redferry:checkpoint:" + tc.name, OnCrossSlot: tc.onCrossSlot})
+			b := &Batch{}
+			if tc.atomic {
+				b.BeginAtomic()
+			}
+			for i, cmd := range tc.cmds {
+				b.AddStrings(int64(i+1), cmd...)
+			}
+			if tc.atomic {
+				b.EndAtomic()
+			}
+			b.Checkpoint = streamCP(int64(len(tc.cmds)))
+			err := c.Apply(ctx, b)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Apply = %v, want it applied", err)
+			case tc.wantErr != "" && (err == nil || !errors.Is(err, ErrCrossSlot) || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("Apply = %v, want ErrCrossSlot saying %q", err, tc.wantErr)
+			}
+		})
+	}
 }

@@ -97,7 +97,7 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 		return err
 	}
 	st, err := sink.Open(ctx, sink.Config{Addr: dst.Addr, Username: dst.Username, Password: dst.Password, TLS: dstTLS,
-		OnError: cfg.OnTargetError, DialTimeout: cfg.DialTimeout, IOTimeout: cfg.IOTimeout, Logger: log})
+		OnError: cfg.OnTargetError, OnCrossSlot: cfg.OnCrossSlot, DialTimeout: cfg.DialTimeout, IOTimeout: cfg.IOTimeout, Logger: log})
 	if err != nil {
 		return fmt.Errorf("target %s: %w", dst, err)
 	}

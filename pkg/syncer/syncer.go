@@ -80,7 +80,7 @@ func New(ctx context.Context, opt Options) (_ *Syncer, err error) {
 		return nil, err
 	}
 	s.target, err = connectTarget(ctx, s.log, opt.TargetName, sink.Config{Addr: opt.Target.Addr, Username: opt.Target.Username,
-		Password: opt.Target.Password, TLS: opt.Target.TLS, CheckpointKey: opt.CheckpointKey, OnError: opt.OnTargetError,
+		Password: opt.Target.Password, TLS: opt.Target.TLS, CheckpointKey: opt.CheckpointKey, OnError: opt.OnTargetError, OnCrossSlot: opt.OnCrossSlot,
 		DialTimeout: opt.Target.DialTimeout, IOTimeout: opt.Target.IOTimeout, Logger: s.log,
 		OnSkipped: func(*sink.TargetError) {
 			s.tracker.AddTargetErrors(1)
