@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,56 +16,7 @@ import (
 	"github.com/redferry/redferry/pkg/verify"
 )
 
-// clusterLoad writes a non-idempotent load to a standalone source whose
-// target is a cluster: counters, pushes, appends, and commands whose keys
-// are in different slots (MSET, DEL of many keys, RENAME, SMOVE, LMOVE,
-// SUNIONSTORE), and transactions within one slot (hash tags).
-func clusterLoad(ctx context.Context, c *redis.Client, r *rand.Rand, ops int) error {
-	key := func(ns string) string { return "c:" + ns + ":" + strconv.Itoa(r.Intn(40)) }
-	for range ops {
-		var err error
-		switch r.Intn(12) {
-		case 0, 1:
-			err = c.Incr(ctx, key("n")).Err()
-		case 2:
-			err = c.LPush(ctx, key("l"), r.Intn(1000)).Err()
-		case 3:
-			err = c.Append(ctx, key("a"), strconv.Itoa(r.Intn(10))).Err()
-		case 4:
-			err = c.MSet(ctx, key("m"), r.Intn(100), key("m"), r.Intn(100), key("n"), r.Intn(100)).Err()
-		case 5:
-			err = c.Del(ctx, key("n"), key("l"), key("m"), key("s")).Err()
-		case 6:
-			from, to := key("a"), key("a")
-			if err = c.Rename(ctx, from, to).Err(); err != nil && strings.Contains(err.Error(), "no such key") {
-				err = nil
-			}
-		case 7:
-			if err = c.SAdd(ctx, key("s"), r.Intn(20)).Err(); err == nil {
-				err = c.SMove(ctx, key("s"), key("s"), strconv.Itoa(r.Intn(20))).Err()
-			}
-		case 8:
-			err = c.LMove(ctx, key("l"), key("l"), "RIGHT", "LEFT").Err()
-		case 9:
-			err = c.SUnionStore(ctx, key("u"), key("s"), key("s")).Err()
-		case 10:
-			tag := "{t" + strconv.Itoa(r.Intn(5)) + "}"
-			_, err = c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.Incr(ctx, tag+":n")
-				p.RPush(ctx, tag+":l", r.Intn(100))
-				return nil
-			})
-		case 11:
-			err = c.Expire(ctx, key("a"), time.Duration(50+r.Intn(100))*time.Second).Err()
-		}
-		if err != nil && err != redis.Nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// runClusterLoad runs clusterLoad in the background until stop is called.
+// runClusterLoad runs redistest.CrossSlotLoad in the background until stop is called.
 func runClusterLoad(t *testing.T, ctx context.Context, c *redis.Client, seed int64) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -75,7 +25,7 @@ func runClusterLoad(t *testing.T, ctx context.Context, c *redis.Client, seed int
 		defer wg.Done()
 		r := rand.New(rand.NewSource(seed))
 		for ctx.Err() == nil {
-			if err := clusterLoad(ctx, c, r, 50); err != nil && ctx.Err() == nil {
+			if err := redistest.CrossSlotLoad(ctx, c, r, 50); err != nil && ctx.Err() == nil {
 				t.Errorf("write load: %v", err)
 				return
 			}
@@ -91,7 +41,7 @@ func slotsOf(t *testing.T, cl *redistest.Cluster, master, n int) []int {
 	seen := map[int]bool{}
 	for _, ns := range []string{"n", "l", "a", "s", "m"} {
 		for i := range 40 {
-			s := cl.SlotOf(t, "c:"+ns+":"+strconv.Itoa(i))
+			s := cl.SlotOf(t, redistest.CrossSlotKey(ns, i))
 			if !seen[s] && cl.Owner(t, s) == master {
 				seen[s] = true
 				out = append(out, s)
