@@ -222,12 +222,17 @@ func (c *conn) writeTx(b *Batch, cpKey string) {
 		c.scratch = append(c.scratch, cmdAsking...)
 	}
 	c.scratch = append(c.scratch, cmdMulti...)
-	c.scratch = protocol.AppendCommandString(c.scratch, "SELECT", strconv.Itoa(b.StartDB))
+	if !b.noSelect {
+		c.scratch = protocol.AppendCommandString(c.scratch, "SELECT", strconv.Itoa(b.StartDB))
+	}
 	w := c.w
 	_, _ = w.Write(c.scratch)
 	_, _ = w.Write(b.buf)
 	if b.Checkpoint != nil && cpKey != "" {
-		c.scratch = append(c.scratch[:0], cmdSel0...)
+		c.scratch = c.scratch[:0]
+		if !b.noSelect {
+			c.scratch = append(c.scratch, cmdSel0...)
+		}
 		c.scratch = protocol.AppendCommand(c.scratch, []byte("SET"), []byte(cpKey), b.Checkpoint)
 		_, _ = w.Write(c.scratch)
 	}
@@ -261,9 +266,13 @@ func (c *conn) readTx(b *Batch, cpKey, addr string) (sendResult, error) {
 	}
 	withCP := b.Checkpoint != nil && cpKey != ""
 	n := b.Len()
-	total := 1 + n // SELECT StartDB + commands
+	sel := 1 // SELECT StartDB before the commands, SELECT 0 before the checkpoint
+	if b.noSelect {
+		sel = 0
+	}
+	total := sel + n
 	if withCP {
-		total += 2
+		total += sel + 1
 	}
 	for j := 0; j < total; j++ {
 		c.deadline()
@@ -274,13 +283,13 @@ func (c *conn) readTx(b *Batch, cpKey, addr string) (sendResult, error) {
 		if !r.isError() {
 			continue
 		}
-		if i := j - 1; i >= 0 && i < n {
+		if i := j - sel; i >= 0 && i < n {
 			if res.queueErrs == nil {
 				res.queueErrs = cmdErrs{}
 			}
 			res.queueErrs[i] = string(r.Line)
 		} else if res.ctlErr == "" {
-			res.ctlErr = ctlName(j, n) + ": " + string(r.Line)
+			res.ctlErr = ctlName(j, n, sel) + ": " + string(r.Line)
 		}
 	}
 	c.deadline()
@@ -297,24 +306,26 @@ func (c *conn) readTx(b *Batch, cpKey, addr string) (sendResult, error) {
 		res.ctlErr = "EXEC: transaction discarded"
 	default:
 		for k, msg := range r.Errs {
-			if i := k - 1; i >= 0 && i < n {
+			if i := k - sel; i >= 0 && i < n {
 				if res.execErrs == nil {
 					res.execErrs = cmdErrs{}
 				}
 				res.execErrs[i] = msg
 			} else if res.ctlErr == "" {
-				res.ctlErr = ctlName(k, n) + ": " + msg
+				res.ctlErr = ctlName(k, n, sel) + ": " + msg
 			}
 		}
 	}
 	return res, nil
 }
 
-func ctlName(j, n int) string {
+// ctlName names our own command at reply j of a transaction of n commands
+// (sel: 1 with the SELECTs, 0 without).
+func ctlName(j, n, sel int) string {
 	switch {
-	case j == 0:
+	case j < sel:
 		return "SELECT <StartDB>"
-	case j == n+1:
+	case sel == 1 && j == n+1:
 		return "SELECT 0 (checkpoint)"
 	default:
 		return "SET <checkpoint key>"

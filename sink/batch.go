@@ -22,6 +22,9 @@ type Batch struct {
 	offs []int64 // offs[i]: source offset of command i
 	// asking: a cluster sink sends ASKING before the transaction.
 	asking bool
+	// noSelect: a cluster sink's transaction all in db 0, sent without
+	// the SELECTs (a cluster connection stays in db 0).
+	noSelect bool
 	// atomic: runs of commands the source applied as one (MULTI/EXEC,
 	// scripts), which a cluster cannot when they span slots.
 	atomic []atomicSpan
@@ -36,6 +39,7 @@ func (b *Batch) Reset() {
 	b.ends = b.ends[:0]
 	b.offs = b.offs[:0]
 	b.asking = false
+	b.noSelect = false
 	b.atomic = b.atomic[:0]
 	b.open = 0
 }

@@ -271,16 +271,22 @@ func (tx *clusterTx) build(st *slotTx, upto position) (b *Batch, key string) {
 		b.StartDB = st.pieces[0].db
 	}
 	db := b.StartDB
+	b.noSelect = db == 0
 	for _, p := range st.pieces {
 		if p.db != db {
 			b.AddStrings(p.off, "SELECT", strconv.Itoa(p.db))
 			db = p.db
+			b.noSelect = false
 		}
 		if p.raw != nil {
 			b.AddRaw(p.off, p.raw)
 		} else {
 			b.Add(p.off, p.args...)
 		}
+	}
+	if db != 0 {
+		// The connection is left in db 0, where noSelect transactions run.
+		b.AddStrings(st.pieces[len(st.pieces)-1].off, "SELECT", "0")
 	}
 	if !tx.withMarks {
 		return b, ""
@@ -427,6 +433,9 @@ func (tx *clusterTx) outcome(ctx context.Context, addr string, st *slotTx, r txR
 			db = p.db
 		}
 		index = append(index, i)
+	}
+	if db != 0 {
+		index = append(index, -1)
 	}
 	if res.ctlErr != "" || len(res.queueErrs) > 0 {
 		again := &retryTx{}

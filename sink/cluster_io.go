@@ -68,18 +68,25 @@ func (s *Standalone) doKey(ctx context.Context, asking bool, db int, args ...str
 		}
 	}
 	r, err := s.conn.do(args...)
-	switch {
-	case err != nil:
+	if err != nil {
 		return nil, rd, err
-	case r.isError():
-		if rd, ok := parseRedirect(string(r.Line)); ok {
-			return nil, rd, nil
-		}
-		return nil, rd, fmt.Errorf("sink: %s on %s: %s", args[0], s.cfg.Addr, r.Line)
-	case r.Nil:
-		return nil, rd, nil
 	}
-	return bytes.Clone(r.Line), rd, nil
+	switch {
+	case r.isError():
+		var ok bool
+		if rd, ok = parseRedirect(string(r.Line)); !ok {
+			err = fmt.Errorf("sink: %s on %s: %s", args[0], s.cfg.Addr, r.Line)
+		}
+	case !r.Nil:
+		v = bytes.Clone(r.Line)
+	}
+	if db != 0 {
+		// Back to db 0, where the cluster's transactions without SELECT run.
+		if r0, err0 := s.conn.do("SELECT", "0"); err0 != nil || r0.isError() {
+			return nil, rd, errors.Join(err0, replyErr(r0))
+		}
+	}
+	return v, rd, err
 }
 
 func replyErr(r reply) error {
