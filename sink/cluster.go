@@ -141,7 +141,7 @@ func (c *Cluster) LoadCheckpoint(ctx context.Context) ([]byte, error) {
 // ProbeRestore probes the master serving ProbeKey (Standalone.ProbeRestore).
 func (c *Cluster) ProbeRestore(ctx context.Context, payload []byte) (bool, string, error) {
 	c.mu.Lock()
-	n := c.node(c.topo.masters[c.topo.ownerOf(keySlot([]byte(ProbeKey)))])
+	n := c.node(c.topo.masters[c.topo.ownerOf(KeySlot([]byte(ProbeKey)))])
 	c.mu.Unlock()
 	return n.ProbeRestore(ctx, payload)
 }
@@ -192,7 +192,7 @@ func (c *Cluster) markKey(slot int) string {
 }
 
 // doneSlot is the slot whose mark also holds the checkpoint to resume from.
-func (c *Cluster) doneSlot() int { return keySlot([]byte(c.cfg.CheckpointKey)) }
+func (c *Cluster) doneSlot() int { return KeySlot([]byte(c.cfg.CheckpointKey)) }
 
 // masterSlot is a slot of master m for a transaction without keys of its
 // own (a broadcast): the done slot when m serves it (a FLUSHALL there
@@ -212,7 +212,7 @@ func (c *Cluster) masterSlot(m int) int {
 func (c *Cluster) tag(slot int) string {
 	t, ok := c.tags[slot]
 	if !ok {
-		t = tagForSlot(slot)
+		t = TagForSlot(slot)
 		c.tags[slot] = t
 	}
 	return t

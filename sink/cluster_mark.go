@@ -141,7 +141,7 @@ func loadMarks(ctx context.Context, cfg *Config, topo *topology) (*marks, []byte
 	for _, addr := range topo.masters {
 		err := scanMarks(ctx, cfg, addr, func(key string, mk mark) error {
 			found = true
-			m.raise(keySlot([]byte(key)), mk.Upto)
+			m.raise(KeySlot([]byte(key)), mk.Upto)
 			ranges, err := parseSlotRanges(mk.Slots)
 			if err != nil {
 				return fmt.Errorf("sink: the checkpoint mark %s on %s: %w", key, addr, err)

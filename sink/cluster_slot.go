@@ -32,9 +32,9 @@ func crc16(p []byte) uint16 {
 	return crc
 }
 
-// keySlot is the hash slot of key, with hash tags: the part between the
+// KeySlot is the hash slot of key, with hash tags: the part between the
 // first { and the next } when it is not empty.
-func keySlot(key []byte) int {
+func KeySlot(key []byte) int {
 	if s := bytes.IndexByte(key, '{'); s >= 0 {
 		if e := bytes.IndexByte(key[s+1:], '}'); e > 0 {
 			key = key[s+1 : s+1+e]
@@ -43,9 +43,9 @@ func keySlot(key []byte) int {
 	return int(crc16(key) & (numSlots - 1))
 }
 
-// tagForSlot returns a short hash tag whose slot is slot: a key holding
+// TagForSlot returns a short hash tag whose slot is slot: a key holding
 // {tag} lives in that slot whatever else it holds.
-func tagForSlot(slot int) string {
+func TagForSlot(slot int) string {
 	for n := 0; ; n++ {
 		tag := strconv.Itoa(n)
 		if int(crc16([]byte(tag))&(numSlots-1)) == slot {

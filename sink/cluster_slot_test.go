@@ -17,17 +17,17 @@ func TestKeySlot(t *testing.T) {
 		{"foo{bar}{zap}", 5061},
 		{"", 0},
 	} {
-		if got := keySlot([]byte(tc.key)); got != tc.slot {
-			t.Errorf("keySlot(%q) = %d, want %d", tc.key, got, tc.slot)
+		if got := KeySlot([]byte(tc.key)); got != tc.slot {
+			t.Errorf("KeySlot(%q) = %d, want %d", tc.key, got, tc.slot)
 		}
 	}
 }
 
 func TestTagForSlot(t *testing.T) {
 	for _, slot := range []int{0, 1, 5460, 5461, 10922, 16383} {
-		tag := tagForSlot(slot)
-		if got := keySlot([]byte("redferry:checkpoint:x{" + tag + "}")); got != slot {
-			t.Errorf("tagForSlot(%d) = %q, whose slot is %d", slot, tag, got)
+		tag := TagForSlot(slot)
+		if got := KeySlot([]byte("redferry:checkpoint:x{" + tag + "}")); got != slot {
+			t.Errorf("TagForSlot(%d) = %q, whose slot is %d", slot, tag, got)
 		}
 	}
 }

@@ -24,8 +24,10 @@ const (
 	scratchDrain  = "drain"
 )
 
-// scratchKey names a scratch key of the stream key: in key's cluster slot
-// when key has a hash tag, or when it has no brace (then key is the tag).
+// scratchKey names a scratch key of the stream key, in key's cluster slot
+// (a cluster target runs the repair script only on keys of one slot): with
+// key's own hash tag, or key as the tag when it has no brace, else a tag
+// chosen to hash to key's slot.
 func scratchKey(key []byte, role string) []byte {
 	prefix := "__redferry_stream_" + role + "__:"
 	if open := bytes.IndexByte(key, '{'); open >= 0 {
@@ -35,7 +37,7 @@ func scratchKey(key []byte, role string) []byte {
 	} else if bytes.IndexByte(key, '}') < 0 {
 		return append(append([]byte("{"), key...), "}"+prefix...)
 	}
-	return append([]byte(prefix), key...)
+	return append([]byte("{"+sink.TagForSlot(sink.KeySlot(key))+"}"+prefix), key...)
 }
 
 // noteClaim notes whether id is likely to have no message, so that the

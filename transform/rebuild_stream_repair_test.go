@@ -18,12 +18,17 @@ func TestScratchKey(t *testing.T) {
 	for _, tc := range []struct{ key, want string }{
 		{"s", "{s}__redferry_stream_copy__:"},
 		{"a{tag}b", "{tag}__redferry_stream_copy__:a{tag}b"},
-		{"{}x", "__redferry_stream_copy__:{}x"},
-		{"a}b", "__redferry_stream_copy__:a}b"},
-		{"a{b", "__redferry_stream_copy__:a{b"},
+		{"{}x", "{" + sink.TagForSlot(sink.KeySlot([]byte("{}x"))) + "}__redferry_stream_copy__:{}x"},
+		{"a}b", "{" + sink.TagForSlot(sink.KeySlot([]byte("a}b"))) + "}__redferry_stream_copy__:a}b"},
+		{"a{b", "{" + sink.TagForSlot(sink.KeySlot([]byte("a{b"))) + "}__redferry_stream_copy__:a{b"},
 	} {
-		if got := string(scratchKey([]byte(tc.key), scratchCopy)); got != tc.want {
+		got := scratchKey([]byte(tc.key), scratchCopy)
+		if string(got) != tc.want {
 			t.Errorf("scratchKey(%q) = %q, want %q", tc.key, got, tc.want)
+		}
+		// A cluster target runs the repair script only within one slot.
+		if sink.KeySlot(got) != sink.KeySlot([]byte(tc.key)) {
+			t.Errorf("scratchKey(%q) = %q is in slot %d, the key in slot %d", tc.key, got, sink.KeySlot(got), sink.KeySlot([]byte(tc.key)))
 		}
 	}
 }

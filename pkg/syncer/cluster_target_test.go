@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -57,12 +58,27 @@ func slotsOf(t *testing.T, cl *redistest.Cluster, master, n int) []int {
 // TestSyncIntoCluster: a standalone source into a cluster of 3 masters
 // with replicas, under a non-idempotent load with cross-slot commands; in
 // the middle, a target slot migration, a target failover and a restart of
-// redferry. At the end the target equals the source.
+// redferry. At the end the target equals the source. `make test` runs one
+// pair; REDFERRY_CLUSTER_MATRIX=1 (make cluster-targets) runs them all.
 func TestSyncIntoCluster(t *testing.T) {
+	pairs := [][2]string{{redistest.Redis70, redistest.Redis70}}
+	if os.Getenv("REDFERRY_CLUSTER_MATRIX") != "" {
+		pairs = append(pairs, [][2]string{
+			{redistest.Valkey91, redistest.Redis80}, {redistest.Redis80, redistest.Valkey91},
+			{redistest.Redis86, redistest.Redis86}, {redistest.Valkey81, redistest.Valkey81},
+			{redistest.Redis70, redistest.Valkey91}, {redistest.Valkey91, redistest.Redis806},
+		}...)
+	}
+	for _, p := range pairs {
+		t.Run(p[0]+"_to_cluster_of_"+p[1], func(t *testing.T) { syncIntoCluster(t, p[0], p[1]) })
+	}
+}
+
+func syncIntoCluster(t *testing.T, source, target string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: sourceArgs(false)})
-	cl := redistest.StartClusterWithReplicas(t, redistest.Redis70, 3, 1, redistest.Options{})
+	src := redistest.Start(t, source, redistest.Options{Args: sourceArgs(false)})
+	cl := redistest.StartClusterWithReplicas(t, target, 3, 1, redistest.Options{})
 	sc := src.Client()
 	defer sc.Close()
 	wl := &redistest.Workload{Seed: 7, Version: src.Version, Functions: true, DBs: 1}
@@ -75,7 +91,14 @@ func TestSyncIntoCluster(t *testing.T) {
 	r := startSyncer(t, ctx, cfg)
 	stopLoad := runClusterLoad(t, ctx, sc, 1)
 	defer stopLoad()
-	waitFor(t, 60*time.Second, "streaming", func() bool { return r.s.Tracker().Phase() == status.PhaseStreaming })
+	waitFor(t, 60*time.Second, "streaming", func() bool {
+		select {
+		case <-r.done:
+			t.Fatalf("the sync ended before streaming: %v", r.err)
+		default:
+		}
+		return r.s.Tracker().Phase() == status.PhaseStreaming
+	})
 	time.Sleep(500 * time.Millisecond)
 
 	slots := slotsOf(t, cl, 0, 3)
