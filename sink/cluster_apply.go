@@ -56,9 +56,15 @@ func (c *Cluster) apply(ctx context.Context, b *Batch, stop bool) error {
 	}
 	db := b.StartDB
 	var seg []piece
-	// barrier applies what the batch holds before the command at off.
+	// barrier applies what the batch holds before the command at off: in
+	// the stream every offset before off, in the snapshot every key before
+	// the entry at off.
 	barrier := func(off int64) error {
-		err := tx.commit(ctx, seg, position{Streaming: tx.streaming, Off: off - 1})
+		upto := position{Streaming: tx.streaming, Off: off}
+		if tx.streaming {
+			upto.Off--
+		}
+		err := tx.commit(ctx, seg, upto)
 		seg = seg[:0]
 		return err
 	}

@@ -16,6 +16,9 @@ func (tx *clusterTx) broadcast(ctx context.Context, p piece) error {
 	c := tx.c
 	done := map[string]bool{}
 	upto := position{Streaming: tx.streaming, Off: p.off}
+	if !tx.streaming {
+		upto.Off++ // in the snapshot, the first entry not complete is the next one
+	}
 	bo := retry.Backoff{Initial: 20 * time.Millisecond, Max: time.Second}
 	for round := 0; ; round++ {
 		work := map[string][]*slotTx{}

@@ -74,7 +74,7 @@ var splitKinds = map[string]splitKind{
 	"bitop": splitMove, "pfmerge": splitMove, "geosearchstore": splitMove,
 }
 
-var broadcastCommands = map[string]bool{"flushall": true, "flushdb": true, "function": true, "script": true}
+var broadcastCommands = map[string]bool{"flushall": true, "flushdb": true, "function": true, "script": true, "swapdb": true}
 
 // route finds the keys of a write command.
 func (t commandTable) route(args [][]byte) routed {

@@ -35,7 +35,7 @@ import (
 // Where to resume from: once every transaction of a batch is applied, the
 // mark of one slot (the checkpoint key's own slot) is written with Done,
 // the batch's checkpoint. A restart resumes from the newest Done: every
-// batch up to it is wholly applied; what comes after it is skipped or
+// batch up to it is wholly applied, in every slot; what comes after it is skipped or
 // applied slot by slot, so a crash between the masters' transactions of a
 // batch applies nothing twice and loses nothing. Done is written after
 // every batch, so the spool and the source's backlog hold what a restart
@@ -158,8 +158,13 @@ func loadMarks(ctx context.Context, cfg *Config, topo *topology) (*marks, []byte
 			if err != nil {
 				return fmt.Errorf("sink: the checkpoint in the mark %s on %s: %w (delete the marks to start a new full sync)", key, addr, err)
 			}
-			if p := positionOf(st); resume == nil || resumeAt.less(p) {
+			p := positionOf(st)
+			if resume == nil || resumeAt.less(p) {
 				resume, resumeAt = mk.Done, p
+			}
+			// Done: that batch was applied in every slot.
+			for s := range numSlots {
+				m.raise(s, p)
 			}
 			return nil
 		})

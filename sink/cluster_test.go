@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/redferry/redferry/internal/redistest"
@@ -58,6 +59,8 @@ func TestClusterApplyRoutesAndSplits(t *testing.T) {
 	add("MSETNX", "x:1", "1", "x:2", "2")
 	add("DEL", "n:0", "n:1", "n:2", "n:3", "m:4")
 	add("FLUSHALL")
+	flushAt := off
+	add("FUNCTION", "LOAD", "#!lua name=cl\nredis.register_function('cl_one', function() return 1 end)")
 	add("INCR", "after")
 	add("MSET", "m:1", "1", "m:2", "2", "m:3", "3", "m:4", "4")
 	add("DEL", "m:1", "m:2")
@@ -76,6 +79,15 @@ func TestClusterApplyRoutesAndSplits(t *testing.T) {
 	for _, k := range []string{"m:1", "m:2", "n:5", "x:1"} {
 		if n, _ := client.Exists(ctx, k).Result(); n != 0 {
 			t.Errorf("%s exists after FLUSHALL/DEL", k)
+		}
+	}
+	// The library is on every master.
+	for _, m := range cl.Masters {
+		mc := m.Client()
+		libs, err := mc.FunctionList(ctx, redis.FunctionListQuery{}).Result()
+		mc.Close()
+		if err != nil || len(libs) != 1 || libs[0].Name != "cl" {
+			t.Errorf("FUNCTION LIST on master %s = %v, %v; want the library cl", m.Addr, libs, err)
 		}
 	}
 	// Every master holds marks (its slots written to after the FLUSHALL,
@@ -99,6 +111,7 @@ func TestClusterApplyRoutesAndSplits(t *testing.T) {
 	}
 	// Replaying from before off: what is covered is skipped.
 	b2 := &Batch{}
+	b2.AddStrings(flushAt, "FLUSHALL")    // covered on every master
 	b2.AddStrings(off, "INCR", "after")   // covered
 	b2.AddStrings(off+5, "INCR", "after") // new
 	b2.Checkpoint = streamCP(off + 5)
@@ -106,7 +119,7 @@ func TestClusterApplyRoutesAndSplits(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got, _ := client.Get(ctx, "after").Result(); got != "2" {
-		t.Errorf("after a replay from the checkpoint, after = %q, want 2 (one INCR skipped, one applied)", got)
+		t.Errorf("after a replay from the checkpoint, after = %q, want 2 (FLUSHALL and one INCR skipped, one INCR applied)", got)
 	}
 }
 
