@@ -229,7 +229,11 @@ func (tx *clusterTx) commit(ctx context.Context, ps []piece, upto position) erro
 		if len(pending) == 0 {
 			return nil
 		}
-		c.log.Info("the target cluster redirected part of a batch: following", zap.Int("round", round),
+		logAt := c.log.Debug
+		if round < 3 || round%20 == 0 { // a slot migration may take a while: not every round
+			logAt = c.log.Info
+		}
+		logAt("the target cluster redirected part of a batch: following", zap.Int("round", round),
 			zap.Int("commands", len(pending)), zap.Bool("topology_refresh", refresh), zap.Int("asking", len(asks)))
 		if wait || round > 2 {
 			if err := retry.Sleep(ctx, bo.Next()); err != nil {
