@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +47,11 @@ func NewCluster(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
+	if strings.ContainsAny(cfg.CheckpointKey, "{}") {
+		// The marks are <checkpoint key>{tag}: a brace of the key's own would
+		// be taken as the hash tag and put every mark in one slot.
+		return nil, fmt.Errorf("sink: checkpoint key %q: a cluster target needs a checkpoint key without braces", cfg.CheckpointKey)
+	}
 	c := &Cluster{cfg: cfg, log: cfg.Logger.With(zap.String("stage", "sink"), zap.String("target_cluster", cfg.Addr)),
 		nodes: map[string]*Standalone{}, tags: map[int]string{}, avoid: map[int]bool{}}
 	topo, err := fetchTopology(ctx, &c.cfg, []string{cfg.Addr})
