@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/redferry/redferry/pkg/checkpoint"
 	"github.com/redferry/redferry/pkg/retry"
 
 	"go.uber.org/zap"
@@ -43,13 +42,12 @@ func (c *Cluster) apply(ctx context.Context, b *Batch, stop bool) error {
 	tx := &clusterTx{c: c, stop: stop, streaming: true}
 	var final position
 	if b.Checkpoint != nil && c.cfg.CheckpointKey != "" {
-		st, err := checkpoint.Unmarshal(b.Checkpoint)
-		if err != nil {
+		var err error
+		if final, err = positionOf(b.Checkpoint); err != nil {
 			return fmt.Errorf("sink: the batch's checkpoint: %w", err)
 		}
 		tx.withMarks = true
-		final = positionOf(st)
-		tx.streaming = st.Phase != checkpoint.PhaseSnapshotReplay
+		tx.streaming = final.Streaming
 	}
 	if err := c.checkAtomic(b); err != nil {
 		return err

@@ -67,11 +67,16 @@ type position struct {
 	Off       int64 `json:"o"`
 }
 
-func positionOf(st checkpoint.State) position {
-	if st.Phase == checkpoint.PhaseSnapshotReplay {
-		return position{Off: st.SnapshotPos}
+// positionOf reads the position of an encoded checkpoint.State.
+func positionOf(cp []byte) (position, error) {
+	phase, off, snapPos, err := checkpoint.Position(cp)
+	if err != nil {
+		return position{}, err
 	}
-	return position{Streaming: true, Off: st.Offset}
+	if phase == checkpoint.PhaseSnapshotReplay {
+		return position{Off: snapPos}, nil
+	}
+	return position{Streaming: true, Off: off}, nil
 }
 
 func (p position) less(q position) bool {
@@ -154,11 +159,10 @@ func loadMarks(ctx context.Context, cfg *Config, topo *topology) (*marks, []byte
 			if mk.Done == nil {
 				return nil
 			}
-			st, err := checkpoint.Unmarshal(mk.Done)
+			p, err := positionOf(mk.Done)
 			if err != nil {
 				return fmt.Errorf("sink: the checkpoint in the mark %s on %s: %w (delete the marks to start a new full sync)", key, addr, err)
 			}
-			p := positionOf(st)
 			if resume == nil || resumeAt.less(p) {
 				resume, resumeAt = mk.Done, p
 			}

@@ -2,6 +2,7 @@ package syncer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/pkg/status"
 	"github.com/redferry/redferry/pkg/verify"
+	"github.com/redferry/redferry/sink"
 )
 
 // runClusterLoad runs redistest.CrossSlotLoad in the background until stop is called.
@@ -139,5 +141,56 @@ func syncIntoCluster(t *testing.T, source, target string) {
 		syncStat(t, src, "sync_partial_ok"))
 	if n := syncStat(t, src, "sync_full"); n != 1 {
 		t.Errorf("sync_full = %d, want 1 (the restart continues with PSYNC)", n)
+	}
+}
+
+// TestSyncIntoClusterCrossSlotTransaction: a source transaction writing
+// keys in different slots stops a sync into a cluster with an error naming
+// it (on-cross-slot = stop), or is applied one slot at a time (split).
+func TestSyncIntoClusterCrossSlotTransaction(t *testing.T) {
+	src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: sourceArgs(false)})
+	cl := redistest.StartCluster(t, redistest.Redis70, 3, redistest.Options{})
+	sc := src.Client()
+	defer sc.Close()
+	for _, mode := range []string{"stop", "split"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := sc.FlushAll(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			cfg := testConfig(t, src, cl.Masters[0])
+			// Each run its own checkpoint: the second starts afresh (flush-target).
+			cfg.OnCrossSlot, cfg.FlushTarget, cfg.Name = mode, true, "xslot-"+mode
+			r := startSyncer(t, ctx, cfg)
+			waitFor(t, 30*time.Second, "streaming", func() bool { return r.s.Tracker().Phase() == status.PhaseStreaming })
+			if _, err := sc.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Incr(ctx, "tx:a")
+				p.Incr(ctx, "tx:b")
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if mode == "stop" {
+				select {
+				case err := <-r.errc:
+					if !errors.Is(err, sink.ErrCrossSlot) || !strings.Contains(err.Error(), "INCR INCR") {
+						t.Fatalf("Run = %v, want sink.ErrCrossSlot naming the transaction", err)
+					}
+					t.Logf("stopped: %v", err)
+				case <-time.After(20 * time.Second):
+					t.Fatal("the sync went on past a cross-slot transaction")
+				}
+				return
+			}
+			waitCaughtUp(t, ctx, r.s, src, r.errc)
+			cc := cl.Client()
+			defer cc.Close()
+			for _, k := range []string{"tx:a", "tx:b"} {
+				if v, err := cc.Get(ctx, k).Result(); err != nil || v != "1" {
+					t.Errorf("GET %s on the target = %q, %v; want 1", k, v, err)
+				}
+			}
+		})
 	}
 }
