@@ -30,7 +30,7 @@ type Cluster struct {
 	mu    sync.Mutex // one batch at a time
 	topo  *topology
 	nodes map[string]*Standalone // one connection per master, by address
-	tags  map[int]string         // tagForSlot cache
+	tags  *[numSlots]string      // a hash tag of each slot
 	// avoid: slots found migrating: a broadcast's mark goes to another
 	// slot of the master.
 	avoid map[int]bool
@@ -53,7 +53,7 @@ func NewCluster(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("sink: checkpoint key %q: a cluster target needs a checkpoint key without braces", cfg.CheckpointKey)
 	}
 	c := &Cluster{cfg: cfg, log: cfg.Logger.With(zap.String("stage", "sink"), zap.String("target_cluster", cfg.Addr)),
-		nodes: map[string]*Standalone{}, tags: map[int]string{}, avoid: map[int]bool{}}
+		nodes: map[string]*Standalone{}, tags: slotTags(), avoid: map[int]bool{}}
 	topo, err := fetchTopology(ctx, &c.cfg, []string{cfg.Addr})
 	if err != nil {
 		return nil, err
@@ -215,11 +215,4 @@ func (c *Cluster) masterSlot(m int) int {
 	return c.topo.firstSlot(m)
 }
 
-func (c *Cluster) tag(slot int) string {
-	t, ok := c.tags[slot]
-	if !ok {
-		t = TagForSlot(slot)
-		c.tags[slot] = t
-	}
-	return t
-}
+func (c *Cluster) tag(slot int) string { return c.tags[slot] }

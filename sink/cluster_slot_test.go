@@ -31,3 +31,12 @@ func TestTagForSlot(t *testing.T) {
 		}
 	}
 }
+
+func TestSlotTags(t *testing.T) {
+	tags := slotTags()
+	for slot, tag := range tags {
+		if got := KeySlot([]byte("k{" + tag + "}")); got != slot {
+			t.Fatalf("slotTags()[%d] = %q, whose slot is %d", slot, tag, got)
+		}
+	}
+}
