@@ -15,10 +15,12 @@ import (
 )
 
 // Cluster is a Writer into a Redis or Valkey cluster: every command is
-// routed by its keys' slot to the master serving it, each batch is applied
-// as one MULTI/EXEC per master, in parallel, each with that master's
-// checkpoint mark (cluster_mark.go), redirections (MOVED, ASK) are followed
-// and the topology read again without losing or repeating a command.
+// routed by its keys' slot to the master serving it; a batch is applied as
+// one MULTI/EXEC per slot (a cluster runs a transaction only within one
+// slot), each with that slot's checkpoint mark (cluster_mark.go), each
+// master's transactions on its one connection, the masters in parallel;
+// redirections (MOVED, ASK) are followed and the topology read again
+// without losing or repeating a command.
 type Cluster struct {
 	cfg   Config
 	log   *zap.Logger
