@@ -1,7 +1,6 @@
 package sink
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 )
@@ -115,5 +114,3 @@ func parseRedirect(msg string) (redirect, bool) {
 	}
 	return redirect{}, false
 }
-
-func equalFoldStr(b []byte, s string) bool { return bytes.EqualFold(b, []byte(s)) }
