@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 RACE_PKGS := ./pkg/spool/... ./pkg/status/... ./internal/faultproxy/... ./protocol/... ./sink/... ./pkg/sentinel/...
 FUZZTIME  ?= 15s
 
-.PHONY: all build servers servers-test test lint unit fuzz fidelity scan-matrix streams demo bench clean
+.PHONY: all build servers servers-test test lint unit fuzz fidelity scan-matrix streams cluster-targets demo bench clean
 
 all: build
 
@@ -61,6 +61,11 @@ fidelity: servers
 # through all 49 version pairs (about a minute); `make test` runs 6 pairs.
 streams: servers
 	REDFERRY_STREAMS=all $(GO) test -count=1 -run '^TestRebuildPendingWithoutMessage$$' ./pkg/replay/
+
+# Standalone sources into clusters with replicas (slot migration, failover,
+# restart under a cross-slot load) for 7 version pairs; `make test` runs one.
+cluster-targets: servers
+	REDFERRY_CLUSTER_MATRIX=1 $(GO) test -count=1 -run '^TestSyncIntoCluster$$' -v -timeout 20m ./pkg/syncer/
 
 demo: build servers
 	bash scripts/demo.sh

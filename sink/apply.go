@@ -195,47 +195,65 @@ type sendResult struct {
 }
 
 var (
-	cmdMulti = protocol.AppendCommandString(nil, "MULTI")
-	cmdExec  = protocol.AppendCommandString(nil, "EXEC")
-	cmdSel0  = protocol.AppendCommandString(nil, "SELECT", "0")
+	cmdMulti  = protocol.AppendCommandString(nil, "MULTI")
+	cmdAsking = protocol.AppendCommandString(nil, "ASKING")
+	cmdExec   = protocol.AppendCommandString(nil, "EXEC")
+	cmdSel0   = protocol.AppendCommandString(nil, "SELECT", "0")
 )
 
 func (s *Standalone) send(ctx context.Context, b *Batch) (sendResult, error) {
 	c := s.conn
 	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	withCP, err := s.writeBatch(c, b)
-	if err != nil {
+	c.writeDeadline()
+	c.writeTx(b, s.cfg.CheckpointKey)
+	if err := c.w.Flush(); err != nil {
 		return sendResult{}, err
 	}
-	return readBatch(c, b, withCP, s.cfg.Addr)
+	return c.readTx(b, s.cfg.CheckpointKey, s.cfg.Addr)
 }
 
-// writeBatch writes b's transaction (MULTI, SELECT StartDB, the commands,
-// [SELECT 0, SET checkpoint], EXEC) in one flush; withCP tells whether the
-// checkpoint is in it, for readBatch.
-func (s *Standalone) writeBatch(c *conn, b *Batch) (withCP bool, err error) {
-	c.writeDeadline()
-	c.scratch = append(c.scratch[:0], cmdMulti...)
-	c.scratch = protocol.AppendCommandString(c.scratch, "SELECT", strconv.Itoa(b.StartDB))
+// writeTx buffers the batch's transaction: [ASKING] MULTI, SELECT StartDB,
+// the commands, [SELECT 0, SET cpKey Checkpoint], EXEC.
+func (c *conn) writeTx(b *Batch, cpKey string) {
+	c.scratch = c.scratch[:0]
+	if b.asking {
+		// Cluster: the transaction writes keys of a slot being imported.
+		c.scratch = append(c.scratch, cmdAsking...)
+	}
+	c.scratch = append(c.scratch, cmdMulti...)
+	if !b.noSelect {
+		c.scratch = protocol.AppendCommandString(c.scratch, "SELECT", strconv.Itoa(b.StartDB))
+	}
 	w := c.w
 	_, _ = w.Write(c.scratch)
 	_, _ = w.Write(b.buf)
-	withCP = b.Checkpoint != nil && s.cfg.CheckpointKey != ""
-	if withCP {
-		c.scratch = append(c.scratch[:0], cmdSel0...)
-		c.scratch = protocol.AppendCommand(c.scratch, []byte("SET"), []byte(s.cfg.CheckpointKey), b.Checkpoint)
+	if b.Checkpoint != nil && cpKey != "" {
+		c.scratch = c.scratch[:0]
+		if !b.noSelect {
+			c.scratch = append(c.scratch, cmdSel0...)
+		}
+		c.scratch = protocol.AppendCommand(c.scratch, []byte("SET"), []byte(cpKey), b.Checkpoint)
 		_, _ = w.Write(c.scratch)
 	}
 	_, _ = w.Write(cmdExec)
-	return withCP, w.Flush()
 }
 
-// readBatch reads the replies of the transaction writeBatch wrote for b.
-// It touches only the connection's reading side, so one goroutine may read
-// a batch while another writes the next.
-func readBatch(c *conn, b *Batch, withCP bool, addr string) (sendResult, error) {
+// readTx reads the replies of a transaction written by writeTx. It
+// touches only the connection's reading side, so one goroutine may read a
+// batch while another writes the next (Window).
+func (c *conn) readTx(b *Batch, cpKey, addr string) (sendResult, error) {
 	var res sendResult
+	if b.asking {
+		c.readDeadline()
+		r, err := c.rr.read()
+		if err != nil {
+			return res, err
+		}
+		if r.isError() {
+			res.ctlErr = "ASKING: " + string(r.Line)
+		}
+	}
 	// MULTI
 	c.readDeadline()
 	r, err := c.rr.read()
@@ -245,13 +263,18 @@ func readBatch(c *conn, b *Batch, withCP bool, addr string) (sendResult, error) 
 	if err := checkNoAuth(r, addr); err != nil {
 		return res, err
 	}
-	if r.isError() {
+	if r.isError() && res.ctlErr == "" {
 		res.ctlErr = "MULTI: " + string(r.Line)
 	}
+	withCP := b.Checkpoint != nil && cpKey != ""
 	n := b.Len()
-	total := 1 + n // SELECT StartDB + commands
+	sel := 1 // SELECT StartDB before the commands, SELECT 0 before the checkpoint
+	if b.noSelect {
+		sel = 0
+	}
+	total := sel + n
 	if withCP {
-		total += 2
+		total += sel + 1
 	}
 	for j := 0; j < total; j++ {
 		c.readDeadline()
@@ -262,13 +285,13 @@ func readBatch(c *conn, b *Batch, withCP bool, addr string) (sendResult, error) 
 		if !r.isError() {
 			continue
 		}
-		if i := j - 1; i >= 0 && i < n {
+		if i := j - sel; i >= 0 && i < n {
 			if res.queueErrs == nil {
 				res.queueErrs = cmdErrs{}
 			}
 			res.queueErrs[i] = string(r.Line)
 		} else if res.ctlErr == "" {
-			res.ctlErr = ctlName(j, n) + ": " + string(r.Line)
+			res.ctlErr = ctlName(j, n, sel) + ": " + string(r.Line)
 		}
 	}
 	c.readDeadline()
@@ -285,24 +308,26 @@ func readBatch(c *conn, b *Batch, withCP bool, addr string) (sendResult, error) 
 		res.ctlErr = "EXEC: transaction discarded"
 	default:
 		for k, msg := range r.Errs {
-			if i := k - 1; i >= 0 && i < n {
+			if i := k - sel; i >= 0 && i < n {
 				if res.execErrs == nil {
 					res.execErrs = cmdErrs{}
 				}
 				res.execErrs[i] = msg
 			} else if res.ctlErr == "" {
-				res.ctlErr = ctlName(k, n) + ": " + msg
+				res.ctlErr = ctlName(k, n, sel) + ": " + msg
 			}
 		}
 	}
 	return res, nil
 }
 
-func ctlName(j, n int) string {
+// ctlName names our own command at reply j of a transaction of n commands
+// (sel: 1 with the SELECTs, 0 without).
+func ctlName(j, n, sel int) string {
 	switch {
-	case j == 0:
+	case j < sel:
 		return "SELECT <StartDB>"
-	case j == n+1:
+	case sel == 1 && j == n+1:
 		return "SELECT 0 (checkpoint)"
 	default:
 		return "SET <checkpoint key>"

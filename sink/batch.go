@@ -20,6 +20,15 @@ type Batch struct {
 	buf  []byte
 	ends []int   // ends[i]: end of command i in buf
 	offs []int64 // offs[i]: source offset of command i
+	// asking: a cluster sink sends ASKING before the transaction.
+	asking bool
+	// noSelect: a cluster sink's transaction all in db 0, sent without
+	// the SELECTs (a cluster connection stays in db 0).
+	noSelect bool
+	// atomic: runs of commands the source applied as one (MULTI/EXEC,
+	// scripts), which a cluster cannot when they span slots.
+	atomic []atomicSpan
+	open   int // 1 + the index where the open atomic run starts; 0: none
 }
 
 // Reset empties the batch, keeping its buffers.
@@ -29,6 +38,10 @@ func (b *Batch) Reset() {
 	b.buf = b.buf[:0]
 	b.ends = b.ends[:0]
 	b.offs = b.offs[:0]
+	b.asking = false
+	b.noSelect = false
+	b.atomic = b.atomic[:0]
+	b.open = 0
 }
 
 // Add encodes a command. offset is the source position it stands for: the

@@ -20,7 +20,7 @@ import (
 //
 // A Pipeline is used by one goroutine; done callbacks run on another.
 type Pipeline struct {
-	s *Standalone
+	s batchApplier
 
 	mu     sync.Mutex
 	err    error         // first failure: the pipeline sends nothing more
@@ -28,12 +28,19 @@ type Pipeline struct {
 	flying *Batch        // the batch applied last (or being applied)
 }
 
+// batchApplier is the sink a Pipeline writes through.
+type batchApplier interface {
+	Apply(ctx context.Context, b *Batch) error
+}
+
 // ErrPipelineFailed wraps the error of an earlier batch, returned by the
 // calls after it.
 var ErrPipelineFailed = errors.New("sink: an earlier batch failed")
 
 // NewPipeline returns a Pipeline writing through s.
-func (s *Standalone) NewPipeline() *Pipeline {
+func (s *Standalone) NewPipeline() *Pipeline { return newPipeline(s) }
+
+func newPipeline(s batchApplier) *Pipeline {
 	idle := make(chan struct{})
 	close(idle)
 	return &Pipeline{s: s, idle: idle, flying: &Batch{}}

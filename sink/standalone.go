@@ -32,7 +32,12 @@ type Config struct {
 	OnError string
 	// OnSkipped, when set, is called for each command skipped with OnError
 	// "log" (to count it), on the goroutine running Apply.
-	OnSkipped              func(*TargetError)
+	OnSkipped func(*TargetError)
+	// OnCrossSlot is for a cluster target: what to do with a source
+	// transaction (MULTI/EXEC, a script) writing keys in different slots,
+	// which a cluster cannot apply atomically: "stop" (default: an error
+	// naming it) or "split" (applied one slot at a time).
+	OnCrossSlot            string
 	DialTimeout, IOTimeout time.Duration // defaults 5 s, 30 s
 	Logger                 *zap.Logger
 }
@@ -41,6 +46,12 @@ type Config struct {
 const (
 	OnErrorStop = "stop"
 	OnErrorLog  = "log"
+)
+
+// OnCrossSlot values.
+const (
+	OnCrossSlotStop  = "stop"
+	OnCrossSlotSplit = "split"
 )
 
 func (c *Config) validate() error {
@@ -52,6 +63,11 @@ func (c *Config) validate() error {
 	case "", OnErrorStop, OnErrorLog:
 	default:
 		errs = append(errs, fmt.Errorf("OnError: %q is neither %q nor %q", c.OnError, OnErrorStop, OnErrorLog))
+	}
+	switch c.OnCrossSlot {
+	case "", OnCrossSlotStop, OnCrossSlotSplit:
+	default:
+		errs = append(errs, fmt.Errorf("OnCrossSlot: %q is neither %q nor %q", c.OnCrossSlot, OnCrossSlotStop, OnCrossSlotSplit))
 	}
 	if c.DialTimeout < 0 || c.IOTimeout < 0 {
 		errs = append(errs, errors.New("DialTimeout, IOTimeout: negative"))
@@ -79,18 +95,7 @@ func NewStandalone(ctx context.Context, cfg Config) (*Standalone, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.OnError == "" {
-		cfg.OnError = OnErrorStop
-	}
-	if cfg.DialTimeout == 0 {
-		cfg.DialTimeout = 5 * time.Second
-	}
-	if cfg.IOTimeout == 0 {
-		cfg.IOTimeout = 30 * time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
+	cfg.setDefaults()
 	s := &Standalone{cfg: cfg, log: cfg.Logger.With(zap.String("stage", "sink"), zap.String("target", cfg.Addr))}
 	c, err := dial(ctx, &s.cfg)
 	if err != nil {

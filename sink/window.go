@@ -52,11 +52,10 @@ type Window struct {
 }
 
 type flight struct {
-	b      *Batch
-	size   int
-	withCP bool
-	done   func(error)
-	werr   error // not written (or not wholly): the outcome without reading
+	b    *Batch
+	size int
+	done func(error)
+	werr error // not written (or not wholly): the outcome without reading
 }
 
 // ErrNoFence: the target does not tell the connection's client id or does
@@ -204,12 +203,19 @@ func (w *Window) writeLoop() {
 		w.mu.Unlock()
 		if err != nil {
 			f.werr = fmt.Errorf("%w: not sent: %w", ErrWindowFailed, err)
-		} else if f.withCP, err = w.s.writeBatch(w.c, f.b); err != nil {
+		} else if err = w.write(f.b); err != nil {
 			f.werr = fmt.Errorf("sink: writing a batch to %s: %w", w.s.cfg.Addr, err)
 			w.fail(f.werr, true)
 		}
 		w.readq <- f
 	}
+}
+
+// write sends b's transaction in one flush.
+func (w *Window) write(b *Batch) error {
+	w.c.writeDeadline()
+	w.c.writeTx(b, w.s.cfg.CheckpointKey)
+	return w.c.w.Flush()
 }
 
 func (w *Window) readLoop() {
@@ -223,7 +229,7 @@ func (w *Window) readLoop() {
 			if broken {
 				err = fmt.Errorf("%w: its outcome is unknown: the connection failed", ErrWindowFailed)
 			} else {
-				res, rerr := readBatch(w.c, f.b, f.withCP, w.s.cfg.Addr)
+				res, rerr := w.c.readTx(f.b, w.s.cfg.CheckpointKey, w.s.cfg.Addr)
 				if rerr != nil {
 					err = fmt.Errorf("sink: reading a batch's replies from %s: %w", w.s.cfg.Addr, rerr)
 					w.fail(err, true)

@@ -96,18 +96,29 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 	if err := interlock.CheckRestore(ctx, interlock.Endpoint{Name: dst.String(), Client: ctlOpts}); err != nil {
 		return err
 	}
-	ctl := server.NewClient(ctlOpts)
-	defer ctl.Close()
-	deleteFirst, err := prepareTarget(ctx, ctl, cfg, dst.String())
-	if err != nil {
-		return err
-	}
-	st, err := sink.NewStandalone(ctx, targetSinkConfig(dst, ctlOpts, sink.Config{Username: dst.Username, Password: dst.Password, TLS: dstTLS,
-		OnError: cfg.OnTargetError, DialTimeout: cfg.DialTimeout, IOTimeout: cfg.IOTimeout, Logger: log}))
+	st, err := sink.Open(ctx, targetSinkConfig(dst, ctlOpts, sink.Config{Username: dst.Username, Password: dst.Password, TLS: dstTLS,
+		OnError: cfg.OnTargetError, OnCrossSlot: cfg.OnCrossSlot, DialTimeout: cfg.DialTimeout, IOTimeout: cfg.IOTimeout, Logger: log}))
 	if err != nil {
 		return fmt.Errorf("target %s: %w", dst, err)
 	}
 	defer st.Close()
+	// The emptiness check and the flush cover every master of a cluster.
+	addrs := []string{ctlOpts.Addr}
+	if cl, ok := st.(*sink.Cluster); ok {
+		addrs = cl.Masters()
+	}
+	var ctls []*redis.Client
+	for _, addr := range addrs {
+		o := ctlOpts
+		o.Addr = addr
+		c := server.NewClient(o)
+		defer c.Close()
+		ctls = append(ctls, c)
+	}
+	deleteFirst, err := prepareTarget(ctx, ctls, cfg, dst.String())
+	if err != nil {
+		return err
+	}
 
 	policy, err := cfg.UnholdablePolicy()
 	if err != nil {
@@ -204,27 +215,31 @@ func openSnapshot(file string) (io.ReadCloser, int64, error) {
 // prepareTarget applies --flush-target / --merge as sync does: a target
 // that holds keys needs one of them. It returns whether keys must be
 // deleted before they are written (merge).
-func prepareTarget(ctx context.Context, c *redis.Client, cfg config.Config, name string) (deleteFirst bool, err error) {
-	info, err := c.Info(ctx, "keyspace").Result()
-	if err != nil {
-		return false, fmt.Errorf("INFO keyspace on the target %s: %w", name, err)
-	}
+func prepareTarget(ctx context.Context, ctls []*redis.Client, cfg config.Config, name string) (deleteFirst bool, err error) {
 	var n int64
-	for _, line := range strings.Split(info, "\n") {
-		_, rest, ok := strings.Cut(strings.TrimSpace(line), ":keys=")
-		if !ok {
-			continue
+	for _, c := range ctls {
+		info, err := c.Info(ctx, "keyspace").Result()
+		if err != nil {
+			return false, fmt.Errorf("INFO keyspace on the target %s: %w", name, err)
 		}
-		v, _, _ := strings.Cut(rest, ",")
-		k, _ := strconv.ParseInt(v, 10, 64)
-		n += k
+		for _, line := range strings.Split(info, "\n") {
+			_, rest, ok := strings.Cut(strings.TrimSpace(line), ":keys=")
+			if !ok {
+				continue
+			}
+			v, _, _ := strings.Cut(rest, ",")
+			k, _ := strconv.ParseInt(v, 10, 64)
+			n += k
+		}
 	}
 	switch {
 	case n == 0:
 		return false, nil
 	case cfg.FlushTarget:
-		if err := c.FlushAll(ctx).Err(); err != nil {
-			return false, fmt.Errorf("FLUSHALL on the target %s: %w", name, err)
+		for _, c := range ctls {
+			if err := c.FlushAll(ctx).Err(); err != nil {
+				return false, fmt.Errorf("FLUSHALL on the target %s: %w", name, err)
+			}
 		}
 		return false, nil
 	case cfg.Merge:

@@ -63,6 +63,7 @@ type Config struct {
 	Name string `toml:"name" help:"name of this sync, for the default checkpoint key; give each sync into the same target its own"`
 
 	OnTargetError string `toml:"on-target-error" help:"a command the target rejects: stop (default) or log and go on"`
+	OnCrossSlot   string `toml:"on-cross-slot" help:"a cluster target and a source transaction or script writing keys in different slots: stop (default) or split (apply it one slot at a time, not atomically)"`
 	OnFullResync  string `toml:"on-full-resync" help:"the source cannot continue and sends a new snapshot: flush (empty the target, resync) or stop"`
 	ReplayPublish bool   `toml:"replay-publish" help:"replay PUBLISH commands of the stream to the target"`
 	// ReplayMode: how snapshot keys are written (see transform.ModeAuto).
@@ -107,6 +108,7 @@ func Default() Config {
 		Checkpoint:    "target",
 		Name:          "default",
 		OnTargetError: "stop",
+		OnCrossSlot:   "stop",
 		OnFullResync:  "flush",
 
 		ReplayMode: "auto",
@@ -160,6 +162,7 @@ func (c *Config) Validate() error {
 	}
 	oneOf("checkpoint", c.Checkpoint, "target", "file")
 	oneOf("on-target-error", c.OnTargetError, "stop", "log")
+	oneOf("on-cross-slot", c.OnCrossSlot, "stop", "split")
 	oneOf("on-full-resync", c.OnFullResync, "flush", "stop")
 	oneOf("replay-mode", c.ReplayMode, "auto", "commands", "restore")
 	if c.OnUnknownModule != "" {

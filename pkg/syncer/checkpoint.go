@@ -27,7 +27,7 @@ type checkpointStore interface {
 	Reset(ctx context.Context) error
 }
 
-type targetStore struct{ sink *sink.Standalone }
+type targetStore struct{ sink sink.Writer }
 
 func (t *targetStore) Load(ctx context.Context) (checkpoint.State, bool, error) {
 	b, err := t.sink.LoadCheckpoint(ctx)

@@ -12,6 +12,9 @@ import (
 // targetKeyCount counts the keys of every db of the target, or with
 // filter-dbs of the dbs the sync writes to (the others are not its concern).
 func (s *Syncer) targetKeyCount(ctx context.Context) (int64, error) {
+	if cl := s.targetCluster(); cl != nil {
+		return s.clusterKeyCount(ctx, cl)
+	}
 	info, err := server.Fetch(ctx, s.targetCtl)
 	if err != nil {
 		return 0, fmt.Errorf("the target %s: %w", s.opt.TargetName, err)
@@ -31,6 +34,9 @@ func (s *Syncer) targetKeyCount(ctx context.Context) (int64, error) {
 // flushTarget empties the target: every db, or with filter-dbs the dbs the
 // sync writes to.
 func (s *Syncer) flushTarget(ctx context.Context) error {
+	if cl := s.targetCluster(); cl != nil {
+		return s.flushCluster(ctx, cl)
+	}
 	dbs := s.opt.Filter.SourceDBs()
 	if dbs == nil {
 		if err := s.targetCtl.FlushAll(ctx).Err(); err != nil {

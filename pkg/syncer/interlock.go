@@ -38,7 +38,7 @@ func (s *Syncer) prepare(ctx context.Context) error {
 			return err
 		}
 	}
-	if s.opt.LegacyCheckpointKey != "" {
+	if s.opt.LegacyCheckpointKey != "" && s.targetCluster() == nil {
 		if err := s.adoptLegacyCheckpoint(ctx); err != nil {
 			return err
 		}

@@ -43,6 +43,7 @@ type Options struct {
 	ReplayMode                string
 	ReplayPublish             bool
 	OnTargetError             string // "stop" or "log"
+	OnCrossSlot               string // cluster target: "stop" or "split" (sink.Config.OnCrossSlot)
 	OnFullResync              string // "stop" or "flush"
 	BatchCommands, BatchBytes int
 	FlushTarget, Merge, Once  bool
@@ -133,7 +134,7 @@ func OptionsFromConfig(cfg config.Config, log *zap.Logger) (Options, error) {
 	o := Options{Filter: filter, Limits: ratelimit.New(cfg.MaxOpsPerSecond, cfg.MaxBytesPerSecond), Source: src, Target: dst, SourceName: srcEP.String(), TargetName: dstEP.String(),
 		ListeningPort: cfg.ListeningPort, SourcePSyncCommand: cfg.SourcePSyncCommand, StateDir: cfg.StateDir, SegmentBytes: cfg.SegmentBytes, MaxSpoolBytes: cfg.MaxSpoolBytes,
 		ReplayMode: cfg.ReplayMode, Unholdable: policy, ReplayPublish: cfg.ReplayPublish,
-		OnTargetError: cfg.OnTargetError, OnFullResync: cfg.OnFullResync, BatchCommands: cfg.BatchCommands,
+		OnTargetError: cfg.OnTargetError, OnCrossSlot: cfg.OnCrossSlot, OnFullResync: cfg.OnFullResync, BatchCommands: cfg.BatchCommands,
 		BatchBytes: cfg.BatchBytes, FlushTarget: cfg.FlushTarget, Merge: cfg.Merge, Once: cfg.Once, Logger: log}
 	if cfg.Checkpoint == "target" {
 		o.CheckpointKey = checkpointKey(cfg)

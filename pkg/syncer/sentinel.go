@@ -214,7 +214,9 @@ func (s *Syncer) followTargetFailover(ctx context.Context, cause error) error {
 			zap.String("old_master", old), zap.Duration("in", wait), zap.Error(cause))
 	}
 	s.tracker.AddReconnect()
-	s.target.Disconnect()
+	if st, ok := s.target.(*sink.Standalone); ok { // a sentinel names standalone masters
+		st.Disconnect()
+	}
 	// The control client's pooled connections may lead to the old master.
 	ctl := s.opt.Target
 	ctl.PoolSize = 2

@@ -64,7 +64,8 @@ func (a *applier) openSnapshotWindow(ctx context.Context, from int64) (*snapshot
 	if depth == 0 {
 		depth = defaultSnapshotWindow
 	}
-	if depth <= 1 {
+	st, standalone := a.s.target.(*sink.Standalone)
+	if depth <= 1 || !standalone { // a cluster target writes its masters in parallel already
 		return nil, nil
 	}
 	// The batch before (the replay's first checkpoint) went on the other
@@ -72,7 +73,7 @@ func (a *applier) openSnapshotWindow(ctx context.Context, from int64) (*snapshot
 	if err := a.wait(ctx); err != nil {
 		return nil, err
 	}
-	win, err := a.s.target.NewWindow(ctx, depth, windowBytesFactor*a.s.opt.BatchBytes)
+	win, err := st.NewWindow(ctx, depth, windowBytesFactor*a.s.opt.BatchBytes)
 	if errors.Is(err, sink.ErrNoFence) {
 		a.log.Info("applying the snapshot one batch at a time: with several in flight a failed connection must be "+
 			"fenced, which needs CLIENT ID and CLIENT KILL on the target (+client|id +client|kill)", zap.Error(err))

@@ -118,8 +118,10 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 			db = n
 		case equalFold(cmd.Args[0], "multi"):
 			inMulti = true
+			a.batch.BeginAtomic()
 		case equalFold(cmd.Args[0], "exec"):
 			inMulti = false
+			a.batch.EndAtomic()
 		}
 		if err := a.filterAndTranslate(tr, cmd, offset, db); err != nil {
 			return fmt.Errorf("stream offset %d: %w", offset, err)

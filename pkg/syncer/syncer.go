@@ -31,7 +31,7 @@ type Syncer struct {
 	tracker *status.Tracker
 
 	spool     *spool.Spool
-	target    *sink.Standalone
+	target    sink.Writer   // a Standalone, or a Cluster when the target is a cluster node
 	targetCtl *redis.Client // control plane: emptiness checks, FLUSHALL
 	sourceCtl *redis.Client // control plane: INFO
 	// sourceInfo is what the source is, for commands whose meaning changed
@@ -88,7 +88,7 @@ func New(ctx context.Context, opt Options) (_ *Syncer, err error) {
 		return nil, err
 	}
 	sinkCfg := sink.Config{Addr: opt.Target.Addr, Username: opt.Target.Username,
-		Password: opt.Target.Password, TLS: opt.Target.TLS, CheckpointKey: opt.CheckpointKey, OnError: opt.OnTargetError,
+		Password: opt.Target.Password, TLS: opt.Target.TLS, CheckpointKey: opt.CheckpointKey, OnError: opt.OnTargetError, OnCrossSlot: opt.OnCrossSlot,
 		DialTimeout: opt.Target.DialTimeout, IOTimeout: opt.Target.IOTimeout, Logger: s.log,
 		OnSkipped: func(*sink.TargetError) {
 			s.tracker.AddTargetErrors(1)

@@ -19,10 +19,10 @@ import (
 // connectTarget connects to the target, waiting with backoff while it is
 // unreachable or restarting: a target down at startup is a reason to wait,
 // not to exit. Refused credentials end the wait at once.
-func connectTarget(ctx context.Context, log *zap.Logger, name string, cfg sink.Config) (*sink.Standalone, error) {
+func connectTarget(ctx context.Context, log *zap.Logger, name string, cfg sink.Config) (sink.Writer, error) {
 	var bo retry.Backoff
 	for attempt := 1; ; attempt++ {
-		t, err := sink.NewStandalone(ctx, cfg)
+		t, err := sink.Open(ctx, cfg)
 		if err == nil {
 			return t, nil
 		}

@@ -1,0 +1,95 @@
+package syncer
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/sink"
+)
+
+// targetCluster is the target as a cluster; nil for a standalone target.
+func (s *Syncer) targetCluster() *sink.Cluster {
+	cl, _ := s.target.(*sink.Cluster)
+	return cl
+}
+
+// forEachMaster runs f with a control client of each master of the target cluster.
+func (s *Syncer) forEachMaster(ctx context.Context, cl *sink.Cluster, f func(addr string, c *redis.Client) error) error {
+	for _, addr := range cl.Masters() {
+		o := s.opt.Target
+		o.Addr, o.PoolSize = addr, 1
+		c := server.NewClient(o)
+		err := f(addr, c)
+		_ = c.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// clusterKeyCount is targetKeyCount summed over the masters.
+func (s *Syncer) clusterKeyCount(ctx context.Context, cl *sink.Cluster) (int64, error) {
+	var n int64
+	err := s.forEachMaster(ctx, cl, func(addr string, c *redis.Client) error {
+		info, err := server.Fetch(ctx, c)
+		if err != nil {
+			return fmt.Errorf("the target cluster's master %s: %w", addr, err)
+		}
+		dbs := s.opt.Filter.SourceDBs()
+		if dbs == nil {
+			n += info.Keys()
+			return nil
+		}
+		for _, db := range dbs {
+			to, _ := s.opt.Filter.TargetDB(db)
+			n += info.Keyspace[to]
+		}
+		return nil
+	})
+	return n, err
+}
+
+// flushCluster is flushTarget on every master; the checkpoint marks go
+// with the data (FLUSHALL), or are deleted with filter-dbs.
+func (s *Syncer) flushCluster(ctx context.Context, cl *sink.Cluster) error {
+	dbs := s.opt.Filter.SourceDBs()
+	return s.forEachMaster(ctx, cl, func(addr string, c *redis.Client) error {
+		if dbs == nil {
+			if err := c.FlushAll(ctx).Err(); err != nil {
+				return fmt.Errorf("FLUSHALL on the target cluster's master %s: %w", addr, err)
+			}
+			return nil
+		}
+		conn := c.Conn()
+		defer conn.Close()
+		for _, db := range dbs {
+			to, _ := s.opt.Filter.TargetDB(db)
+			if err := conn.Select(ctx, to).Err(); err != nil {
+				return fmt.Errorf("SELECT %d on the target cluster's master %s: %w", to, addr, err)
+			}
+			if err := conn.FlushDB(ctx).Err(); err != nil {
+				return fmt.Errorf("FLUSHDB of db %d on the target cluster's master %s: %w", to, addr, err)
+			}
+		}
+		if s.opt.CheckpointKey == "" {
+			return nil
+		}
+		if err := conn.Select(ctx, 0).Err(); err != nil {
+			return fmt.Errorf("SELECT 0 on the target cluster's master %s: %w", addr, err)
+		}
+		keys, err := sink.ClusterMarkKeys(ctx, conn, s.opt.CheckpointKey)
+		if err != nil {
+			return fmt.Errorf("the target cluster's master %s: %w", addr, err)
+		}
+		for _, k := range keys {
+			if err := conn.Del(ctx, k).Err(); err != nil {
+				return fmt.Errorf("deleting the checkpoint key %s on the target cluster's master %s: %w", k, addr, err)
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,235 @@
+package sink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redferry/redferry/pkg/checkpoint"
+	"github.com/redferry/redferry/pkg/server"
+)
+
+// Exactly-once into a cluster: why every slot keeps its own mark, and how
+// a restart reads them.
+//
+// A cluster runs a MULTI/EXEC only when all its keys are in one slot. A
+// batch is therefore split into one transaction per slot (all the slot's
+// commands of the batch, in order), and each transaction ends with a SET
+// of that slot's mark: <checkpoint key>{tag}, the tag chosen so that the
+// mark hashes to the slot. A master's transactions are written together
+// on its one connection; the masters are written in parallel.
+//
+// A mark says Upto where the source position (a stream offset, or during
+// the snapshot the first key not complete, as in checkpoint.State) up to
+// which every command of its slot has been applied. It is written in the
+// same transaction as the commands, so it is exact for its slot whatever
+// happens to the others, and it lives in its slot: when the slot moves to
+// another master (a migration, a failover), the mark moves with the data
+// it describes. A restart skips, command by command, what the mark of the
+// command's slot covers.
+//
+// Where to resume from: once every transaction of a batch is applied, the
+// mark of one slot (the checkpoint key's own slot) is written with Done,
+// the batch's checkpoint. A restart resumes from the newest Done: every
+// batch up to it is wholly applied, in every slot; what comes after it is skipped or
+// applied slot by slot, so a crash between the masters' transactions of a
+// batch applies nothing twice and loses nothing. Done is written after
+// every batch, so the spool and the source's backlog hold what a restart
+// needs.
+//
+// A broadcast (FLUSHALL, FLUSHDB, FUNCTION, SCRIPT) goes to every master
+// once everything before it in the batch is applied, with a mark claiming
+// all the master's slots (Slots): a FLUSHALL removes the marks of the
+// master's other slots, and the claim stands for them. A command moving a
+// value between slots (cluster_move.go) is applied the same way, once what
+// precedes it is applied, one transaction per slot it writes to.
+type mark struct {
+	Version int      `json:"v"`
+	Upto    position `json:"upto"`
+	// Done: the checkpoint of the last batch wholly applied (checkpoint.State
+	// bytes), in the mark of the done slot.
+	Done []byte `json:"done,omitempty"`
+	// Slots: Upto holds for all these slots too (a broadcast's mark).
+	Slots string `json:"slots,omitempty"`
+	// Nonce makes every mark written unique, so that reading it back
+	// tells whether a transaction whose reply was lost was applied.
+	Nonce uint64 `json:"n"`
+}
+
+// position is where a mark stands: in the snapshot (Off: the first key not
+// complete) or in the stream (Off: the last offset applied).
+type position struct {
+	Streaming bool  `json:"s"`
+	Off       int64 `json:"o"`
+}
+
+// positionOf reads the position of an encoded checkpoint.State.
+func positionOf(cp []byte) (position, error) {
+	phase, off, snapPos, err := checkpoint.Position(cp)
+	if err != nil {
+		return position{}, err
+	}
+	if phase == checkpoint.PhaseSnapshotReplay {
+		return position{Off: snapPos}, nil
+	}
+	return position{Streaming: true, Off: off}, nil
+}
+
+func (p position) less(q position) bool {
+	if p.Streaming != q.Streaming {
+		return q.Streaming
+	}
+	return p.Off < q.Off
+}
+
+// covers reports whether a command at off (a stream offset when streaming,
+// else its key's snapshot position) is applied under p.
+func (p position) covers(streaming bool, off int64) bool {
+	switch {
+	case p.Streaming && !streaming:
+		return true // the whole snapshot is applied
+	case p.Streaming:
+		return off <= p.Off
+	case streaming:
+		return false
+	default:
+		return off < p.Off
+	}
+}
+
+// marks is what the marks in the target say, read once at start: the
+// watermark of every slot.
+type marks struct {
+	slot [numSlots]position
+	has  [numSlots]bool
+	max  position
+	// deleted: snapshot positions of half-applied keys already deleted
+	// before being rebuilt.
+	deleted map[int64]bool
+}
+
+func (m *marks) raise(s int, p position) {
+	if !m.has[s] || m.slot[s].less(p) {
+		m.slot[s], m.has[s] = p, true
+	}
+	if m.max.less(p) {
+		m.max = p
+	}
+}
+
+// covered reports whether the command at off in slot is applied.
+func (m *marks) covered(slot int, streaming bool, off int64) bool {
+	return m != nil && m.has[slot] && m.slot[slot].covers(streaming, off)
+}
+
+// halfApplied reports whether the snapshot key at off, in slot, may be half
+// applied: the mark of its slot stopped at it (a big key spans batches).
+func (m *marks) halfApplied(slot int, streaming bool, off int64) bool {
+	if m == nil || streaming || !m.has[slot] || m.slot[slot].Streaming || m.slot[slot].Off != off || m.deleted[off] {
+		return false
+	}
+	return true
+}
+
+// loadMarks reads every mark of this checkpoint key on every master (SCAN
+// of db 0 on each node) and returns the watermarks and the checkpoint to
+// resume from (the newest Done).
+func loadMarks(ctx context.Context, cfg *Config, topo *topology) (*marks, []byte, error) {
+	m := &marks{deleted: map[int64]bool{}}
+	var resume []byte
+	var resumeAt position
+	found := false
+	for _, addr := range topo.masters {
+		err := scanMarks(ctx, cfg, addr, func(key string, mk mark) error {
+			found = true
+			m.raise(KeySlot([]byte(key)), mk.Upto)
+			ranges, err := parseSlotRanges(mk.Slots)
+			if err != nil {
+				return fmt.Errorf("sink: the checkpoint mark %s on %s: %w", key, addr, err)
+			}
+			for _, r := range ranges {
+				for s := r[0]; s <= r[1]; s++ {
+					m.raise(s, mk.Upto)
+				}
+			}
+			if mk.Done == nil {
+				return nil
+			}
+			p, err := positionOf(mk.Done)
+			if err != nil {
+				return fmt.Errorf("sink: the checkpoint in the mark %s on %s: %w (delete the marks to start a new full sync)", key, addr, err)
+			}
+			if resume == nil || resumeAt.less(p) {
+				resume, resumeAt = mk.Done, p
+			}
+			// Done: that batch was applied in every slot.
+			for s := range numSlots {
+				m.raise(s, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if !found {
+		return nil, nil, nil
+	}
+	return m, resume, nil
+}
+
+// markPattern matches every checkpoint key of this sync (a master's, and
+// those written through ASKING).
+func markPattern(key string) string {
+	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
+	return r.Replace(key) + "{*}*"
+}
+
+func scanMarks(ctx context.Context, cfg *Config, addr string, f func(key string, mk mark) error) error {
+	c := server.NewClient(server.ClientOptions{Addr: addr, Username: cfg.Username, Password: cfg.Password, TLS: cfg.TLS,
+		DialTimeout: cfg.DialTimeout, IOTimeout: cfg.IOTimeout, PoolSize: 1})
+	defer c.Close()
+	keys, err := ClusterMarkKeys(ctx, c, cfg.CheckpointKey)
+	if err != nil {
+		return fmt.Errorf("sink: reading the checkpoint marks on %s: %w", addr, err)
+	}
+	for _, k := range keys {
+		v, err := c.Get(ctx, k).Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue // moved or deleted since the SCAN
+		}
+		if err != nil {
+			return fmt.Errorf("sink: reading the checkpoint mark %s on %s: %w", k, addr, err)
+		}
+		var mk mark
+		if err := json.Unmarshal(v, &mk); err != nil || mk.Version != 1 {
+			return fmt.Errorf("sink: the checkpoint key %s on %s does not hold a cluster checkpoint mark "+
+				"(delete it to start a new full sync): %v", k, addr, err)
+		}
+		if err := f(k, mk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ClusterMarkKeys lists the checkpoint marks of checkpointKey in the db
+// selected on one cluster node.
+func ClusterMarkKeys(ctx context.Context, c redis.Cmdable, checkpointKey string) ([]string, error) {
+	var out []string
+	var cursor uint64
+	for {
+		keys, next, err := c.Scan(ctx, cursor, markPattern(checkpointKey), 1000).Result()
+		if err != nil {
+			return nil, fmt.Errorf("SCAN for the checkpoint marks: %w", err)
+		}
+		out = append(out, keys...)
+		if cursor = next; cursor == 0 {
+			return out, nil
+		}
+	}
+}
