@@ -98,12 +98,14 @@ func compare(t *testing.T, src, dst *redistest.Server) {
 }
 
 // TestRestorePairs: every same-version and upgrade pair RESTOREs (all keys
-// of a filled server, a PEL naming a deleted entry, hash field TTLs), and
-// a downgrade rebuilds by commands; the target then equals the source.
+// of a filled server, a PEL naming a deleted entry, hash field TTLs); a
+// downgrade or a Redis ↔ Valkey 9 pair RESTOREs the values re-encoded for
+// the target and rebuilds the rest (streams, field TTLs) by commands; the
+// target then equals the source.
 func TestRestorePairs(t *testing.T) {
 	pairs := []struct {
 		src, dst string
-		restore  bool // RESTORE expected (else every key rebuilt)
+		restore  bool // RESTORE of the snapshot's payloads expected (else re-encoded ones)
 	}{
 		{redistest.Redis60, redistest.Redis60, true},
 		{redistest.Redis60, redistest.Redis70, true},
@@ -122,6 +124,10 @@ func TestRestorePairs(t *testing.T) {
 		{redistest.Redis80, redistest.Redis70, false},
 		{redistest.Redis80, redistest.Redis86, true},
 		{redistest.Redis86, redistest.Redis806, false},
+		{redistest.Redis80, redistest.Redis60, false},
+		{redistest.Valkey91, redistest.Redis70, false},
+		{redistest.Redis806, redistest.Valkey91, false},
+		{redistest.Redis86, redistest.Valkey81, false},
 	}
 	for _, p := range pairs {
 		t.Run(p.src+"->"+p.dst, func(t *testing.T) {
@@ -136,8 +142,11 @@ func TestRestorePairs(t *testing.T) {
 			stats := loadInto(t, data, dst, replay.SnapshotOptions{})
 			t.Logf("%+v", stats)
 			// Small strings are SET even where RESTORE works (cheaper for the target).
-			if p.restore && stats.Restored == 0 || !p.restore && stats.Restored != 0 {
+			if stats.Restored == 0 || p.restore && stats.Reencoded != 0 || !p.restore && stats.Reencoded != stats.Restored {
 				t.Fatalf("stats %+v, want restore=%v", stats, p.restore)
+			}
+			if !p.restore && stats.Rebuilt == 0 {
+				t.Fatalf("stats %+v: streams must be rebuilt by commands", stats)
 			}
 			compare(t, src, dst)
 		})

@@ -1,0 +1,136 @@
+package transform
+
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/redferry/redferry/rdbparse"
+)
+
+// The plain RDB object types, which every supported server (Redis 6.0 to
+// 8.6, Valkey 8.1 and 9.x) still loads and converts to its own compact
+// encodings as it loads them (rdbLoadObject: intset, listpack, quicklist).
+const (
+	rdbTypeString = 0
+	rdbTypeList   = 1 // a linked list, element by element
+	rdbTypeSet    = 2
+	rdbTypeHash   = 4
+	rdbTypeZSet2  = 5 // members with binary (little endian) double scores
+)
+
+// encodeHeadRoom is the room kept in front of the value for its type byte
+// and element count (an RDB length takes at most 9 bytes), known only
+// once the key ends.
+const encodeHeadRoom = 1 + 9
+
+// payloadEncoder serializes a key's value, from its decoded events, into a
+// plain RDB object type, so that a target whose RESTORE cannot read the
+// snapshot's own payload (an older RDB version, or the other family:
+// Redis ↔ Valkey) loads it anyway: one RESTORE costs the target far less
+// CPU than parsing the commands that rebuild the key element by element.
+//
+// Only strings, lists, sets, sorted sets and hashes without field TTLs are
+// encoded; anything else (streams, field TTLs, module values) or a value
+// larger than limit makes the encoder give up on the key (ok false), and
+// the key is rebuilt by commands.
+type payloadEncoder struct {
+	limit int
+	buf   []byte // encodeHeadRoom bytes, then the elements
+	typ   byte
+	count uint64 // elements (strings: bytes) so far
+	ok    bool
+}
+
+// begin starts a key of type t; ok tells whether it can be encoded.
+func (p *payloadEncoder) begin(t rdbparse.ValueType) bool {
+	p.buf = append(p.buf[:0], make([]byte, encodeHeadRoom)...)
+	p.count = 0
+	p.ok = true
+	switch t {
+	case rdbparse.TypeString:
+		p.typ = rdbTypeString
+	case rdbparse.TypeList:
+		p.typ = rdbTypeList
+	case rdbparse.TypeSet:
+		p.typ = rdbTypeSet
+	case rdbparse.TypeZSet:
+		p.typ = rdbTypeZSet2
+	case rdbparse.TypeHash:
+		p.typ = rdbTypeHash
+	default:
+		p.ok = false
+	}
+	return p.ok
+}
+
+// add encodes one element event of the key; it returns false once the key
+// cannot be encoded.
+func (p *payloadEncoder) add(e *rdbparse.Event) bool {
+	if !p.ok {
+		return false
+	}
+	switch {
+	case e.Kind == rdbparse.KindString && p.typ == rdbTypeString:
+		p.buf = append(p.buf, e.Value...)
+		p.count += uint64(len(e.Value))
+	case e.Kind == rdbparse.KindListItem && p.typ == rdbTypeList,
+		e.Kind == rdbparse.KindSetMember && p.typ == rdbTypeSet:
+		p.buf = appendRDBString(p.buf, e.Value)
+		p.count++
+	case e.Kind == rdbparse.KindZSetMember && p.typ == rdbTypeZSet2:
+		p.buf = appendRDBString(p.buf, e.Value)
+		p.buf = binary.LittleEndian.AppendUint64(p.buf, math.Float64bits(e.Score))
+		p.count++
+	case e.Kind == rdbparse.KindHashField && p.typ == rdbTypeHash && e.FieldExpireAt == 0:
+		p.buf = appendRDBString(p.buf, e.Name)
+		p.buf = appendRDBString(p.buf, e.Value)
+		p.count++
+	default:
+		p.ok = false // a hash field TTL, or an event no plain type holds
+	}
+	if p.ok && len(p.buf) > p.limit+encodeHeadRoom {
+		p.ok = false
+	}
+	if !p.ok {
+		p.buf = p.buf[:0]
+	}
+	return p.ok
+}
+
+// abandon gives up on the current key.
+func (p *payloadEncoder) abandon() {
+	p.ok = false
+	p.buf = p.buf[:0]
+}
+
+// value returns the encoded value (type byte, then the value, as an RDB
+// stores it), or nil when the key could not be encoded. It is valid until
+// the next begin.
+func (p *payloadEncoder) value() []byte {
+	if !p.ok || len(p.buf) < encodeHeadRoom {
+		return nil
+	}
+	var head [encodeHeadRoom]byte
+	h := appendRDBLen(append(head[:0], p.typ), p.count)
+	start := encodeHeadRoom - len(h)
+	copy(p.buf[start:], h)
+	return p.buf[start:]
+}
+
+// appendRDBString appends s as an RDB string: its length, then its bytes.
+func appendRDBString(dst, s []byte) []byte {
+	return append(appendRDBLen(dst, uint64(len(s))), s...)
+}
+
+// appendRDBLen appends an RDB length encoding of n (6, 14, 32 or 64 bits).
+func appendRDBLen(dst []byte, n uint64) []byte {
+	switch {
+	case n < 1<<6:
+		return append(dst, byte(n))
+	case n < 1<<14:
+		return append(dst, byte(n>>8)|0x40, byte(n))
+	case n <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(dst, 0x80), uint32(n))
+	}
+	return binary.BigEndian.AppendUint64(append(dst, 0x81), n)
+}
