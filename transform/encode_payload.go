@@ -31,8 +31,9 @@ const encodeHeadRoom = 1 + 9
 //
 // Only strings, lists, sets, sorted sets and hashes without field TTLs are
 // encoded; anything else (streams, field TTLs, module values) or a value
-// larger than limit makes the encoder give up on the key (ok false), and
-// the key is rebuilt by commands.
+// larger than limit makes the encoder give up on the key (ok false): the
+// elements it holds are then replayed (replay) into the commands that
+// rebuild the key, and memory holds at most limit bytes of it.
 type payloadEncoder struct {
 	limit int
 	buf   []byte // encodeHeadRoom bytes, then the elements
@@ -63,12 +64,13 @@ func (p *payloadEncoder) begin(t rdbparse.ValueType) bool {
 	return p.ok
 }
 
-// add encodes one element event of the key; it returns false once the key
-// cannot be encoded.
+// add encodes one element event of the key; it returns false, leaving
+// out e, once the key cannot be encoded (see replay).
 func (p *payloadEncoder) add(e *rdbparse.Event) bool {
 	if !p.ok {
 		return false
 	}
+	n, count := len(p.buf), p.count
 	switch {
 	case e.Kind == rdbparse.KindString && p.typ == rdbTypeString:
 		p.buf = append(p.buf, e.Value...)
@@ -92,9 +94,67 @@ func (p *payloadEncoder) add(e *rdbparse.Event) bool {
 		p.ok = false
 	}
 	if !p.ok {
-		p.buf = p.buf[:0]
+		p.buf, p.count = p.buf[:n], count
 	}
 	return p.ok
+}
+
+// replay calls fn with an element event for each element encoded so far,
+// made from the key's event tmpl (its header fields): a string's bytes as
+// one piece. The events are valid during fn only.
+func (p *payloadEncoder) replay(tmpl *rdbparse.Event, fn func(*rdbparse.Event) error) error {
+	if len(p.buf) <= encodeHeadRoom {
+		return nil
+	}
+	ev := *tmpl
+	ev.Name, ev.Score, ev.FieldExpireAt, ev.Last, ev.Raw = nil, 0, 0, false, nil
+	rest := p.buf[encodeHeadRoom:]
+	if p.typ == rdbTypeString {
+		ev.Kind, ev.Value = rdbparse.KindString, rest
+		return fn(&ev)
+	}
+	switch p.typ {
+	case rdbTypeList:
+		ev.Kind = rdbparse.KindListItem
+	case rdbTypeSet:
+		ev.Kind = rdbparse.KindSetMember
+	case rdbTypeZSet2:
+		ev.Kind = rdbparse.KindZSetMember
+	case rdbTypeHash:
+		ev.Kind = rdbparse.KindHashField
+	}
+	for len(rest) > 0 {
+		if p.typ == rdbTypeHash {
+			ev.Name, rest = cutRDBString(rest)
+		}
+		ev.Value, rest = cutRDBString(rest)
+		if p.typ == rdbTypeZSet2 {
+			ev.Score = math.Float64frombits(binary.LittleEndian.Uint64(rest))
+			rest = rest[8:]
+		}
+		if err := fn(&ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cutRDBString splits an RDB string that appendRDBString wrote off b.
+func cutRDBString(b []byte) (s, rest []byte) {
+	var n uint64
+	switch b[0] >> 6 {
+	case 0:
+		n, b = uint64(b[0]), b[1:]
+	case 1:
+		n, b = uint64(b[0]&0x3f)<<8|uint64(b[1]), b[2:]
+	default:
+		if b[0] == 0x80 {
+			n, b = uint64(binary.BigEndian.Uint32(b[1:])), b[5:]
+		} else {
+			n, b = binary.BigEndian.Uint64(b[1:]), b[9:]
+		}
+	}
+	return b[:n:n], b[n:]
 }
 
 // abandon gives up on the current key.

@@ -191,8 +191,59 @@ func TestPayloadEncoderGivesUp(t *testing.T) {
 	if !p.add(big) || p.add(big) || p.value() != nil {
 		t.Fatal("a value over the limit was accepted")
 	}
+	// What was encoded before giving up is replayed, without the refused element.
+	var replayed int
+	err := p.replay(&rdbparse.Event{Kind: rdbparse.KindKey}, func(e *rdbparse.Event) error {
+		if e.Kind != rdbparse.KindListItem || !bytes.Equal(e.Value, big.Value) {
+			t.Fatalf("replayed %s %q", e.Kind, e.Value)
+		}
+		replayed++
+		return nil
+	})
+	if err != nil || replayed != 1 {
+		t.Fatalf("replayed %d elements (%v), want 1", replayed, err)
+	}
 	p.begin(rdbparse.TypeSet)
 	if p.add(&rdbparse.Event{Kind: rdbparse.KindListItem, Value: []byte("x")}) || p.value() != nil {
 		t.Fatal("a list item in a set was accepted")
+	}
+}
+
+// TestPayloadEncoderReplay: replay gives back every element encoded, in
+// order (a string as one piece), as the decoder gave them.
+func TestPayloadEncoderReplay(t *testing.T) {
+	for _, c := range encodeCases {
+		t.Run(c.name, func(t *testing.T) {
+			p := payloadEncoder{limit: RestoreAutoMax}
+			p.begin(c.typ)
+			evs := c.events()
+			for i := range evs {
+				p.add(&evs[i])
+			}
+			got := decoded{typ: c.typ}
+			tmpl := &rdbparse.Event{Kind: rdbparse.KindKey, Key: []byte("k"), Type: c.typ}
+			err := p.replay(tmpl, func(e *rdbparse.Event) error {
+				if !bytes.Equal(e.Key, tmpl.Key) || e.Type != c.typ {
+					t.Fatalf("replayed event of key %q type %s", e.Key, e.Type)
+				}
+				switch e.Kind {
+				case rdbparse.KindString:
+					got.str += string(e.Value)
+				case rdbparse.KindListItem, rdbparse.KindSetMember:
+					got.elems = append(got.elems, encodeElem{value: string(e.Value)})
+				case rdbparse.KindZSetMember:
+					got.elems = append(got.elems, encodeElem{value: string(e.Value), score: e.Score})
+				case rdbparse.KindHashField:
+					got.elems = append(got.elems, encodeElem{field: string(e.Name), value: string(e.Value)})
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := c.want(); !reflect.DeepEqual(got, want) {
+				t.Fatalf("replayed %d bytes, %d elements; want %d bytes, %d elements", len(got.str), len(got.elems), len(want.str), len(want.elems))
+			}
+		})
 	}
 }

@@ -98,6 +98,9 @@ type Restorer struct {
 	// mode (auto) wants keys re-encoded for it (enc) where they can be.
 	reencode bool
 	enc      payloadEncoder
+	// encoding: the current key goes to enc, not to the Rebuilder (no
+	// scratch: should enc give up, it replays what it holds into commands).
+	encoding bool
 
 	scratch   sink.Batch
 	inScratch bool              // the current key's commands go to scratch
@@ -165,7 +168,7 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 		return nil
 	case rdbparse.KindKey:
 		r.skipKey, r.module, r.scratchErr = false, r.module[:0], nil
-		r.inScratch = r.allowed || r.reencode && r.enc.begin(e.Type)
+		r.inScratch = r.allowed || r.reencode
 		if e.Type == rdbparse.TypeString && e.Len > int64(r.CaptureLimit()) {
 			r.inScratch = false // its length says it cannot be captured
 		}
@@ -175,7 +178,11 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 			// and has nothing (no LRU/LFU) that only RESTORE keeps.
 			r.inScratch = false
 		}
-		if !r.inScratch {
+		r.encoding = r.inScratch && r.reencode && r.enc.begin(e.Type)
+		if r.reencode {
+			r.inScratch = false
+		}
+		if !r.encoding {
 			r.enc.abandon()
 		}
 		r.scratch.Reset()
@@ -202,14 +209,17 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 	if r.skipKey {
 		return nil
 	}
+	if r.encoding {
+		if r.enc.add(e) {
+			return nil
+		}
+		return r.stopEncoding(e, b)
+	}
 	if !r.inScratch {
 		return r.rb.Handle(e, b)
 	}
 	if r.opt.Mode == ModeRestore {
 		return nil // the value is RESTOREd or the key fails: no commands
-	}
-	if r.reencode {
-		r.enc.add(e)
 	}
 	if err := r.rb.Handle(e, &r.scratch); err != nil && r.scratchErr == nil {
 		// Only an error if the key is not RESTOREd after all (its value
@@ -224,10 +234,22 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 		b.Append(&r.scratch)
 		r.scratch.Reset()
 		r.inScratch = false
-		r.enc.abandon()
 		r.rb.releaseNotes(true)
 	}
 	return nil
+}
+
+// stopEncoding: the current key cannot be re-encoded after all (a hash
+// field TTL, or a value over RestoreAutoMax): the elements encoded so far,
+// then e, are rebuilt by commands, and so is the rest of the key.
+func (r *Restorer) stopEncoding(e *rdbparse.Event, b *sink.Batch) error {
+	r.encoding = false
+	err := r.enc.replay(e, func(el *rdbparse.Event) error { return r.rb.Handle(el, b) })
+	r.enc.abandon()
+	if err != nil {
+		return err
+	}
+	return r.rb.Handle(e, b)
 }
 
 func (r *Restorer) moduleValue(e *rdbparse.Event) error {
@@ -283,11 +305,10 @@ func (r *Restorer) endKey(e *rdbparse.Event, b *sink.Batch) error {
 	case r.skipKey:
 	case len(r.module) > 0:
 		payload, version = r.module, r.moduleVersion
-	case r.inScratch && r.reencode:
-		if payload = r.enc.value(); payload != nil {
-			version = r.caps.RDBVersion()
-			r.Stats.Reencoded++
-		}
+	case r.encoding:
+		payload, version = r.enc.value(), r.caps.RDBVersion()
+		r.encoding = false
+		r.Stats.Reencoded++
 	case r.inScratch && e.Raw != nil:
 		payload = e.Raw
 	case r.inScratch && r.opt.Mode == ModeRestore:

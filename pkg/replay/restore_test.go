@@ -3,6 +3,7 @@ package replay_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,6 +49,12 @@ func fillExtras(t *testing.T, c *redis.Client, fieldTTL bool) {
 	if fieldTTL {
 		must(t, c.HSet(ctx, "h:ttl", "a", "1", "b", "2", "c", "3").Err())
 		must(t, c.Do(ctx, "HPEXPIREAT", "h:ttl", time.Now().Add(time.Hour).UnixMilli(), "FIELDS", 2, "a", "b").Err())
+		// A hashtable: its one field with a TTL comes after others, which
+		// a re-encoding has taken by then and must give back to commands.
+		for i := 0; i < 300; i++ {
+			must(t, c.HSet(ctx, "h:ttl:big", fmt.Sprintf("f%d", i), i).Err())
+		}
+		must(t, c.Do(ctx, "HPEXPIREAT", "h:ttl:big", time.Now().Add(time.Hour).UnixMilli(), "FIELDS", 1, "f150").Err())
 	}
 }
 
