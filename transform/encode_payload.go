@@ -2,6 +2,7 @@ package transform
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 
 	"github.com/redferry/redferry/rdbparse"
@@ -29,17 +30,24 @@ const encodeHeadRoom = 1 + 9
 // Redis ↔ Valkey) loads it anyway: one RESTORE costs the target far less
 // CPU than parsing the commands that rebuild the key element by element.
 //
-// Only strings, lists, sets, sorted sets and hashes without field TTLs are
-// encoded; anything else (streams, field TTLs, module values) or a value
-// larger than limit makes the encoder give up on the key (ok false): the
-// elements it holds are then replayed (replay) into the commands that
-// rebuild the key, and memory holds at most limit bytes of it.
+// Strings, lists, sets, sorted sets, hashes without field TTLs and streams
+// (see streamEncoder) are encoded; anything else (field TTLs, a stream's
+// idempotent ids, module values) or a value larger than limit makes the
+// encoder give up on the key (ok false): the elements it holds are then
+// replayed (replay) into the commands that rebuild the key, and memory
+// holds at most limit bytes of it. A stream cannot be replayed: its
+// commands are built meanwhile.
 type payloadEncoder struct {
 	limit int
-	buf   []byte // encodeHeadRoom bytes, then the elements
-	typ   byte
-	count uint64 // elements (strings: bytes) so far
-	ok    bool
+	// streamType: the stream RDB type the target loads (streamTypeFor);
+	// 0: streams are not encoded.
+	streamType byte
+	buf        []byte // encodeHeadRoom bytes, then the elements
+	typ        byte
+	count      uint64 // elements (strings: bytes) so far
+	ok         bool
+	isStream   bool
+	stream     streamEncoder
 }
 
 // begin starts a key of type t; ok tells whether it can be encoded.
@@ -47,6 +55,7 @@ func (p *payloadEncoder) begin(t rdbparse.ValueType) bool {
 	p.buf = append(p.buf[:0], make([]byte, encodeHeadRoom)...)
 	p.count = 0
 	p.ok = true
+	p.isStream = t == rdbparse.TypeStream
 	switch t {
 	case rdbparse.TypeString:
 		p.typ = rdbTypeString
@@ -58,6 +67,10 @@ func (p *payloadEncoder) begin(t rdbparse.ValueType) bool {
 		p.typ = rdbTypeZSet2
 	case rdbparse.TypeHash:
 		p.typ = rdbTypeHash
+	case rdbparse.TypeStream:
+		p.typ = p.streamType
+		p.ok = p.typ != 0
+		p.stream.reset(p.typ)
 	default:
 		p.ok = false
 	}
@@ -69,6 +82,12 @@ func (p *payloadEncoder) begin(t rdbparse.ValueType) bool {
 func (p *payloadEncoder) add(e *rdbparse.Event) bool {
 	if !p.ok {
 		return false
+	}
+	if p.isStream {
+		if !p.stream.add(e) || p.stream.size() > p.limit {
+			p.abandon()
+		}
+		return p.ok
 	}
 	n, count := len(p.buf), p.count
 	switch {
@@ -103,6 +122,9 @@ func (p *payloadEncoder) add(e *rdbparse.Event) bool {
 // made from the key's event tmpl (its header fields): a string's bytes as
 // one piece. The events are valid during fn only.
 func (p *payloadEncoder) replay(tmpl *rdbparse.Event, fn func(*rdbparse.Event) error) error {
+	if p.isStream {
+		return fmt.Errorf("sink: a stream's events cannot be replayed from its encoding (rebuild it into scratch meanwhile)")
+	}
 	if len(p.buf) <= encodeHeadRoom {
 		return nil
 	}
@@ -169,6 +191,10 @@ func (p *payloadEncoder) abandon() {
 func (p *payloadEncoder) value() []byte {
 	if !p.ok || len(p.buf) < encodeHeadRoom {
 		return nil
+	}
+	if p.isStream {
+		p.buf = p.stream.appendValue(p.buf[:0])
+		return p.buf
 	}
 	var head [encodeHeadRoom]byte
 	h := appendRDBLen(append(head[:0], p.typ), p.count)

@@ -156,9 +156,10 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 		r.allowed = r.opt.Mode != ModeCommands && r.caps.AcceptsRDB(e.Version)
 		r.reencode = r.opt.Mode == ModeAuto && !r.allowed
 		r.enc.limit = RestoreAutoMax
+		r.enc.streamType = streamTypeFor(r.caps.RDBVersion())
 		switch {
 		case r.reencode:
-			r.log.Info("the target's RESTORE cannot read this snapshot's RDB version: re-encoding strings, lists, sets, sorted sets and hashes for it, rebuilding other keys by commands",
+			r.log.Info("the target's RESTORE cannot read this snapshot's RDB version: re-encoding strings, lists, sets, sorted sets, hashes and streams for it, rebuilding other keys by commands",
 				zap.String("magic", e.Magic), zap.Int("rdb_version", e.Version), zap.Int("target_rdb_version", r.caps.RDBVersion()),
 				zap.Stringer("target", r.caps))
 		case r.opt.Mode != ModeCommands && !r.allowed:
@@ -179,7 +180,9 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 			r.inScratch = false
 		}
 		r.encoding = r.inScratch && r.reencode && r.enc.begin(e.Type)
-		if r.reencode {
+		if r.reencode && (!r.encoding || e.Type != rdbparse.TypeStream) {
+			// A stream goes on being rebuilt into scratch, as the encoder
+			// cannot give its events back (see stopEncoding).
 			r.inScratch = false
 		}
 		if !r.encoding {
@@ -209,7 +212,7 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 	if r.skipKey {
 		return nil
 	}
-	if r.encoding {
+	if r.encoding && !r.inScratch {
 		if r.enc.add(e) {
 			return nil
 		}
@@ -220,6 +223,10 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 	}
 	if r.opt.Mode == ModeRestore {
 		return nil // the value is RESTOREd or the key fails: no commands
+	}
+	if r.encoding && !r.enc.add(e) {
+		r.encoding = false // an IDMP state, or too big: rebuilt by the scratch commands
+		r.enc.abandon()
 	}
 	if err := r.rb.Handle(e, &r.scratch); err != nil && r.scratchErr == nil {
 		// Only an error if the key is not RESTOREd after all (its value
@@ -233,7 +240,8 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 		}
 		b.Append(&r.scratch)
 		r.scratch.Reset()
-		r.inScratch = false
+		r.inScratch, r.encoding = false, false
+		r.enc.abandon()
 		r.rb.releaseNotes(true)
 	}
 	return nil
@@ -309,7 +317,7 @@ func (r *Restorer) endKey(e *rdbparse.Event, b *sink.Batch) error {
 		payload, version = r.enc.value(), r.caps.RDBVersion()
 		r.encoding = false
 		r.Stats.Reencoded++
-	case r.inScratch && e.Raw != nil:
+	case r.inScratch && r.allowed && e.Raw != nil:
 		payload = e.Raw
 	case r.inScratch && r.opt.Mode == ModeRestore:
 		return fmt.Errorf("sink: key %q (snapshot byte %d) is larger than %d bytes, too big for one RESTORE: use replay-mode = \"auto\"",
