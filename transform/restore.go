@@ -18,9 +18,9 @@ const (
 	// ModeAuto RESTOREs a key when the value is at most RestoreAutoMax
 	// bytes: its own payload when the target reads the snapshot's RDB
 	// version, else (an older target, or Redis ↔ Valkey) the value
-	// re-encoded into the plain RDB types with the target's version
-	// (strings, lists, sets, sorted sets, hashes without field TTLs; see
-	// payloadEncoder). Other keys are rebuilt by commands.
+	// re-encoded into RDB types the target loads, with its version
+	// (strings, lists, sets, sorted sets, hashes without field TTLs,
+	// streams; see payloadEncoder). Other keys are rebuilt by commands.
 	ModeAuto = "auto"
 	// ModeCommands rebuilds every key element by element.
 	ModeCommands = "commands"
