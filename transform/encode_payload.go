@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/rdbparse"
 )
 
@@ -52,7 +53,8 @@ type payloadEncoder struct {
 
 // begin starts a key of type t; ok tells whether it can be encoded.
 func (p *payloadEncoder) begin(t rdbparse.ValueType) bool {
-	p.buf = append(p.buf[:0], make([]byte, encodeHeadRoom)...)
+	var room [encodeHeadRoom]byte
+	p.buf = append(p.buf[:0], room[:]...)
 	p.count = 0
 	p.ok = true
 	p.isStream = t == rdbparse.TypeStream
@@ -219,4 +221,28 @@ func appendRDBLen(dst []byte, n uint64) []byte {
 		return binary.BigEndian.AppendUint32(append(dst, 0x80), uint32(n))
 	}
 	return binary.BigEndian.AppendUint64(append(dst, 0x81), n)
+}
+
+// ReencodePayload re-encodes a DUMP payload that a server of caps cannot
+// read into one it can (see payloadEncoder), with caps' RDB version; ok
+// is false when the value cannot be (a module value, hash field TTLs, a
+// stream's idempotent ids) or the payload does not decode.
+func ReencodePayload(key, payload []byte, caps server.Info) (out []byte, ok bool) {
+	p := payloadEncoder{limit: RestoreMax, streamType: streamTypeFor(caps.RDBVersion())}
+	ok = true
+	err := rdbparse.DecodeDump(key, payload, rdbparse.Options{}, func(e *rdbparse.Event) error {
+		switch {
+		case e.Kind == rdbparse.KindKey:
+			ok = p.begin(e.Type)
+		case e.Kind.InKey() && ok:
+			ok = p.add(e)
+		case e.Kind == rdbparse.KindKeyEnd && e.Empty:
+			ok = false // RESTORE refuses it: let the target say so
+		}
+		return nil
+	})
+	if err != nil || !ok {
+		return nil, false
+	}
+	return AppendDumpPayload(nil, p.value(), caps.RDBVersion()), true
 }
