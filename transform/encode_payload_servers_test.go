@@ -249,10 +249,12 @@ func TestReencodePayload(t *testing.T) {
 			must(t, err)
 			if key == "s" { // no order
 				for _, v := range []*any{&want, &got} {
-					m := fmt.Sprint((*v).([]any)...)
-					sorted := strings.Fields(m)
-					sort.Strings(sorted)
-					*v = sorted
+					var members []string
+					for _, m := range (*v).([]any) {
+						members = append(members, m.(string))
+					}
+					sort.Strings(members)
+					*v = members
 				}
 			}
 			if fmt.Sprint(want) != fmt.Sprint(got) {
