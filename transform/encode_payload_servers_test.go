@@ -203,6 +203,34 @@ func TestStreamEncoderLoadsEverywhere(t *testing.T) {
 			}
 			// The restored stream takes new entries.
 			must(t, c.XAdd(ctx(t), &redis.XAddArgs{Stream: "s2", Values: []any{"f", 1, "g", 2}}).Err())
+			// Streams without entries: made by XGROUP CREATE … MKSTREAM, or
+			// emptied by XDEL.
+			must(t, c.XGroupCreateMkStream(ctx(t), "empty", "g", "$").Err())
+			must(t, c.XAdd(ctx(t), &redis.XAddArgs{Stream: "emptied", ID: "5-5", Values: []any{"f", 1}}).Err())
+			must(t, c.XDel(ctx(t), "emptied", "5-5").Err())
+			for _, key := range []string{"empty", "emptied"} {
+				dump, err := c.Dump(ctx(t), key).Result()
+				must(t, err)
+				payload, ok := ReencodePayload([]byte(key), []byte(dump), info)
+				if !ok {
+					t.Fatalf("%s not re-encoded", key)
+				}
+				must(t, c.Do(ctx(t), "RESTORE", key+"2", 0, payload).Err())
+				for _, q := range []string{"XLEN", "XINFO"} {
+					args := []any{q, key}
+					if q == "XINFO" {
+						args = []any{q, "STREAM", key}
+					}
+					want, err := c.Do(ctx(t), args...).Result()
+					must(t, err)
+					args[len(args)-1] = key + "2"
+					got, err := c.Do(ctx(t), args...).Result()
+					must(t, err)
+					if fmt.Sprint(want) != fmt.Sprint(got) {
+						t.Fatalf("%s of %s: %v, want %v", q, key, got, want)
+					}
+				}
+			}
 		})
 	}
 }
