@@ -25,11 +25,12 @@ const (
 // once the key ends.
 const encodeHeadRoom = 1 + 9
 
-// payloadEncoder serializes a key's value, from its decoded events, into a
-// plain RDB object type, so that a target whose RESTORE cannot read the
-// snapshot's own payload (an older RDB version, or the other family:
-// Redis ↔ Valkey) loads it anyway: one RESTORE costs the target far less
-// CPU than parsing the commands that rebuild the key element by element.
+// payloadEncoder serializes a key's value, from its decoded events, into
+// an RDB type that every supported server loads, so that a target whose
+// RESTORE cannot read the snapshot's own payload (an older RDB version, or
+// the other family: Redis ↔ Valkey) loads it anyway: one RESTORE costs the
+// target far less CPU than parsing the commands that rebuild the key
+// element by element.
 //
 // Strings, lists, sets, sorted sets, hashes without field TTLs and streams
 // (see streamEncoder) are encoded; anything else (field TTLs, a stream's
