@@ -15,9 +15,12 @@ import (
 
 // Replay modes: how the keys of a snapshot are written to the target.
 const (
-	// ModeAuto RESTOREs a key when the target reads the snapshot's RDB
-	// version and the value is at most RestoreAutoMax bytes; other keys are
-	// rebuilt by commands.
+	// ModeAuto RESTOREs a key when the value is at most RestoreAutoMax
+	// bytes: its own payload when the target reads the snapshot's RDB
+	// version, else (an older target, or Redis ↔ Valkey) the value
+	// re-encoded into RDB types the target loads, with its version
+	// (strings, lists, sets, sorted sets, hashes without field TTLs,
+	// streams; see payloadEncoder). Other keys are rebuilt by commands.
 	ModeAuto = "auto"
 	// ModeCommands rebuilds every key element by element.
 	ModeCommands = "commands"
@@ -63,6 +66,9 @@ type RestoreOptions struct {
 // RestoreStats counts how the keys went.
 type RestoreStats struct {
 	Restored, Rebuilt, SkippedModule int64
+	// Reencoded counts the Restored keys whose value was re-encoded for
+	// the target (its RESTORE cannot read the snapshot's version).
+	Reencoded int64
 	// SkippedEmpty counts keys with no element, left out as Redis does.
 	SkippedEmpty int64
 	// SkippedModuleAux counts module aux records left out (on-unholdable-module = skip).
@@ -88,6 +94,13 @@ type Restorer struct {
 
 	version int  // the snapshot's RDB version (VALKEY080: 80)
 	allowed bool // the target's RESTORE reads this version, and the mode wants it
+	// reencode: the target's RESTORE cannot read this version, and the
+	// mode (auto) wants keys re-encoded for it (enc) where they can be.
+	reencode bool
+	enc      payloadEncoder
+	// encoding: the current key goes to enc, not to the Rebuilder (no
+	// scratch: should enc give up, it replays what it holds into commands).
+	encoding bool
 
 	scratch   sink.Batch
 	inScratch bool              // the current key's commands go to scratch
@@ -141,14 +154,22 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 	case rdbparse.KindHeader:
 		r.version = e.Version
 		r.allowed = r.opt.Mode != ModeCommands && r.caps.AcceptsRDB(e.Version)
-		if r.opt.Mode != ModeCommands && !r.allowed {
+		r.reencode = r.opt.Mode == ModeAuto && !r.allowed
+		r.enc.limit = RestoreAutoMax
+		r.enc.streamType = streamTypeFor(r.caps.RDBVersion())
+		switch {
+		case r.reencode:
+			r.log.Info("the target's RESTORE cannot read this snapshot's RDB version: re-encoding strings, lists, sets, sorted sets, hashes and streams for it, rebuilding other keys by commands",
+				zap.String("magic", e.Magic), zap.Int("rdb_version", e.Version), zap.Int("target_rdb_version", r.caps.RDBVersion()),
+				zap.Stringer("target", r.caps))
+		case r.opt.Mode != ModeCommands && !r.allowed:
 			r.log.Info("the target's RESTORE cannot read this snapshot's RDB version: rebuilding every key by commands",
 				zap.String("magic", e.Magic), zap.Int("rdb_version", e.Version), zap.Stringer("target", r.caps))
 		}
 		return nil
 	case rdbparse.KindKey:
 		r.skipKey, r.module, r.scratchErr = false, r.module[:0], nil
-		r.inScratch = r.allowed
+		r.inScratch = r.allowed || r.reencode
 		if e.Type == rdbparse.TypeString && e.Len > int64(r.CaptureLimit()) {
 			r.inScratch = false // its length says it cannot be captured
 		}
@@ -157,6 +178,15 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 			// A small string costs the target less as SET than as RESTORE,
 			// and has nothing (no LRU/LFU) that only RESTORE keeps.
 			r.inScratch = false
+		}
+		r.encoding = r.inScratch && r.reencode && r.enc.begin(e.Type)
+		if r.reencode && (!r.encoding || e.Type != rdbparse.TypeStream) {
+			// A stream goes on being rebuilt into scratch, as the encoder
+			// cannot give its events back (see stopEncoding).
+			r.inScratch = false
+		}
+		if !r.encoding {
+			r.enc.abandon()
 		}
 		r.scratch.Reset()
 		r.rb.releaseNotes(false)
@@ -182,11 +212,21 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 	if r.skipKey {
 		return nil
 	}
+	if r.encoding && !r.inScratch {
+		if r.enc.add(e) {
+			return nil
+		}
+		return r.stopEncoding(e, b)
+	}
 	if !r.inScratch {
 		return r.rb.Handle(e, b)
 	}
 	if r.opt.Mode == ModeRestore {
 		return nil // the value is RESTOREd or the key fails: no commands
+	}
+	if r.encoding && !r.enc.add(e) {
+		r.encoding = false // an IDMP state, or too big: rebuilt by the scratch commands
+		r.enc.abandon()
 	}
 	if err := r.rb.Handle(e, &r.scratch); err != nil && r.scratchErr == nil {
 		// Only an error if the key is not RESTOREd after all (its value
@@ -200,10 +240,24 @@ func (r *Restorer) Handle(e *rdbparse.Event, b *sink.Batch) error {
 		}
 		b.Append(&r.scratch)
 		r.scratch.Reset()
-		r.inScratch = false
+		r.inScratch, r.encoding = false, false
+		r.enc.abandon()
 		r.rb.releaseNotes(true)
 	}
 	return nil
+}
+
+// stopEncoding: the current key cannot be re-encoded after all (a hash
+// field TTL, or a value over RestoreAutoMax): the elements encoded so far,
+// then e, are rebuilt by commands, and so is the rest of the key.
+func (r *Restorer) stopEncoding(e *rdbparse.Event, b *sink.Batch) error {
+	r.encoding = false
+	err := r.enc.replay(e, func(el *rdbparse.Event) error { return r.rb.Handle(el, b) })
+	r.enc.abandon()
+	if err != nil {
+		return err
+	}
+	return r.rb.Handle(e, b)
 }
 
 func (r *Restorer) moduleValue(e *rdbparse.Event) error {
@@ -254,11 +308,16 @@ func (r *Restorer) unknownModule(e *rdbparse.Event, what string) error {
 
 func (r *Restorer) endKey(e *rdbparse.Event, b *sink.Batch) error {
 	var payload []byte
+	version := r.version
 	switch {
 	case r.skipKey:
 	case len(r.module) > 0:
-		payload = r.module
-	case r.inScratch && e.Raw != nil:
+		payload, version = r.module, r.moduleVersion
+	case r.encoding:
+		payload, version = r.enc.value(), r.caps.RDBVersion()
+		r.encoding = false
+		r.Stats.Reencoded++
+	case r.inScratch && r.allowed && e.Raw != nil:
 		payload = e.Raw
 	case r.inScratch && r.opt.Mode == ModeRestore:
 		return fmt.Errorf("sink: key %q (snapshot byte %d) is larger than %d bytes, too big for one RESTORE: use replay-mode = \"auto\"",
@@ -272,10 +331,6 @@ func (r *Restorer) endKey(e *rdbparse.Event, b *sink.Batch) error {
 		r.rb.releaseNotes(false) // nothing skipped or converted: RESTOREd, or left out whole
 		if err != nil || r.skipKey {
 			return err
-		}
-		version := r.version
-		if len(r.module) > 0 {
-			version = r.moduleVersion
 		}
 		r.restore(e, payload, version, b)
 		r.Stats.Restored++

@@ -47,7 +47,7 @@ func (r *Restorer) skipEmpty(e *rdbparse.Event) error {
 	r.scratch.Reset()
 	err := r.rb.Handle(e, &r.scratch) // closes the key; its commands are not needed
 	r.scratch.Reset()
-	r.inScratch = false
+	r.inScratch, r.encoding = false, false
 	r.Stats.SkippedEmpty++
 	r.log.Warn("skipped an empty key, as Redis does when it loads the snapshot", zap.ByteString("key", e.Key),
 		zap.Stringer("type", e.Type), zap.Int("db", e.DB), zap.Int64("offset", e.Offset))

@@ -16,7 +16,8 @@ func restoreRows() []translation {
 			form:  upper(name) + " k ttl payload [ABSTTL] [REPLACE] [IDLETIME s|FREQ f]",
 			from:  "all (a relative TTL as ABSTTL; also MIGRATE into the source)",
 			takes: "targets whose RESTORE reads the payload's RDB version (server.Info.AcceptsRDB)",
-			into: "the value rebuilt by commands as in a snapshot (DEL first with REPLACE, PEXPIREAT for the TTL); IDLETIME/FREQ by an EVAL that DUMPs and RESTOREs the rebuilt key; " +
+			into: "the same RESTORE, the value re-encoded as in a snapshot (RDB types the target loads, its RDB version); a value that cannot be (hash field TTLs, a stream's idempotent ids): " +
+				"rebuilt by commands as in a snapshot (DEL first with REPLACE, PEXPIREAT for the TTL), IDLETIME/FREQ by an EVAL that DUMPs and RESTOREs the rebuilt key; " +
 				"a vector set into Redis 8: the same RESTORE, the payload in the target's RDB version and (8.0.2) its nodes in serialization version 0",
 			match: func(a [][]byte) bool { return len(a) >= 4 }, rewrite: (*Translator).restore})
 	}
@@ -28,8 +29,8 @@ func restoreRows() []translation {
 	return rows
 }
 
-// restore rebuilds the value of a RESTORE whose payload the target cannot
-// read, exactly as the snapshot would be rebuilt.
+// restore re-encodes the value of a RESTORE whose payload the target
+// cannot read, or rebuilds it, exactly as the snapshot's keys go.
 func (t *Translator) restore(c *call) error {
 	key, payload := c.args[1], c.args[3]
 	version, err := rdbparse.DumpVersion(payload)
@@ -61,6 +62,14 @@ func (t *Translator) restore(c *call) error {
 		default:
 			return t.pass(c) // the target reports the syntax error
 		}
+	}
+	if reencoded, ok := ReencodePayload(key, payload, t.caps); ok {
+		// The same RESTORE (TTL, REPLACE, IDLETIME/FREQ as they were),
+		// its value in RDB types the target loads.
+		args := append([][]byte(nil), c.args...)
+		args[3] = reencoded
+		t.emit(c, args...)
+		return nil
 	}
 	expireAt := ttl
 	if ttl > 0 && !absTTL {

@@ -175,7 +175,7 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 			filtered += n
 		}
 	}
-	log.Info("restore done", zap.Int64("keys", keys), zap.Int64("filtered_out", filtered), zap.Int64("restored", stats.Restored),
+	log.Info("restore done", zap.Int64("keys", keys), zap.Int64("filtered_out", filtered), zap.Int64("restored", stats.Restored), zap.Int64("reencoded", stats.Reencoded),
 		zap.Int64("rebuilt", stats.Rebuilt), zap.Int64("skipped_module", stats.SkippedModule), zap.Int64("skipped_empty", stats.SkippedEmpty),
 		zap.Int64("skipped_module_aux", stats.SkippedModuleAux), zap.Duration("took", time.Since(start)))
 	return nil

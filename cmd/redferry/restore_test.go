@@ -66,7 +66,7 @@ func runStdin(t *testing.T, stdin string, args ...string) (string, int) {
 }
 
 // TestRestoreFile: a filled server's dump.rdb restored into another
-// version (upgrade by RESTORE, downgrade by commands from stdin) equals
+// version (upgrade by RESTORE, downgrade re-encoded, from stdin) equals
 // it; a non-empty target needs --flush-target or --merge.
 func TestRestoreFile(t *testing.T) {
 	cases := []struct {

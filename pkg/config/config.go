@@ -67,7 +67,7 @@ type Config struct {
 	OnFullResync  string `toml:"on-full-resync" help:"the source cannot continue and sends a new snapshot: flush (empty the target, resync) or stop"`
 	ReplayPublish bool   `toml:"replay-publish" help:"replay PUBLISH commands of the stream to the target"`
 	// ReplayMode: how snapshot keys are written (see transform.ModeAuto).
-	ReplayMode string `toml:"replay-mode" help:"snapshot keys: auto (RESTORE when the target reads the snapshot's RDB version and the value is <= 16 MiB, else commands), commands, or restore"`
+	ReplayMode string `toml:"replay-mode" help:"snapshot keys: auto (RESTORE of values up to 4 MiB: as stored when the target reads the snapshot's RDB version, else re-encoded for it; hash field TTLs and bigger values by commands), commands, or restore"`
 
 	// Data the target cannot hold (package unholdable): stop, skip or
 	// convert, per kind. verify reads them too, and reports what they skip
