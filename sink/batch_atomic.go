@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/redferry/redferry/pkg/server"
 	"go.uber.org/zap"
 )
 
@@ -50,7 +51,7 @@ func (c *Cluster) checkAtomic(b *Batch) error {
 				names = append(names, strings.ToUpper(string(args[0])))
 			}
 			for _, k := range r.keys {
-				if s := KeySlot(k); !slots[s] {
+				if s := server.KeySlot(k); !slots[s] {
 					slots[s] = true
 					keys = append(keys, k)
 				}
@@ -74,7 +75,7 @@ func (c *Cluster) checkAtomic(b *Batch) error {
 			if i > 0 {
 				sb.WriteString(", ")
 			}
-			fmt.Fprintf(&sb, "%q (slot %d)", k, KeySlot(k))
+			fmt.Fprintf(&sb, "%q (slot %d)", k, server.KeySlot(k))
 		}
 		return fmt.Errorf("%w: a transaction of the source (MULTI/EXEC, or a script or function call, which the source "+
 			"replicates as one) at source offsets %d to %d (%s) writes keys in different hash slots (%s): a cluster target "+

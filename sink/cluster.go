@@ -31,8 +31,8 @@ type Cluster struct {
 
 	mu    sync.Mutex // one batch at a time
 	topo  *topology
-	nodes map[string]*Standalone // one connection per master, by address
-	tags  *[numSlots]string      // a hash tag of each slot
+	nodes map[string]*Standalone    // one connection per master, by address
+	tags  *[server.SlotCount]string // a hash tag of each slot
 	// avoid: slots found migrating: a broadcast's mark goes to another
 	// slot of the master.
 	avoid map[int]bool
@@ -55,7 +55,7 @@ func NewCluster(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("sink: checkpoint key %q: a cluster target needs a checkpoint key without braces", cfg.CheckpointKey)
 	}
 	c := &Cluster{cfg: cfg, log: cfg.Logger.With(zap.String("stage", "sink"), zap.String("target_cluster", cfg.Addr)),
-		nodes: map[string]*Standalone{}, tags: slotTags(), avoid: map[int]bool{}}
+		nodes: map[string]*Standalone{}, tags: server.SlotTags(), avoid: map[int]bool{}}
 	topo, err := fetchTopology(ctx, &c.cfg, []string{cfg.Addr})
 	if err != nil {
 		return nil, err
@@ -149,7 +149,7 @@ func (c *Cluster) LoadCheckpoint(ctx context.Context) ([]byte, error) {
 // ProbeRestore probes the master serving ProbeKey (Standalone.ProbeRestore).
 func (c *Cluster) ProbeRestore(ctx context.Context, payload []byte) (bool, string, error) {
 	c.mu.Lock()
-	n := c.node(c.topo.masters[c.topo.ownerOf(KeySlot([]byte(ProbeKey)))])
+	n := c.node(c.topo.masters[c.topo.ownerOf(server.KeySlot(ProbeKey))])
 	c.mu.Unlock()
 	return n.ProbeRestore(ctx, payload)
 }
@@ -200,7 +200,7 @@ func (c *Cluster) markKey(slot int) string {
 }
 
 // doneSlot is the slot whose mark also holds the checkpoint to resume from.
-func (c *Cluster) doneSlot() int { return KeySlot([]byte(c.cfg.CheckpointKey)) }
+func (c *Cluster) doneSlot() int { return server.KeySlot(c.cfg.CheckpointKey) }
 
 // masterSlot is a slot of master m for a transaction without keys of its
 // own (a broadcast): the done slot when m serves it (a FLUSHALL there

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/redferry/redferry/pkg/server"
 )
 
 // readKey GETs key from db 0 of the node serving it, following MOVED and
@@ -24,7 +26,7 @@ func (c *Cluster) setKey(ctx context.Context, key string, v []byte) error {
 // keyCommand runs one command on key in db on the node serving it: a bulk
 // or integer reply's bytes, nil for a nil reply.
 func (c *Cluster) keyCommand(ctx context.Context, db int, key string, args ...string) ([]byte, error) {
-	addr := c.topo.masters[c.topo.ownerOf(KeySlot([]byte(key)))]
+	addr := c.topo.masters[c.topo.ownerOf(server.KeySlot(key))]
 	asking := false
 	for range 5 {
 		v, rd, err := c.node(addr).doKey(ctx, asking, db, args...)

@@ -147,9 +147,9 @@ func numKeys(args [][]byte, at, from int) [][]byte {
 // sameSlot returns the slot of keys, and false when they are in different
 // slots.
 func sameSlot(keys [][]byte) (int, bool) {
-	slot := KeySlot(keys[0])
+	slot := server.KeySlot(keys[0])
 	for _, k := range keys[1:] {
-		if KeySlot(k) != slot {
+		if server.KeySlot(k) != slot {
 			return slot, false
 		}
 	}

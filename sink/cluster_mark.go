@@ -104,8 +104,8 @@ func (p position) covers(streaming bool, off int64) bool {
 // marks is what the marks in the target say, read once at start: the
 // watermark of every slot.
 type marks struct {
-	slot [numSlots]position
-	has  [numSlots]bool
+	slot [server.SlotCount]position
+	has  [server.SlotCount]bool
 	max  position
 	// deleted: snapshot positions of half-applied keys already deleted
 	// before being rebuilt.
@@ -146,7 +146,7 @@ func loadMarks(ctx context.Context, cfg *Config, topo *topology) (*marks, []byte
 	for _, addr := range topo.masters {
 		err := scanMarks(ctx, cfg, addr, func(key string, mk mark) error {
 			found = true
-			m.raise(KeySlot([]byte(key)), mk.Upto)
+			m.raise(server.KeySlot(key), mk.Upto)
 			ranges, err := parseSlotRanges(mk.Slots)
 			if err != nil {
 				return fmt.Errorf("sink: the checkpoint mark %s on %s: %w", key, addr, err)
@@ -167,7 +167,7 @@ func loadMarks(ctx context.Context, cfg *Config, topo *topology) (*marks, []byte
 				resume, resumeAt = mk.Done, p
 			}
 			// Done: that batch was applied in every slot.
-			for s := range numSlots {
+			for s := range server.SlotCount {
 				m.raise(s, p)
 			}
 			return nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/redferry/redferry/internal/redistest"
+	"github.com/redferry/redferry/pkg/server"
 )
 
 // TestClusterFollowsASKDuringMigration: a slot is half migrated (one key
@@ -19,7 +20,7 @@ func TestClusterFollowsASKDuringMigration(t *testing.T) {
 	c := openCluster(t, cl, Config{CheckpointKey: "redferry:checkpoint:m"})
 	cc := cl.Client()
 	defer cc.Close()
-	slot := KeySlot([]byte("{m}"))
+	slot := server.KeySlot("{m}")
 	from := cl.Masters[c.topo.ownerOf(slot)]
 	to := cl.Masters[(c.topo.ownerOf(slot)+1)%3]
 	do := func(s *redistest.Server, args ...any) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/redferry/redferry/pkg/server"
 )
 
 // A command that moves or combines values between keys in different slots
@@ -36,14 +38,16 @@ func (tx *clusterTx) move(ctx context.Context, args [][]byte, off int64, db int,
 	// need: the part writing key is not yet applied (after a restart, its
 	// slot's mark may cover it; commit skips it too, but its read is
 	// needless then, and may be impossible: src may be gone).
-	need := func(key []byte) bool { return !tx.withMarks || !tx.c.marks.covered(KeySlot(key), tx.streaming, off) }
+	need := func(key []byte) bool {
+		return !tx.withMarks || !tx.c.marks.covered(server.KeySlot(key), tx.streaming, off)
+	}
 	apply := func(key []byte, cmds ...[][]byte) error {
 		if !need(key) {
 			return nil
 		}
 		var ps []piece
 		for _, a := range cmds {
-			ps = append(ps, piece{args: a, off: off, db: db, slot: KeySlot(key), key: key})
+			ps = append(ps, piece{args: a, off: off, db: db, slot: server.KeySlot(key), key: key})
 		}
 		return tx.commit(ctx, ps, upto)
 	}
@@ -82,7 +86,7 @@ func (tx *clusterTx) move(ctx context.Context, args [][]byte, off int64, db int,
 			if err != nil {
 				return err
 			}
-			ps := []piece{{args: restore, off: off, db: toDB, slot: KeySlot(dst), key: dst}}
+			ps := []piece{{args: restore, off: off, db: toDB, slot: server.KeySlot(dst), key: dst}}
 			if err := tx.commit(ctx, ps, upto); err != nil {
 				return err
 			}
@@ -204,15 +208,15 @@ func (tx *clusterTx) storeMove(ctx context.Context, args [][]byte, off int64, db
 		return crossSlotError(args, off, r.keys)
 	}
 	dst := args[dstAt]
-	if tx.withMarks && tx.c.marks.covered(KeySlot(dst), tx.streaming, off) {
+	if tx.withMarks && tx.c.marks.covered(server.KeySlot(dst), tx.streaming, off) {
 		return nil
 	}
-	slot := KeySlot(dst)
+	slot := server.KeySlot(dst)
 	tag := tx.c.tag(slot)
 	cmd := append([][]byte(nil), args...)
 	var restores, tmps [][]byte
 	for _, i := range srcs {
-		if KeySlot(args[i]) == slot {
+		if server.KeySlot(args[i]) == slot {
 			continue
 		}
 		tmp := []byte("redferry:tmp:" + strconv.Itoa(i) + "{" + tag + "}")

@@ -3,6 +3,8 @@ package sink
 import (
 	"fmt"
 	"strings"
+
+	"github.com/redferry/redferry/pkg/server"
 )
 
 // piece is one command for one master: a command of the batch, or the part
@@ -48,7 +50,7 @@ func (c *Cluster) pieces(args [][]byte, raw []byte, off int64, db int, r routed)
 	var out []piece
 	bySlot := map[int]int{} // slot → index in out
 	for i := 1; i+step-1 < len(args); i += step {
-		s := KeySlot(args[i])
+		s := server.KeySlot(args[i])
 		j, ok := bySlot[s]
 		if !ok {
 			j = len(out)
@@ -72,7 +74,7 @@ func crossSlotError(args [][]byte, off int64, keys [][]byte) error {
 		if i > 0 {
 			sb.WriteString(", ")
 		}
-		fmt.Fprintf(&sb, "%q (slot %d)", k, KeySlot(k))
+		fmt.Fprintf(&sb, "%q (slot %d)", k, server.KeySlot(k))
 	}
 	return fmt.Errorf("%w: %s at source offset %d writes keys in different hash slots (%s); the cluster target "+
 		"cannot run it as one command and splitting it would change what it does. Use hash tags on the source so "+

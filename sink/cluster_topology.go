@@ -13,8 +13,8 @@ import (
 
 // topology is which master serves each hash slot, as CLUSTER SLOTS said.
 type topology struct {
-	owner   [numSlots]int16 // index in masters; -1: no master serves the slot
-	masters []string        // addresses
+	owner   [server.SlotCount]int16 // index in masters; -1: no master serves the slot
+	masters []string                // addresses
 	// nodes lists every node seen (masters and replicas): where to ask
 	// again after a failover took the masters' addresses away.
 	nodes []string
@@ -48,7 +48,7 @@ func fetchTopologyFrom(ctx context.Context, cfg *Config, addr string) (*topology
 		t.owner[i] = -1
 	}
 	for _, r := range slots {
-		if len(r.Nodes) == 0 || r.Start < 0 || r.End >= numSlots || r.Start > r.End {
+		if len(r.Nodes) == 0 || r.Start < 0 || r.End >= server.SlotCount || r.Start > r.End {
 			continue
 		}
 		m := nodeAddr(r.Nodes[0].Addr, addr)
@@ -91,12 +91,12 @@ func (t *topology) ownerOf(slot int) int { return int(t.owner[slot]) }
 // slotsOf lists master m's slots as ranges "0-5460,10923".
 func (t *topology) slotsOf(m int) string {
 	var sb strings.Builder
-	for s := 0; s < numSlots; s++ {
+	for s := 0; s < server.SlotCount; s++ {
 		if int(t.owner[s]) != m {
 			continue
 		}
 		e := s
-		for e+1 < numSlots && int(t.owner[e+1]) == m {
+		for e+1 < server.SlotCount && int(t.owner[e+1]) == m {
 			e++
 		}
 		if sb.Len() > 0 {
@@ -140,7 +140,7 @@ func parseSlotRanges(s string) ([][2]int, error) {
 				return nil, fmt.Errorf("slot range %q: %w", part, err)
 			}
 		}
-		if from < 0 || to >= numSlots || from > to {
+		if from < 0 || to >= server.SlotCount || from > to {
 			return nil, fmt.Errorf("slot range %q out of bounds", part)
 		}
 		out = append(out, [2]int{from, to})

@@ -123,7 +123,7 @@ func (t *clusterTarget) LoadCheckpoint(ctx context.Context) ([]byte, error) {
 }
 
 func (t *clusterTarget) ownerOf(key []byte) *redis.Client {
-	i := t.owners[server.KeySlot(string(key))]
+	i := t.owners[server.KeySlot(key)]
 	if i < 0 {
 		i = 0 // answers CLUSTERDOWN or MOVED
 	}
@@ -180,7 +180,7 @@ func (t *clusterTarget) Apply(ctx context.Context, b *sink.Batch) error {
 			seen[string(key)] = true
 			keys = append(keys, string(key))
 		}
-		n := t.owners[server.KeySlot(string(key))]
+		n := t.owners[server.KeySlot(key)]
 		if n < 0 {
 			n = 0
 		}

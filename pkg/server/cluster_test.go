@@ -9,6 +9,7 @@ import (
 	"github.com/redferry/redferry/internal/redistest"
 )
 
+// Slots as CLUSTER KEYSLOT gives them, for string and []byte keys alike.
 func TestKeySlot(t *testing.T) {
 	tests := []struct {
 		key  string
@@ -17,14 +18,35 @@ func TestKeySlot(t *testing.T) {
 		{"123456789", 0x31C3 % SlotCount}, // the CRC16 check value of the cluster spec
 		{"foo", 12182},
 		{"bar", 5061},
-		{"{user1000}.following", KeySlot("user1000")},
-		{"foo{}{bar}", KeySlot("foo{}{bar}")}, // an empty tag: the whole key
+		{"{user1000}.following", 3443},
+		{"{user1000}.followers", 3443},
+		{"foo{}{bar}", 8363}, // an empty tag: the whole key
+		{"foo{{bar}}zap", 4015},
+		{"foo{bar}{zap}", 5061},
 		{"{}", 15257},
 		{"a{b}c{d}", KeySlot("b")},
+		{"", 0},
 	}
 	for _, tc := range tests {
 		if got := KeySlot(tc.key); got != tc.slot {
 			t.Errorf("KeySlot(%q) = %d, want %d", tc.key, got, tc.slot)
+		}
+		if got := KeySlot([]byte(tc.key)); got != tc.slot {
+			t.Errorf("KeySlot([]byte(%q)) = %d, want %d", tc.key, got, tc.slot)
+		}
+	}
+}
+
+func TestTagForSlot(t *testing.T) {
+	for _, slot := range []int{0, 1, 5460, 5461, 10922, 16383} {
+		tag := TagForSlot(slot)
+		if got := KeySlot("redferry:checkpoint:x{" + tag + "}"); got != slot {
+			t.Errorf("TagForSlot(%d) = %q, whose slot is %d", slot, tag, got)
+		}
+	}
+	for slot, tag := range SlotTags() {
+		if got := KeySlot("k{" + tag + "}"); got != slot {
+			t.Fatalf("SlotTags()[%d] = %q, whose slot is %d", slot, tag, got)
 		}
 	}
 }
