@@ -11,9 +11,12 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Cluster is a running Redis Cluster of masters only, from the real binaries.
+// Cluster is a running Redis Cluster from the real binaries. Masters[i] is
+// always the current master of shard i and Replicas[i] its replicas (empty
+// for StartCluster): Failover swaps them.
 type Cluster struct {
-	Masters []*Server
+	Masters  []*Server
+	Replicas [][]*Server
 }
 
 // StartCluster starts n masters with cluster-enabled yes, splits the 16384
