@@ -84,6 +84,9 @@ func runSync(cmd *cobra.Command, cfg config.Config, answer rejectedAnswer, log *
 		return err
 	}
 	opt.RetryRejected, opt.SkipRejected = answer.retry, answer.skip
+	if sourceIsCluster(ctx, opt, log) {
+		return runClusterSync(cmd, cfg, opt, log, level)
+	}
 	s, err := syncer.New(ctx, opt)
 	if err != nil {
 		return err

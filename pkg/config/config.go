@@ -54,6 +54,9 @@ type Config struct {
 	// Name, not the source's address, names the checkpoint, so pointing
 	// redferry at a promoted replica finds it.
 	Name string `toml:"name" help:"name of this sync, for the default checkpoint key; give each sync into the same target its own"`
+	// Shards selects masters of a cluster source (pkg/clustersource), so
+	// that several redferry processes can share a large cluster.
+	Shards []string `toml:"shards" help:"cluster source: sync only these masters, by index (0-based, masters ordered by first slot) or node id (of any node of the shard); repeat or separate by commas (default: all)"`
 
 	OnTargetError string `toml:"on-target-error" help:"a command the target rejects: stop (default) or log and go on"`
 	OnFullResync  string `toml:"on-full-resync" help:"the source cannot continue and sends a new snapshot: flush (empty the target, resync) or stop"`

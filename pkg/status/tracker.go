@@ -55,6 +55,7 @@ type Tracker struct {
 
 	filtered filteredCounts    // filtered.go
 	limits   *ratelimit.Limits // limits.go; guarded by mu
+	shards   shardSet          // shards.go: a cluster source's shards
 }
 
 type offsetTime struct {
@@ -189,6 +190,9 @@ type Report struct {
 
 	Filtered *FilteredReport `json:"filtered,omitempty"` // what the filters left out
 	Limits   *LimitsReport   `json:"limits,omitempty"`   // the rate limits, when the sync has them
+	// Shards: a cluster source's shards by name; the fields above are then
+	// their totals (shards.go).
+	Shards map[string]Report `json:"shards,omitempty"`
 }
 
 // Report returns the current state.
@@ -213,7 +217,7 @@ func (t *Tracker) Report() Report {
 	r.RejectedSkippedByOperator, r.RejectedSkippedByLog, r.RejectedRetried = t.skippedByFlag.Load(), t.skippedByLog.Load(), t.retried.Load()
 	r.Filtered, r.Limits = t.filtered.report(), t.limitsReport()
 	r.Unholdable = t.UnholdableCounts()
-	return r
+	return t.withShards(r)
 }
 
 // maxCommandNames bounds the distinct names CountCommand keeps; later ones

@@ -1,0 +1,262 @@
+package clustersource
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/pkg/retry"
+	"github.com/redferry/redferry/pkg/syncer"
+	"github.com/redferry/redferry/transform"
+)
+
+// Keys migrating between masters the classic way (MIGRATE, as redis-cli
+// --cluster reshard does) arrive through two streams: the importing master's
+// carries RESTORE-ASKING with the key's whole value, the exporting master's
+// carries the key's earlier writes and then a DEL of it. The links apply
+// their streams in parallel, so without care a late DEL would delete the
+// moved key, or a late INCR would be counted twice.
+//
+// migrations orders them. Each import is applied alone while every other
+// shard's batches are held back (the gate, exclusive), and then recorded:
+// from then on the other shards' writes to that key are left out, their
+// effect being in the imported value already. The record is kept in the
+// target too, in the same transaction as the import, so it survives a
+// restart; it is dropped when the exporting shard's DEL arrives, or once
+// every other shard has caught up well after the import.
+
+// importsKey is the target hash of the imports (in the db of each key);
+// its name starts with the checkpoint prefix, so verify leaves it out.
+func importsKey(checkpointBase string) string { return checkpointBase + ":imports" }
+
+type importKey struct {
+	db  int
+	key string
+}
+
+type importRec struct {
+	shard string
+	at    time.Time
+}
+
+// migrations is shared by the links of one process.
+type migrations struct {
+	log *zap.Logger
+	// gate: every stream batch holds it shared, an import exclusively.
+	gate sync.RWMutex
+
+	mu      sync.Mutex
+	imports map[importKey]importRec
+	// streaming reports whether every link other than shard has its
+	// snapshot applied (an import must not overtake another's snapshot).
+	othersStreaming func(shard string) bool
+	hash            string
+	skipped         map[string]int64 // commands left out, by shard
+}
+
+func newMigrations(log *zap.Logger, checkpointBase string, othersStreaming func(string) bool) *migrations {
+	return &migrations{log: log, imports: map[importKey]importRec{}, othersStreaming: othersStreaming,
+		hash: importsKey(checkpointBase), skipped: map[string]int64{}}
+}
+
+// forShard is the syncer.StreamGate of one link.
+func (m *migrations) forShard(shard string) syncer.StreamGate { return &shardGate{m: m, shard: shard} }
+
+type shardGate struct {
+	m     *migrations
+	shard string
+}
+
+func (g *shardGate) Shared(context.Context) (func(), error) {
+	g.m.gate.RLock()
+	return g.m.gate.RUnlock, nil
+}
+
+func (g *shardGate) Exclusive(ctx context.Context, a syncer.Admission) (func(bool), error) {
+	// An import must not land before another shard's snapshot, which may
+	// hold the key's value from before the move.
+	for !g.m.othersStreaming(g.shard) {
+		if err := retry.Sleep(ctx, 50*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+	g.m.gate.Lock()
+	return func(applied bool) {
+		if applied {
+			g.m.mu.Lock()
+			g.m.imports[importKey{a.DB, string(a.Key)}] = importRec{shard: g.shard, at: time.Now()}
+			g.m.mu.Unlock()
+		}
+		g.m.gate.Unlock()
+	}, nil
+}
+
+func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64) (syncer.Admission, error) {
+	name := strings.ToLower(string(args[0]))
+	switch name {
+	case "restore-asking":
+		if len(args) < 4 {
+			return syncer.Admission{}, nil
+		}
+		return syncer.Admission{Alone: true, Key: args[1], DB: db, Args: restoreReplacing(args),
+			Extra: [][]string{{"HSET", g.m.hash, recordField(db, args[1]), g.shard}}}, nil
+	case "flushall", "flushdb", "swapdb":
+		return syncer.Admission{}, fmt.Errorf("%s at offset %d of shard %s: a cluster master's %s covers its own slots only, "+
+			"which the target cannot tell apart from the other shards' keys: stopping. Run it on the target by hand if that is what you want, "+
+			"then resume", strings.ToUpper(name), offset, g.shard, strings.ToUpper(name))
+	}
+	if isSlotMigrationCommand(name, args) {
+		return syncer.Admission{}, fmt.Errorf("%s at offset %d of shard %s: an atomic slot migration (Valkey 9 SYNCSLOTS, Redis 8.4+ CLUSTER MIGRATION) "+
+			"is not supported by redferry's cluster source yet: stopping before anything of the moving slots is applied twice or lost. "+
+			"Move slots with the classic MIGRATE (redis-cli --cluster reshard) while redferry runs, then restart it",
+			strings.ToUpper(name), offset, g.shard)
+	}
+	idx, ok := transform.TouchedKeys(args)
+	if !ok {
+		return syncer.Admission{}, nil
+	}
+	g.m.mu.Lock()
+	defer g.m.mu.Unlock()
+	if len(g.m.imports) == 0 {
+		return syncer.Admission{}, nil
+	}
+	var moved []int
+	for _, i := range idx {
+		if rec, ok := g.m.imports[importKey{db, string(args[i])}]; ok && rec.shard != g.shard {
+			moved = append(moved, i)
+		}
+	}
+	if len(moved) == 0 {
+		return syncer.Admission{}, nil
+	}
+	g.m.skipped[g.shard]++
+	if name == "del" || name == "unlink" {
+		// The exporter's DEL is its last word on the key: the record has
+		// done its job, here and in the target.
+		for _, i := range moved {
+			delete(g.m.imports, importKey{db, string(args[i])})
+		}
+		if len(moved) == len(idx) {
+			hdel := [][]byte{[]byte("HDEL"), []byte(g.m.hash)}
+			for _, i := range moved {
+				hdel = append(hdel, []byte(recordField(db, args[i])))
+			}
+			return syncer.Admission{Args: hdel}, nil
+		}
+		if len(moved) < len(idx) {
+			out := [][]byte{args[0]}
+			for _, i := range idx {
+				if !contains(moved, i) {
+					out = append(out, args[i])
+				}
+			}
+			return syncer.Admission{Args: out}, nil
+		}
+	}
+	return syncer.Admission{Skip: true}, nil
+}
+
+// restoreReplacing turns RESTORE-ASKING into a RESTORE … REPLACE: the
+// target may hold the key already, from the exporting shard's stream.
+func restoreReplacing(args [][]byte) [][]byte {
+	out := [][]byte{[]byte("RESTORE")}
+	out = append(out, args[1:]...)
+	for _, a := range args[4:] {
+		if bytes.EqualFold(a, []byte("replace")) {
+			return out
+		}
+	}
+	return append(out, []byte("REPLACE"))
+}
+
+func contains(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func recordField(db int, key []byte) string { return strconv.Itoa(db) + ":" + string(key) }
+
+// isSlotMigrationCommand recognises the commands that atomic slot
+// migrations put into a replication stream.
+func isSlotMigrationCommand(name string, args [][]byte) bool {
+	if name == "syncslots" {
+		return true
+	}
+	if name == "cluster" && len(args) > 1 {
+		sub := bytes.ToLower(args[1])
+		return bytes.Equal(sub, []byte("syncslots")) || bytes.Equal(sub, []byte("migration"))
+	}
+	return false
+}
+
+// load reads the imports recorded in the target (after a restart).
+func (m *migrations) load(recs map[importKey]string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, shard := range recs {
+		m.imports[k] = importRec{shard: shard, at: time.Now()}
+	}
+}
+
+// expired removes and returns the imports older than grace whose every
+// other shard has caught up (caughtUp: when it last had applied all it
+// received) at least grace after the import: its DEL has been applied.
+func (m *migrations) expired(grace time.Duration, caughtUp func(shard string) time.Time, shards []string) []importKey {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []importKey
+	for k, rec := range m.imports {
+		done := time.Since(rec.at) > grace
+		for _, s := range shards {
+			if s != rec.shard && caughtUp(s).Before(rec.at.Add(grace)) {
+				done = false
+			}
+		}
+		if done {
+			delete(m.imports, k)
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// skippedBy returns how many commands of shard were left out as moved.
+func (m *migrations) skippedBy(shard string) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.skipped[shard]
+}
+
+// parseField splits a record's field into its db and key.
+func parseField(f string) (importKey, bool) {
+	i := strings.IndexByte(f, ':')
+	if i < 0 {
+		return importKey{}, false
+	}
+	db, err := strconv.Atoi(f[:i])
+	if err != nil {
+		return importKey{}, false
+	}
+	return importKey{db, f[i+1:]}, true
+}
+
+// skippedTotal returns how many commands were left out as moved, in all.
+func (m *migrations) skippedTotal() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n int64
+	for _, v := range m.skipped {
+		n += v
+	}
+	return n
+}

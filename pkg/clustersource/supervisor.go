@@ -1,0 +1,366 @@
+package clustersource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/pkg/retry"
+	"github.com/redferry/redferry/pkg/status"
+	"github.com/redferry/redferry/pkg/syncer"
+)
+
+// Options configure a cluster source sync.
+type Options struct {
+	// Sync is the template of every shard's syncer: target, batching,
+	// filters, and CheckpointKey, the base of the shards' checkpoint keys
+	// (<base>:<shard>). Source.Addr is any node of the source cluster;
+	// StateDir holds one sub-directory per shard (shards/<shard>).
+	Sync syncer.Options
+	// Shards selects masters by index (in Topology order: by first slot),
+	// by the node id of any node of the shard, or by shard name; empty: all
+	// masters, including those added later.
+	Shards []string
+	// Poll is how often the topology is read again (default 1 s).
+	Poll time.Duration
+	// Tracker receives the totals and, per shard, a tracker of its own
+	// (status.Tracker.SetShard). Nil: a new one.
+	Tracker *status.Tracker
+	Logger  *zap.Logger
+}
+
+// Supervisor runs one link per selected master of a cluster source.
+type Supervisor struct {
+	opt     Options
+	log     *zap.Logger
+	tracker *status.Tracker
+	names   *names
+	migr    *migrations
+	target  *targetSide
+
+	mu       sync.Mutex
+	links    map[string]*link
+	selected map[string]bool // shard names chosen by --shards; nil: all
+	seeds    []string
+}
+
+// New checks the options; Run does the work.
+func New(opt Options) (*Supervisor, error) {
+	if opt.Sync.CheckpointKey == "" {
+		return nil, errors.New("a cluster source keeps one checkpoint per shard in the target: set checkpoint = target")
+	}
+	if opt.Sync.StateDir == "" {
+		return nil, errors.New("a state directory is required")
+	}
+	if opt.Poll <= 0 {
+		opt.Poll = time.Second
+	}
+	if opt.Logger == nil {
+		opt.Logger = zap.NewNop()
+	}
+	sv := &Supervisor{opt: opt, log: opt.Logger, tracker: opt.Tracker, links: map[string]*link{},
+		seeds: []string{opt.Sync.Source.Addr}}
+	if sv.tracker == nil {
+		sv.tracker = status.NewTracker(opt.Sync.SourceName, opt.Sync.TargetName)
+	}
+	var err error
+	if sv.names, err = loadNames(opt.Sync.StateDir); err != nil {
+		return nil, err
+	}
+	sv.migr = newMigrations(sv.log, opt.Sync.CheckpointKey, sv.othersStreaming)
+	sv.target = newTargetSide(opt.Sync)
+	return sv, nil
+}
+
+// Tracker holds the totals and the shards' trackers.
+func (sv *Supervisor) Tracker() *status.Tracker { return sv.tracker }
+
+// Close releases the control connections.
+func (sv *Supervisor) Close() error { return sv.target.close() }
+
+// Run discovers the masters, starts their links and follows the topology
+// until ctx ends (nil), until every link is done (Once), or until a link
+// stops on an error that a restart cannot fix.
+func (sv *Supervisor) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer sv.stopAll()
+	topo, err := sv.discover(ctx, true)
+	if err != nil {
+		return err
+	}
+	if err := sv.resolveSelection(topo); err != nil {
+		return err
+	}
+	if err := sv.prepareTarget(ctx, topo); err != nil {
+		return err
+	}
+	recs, err := sv.target.loadImports(ctx)
+	if err != nil {
+		return err
+	}
+	sv.migr.load(recs)
+	tick := time.NewTicker(sv.opt.Poll)
+	defer tick.Stop()
+	for {
+		if err := sv.reconcile(ctx, topo); err != nil {
+			return err
+		}
+		if sv.opt.Sync.Once && sv.allDone() {
+			sv.log.Info("every shard has caught up with its master (once)")
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		sv.noteCaughtUp()
+		sv.expireImports(ctx)
+		if t, err := sv.discover(ctx, false); err == nil {
+			topo = t
+		} else if ctx.Err() == nil {
+			sv.log.Warn("cannot read the source cluster's topology: the links go on with the last one", zap.Error(err))
+		}
+	}
+}
+
+// discover reads the topology from any node known so far; with wait it
+// retries until one answers.
+func (sv *Supervisor) discover(ctx context.Context, wait bool) (Topology, error) {
+	var bo retry.Backoff
+	for {
+		sv.mu.Lock()
+		seeds := slices.Clone(sv.seeds)
+		sv.mu.Unlock()
+		topo, err := Discover(ctx, seeds, sv.opt.Sync.Source)
+		if err == nil {
+			fetchShardIDs(ctx, &topo, sv.opt.Sync.Source)
+			sv.mu.Lock()
+			sv.seeds = append([]string{sv.opt.Sync.Source.Addr}, topo.Seeds()...)
+			sv.mu.Unlock()
+			return topo, nil
+		}
+		if !wait || ctx.Err() != nil {
+			return topo, err
+		}
+		d := bo.Next()
+		sv.log.Warn("the source cluster does not answer: retrying", zap.Error(err), zap.Duration("in", d))
+		if err := retry.Sleep(ctx, d); err != nil {
+			return topo, err
+		}
+	}
+}
+
+// nameAll names every shard of topo, saving new names.
+func (sv *Supervisor) nameAll(topo Topology) ([]string, error) {
+	taken := map[string]bool{}
+	out := make([]string, len(topo.Shards))
+	changed := false
+	for i, s := range topo.Shards {
+		n, c := sv.names.name(s, taken)
+		taken[n] = true
+		out[i] = n
+		changed = changed || c
+	}
+	if changed {
+		if err := sv.names.save(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// resolveSelection turns --shards into shard names, once: the names then
+// follow their shards through failovers.
+func (sv *Supervisor) resolveSelection(topo Topology) error {
+	if len(sv.opt.Shards) == 0 {
+		return nil
+	}
+	names, err := sv.nameAll(topo)
+	if err != nil {
+		return err
+	}
+	sv.selected = map[string]bool{}
+	for _, want := range sv.opt.Shards {
+		found := false
+		if i, err := strconv.Atoi(want); err == nil {
+			if i < 0 || i >= len(names) {
+				return fmt.Errorf("shards: index %d, but the source cluster has %d masters (0 to %d, by first slot)", i, len(names), len(names)-1)
+			}
+			sv.selected[names[i]], found = true, true
+		}
+		for i, s := range topo.Shards {
+			if names[i] == want || s.ShardID == want || slices.Contains(s.NodeIDs, want) {
+				sv.selected[names[i]], found = true, true
+			}
+		}
+		if !found {
+			return fmt.Errorf("shards: %q is neither an index (0 to %d) nor the id of a node or shard of the source cluster", want, len(names)-1)
+		}
+	}
+	return nil
+}
+
+// reconcile starts a link for each selected master that has none, moves a
+// link whose shard has a new master (failover), and stops the links of
+// masters that left the cluster once they have applied what they received.
+func (sv *Supervisor) reconcile(ctx context.Context, topo Topology) error {
+	names, err := sv.nameAll(topo)
+	if err != nil {
+		return err
+	}
+	present := map[string]bool{}
+	for i, s := range topo.Shards {
+		name := names[i]
+		if sv.selected != nil && !sv.selected[name] {
+			continue
+		}
+		present[name] = true
+		l := sv.links[name]
+		switch {
+		case l == nil:
+			sv.startLink(ctx, name, s.MasterAddr, newShardTracker(sv, name))
+		case l.failed() != nil:
+			return fmt.Errorf("shard %s (master %s): %w", name, l.addr, l.failed())
+		case l.addr != s.MasterAddr && !l.finished():
+			sv.log.Info("the shard has a new master (failover): moving its link, which continues the stream with PSYNC",
+				zap.String("shard", name), zap.String("from", l.addr), zap.String("to", s.MasterAddr))
+			l.stop()
+			sv.startLink(ctx, name, s.MasterAddr, l.tracker)
+		}
+	}
+	for name, l := range sv.links {
+		if err := l.failed(); err != nil {
+			return fmt.Errorf("shard %s (master %s): %w", name, l.addr, err)
+		}
+		if !present[name] && !l.finished() && l.drained() {
+			sv.log.Info("the master left the cluster and its stream is applied: stopping its link", zap.String("shard", name), zap.String("master", l.addr))
+			l.stop()
+			l.done.Store(true)
+		}
+	}
+	return nil
+}
+
+func (sv *Supervisor) startLink(ctx context.Context, name, addr string, tr *status.Tracker) {
+	o := sv.shardOptions(name, addr, tr)
+	l := newLink(name, addr, tr, sv.log.With(zap.String("shard", name)))
+	sv.mu.Lock()
+	sv.links[name] = l
+	sv.mu.Unlock()
+	sv.tracker.SetShard(name, tr)
+	sv.log.Info("starting the link of a shard", zap.String("shard", name), zap.String("master", addr))
+	l.start(ctx, o)
+}
+
+func (sv *Supervisor) stopAll() {
+	sv.mu.Lock()
+	links := make([]*link, 0, len(sv.links))
+	for _, l := range sv.links {
+		links = append(links, l)
+	}
+	sv.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, l := range links {
+		wg.Add(1)
+		go func() { defer wg.Done(); l.stop() }()
+	}
+	wg.Wait()
+}
+
+func (sv *Supervisor) allDone() bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	for _, l := range sv.links {
+		if !l.finished() {
+			return false
+		}
+	}
+	return len(sv.links) > 0
+}
+
+// othersStreaming: every link but shard's has applied its snapshot.
+func (sv *Supervisor) othersStreaming(shard string) bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	for name, l := range sv.links {
+		if name != shard && !l.finished() && l.tracker.Phase() != status.PhaseStreaming {
+			return false
+		}
+	}
+	return true
+}
+
+func (sv *Supervisor) noteCaughtUp() {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	for _, l := range sv.links {
+		l.noteCaughtUp()
+	}
+}
+
+// importGrace: an import's record is dropped once every other shard has
+// caught up with its master this long after it (the exporter's DEL has then
+// been applied, or skipped).
+const importGrace = 30 * time.Second
+
+func (sv *Supervisor) expireImports(ctx context.Context) {
+	sv.mu.Lock()
+	shards := make([]string, 0, len(sv.links))
+	for name := range sv.links {
+		shards = append(shards, name)
+	}
+	sv.mu.Unlock()
+	gone := sv.migr.expired(importGrace, func(s string) time.Time {
+		sv.mu.Lock()
+		defer sv.mu.Unlock()
+		if l := sv.links[s]; l != nil && !l.finished() {
+			return l.lastCaughtUp()
+		}
+		return time.Now()
+	}, shards)
+	if len(gone) > 0 {
+		if err := sv.target.forgetImports(ctx, gone); err != nil {
+			sv.log.Warn("could not remove the records of finished key migrations from the target (they are harmless)", zap.Error(err))
+		}
+	}
+}
+
+func (sv *Supervisor) shardOptions(name, addr string, tr *status.Tracker) syncer.Options {
+	o := sv.opt.Sync
+	o.Source.Addr = addr
+	o.SourceName = sv.opt.Sync.SourceName + " shard " + name + " (" + addr + ")"
+	o.StateDir = shardDir(sv.opt.Sync.StateDir, name)
+	o.CheckpointKey = sv.opt.Sync.CheckpointKey + ":" + name
+	o.LegacyCheckpointKey = ""
+	// The supervisor decided about the target once for every shard.
+	o.Merge, o.FlushTarget, o.SharedTarget = true, false, true
+	o.Gate = sv.migr.forShard(name)
+	o.Tracker = tr
+	o.Logger = sv.log.With(zap.String("shard", name))
+	return o
+}
+
+func newShardTracker(sv *Supervisor, name string) *status.Tracker {
+	return status.NewTracker(sv.opt.Sync.SourceName+" shard "+name, sv.opt.Sync.TargetName)
+}
+
+// Masters returns the master address each running link follows, by shard name.
+func (sv *Supervisor) Masters() map[string]string {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	out := make(map[string]string, len(sv.links))
+	for name, l := range sv.links {
+		if !l.finished() {
+			out[name] = l.addr
+		}
+	}
+	return out
+}
