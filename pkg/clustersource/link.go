@@ -104,5 +104,4 @@ func (l *link) noteCaughtUp() {
 
 func (l *link) lastCaughtUp() time.Time { return time.Unix(0, l.caught.Load()) }
 
-
 func sleep(d time.Duration) <-chan time.Time { return time.After(d) }
