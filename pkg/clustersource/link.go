@@ -29,12 +29,10 @@ type link struct {
 	mu     sync.Mutex
 	err    error       // an error that stops the whole sync
 	done   atomic.Bool // Once reached, or the master left and its stream is applied
-	caught atomic.Int64
 }
 
 func newLink(name, addr string, tr *status.Tracker, log *zap.Logger) *link {
 	l := &link{name: name, addr: addr, tracker: tr, log: log, ended: make(chan struct{})}
-	l.caught.Store(time.Now().UnixNano())
 	return l
 }
 
@@ -95,13 +93,5 @@ func (l *link) finished() bool { return l.done.Load() }
 func (l *link) drained() bool {
 	return l.tracker.Phase() == status.PhaseStreaming && l.tracker.Applied() >= l.tracker.Received()
 }
-
-func (l *link) noteCaughtUp() {
-	if l.drained() {
-		l.caught.Store(time.Now().UnixNano())
-	}
-}
-
-func (l *link) lastCaughtUp() time.Time { return time.Unix(0, l.caught.Load()) }
 
 func sleep(d time.Duration) <-chan time.Time { return time.After(d) }

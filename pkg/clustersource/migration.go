@@ -43,6 +43,9 @@ type importKey struct {
 type importRec struct {
 	shard string
 	at    time.Time
+	// marks: the other shards' received offsets noted grace after the
+	// import (see expired).
+	marks map[string]int64
 }
 
 // migrations is shared by the links of one process.
@@ -56,21 +59,42 @@ type migrations struct {
 	// streaming reports whether every link other than shard has its
 	// snapshot applied (an import must not overtake another's snapshot).
 	othersStreaming func(shard string) bool
-	hash            string
-	skipped         map[string]int64 // commands left out, by shard
+	// waitOthersApplied waits until every other shard has applied what it
+	// has received (see shardGate.BeforeSnapshot).
+	waitOthersApplied func(ctx context.Context, shard string) error
+	hash              string
+	skipped           map[string]int64 // commands left out, by shard
 }
 
-func newMigrations(log *zap.Logger, checkpointBase string, othersStreaming func(string) bool) *migrations {
+func newMigrations(log *zap.Logger, checkpointBase string, othersStreaming func(string) bool,
+	waitOthersApplied func(context.Context, string) error) *migrations {
 	return &migrations{log: log, imports: map[importKey]importRec{}, othersStreaming: othersStreaming,
-		hash: importsKey(checkpointBase), skipped: map[string]int64{}}
+		waitOthersApplied: waitOthersApplied, hash: importsKey(checkpointBase), skipped: map[string]int64{}}
 }
 
 // forShard is the syncer.StreamGate of one link.
-func (m *migrations) forShard(shard string) syncer.StreamGate { return &shardGate{m: m, shard: shard} }
+func (m *migrations) forShard(shard string, late bool) syncer.StreamGate {
+	return &shardGate{m: m, shard: shard, late: late}
+}
 
 type shardGate struct {
 	m     *migrations
 	shard string
+	// late: the shard joined a running sync (a master added), so its
+	// snapshot may hold keys moved to it whose last writes are still in
+	// the other shards' streams.
+	late bool
+}
+
+// BeforeSnapshot lets a late shard's snapshot wait until every other shard
+// has applied what it had received a moment after the snapshot was taken:
+// the exporters' DELs of the keys moved before it are then applied, and the
+// snapshot restores those keys after them.
+func (g *shardGate) BeforeSnapshot(ctx context.Context) error {
+	if !g.late {
+		return nil
+	}
+	return g.m.waitOthersApplied(ctx, g.shard)
 }
 
 func (g *shardGate) Shared(context.Context) (func(), error) {
@@ -208,17 +232,32 @@ func (m *migrations) load(recs map[importKey]string) {
 	}
 }
 
-// expired removes and returns the imports older than grace whose every
-// other shard has caught up (caughtUp: when it last had applied all it
-// received) at least grace after the import: its DEL has been applied.
-func (m *migrations) expired(grace time.Duration, caughtUp func(shard string) time.Time, shards []string) []importKey {
+// expired removes and returns the imports whose exporting shard has
+// surely applied (or left out) its last writes of the key: grace after the
+// import, every other shard's received offset is noted; once each has
+// applied that far, the exporter's DEL, sent before, is behind it.
+// progress gives each running shard's received and applied offsets.
+func (m *migrations) expired(grace time.Duration, progress map[string][2]int64) []importKey {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []importKey
 	for k, rec := range m.imports {
-		done := time.Since(rec.at) > grace
-		for _, s := range shards {
-			if s != rec.shard && caughtUp(s).Before(rec.at.Add(grace)) {
+		if time.Since(rec.at) < grace {
+			continue
+		}
+		if rec.marks == nil {
+			rec.marks = map[string]int64{}
+			for s, p := range progress {
+				if s != rec.shard {
+					rec.marks[s] = p[0]
+				}
+			}
+			m.imports[k] = rec
+			continue
+		}
+		done := true
+		for s, mark := range rec.marks {
+			if p, ok := progress[s]; ok && p[1] < mark {
 				done = false
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/redferry/redferry/pkg/retry"
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/status"
 	"github.com/redferry/redferry/pkg/syncer"
 )
@@ -48,6 +49,7 @@ type Supervisor struct {
 	links    map[string]*link
 	selected map[string]bool // shard names chosen by --shards; nil: all
 	seeds    []string
+	started  bool // the first links run: later shards joined a running sync
 }
 
 // New checks the options; Run does the work.
@@ -73,7 +75,7 @@ func New(opt Options) (*Supervisor, error) {
 	if sv.names, err = loadNames(opt.Sync.StateDir); err != nil {
 		return nil, err
 	}
-	sv.migr = newMigrations(sv.log, opt.Sync.CheckpointKey, sv.othersStreaming)
+	sv.migr = newMigrations(sv.log, opt.Sync.CheckpointKey, sv.othersStreaming, sv.waitOthersApplied)
 	sv.target = newTargetSide(opt.Sync)
 	return sv, nil
 }
@@ -112,6 +114,7 @@ func (sv *Supervisor) Run(ctx context.Context) error {
 		if err := sv.reconcile(ctx, topo); err != nil {
 			return err
 		}
+		sv.started = true
 		if sv.opt.Sync.Once && sv.allDone() {
 			sv.log.Info("every shard has caught up with its master (once)")
 			return nil
@@ -121,7 +124,6 @@ func (sv *Supervisor) Run(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 		}
-		sv.noteCaughtUp()
 		sv.expireImports(ctx)
 		if t, err := sv.discover(ctx, false); err == nil {
 			topo = t
@@ -230,6 +232,9 @@ func (sv *Supervisor) reconcile(ctx context.Context, topo Topology) error {
 		case l.failed() != nil:
 			return fmt.Errorf("shard %s (master %s): %w", name, l.addr, l.failed())
 		case l.addr != s.MasterAddr && !l.finished():
+			if !sv.confirmMaster(ctx, s.MasterAddr) {
+				continue // the nodes do not agree yet
+			}
 			sv.log.Info("the shard has a new master (failover): moving its link, which continues the stream with PSYNC",
 				zap.String("shard", name), zap.String("from", l.addr), zap.String("to", s.MasterAddr))
 			l.stop()
@@ -298,39 +303,76 @@ func (sv *Supervisor) othersStreaming(shard string) bool {
 	return true
 }
 
-func (sv *Supervisor) noteCaughtUp() {
-	sv.mu.Lock()
-	defer sv.mu.Unlock()
-	for _, l := range sv.links {
-		l.noteCaughtUp()
-	}
-}
-
-// importGrace: an import's record is dropped once every other shard has
-// caught up with its master this long after it (the exporter's DEL has then
-// been applied, or skipped).
+// importGrace: how long after an import the other shards' received offsets
+// are noted for dropping its record (see migrations.expired).
 const importGrace = 30 * time.Second
 
 func (sv *Supervisor) expireImports(ctx context.Context) {
-	sv.mu.Lock()
-	shards := make([]string, 0, len(sv.links))
-	for name := range sv.links {
-		shards = append(shards, name)
-	}
-	sv.mu.Unlock()
-	gone := sv.migr.expired(importGrace, func(s string) time.Time {
-		sv.mu.Lock()
-		defer sv.mu.Unlock()
-		if l := sv.links[s]; l != nil && !l.finished() {
-			return l.lastCaughtUp()
-		}
-		return time.Now()
-	}, shards)
+	gone := sv.migr.expired(importGrace, sv.progress())
 	if len(gone) > 0 {
 		if err := sv.target.forgetImports(ctx, gone); err != nil {
 			sv.log.Warn("could not remove the records of finished key migrations from the target (they are harmless)", zap.Error(err))
 		}
 	}
+}
+
+// progress returns the received and applied offsets of every running link.
+func (sv *Supervisor) progress() map[string][2]int64 {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	out := make(map[string][2]int64, len(sv.links))
+	for name, l := range sv.links {
+		if !l.finished() {
+			out[name] = [2]int64{l.tracker.Received(), l.tracker.Applied()}
+		}
+	}
+	return out
+}
+
+// waitOthersApplied waits a moment (for what the masters sent before now to
+// arrive), then until every running link but shard's has applied what it
+// had received.
+func (sv *Supervisor) waitOthersApplied(ctx context.Context, shard string) error {
+	if err := retry.Sleep(ctx, time.Second); err != nil {
+		return err
+	}
+	marks := sv.progress()
+	delete(marks, shard)
+	sv.mu.Lock()
+	for name := range marks {
+		// Another shard still applying a snapshot of its own has no
+		// stream of moved keys' writes applied yet to wait for.
+		if l := sv.links[name]; l == nil || l.tracker.Phase() != status.PhaseStreaming {
+			delete(marks, name)
+		}
+	}
+	sv.mu.Unlock()
+	for {
+		now := sv.progress()
+		behind := false
+		for s, m := range marks {
+			if p, ok := now[s]; ok && p[1] < m[0] {
+				behind = true
+			}
+		}
+		if !behind {
+			return nil
+		}
+		if err := retry.Sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// confirmMaster asks addr itself whether it is a master: right after a
+// failover the nodes' views differ for a moment.
+func (sv *Supervisor) confirmMaster(ctx context.Context, addr string) bool {
+	o := sv.opt.Sync.Source
+	o.Addr, o.PoolSize = addr, 1
+	c := server.NewClient(o)
+	defer c.Close()
+	info, err := server.Fetch(ctx, c)
+	return err == nil && info.Role == "master"
 }
 
 func (sv *Supervisor) shardOptions(name, addr string, tr *status.Tracker) syncer.Options {
@@ -342,7 +384,7 @@ func (sv *Supervisor) shardOptions(name, addr string, tr *status.Tracker) syncer
 	o.LegacyCheckpointKey = ""
 	// The supervisor decided about the target once for every shard.
 	o.Merge, o.FlushTarget, o.SharedTarget = true, false, true
-	o.Gate = sv.migr.forShard(name)
+	o.Gate = sv.migr.forShard(name, sv.started)
 	o.Tracker = tr
 	o.Logger = sv.log.With(zap.String("shard", name))
 	return o

@@ -52,6 +52,11 @@ func (s *Syncer) apply(ctx context.Context, p plan, snapshotReady <-chan *spool.
 			return ctx.Err()
 		case follower = <-snapshotReady:
 		}
+		if g, ok := s.opt.Gate.(SnapshotGate); ok {
+			if err := g.BeforeSnapshot(ctx); err != nil {
+				return err
+			}
+		}
 		var err error
 		if follower != nil {
 			defer follower.Close()

@@ -39,3 +39,11 @@ type Admission struct {
 	Key []byte
 	DB  int
 }
+
+// SnapshotGate is a StreamGate that is also asked before a snapshot is
+// applied: a cluster master added while the sync runs may already hold keys
+// moved to it, whose last writes in the other shards' streams must land
+// first.
+type SnapshotGate interface {
+	BeforeSnapshot(ctx context.Context) error
+}
