@@ -64,6 +64,28 @@ type migrations struct {
 	waitOthersApplied func(ctx context.Context, shard string) error
 	hash              string
 	skipped           map[string]int64 // commands left out, by shard
+	// halted: a shard met what the sync cannot follow; every shard stops
+	// applying at once, not when the supervisor gets to it.
+	halted error
+}
+
+// halt records err for every shard and returns it.
+func (m *migrations) halt(err error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.halted == nil {
+		m.halted = err
+	}
+	return err
+}
+
+func (m *migrations) haltedErr() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.halted != nil {
+		return fmt.Errorf("stopping with another shard: %w", m.halted)
+	}
+	return nil
 }
 
 func newMigrations(log *zap.Logger, checkpointBase string, othersStreaming func(string) bool,
@@ -122,6 +144,9 @@ func (g *shardGate) Exclusive(ctx context.Context, a syncer.Admission) (func(boo
 }
 
 func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64) (syncer.Admission, error) {
+	if err := g.m.haltedErr(); err != nil {
+		return syncer.Admission{}, err
+	}
 	name := strings.ToLower(string(args[0]))
 	switch name {
 	case "restore-asking":
@@ -131,15 +156,16 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 		return syncer.Admission{Alone: true, Key: args[1], DB: db, Args: restoreReplacing(args),
 			Extra: [][]string{{"HSET", g.m.hash, recordField(db, args[1]), g.shard}}}, nil
 	case "flushall", "flushdb", "swapdb":
-		return syncer.Admission{}, fmt.Errorf("%s at offset %d of shard %s: a cluster master's %s covers its own slots only, "+
+		return syncer.Admission{}, g.m.halt(fmt.Errorf("%s at offset %d of shard %s: a cluster master's %s covers its own slots only, "+
 			"which the target cannot tell apart from the other shards' keys: stopping. Run it on the target by hand if that is what you want, "+
-			"then resume", strings.ToUpper(name), offset, g.shard, strings.ToUpper(name))
+			"then resume", strings.ToUpper(name), offset, g.shard, strings.ToUpper(name)))
 	}
 	if isSlotMigrationCommand(name, args) {
-		return syncer.Admission{}, fmt.Errorf("%s at offset %d of shard %s: an atomic slot migration (Valkey 9 SYNCSLOTS, Redis 8.4+ CLUSTER MIGRATION) "+
-			"is not supported by redferry's cluster source yet: stopping before anything of the moving slots is applied twice or lost. "+
-			"Move slots with the classic MIGRATE (redis-cli --cluster reshard) while redferry runs, then restart it",
-			strings.ToUpper(name), offset, g.shard)
+		return syncer.Admission{}, g.m.halt(fmt.Errorf("%s at offset %d of shard %s: an atomic slot migration (Valkey 9 CLUSTER MIGRATESLOTS, "+
+			"Redis 8.4+ CLUSTER MIGRATION) is not supported by redferry's cluster source yet: stopping before anything of the moving slots "+
+			"is applied twice or lost. Move slots the classic way (MIGRATE, redis-cli --cluster reshard) while redferry runs; "+
+			"after an atomic migration, sync the moved slots afresh (remove the checkpoints %s:* from the target and start again with flush-target)",
+			describeArgs(args), offset, g.shard, strings.TrimSuffix(g.m.hash, ":imports")))
 	}
 	idx, ok := transform.TouchedKeys(args)
 	if !ok {
@@ -209,6 +235,15 @@ func contains(s []int, v int) bool {
 }
 
 func recordField(db int, key []byte) string { return strconv.Itoa(db) + ":" + string(key) }
+
+// describeArgs names a command by its first arguments, for messages.
+func describeArgs(args [][]byte) string {
+	parts := make([]string, 0, 3)
+	for _, a := range args[:min(len(args), 3)] {
+		parts = append(parts, strings.ToUpper(string(a)))
+	}
+	return strings.Join(parts, " ")
+}
 
 // isSlotMigrationCommand recognises the commands that atomic slot
 // migrations put into a replication stream.
