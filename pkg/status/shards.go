@@ -91,3 +91,21 @@ func (t *Tracker) withShards(r Report) Report {
 	}
 	return r
 }
+
+// collectShards exports each shard of a cluster source, labelled by name.
+func collectShards(r Report, gauge, counter func(name string, v float64, labels ...string)) {
+	for name, s := range r.Shards {
+		gauge("shard_offset_received", float64(s.OffsetReceived), name)
+		gauge("shard_offset_applied", float64(s.OffsetApplied), name)
+		gauge("shard_lag_bytes", float64(s.LagBytes), name)
+		gauge("shard_lag_seconds", s.LagSeconds, name)
+		counter("shard_reconnects_total", float64(s.Reconnects), name)
+		for _, p := range allPhases {
+			v := 0.0
+			if p == s.Phase {
+				v = 1
+			}
+			gauge("shard_phase", v, name, string(p))
+		}
+	}
+}
