@@ -23,9 +23,10 @@ import (
 type clusterStatus struct {
 	Phase  string `json:"phase"`
 	Shards map[string]struct {
-		Phase          string `json:"phase"`
-		OffsetReceived int64  `json:"offset_received"`
-		OffsetApplied  int64  `json:"offset_applied"`
+		Phase           string `json:"phase"`
+		OffsetReceived  int64  `json:"offset_received"`
+		OffsetApplied   int64  `json:"offset_applied"`
+		SnapshotApplied int64  `json:"snapshot_applied"`
 	} `json:"shards"`
 }
 
@@ -149,7 +150,20 @@ func TestClusterKillResume(t *testing.T) {
 		}
 		cmd := startRedferry(t, args, logf)
 		phase := waitPhase(ctx, statusAddr, aim, 30*time.Second)
-		time.Sleep(time.Duration(rng.Intn(300)) * time.Millisecond)
+		if aim == "snapshot-replay" {
+			// Each shard has a checkpoint once its first batch of keys is
+			// in: a kill before that costs a new download (as for a
+			// standalone source), which is not what this test is about.
+			waitUntilStatus(t, statusAddr, func(r clusterStatus) bool {
+				for _, s := range r.Shards {
+					if s.SnapshotApplied == 0 {
+						return false
+					}
+				}
+				return len(r.Shards) == 3
+			})
+		}
+		time.Sleep(time.Duration(50+rng.Intn(300)) * time.Millisecond) // the batch sent has landed
 		if p := readPhase(statusAddr); p != "" {
 			phase = p
 		}
@@ -185,11 +199,40 @@ func TestClusterKillResume(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// A cutover pauses every master and reports each shard at its master's offset.
+	out, code := run(t, time.Minute, "cutover", "--pause", "3s", "--status-addr", statusAddr)
+	if code != 0 {
+		t.Fatalf("cutover: exit %d\n%s", code, out)
+	}
+	for _, m := range src.Masters {
+		off := m.InfoField(t, "replication", "master_repl_offset")
+		if !strings.Contains(out, "current at offset "+off+"\n") {
+			t.Errorf("the cutover does not report master %s's offset %s:\n%s", m.Addr, off, out)
+		}
+	}
+	if !strings.Contains(out, "every shard (3)") || !strings.Contains(out, "paused") {
+		t.Errorf("the cutover output does not say all 3 shards are current and paused:\n%s", out)
+	}
 	keys := assertClusterEqual(t, src, dst)
 	if got := clusterFullSyncs(t, src) - before; got != 3 {
 		t.Errorf("the masters served %d full syncs, want 3 (one per shard, none after a kill)", got)
 	}
 	t.Logf("%d keys equal after 2 kills", keys)
+}
+
+func waitUntilStatus(t *testing.T, addr string, cond func(clusterStatus) bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if r, ok := readClusterStatus(addr); ok && cond(r) {
+			return
+		}
+		if time.Now().After(deadline) {
+			r, _ := readClusterStatus(addr)
+			t.Fatalf("status never reached the expected state: %+v", r)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestClusterShardsSplit syncs one cluster with two processes, --shards 0

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redferry/redferry/pkg/clustersource"
 	"github.com/redferry/redferry/pkg/config"
+	"github.com/redferry/redferry/pkg/cutover"
 	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/status"
 	"github.com/redferry/redferry/pkg/syncer"
@@ -44,6 +45,18 @@ func splitShards(in []string) []string {
 	return out
 }
 
+// cutoverShards lists the shards the sync follows now, with their masters.
+func cutoverShards(sv *clustersource.Supervisor) []cutover.Shard {
+	trackers := sv.Tracker().Shards()
+	var out []cutover.Shard
+	for name, addr := range sv.Masters() {
+		if t := trackers[name]; t != nil {
+			out = append(out, cutover.Shard{Name: name, Addr: addr, Tracker: t})
+		}
+	}
+	return out
+}
+
 // runClusterSync syncs a cluster source: one link per master (pkg/clustersource).
 func runClusterSync(cmd *cobra.Command, cfg config.Config, opt syncer.Options, log *zap.Logger, level *zap.AtomicLevel) error {
 	ctx := cmd.Context()
@@ -56,7 +69,8 @@ func runClusterSync(cmd *cobra.Command, cfg config.Config, opt syncer.Options, l
 	tr := sv.Tracker()
 	tr.SetReadyMaxLag(cfg.ReadyMaxLag)
 	if cfg.StatusAddr != "" {
-		h := status.NewHandler(tr, status.HandlerOptions{Level: level, Routes: map[string]http.Handler{},
+		co := cutover.NewCluster(opt.Source, func() []cutover.Shard { return cutoverShards(sv) }, log)
+		h := status.NewHandler(tr, status.HandlerOptions{Level: level, Routes: map[string]http.Handler{"POST /cutover": co.Handler()},
 			Token: cfg.StatusToken, Log: log, Limits: opt.Limits})
 		if _, err := status.Serve(ctx, cfg.StatusAddr, h, log); err != nil {
 			return err
