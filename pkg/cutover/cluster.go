@@ -180,4 +180,3 @@ func (c *Cluster) waitAll(ctx context.Context, legs []*Cutover, shards []Shard, 
 func (c *Cluster) Handler() http.Handler {
 	return handler(func(ctx context.Context, opt Options) (any, error) { return c.Run(ctx, opt) })
 }
-
