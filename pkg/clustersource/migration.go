@@ -167,6 +167,11 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 			"after an atomic migration, sync the moved slots afresh (remove the checkpoints %s:* from the target and start again with flush-target)",
 			describeArgs(args), offset, g.shard, strings.TrimSuffix(g.m.hash, ":imports")))
 	}
+	if name == "cluster" {
+		// Topology bookkeeping some servers replicate (Valkey 8+ sends
+		// CLUSTER SETSLOT to its replicas): nothing for a target to apply.
+		return syncer.Admission{Skip: true}, nil
+	}
 	idx, ok := transform.TouchedKeys(args)
 	if !ok {
 		return syncer.Admission{}, nil
