@@ -1,0 +1,124 @@
+package clustersource
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/pkg/syncer"
+)
+
+func argv(s string) [][]byte {
+	var out [][]byte
+	for _, f := range strings.Fields(s) {
+		out = append(out, []byte(f))
+	}
+	return out
+}
+
+func join(args [][]byte) string {
+	parts := make([]string, len(args))
+	for i, a := range args {
+		parts[i] = string(a)
+	}
+	return strings.Join(parts, " ")
+}
+
+// TestMigrationAdmissions walks the gate through a key moving from shard A
+// to shard B: what each shard's commands become before and after the
+// import is applied.
+func TestMigrationAdmissions(t *testing.T) {
+	m := newMigrations(zap.NewNop(), "redferry:checkpoint:x", func(string) bool { return true },
+		func(context.Context, string) error { return nil })
+	a, b := m.forShard("A", false), m.forShard("B", false)
+	ctx := context.Background()
+	type want struct {
+		skip, alone bool
+		args        string // "" : as sent
+		err         string
+	}
+	step := func(g syncer.StreamGate, cmd string, db int, w want) syncer.Admission {
+		t.Helper()
+		adm, err := g.Admit(ctx, argv(cmd), db, 100)
+		if w.err != "" {
+			if err == nil || !strings.Contains(err.Error(), w.err) {
+				t.Fatalf("%s: error %v, want one containing %q", cmd, err, w.err)
+			}
+			return adm
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+		if adm.Skip != w.skip || adm.Alone != w.alone || (adm.Args != nil) != (w.args != "") || adm.Args != nil && join(adm.Args) != w.args {
+			t.Fatalf("%s: skip %v alone %v args %q; want skip %v alone %v args %q", cmd, adm.Skip, adm.Alone, join(adm.Args), w.skip, w.alone, w.args)
+		}
+		return adm
+	}
+
+	// Before the import both shards apply what they send.
+	step(a, "INCR k", 0, want{})
+	step(b, "SET other v", 0, want{})
+	// The import: alone, as RESTORE … REPLACE, recorded in the same transaction.
+	adm := step(b, "RESTORE-ASKING k 0 payload", 0, want{alone: true, args: "RESTORE k 0 payload REPLACE"})
+	if len(adm.Extra) != 1 || strings.Join(adm.Extra[0], " ") != "HSET redferry:checkpoint:x:imports 0:k B" {
+		t.Fatalf("the import is recorded as %v", adm.Extra)
+	}
+	release, err := b.Exclusive(ctx, adm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release(true)
+	// A's late writes to k are in the imported value: left out. Other keys, other dbs: applied.
+	step(a, "INCR k", 0, want{skip: true})
+	step(a, "INCR k", 1, want{})
+	step(a, "INCR j", 0, want{})
+	// B's own writes to k apply.
+	step(b, "INCR k", 0, want{})
+	// A's DEL of the moved key (MIGRATE's) only clears the record; of several keys, only the others are deleted.
+	step(a, "DEL k", 0, want{args: "HDEL redferry:checkpoint:x:imports 0:k"})
+	step(a, "INCR k", 0, want{}) // no record left: A owns k again only after a migration back
+	release, _ = b.Exclusive(ctx, step(b, "RESTORE-ASKING m 0 payload REPLACE", 0, want{alone: true, args: "RESTORE m 0 payload REPLACE"}))
+	release(true)
+	step(a, "UNLINK m z", 0, want{args: "UNLINK z"})
+	// An import the target refused records nothing.
+	release, _ = b.Exclusive(ctx, step(b, "RESTORE-ASKING n 0 payload", 0, want{alone: true, args: "RESTORE n 0 payload REPLACE"}))
+	release(false)
+	step(a, "INCR n", 0, want{})
+
+	// Replicated topology bookkeeping is skipped; what cannot be followed stops every shard.
+	step(a, "CLUSTER SETSLOT 5 NODE abc", 0, want{skip: true})
+	step(b, "FLUSHALL", 0, want{err: "covers its own slots only"})
+	step(a, "INCR q", 0, want{err: "stopping with another shard"})
+}
+
+func TestAtomicMigrationRecognised(t *testing.T) {
+	for _, cmd := range []string{"CLUSTER SYNCSLOTS ESTABLISH SOURCE id", "cluster syncslots conf ASM-TASK x", "SYNCSLOTS x"} {
+		m := newMigrations(zap.NewNop(), "redferry:checkpoint:x", func(string) bool { return true }, nil)
+		_, err := m.forShard("A", false).Admit(context.Background(), argv(cmd), 0, 7)
+		if err == nil || !strings.Contains(err.Error(), "atomic slot migration") {
+			t.Errorf("%s: %v, want the atomic slot migration error", cmd, err)
+		}
+	}
+}
+
+// TestImportRecordsExpire: a record goes once every other shard has applied
+// what it had received grace after the import.
+func TestImportRecordsExpire(t *testing.T) {
+	m := newMigrations(zap.NewNop(), "redferry:checkpoint:x", func(string) bool { return true }, nil)
+	m.imports[importKey{0, "k"}] = importRec{shard: "B", at: time.Now().Add(-time.Hour)}
+	progress := map[string][2]int64{"A": {500, 100}, "B": {900, 900}}
+	if gone := m.expired(time.Minute, progress); len(gone) != 0 {
+		t.Fatalf("expired at once: %v", gone)
+	}
+	progress["A"] = [2]int64{800, 499}
+	if gone := m.expired(time.Minute, progress); len(gone) != 0 {
+		t.Fatalf("expired before A applied offset 500: %v", gone)
+	}
+	progress["A"] = [2]int64{800, 500}
+	if gone := m.expired(time.Minute, progress); len(gone) != 1 {
+		t.Fatalf("not expired once A applied offset 500: %v", gone)
+	}
+}
