@@ -127,7 +127,14 @@ func (g *shardGate) Shared(context.Context) (func(), error) {
 func (g *shardGate) Exclusive(ctx context.Context, a syncer.Admission) (func(bool), error) {
 	// An import must not land before another shard's snapshot, which may
 	// hold the key's value from before the move.
+	waitStart := time.Now()
+	warned := false
 	for !g.m.othersStreaming(g.shard) {
+		if !warned && time.Since(waitStart) > 10*time.Second {
+			g.m.log.Warn("a key moved to this shard waits until every other shard has applied its snapshot",
+				zap.String("shard", g.shard), zap.ByteString("key", a.Key))
+			warned = true
+		}
 		if err := retry.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return nil, err
 		}
