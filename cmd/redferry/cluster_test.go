@@ -238,12 +238,15 @@ func waitUntilStatus(t *testing.T, addr string, cond func(clusterStatus) bool) {
 // TestClusterShardsSplit syncs one cluster with two processes, --shards 0
 // and --shards 1,2 (by index), into one target: together they copy it whole.
 func TestClusterShardsSplit(t *testing.T) {
-	src := redistest.StartClusterWithReplicas(t, redistest.Valkey91, 3, 0, redistest.Options{})
+	src := redistest.StartClusterWithReplicas(t, redistest.Valkey91, 3, 0, redistest.Options{Args: []string{"repl-diskless-sync-delay", "0"}})
 	dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
 	fillCluster(t, src, 1500)
 	for _, shards := range []string{"0", "1,2"} {
+		began := time.Now()
 		out, code := run(t, time.Minute, "sync", "--source", src.Masters[0].URL(), "--target", dst.URL(), "--name", "split",
 			"--state-dir", t.TempDir(), "--shards", shards, "--once")
+		t.Logf("--shards %s took %s", shards, time.Since(began))
+
 		if code != 0 {
 			t.Fatalf("sync --shards %s: exit %d\n%s", shards, code, out)
 		}

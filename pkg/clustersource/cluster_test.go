@@ -18,7 +18,7 @@ import (
 func TestClusterToStandalone(t *testing.T) {
 	for _, name := range versions(redistest.Redis70) {
 		t.Run(name, func(t *testing.T) {
-			src := redistest.StartClusterWithReplicas(t, name, 3, 1, redistest.Options{})
+			src := redistest.StartClusterWithReplicas(t, name, 3, 1, fast)
 			dst := redistest.Start(t, redistest.Redis70, redistest.Options{})
 			fillCluster(t, src, 1500)
 			before := fullSyncs(t, src)
@@ -52,7 +52,7 @@ func TestClusterToStandalone(t *testing.T) {
 func TestClusterScaleOut(t *testing.T) {
 	for _, name := range versions(redistest.Valkey91) {
 		t.Run(name, func(t *testing.T) {
-			src := redistest.StartClusterWithReplicas(t, name, 3, 0, redistest.Options{})
+			src := redistest.StartClusterWithReplicas(t, name, 3, 0, fast)
 			dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
 			fillCluster(t, src, 900)
 			r := startSV(t, clusterConfig(src, dst, t.TempDir()))
@@ -86,7 +86,7 @@ func TestAtomicSlotMigrationStops(t *testing.T) {
 	}
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
-			src := redistest.StartClusterWithReplicas(t, name, 2, 0, redistest.Options{})
+			src := redistest.StartClusterWithReplicas(t, name, 2, 0, fast)
 			dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
 			fillCluster(t, src, 300)
 			r := startSV(t, clusterConfig(src, dst, t.TempDir()))

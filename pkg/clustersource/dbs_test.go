@@ -16,7 +16,7 @@ import (
 // several dbs, and a failover.
 func TestClusterNumberedDBs(t *testing.T) {
 	ctx := context.Background()
-	src := redistest.StartClusterWithReplicas(t, redistest.Valkey91, 3, 1, redistest.Options{Args: []string{"cluster-databases", "4"}})
+	src := redistest.StartClusterWithReplicas(t, redistest.Valkey91, 3, 1, redistest.Options{Args: []string{"cluster-databases", "4", "repl-diskless-sync-delay", "0"}})
 	dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
 	write := func(db, i int, what string) {
 		key := fmt.Sprintf("{t%d}:db%d:%s", i%40, db, what)

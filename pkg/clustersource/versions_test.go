@@ -14,3 +14,6 @@ func versions(def ...string) []string {
 	}
 	return def
 }
+
+// fast starts full syncs at once (no repl-diskless-sync-delay).
+var fast = redistest.Options{Args: []string{"repl-diskless-sync-delay", "0"}}
