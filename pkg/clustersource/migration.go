@@ -28,8 +28,8 @@ import (
 // from then on the other shards' writes to that key are left out, their
 // effect being in the imported value already. The record is kept in the
 // target too, in the same transaction as the import, so it survives a
-// restart; it is dropped when the exporting shard's DEL arrives, or once
-// every other shard has caught up well after the import.
+// restart. It is dropped once every other shard has applied its master's
+// offset noted a while after the import (see expired).
 
 // importsKey is the target hash of the imports (in the db of each key);
 // its name starts with the checkpoint prefix, so verify leaves it out.
@@ -198,28 +198,18 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 		return syncer.Admission{}, nil
 	}
 	g.m.skipped[g.shard]++
-	if name == "del" || name == "unlink" {
-		// The exporter's DEL is its last word on the key: the record has
-		// done its job, here and in the target.
-		for _, i := range moved {
-			delete(g.m.imports, importKey{db, string(args[i])})
-		}
-		if len(moved) == len(idx) {
-			hdel := [][]byte{[]byte("HDEL"), []byte(g.m.hash)}
-			for _, i := range moved {
-				hdel = append(hdel, []byte(recordField(db, args[i])))
+	// The record stays after the exporter's DEL: a DEL of the key before
+	// the move (a client's) looks the same, and the writes that follow it
+	// in the exporter's stream are in the imported value too. It expires
+	// by offsets (expired).
+	if (name == "del" || name == "unlink") && len(moved) < len(idx) {
+		out := [][]byte{args[0]}
+		for _, i := range idx {
+			if !contains(moved, i) {
+				out = append(out, args[i])
 			}
-			return syncer.Admission{Args: hdel}, nil
 		}
-		if len(moved) < len(idx) {
-			out := [][]byte{args[0]}
-			for _, i := range idx {
-				if !contains(moved, i) {
-					out = append(out, args[i])
-				}
-			}
-			return syncer.Admission{Args: out}, nil
-		}
+		return syncer.Admission{Args: out}, nil
 	}
 	return syncer.Admission{Skip: true}, nil
 }
@@ -280,26 +270,42 @@ func (m *migrations) load(recs map[importKey]string) {
 }
 
 // expired removes and returns the imports whose exporting shard has
-// surely applied (or left out) its last writes of the key: grace after the
-// import, every other shard's received offset is noted; once each has
-// applied that far, the exporter's DEL, sent before, is behind it.
-// progress gives each running shard's received and applied offsets.
-func (m *migrations) expired(grace time.Duration, progress map[string][2]int64) []importKey {
+// surely applied (or left out) its last writes of the key. grace after the
+// import, every other master's master_repl_offset is noted: the exporter's
+// DEL of the key, sent right after the import on the source, is before it.
+// Once each shard has applied that far, no write of the key from before
+// the move is left to leave out. progress gives each running shard's
+// received and applied offsets; masterOffsets each shard's master's offset
+// now (nil when a master cannot tell).
+func (m *migrations) expired(grace time.Duration, progress map[string][2]int64, masterOffsets func() map[string]int64) []importKey {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []importKey
+	var offsets map[string]int64
 	for k, rec := range m.imports {
 		if time.Since(rec.at) < grace {
 			continue
 		}
 		if rec.marks == nil {
-			rec.marks = map[string]int64{}
-			for s, p := range progress {
-				if s != rec.shard {
-					rec.marks[s] = p[0]
+			if offsets == nil {
+				if offsets = masterOffsets(); offsets == nil {
+					return out
 				}
 			}
-			m.imports[k] = rec
+			rec.marks = map[string]int64{}
+			for s := range progress {
+				if s != rec.shard {
+					off, ok := offsets[s]
+					if !ok {
+						rec.marks = nil
+						break
+					}
+					rec.marks[s] = off
+				}
+			}
+			if rec.marks != nil {
+				m.imports[k] = rec
+			}
 			continue
 		}
 		done := true

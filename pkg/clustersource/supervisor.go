@@ -308,7 +308,7 @@ func (sv *Supervisor) othersStreaming(shard string) bool {
 const importGrace = 30 * time.Second
 
 func (sv *Supervisor) expireImports(ctx context.Context) {
-	gone := sv.migr.expired(importGrace, sv.progress())
+	gone := sv.migr.expired(importGrace, sv.progress(), func() map[string]int64 { return sv.masterOffsets(ctx) })
 	if len(gone) > 0 {
 		if err := sv.target.forgetImports(ctx, gone); err != nil {
 			sv.log.Warn("could not remove the records of finished key migrations from the target (they are harmless)", zap.Error(err))
@@ -325,6 +325,24 @@ func (sv *Supervisor) progress() map[string][2]int64 {
 		if !l.finished() {
 			out[name] = [2]int64{l.tracker.Received(), l.tracker.Applied()}
 		}
+	}
+	return out
+}
+
+// masterOffsets asks each running link's master for its master_repl_offset;
+// nil when one cannot tell.
+func (sv *Supervisor) masterOffsets(ctx context.Context) map[string]int64 {
+	out := map[string]int64{}
+	for name, addr := range sv.Masters() {
+		o := sv.opt.Sync.Source
+		o.Addr, o.PoolSize = addr, 1
+		c := server.NewClient(o)
+		info, err := server.Fetch(ctx, c)
+		c.Close()
+		if err != nil {
+			return nil
+		}
+		out[name] = info.MasterReplOffset
 	}
 	return out
 }
