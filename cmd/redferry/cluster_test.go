@@ -199,8 +199,13 @@ func TestClusterKillResume(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// `redferry status` shows each shard.
+	out, code := run(t, time.Minute, "status", "--status-addr", statusAddr)
+	if code != 0 || strings.Count(out, "shard ") != 3 || !strings.Contains(out, "streaming, applied") {
+		t.Errorf("redferry status of a cluster source (exit %d) does not show its 3 shards streaming:\n%s", code, out)
+	}
 	// A cutover pauses every master and reports each shard at its master's offset.
-	out, code := run(t, time.Minute, "cutover", "--pause", "3s", "--status-addr", statusAddr)
+	out, code = run(t, time.Minute, "cutover", "--pause", "3s", "--status-addr", statusAddr)
 	if code != 0 {
 		t.Fatalf("cutover: exit %d\n%s", code, out)
 	}

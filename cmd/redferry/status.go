@@ -88,6 +88,7 @@ func printStatus(w io.Writer, r status.Report, ready string) {
 	if f := r.Filtered; f != nil {
 		row("filtered out", "keys %v, commands %v, commands in part %v", f.Keys, f.Commands, f.CommandsNarrowed)
 	}
+	printShardRows(w, r)
 	row("uptime", "%s", (time.Duration(r.UptimeSeconds) * time.Second).String())
 	if r.LastError != "" {
 		row("last error", "%s", r.LastError)

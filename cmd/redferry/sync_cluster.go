@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"sort"
 	"net/http"
 	"strings"
 
@@ -85,4 +88,27 @@ func runClusterSync(cmd *cobra.Command, cfg config.Config, opt syncer.Options, l
 	log.Info("sync stopped cleanly", zap.Int("shards", len(r.Shards)), zap.Int64("keys_applied", r.KeysApplied),
 		zap.Int64("commands_applied", r.CommandsApplied))
 	return nil
+}
+
+// printShardRows adds one line per shard of a cluster source to
+// `redferry status` (the rows above are then the totals).
+func printShardRows(w io.Writer, r status.Report) {
+	names := make([]string, 0, len(r.Shards))
+	for n := range r.Shards {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		s := r.Shards[n]
+		fmt.Fprintf(w, "%-18s %s, applied %d of %d, lag %d bytes %.1fs, reconnects %d\n", "shard "+shortName(n)+":",
+			s.Phase, s.OffsetApplied, s.OffsetReceived, s.LagBytes, s.LagSeconds, s.Reconnects)
+	}
+}
+
+// shortName abbreviates a 40-character node or shard id as redis-cli does.
+func shortName(n string) string {
+	if len(n) == 40 {
+		return n[:8]
+	}
+	return n
 }
