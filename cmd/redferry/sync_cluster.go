@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
