@@ -353,3 +353,35 @@ func waitFor(tb testing.TB, cond func() (bool, string), what string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// KillMaster kills shard master's master (SIGKILL), waits until the
+// cluster promotes a replica of it by itself (cluster-node-timeout), and
+// makes that replica Masters[master]; the dead node leaves the Cluster's
+// lists. Writes the replica had not received are lost, as in production:
+// stop writing and WaitCaughtUp first for a failover without loss.
+func (c *Cluster) KillMaster(tb testing.TB, master int) {
+	tb.Helper()
+	if len(c.Replicas) <= master || len(c.Replicas[master]) == 0 {
+		tb.Fatalf("redistest: shard %d of %s has no replica to take over", master, c)
+	}
+	dead := c.Masters[master]
+	dead.Kill()
+	var promoted *Server
+	waitFor(tb, func() (bool, string) {
+		for _, r := range c.Replicas[master] {
+			if r.InfoField(tb, "replication", "role") == "master" {
+				promoted = r
+				return true, ""
+			}
+		}
+		return false, "no replica promoted yet"
+	}, "a replica of the killed master "+dead.Addr+" to be promoted")
+	var rest []*Server
+	for _, r := range c.Replicas[master] {
+		if r != promoted {
+			rest = append(rest, r)
+		}
+	}
+	c.Masters[master], c.Replicas[master] = promoted, rest
+	c.WaitHealthy(tb)
+}

@@ -119,3 +119,35 @@ func TestAtomicSlotMigrationStops(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterMasterKilled: a master dies (SIGKILL) and the cluster promotes
+// its replica by itself; the shard's link follows it with PSYNC, no new full
+// sync, and the target equals the source. Writes stop just before the kill
+// so that the replica has everything (otherwise the source itself loses
+// writes the target already has, which redferry reports: see the README).
+func TestClusterMasterKilled(t *testing.T) {
+	for _, name := range versions(redistest.Redis80) {
+		t.Run(name, func(t *testing.T) {
+			src := redistest.StartClusterWithReplicas(t, name, 3, 1, fast)
+			dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
+			fillCluster(t, src, 600)
+			before := fullSyncs(t, src)
+			r := startSV(t, clusterConfig(src, dst, t.TempDir()))
+			ld := startLoad(src, 2)
+			r.waitStreaming(t, 3)
+			time.Sleep(300 * time.Millisecond)
+			ld.end()
+			src.Replicas[0][0].WaitCaughtUp(t, src.Masters[0])
+			r.waitCaughtUp(t, src)
+			src.KillMaster(t, 0)
+			ld = startLoad(src, 2)
+			time.Sleep(500 * time.Millisecond)
+			ld.end()
+			r.waitCaughtUp(t, src)
+			assertEqual(t, src, dst)
+			if got := fullSyncs(t, src) - before; got > 3 {
+				t.Errorf("the live masters served %d full syncs to redferry, want at most 3 (none after the failover)", got)
+			}
+		})
+	}
+}
