@@ -2,6 +2,7 @@ package clustersource
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -148,6 +149,41 @@ func TestClusterMasterKilled(t *testing.T) {
 			if got := fullSyncs(t, src) - before; got > 3 {
 				t.Errorf("the live masters served %d full syncs to redferry, want at most 3 (none after the failover)", got)
 			}
+		})
+	}
+}
+
+// TestClusterMasterRemoved: a master added during the sync receives slots
+// under load, gives them back and leaves the cluster; its link stops once
+// its stream is applied, and the target equals the source.
+func TestClusterMasterRemoved(t *testing.T) {
+	for _, name := range versions(redistest.Redis70) {
+		t.Run(name, func(t *testing.T) {
+			src := redistest.StartClusterWithReplicas(t, name, 3, 0, fast)
+			dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
+			fillCluster(t, src, 600)
+			r := startSV(t, clusterConfig(src, dst, t.TempDir()))
+			ld := startLoad(src, 2)
+			r.waitStreaming(t, 3)
+			added := src.AddMaster(t)
+			r.waitStreaming(t, 4)
+			var slots []int
+			for _, key := range []string{"cnt:{1}", "list:{2}", "tmp:{4}"} {
+				slot := src.SlotOf(t, key)
+				from := src.Owner(t, slot)
+				src.MigrateSlots(t, from, added, slot)
+				slots = append(slots, slot)
+			}
+			time.Sleep(300 * time.Millisecond)
+			src.MigrateSlots(t, added, 0, slots...)
+			src.RemoveMaster(t, added)
+			ld.end()
+			r.waitCaughtUp(t, src)
+			waitUntil(t, 30*time.Second, "the removed master's link to stop", func() (bool, string) {
+				n := len(r.sv.Masters())
+				return n == 3 && len(r.sv.Tracker().Shards()) == 3, fmt.Sprintf("%d links", n)
+			})
+			assertEqual(t, src, dst)
 		})
 	}
 }

@@ -249,6 +249,7 @@ func (sv *Supervisor) reconcile(ctx context.Context, topo Topology) error {
 			sv.log.Info("the master left the cluster and its stream is applied: stopping its link", zap.String("shard", name), zap.String("master", l.addr))
 			l.stop()
 			l.done.Store(true)
+			sv.tracker.RemoveShard(name)
 		}
 	}
 	return nil

@@ -25,6 +25,13 @@ func (t *Tracker) SetShard(name string, child *Tracker) {
 	t.shards.m[name] = child
 }
 
+// RemoveShard forgets the tracker of a shard that left the source.
+func (t *Tracker) RemoveShard(name string) {
+	t.shards.mu.Lock()
+	defer t.shards.mu.Unlock()
+	delete(t.shards.m, name)
+}
+
 // Shards returns the shards' trackers by name (nil for a standalone source).
 func (t *Tracker) Shards() map[string]*Tracker {
 	t.shards.mu.Lock()
