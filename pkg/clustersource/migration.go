@@ -124,15 +124,14 @@ func (g *shardGate) Shared(context.Context) (func(), error) {
 	return g.m.gate.RUnlock, nil
 }
 
-func (g *shardGate) Exclusive(ctx context.Context, a syncer.Admission) (func(bool), error) {
+func (g *shardGate) Exclusive(ctx context.Context) (func([]syncer.Admission), error) {
 	// An import must not land before another shard's snapshot, which may
 	// hold the key's value from before the move.
 	waitStart := time.Now()
 	warned := false
 	for !g.m.othersStreaming(g.shard) {
 		if !warned && time.Since(waitStart) > 10*time.Second {
-			g.m.log.Warn("a key moved to this shard waits until every other shard has applied its snapshot",
-				zap.String("shard", g.shard), zap.ByteString("key", a.Key))
+			g.m.log.Warn("keys moved to this shard wait until every other shard has applied its snapshot", zap.String("shard", g.shard))
 			warned = true
 		}
 		if err := retry.Sleep(ctx, 50*time.Millisecond); err != nil {
@@ -140,12 +139,12 @@ func (g *shardGate) Exclusive(ctx context.Context, a syncer.Admission) (func(boo
 		}
 	}
 	g.m.gate.Lock()
-	return func(applied bool) {
-		if applied {
-			g.m.mu.Lock()
+	return func(applied []syncer.Admission) {
+		g.m.mu.Lock()
+		for _, a := range applied {
 			g.m.imports[importKey{a.DB, string(a.Key)}] = importRec{shard: g.shard, at: time.Now()}
-			g.m.mu.Unlock()
 		}
+		g.m.mu.Unlock()
 		g.m.gate.Unlock()
 	}, nil
 }
@@ -160,7 +159,9 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 		if len(args) < 4 {
 			return syncer.Admission{}, nil
 		}
-		return syncer.Admission{Alone: true, Key: args[1], DB: db, Args: restoreReplacing(args),
+		// The key outlives this command's buffer: it is recorded once the
+		// batch it joins is applied.
+		return syncer.Admission{Alone: true, Key: bytes.Clone(args[1]), DB: db, Args: restoreReplacing(args),
 			Extra: [][]string{{"HSET", g.m.hash, recordField(db, args[1]), g.shard}}}, nil
 	case "flushall", "flushdb", "swapdb":
 		return syncer.Admission{}, g.m.halt(fmt.Errorf("%s at offset %d of shard %s: a cluster master's %s covers its own slots only, "+

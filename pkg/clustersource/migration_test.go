@@ -66,11 +66,11 @@ func TestMigrationAdmissions(t *testing.T) {
 	if len(adm.Extra) != 1 || strings.Join(adm.Extra[0], " ") != "HSET redferry:checkpoint:x:imports 0:k B" {
 		t.Fatalf("the import is recorded as %v", adm.Extra)
 	}
-	release, err := b.Exclusive(ctx, adm)
+	release, err := b.Exclusive(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	release(true)
+	release([]syncer.Admission{adm})
 	// A's late writes to k are in the imported value: left out. Other keys, other dbs: applied.
 	step(a, "INCR k", 0, want{skip: true})
 	step(a, "INCR k", 1, want{})
@@ -82,12 +82,14 @@ func TestMigrationAdmissions(t *testing.T) {
 	// in A's stream; of several keys, only the others are deleted.
 	step(a, "DEL k", 0, want{skip: true})
 	step(a, "APPEND k x", 0, want{skip: true})
-	release, _ = b.Exclusive(ctx, step(b, "RESTORE-ASKING m 0 payload REPLACE", 0, want{alone: true, args: "RESTORE m 0 payload REPLACE"}))
-	release(true)
+	adm = step(b, "RESTORE-ASKING m 0 payload REPLACE", 0, want{alone: true, args: "RESTORE m 0 payload REPLACE"})
+	release, _ = b.Exclusive(ctx)
+	release([]syncer.Admission{adm})
 	step(a, "UNLINK m z", 0, want{args: "UNLINK z"})
 	// An import the target refused records nothing.
-	release, _ = b.Exclusive(ctx, step(b, "RESTORE-ASKING n 0 payload", 0, want{alone: true, args: "RESTORE n 0 payload REPLACE"}))
-	release(false)
+	step(b, "RESTORE-ASKING n 0 payload", 0, want{alone: true, args: "RESTORE n 0 payload REPLACE"})
+	release, _ = b.Exclusive(ctx)
+	release(nil)
 	step(a, "INCR n", 0, want{})
 
 	// Replicated topology bookkeeping is skipped; what cannot be followed stops every shard.

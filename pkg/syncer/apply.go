@@ -32,8 +32,11 @@ type applier struct {
 	// the target rejects in it.
 	span batchSpan
 	// gateRelease releases the Options.Gate hold of the batch being built
-	// (nil: none held); see stream_gate.go.
-	gateRelease func(applied bool)
+	// (nil: none held), exclusive whether it is the exclusive one, alone the
+	// commands admitted Alone in the batch; see stream_gate.go.
+	gateRelease func(applied bool, alone []Admission)
+	exclusive   bool
+	alone       []Admission
 }
 
 // apply waits for the snapshot when there is one to take, replays it, then

@@ -10,8 +10,9 @@ import "context"
 //
 // Every batch of the stream holds the gate shared from its first command
 // until the target has applied it; a command admitted Alone is applied in a
-// batch of its own while the gate is held exclusively, so no other sync has
-// a batch in flight or half-built meanwhile.
+// batch that holds the gate exclusively (with the commands that follow it
+// until the batch is committed), so no other sync has a batch in flight or
+// half-built meanwhile.
 type StreamGate interface {
 	// Admit says what to do with one command: args as the source sent them,
 	// in source db db, ending at stream offset offset.
@@ -20,8 +21,10 @@ type StreamGate interface {
 	// once the target has applied the batch or refused it.
 	Shared(ctx context.Context) (release func(), err error)
 	// Exclusive is taken for a command admitted Alone, after this sync's own
-	// batches have landed; release says whether the target applied it.
-	Exclusive(ctx context.Context, a Admission) (release func(applied bool), err error)
+	// shared batches have landed, and held by the batch it starts (further
+	// Alone commands join it); release is called once the target has applied
+	// the batch, with the Alone admissions it applied (none when it refused).
+	Exclusive(ctx context.Context) (release func(applied []Admission), err error)
 }
 
 // Admission is a StreamGate's answer for one command.
@@ -31,11 +34,13 @@ type Admission struct {
 	// Args, when set, replace the command's arguments (e.g. a DEL without
 	// the keys that now belong to another shard).
 	Args [][]byte
-	// Alone applies the command in a batch of its own under the exclusive
-	// gate, followed by Extra in the same transaction.
+	// Alone applies the command in a batch under the exclusive gate,
+	// followed by Extra in the same transaction.
 	Alone bool
 	Extra [][]string
-	// Key and DB name what Alone is about, for the gate's own record.
+	// Key and DB name what Alone is about, for the gate's own record; Key
+	// must not share the command's buffer (it is used after later commands
+	// were read).
 	Key []byte
 	DB  int
 }

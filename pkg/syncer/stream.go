@@ -133,13 +133,16 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 		switch {
 		case adm.Skip:
 		case adm.Alone:
-			// The batch so far ends before this command.
-			end := offset
-			offset = prev
-			err := commit()
-			offset = end
+			var err error
+			if !a.exclusive {
+				// The batch so far ends before this command.
+				end := offset
+				offset = prev
+				err = commit()
+				offset = end
+			}
 			if err == nil {
-				err = a.applyAlone(ctx, tr, cmd, adm, offset, db, commit)
+				err = a.applyAlone(ctx, tr, cmd, adm, offset, db)
 			}
 			if errors.Is(err, errOnceDone) {
 				return nil

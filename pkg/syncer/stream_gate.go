@@ -22,50 +22,63 @@ func (a *applier) admit(ctx context.Context, cmd protocol.Command, offset int64,
 		if err != nil {
 			return Admission{}, err
 		}
-		a.gateRelease = func(bool) { release() }
+		a.gateRelease = func(bool, []Admission) { release() }
 	}
 	return g.Admit(ctx, cmd.Args, db, offset)
 }
 
-// applyAlone applies cmd (and adm.Extra) in a batch of its own while the
-// gate is held exclusively, and waits for it. The batch before it has been
-// committed by the caller.
+// applyAlone puts cmd (and adm.Extra) into the batch under the exclusive
+// gate: when the batch being built holds it already, the command joins it
+// (a run of imports is one transaction); otherwise the batch so far, which
+// the caller has committed, is waited for, and a new one begins under the
+// exclusive gate. The batch is then committed as any other (full, or when
+// the stream pauses); the gate learns which commands it applied.
 func (a *applier) applyAlone(ctx context.Context, tr *transform.Translator, cmd protocol.Command, adm Admission,
-	offset int64, db int, commit func() error) error {
-	if err := a.wait(ctx); err != nil {
-		return err
+	offset int64, db int) error {
+	if !a.exclusive {
+		if err := a.wait(ctx); err != nil {
+			return err
+		}
+		a.releaseGate(false)
+		if a.batch.Len() > 0 {
+			return fmt.Errorf("internal error: %d commands left in the batch before a command applied alone", a.batch.Len())
+		}
+		release, err := a.s.opt.Gate.Exclusive(ctx)
+		if err != nil {
+			return err
+		}
+		a.exclusive = true
+		a.gateRelease = func(applied bool, alone []Admission) {
+			if !applied {
+				alone = nil
+			}
+			release(alone)
+		}
 	}
-	a.releaseGate(false)
-	if a.batch.Len() > 0 {
-		return fmt.Errorf("internal error: %d commands left in the batch before a command applied alone", a.batch.Len())
-	}
-	release, err := a.s.opt.Gate.Exclusive(ctx, adm)
-	if err != nil {
-		return err
-	}
-	a.gateRelease = release
 	if adm.Args != nil {
 		cmd = protocol.Command{Args: adm.Args}
 	}
+	before := a.batch.Len()
 	if err := a.filterAndTranslate(tr, cmd, offset, db); err != nil {
 		return err
 	}
-	if a.batch.Len() > 0 {
+	if a.batch.Len() > before {
 		for _, c := range adm.Extra {
 			a.batch.AddStrings(offset, c...)
 		}
+		a.alone = append(a.alone, adm)
 	}
-	if err := commit(); err != nil {
-		return err
-	}
-	return a.wait(ctx)
+	return nil
 }
 
 // takeGate hands the gate hold of the batch being committed to the caller.
 func (a *applier) takeGate() func(bool) {
-	r := a.gateRelease
-	a.gateRelease = nil
-	return r
+	r, alone := a.gateRelease, a.alone
+	a.gateRelease, a.alone, a.exclusive = nil, nil, false
+	if r == nil {
+		return nil
+	}
+	return func(applied bool) { r(applied, alone) }
 }
 
 // releaseGate releases the hold of a batch that is not going to the target.
