@@ -147,6 +147,12 @@ func (s *Syncer) Run(ctx context.Context) error {
 	defer s.recorder.Summary()
 	for {
 		err := s.runOnce(ctx)
+		if errors.Is(err, errRestartFullSync) && ctx.Err() == nil && s.opt.SharedTarget {
+			err = fmt.Errorf("%w; the target is shared with the other shards of the source, so it cannot be emptied: remove this shard's checkpoint key %s and restart with merge = true",
+				err, s.opt.CheckpointKey)
+			s.tracker.SetError(err)
+			return err
+		}
 		if errors.Is(err, errRestartFullSync) && ctx.Err() == nil {
 			// The target holds only a part of a snapshot of ours (a first
 			// sync, not merged): empty it and take the snapshot again.
