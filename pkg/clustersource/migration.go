@@ -40,6 +40,12 @@ type importKey struct {
 	key string
 }
 
+// movedRec: when a shard was last seen writing a slot it did not own.
+type movedRec struct {
+	at    time.Time
+	marks map[string]int64 // see migrations.expired
+}
+
 type importRec struct {
 	shard string
 	at    time.Time
@@ -64,6 +70,13 @@ type migrations struct {
 	waitOthersApplied func(ctx context.Context, shard string) error
 	hash              string
 	skipped           map[string]int64 // commands left out, by shard
+	// owners: the shard serving each slot, from the last topology read
+	// ("" before the first). movedIn: the slots a shard writes without
+	// owning them yet (it imports them), or owned only lately.
+	owners  [16384]string
+	movedIn map[int]map[string]*movedRec
+	// pending: keys recorded by a batch not applied yet, by shard.
+	pending map[string]map[importKey]bool
 	// halted: a shard met what the sync cannot follow; every shard stops
 	// applying at once, not when the supervisor gets to it.
 	halted error
@@ -91,7 +104,8 @@ func (m *migrations) haltedErr() error {
 func newMigrations(log *zap.Logger, checkpointBase string, othersStreaming func(string) bool,
 	waitOthersApplied func(context.Context, string) error) *migrations {
 	return &migrations{log: log, imports: map[importKey]importRec{}, othersStreaming: othersStreaming,
-		waitOthersApplied: waitOthersApplied, hash: importsKey(checkpointBase), skipped: map[string]int64{}}
+		waitOthersApplied: waitOthersApplied, hash: importsKey(checkpointBase), skipped: map[string]int64{},
+		movedIn: map[int]map[string]*movedRec{}, pending: map[string]map[importKey]bool{}}
 }
 
 // forShard is the syncer.StreamGate of one link.
@@ -142,7 +156,11 @@ func (g *shardGate) Exclusive(ctx context.Context) (func([]syncer.Admission), er
 	return func(applied []syncer.Admission) {
 		g.m.mu.Lock()
 		for _, a := range applied {
-			g.m.imports[importKey{a.DB, string(a.Key)}] = importRec{shard: g.shard, at: time.Now()}
+			for _, k := range a.Keys {
+				ik := importKey{a.DB, string(k)}
+				g.m.imports[ik] = importRec{shard: g.shard, at: time.Now()}
+				delete(g.m.pending[g.shard], ik)
+			}
 		}
 		g.m.mu.Unlock()
 		g.m.gate.Unlock()
@@ -161,7 +179,11 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 		}
 		// The key outlives this command's buffer: it is recorded once the
 		// batch it joins is applied.
-		return syncer.Admission{Alone: true, Key: bytes.Clone(args[1]), DB: db, Args: restoreReplacing(args),
+		g.m.mu.Lock()
+		g.m.noteMovingIn(g.shard, keySlot(args[1]))
+		g.m.addPending(g.shard, importKey{db, string(args[1])})
+		g.m.mu.Unlock()
+		return syncer.Admission{Alone: true, Keys: [][]byte{bytes.Clone(args[1])}, DB: db, Args: restoreReplacing(args),
 			Extra: [][]string{{"HSET", g.m.hash, recordField(db, args[1]), g.shard}}}, nil
 	case "flushall", "flushdb", "swapdb":
 		return syncer.Admission{}, g.m.halt(fmt.Errorf("%s at offset %d of shard %s: a cluster master's %s covers its own slots only, "+
@@ -186,9 +208,6 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 	}
 	g.m.mu.Lock()
 	defer g.m.mu.Unlock()
-	if len(g.m.imports) == 0 {
-		return syncer.Admission{}, nil
-	}
 	var moved []int
 	for _, i := range idx {
 		if rec, ok := g.m.imports[importKey{db, string(args[i])}]; ok && rec.shard != g.shard {
@@ -196,6 +215,9 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 		}
 	}
 	if len(moved) == 0 {
+		if fresh := g.freshKeys(args, idx, db); len(fresh) > 0 {
+			return g.firstWrites(args, fresh, db), nil
+		}
 		return syncer.Admission{}, nil
 	}
 	g.m.skipped[g.shard]++
@@ -213,6 +235,68 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 		return syncer.Admission{Args: out}, nil
 	}
 	return syncer.Admission{Skip: true}, nil
+}
+
+// freshKeys returns the positions of the keys this shard writes for the
+// first time in a slot that moves to it: a key a client created there
+// through an ASK redirect, which the exporting shard's stream may still
+// hold older writes of (a DEL, say) that must not land after it. With
+// m.mu held.
+func (g *shardGate) freshKeys(args [][]byte, idx []int, db int) []int {
+	var fresh []int
+	for _, i := range idx {
+		slot := keySlot(args[i])
+		owner := g.m.owners[slot]
+		if owner != "" && owner != g.shard {
+			g.m.noteMovingIn(g.shard, slot)
+		} else if g.m.movedIn[slot][g.shard] == nil {
+			continue
+		}
+		k := importKey{db, string(args[i])}
+		if rec, ok := g.m.imports[k]; ok && rec.shard == g.shard || g.m.pending[g.shard][k] {
+			continue
+		}
+		fresh = append(fresh, i)
+	}
+	return fresh
+}
+
+// firstWrites applies a shard's first writes of keys moving to it as
+// imports: alone, after deleting whatever the target holds of those keys
+// (the source held nothing of them: the client's write was redirected
+// because the key was not at the exporter), and recorded, so that the
+// exporter's late writes of them are left out. With m.mu held.
+func (g *shardGate) firstWrites(args [][]byte, fresh []int, db int) syncer.Admission {
+	adm := syncer.Admission{Alone: true, DB: db}
+	for _, i := range fresh {
+		adm.Keys = append(adm.Keys, bytes.Clone(args[i]))
+		adm.Before = append(adm.Before, []string{"DEL", string(args[i])})
+		adm.Extra = append(adm.Extra, []string{"HSET", g.m.hash, recordField(db, args[i]), g.shard})
+		g.m.addPending(g.shard, importKey{db, string(args[i])})
+	}
+	return adm
+}
+
+// noteMovingIn records that shard writes slot as its importer now. With m.mu held.
+func (m *migrations) noteMovingIn(shard string, slot int) {
+	if m.movedIn[slot] == nil {
+		m.movedIn[slot] = map[string]*movedRec{}
+	}
+	m.movedIn[slot][shard] = &movedRec{at: time.Now()}
+}
+
+func (m *migrations) addPending(shard string, k importKey) {
+	if m.pending[shard] == nil {
+		m.pending[shard] = map[importKey]bool{}
+	}
+	m.pending[shard][k] = true
+}
+
+// setOwners takes the slot owners of a new topology read.
+func (m *migrations) setOwners(owners [16384]string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.owners = owners
 }
 
 // restoreReplacing turns RESTORE-ASKING into a RESTORE … REPLACE: the
@@ -318,6 +402,40 @@ func (m *migrations) expired(grace time.Duration, progress map[string][2]int64, 
 		if done {
 			delete(m.imports, k)
 			out = append(out, k)
+		}
+	}
+	// A slot's first-write mode ends the same way, once its shard owns it.
+	for slot, byShard := range m.movedIn {
+		for shard, rec := range byShard {
+			if m.owners[slot] != shard || time.Since(rec.at) < grace {
+				continue
+			}
+			if rec.marks == nil {
+				if offsets == nil {
+					if offsets = masterOffsets(); offsets == nil {
+						return out
+					}
+				}
+				rec.marks = map[string]int64{}
+				for s := range progress {
+					if s != shard {
+						rec.marks[s] = offsets[s]
+					}
+				}
+				continue
+			}
+			done := true
+			for s, mark := range rec.marks {
+				if p, ok := progress[s]; ok && p[1] < mark {
+					done = false
+				}
+			}
+			if done {
+				delete(byShard, shard)
+			}
+		}
+		if len(byShard) == 0 {
+			delete(m.movedIn, slot)
 		}
 	}
 	return out

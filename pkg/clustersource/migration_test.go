@@ -63,7 +63,7 @@ func TestMigrationAdmissions(t *testing.T) {
 	step(b, "SET other v", 0, want{})
 	// The import: alone, as RESTORE … REPLACE, recorded in the same transaction.
 	adm := step(b, "RESTORE-ASKING k 0 payload", 0, want{alone: true, args: "RESTORE k 0 payload REPLACE"})
-	if len(adm.Extra) != 1 || strings.Join(adm.Extra[0], " ") != "HSET redferry:checkpoint:x:imports 0:k B" {
+	if len(adm.Extra) != 1 || strings.Join(adm.Extra[0], " ") != "HSET redferry:checkpoint:x:imports 0:k B" || len(adm.Keys) != 1 {
 		t.Fatalf("the import is recorded as %v", adm.Extra)
 	}
 	release, err := b.Exclusive(ctx)
@@ -91,6 +91,25 @@ func TestMigrationAdmissions(t *testing.T) {
 	release, _ = b.Exclusive(ctx)
 	release(nil)
 	step(a, "INCR n", 0, want{})
+
+	// A key a client created on B through an ASK redirect while its slot
+	// moves from A: B's first write of it deletes what the target holds and
+	// is recorded, later ones apply as they are, A's late writes are left out.
+	var owners [16384]string
+	for i := range owners {
+		owners[i] = "A"
+	}
+	m.setOwners(owners)
+	adm = step(b, "APPEND fresh x", 0, want{alone: true})
+	if len(adm.Before) != 1 || strings.Join(adm.Before[0], " ") != "DEL fresh" {
+		t.Fatalf("B's first write of a key moving to it is preceded by %v, want DEL fresh", adm.Before)
+	}
+	step(b, "APPEND fresh x", 0, want{}) // pending in the same batch: no second DEL
+	release, _ = b.Exclusive(ctx)
+	release([]syncer.Admission{adm})
+	step(b, "APPEND fresh y", 0, want{})
+	step(a, "DEL fresh", 0, want{skip: true})
+	step(a, "SET stays v", 0, want{}) // A's own keys
 
 	// Replicated topology bookkeeping is skipped; what cannot be followed stops every shard.
 	step(a, "CLUSTER SETSLOT 5 NODE abc", 0, want{skip: true})

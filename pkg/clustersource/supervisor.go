@@ -217,6 +217,15 @@ func (sv *Supervisor) reconcile(ctx context.Context, topo Topology) error {
 	if err != nil {
 		return err
 	}
+	var owners [16384]string
+	for i, s := range topo.Shards {
+		for _, r := range s.Slots {
+			for slot := r[0]; slot <= r[1] && slot < len(owners); slot++ {
+				owners[slot] = names[i]
+			}
+		}
+	}
+	sv.migr.setOwners(owners)
 	present := map[string]bool{}
 	for i, s := range topo.Shards {
 		name := names[i]

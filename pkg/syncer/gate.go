@@ -35,14 +35,15 @@ type Admission struct {
 	// the keys that now belong to another shard).
 	Args [][]byte
 	// Alone applies the command in a batch under the exclusive gate,
-	// followed by Extra in the same transaction.
-	Alone bool
-	Extra [][]string
-	// Key and DB name what Alone is about, for the gate's own record; Key
-	// must not share the command's buffer (it is used after later commands
-	// were read).
-	Key []byte
-	DB  int
+	// preceded by Before and followed by Extra in the same transaction.
+	Alone  bool
+	Before [][]string
+	Extra  [][]string
+	// Keys and DB name what Alone is about, for the gate's own record; Keys
+	// must not share the command's buffer (they are used after later
+	// commands were read).
+	Keys [][]byte
+	DB   int
 }
 
 // SnapshotGate is a StreamGate that is also asked before a snapshot is

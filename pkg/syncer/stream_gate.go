@@ -59,10 +59,13 @@ func (a *applier) applyAlone(ctx context.Context, tr *transform.Translator, cmd 
 		cmd = protocol.Command{Args: adm.Args}
 	}
 	before := a.batch.Len()
+	for _, c := range adm.Before {
+		a.batch.AddStrings(offset, c...)
+	}
 	if err := a.filterAndTranslate(tr, cmd, offset, db); err != nil {
 		return err
 	}
-	if a.batch.Len() > before {
+	if a.batch.Len() > before+len(adm.Before) {
 		for _, c := range adm.Extra {
 			a.batch.AddStrings(offset, c...)
 		}
