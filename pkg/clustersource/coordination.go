@@ -26,12 +26,11 @@ func (sv *Supervisor) othersStreaming(shard string) bool {
 	return true
 }
 
-// importGrace: how long after an import the masters' offsets are noted for
-// dropping its record (see migrations.expired).
+// importGrace is the default of Options.ImportGrace.
 const importGrace = 30 * time.Second
 
 func (sv *Supervisor) expireImports(ctx context.Context) {
-	gone := sv.migr.expired(importGrace, sv.progress(), func() map[string]int64 { return sv.masterOffsets(ctx) })
+	gone := sv.migr.expired(sv.opt.ImportGrace, sv.progress(), func() map[string]int64 { return sv.masterOffsets(ctx) })
 	if len(gone) > 0 {
 		if err := sv.target.forgetImports(ctx, gone); err != nil {
 			sv.log.Warn("could not remove the records of finished key migrations from the target (they are harmless)", zap.Error(err))

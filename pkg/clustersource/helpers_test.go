@@ -42,12 +42,19 @@ func clusterConfig(src *redistest.Cluster, dst *redistest.Server, stateDir strin
 
 func startSV(t *testing.T, cfg config.Config) *runningSV {
 	t.Helper()
+	return startSVGrace(t, cfg, 0)
+}
+
+// startSVGrace starts a supervisor whose key migration records expire
+// after grace (0: the default).
+func startSVGrace(t *testing.T, cfg config.Config, grace time.Duration) *runningSV {
+	t.Helper()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
 	opt, err := syncer.OptionsFromConfig(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sv, err := New(Options{Sync: opt, Shards: cfg.Shards, Logger: log, Poll: 200 * time.Millisecond})
+	sv, err := New(Options{Sync: opt, Shards: cfg.Shards, Logger: log, Poll: 200 * time.Millisecond, ImportGrace: grace})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,4 +264,15 @@ func fullSyncs(t *testing.T, src *redistest.Cluster) int {
 		n += v
 	}
 	return n
+}
+
+// waitImportsExpired waits until no key migration record is left.
+func (r *runningSV) waitImportsExpired(t *testing.T) {
+	t.Helper()
+	waitUntil(t, 60*time.Second, "the key migration records to expire", func() (bool, string) {
+		r.sv.migr.mu.Lock()
+		n := len(r.sv.migr.imports)
+		r.sv.migr.mu.Unlock()
+		return n == 0, fmt.Sprintf("%d records left", n)
+	})
 }

@@ -46,24 +46,37 @@ func loadNames(stateDir string) (*names, error) {
 
 // name returns the shard's name, recording its node ids under it; changed
 // says whether the record grew (save it). taken are names already given
-// to other shards of the same topology.
-func (n *names) name(s Shard, taken map[string]bool) (name string, changed bool) {
-	switch {
-	case s.ShardID != "" && n.Known[s.ShardID] != nil:
-		name = s.ShardID
-	default:
-		name = n.byNode(s.MasterID, taken)
-		for _, id := range s.NodeIDs {
-			if name != "" {
-				break
-			}
-			name = n.byNode(id, taken)
+// to other shards of the same topology; dup says that s shares a node with
+// one of them: a view taken during a failover that shows one shard as two
+// (s is then left out of this topology, never named anew).
+func (n *names) name(s Shard, taken map[string]bool) (name string, changed, dup bool) {
+	if s.ShardID != "" && n.Known[s.ShardID] != nil {
+		if taken[s.ShardID] {
+			return "", false, true
 		}
+		name = s.ShardID
+	} else {
+		for _, id := range append([]string{s.MasterID}, s.NodeIDs...) {
+			for _, k := range n.byNode(id) {
+				if taken[k] {
+					dup = true
+				} else if name == "" {
+					name = k
+				}
+			}
+		}
+		if name == "" && dup {
+			return "", false, true
+		}
+		dup = false
 	}
 	if name == "" {
 		name = s.ShardID
 		if name == "" {
 			name = s.MasterID
+		}
+		if name == "" && len(s.NodeIDs) > 0 { // no master up: a node of it
+			name = s.NodeIDs[0]
 		}
 	}
 	ids := n.Known[name]
@@ -78,21 +91,22 @@ func (n *names) name(s Shard, taken map[string]bool) (name string, changed bool)
 		n.Known[name] = ids
 		changed = true
 	}
-	return name, changed
+	return name, changed, false
 }
 
-func (n *names) byNode(id string, taken map[string]bool) string {
-	keys := make([]string, 0, len(n.Known))
-	for k := range n.Known {
-		keys = append(keys, k)
+// byNode lists the names whose shards held node id, sorted.
+func (n *names) byNode(id string) []string {
+	if id == "" {
+		return nil
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if !taken[k] && slices.Contains(n.Known[k], id) {
-			return k
+	var out []string
+	for k, ids := range n.Known {
+		if slices.Contains(ids, id) {
+			out = append(out, k)
 		}
 	}
-	return ""
+	sort.Strings(out)
+	return out
 }
 
 func (n *names) save() error {

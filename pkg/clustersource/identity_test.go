@@ -18,7 +18,7 @@ func TestShardNamesFollowFailovers(t *testing.T) {
 	}
 	names := map[string]bool{}
 	for _, s := range first {
-		name, _ := n.name(s, names)
+		name, _, _ := n.name(s, names)
 		names[name] = true
 	}
 	if !names["m1"] || !names["m2"] || !names["s3"] {
@@ -40,8 +40,21 @@ func TestShardNamesFollowFailovers(t *testing.T) {
 		{Shard{ShardID: "s3", MasterID: "x3", NodeIDs: []string{"x3"}}, "s3"}, // by shard id
 		{Shard{MasterID: "m4", NodeIDs: []string{"m4"}}, "m4"},                // a new master
 	} {
-		if got, _ := n.name(tc.shard, map[string]bool{}); got != tc.want {
+		if got, _, _ := n.name(tc.shard, map[string]bool{}); got != tc.want {
 			t.Errorf("shard with master %s named %s, want %s", tc.shard.MasterID, got, tc.want)
 		}
+	}
+}
+
+// TestShardSplitViewIsNotANewShard: during a failover a node may show the
+// promoted replica as a shard of its own next to its old master; the second
+// view is a duplicate, not a new shard.
+func TestShardSplitViewIsNotANewShard(t *testing.T) {
+	n, _ := loadNames(t.TempDir())
+	taken := map[string]bool{}
+	name, _, _ := n.name(Shard{MasterID: "m1", NodeIDs: []string{"m1", "r1"}}, taken)
+	taken[name] = true
+	if _, _, dup := n.name(Shard{MasterID: "r1", NodeIDs: []string{"r1"}}, taken); !dup {
+		t.Fatal("the promoted replica seen apart from its old master got a name of its own")
 	}
 }

@@ -29,6 +29,7 @@ type link struct {
 	mu     sync.Mutex
 	err    error       // an error that stops the whole sync
 	done   atomic.Bool // Once reached, or the master left and its stream is applied
+	absent int         // topology reads in a row without the shard (supervisor only)
 }
 
 func newLink(name, addr string, tr *status.Tracker, log *zap.Logger) *link {

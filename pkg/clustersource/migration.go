@@ -40,7 +40,7 @@ type importKey struct {
 	key string
 }
 
-// movedRec: when a shard was last seen writing a slot it did not own.
+// movedRec: when a shard last imported a key into a slot.
 type movedRec struct {
 	at    time.Time
 	marks map[string]int64 // see migrations.expired
@@ -74,6 +74,7 @@ type migrations struct {
 	// ("" before the first). movedIn: the slots a shard writes without
 	// owning them yet (it imports them), or owned only lately.
 	owners  [16384]string
+	seen    [16384]string // a new owner seen once, not yet confirmed
 	movedIn map[int]map[string]*movedRec
 	// pending: keys recorded by a batch not applied yet, by shard.
 	pending map[string]map[importKey]bool
@@ -238,18 +239,16 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 }
 
 // freshKeys returns the positions of the keys this shard writes for the
-// first time in a slot that moves to it: a key a client created there
-// through an ASK redirect, which the exporting shard's stream may still
-// hold older writes of (a DEL, say) that must not land after it. With
-// m.mu held.
+// first time in a slot it imports (its stream brought RESTORE-ASKING there,
+// and the topology does not show it as the slot's owner yet): a key a
+// client created there through an ASK redirect, which the exporting shard's
+// stream may still hold older writes of (a DEL, say) that must not land
+// after it. With m.mu held.
 func (g *shardGate) freshKeys(args [][]byte, idx []int, db int) []int {
 	var fresh []int
 	for _, i := range idx {
 		slot := keySlot(args[i])
-		owner := g.m.owners[slot]
-		if owner != "" && owner != g.shard {
-			g.m.noteMovingIn(g.shard, slot)
-		} else if g.m.movedIn[slot][g.shard] == nil {
+		if g.m.movedIn[slot][g.shard] == nil || g.m.owners[slot] == g.shard {
 			continue
 		}
 		k := importKey{db, string(args[i])}
@@ -277,7 +276,7 @@ func (g *shardGate) firstWrites(args [][]byte, fresh []int, db int) syncer.Admis
 	return adm
 }
 
-// noteMovingIn records that shard writes slot as its importer now. With m.mu held.
+// noteMovingIn records that shard imports into slot now. With m.mu held.
 func (m *migrations) noteMovingIn(shard string, slot int) {
 	if m.movedIn[slot] == nil {
 		m.movedIn[slot] = map[string]*movedRec{}
@@ -292,11 +291,27 @@ func (m *migrations) addPending(shard string, k importKey) {
 	m.pending[shard][k] = true
 }
 
-// setOwners takes the slot owners of a new topology read.
+// setOwners takes the slot owners of a new topology read. A change counts
+// once two reads in a row agree on it: during a failover the nodes' views
+// differ for a moment.
 func (m *migrations) setOwners(owners [16384]string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.owners = owners
+	for slot, owner := range owners {
+		old := m.owners[slot]
+		switch {
+		case old == owner:
+			m.seen[slot] = ""
+		case old == "":
+			m.owners[slot] = owner
+		case owner == "":
+		case m.seen[slot] != owner:
+			m.seen[slot] = owner // confirmed by the next read, or not
+		default:
+			m.seen[slot] = ""
+			m.owners[slot] = owner
+		}
+	}
 }
 
 // restoreReplacing turns RESTORE-ASKING into a RESTORE … REPLACE: the

@@ -100,16 +100,24 @@ func TestMigrationAdmissions(t *testing.T) {
 		owners[i] = "A"
 	}
 	m.setOwners(owners)
-	adm = step(b, "APPEND fresh x", 0, want{alone: true})
-	if len(adm.Before) != 1 || strings.Join(adm.Before[0], " ") != "DEL fresh" {
-		t.Fatalf("B's first write of a key moving to it is preceded by %v, want DEL fresh", adm.Before)
+	adm = step(b, "APPEND {k}fresh x", 0, want{alone: true}) // the slot of k, which B imports
+	if len(adm.Before) != 1 || strings.Join(adm.Before[0], " ") != "DEL {k}fresh" {
+		t.Fatalf("B's first write of a key moving to it is preceded by %v, want DEL {k}fresh", adm.Before)
 	}
-	step(b, "APPEND fresh x", 0, want{}) // pending in the same batch: no second DEL
+	step(b, "APPEND {k}fresh x", 0, want{}) // pending in the same batch: no second DEL
 	release, _ = b.Exclusive(ctx)
 	release([]syncer.Admission{adm})
-	step(b, "APPEND fresh y", 0, want{})
-	step(a, "DEL fresh", 0, want{skip: true})
-	step(a, "SET stays v", 0, want{}) // A's own keys
+	step(b, "APPEND {k}fresh y", 0, want{})
+	step(a, "DEL {k}fresh", 0, want{skip: true})
+	step(b, "SET {other}x v", 0, want{}) // a slot B does not import
+	step(a, "SET stays v", 0, want{})    // A's own keys
+	// Once the topology shows B as the slot's owner, its writes are its own.
+	for i := range owners {
+		owners[i] = "B"
+	}
+	m.setOwners(owners)
+	m.setOwners(owners) // a change counts when two reads agree
+	step(b, "APPEND {k}new x", 0, want{})
 
 	// Replicated topology bookkeeping is skipped; what cannot be followed stops every shard.
 	step(a, "CLUSTER SETSLOT 5 NODE abc", 0, want{skip: true})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -29,6 +30,11 @@ type Options struct {
 	Shards []string
 	// Poll is how often the topology is read again (default 1 s).
 	Poll time.Duration
+	// ImportGrace: how long after a key migration its record waits before
+	// the masters' offsets are noted for dropping it (default 30 s; see
+	// migrations.expired). A slot must not move again before the records
+	// of its previous move are dropped.
+	ImportGrace time.Duration
 	// Tracker receives the totals and, per shard, a tracker of its own
 	// (status.Tracker.SetShard). Nil: a new one.
 	Tracker *status.Tracker
@@ -61,6 +67,9 @@ func New(opt Options) (*Supervisor, error) {
 	}
 	if opt.Poll <= 0 {
 		opt.Poll = time.Second
+	}
+	if opt.ImportGrace <= 0 {
+		opt.ImportGrace = importGrace
 	}
 	if opt.Logger == nil {
 		opt.Logger = zap.NewNop()
@@ -142,6 +151,7 @@ func (sv *Supervisor) discover(ctx context.Context, wait bool) (Topology, error)
 		sv.mu.Unlock()
 		topo, err := Discover(ctx, seeds, sv.opt.Sync.Source)
 		if err == nil {
+			topo = sv.withoutFalseMasters(ctx, topo)
 			fetchShardIDs(ctx, &topo, sv.opt.Sync.Source)
 			sv.mu.Lock()
 			sv.seeds = append([]string{sv.opt.Sync.Source.Addr}, topo.Seeds()...)
@@ -159,23 +169,71 @@ func (sv *Supervisor) discover(ctx context.Context, wait bool) (Topology, error)
 	}
 }
 
-// nameAll names every shard of topo, saving new names.
-func (sv *Supervisor) nameAll(topo Topology) ([]string, error) {
+// absentPolls: a shard missing from this many topology reads in a row has
+// left the cluster.
+const absentPolls = 5
+
+// withoutFalseMasters drops the shards without slots whose master does not
+// say it is one: a replica that a node not yet up to date shows as a master
+// of its own.
+func (sv *Supervisor) withoutFalseMasters(ctx context.Context, topo Topology) Topology {
+	out := Topology{}
+	for _, s := range topo.Shards {
+		if len(s.Slots) == 0 && (s.MasterAddr == "" || !sv.confirmMaster(ctx, s.MasterAddr)) {
+			continue
+		}
+		out.Shards = append(out.Shards, s)
+	}
+	return out
+}
+
+// nameAll names every shard of topo, saving new names, and returns the
+// topology without the entries that duplicate a shard (a view taken during
+// a failover), with the names in the same order. Shards with a master up
+// and slots are named first, so that they keep the name.
+func (sv *Supervisor) nameAll(topo Topology) (Topology, []string, error) {
+	order := make([]int, len(topo.Shards))
+	for i := range order {
+		order[i] = i
+	}
+	rank := func(s Shard) int {
+		r := 0
+		if s.MasterAddr == "" {
+			r += 2
+		}
+		if len(s.Slots) == 0 {
+			r++
+		}
+		return r
+	}
+	sort.SliceStable(order, func(a, b int) bool { return rank(topo.Shards[order[a]]) < rank(topo.Shards[order[b]]) })
 	taken := map[string]bool{}
-	out := make([]string, len(topo.Shards))
+	named := make([]string, len(topo.Shards))
 	changed := false
-	for i, s := range topo.Shards {
-		n, c := sv.names.name(s, taken)
+	for _, i := range order {
+		n, c, dup := sv.names.name(topo.Shards[i], taken)
+		if dup {
+			sv.log.Debug("left out a second view of a shard", zap.Strings("nodes", topo.Shards[i].NodeIDs))
+			continue
+		}
 		taken[n] = true
-		out[i] = n
+		named[i] = n
 		changed = changed || c
 	}
 	if changed {
 		if err := sv.names.save(); err != nil {
-			return nil, err
+			return topo, nil, err
 		}
 	}
-	return out, nil
+	out := Topology{}
+	var names []string
+	for i, s := range topo.Shards {
+		if named[i] != "" {
+			out.Shards = append(out.Shards, s)
+			names = append(names, named[i])
+		}
+	}
+	return out, names, nil
 }
 
 // resolveSelection turns --shards into shard names, once: the names then
@@ -184,7 +242,7 @@ func (sv *Supervisor) resolveSelection(topo Topology) error {
 	if len(sv.opt.Shards) == 0 {
 		return nil
 	}
-	names, err := sv.nameAll(topo)
+	topo, names, err := sv.nameAll(topo)
 	if err != nil {
 		return err
 	}
@@ -213,7 +271,7 @@ func (sv *Supervisor) resolveSelection(topo Topology) error {
 // link whose shard has a new master (failover), and stops the links of
 // masters that left the cluster once they have applied what they received.
 func (sv *Supervisor) reconcile(ctx context.Context, topo Topology) error {
-	names, err := sv.nameAll(topo)
+	topo, names, err := sv.nameAll(topo)
 	if err != nil {
 		return err
 	}
@@ -233,10 +291,18 @@ func (sv *Supervisor) reconcile(ctx context.Context, topo Topology) error {
 			continue
 		}
 		present[name] = true
+		if s.MasterAddr == "" {
+			continue // its link reconnects until a replica is promoted
+		}
 		l := sv.links[name]
 		switch {
 		case l == nil:
 			sv.startLink(ctx, name, s.MasterAddr, newShardTracker(sv, name))
+		case l.finished() && !sv.opt.Sync.Once:
+			// It had left the cluster and is back.
+			if sv.confirmMaster(ctx, s.MasterAddr) {
+				sv.startLink(ctx, name, s.MasterAddr, newShardTracker(sv, name))
+			}
 		case l.failed() != nil:
 			return fmt.Errorf("shard %s (master %s): %w", name, l.addr, l.failed())
 		case l.addr != s.MasterAddr && !l.finished():
@@ -253,7 +319,12 @@ func (sv *Supervisor) reconcile(ctx context.Context, topo Topology) error {
 		if err := l.failed(); err != nil {
 			return fmt.Errorf("shard %s (master %s): %w", name, l.addr, err)
 		}
-		if !present[name] && !l.finished() && l.drained() {
+		if present[name] {
+			l.absent = 0
+			continue
+		}
+		// Views taken during a failover may lack a shard for a moment.
+		if l.absent++; l.absent >= absentPolls && !l.finished() && l.drained() {
 			sv.log.Info("the master left the cluster and its stream is applied: stopping its link", zap.String("shard", name), zap.String("master", l.addr))
 			l.stop()
 			l.done.Store(true)

@@ -40,7 +40,7 @@ func (sv *Supervisor) prepareTarget(ctx context.Context, topo Topology) error {
 	if err != nil {
 		return err
 	}
-	names, err := sv.nameAll(topo)
+	_, names, err := sv.nameAll(topo)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,9 @@ import (
 type Shard struct {
 	// ShardID is the cluster's own id of the shard (CLUSTER MYSHARDID, Redis
 	// 7.2+ and Valkey 8+; it survives failovers); "" on older servers.
-	ShardID    string
+	ShardID string
+	// MasterID and MasterAddr: the master that is up; "" while a failed
+	// master's replica is not promoted yet.
 	MasterID   string
 	MasterAddr string
 	// NodeIDs are the ids of the master and its replicas.
@@ -134,7 +136,9 @@ func fromShard(sh redis.ClusterShard, useTLS bool) (Shard, bool) {
 			s.MasterID, s.MasterAddr = n.ID, addr
 		}
 	}
-	return s, s.MasterID != ""
+	// A shard whose master failed and whose replica is not promoted yet
+	// stays, without a master: its link waits rather than stops.
+	return s, len(s.NodeIDs) > 0
 }
 
 // fromSlots builds the shards from CLUSTER SLOTS (Redis 6.x): masters
@@ -177,6 +181,9 @@ func fromSlots(ctx context.Context, c *redis.Client) ([]Shard, error) {
 // line of the node asked only.
 func markMigrating(ctx context.Context, topo *Topology, opt server.ClientOptions) error {
 	for i := range topo.Shards {
+		if topo.Shards[i].MasterAddr == "" {
+			continue
+		}
 		o := opt
 		o.Addr, o.PoolSize = topo.Shards[i].MasterAddr, 1
 		c := server.NewClient(o)
@@ -223,6 +230,9 @@ func (t Topology) Seeds() []string {
 // servers without it the ids stay empty.
 func fetchShardIDs(ctx context.Context, topo *Topology, opt server.ClientOptions) {
 	for i := range topo.Shards {
+		if topo.Shards[i].MasterAddr == "" {
+			continue
+		}
 		o := opt
 		o.Addr, o.PoolSize = topo.Shards[i].MasterAddr, 1
 		c := server.NewClient(o)
