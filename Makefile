@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 RACE_PKGS := ./pkg/spool/... ./pkg/status/... ./internal/faultproxy/... ./protocol/... ./sink/... ./pkg/sentinel/...
 FUZZTIME  ?= 15s
 
-.PHONY: all build servers servers-test test lint unit fuzz fidelity scan-matrix streams cluster-targets demo bench clean
+.PHONY: all build servers servers-test test lint unit fuzz fidelity scan-matrix streams cluster-targets cluster-matrix demo bench clean
 
 all: build
 
@@ -38,6 +38,11 @@ unit:
 # pair; `make test` runs one mode per pair.
 scan-matrix: servers
 	REDFERRY_SCAN_MATRIX=1 $(GO) test -count=1 -run '^(TestScanUnderLoad|TestScanClusterFailover)$$' -v -timeout 20m ./pkg/scan/
+
+# Cluster sources on every cluster-capable version (7.0+); `make test` runs
+# one version per scenario.
+cluster-matrix: servers
+	REDFERRY_CLUSTER_MATRIX=1 $(GO) test -count=1 -v -timeout 30m ./pkg/clustersource/
 
 # Every fuzz target, a bounded time each.
 fuzz:

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -56,7 +57,7 @@ func newCutoverCommand() *cobra.Command {
 				}
 				return fmt.Errorf("cutover failed: HTTP %s: %s", resp.Status, body)
 			}
-			var res cutover.Result
+			var res cutover.ClusterResult // a standalone source's answer has no shards
 			if err := json.Unmarshal(body, &res); err != nil {
 				return fmt.Errorf("cutover: unexpected answer: %w", err)
 			}
@@ -67,7 +68,12 @@ func newCutoverCommand() *cobra.Command {
 			if k := res.Rollback; k != nil {
 				printKept(out, k)
 			}
-			fmt.Fprintf(out, "target is current at offset %d; switch clients now\n", res.Offset)
+			if len(res.Shards) > 0 {
+				printShards(out, res.Shards)
+				fmt.Fprintf(out, "target is current with every shard (%d); switch clients now\n", len(res.Shards))
+			} else {
+				fmt.Fprintf(out, "target is current at offset %d; switch clients now\n", res.Offset)
+			}
 			if res.Paused {
 				fmt.Fprintf(out, "source writes paused (%s) until %s (%.1fs from now); the pause ends on its own\n",
 					res.PauseMode, res.PauseEnds.Local().Format("15:04:05.000"), time.Until(res.PauseEnds).Seconds())
@@ -83,4 +89,16 @@ func newCutoverCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&keepRollback, "keep-rollback", false, "stop the forward sync at the cutover and keep the old source current with the target's writes "+
 		"(a reverse link, no full sync), so that `redferry rollback` can switch back; needs --pause and checkpoint = target")
 	return cmd
+}
+
+// printShards says, per shard of a cluster source, which offset was reached.
+func printShards(out io.Writer, shards map[string]cutover.Result) {
+	names := make([]string, 0, len(shards))
+	for n := range shards {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(out, "shard %s: current at offset %d\n", n, shards[n].Offset)
+	}
 }

@@ -85,6 +85,7 @@ func printStatus(w io.Writer, r status.Report, ready string) {
 		row("not holdable", "%s", u)
 	}
 	row("spool", "%s", bytesText(r.SpoolBytes))
+	printShardRows(w, r)
 	printCommonStatus(row, r, "commands/s")
 }
 

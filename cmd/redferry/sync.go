@@ -85,6 +85,12 @@ func runSync(cmd *cobra.Command, cfg config.Config, answer rejectedAnswer, log *
 		return err
 	}
 	opt.RetryRejected, opt.SkipRejected = answer.retry, answer.skip
+	if sourceIsCluster(ctx, opt, log) {
+		return runClusterSync(cmd, cfg, opt, log, level)
+	}
+	if len(cfg.Shards) > 0 {
+		return fmt.Errorf("shards %v: the source %s is not a cluster node (INFO cluster_enabled is not 1): leave shards out", cfg.Shards, opt.SourceName)
+	}
 	s, err := syncer.New(ctx, opt)
 	if err != nil {
 		return err

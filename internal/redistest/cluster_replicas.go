@@ -18,7 +18,11 @@ const clusterTimeout = 30 * time.Second
 
 func clusterOptions(opts Options) Options {
 	o := opts
-	o.Args = append(append([]string{}, opts.Args...), "cluster-enabled", "yes", "cluster-node-timeout", "2000")
+	// A master that gives its last slot away stays a master (7.0+ would
+	// make it a replica of the taker), so tests move slots back and forth
+	// and remove masters as they choose.
+	o.Args = append(append([]string{}, opts.Args...), "cluster-enabled", "yes", "cluster-node-timeout", "2000",
+		"cluster-allow-replica-migration", "no")
 	o.Dir, o.Port = "", 0
 	return o
 }
@@ -236,7 +240,7 @@ func (c *Cluster) AddMaster(tb testing.TB) int {
 func withoutClusterArgs(args []string) []string {
 	var out []string
 	for i := 0; i+1 < len(args); i += 2 {
-		if args[i] == "cluster-enabled" || args[i] == "cluster-node-timeout" {
+		if args[i] == "cluster-enabled" || args[i] == "cluster-node-timeout" || args[i] == "cluster-allow-replica-migration" {
 			continue
 		}
 		out = append(out, args[i], args[i+1])
@@ -352,4 +356,58 @@ func waitFor(tb testing.TB, cond func() (bool, string), what string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// KillMaster kills shard master's master (SIGKILL), waits until the
+// cluster promotes a replica of it by itself (cluster-node-timeout), and
+// makes that replica Masters[master]; the dead node leaves the Cluster's
+// lists. Writes the replica had not received are lost, as in production:
+// stop writing and WaitCaughtUp first for a failover without loss.
+func (c *Cluster) KillMaster(tb testing.TB, master int) {
+	tb.Helper()
+	if len(c.Replicas) <= master || len(c.Replicas[master]) == 0 {
+		tb.Fatalf("redistest: shard %d of %s has no replica to take over", master, c)
+	}
+	dead := c.Masters[master]
+	dead.Kill()
+	var promoted *Server
+	waitFor(tb, func() (bool, string) {
+		for _, r := range c.Replicas[master] {
+			if r.InfoField(tb, "replication", "role") == "master" {
+				promoted = r
+				return true, ""
+			}
+		}
+		return false, "no replica promoted yet"
+	}, "a replica of the killed master "+dead.Addr+" to be promoted")
+	var rest []*Server
+	for _, r := range c.Replicas[master] {
+		if r != promoted {
+			rest = append(rest, r)
+		}
+	}
+	c.Masters[master], c.Replicas[master] = promoted, rest
+	c.WaitHealthy(tb)
+}
+
+// RemoveMaster takes Masters[master], which must serve no slot any more
+// (MigrateSlots them away first) and have no replica, out of the cluster:
+// every other node forgets it (CLUSTER FORGET), then it stops.
+func (c *Cluster) RemoveMaster(tb testing.TB, master int) {
+	tb.Helper()
+	m := c.Masters[master]
+	if len(c.Replicas) > master && len(c.Replicas[master]) > 0 {
+		tb.Fatalf("redistest: master %s still has replicas", m.Addr)
+	}
+	id := NodeID(tb, m)
+	c.Masters = append(c.Masters[:master:master], c.Masters[master+1:]...)
+	if len(c.Replicas) > master {
+		c.Replicas = append(c.Replicas[:master:master], c.Replicas[master+1:]...)
+	}
+	for _, n := range c.Nodes() {
+		do(tb, n, "CLUSTER", "FORGET", id)
+	}
+	m.Stop()
+	c.waitKnown(tb)
+	c.WaitHealthy(tb)
 }

@@ -61,6 +61,9 @@ type Config struct {
 	// Name, not the source's address, names the checkpoint, so pointing
 	// redferry at a promoted replica finds it.
 	Name string `toml:"name" help:"name of this sync, for the default checkpoint key; give each sync into the same target its own"`
+	// Shards selects masters of a cluster source (pkg/clustersource), so
+	// that several redferry processes can share a large cluster.
+	Shards []string `toml:"shards" help:"cluster source: sync only these masters, by index (0-based, masters ordered by first slot) or node id (of any node of the shard); repeat or separate by commas (default: all)"`
 
 	OnTargetError string `toml:"on-target-error" help:"a command the target rejects: stop (default) or log and go on"`
 	OnCrossSlot   string `toml:"on-cross-slot" help:"a cluster target and a source transaction or script writing keys in different slots: stop (default) or split (apply it one slot at a time, not atomically)"`

@@ -1,6 +1,7 @@
 package cutover
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,6 +13,11 @@ import (
 // answers its Result as JSON (200), or {"error": ...} with 409 (one is
 // already running), 400 (bad parameters) or 504 (did not catch up in time).
 func (c *Cutover) Handler() http.Handler {
+	return handler(func(ctx context.Context, opt Options) (any, error) { return c.Run(ctx, opt) })
+}
+
+// handler serves POST /cutover with run (one source or a cluster's masters).
+func handler(run func(context.Context, Options) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var opt Options
 		var err error
@@ -34,7 +40,7 @@ func (c *Cutover) Handler() http.Handler {
 				return
 			}
 		}
-		res, err := c.Run(r.Context(), opt)
+		res, err := run(r.Context(), opt)
 		if err != nil {
 			code := http.StatusInternalServerError
 			switch {

@@ -38,6 +38,12 @@ var metricHelp = map[string]string{
 	"max_ops_per_second":              "The limit of commands per second written to the target (a scan: keys per second read from the source) (0: none).",
 	"max_bytes_per_second":            "The limit of bytes per second written to the target (0: none).",
 	"throttled_seconds_total":         "Time writes to the target waited for the rate limits.",
+	"shard_offset_received":           "Cluster source: replication offset received from each shard's master.",
+	"shard_offset_applied":            "Cluster source: replication offset of each shard applied to the target (its checkpoint).",
+	"shard_lag_bytes":                 "Cluster source: bytes of each shard's stream received but not yet applied.",
+	"shard_lag_seconds":               "Cluster source: age of each shard's oldest received byte not yet applied, in seconds.",
+	"shard_phase":                     "Cluster source: 1 for the phase each shard is in, 0 for the others.",
+	"shard_reconnects_total":          "Cluster source: reconnections to each shard's master.",
 	"unholdable_total":                "Data the target cannot hold that was skipped or converted (on-unholdable-*): snapshot keys, stream commands, function libraries, module aux records; by kind and action.",
 }
 
@@ -68,6 +74,10 @@ func newCollector(t *Tracker) *collector {
 			labels = []string{"reason", "action"}
 		case "unholdable_total":
 			labels = []string{"kind", "action"}
+		case "shard_phase":
+			labels = []string{"shard", "phase"}
+		case "shard_offset_received", "shard_offset_applied", "shard_lag_bytes", "shard_lag_seconds", "shard_reconnects_total":
+			labels = []string{"shard"}
 		}
 		c.descs[name] = prometheus.NewDesc("redferry_"+name, help, labels, nil)
 	}
@@ -126,6 +136,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter("throttled_seconds_total", l.ThrottledSeconds)
 	}
 	c.collectRollback(ch, r.Rollback)
+	collectShards(r, gauge, counter)
 	gauge("uptime_seconds", r.UptimeSeconds)
 	gauge("up", 1)
 	ready := 0.0

@@ -58,6 +58,7 @@ type Tracker struct {
 	limits   *ratelimit.Limits      // limits.go; guarded by mu
 	scan     *ScanReport            // scan.go, nil for a sync; guarded by mu
 	rollback func() *RollbackReport // rollback.go; guarded by mu
+	shards   shardSet               // shards.go: a cluster source's shards
 }
 
 type offsetTime struct {
@@ -194,6 +195,9 @@ type Report struct {
 	Limits   *LimitsReport   `json:"limits,omitempty"`   // the rate limits, when the sync has them
 	Scan     *ScanReport     `json:"scan,omitempty"`     // a scan's progress (`redferry scan`), nil for a sync
 	Rollback *RollbackReport `json:"rollback,omitempty"` // a rollback-ready migration (rollback.go)
+	// Shards: a cluster source's shards by name; the fields above are then
+	// their totals (shards.go).
+	Shards map[string]Report `json:"shards,omitempty"`
 }
 
 // Report returns the current state.
@@ -220,7 +224,7 @@ func (t *Tracker) Report() Report {
 	r.Unholdable = t.UnholdableCounts()
 	r.Scan = t.scanReport()
 	r.Rollback = t.rollbackReport()
-	return r
+	return t.withShards(r)
 }
 
 // maxCommandNames bounds the distinct names CountCommand keeps; later ones

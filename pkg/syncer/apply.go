@@ -31,6 +31,12 @@ type applier struct {
 	// span describes the batch being built, for the record of a command
 	// the target rejects in it.
 	span batchSpan
+	// gateRelease releases the Options.Gate hold of the batch being built
+	// (nil: none held), exclusive whether it is the exclusive one, alone the
+	// commands admitted Alone in the batch; see stream_gate.go.
+	gateRelease func(applied bool, alone []Admission)
+	exclusive   bool
+	alone       []Admission
 }
 
 // apply waits for the snapshot when there is one to take, replays it, then
@@ -48,6 +54,11 @@ func (s *Syncer) apply(ctx context.Context, p plan, snapshotReady <-chan *spool.
 		case <-ctx.Done():
 			return ctx.Err()
 		case follower = <-snapshotReady:
+		}
+		if g, ok := s.opt.Gate.(SnapshotGate); ok {
+			if err := g.BeforeSnapshot(ctx); err != nil {
+				return err
+			}
 		}
 		var err error
 		if follower != nil {
@@ -106,8 +117,12 @@ func (a *applier) commitThen(ctx context.Context, st checkpoint.State, after fun
 	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.s.opt.Target.IOTimeout*4)
 	n := a.batch.Len()
 	span := a.span
+	release := a.takeGate()
 	err := a.pipe.Apply(applyCtx, a.batch, func(err error) {
 		defer cancel()
+		if release != nil {
+			defer func() { release(err == nil) }()
+		}
 		if err != nil {
 			var te *sink.TargetError
 			if errors.As(err, &te) {
@@ -132,6 +147,9 @@ func (a *applier) commitThen(ctx context.Context, st checkpoint.State, after fun
 	})
 	if err != nil {
 		cancel()
+		if release != nil {
+			release(false)
+		}
 		if aerr := a.asyncErr(); aerr != nil {
 			return aerr
 		}

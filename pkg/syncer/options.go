@@ -76,6 +76,13 @@ type Options struct {
 	// (the old source holds the same data). Once a batch is applied, the
 	// checkpoint in the target wins.
 	StartAt *checkpoint.State
+	// Gate, when set, orders this sync's stream with other syncs into the
+	// same target (the shards of a cluster source): see StreamGate.
+	Gate StreamGate
+	// SharedTarget: other syncs write into the same target (the other shards
+	// of a cluster source), so nothing may empty it: a new full sync stops
+	// instead of flushing it.
+	SharedTarget bool
 
 	Logger  *zap.Logger
 	Tracker *status.Tracker // nil: a new one

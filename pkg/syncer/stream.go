@@ -44,6 +44,9 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 		if inMulti {
 			return nil
 		}
+		if a.batch.Len() == 0 {
+			a.releaseGate(false)
+		}
 		if a.batch.Len() > 0 {
 			st := checkpoint.State{ReplID: s.spool.StreamReplID(), Offset: offset, Phase: checkpoint.PhaseStreaming, DB: db}
 			off := offset
@@ -84,6 +87,7 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 		s.tracker.SetApplied(offset)
 		return nil
 	}
+	defer a.releaseGate(false)
 	hook := &waitHook{ctx: ctx, r: r, spool: s.spool, beforeWait: idle}
 	cr := protocol.NewCommandReader(bufio.NewReaderSize(hook, 1<<20), protocol.Limits{})
 	for {
@@ -108,6 +112,7 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 			}
 			return fmt.Errorf("reading the spooled stream at offset %d: %w", offset, err)
 		}
+		prev := offset
 		offset += int64(len(cmd.Raw))
 		switch {
 		case equalFold(cmd.Args[0], "select") && len(cmd.Args) == 2:
@@ -123,8 +128,37 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 			inMulti = false
 			a.batch.EndAtomic()
 		}
-		if err := a.filterAndTranslate(tr, cmd, offset, db); err != nil {
+		adm, err := a.admit(ctx, cmd, offset, db)
+		if err != nil {
 			return fmt.Errorf("stream offset %d: %w", offset, err)
+		}
+		switch {
+		case adm.Skip:
+		case adm.Alone:
+			var err error
+			if !a.exclusive {
+				// The batch so far ends before this command.
+				end := offset
+				offset = prev
+				err = commit()
+				offset = end
+			}
+			if err == nil {
+				err = a.applyAlone(ctx, tr, cmd, adm, offset, db)
+			}
+			if errors.Is(err, errOnceDone) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("stream offset %d: %w", offset, err)
+			}
+		default:
+			if adm.Args != nil {
+				cmd = protocol.Command{Args: adm.Args}
+			}
+			if err := a.filterAndTranslate(tr, cmd, offset, db); err != nil {
+				return fmt.Errorf("stream offset %d: %w", offset, err)
+			}
 		}
 		if a.batch.Len() >= maxCmds || a.batch.Size() >= maxSize {
 			if err := commit(); err != nil {

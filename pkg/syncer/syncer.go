@@ -174,6 +174,12 @@ func (s *Syncer) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		if errors.Is(err, errRestartFullSync) && ctx.Err() == nil && s.opt.SharedTarget {
+			err = fmt.Errorf("%w; the target is shared with the other shards of the source, so it cannot be emptied: remove this shard's checkpoint key %s and restart with merge = true",
+				err, s.opt.CheckpointKey)
+			s.tracker.SetError(err)
+			return err
+		}
 		if errors.Is(err, errRestartFullSync) && ctx.Err() == nil {
 			// The target holds only a part of a snapshot of ours (a first
 			// sync, not merged): empty it and take the snapshot again.
@@ -190,6 +196,10 @@ func (s *Syncer) Run(ctx context.Context) error {
 			}
 			s.tracker.SetError(err)
 			return err
+		}
+		if s.opt.SharedTarget {
+			return fmt.Errorf("%w; the target is shared with the other shards of the source, so it cannot be emptied for a new full sync of this one: "+
+				"remove this shard's checkpoint key %s from the target and restart with merge = true (same-named keys are replaced; keys this shard deleted meanwhile stay)", err, s.opt.CheckpointKey)
 		}
 		if s.opt.OnFullResync != "flush" {
 			return fmt.Errorf("%w; on-full-resync = %q: stopping. Set on-full-resync = \"flush\" to empty the target and sync afresh", err, s.opt.OnFullResync)

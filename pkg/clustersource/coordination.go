@@ -1,0 +1,116 @@
+package clustersource
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/pkg/retry"
+	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/pkg/status"
+)
+
+// What the links need to know of each other, for the order of moved keys
+// (migration.go): their phases and offsets, and their masters' offsets.
+
+// othersStreaming: every link but shard's has applied its snapshot.
+func (sv *Supervisor) othersStreaming(shard string) bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	for name, l := range sv.links {
+		if name != shard && !l.finished() && l.tracker.Phase() != status.PhaseStreaming {
+			return false
+		}
+	}
+	return true
+}
+
+// importGrace is the default of Options.ImportGrace.
+const importGrace = 30 * time.Second
+
+func (sv *Supervisor) expireImports(ctx context.Context) {
+	gone := sv.migr.expired(sv.opt.ImportGrace, sv.progress(), func() map[string]int64 { return sv.masterOffsets(ctx) })
+	if len(gone) > 0 {
+		if err := sv.target.forgetImports(ctx, gone); err != nil {
+			sv.log.Warn("could not remove the records of finished key migrations from the target (they are harmless)", zap.Error(err))
+		}
+	}
+}
+
+// progress returns the received and applied offsets of every running link.
+func (sv *Supervisor) progress() map[string][2]int64 {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	out := make(map[string][2]int64, len(sv.links))
+	for name, l := range sv.links {
+		if !l.finished() {
+			out[name] = [2]int64{l.tracker.Received(), l.tracker.Applied()}
+		}
+	}
+	return out
+}
+
+// masterOffsets asks each running link's master for its master_repl_offset;
+// nil when one cannot tell.
+func (sv *Supervisor) masterOffsets(ctx context.Context) map[string]int64 {
+	out := map[string]int64{}
+	for name, addr := range sv.Masters() {
+		o := sv.opt.Sync.Source
+		o.Addr, o.PoolSize = addr, 1
+		c := server.NewClient(o)
+		info, err := server.Fetch(ctx, c)
+		c.Close()
+		if err != nil {
+			return nil
+		}
+		out[name] = info.MasterReplOffset
+	}
+	return out
+}
+
+// waitOthersApplied waits a moment (for what the masters sent before now to
+// arrive), then until every running link but shard's has applied what it
+// had received.
+func (sv *Supervisor) waitOthersApplied(ctx context.Context, shard string) error {
+	if err := retry.Sleep(ctx, time.Second); err != nil {
+		return err
+	}
+	marks := sv.progress()
+	delete(marks, shard)
+	sv.mu.Lock()
+	for name := range marks {
+		// Another shard still applying a snapshot of its own has no
+		// stream of moved keys' writes applied yet to wait for.
+		if l := sv.links[name]; l == nil || l.tracker.Phase() != status.PhaseStreaming {
+			delete(marks, name)
+		}
+	}
+	sv.mu.Unlock()
+	for {
+		now := sv.progress()
+		behind := false
+		for s, m := range marks {
+			if p, ok := now[s]; ok && p[1] < m[0] {
+				behind = true
+			}
+		}
+		if !behind {
+			return nil
+		}
+		if err := retry.Sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// confirmMaster asks addr itself whether it is a master: right after a
+// failover the nodes' views differ for a moment.
+func (sv *Supervisor) confirmMaster(ctx context.Context, addr string) bool {
+	o := sv.opt.Sync.Source
+	o.Addr, o.PoolSize = addr, 1
+	c := server.NewClient(o)
+	defer c.Close()
+	info, err := server.Fetch(ctx, c)
+	return err == nil && info.Role == "master"
+}
