@@ -34,12 +34,12 @@ type keyInfo struct {
 // from DUMP (one transaction per group, so value and TTL agree), big ones
 // page by page; a key the source no longer has is deleted on the target.
 func (s *scanner) copyKeys(ctx context.Context, db int, keys []string) error {
-	if len(keys) == 0 {
+	if keys = s.takenKeys(db, keys); len(keys) == 0 {
 		return nil
 	}
-	if s.dstCluster && db != 0 {
-		return fmt.Errorf("%w: the source has keys in db %d (%q): move them to db 0 on the source, or copy into a standalone target",
-			errClusterDB, db, keys[0])
+	if to := s.w.targetDB(db); s.dstCluster && to != 0 {
+		return fmt.Errorf("%w: the source has keys in db %d (%q) that go to db %d: move them to db 0 on the source, map their db to 0 (db-map), leave it out (filter-dbs), or copy into a standalone target",
+			errClusterDB, db, keys[0], to)
 	}
 	nodes, groups := s.byNode(keys)
 	for i, n := range nodes {
@@ -75,6 +75,7 @@ func (s *scanner) copyKeysOn(ctx context.Context, db int, cl *redis.Client, keys
 			s.dirty.mark(db, ki.key, time.Now())
 		case ki.typ == "none":
 			s.deleted(db, ki.key)
+		case s.typeDropped(db, ki):
 		case ki.big:
 			if err := s.flushGroup(ctx, db, cl, group); err != nil {
 				return err
