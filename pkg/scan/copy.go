@@ -255,6 +255,11 @@ func (s *scanner) flushGroup(ctx context.Context, db int, cl *redis.Client, grou
 		if ttl := ttls[i].Val(); ttl >= 0 {
 			expireAt = now + ttl.Milliseconds()
 		}
+		// The key may have changed type since its TYPE: the payload's
+		// decides (a notification of the change copies it again anyway).
+		if t, ok := rdbparse.PayloadType(payload); ok && s.typeDropped(db, keyInfo{key: ki.key, typ: t.String()}) {
+			continue
+		}
 		if err := s.w.payload(db, []byte(ki.key), payload, expireAt); err != nil {
 			return err
 		}
