@@ -257,8 +257,10 @@ func (s *scanner) flushGroup(ctx context.Context, db int, cl *redis.Client, grou
 		}
 		// The key may have changed type since its TYPE: the payload's
 		// decides (a notification of the change copies it again anyway).
-		if t, ok := rdbparse.PayloadType(payload); ok && s.typeDropped(db, keyInfo{key: ki.key, typ: t.String()}) {
-			continue
+		if s.opt.Filter != nil {
+			if t, ok := rdbparse.PayloadType(payload); ok && s.typeDropped(db, keyInfo{key: ki.key, typ: t.String()}) {
+				continue
+			}
 		}
 		if err := s.w.payload(db, []byte(ki.key), payload, expireAt); err != nil {
 			return err
