@@ -51,7 +51,8 @@ func newScanCommand() *cobra.Command {
 			"so a restart continues the pass. The status server of sync (status-addr) serves /status, /metrics and\n" +
 			"PUT /limits (the rate, changed at run time); redferry status reads it. Either side may be a node of a\n" +
 			"cluster: every master of a source cluster is SCANned, keys go to the master of their slot of a target\n" +
-			"cluster (db 0 only). What this mode cannot guarantee: see \"Scan mode\" in the README;\n" +
+			"cluster (db 0 only). The filters of sync apply (filter-dbs, db-map, filter-keys-allow, filter-keys-deny,\n" +
+			"filter-types-drop; filter-commands-drop has no meaning here and is ignored). What this mode cannot guarantee: see \"Scan mode\" in the README;\n" +
 			"redferry verify --rounds 3 reports what still differs.",
 		Example: "  redferry scan --source rediss://master.cache.example:6379 --target redis://10.0.0.2:6379\n" +
 			"  redferry scan --config /etc/redferry/redferry.toml --live --rate 20000",
@@ -133,6 +134,14 @@ func runScan(cmd *cobra.Command, f scanFlags) error {
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	filter, err := cfg.Filter()
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if len(cfg.FilterCommandsDrop) > 0 {
+		log.Info("filter-commands-drop has no meaning for a scan (it copies keys, not commands): ignored",
+			zap.Strings("filter_commands_drop", cfg.FilterCommandsDrop))
+	}
 	tracker := status.NewTracker(srcEP.String(), dstEP.String())
 	tracker.SetScan(status.ScanReport{})
 	recorder := unholdable.NewRecorder(log, tracker.AddUnholdable)
@@ -148,6 +157,7 @@ func runScan(cmd *cobra.Command, f scanFlags) error {
 		ScanCount: f.count, Limits: limits, BigKeyBytes: f.bigKeyBytes, BigKeyElements: f.bigKeyElems, Chunk: f.chunk,
 		Coalesce: f.coalesce, BigKeyCoalesce: f.bigCoalesce, MaxDirty: f.maxDirty, SettleTimeout: f.settle,
 		StreamPoll: f.streamPoll, MaxStreams: f.maxStreams,
+		Filter: filter, OnFiltered: tracker.AddFilteredKey,
 		ReplayMode: cfg.ReplayMode, Unholdable: transform.Unholdable{Policy: policy, Recorder: recorder},
 		BatchCommands: cfg.BatchCommands, BatchBytes: cfg.BatchBytes, Progress: scanProgress(tracker), Logger: log}
 	defer recorder.Summary()
@@ -162,7 +172,7 @@ func runScan(cmd *cobra.Command, f scanFlags) error {
 	tracker.SetPhase(status.PhaseStopped)
 	tracker.SetError(err)
 	fields := []zap.Field{zap.Int("passes", st.Pass), zap.Int64("copied", st.Copied), zap.Int64("big", st.Big),
-		zap.Int64("deleted", st.Deleted), zap.Int64("events", st.Events), zap.Int("rescans", st.Rescans), zap.Int("topology_changes", st.Topology),
+		zap.Int64("deleted", st.Deleted), zap.Int64("filtered_out", st.Filtered), zap.Int64("events", st.Events), zap.Int("rescans", st.Rescans), zap.Int("topology_changes", st.Topology),
 		zap.Int64("pass_copied", st.PassCopied), zap.Int("dirty", st.Dirty), zap.Duration("took", time.Since(start))}
 	if peak := peakRSS(); peak > 0 {
 		fields = append(fields, zap.Int64("peak_rss_bytes", peak))

@@ -39,7 +39,7 @@ func scanProgress(tr *status.Tracker) func(scan.Stats) {
 
 func scanReport(st scan.Stats) status.ScanReport {
 	return status.ScanReport{Pass: st.Pass, PassPhase: st.Phase, SourceKeys: st.Total, PassKeysCopied: st.PassCopied,
-		KeysScanned: st.Scanned, KeysCopied: st.Copied, BigKeysCopied: st.Big, KeysDeleted: st.Deleted,
+		KeysScanned: st.Scanned, KeysCopied: st.Copied, BigKeysCopied: st.Big, KeysDeleted: st.Deleted, KeysFiltered: st.Filtered,
 		Events: st.Events, DirtyKeys: st.Dirty, Rescans: st.Rescans, Master: st.Master, TopologyChanges: st.Topology}
 }
 

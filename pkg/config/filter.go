@@ -8,8 +8,8 @@ import (
 )
 
 // FilterSettings choose what of the source is copied, and into which target
-// db (transform.Filter). sync and restore apply them; verify compares what
-// they take.
+// db (transform.Filter). sync, restore and scan apply them; verify compares
+// what they take.
 type FilterSettings struct {
 	FilterDBs          []int    `toml:"filter-dbs" help:"source dbs to copy (default: every db), e.g. 0,3"`
 	DBMap              string   `toml:"db-map" help:"source db:target db pairs, e.g. \"0:1,3:0\" (a db not named keeps its number)"`

@@ -18,6 +18,7 @@ import (
 	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/verify"
 	"github.com/redferry/redferry/sink"
+	"github.com/redferry/redferry/transform"
 )
 
 // clusterOptions are the Options of a scan between a and b, each a
@@ -199,6 +200,40 @@ func TestScanStandaloneToCluster(t *testing.T) {
 		t.Logf("refused: %v", err)
 		if after := cc.DBSize(ctx).Val(); after != before {
 			t.Errorf("the target went from %d to %d keys", before, after)
+		}
+	})
+
+	t.Run("db 2 mapped to 0", func(t *testing.T) {
+		src2 := redistest.Start(t, redistest.Valkey91, redistest.Options{})
+		c0, c2 := src2.ClientDB(0), src2.ClientDB(2)
+		defer c0.Close()
+		defer c2.Close()
+		for i := range 100 {
+			if err := c2.Set(ctx, fmt.Sprintf("db2:%d", i), i, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := c0.Set(ctx, fmt.Sprintf("db0:%d", i), i, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f, err := transform.NewFilter(transform.FilterOptions{DBs: []int{2}, DBMap: map[int]int{2: 0}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt := clusterOptions(t, src2.Addr, cl.Masters[0].Addr)
+		opt.Merge, opt.Filter, opt.StateKey = true, f, testStateKey+":mapped"
+		st, err := Run(ctx, opt)
+		if err != nil {
+			t.Fatalf("db 2 mapped to db 0 of a cluster: %v", err)
+		}
+		t.Logf("stats %+v", st)
+		for i := range 100 {
+			if v := cc.Get(ctx, fmt.Sprintf("db2:%d", i)).Val(); v != strconv.Itoa(i) {
+				t.Fatalf("db2:%d on the cluster is %q, want %d", i, v, i)
+			}
+			if cc.Exists(ctx, fmt.Sprintf("db0:%d", i)).Val() != 0 {
+				t.Fatalf("db0:%d of a db left out (filter-dbs) reached the cluster", i)
+			}
 		}
 	})
 }

@@ -34,12 +34,12 @@ type keyInfo struct {
 // from DUMP (one transaction per group, so value and TTL agree), big ones
 // page by page; a key the source no longer has is deleted on the target.
 func (s *scanner) copyKeys(ctx context.Context, db int, keys []string) error {
-	if len(keys) == 0 {
+	if keys = s.takenKeys(db, keys); len(keys) == 0 {
 		return nil
 	}
-	if s.dstCluster && db != 0 {
-		return fmt.Errorf("%w: the source has keys in db %d (%q): move them to db 0 on the source, or copy into a standalone target",
-			errClusterDB, db, keys[0])
+	if to := s.w.targetDB(db); s.dstCluster && to != 0 {
+		return fmt.Errorf("%w: the source has keys in db %d (%q) that go to db %d: move them to db 0 on the source, map their db to 0 (db-map), leave it out (filter-dbs), or copy into a standalone target",
+			errClusterDB, db, keys[0], to)
 	}
 	nodes, groups := s.byNode(keys)
 	for i, n := range nodes {
@@ -75,6 +75,7 @@ func (s *scanner) copyKeysOn(ctx context.Context, db int, cl *redis.Client, keys
 			s.dirty.mark(db, ki.key, time.Now())
 		case ki.typ == "none":
 			s.deleted(db, ki.key)
+		case s.typeDropped(db, ki):
 		case ki.big:
 			if err := s.flushGroup(ctx, db, cl, group); err != nil {
 				return err
@@ -253,6 +254,13 @@ func (s *scanner) flushGroup(ctx context.Context, db int, cl *redis.Client, grou
 		// durations of -1 and -2 ns.
 		if ttl := ttls[i].Val(); ttl >= 0 {
 			expireAt = now + ttl.Milliseconds()
+		}
+		// The key may have changed type since its TYPE: the payload's
+		// decides (a notification of the change copies it again anyway).
+		if s.opt.Filter != nil {
+			if t, ok := rdbparse.PayloadType(payload); ok && s.typeDropped(db, keyInfo{key: ki.key, typ: t.String()}) {
+				continue
+			}
 		}
 		if err := s.w.payload(db, []byte(ki.key), payload, expireAt); err != nil {
 			return err

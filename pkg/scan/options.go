@@ -71,6 +71,14 @@ type Options struct {
 	// keys that changed during the pass once it is over (default 30 s).
 	SettleTimeout time.Duration
 
+	// Filter chooses the keys copied and their target db (filter-dbs,
+	// db-map, filter-keys-allow/deny, filter-types-drop); nil: every key,
+	// each into its own db. Its commands-drop has no meaning for a scan.
+	Filter *transform.Filter
+	// OnFiltered, when set, is told the reason (transform.ReasonDB, …) of
+	// each key the Filter leaves out (from Run's goroutine).
+	OnFiltered func(reason string)
+
 	ReplayMode string // transform.ModeAuto (default) or ModeCommands, ModeRestore
 	// Unholdable says what becomes of data the target cannot hold (the
 	// on-unholdable-* settings; zero: stop).
@@ -165,6 +173,7 @@ type Stats struct {
 	Copied     int64  // keys written to the target by this run (a key copied twice counts twice)
 	Big        int64  // of which copied by paged reads
 	Deleted    int64  // keys deleted on the target: gone from the source (events, a copy that found nothing, a prune)
+	Filtered   int64  // keys read from the source and left out by Options.Filter (a key seen twice counts twice)
 	Events     int64  // keyspace notifications received
 	Dirty      int    // keys waiting to be copied again
 	Rescans    int    // passes started because events may have been lost

@@ -3,6 +3,7 @@ package scan
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,7 +47,7 @@ func (s *scanner) passStep(ctx context.Context) error {
 			return err
 		}
 		s.stats.Total = sumKeys(dbs)
-		st.DB, st.Cursor = firstDB(dbs, st.DB+1), 0
+		st.DB, st.Cursor = firstDB(s.takenDBs(dbs), st.DB+1), 0
 		return nil
 	case st.Phase == PhasePrune && st.DB < 0:
 		return s.endPass(ctx)
@@ -118,8 +119,17 @@ func (s *scanner) endCopy(ctx context.Context) error {
 		return fmt.Errorf("target %s: %w", s.opt.TargetName, err)
 	}
 	st.Phase, st.DB, st.Cursor, st.TargetNode = PhasePrune, firstDB(dbs, 0), 0, 0
-	if s.dstCluster || s.cluster {
-		st.DB = 0 // a cluster has db 0 only (a standalone target's other dbs hold nothing of a cluster's)
+	switch {
+	case s.dstCluster:
+		st.DB = 0 // a cluster has db 0 only
+	case s.cluster:
+		// A standalone target's other dbs hold nothing of a cluster's
+		// (db 0, written where db-map says).
+		if to, ok := s.opt.Filter.TargetDB(0); ok {
+			st.DB = to
+		} else {
+			st.DB = -1
+		}
 	}
 	s.log.Info("copy phase done; pruning the target of keys the source no longer has", zap.Int("pass", st.Pass),
 		zap.Int64("copied", st.Copied))
@@ -151,15 +161,24 @@ func (s *scanner) pruneStep(ctx context.Context) error {
 		st.DB = -1
 		return nil
 	}
-	keys, next, err := s.dstNodes[st.TargetNode].db(st.DB).Scan(ctx, st.Cursor, "", s.scanCount()).Result()
-	if err != nil {
-		return fmt.Errorf("SCAN %d of db %d on the target %s: %w", st.Cursor, st.DB, s.dstNodes[st.TargetNode].opts.Addr, err)
+	// The target db holds the keys of source db src (db-map); a target db
+	// no source db is written to is the target's own: left alone.
+	src, ours := s.pruneSourceDB(st.DB)
+	var keys []string
+	var next uint64
+	if ours {
+		var err error
+		keys, next, err = s.dstNodes[st.TargetNode].db(st.DB).Scan(ctx, st.Cursor, "", s.scanCount()).Result()
+		if err != nil {
+			return fmt.Errorf("SCAN %d of db %d on the target %s: %w", st.Cursor, st.DB, s.dstNodes[st.TargetNode].opts.Addr, err)
+		}
 	}
 	keys = s.skipOwn(st.DB, keys)
+	keys = slices.DeleteFunc(keys, func(k string) bool { return !s.pruneCandidate(k) })
 	nodes, groups := s.byNode(keys)
 	for g, n := range nodes {
 		exists := make([]*redis.IntCmd, len(groups[g]))
-		if _, err := n.c.db(st.DB).Pipelined(ctx, func(p redis.Pipeliner) error {
+		if _, err := n.c.db(src).Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, k := range groups[g] {
 				exists[i] = p.Exists(ctx, k)
 			}
@@ -169,7 +188,7 @@ func (s *scanner) pruneStep(ctx context.Context) error {
 		}
 		for i, k := range groups[g] {
 			if exists[i].Val() == 0 {
-				s.deleted(st.DB, k)
+				s.deleted(src, k) // the writer maps src back to st.DB
 			}
 		}
 	}

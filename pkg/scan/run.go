@@ -33,6 +33,9 @@ type scanner struct {
 	streams *streamWatch
 	stats   Stats
 	events  atomic.Int64
+	// recopy: the keys being copied are copied again (changed): one the
+	// filter now leaves out by type may be on the target from before.
+	recopy bool
 
 	// nodes are the servers SCANned: the source, or the masters of a
 	// cluster source (cluster), with owners routing keys by slot.
@@ -324,18 +327,12 @@ func (s *scanner) checkDBs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var others []int
-	for db, n := range dbs {
-		if db != 0 && n > 0 {
-			others = append(others, db)
-		}
-	}
+	others := s.clusterRefused(dbs)
 	if len(others) == 0 {
 		return nil
 	}
-	sort.Ints(others)
-	return fmt.Errorf("the source %s holds keys in db %v and the target %s is a cluster: %w; "+
-		"scan does not map dbs (db-map, filter-dbs are not applied by scan yet): move those keys to db 0 on the source, "+
+	return fmt.Errorf("the source %s holds keys in db %v, which go to a db other than 0, and the target %s is a cluster: %w; "+
+		"map those dbs to 0 (db-map), leave them out (filter-dbs), move those keys to db 0 on the source, "+
 		"or copy into a standalone target", s.opt.SourceName, others, s.opt.TargetName, errClusterDB)
 }
 
@@ -378,7 +375,7 @@ func (s *scanner) beginPass(ctx context.Context, n int, prune bool, why string, 
 	st := &s.w.state
 	st.Pass, st.Phase, st.Cursor, st.Copied, st.Deleted, st.Prune = n, PhaseCopy, 0, 0, 0, prune
 	st.RunID = s.srcInfo.RunID
-	st.DB = firstDB(dbs, 0)
+	st.DB = firstDB(s.takenDBs(dbs), 0)
 	st.Masters, st.Node, st.TargetNode = nil, "", 0
 	if s.cluster {
 		st.Masters, st.DB = masterStates(s.nodes, only), 0
@@ -667,6 +664,8 @@ func (s *scanner) copyDirty(ctx context.Context) error {
 		dbs = append(dbs, db)
 	}
 	sort.Ints(dbs)
+	s.recopy = true
+	defer func() { s.recopy = false }()
 	for i, db := range dbs {
 		if err := s.copyKeys(ctx, db, byDB[db]); err != nil {
 			// Put them back: they are copied once the source answers again.

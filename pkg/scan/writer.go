@@ -19,7 +19,8 @@ import (
 type writer struct {
 	st       target
 	b        sink.Batch
-	db       int // the db selected at the end of b
+	db       int               // the target db selected at the end of b
+	filter   *transform.Filter // maps a source db to its target db (db-map)
 	state    State
 	restorer *transform.Restorer
 	rebuild  *transform.Rebuilder
@@ -40,14 +41,21 @@ type writer struct {
 
 func newWriter(st target, caps server.Info, opt *Options) *writer {
 	ropt := transform.RebuildOptions{DeleteFirst: true}
-	w := &writer{st: st, maxCmds: opt.BatchCommands, maxBytes: opt.BatchBytes,
+	w := &writer{st: st, filter: opt.Filter, maxCmds: opt.BatchCommands, maxBytes: opt.BatchBytes,
 		restorer: transform.NewRestorer(caps, ropt, transform.RestoreOptions{Mode: opt.ReplayMode, DeleteFirst: true,
 			Unholdable: opt.Unholdable, Logger: opt.Logger}),
 		rebuild: transform.NewRebuilder(caps, ropt)}
 	return w
 }
 
-// selectDB makes the next command run in db.
+// targetDB is the target db of source db db (db-map). The writer's
+// callers speak of source dbs; only the writer knows the target's.
+func (w *writer) targetDB(db int) int {
+	to, _ := w.filter.TargetDB(db)
+	return to
+}
+
+// selectDB makes the next command run in target db db.
 func (w *writer) selectDB(db int) {
 	if db != w.db {
 		w.b.AddStrings(w.seq, "SELECT", strconv.Itoa(db))
@@ -55,10 +63,10 @@ func (w *writer) selectDB(db int) {
 	}
 }
 
-// del deletes key in db.
+// del deletes key of source db db.
 func (w *writer) del(db int, key []byte) {
 	w.seq++
-	w.selectDB(db)
+	w.selectDB(w.targetDB(db))
 	w.b.Add(w.seq, []byte("DEL"), key)
 }
 
@@ -104,6 +112,7 @@ func (w *writer) flushIfFull(ctx context.Context, midKey bool) error {
 
 // payload writes one key from its DUMP payload.
 func (w *writer) payload(db int, key, payload []byte, expireAt int64) error {
+	db = w.targetDB(db)
 	w.seq++
 	w.selectDB(db)
 	w.restorer.SetDB(db)
@@ -129,12 +138,14 @@ func (w *writer) payload(db int, key, payload []byte, expireAt int64) error {
 // beginKey starts a key read page by page: its events go to the
 // Rebuilder through handle.
 func (w *writer) beginKey(db int) {
+	db = w.targetDB(db)
 	w.seq++
 	w.selectDB(db)
 	w.rebuild.SetDB(db)
 }
 
 func (w *writer) handle(e *rdbparse.Event) error {
+	e.DB = w.targetDB(e.DB)
 	e.Offset = w.seq
 	return w.rebuild.Handle(e, &w.b)
 }

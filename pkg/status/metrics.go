@@ -33,7 +33,7 @@ var metricHelp = map[string]string{
 	"up":                              "1 while the daemon runs.",
 	"streaming_ready":                 "1 when /readyz answers ready (a sync: streaming, lag below the bound; a scan: live).",
 	"commands_applied_all_total":      "Commands of the stream applied to the target, all names together.",
-	"filtered_keys_total":             "Snapshot keys the filters left out, by reason (db, key, type).",
+	"filtered_keys_total":             "Keys the filters left out (a sync's snapshot, a scan), by reason (db, key, type).",
 	"filtered_commands_total":         "Stream commands the filters left out (action dropped) or sent in part (action narrowed), by reason (db, key, type, command, conflict).",
 	"max_ops_per_second":              "The limit of commands per second written to the target (a scan: keys per second read from the source) (0: none).",
 	"max_bytes_per_second":            "The limit of bytes per second written to the target (0: none).",

@@ -21,9 +21,12 @@ type ScanReport struct {
 	KeysCopied     int64 `json:"keys_copied"`  // keys written to the target by this run (a key copied twice counts twice)
 	BigKeysCopied  int64 `json:"big_keys_copied"`
 	KeysDeleted    int64 `json:"keys_deleted"` // keys deleted on the target: gone from the source
-	Events         int64 `json:"events"`       // keyspace notifications received
-	DirtyKeys      int   `json:"dirty_keys"`   // changed keys waiting to be copied again
-	Rescans        int   `json:"rescans"`      // passes started because notifications may have been lost
+	// KeysFiltered counts the keys read and left out by the filters (by
+	// reason: /status filtered.keys, redferry_filtered_keys_total).
+	KeysFiltered int64 `json:"keys_filtered"`
+	Events       int64 `json:"events"`     // keyspace notifications received
+	DirtyKeys    int   `json:"dirty_keys"` // changed keys waiting to be copied again
+	Rescans      int   `json:"rescans"`    // passes started because notifications may have been lost
 	// A cluster source: the master whose SCAN runs ("" between them), and
 	// the changes of its masters followed (failovers, slot migrations).
 	Master          string `json:"master,omitempty"`
