@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/redferry/redferry/pkg/retry"
+	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/syncer"
 	"github.com/redferry/redferry/transform"
 )
@@ -181,7 +182,7 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 		// The key outlives this command's buffer: it is recorded once the
 		// batch it joins is applied.
 		g.m.mu.Lock()
-		g.m.noteMovingIn(g.shard, keySlot(args[1]))
+		g.m.noteMovingIn(g.shard, server.KeySlot(args[1]))
 		g.m.addPending(g.shard, importKey{db, string(args[1])})
 		g.m.mu.Unlock()
 		return syncer.Admission{Alone: true, Keys: [][]byte{bytes.Clone(args[1])}, DB: db, Args: restoreReplacing(args),
@@ -247,7 +248,7 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 func (g *shardGate) freshKeys(args [][]byte, idx []int, db int) []int {
 	var fresh []int
 	for _, i := range idx {
-		slot := keySlot(args[i])
+		slot := server.KeySlot(args[i])
 		if g.m.movedIn[slot][g.shard] == nil || g.m.owners[slot] == g.shard {
 			continue
 		}
