@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"sort"
 	"time"
@@ -39,27 +37,9 @@ func newCutoverCommand() *cobra.Command {
 			if keepRollback {
 				q.Set("keep-rollback", "true")
 			}
-			req, err := sc.newRequest(http.MethodPost, "/cutover?"+q.Encode())
-			if err != nil {
-				return fmt.Errorf("status-addr %s: %w", sc.addr, err)
-			}
-			client := &http.Client{Timeout: timeout + 10*time.Second}
-			resp, err := client.Do(req)
-			if err != nil {
-				return fmt.Errorf("cannot reach the sync's status server at %s (is `redferry sync` running with this status-addr?): %w", sc.addr, err)
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-			if resp.StatusCode != http.StatusOK {
-				var e struct{ Error string }
-				if json.Unmarshal(body, &e) == nil && e.Error != "" {
-					return fmt.Errorf("cutover failed: %s", e.Error)
-				}
-				return fmt.Errorf("cutover failed: HTTP %s: %s", resp.Status, body)
-			}
 			var res cutover.ClusterResult // a standalone source's answer has no shards
-			if err := json.Unmarshal(body, &res); err != nil {
-				return fmt.Errorf("cutover: unexpected answer: %w", err)
+			if err := sc.post("cutover", q, timeout+10*time.Second, &res); err != nil {
+				return err
 			}
 			out := cmd.OutOrStdout()
 			for _, n := range res.Notes {

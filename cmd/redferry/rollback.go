@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"time"
 
@@ -35,27 +33,9 @@ func newRollbackCommand() *cobra.Command {
 			q := url.Values{}
 			q.Set("pause", pause.String())
 			q.Set("timeout", timeout.String())
-			req, err := sc.newRequest(http.MethodPost, "/rollback?"+q.Encode())
-			if err != nil {
-				return fmt.Errorf("status-addr %s: %w", sc.addr, err)
-			}
-			client := &http.Client{Timeout: timeout + 40*time.Second}
-			resp, err := client.Do(req)
-			if err != nil {
-				return fmt.Errorf("cannot reach the sync's status server at %s (is `redferry sync` running with this status-addr?): %w", sc.addr, err)
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-			if resp.StatusCode != http.StatusOK {
-				var e struct{ Error string }
-				if json.Unmarshal(body, &e) == nil && e.Error != "" {
-					return fmt.Errorf("rollback failed: %s", e.Error)
-				}
-				return fmt.Errorf("rollback failed: HTTP %s: %s", resp.Status, body)
-			}
 			var res rollback.Result
-			if err := json.Unmarshal(body, &res); err != nil {
-				return fmt.Errorf("rollback: unexpected answer: %w", err)
+			if err := sc.post("rollback", q, timeout+40*time.Second, &res); err != nil {
+				return err
 			}
 			out := cmd.OutOrStdout()
 			for _, n := range res.Notes {

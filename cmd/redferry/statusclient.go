@@ -1,8 +1,13 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -67,4 +72,31 @@ func (c *statusClient) newRequest(method, path string) (*http.Request, error) {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	return req, nil
+}
+
+// post asks the running sync for action (POST /<action>?q: cutover,
+// rollback), waiting up to wait for the answer, and decodes it into res.
+// A refusal is returned with the sync's own reason.
+func (c *statusClient) post(action string, q url.Values, wait time.Duration, res any) error {
+	req, err := c.newRequest(http.MethodPost, "/"+action+"?"+q.Encode())
+	if err != nil {
+		return fmt.Errorf("status-addr %s: %w", c.addr, err)
+	}
+	resp, err := (&http.Client{Timeout: wait}).Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the sync's status server at %s (is `redferry sync` running with this status-addr?): %w", c.addr, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return fmt.Errorf("%s failed: %s", action, e.Error)
+		}
+		return fmt.Errorf("%s failed: HTTP %s: %s", action, resp.Status, body)
+	}
+	if err := json.Unmarshal(body, res); err != nil {
+		return fmt.Errorf("%s: unexpected answer: %w", action, err)
+	}
+	return nil
 }
