@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -39,6 +40,7 @@ type Window struct {
 	writeq chan *flight
 	readq  chan *flight
 	exited chan struct{} // closed when the reader has seen every batch
+	sent   atomic.Int64  // batches written whole to the connection
 
 	mu       sync.Mutex
 	changed  chan struct{} // closed (and replaced) when inflight drops or err is set
@@ -206,6 +208,8 @@ func (w *Window) writeLoop() {
 		} else if err = w.write(f.b); err != nil {
 			f.werr = fmt.Errorf("sink: writing a batch to %s: %w", w.s.cfg.Addr, err)
 			w.fail(f.werr, true)
+		} else {
+			w.sent.Add(1)
 		}
 		w.readq <- f
 	}

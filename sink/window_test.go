@@ -125,6 +125,12 @@ func TestWindowFailures(t *testing.T) {
 	send(1, []string{"SET", "k1", "v"}, []string{"NOSUCHCOMMAND", "k1"})
 	send(2, []string{"SET", "k2", "v"})
 	send(3, []string{"SET", "k3", "v"})
+	// Send only queues a batch: wait until all four are on the wire.
+	for deadline := time.Now().Add(10 * time.Second); w.sent.Load() < 4; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 4 batches written while the proxy stalls", w.sent.Load())
+		}
+	}
 	p.Resume()
 	werr := w.Wait(ctx(t))
 	var te *TargetError
