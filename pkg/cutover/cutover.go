@@ -239,6 +239,15 @@ func (c *Cutover) pause(ctx context.Context, d time.Duration) (mode string, offs
 	if err != nil {
 		return "", 0, nil, fmt.Errorf("cutover: the source: %w", err)
 	}
+	// Pausing a replica stops no client's writes: they go to its primary.
+	// The sync may read from a replica on purpose, or a failover that left
+	// clients connected (CLUSTER FAILOVER) demoted the node it reached.
+	if role := server.Fields(repl.Val())["role"]; role != "master" {
+		c.unpause(mode)
+		return "", 0, nil, fmt.Errorf("cutover: the source node is a replica (role %s), not the master, so a pause there would stop no writes. "+
+			"After a failover, wait until the sync follows the new master (see /status) and run the cutover again; "+
+			"when the sync reads from a replica on purpose, pause the writes on its primary yourself (CLIENT PAUSE) and run the cutover without --pause", role)
+	}
 	c.log.Warn("source writes paused", zap.String("mode", mode), zap.Duration("for", d), zap.Int64("offset", offset))
 	return mode, offset, notes, nil
 }
