@@ -468,7 +468,11 @@ func (b *bench) report() {
 		if r.Met != nil {
 			goal += map[bool]string{true: " (met)", false: " (NOT MET)"}[*r.Met]
 		}
-		fmt.Fprintf(&sb, "%-22s %-70s %12s %12s %7.2f %7.1fMB  %s %s\n", r.Test, r.Dataset, fmtVal(r.Baseline, r.Unit), fmtVal(r.Redferry, r.Unit), r.Ratio, r.PeakRSSMB, goal, r.Note)
+		rss := "-" // a row of one shard: the process's peak is on the total's
+		if r.PeakRSSMB > 0 {
+			rss = strconv.FormatFloat(r.PeakRSSMB, 'f', 1, 64) + "MB"
+		}
+		fmt.Fprintf(&sb, "%-22s %-70s %12s %12s %7.2f %9s  %s %s\n", r.Test, r.Dataset, fmtVal(r.Baseline, r.Unit), fmtVal(r.Redferry, r.Unit), r.Ratio, rss, goal, r.Note)
 	}
 	fmt.Print(sb.String())
 	out := envStr("BENCH_OUT", filepath.Join("..", "bench-results", "latest.json"))
