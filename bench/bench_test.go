@@ -32,7 +32,11 @@ import (
 //	               dataset into a target whose RESTORE cannot read the
 //	               source's payloads; default redis-7.0>redis-6.0,
 //	               valkey-9.1>redis-8.0.2)
-//	BENCH_ONLY     comma list of sections: strings,mixed,cross,big,catchup,streaming
+//	BENCH_CLUSTER_KEYS     strings of the cluster section's source (default 300000)
+//	BENCH_CLUSTER_MASTERS  masters of its source cluster (default 3)
+//	BENCH_CLUSTER_TARGETS  its targets: standalone,cluster (default both)
+//	BENCH_CLUSTER_RAW      mix commands of its raw-ingest baseline (default 600000)
+//	BENCH_ONLY     comma list of sections: strings,mixed,cross,big,catchup,streaming,cluster
 //	BENCH_OUT      JSON output (default ../bench-results/latest.json)
 func TestBench(t *testing.T) {
 	if os.Getenv("REDFERRY_BENCH") != "1" {
@@ -44,7 +48,7 @@ func TestBench(t *testing.T) {
 	}
 	b := &bench{t: t, server: envStr("BENCH_SERVER", redistest.Redis70)}
 	b.modes = replayModes(helpFlags())
-	only := envStr("BENCH_ONLY", "strings,mixed,cross,big,catchup,streaming")
+	only := envStr("BENCH_ONLY", "strings,mixed,cross,big,catchup,streaming,cluster")
 	b.res.Started = time.Now().UTC().Format(time.RFC3339)
 	b.res.Server = b.server
 	b.res.Binary = redferryBin
@@ -86,6 +90,9 @@ func TestBench(t *testing.T) {
 	}
 	if strings.Contains(only, "streaming") {
 		b.streaming()
+	}
+	if strings.Contains(only, "cluster") {
+		b.cluster() // cluster_test.go
 	}
 	b.report()
 }
@@ -323,12 +330,32 @@ func (b *bench) streaming() {
 	if err := p.waitCaughtUp(time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	bestAchieved, bounded := b.ramp(p, 25_000, func(rate float64, d time.Duration) (float64, float64, error) {
+		return drive(src.Addr, p, rate, d)
+	})
+	p.stop(time.Minute)
+	note := "source write rate (pipelined SET/INCR/LPUSH/HSET/ZADD/EVAL); baseline: the target's raw ingest"
+	if bounded {
+		note += "; bounded by the load generator, not redferry"
+	}
+	b.add(row{Test: "streaming", Dataset: "highest rate with lag < 1 s", Unit: "cmd/s", Baseline: b.rawIngest, Redferry: bestAchieved,
+		PeakRSSMB: p.rssMB, Note: note})
+	tgt.Stop()
+	src.Stop()
+}
+
+// ramp drives the source through load (rate, step) at rates from start,
+// doubling, then halving and bisecting once a rate is too much, and returns
+// the highest achieved rate at which redferry's lag stayed under 1 s and it
+// caught up afterwards; bounded says that no rate was too much (the load
+// generator was the limit).
+func (b *bench) ramp(p *rfProc, start float64, load func(rate float64, d time.Duration) (achieved, maxLag float64, err error)) (bestAchieved float64, bounded bool) {
+	t := b.t
 	step := 4 * time.Second
-	var best, bestAchieved float64
-	var bad float64
-	rate := 25_000.0
+	var best, bad float64
+	rate := start
 	for i := 0; i < 8; i++ {
-		achieved, maxLag, err := drive(src.Addr, p, rate, step)
+		achieved, maxLag, err := load(rate, step)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -356,16 +383,7 @@ func (b *bench) streaming() {
 			break
 		}
 	}
-	p.stop(time.Minute)
-	note := "source write rate (pipelined SET/INCR/LPUSH/HSET/ZADD/EVAL); baseline: the target's raw ingest"
-	if bad == 0 {
-		note += "; bounded by the load generator, not redferry"
-	}
-	b.add(row{Test: "streaming", Dataset: "highest rate with lag < 1 s", Unit: "cmd/s", Baseline: b.rawIngest, Redferry: bestAchieved,
-		PeakRSSMB: p.rssMB, Note: note})
-	_ = best
-	tgt.Stop()
-	src.Stop()
+	return bestAchieved, bad == 0
 }
 
 // drive writes the catch-up mix to addr at rate commands a second for d and
@@ -376,6 +394,12 @@ func drive(addr string, p *rfProc, rate float64, d time.Duration) (achieved, max
 		return 0, 0, err
 	}
 	defer pp.close()
+	return driveRouted([]*pipe{pp}, func(int) int { return 0 }, p, rate, d)
+}
+
+// driveRouted is drive through several connections: the i-th command goes
+// to pipes[route(i)] (for a cluster, the master of its key's slot).
+func driveRouted(pipes []*pipe, route func(i int) int, p *rfProc, rate float64, d time.Duration) (achieved, maxLag float64, err error) {
 	stopPoll := make(chan struct{})
 	lagc := make(chan float64)
 	go func() {
@@ -398,29 +422,37 @@ func drive(addr string, p *rfProc, rate float64, d time.Duration) (achieved, max
 			}
 		}
 	}()
+	fail := func(err error) (float64, float64, error) {
+		close(stopPoll)
+		<-lagc
+		return 0, 0, err
+	}
 	start := time.Now()
 	var buf []byte
 	var sent int
 	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for time.Since(start) < d {
 		<-tick.C
 		due := int(rate * time.Since(start).Seconds())
 		for ; sent < due; sent++ {
 			buf = mixCmd(buf[:0], sent)
-			if err := pp.send(buf); err != nil {
-				tick.Stop()
-				close(stopPoll)
-				<-lagc
-				return 0, 0, err
+			if err := pipes[route(sent)].send(buf); err != nil {
+				return fail(err)
 			}
 		}
-		if err := pp.flush(); err != nil {
-			return 0, 0, err
+		for _, pp := range pipes {
+			if err := pp.flush(); err != nil {
+				return fail(err)
+			}
 		}
 	}
-	tick.Stop()
 	achieved = float64(sent) / time.Since(start).Seconds()
-	err = pp.wait(time.Minute)
+	for _, pp := range pipes {
+		if err == nil {
+			err = pp.wait(time.Minute)
+		}
+	}
 	close(stopPoll)
 	return achieved, <-lagc, err
 }
@@ -436,7 +468,11 @@ func (b *bench) report() {
 		if r.Met != nil {
 			goal += map[bool]string{true: " (met)", false: " (NOT MET)"}[*r.Met]
 		}
-		fmt.Fprintf(&sb, "%-22s %-70s %12s %12s %7.2f %7.1fMB  %s %s\n", r.Test, r.Dataset, fmtVal(r.Baseline, r.Unit), fmtVal(r.Redferry, r.Unit), r.Ratio, r.PeakRSSMB, goal, r.Note)
+		rss := "-" // a row of one shard: the process's peak is on the total's
+		if r.PeakRSSMB > 0 {
+			rss = strconv.FormatFloat(r.PeakRSSMB, 'f', 1, 64) + "MB"
+		}
+		fmt.Fprintf(&sb, "%-22s %-70s %12s %12s %7.2f %9s  %s %s\n", r.Test, r.Dataset, fmtVal(r.Baseline, r.Unit), fmtVal(r.Redferry, r.Unit), r.Ratio, rss, goal, r.Note)
 	}
 	fmt.Print(sb.String())
 	out := envStr("BENCH_OUT", filepath.Join("..", "bench-results", "latest.json"))

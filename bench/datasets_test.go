@@ -121,21 +121,41 @@ func (b bigKeys) fill(addr string) error {
 }
 
 // mixCmd is the i-th command of the catch-up write mix: SET, INCR, LPUSH,
-// HSET, ZADD and EVAL in turn over bounded key spaces.
+// HSET, ZADD and EVAL in turn over bounded key spaces. Each writes the one
+// key mixKey(i), so a cluster load can route it.
 func mixCmd(dst []byte, i int) []byte {
+	key := mixKey(i)
+	switch i % 6 {
+	case 0:
+		return protocol.AppendCommandString(dst, "SET", key, "value-"+strconv.Itoa(i)+"-0123456789abcdef")
+	case 1:
+		return protocol.AppendCommandString(dst, "INCR", key)
+	case 2:
+		return protocol.AppendCommandString(dst, "LPUSH", key, "e"+strconv.Itoa(i))
+	case 3:
+		return protocol.AppendCommandString(dst, "HSET", key, "f"+strconv.Itoa(i%5000), "v"+strconv.Itoa(i))
+	case 4:
+		return protocol.AppendCommandString(dst, "ZADD", key, strconv.Itoa(i%977), "m"+strconv.Itoa(i%5000))
+	default:
+		return protocol.AppendCommandString(dst, "EVAL", "return redis.call('INCRBY', KEYS[1], ARGV[1])", "1", key, "3")
+	}
+}
+
+// mixKey is the key the i-th command of the write mix writes.
+func mixKey(i int) string {
 	k := strconv.Itoa(i % 1000)
 	switch i % 6 {
 	case 0:
-		return protocol.AppendCommandString(dst, "SET", "mix:s:"+strconv.Itoa(i%100_000), "value-"+strconv.Itoa(i)+"-0123456789abcdef")
+		return "mix:s:" + strconv.Itoa(i%100_000)
 	case 1:
-		return protocol.AppendCommandString(dst, "INCR", "mix:c:"+k)
+		return "mix:c:" + k
 	case 2:
-		return protocol.AppendCommandString(dst, "LPUSH", "mix:l:"+k, "e"+strconv.Itoa(i))
+		return "mix:l:" + k
 	case 3:
-		return protocol.AppendCommandString(dst, "HSET", "mix:h:"+k, "f"+strconv.Itoa(i%5000), "v"+strconv.Itoa(i))
+		return "mix:h:" + k
 	case 4:
-		return protocol.AppendCommandString(dst, "ZADD", "mix:z:"+k, strconv.Itoa(i%977), "m"+strconv.Itoa(i%5000))
+		return "mix:z:" + k
 	default:
-		return protocol.AppendCommandString(dst, "EVAL", "return redis.call('INCRBY', KEYS[1], ARGV[1])", "1", "mix:e:"+k, "3")
+		return "mix:e:" + k
 	}
 }

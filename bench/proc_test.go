@@ -56,12 +56,19 @@ type rfProc struct {
 
 func startRedferry(t *testing.T, src, tgt *redistest.Server, stateDir string, once bool, extra ...string) *rfProc {
 	t.Helper()
+	return startRedferryURL(t, src.URL(), tgt.URL(), stateDir, once, extra...)
+}
+
+// startRedferryURL starts `redferry sync` between two URLs: a cluster on
+// either side is named by one of its nodes.
+func startRedferryURL(t *testing.T, srcURL, tgtURL, stateDir string, once bool, extra ...string) *rfProc {
+	t.Helper()
 	port, err := redistest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &rfProc{statusAddr: "127.0.0.1:" + strconv.Itoa(port), out: &bytes.Buffer{}, waited: make(chan struct{})}
-	args := []string{"sync", "--source", src.URL(), "--target", tgt.URL(), "--state-dir", stateDir,
+	args := []string{"sync", "--source", srcURL, "--target", tgtURL, "--state-dir", stateDir,
 		"--status-addr", p.statusAddr, "--log-format", "json", "--log-level", envStr("BENCH_LOG", "warn"), "--progress", "never"}
 	if once {
 		args = append(args, "--once")
