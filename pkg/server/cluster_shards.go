@@ -38,8 +38,9 @@ func (s ClusterShard) HasMaster() bool { return s.Master.Addr != "" }
 // ClusterShards returns the shards of the cluster c is a node of, ordered
 // by their first slot (shards without slots last), then by master id and
 // address. It asks CLUSTER SHARDS (Redis 7.0+, Valkey) and, where that is
-// unknown (Redis 6.x), CLUSTER SLOTS, which lists neither masters without
-// slots nor whether a master failed. A host announced empty or "?" is
+// unknown (Redis 6.x) or refused (an ACL user granted +cluster|slots only),
+// CLUSTER SLOTS, which lists neither masters without slots nor whether a
+// master failed. A host announced empty or "?" is
 // taken to be the host c asks, with the port announced.
 func ClusterShards(ctx context.Context, c *redis.Client) ([]ClusterShard, error) {
 	asked := c.Options().Addr
@@ -48,8 +49,12 @@ func ClusterShards(ctx context.Context, c *redis.Client) ([]ClusterShard, error)
 	switch {
 	case err == nil:
 		shards = shardsOfShards(reply, asked, c.Options().TLSConfig != nil)
-	case isUnknownCommand(err):
+	case isUnknownCommand(err) || isNoPerm(err):
+		// Before 7.0, or an ACL user granted +cluster|slots only.
 		slots, err := c.ClusterSlots(ctx).Result()
+		if isNoPerm(err) {
+			return nil, fmt.Errorf("CLUSTER SLOTS on %s: %w (grant the user +cluster|shards or +cluster|slots)", asked, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("CLUSTER SLOTS on %s: %w", asked, err)
 		}
@@ -263,4 +268,9 @@ func isUnknownCommand(err error) bool {
 	}
 	msg := strings.ToLower(err.Error())
 	return strings.Contains(msg, "unknown subcommand") || strings.Contains(msg, "unknown command")
+}
+
+func isNoPerm(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.HasPrefix(re.Error(), "NOPERM")
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/redferry/redferry/internal/redistest"
@@ -89,6 +90,27 @@ func testClusterMasters(t *testing.T, version string) {
 			if err != nil {
 				t.Fatalf("SET %q on the owner of slot %d: %v", key, KeySlot(key), err)
 			}
+		}
+	}
+	// An ACL user granted CLUSTER SLOTS only reads the masters all the same;
+	// one granted neither is told what to grant.
+	admin := cl.Masters[0].Client()
+	defer admin.Close()
+	for _, tc := range []struct {
+		user, grant string
+		ok          bool
+	}{{"slots-only", "+cluster|slots", true}, {"no-cluster", "+ping", false}} {
+		if err := admin.Do(ctx, "ACL", "SETUSER", tc.user, "on", ">pw", tc.grant).Err(); err != nil {
+			t.Fatal(err)
+		}
+		c := NewClient(ClientOptions{Addr: cl.Masters[0].Addr, Username: tc.user, Password: "pw"})
+		nodes, err := ClusterMasters(ctx, c)
+		c.Close()
+		if tc.ok && (err != nil || len(nodes) != 3) {
+			t.Errorf("user %s (%s): %d masters, %v; want 3", tc.user, tc.grant, len(nodes), err)
+		}
+		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "grant the user")) {
+			t.Errorf("user %s (%s): %v, want an error saying what to grant", tc.user, tc.grant, err)
 		}
 	}
 }
