@@ -40,8 +40,8 @@ func (s ClusterShard) HasMaster() bool { return s.Master.Addr != "" }
 // address. It asks CLUSTER SHARDS (Redis 7.0+, Valkey) and, where that is
 // unknown (Redis 6.x) or refused (an ACL user granted +cluster|slots only),
 // CLUSTER SLOTS, which lists neither masters without slots nor whether a
-// master failed. A host announced empty or "?" is
-// taken to be the host c asks, with the port announced.
+// master failed. A host announced empty or "?" is taken to be the host c
+// asks, with the port announced.
 func ClusterShards(ctx context.Context, c *redis.Client) ([]ClusterShard, error) {
 	asked := c.Options().Addr
 	var shards []ClusterShard
