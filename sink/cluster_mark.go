@@ -147,12 +147,12 @@ func loadMarks(ctx context.Context, cfg *Config, topo *topology) (*marks, []byte
 		err := scanMarks(ctx, cfg, addr, func(key string, mk mark) error {
 			found = true
 			m.raise(server.KeySlot(key), mk.Upto)
-			ranges, err := parseSlotRanges(mk.Slots)
+			ranges, err := server.ParseSlots(mk.Slots)
 			if err != nil {
 				return fmt.Errorf("sink: the checkpoint mark %s on %s: %w", key, addr, err)
 			}
 			for _, r := range ranges {
-				for s := r[0]; s <= r[1]; s++ {
+				for s := r.Start; s <= r.End; s++ {
 					m.raise(s, mk.Upto)
 				}
 			}

@@ -278,7 +278,7 @@ func (sv *Supervisor) reconcile(ctx context.Context, topo Topology) error {
 	var owners [16384]string
 	for i, s := range topo.Shards {
 		for _, r := range s.Slots {
-			for slot := r[0]; slot <= r[1] && slot < len(owners); slot++ {
+			for slot := r.Start; slot <= r.End && slot < len(owners); slot++ {
 				owners[slot] = names[i]
 			}
 		}

@@ -6,14 +6,8 @@ package clustersource
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"sort"
-	"strconv"
 	"strings"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/redferry/redferry/pkg/server"
 )
@@ -31,149 +25,49 @@ type Shard struct {
 	NodeIDs []string
 	// Addrs are the addresses of every node of the shard, for the next discovery.
 	Addrs []string
-	// Slots are the slot ranges the master serves (inclusive); none for a
+	// Slots are the slot ranges the master serves (sorted); none for a
 	// master without slots.
-	Slots [][2]int
+	Slots []server.SlotRange
 	// Migrating is true when the master imports or exports a slot right
 	// now (set by markMigrating).
 	Migrating bool
 }
 
-// Topology is the source cluster as one node describes it, masters ordered
-// by their first slot (masters without slots last, by node id): the order
-// --shards indexes.
+// Topology is the source cluster as one node describes it, in the order of
+// server.ClusterShards (by first slot, shards without slots last, then by
+// master id): the order --shards indexes.
 type Topology struct {
 	Shards []Shard
 }
 
-// firstSlot orders masters; slotless ones sort last.
-func (s Shard) firstSlot() int {
-	if len(s.Slots) == 0 {
-		return 1 << 20
-	}
-	return s.Slots[0][0]
-}
-
-// Discover asks the first answering node of seeds for the cluster's shards:
-// CLUSTER SHARDS (7.0+), else CLUSTER SLOTS. opt gives the credentials and
-// TLS; its Addr is ignored.
+// Discover asks the first answering node of seeds for the cluster's shards
+// (server.ClusterShards: CLUSTER SHARDS, else CLUSTER SLOTS). opt gives the
+// credentials and TLS; its Addr is ignored.
 func Discover(ctx context.Context, seeds []string, opt server.ClientOptions) (Topology, error) {
-	var errs []error
-	for _, addr := range seeds {
-		o := opt
-		o.Addr, o.PoolSize = addr, 1
-		c := server.NewClient(o)
-		topo, err := discoverFrom(ctx, c, opt.TLS != nil)
-		c.Close()
-		if err == nil {
-			return topo, nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
-		if ctx.Err() != nil {
-			break
-		}
+	shards, err := server.ClusterShardsFromAny(ctx, seeds, opt, nil)
+	if err != nil {
+		return Topology{}, fmt.Errorf("no node of the source cluster describes it: %w", err)
 	}
-	return Topology{}, fmt.Errorf("no node of the source cluster describes it: %w", errors.Join(errs...))
-}
-
-func discoverFrom(ctx context.Context, c *redis.Client, useTLS bool) (Topology, error) {
 	var topo Topology
-	shards, err := c.ClusterShards(ctx).Result()
-	if err != nil && !isUnknownCommand(err) {
-		return topo, fmt.Errorf("CLUSTER SHARDS: %w", err)
+	for _, sh := range shards {
+		topo.Shards = append(topo.Shards, shardOf(sh))
 	}
-	if err == nil {
-		for _, sh := range shards {
-			s, ok := fromShard(sh, useTLS)
-			if ok {
-				topo.Shards = append(topo.Shards, s)
-			}
-		}
-	} else if topo.Shards, err = fromSlots(ctx, c); err != nil {
-		return topo, err
-	}
-	if len(topo.Shards) == 0 {
-		return topo, errors.New("the cluster has no master")
-	}
-	sort.Slice(topo.Shards, func(i, j int) bool {
-		a, b := topo.Shards[i], topo.Shards[j]
-		if a.firstSlot() != b.firstSlot() {
-			return a.firstSlot() < b.firstSlot()
-		}
-		return a.MasterID < b.MasterID
-	})
 	return topo, nil
 }
 
-func isUnknownCommand(err error) bool {
-	s := strings.ToLower(err.Error())
-	return strings.Contains(s, "unknown subcommand") || strings.Contains(s, "unknown command")
-}
-
-// fromShard reads one CLUSTER SHARDS entry; ok is false when it has no
-// master that is up (a shard whose master failed and has no replica left).
-func fromShard(sh redis.ClusterShard, useTLS bool) (Shard, bool) {
-	var s Shard
-	for _, r := range sh.Slots {
-		s.Slots = append(s.Slots, [2]int{int(r.Start), int(r.End)})
+// shardOf keeps what the source needs of a shard. A shard whose master
+// failed and whose replica is not promoted yet stays, without a master: its
+// link waits rather than stops.
+func shardOf(sh server.ClusterShard) Shard {
+	s := Shard{Slots: sh.Master.Slots}
+	if sh.HasMaster() && !sh.MasterFailed {
+		s.MasterID, s.MasterAddr = sh.Master.ID, sh.Master.Addr
 	}
-	sort.Slice(s.Slots, func(i, j int) bool { return s.Slots[i][0] < s.Slots[j][0] })
 	for _, n := range sh.Nodes {
-		host := n.Endpoint
-		if host == "" || host == "?" {
-			host = n.IP
-		}
-		port := n.Port
-		if useTLS && n.TLSPort > 0 {
-			port = n.TLSPort
-		}
-		addr := net.JoinHostPort(host, strconv.FormatInt(port, 10))
 		s.NodeIDs = append(s.NodeIDs, n.ID)
-		if host != "" && port > 0 {
-			s.Addrs = append(s.Addrs, addr)
-		}
-		if n.Role == "master" && n.Health != "fail" {
-			s.MasterID, s.MasterAddr = n.ID, addr
-		}
+		s.Addrs = append(s.Addrs, n.Addr)
 	}
-	// A shard whose master failed and whose replica is not promoted yet
-	// stays, without a master: its link waits rather than stops.
-	return s, len(s.NodeIDs) > 0
-}
-
-// fromSlots builds the shards from CLUSTER SLOTS (Redis 6.x): masters
-// without slots do not appear.
-func fromSlots(ctx context.Context, c *redis.Client) ([]Shard, error) {
-	slots, err := c.ClusterSlots(ctx).Result()
-	if err != nil {
-		return nil, fmt.Errorf("CLUSTER SLOTS: %w", err)
-	}
-	byMaster := map[string]*Shard{}
-	var order []string
-	for _, sl := range slots {
-		if len(sl.Nodes) == 0 {
-			continue
-		}
-		m := sl.Nodes[0]
-		s, ok := byMaster[m.ID]
-		if !ok {
-			s = &Shard{MasterID: m.ID, MasterAddr: m.Addr}
-			for _, n := range sl.Nodes {
-				s.NodeIDs = append(s.NodeIDs, n.ID)
-				s.Addrs = append(s.Addrs, n.Addr)
-			}
-			byMaster[m.ID] = s
-			order = append(order, m.ID)
-		}
-		s.Slots = append(s.Slots, [2]int{int(sl.Start), int(sl.End)})
-	}
-	out := make([]Shard, 0, len(order))
-	for _, id := range order {
-		s := byMaster[id]
-		sort.Slice(s.Slots, func(i, j int) bool { return s.Slots[i][0] < s.Slots[j][0] })
-		out = append(out, *s)
-	}
-	return out, nil
+	return s
 }
 
 // markMigrating asks every master whether it imports or exports a slot

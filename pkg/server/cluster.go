@@ -1,15 +1,9 @@
 package server
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
-	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // SlotCount is the number of hash slots of a Redis Cluster.
@@ -36,9 +30,13 @@ func (n ClusterNode) Owns(slot int) bool {
 }
 
 // SlotsString lists the node's slots as "0-5460,5462" (for logs and checkpoints).
-func (n ClusterNode) SlotsString() string {
+func (n ClusterNode) SlotsString() string { return FormatSlots(n.Slots) }
+
+// FormatSlots writes ranges as "0-5460,5462": the one text form of slot
+// ranges (logs, checkpoints, the sink's marks), read back by ParseSlots.
+func FormatSlots(ranges []SlotRange) string {
 	var sb strings.Builder
-	for i, r := range n.Slots {
+	for i, r := range ranges {
 		if i > 0 {
 			sb.WriteByte(',')
 		}
@@ -50,7 +48,7 @@ func (n ClusterNode) SlotsString() string {
 	return sb.String()
 }
 
-// ParseSlots reads what SlotsString wrote.
+// ParseSlots reads what FormatSlots wrote.
 func ParseSlots(s string) ([]SlotRange, error) {
 	var out []SlotRange
 	if s == "" {
@@ -69,124 +67,6 @@ func ParseSlots(s string) ([]SlotRange, error) {
 		out = append(out, SlotRange{start, end})
 	}
 	return out, nil
-}
-
-// ClusterMasters returns the masters of the cluster c is a node of, with
-// their node ids, addresses and slots, ordered by their first slot (masters
-// without slots last, by address). It asks CLUSTER SHARDS (Redis 7.0+,
-// Valkey) and, where that is unknown, CLUSTER SLOTS (which cannot list
-// masters without slots). An address the node does not know (announced as
-// "" or "?") is taken to be c's own.
-func ClusterMasters(ctx context.Context, c *redis.Client) ([]ClusterNode, error) {
-	self := c.Options().Addr
-	tlsPort := c.Options().TLSConfig != nil
-	shards, err := c.ClusterShards(ctx).Result()
-	var nodes []ClusterNode
-	switch {
-	case err == nil:
-		nodes = mastersOfShards(shards, self, tlsPort)
-	case isUnknownCommand(err):
-		slots, err := c.ClusterSlots(ctx).Result()
-		if err != nil {
-			return nil, fmt.Errorf("CLUSTER SLOTS on %s: %w", self, err)
-		}
-		nodes = mastersOfSlots(slots, self)
-	default:
-		return nil, fmt.Errorf("CLUSTER SHARDS on %s: %w", self, err)
-	}
-	if len(nodes) == 0 {
-		return nil, fmt.Errorf("%s names no master of its cluster: is the cluster set up (CLUSTER INFO cluster_state:ok)?", self)
-	}
-	sort.Slice(nodes, func(i, j int) bool {
-		a, b := nodes[i], nodes[j]
-		if (len(a.Slots) == 0) != (len(b.Slots) == 0) {
-			return len(a.Slots) > 0
-		}
-		if len(a.Slots) > 0 && a.Slots[0].Start != b.Slots[0].Start {
-			return a.Slots[0].Start < b.Slots[0].Start
-		}
-		return a.Addr < b.Addr
-	})
-	return nodes, nil
-}
-
-func mastersOfShards(shards []redis.ClusterShard, self string, tlsPort bool) []ClusterNode {
-	var out []ClusterNode
-	for _, sh := range shards {
-		var master *redis.Node
-		for i := range sh.Nodes {
-			n := &sh.Nodes[i]
-			// A failed master keeps role master until a replica takes over:
-			// an online one wins.
-			if n.Role == "master" && (master == nil || master.Health != "online" && n.Health == "online") {
-				master = n
-			}
-		}
-		if master == nil {
-			continue
-		}
-		host := master.Endpoint
-		if host == "" || host == "?" {
-			host = master.IP
-		}
-		port := master.Port
-		if tlsPort && master.TLSPort != 0 {
-			port = master.TLSPort
-		}
-		addr := net.JoinHostPort(host, strconv.FormatInt(port, 10))
-		if host == "" || host == "?" {
-			addr = self
-		}
-		n := ClusterNode{ID: master.ID, Addr: addr}
-		for _, r := range sh.Slots {
-			n.Slots = append(n.Slots, SlotRange{int(r.Start), int(r.End)})
-		}
-		sort.Slice(n.Slots, func(i, j int) bool { return n.Slots[i].Start < n.Slots[j].Start })
-		out = append(out, n)
-	}
-	return out
-}
-
-func mastersOfSlots(slots []redis.ClusterSlot, self string) []ClusterNode {
-	byID := map[string]*ClusterNode{}
-	var order []string
-	for _, s := range slots {
-		if len(s.Nodes) == 0 {
-			continue
-		}
-		m := s.Nodes[0] // the master comes first
-		key := m.ID
-		if key == "" {
-			key = m.Addr
-		}
-		n, ok := byID[key]
-		if !ok {
-			addr := m.Addr
-			if host, _, err := net.SplitHostPort(addr); err != nil || host == "" || host == "?" {
-				addr = self
-			}
-			n = &ClusterNode{ID: m.ID, Addr: addr}
-			byID[key] = n
-			order = append(order, key)
-		}
-		n.Slots = append(n.Slots, SlotRange{s.Start, s.End})
-	}
-	out := make([]ClusterNode, 0, len(order))
-	for _, k := range order {
-		n := byID[k]
-		sort.Slice(n.Slots, func(i, j int) bool { return n.Slots[i].Start < n.Slots[j].Start })
-		out = append(out, *n)
-	}
-	return out
-}
-
-func isUnknownCommand(err error) bool {
-	var re redis.Error
-	if !errors.As(err, &re) {
-		return false
-	}
-	msg := strings.ToLower(err.Error())
-	return strings.Contains(msg, "unknown subcommand") || strings.Contains(msg, "unknown command")
 }
 
 // SlotOwners returns, per slot, the index in nodes of the master serving

@@ -2,9 +2,8 @@ package server
 
 import (
 	"context"
+	"strings"
 	"testing"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/redferry/redferry/internal/redistest"
 )
@@ -51,38 +50,17 @@ func TestTagForSlot(t *testing.T) {
 	}
 }
 
-func TestParseSlots(t *testing.T) {
-	n := ClusterNode{Slots: []SlotRange{{0, 5460}, {5462, 5462}, {10000, 10010}}}
-	got, err := ParseSlots(n.SlotsString())
-	if err != nil || len(got) != 3 || got[1] != (SlotRange{5462, 5462}) || got[2] != (SlotRange{10000, 10010}) {
-		t.Fatalf("ParseSlots(%q) = %v, %v", n.SlotsString(), got, err)
-	}
-	for _, bad := range []string{"x", "5-1", "0-16384", "-1"} {
-		if _, err := ParseSlots(bad); err == nil {
-			t.Errorf("ParseSlots(%q) accepted", bad)
-		}
-	}
-}
-
-// TestMastersOfSlots reads a CLUSTER SLOTS reply (servers before 7.0): one
-// entry per range, the master first; an unknown host is the node asked.
-func TestMastersOfSlots(t *testing.T) {
-	slots := []redis.ClusterSlot{
-		{Start: 0, End: 100, Nodes: []redis.ClusterNode{{ID: "a", Addr: "10.0.0.1:7000"}, {ID: "r", Addr: "10.0.0.9:7000"}}},
-		{Start: 101, End: 200, Nodes: []redis.ClusterNode{{ID: "b", Addr: ":7001"}}},
-		{Start: 201, End: 16383, Nodes: []redis.ClusterNode{{ID: "a", Addr: "10.0.0.1:7000"}}},
-	}
-	got := mastersOfSlots(slots, "seed:7001")
-	if len(got) != 2 || got[0].ID != "a" || got[0].SlotsString() != "0-100,201-16383" || got[1].Addr != "seed:7001" {
-		t.Fatalf("mastersOfSlots = %+v", got)
-	}
-}
-
 // TestClusterMasters asks a real cluster from each of its nodes: the same
 // three masters, all slots covered once, each key's slot owned by the node
-// that accepts it.
+// that accepts it. Redis 6.0 has no CLUSTER SHARDS: CLUSTER SLOTS is read.
 func TestClusterMasters(t *testing.T) {
-	cl := redistest.StartCluster(t, redistest.Redis70, 3, redistest.Options{})
+	for _, version := range []string{redistest.Redis60, redistest.Redis70, redistest.Valkey91} {
+		t.Run(version, func(t *testing.T) { testClusterMasters(t, version) })
+	}
+}
+
+func testClusterMasters(t *testing.T, version string) {
+	cl := redistest.StartCluster(t, version, 3, redistest.Options{})
 	ctx := context.Background()
 	for _, m := range cl.Masters {
 		c := m.Client()
@@ -112,6 +90,27 @@ func TestClusterMasters(t *testing.T) {
 			if err != nil {
 				t.Fatalf("SET %q on the owner of slot %d: %v", key, KeySlot(key), err)
 			}
+		}
+	}
+	// An ACL user granted CLUSTER SLOTS only reads the masters all the same;
+	// one granted neither is told what to grant.
+	admin := cl.Masters[0].Client()
+	defer admin.Close()
+	for _, tc := range []struct {
+		user, grant string
+		ok          bool
+	}{{"slots-only", "+cluster|slots", true}, {"no-cluster", "+ping", false}} {
+		if err := admin.Do(ctx, "ACL", "SETUSER", tc.user, "on", ">pw", tc.grant).Err(); err != nil {
+			t.Fatal(err)
+		}
+		c := NewClient(ClientOptions{Addr: cl.Masters[0].Addr, Username: tc.user, Password: "pw"})
+		nodes, err := ClusterMasters(ctx, c)
+		c.Close()
+		if tc.ok && (err != nil || len(nodes) != 3) {
+			t.Errorf("user %s (%s): %d masters, %v; want 3", tc.user, tc.grant, len(nodes), err)
+		}
+		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "grant the user")) {
+			t.Errorf("user %s (%s): %v, want an error saying what to grant", tc.user, tc.grant, err)
 		}
 	}
 }
