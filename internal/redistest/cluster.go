@@ -20,7 +20,7 @@ type Cluster struct {
 }
 
 // StartCluster starts n masters with cluster-enabled yes, splits the 16384
-// slots between them (CLUSTER ADDSLOTSRANGE, so 7.0+), joins them with
+// slots between them (assignSlots), joins them with
 // CLUSTER MEET and waits for cluster_state:ok.
 func StartCluster(tb testing.TB, name string, n int, opts Options) *Cluster {
 	tb.Helper()
@@ -32,12 +32,8 @@ func StartCluster(tb testing.TB, name string, n int, opts Options) *Cluster {
 	}
 	ctx := context.Background()
 	for i, m := range cl.Masters {
+		assignSlots(tb, m, i*16384/n, (i+1)*16384/n-1)
 		c := m.Client()
-		from, to := i*16384/n, (i+1)*16384/n-1
-		if err := c.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", from, to).Err(); err != nil {
-			c.Close()
-			tb.Fatalf("redistest: CLUSTER ADDSLOTSRANGE on %s: %v", m.Addr, err)
-		}
 		if i > 0 {
 			if err := c.Do(ctx, "CLUSTER", "MEET", "127.0.0.1", cl.Masters[0].Port).Err(); err != nil {
 				c.Close()

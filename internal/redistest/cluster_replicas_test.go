@@ -10,7 +10,7 @@ import (
 // TestClusterTopologyChanges moves a cluster through every change the rig
 // offers and checks that no key is lost and the slots end where asked.
 func TestClusterTopologyChanges(t *testing.T) {
-	names := []string{Redis70}
+	names := []string{Redis70, Redis60}
 	if os.Getenv("REDFERRY_CLUSTER_MATRIX") != "" {
 		names = append(names, Valkey91)
 	}

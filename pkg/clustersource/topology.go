@@ -55,7 +55,7 @@ func (s Shard) firstSlot() int {
 }
 
 // Discover asks the first answering node of seeds for the cluster's shards:
-// CLUSTER SHARDS (7.0+), else CLUSTER SLOTS. opt gives the credentials and
+// CLUSTER SHARDS (7.0+), else CLUSTER NODES. opt gives the credentials and
 // TLS; its Addr is ignored.
 func Discover(ctx context.Context, seeds []string, opt server.ClientOptions) (Topology, error) {
 	var errs []error
@@ -89,7 +89,7 @@ func discoverFrom(ctx context.Context, c *redis.Client, useTLS bool) (Topology, 
 				topo.Shards = append(topo.Shards, s)
 			}
 		}
-	} else if topo.Shards, err = fromSlots(ctx, c); err != nil {
+	} else if topo.Shards, err = fromNodes(ctx, c); err != nil {
 		return topo, err
 	}
 	if len(topo.Shards) == 0 {
@@ -139,41 +139,6 @@ func fromShard(sh redis.ClusterShard, useTLS bool) (Shard, bool) {
 	// A shard whose master failed and whose replica is not promoted yet
 	// stays, without a master: its link waits rather than stops.
 	return s, len(s.NodeIDs) > 0
-}
-
-// fromSlots builds the shards from CLUSTER SLOTS (Redis 6.x): masters
-// without slots do not appear.
-func fromSlots(ctx context.Context, c *redis.Client) ([]Shard, error) {
-	slots, err := c.ClusterSlots(ctx).Result()
-	if err != nil {
-		return nil, fmt.Errorf("CLUSTER SLOTS: %w", err)
-	}
-	byMaster := map[string]*Shard{}
-	var order []string
-	for _, sl := range slots {
-		if len(sl.Nodes) == 0 {
-			continue
-		}
-		m := sl.Nodes[0]
-		s, ok := byMaster[m.ID]
-		if !ok {
-			s = &Shard{MasterID: m.ID, MasterAddr: m.Addr}
-			for _, n := range sl.Nodes {
-				s.NodeIDs = append(s.NodeIDs, n.ID)
-				s.Addrs = append(s.Addrs, n.Addr)
-			}
-			byMaster[m.ID] = s
-			order = append(order, m.ID)
-		}
-		s.Slots = append(s.Slots, [2]int{int(sl.Start), int(sl.End)})
-	}
-	out := make([]Shard, 0, len(order))
-	for _, id := range order {
-		s := byMaster[id]
-		sort.Slice(s.Slots, func(i, j int) bool { return s.Slots[i][0] < s.Slots[j][0] })
-		out = append(out, *s)
-	}
-	return out, nil
 }
 
 // markMigrating asks every master whether it imports or exports a slot

@@ -1,0 +1,58 @@
+package clustersource
+
+import (
+	"os"
+	"testing"
+
+	"github.com/redferry/redferry/internal/redistest"
+)
+
+// TestLegacyClusterToStandalone: a Redis 6.0 cluster (no CLUSTER SHARDS, no
+// shard ids; its importing masters propagate RESTORE-ASKING with a relative
+// TTL) into standalone targets of today, through a failover and a classic
+// slot migration under load. `make test` runs the Valkey 9.1 target,
+// REDFERRY_CLUSTER_MATRIX=1 the others.
+func TestLegacyClusterToStandalone(t *testing.T) {
+	targets := []string{redistest.Valkey91}
+	if os.Getenv("REDFERRY_CLUSTER_MATRIX") != "" {
+		targets = append(targets, redistest.Redis80, redistest.Redis60)
+	}
+	for _, target := range targets {
+		t.Run(redistest.Redis60+"_to_"+target, func(t *testing.T) { clusterToStandalone(t, redistest.Redis60, target) })
+	}
+}
+
+// clusterToStandalone syncs a 3-master cluster (one replica each) of
+// source into a standalone target under a non-idempotent write load,
+// through a failover of one master and a classic slot migration of keys
+// being written, and checks that the target equals the source and that no
+// shard took a second full sync.
+func clusterToStandalone(t *testing.T, source, target string) {
+	src := redistest.StartClusterWithReplicas(t, source, 3, 1, fast)
+	dst := redistest.Start(t, target, redistest.Options{})
+	fillCluster(t, src, 1500)
+	before := fullSyncs(t, src)
+
+	r := startSV(t, clusterConfig(src, dst, t.TempDir()))
+	ld := startLoad(src, 3)
+	r.waitStreaming(t, 3)
+
+	src.Failover(t, 1)
+	// Move two slots whose keys the load writes, from one master to another.
+	slotA, slotB := src.SlotOf(t, "cnt:{5}"), src.SlotOf(t, "list:{9}")
+	for _, slot := range []int{slotA, slotB} {
+		from := src.Owner(t, slot)
+		src.MigrateSlots(t, from, (from+1)%3, slot)
+	}
+	writes := ld.end()
+	r.waitCaughtUp(t, src)
+	rep := assertEqual(t, src, dst)
+	if got := fullSyncs(t, src) - before; got != 3 {
+		t.Errorf("the masters served %d full syncs to redferry, want 3 (one per shard)", got)
+	}
+	if n := len(r.sv.Tracker().Shards()); n != 3 {
+		t.Errorf("%d shards after the failover, want 3 (the promoted replica is the same shard)", n)
+	}
+	t.Logf("%d writes during the sync, %d keys compared, %d commands of moved keys left out",
+		writes, rep.KeysChecked, r.sv.migr.skippedTotal())
+}
