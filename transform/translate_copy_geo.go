@@ -45,6 +45,9 @@ func (t *Translator) copyKey(c *call) error {
 			return t.pass(c) // the target reports the syntax error
 		}
 	}
+	if t.splitsSlots(args[1], args[2]) {
+		return t.pass(c) // the cluster sink copies it (translate_cluster.go)
+	}
 	t.emit(c, word("EVAL"), word(copyScript), word("2"), args[1], args[2], db, replace)
 	return nil
 }
@@ -72,7 +75,7 @@ func (t *Translator) geoSearchStore(c *call) error {
 			if hasFlag(args, 3, "any") {
 				return t.fail(c, "GEOSEARCHSTORE COUNT … ANY")
 			}
-			return t.script(c, geoBoxScript, 2)
+			return t.script(c, t.storeScript(geoBoxScript, args[1], args[2]), 2)
 		case isAny(a, "asc", "desc"):
 			order = [][]byte{a}
 		case is(a, "count") && i+1 < len(args):

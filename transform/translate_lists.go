@@ -57,6 +57,9 @@ func (t *Translator) lmove(c *call) error {
 		t.emit(c, word("RPOPLPUSH"), args[1], args[2])
 		return nil
 	}
+	if t.splitsSlots(args[1], args[2]) {
+		return t.pass(c) // the cluster sink moves the element (translate_cluster.go)
+	}
 	t.emit(c, word("EVAL"), word(lmoveScript), word("2"), args[1], args[2], word(from), word(to))
 	return nil
 }
