@@ -1,10 +1,14 @@
 package clustersource
 
 import (
+	"context"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/redferry/redferry/internal/redistest"
+	"github.com/redferry/redferry/pkg/checkpoint"
+	"github.com/redferry/redferry/pkg/verify"
 )
 
 // TestLegacyClusterToStandalone: a Redis 6.0 cluster (no CLUSTER SHARDS, no
@@ -55,4 +59,42 @@ func clusterToStandalone(t *testing.T, source, target string) {
 	}
 	t.Logf("%d writes during the sync, %d keys compared, %d commands of moved keys left out",
 		writes, rep.KeysChecked, r.sv.migr.skippedTotal())
+}
+
+// TestLegacyClusterToCluster (REDFERRY_CLUSTER_MATRIX=1): a Redis 6.0
+// cluster into a Redis 6.0 cluster under load, through a source failover
+// and a classic slot migration: the target cluster equals the source.
+func TestLegacyClusterToCluster(t *testing.T) {
+	if os.Getenv("REDFERRY_CLUSTER_MATRIX") == "" {
+		t.Skip("REDFERRY_CLUSTER_MATRIX=1 runs it (make cluster-matrix)")
+	}
+	src := redistest.StartClusterWithReplicas(t, redistest.Redis60, 3, 1, fast)
+	dst := redistest.StartCluster(t, redistest.Redis60, 3, redistest.Options{})
+	fillCluster(t, src, 900)
+	before := fullSyncs(t, src)
+	r := startSV(t, clusterConfig(src, dst.Masters[0], t.TempDir()))
+	ld := startLoad(src, 2)
+	r.waitStreaming(t, 3)
+	src.Failover(t, 1)
+	slot := src.SlotOf(t, "cnt:{5}")
+	from := src.Owner(t, slot)
+	src.MigrateSlots(t, from, (from+1)%3, slot)
+	writes := ld.end()
+	r.waitCaughtUp(t, src)
+	cc, dc := src.Client(), dst.Client()
+	defer cc.Close()
+	defer dc.Close()
+	rep, err := verify.Compare(context.Background(), cc, dc, verify.Options{
+		IgnoreKeys: func(_ int, k string) bool { return strings.HasPrefix(k, checkpoint.KeyPrefix) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Equal() || rep.KeysChecked == 0 {
+		t.Fatalf("the target cluster differs from the source cluster: %d diffs of %d keys, e.g. %v",
+			rep.DiffCount, rep.KeysChecked, rep.Diffs[:min(10, len(rep.Diffs))])
+	}
+	if got := fullSyncs(t, src) - before; got != 3 {
+		t.Errorf("the masters served %d full syncs to redferry, want 3 (one per shard)", got)
+	}
+	t.Logf("%d writes during the sync, %d keys equal", writes, rep.KeysChecked)
 }
