@@ -10,9 +10,10 @@ import (
 // TestClusterTopologyChanges moves a cluster through every change the rig
 // offers and checks that no key is lost and the slots end where asked.
 func TestClusterTopologyChanges(t *testing.T) {
-	names := []string{Redis70, Redis60}
+	names := []string{Redis70}
 	if os.Getenv("REDFERRY_CLUSTER_MATRIX") != "" {
-		names = append(names, Valkey91)
+		// Redis 6.0 builds its clusters differently (cluster_legacy.go).
+		names = append(names, Redis60, Valkey91)
 	}
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
