@@ -2,9 +2,11 @@ package clustersource
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/pkg/checkpoint"
@@ -29,12 +31,21 @@ func TestLegacyClusterToStandalone(t *testing.T) {
 // clusterToStandalone syncs a 3-master cluster (one replica each) of
 // source into a standalone target under a non-idempotent write load,
 // through a failover of one master and a classic slot migration of keys
-// being written, and checks that the target equals the source and that no
+// being written (and of keys with a TTL), and checks that the target equals the source and that no
 // shard took a second full sync.
 func clusterToStandalone(t *testing.T, source, target string) {
 	src := redistest.StartClusterWithReplicas(t, source, 3, 1, fast)
 	dst := redistest.Start(t, target, redistest.Options{})
 	fillCluster(t, src, 1500)
+	// Keys with a TTL in the slot that moves: a 6.0 importer propagates
+	// their RESTORE-ASKING with a relative TTL, 7.0+ with an absolute one.
+	cc := src.Client()
+	for i := range 10 {
+		if err := cc.Set(context.Background(), fmt.Sprintf("ttl:{5}:%d", i), i, 10*time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cc.Close()
 	before := fullSyncs(t, src)
 
 	r := startSV(t, clusterConfig(src, dst, t.TempDir()))
