@@ -27,7 +27,8 @@ import (
 //     temporary keys of dst's slot, the command runs there on them, and
 //     they are deleted, all in dst's slot's transaction.
 //
-// Each sequence uses commands every supported target has (Redis 6.0 too).
+// The sequences add only commands every supported target has (Redis 6.0
+// too): DUMP, PTTL, RESTORE, LINDEX, pushes, pops, SADD, SREM, DEL.
 //
 // Each step is a transaction of one slot with that slot's mark (offset of
 // the command): the write to dst lands before the change to src, so a

@@ -6,7 +6,8 @@ import (
 )
 
 // A target without a *STORE command (ZRANGESTORE, ZDIFFSTORE, GEOSEARCHSTORE
-// BYBOX into Redis 6.0) gets a script in its place from the Translator. In
+// BYBOX into Redis 6.0; BITOP's operations new in 8.2 into older servers)
+// gets a script in its place from the Translator. In
 // a cluster its keys may be in different slots, which no script can span;
 // a script marked by StoreScript is carried out as the *STORE commands are
 // (storeMove): its source keys copied into dst's slot, the script run there.
