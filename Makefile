@@ -39,7 +39,7 @@ unit:
 scan-matrix: servers
 	REDFERRY_SCAN_MATRIX=1 $(GO) test -count=1 -run '^(TestScanUnderLoad|TestScanClusterFailover)$$' -v -timeout 20m ./pkg/scan/
 
-# Cluster sources on every cluster-capable version (7.0+); `make test` runs
+# Cluster sources on every cluster-capable version (6.0+); `make test` runs
 # one version per scenario.
 cluster-matrix: servers
 	REDFERRY_CLUSTER_MATRIX=1 $(GO) test -count=1 -v -timeout 30m ./pkg/clustersource/
@@ -70,7 +70,7 @@ streams: servers
 # Standalone sources into clusters with replicas (slot migration, failover,
 # restart under a cross-slot load) for 7 version pairs; `make test` runs one.
 cluster-targets: servers
-	REDFERRY_CLUSTER_MATRIX=1 $(GO) test -count=1 -run '^TestSyncIntoCluster$$' -v -timeout 20m ./pkg/syncer/
+	REDFERRY_CLUSTER_MATRIX=1 $(GO) test -count=1 -run '^(TestSyncIntoCluster|TestSyncIntoLegacyCluster)$$' -v -timeout 20m ./pkg/syncer/
 
 demo: build servers
 	bash scripts/demo.sh

@@ -74,6 +74,12 @@ var splitKinds = map[string]splitKind{
 	"bitop": splitMove, "pfmerge": splitMove, "geosearchstore": splitMove,
 }
 
+// newerMoveKeys are the key positions of the moves a target before 6.2
+// has no COMMAND entry for: the Translator hands them to the cluster sink
+// as they are when their keys are in different slots (the sink carries
+// them out with commands the target has).
+var newerMoveKeys = map[string]keySpec{"copy": {1, 2, 1}, "lmove": {1, 2, 1}, "blmove": {1, 2, 1}}
+
 var broadcastCommands = map[string]bool{"flushall": true, "flushdb": true, "function": true, "script": true, "swapdb": true}
 
 // route finds the keys of a write command.
@@ -89,6 +95,9 @@ func (t commandTable) route(args [][]byte) routed {
 	switch name {
 	case "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro":
 		r.keys = numKeys(args, 2, 3)
+		if isStoreScript(args) {
+			r.split = splitMove
+		}
 	case "zunionstore", "zinterstore", "zdiffstore":
 		if len(args) > 1 {
 			r.keys = append([][]byte{args[1]}, numKeys(args, 2, 3)...)
@@ -113,6 +122,9 @@ func (t commandTable) route(args [][]byte) routed {
 		}
 	default:
 		spec, ok := t[name]
+		if !ok {
+			spec, ok = newerMoveKeys[name]
+		}
 		if !ok || spec.first <= 0 {
 			break
 		}

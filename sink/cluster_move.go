@@ -21,10 +21,14 @@ import (
 //     REPLACE (and DEL src for RENAME);
 //   - LMOVE, RPOPLPUSH (and their blocking forms): the element moved is
 //     read at src (LINDEX), pushed to dst, popped from src;
-//   - *STORE, BITOP, PFMERGE, GEOSEARCHSTORE, SORT … STORE: the source
-//     keys outside dst's slot are copied (DUMP/RESTORE) into temporary keys
-//     of dst's slot, the command runs there on them, and they are deleted,
-//     all in dst's slot's transaction.
+//   - *STORE, BITOP, PFMERGE, GEOSEARCHSTORE, SORT … STORE, and the
+//     scripts standing for the *STORE commands a target lacks (StoreScript):
+//     the source keys outside dst's slot are copied (DUMP/RESTORE) into
+//     temporary keys of dst's slot, the command runs there on them, and
+//     they are deleted, all in dst's slot's transaction.
+//
+// The sequences add only commands every supported target has (Redis 6.0
+// too): DUMP, PTTL, RESTORE, LINDEX, pushes, pops, SADD, SREM, DEL.
 //
 // Each step is a transaction of one slot with that slot's mark (offset of
 // the command): the write to dst lands before the change to src, so a
@@ -171,6 +175,15 @@ func storeSources(name string, args [][]byte) (dst int, srcs []int, ok bool) {
 		return out
 	}
 	switch name {
+	case "eval": // a StoreScript: EVAL script n dst src…
+		if len(args) < 5 || !isStoreScript(args) {
+			return 0, nil, false
+		}
+		n, err := strconv.Atoi(string(args[2]))
+		if err != nil || n < 2 || 3+n > len(args) {
+			return 0, nil, false
+		}
+		return 3, rangeFrom(4, 3+n), true
 	case "sinterstore", "sunionstore", "sdiffstore", "pfmerge":
 		return 1, rangeFrom(2, len(args)), len(args) > 2
 	case "zunionstore", "zinterstore", "zdiffstore":

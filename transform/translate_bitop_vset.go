@@ -8,11 +8,11 @@ import (
 func bitopVectorRows() []translation {
 	rows := []translation{
 		{command: "bitop", form: "BITOP DIFF|DIFF1|ANDOR|ONE dst k …", from: "Redis 8.6",
-			takes: "Redis 8.2+", into: "an EVAL that computes the result byte by byte (Lua's bit library) and SETs it, or DELs dst when every input is empty",
+			takes: "Redis 8.2+", into: "an EVAL that computes the result byte by byte (Lua's bit library) and SETs it, or DELs dst when every input is empty (into a cluster with the keys in different slots: run in dst's slot on copies of the others)",
 			match:   func(a [][]byte) bool { return len(a) >= 4 && isAny(a[1], "diff", "diff1", "andor", "one") },
 			accepts: server.Info.BitopV2,
 			rewrite: func(t *Translator, c *call) error {
-				args := append([][]byte{word("EVAL"), word(bitopScript)}, itoa(len(c.args)-2))
+				args := append([][]byte{word("EVAL"), word(t.storeScript(bitopScript, c.args[2:]...))}, itoa(len(c.args)-2))
 				args = append(args, c.args[2:]...)
 				t.emit(c, append(args, c.args[1])...)
 				return nil

@@ -7,7 +7,7 @@ import (
 func copyGeoRows() []translation {
 	return []translation{
 		{command: "copy", form: "COPY src dst [DB n] [REPLACE]", from: "Redis 6.2+, Valkey (only when it copied)",
-			takes: "Redis 6.2+, Valkey", into: "an EVAL: DUMP src, PTTL src, [SELECT n], RESTORE dst [REPLACE]",
+			takes: "Redis 6.2+, Valkey", into: "an EVAL: DUMP src, PTTL src, [SELECT n], RESTORE dst [REPLACE]; into a cluster with src and dst in different slots: COPY as it is, which the cluster target carries out (DUMP, PTTL, RESTORE)",
 			accepts: server.Info.Copy, rewrite: (*Translator).copyKey},
 		{command: "geosearchstore", form: "GEOSEARCHSTORE dst src … BYPOLYGON …", from: "Valkey 9.0+",
 			takes: "Valkey 9.0+", into: "error: polygon search",
@@ -15,7 +15,7 @@ func copyGeoRows() []translation {
 			accepts: server.Info.GeoPolygon,
 			rewrite: func(t *Translator, c *call) error { return t.fail(c, "GEOSEARCHSTORE BYPOLYGON") }},
 		{command: "geosearchstore", form: "GEOSEARCHSTORE dst src FROMMEMBER m|FROMLONLAT lon lat BYRADIUS r unit|BYBOX w h unit …", from: "Redis 6.2+, Valkey",
-			takes: "Redis 6.2+, Valkey", into: "GEORADIUSBYMEMBER|GEORADIUS src … STORE|STOREDIST dst; BYBOX: an EVAL with the servers' distance formula; COUNT … ANY: error",
+			takes: "Redis 6.2+, Valkey", into: "GEORADIUSBYMEMBER|GEORADIUS src … STORE|STOREDIST dst; BYBOX: an EVAL with the servers' distance formula (into a cluster with dst and src in different slots: run in dst's slot on a copy of src); COUNT … ANY: error",
 			accepts: server.Info.GeoSearch, rewrite: (*Translator).geoSearchStore},
 	}
 }
@@ -45,6 +45,9 @@ func (t *Translator) copyKey(c *call) error {
 			return t.pass(c) // the target reports the syntax error
 		}
 	}
+	if t.splitsSlots(args[1], args[2]) {
+		return t.pass(c) // the cluster sink copies it (translate_cluster.go)
+	}
 	t.emit(c, word("EVAL"), word(copyScript), word("2"), args[1], args[2], db, replace)
 	return nil
 }
@@ -72,7 +75,7 @@ func (t *Translator) geoSearchStore(c *call) error {
 			if hasFlag(args, 3, "any") {
 				return t.fail(c, "GEOSEARCHSTORE COUNT … ANY")
 			}
-			return t.script(c, geoBoxScript, 2)
+			return t.script(c, t.storeScript(geoBoxScript, args[1], args[2]), 2)
 		case isAny(a, "asc", "desc"):
 			order = [][]byte{a}
 		case is(a, "count") && i+1 < len(args):

@@ -15,7 +15,7 @@ func listRows() []translation {
 			takes: "Redis 6.2+, Valkey", into: "LTRIM k 0 -(n+1)",
 			match: withCount, accepts: server.Info.PopCount, rewrite: (*Translator).popCount},
 		{command: "lmove", form: "LMOVE src dst FROM TO", from: "Redis 6.2+, Valkey (also BLMOVE)",
-			takes: "Redis 6.2+, Valkey", into: "RPOPLPUSH (RIGHT LEFT), else an EVAL pop+push",
+			takes: "Redis 6.2+, Valkey", into: "RPOPLPUSH (RIGHT LEFT), else an EVAL pop+push (into a cluster with src and dst in different slots: LMOVE as it is, which the cluster target carries out: LINDEX, push, pop)",
 			accepts: server.Info.LMove, rewrite: (*Translator).lmove},
 		{command: "blmove", form: "BLMOVE src dst FROM TO timeout", from: "none (propagated as LMOVE)",
 			takes: "Redis 6.2+, Valkey", into: "as LMOVE",
@@ -56,6 +56,9 @@ func (t *Translator) lmove(c *call) error {
 	if from == "RIGHT" && to == "LEFT" {
 		t.emit(c, word("RPOPLPUSH"), args[1], args[2])
 		return nil
+	}
+	if t.splitsSlots(args[1], args[2]) {
+		return t.pass(c) // the cluster sink moves the element (translate_cluster.go)
 	}
 	t.emit(c, word("EVAL"), word(lmoveScript), word("2"), args[1], args[2], word(from), word(to))
 	return nil

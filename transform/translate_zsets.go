@@ -14,11 +14,16 @@ func zsetRows() []translation {
 			accepts: server.Info.ZSetStore,
 			rewrite: func(t *Translator, c *call) error { return t.script(c, zaddGTLTScript, 1) }},
 		{command: "zrangestore", form: "ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT o n]", from: "Redis 6.2+, Valkey",
-			takes: "Redis 6.2+, Valkey", into: "an EVAL: ZRANGE/ZREVRANGE/ZRANGEBYSCORE/ZRANGEBYLEX … of src, DEL dst, ZADD dst",
+			takes: "Redis 6.2+, Valkey", into: "an EVAL: ZRANGE/ZREVRANGE/ZRANGEBYSCORE/ZRANGEBYLEX … of src, DEL dst, ZADD dst (into a cluster with dst and src in different slots: run in dst's slot on a copy of src)",
 			accepts: server.Info.ZSetStore,
-			rewrite: func(t *Translator, c *call) error { return t.script(c, zrangeStoreScript, 2) }},
+			rewrite: func(t *Translator, c *call) error {
+				if len(c.args) < 3 {
+					return t.pass(c)
+				}
+				return t.script(c, t.storeScript(zrangeStoreScript, c.args[1], c.args[2]), 2)
+			}},
 		{command: "zdiffstore", form: "ZDIFFSTORE dst n k …", from: "Redis 6.2+, Valkey",
-			takes: "Redis 6.2+, Valkey", into: "an EVAL: the members of the first key in none of the others, DEL dst, ZADD dst",
+			takes: "Redis 6.2+, Valkey", into: "an EVAL: the members of the first key in none of the others, DEL dst, ZADD dst (into a cluster with the keys in different slots: run in dst's slot on copies of the others)",
 			accepts: server.Info.ZSetStore, rewrite: (*Translator).zdiffstore},
 	}
 }
@@ -57,7 +62,8 @@ func (t *Translator) zdiffstore(c *call) error {
 	if err != nil || n < 1 || 3+n != len(c.args) {
 		return t.pass(c)
 	}
-	args := append([][]byte{word("EVAL"), word(zdiffStoreScript), strconv.AppendInt(nil, int64(n+1), 10), c.args[1]}, c.args[3:]...)
+	script := t.storeScript(zdiffStoreScript, append([][]byte{c.args[1]}, c.args[3:]...)...)
+	args := append([][]byte{word("EVAL"), word(script), strconv.AppendInt(nil, int64(n+1), 10), c.args[1]}, c.args[3:]...)
 	t.emit(c, args...)
 	return nil
 }

@@ -20,8 +20,8 @@ type Cluster struct {
 }
 
 // StartCluster starts n masters with cluster-enabled yes, splits the 16384
-// slots between them (CLUSTER ADDSLOTS, so that Redis 6.x clusters start
-// too), joins them with CLUSTER MEET and waits for cluster_state:ok.
+// slots between them (assignSlots), joins them with
+// CLUSTER MEET and waits for cluster_state:ok.
 func StartCluster(tb testing.TB, name string, n int, opts Options) *Cluster {
 	tb.Helper()
 	cl := &Cluster{}
@@ -32,15 +32,8 @@ func StartCluster(tb testing.TB, name string, n int, opts Options) *Cluster {
 	}
 	ctx := context.Background()
 	for i, m := range cl.Masters {
+		assignSlots(tb, m, i*16384/n, (i+1)*16384/n-1)
 		c := m.Client()
-		args := []any{"CLUSTER", "ADDSLOTS"}
-		for s := i * 16384 / n; s < (i+1)*16384/n; s++ {
-			args = append(args, s)
-		}
-		if err := c.Do(ctx, args...).Err(); err != nil {
-			c.Close()
-			tb.Fatalf("redistest: CLUSTER ADDSLOTS on %s: %v", m.Addr, err)
-		}
 		if i > 0 {
 			if err := c.Do(ctx, "CLUSTER", "MEET", "127.0.0.1", cl.Masters[0].Port).Err(); err != nil {
 				c.Close()

@@ -11,18 +11,21 @@ import (
 )
 
 // Topology changes for cluster tests: replicas, failovers, classic slot
-// migrations and new masters. All need Redis or Valkey 7.0+.
+// migrations and new masters, on Redis 6.0+ and Valkey (cluster_legacy.go
+// has what differs before 7.0).
 
 // clusterTimeout bounds every wait for the cluster to agree on a change.
 const clusterTimeout = 30 * time.Second
 
-func clusterOptions(opts Options) Options {
+func clusterOptions(name string, opts Options) Options {
 	o := opts
-	// A master that gives its last slot away stays a master (7.0+ would
-	// make it a replica of the taker), so tests move slots back and forth
-	// and remove masters as they choose.
-	o.Args = append(append([]string{}, opts.Args...), "cluster-enabled", "yes", "cluster-node-timeout", "2000",
-		"cluster-allow-replica-migration", "no")
+	o.Args = append(append([]string{}, opts.Args...), "cluster-enabled", "yes", "cluster-node-timeout", "2000")
+	if !preSeven(name) {
+		// A master that gives its last slot away stays a master (7.0+ would
+		// make it a replica of the taker), so tests move slots back and
+		// forth and remove masters as they choose.
+		o.Args = append(o.Args, "cluster-allow-replica-migration", "no")
+	}
 	o.Dir, o.Port = "", 0
 	return o
 }
@@ -35,7 +38,7 @@ func StartClusterWithReplicas(tb testing.TB, name string, masters, replicasPerMa
 	tb.Helper()
 	ctx := context.Background()
 	cl := &Cluster{}
-	o := clusterOptions(opts)
+	o := clusterOptions(name, opts)
 	for i := 0; i < masters; i++ {
 		cl.Masters = append(cl.Masters, Start(tb, name, o))
 		var reps []*Server
@@ -46,7 +49,7 @@ func StartClusterWithReplicas(tb testing.TB, name string, masters, replicasPerMa
 	}
 	for i, m := range cl.Masters {
 		from, to := i*16384/masters, (i+1)*16384/masters-1
-		do(tb, m, "CLUSTER", "ADDSLOTSRANGE", from, to)
+		assignSlots(tb, m, from, to)
 	}
 	for _, n := range cl.Nodes()[1:] {
 		do(tb, n, "CLUSTER", "MEET", "127.0.0.1", cl.Masters[0].Port)
@@ -222,7 +225,7 @@ func keyspaceDBs(tb testing.TB, s *Server) []int {
 func (c *Cluster) AddMaster(tb testing.TB) int {
 	tb.Helper()
 	first := c.Masters[0]
-	m := Start(tb, first.Name, clusterOptions(Options{Password: first.opts.Password, Argv: first.opts.Argv,
+	m := Start(tb, first.Name, clusterOptions(first.Name, Options{Password: first.opts.Password, Argv: first.opts.Argv,
 		Args: withoutClusterArgs(first.opts.Args)}))
 	for len(c.Replicas) < len(c.Masters) {
 		c.Replicas = append(c.Replicas, nil)

@@ -46,7 +46,10 @@ func CrossSlotLoad(ctx context.Context, c *redis.Client, r *rand.Rand, ops int) 
 				err = c.SMove(ctx, key("s"), key("s"), strconv.Itoa(r.Intn(20))).Err()
 			}
 		case 8:
-			err = c.LMove(ctx, key("l"), key("l"), "RIGHT", "LEFT").Err()
+			src, dst := key("l"), key("l")
+			if err = c.LMove(ctx, src, dst, "RIGHT", "LEFT").Err(); err != nil && strings.Contains(err.Error(), "unknown command") {
+				err = c.RPopLPush(ctx, src, dst).Err() // the same move on a Redis 6.0 source
+			}
 		case 9:
 			err = c.SUnionStore(ctx, key("u"), key("s"), key("s")).Err()
 		case 10:

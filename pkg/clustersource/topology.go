@@ -41,7 +41,7 @@ type Topology struct {
 }
 
 // Discover asks the first answering node of seeds for the cluster's shards
-// (server.ClusterShards: CLUSTER SHARDS, else CLUSTER SLOTS). opt gives the
+// (server.ClusterShards: CLUSTER SHARDS, else CLUSTER NODES). opt gives the
 // credentials and TLS; its Addr is ignored.
 func Discover(ctx context.Context, seeds []string, opt server.ClientOptions) (Topology, error) {
 	shards, err := server.ClusterShardsFromAny(ctx, seeds, opt, nil)

@@ -7,13 +7,13 @@ import (
 )
 
 // versions returns the servers a test runs on: def in `make test`, the
-// cluster-capable set (7.0+) with REDFERRY_CLUSTER_MATRIX=1.
+// cluster-capable set (6.0+) with REDFERRY_CLUSTER_MATRIX=1.
 func versions(def ...string) []string {
 	if v := os.Getenv("REDFERRY_CLUSTER_ONLY"); v != "" {
 		return []string{v}
 	}
 	if os.Getenv("REDFERRY_CLUSTER_MATRIX") != "" {
-		return []string{redistest.Redis70, redistest.Redis80, redistest.Redis86, redistest.Valkey81, redistest.Valkey91}
+		return []string{redistest.Redis60, redistest.Redis70, redistest.Redis80, redistest.Redis86, redistest.Valkey81, redistest.Valkey91}
 	}
 	return def
 }

@@ -21,7 +21,7 @@ type ClusterShard struct {
 	// master (HasMaster). Of two masters, one that is up wins.
 	Master ClusterNode
 	// MasterFailed: the cluster marks Master as failing (CLUSTER SHARDS
-	// health "fail"; CLUSTER SLOTS does not tell, so false there).
+	// health "fail", CLUSTER NODES flag fail).
 	MasterFailed bool
 	// Nodes are every node of the shard, the master included, in the order
 	// the reply lists them.
@@ -38,9 +38,8 @@ func (s ClusterShard) HasMaster() bool { return s.Master.Addr != "" }
 // ClusterShards returns the shards of the cluster c is a node of, ordered
 // by their first slot (shards without slots last), then by master id and
 // address. It asks CLUSTER SHARDS (Redis 7.0+, Valkey) and, where that is
-// unknown (Redis 6.x) or refused (an ACL user granted +cluster|slots only),
-// CLUSTER SLOTS, which lists neither masters without slots nor whether a
-// master failed. A host announced empty or "?" is taken to be the host c
+// unknown (Redis 6.x) or refused (an ACL user granted +cluster|nodes only),
+// CLUSTER NODES. A host announced empty or "?" is taken to be the host c
 // asks, with the port announced.
 func ClusterShards(ctx context.Context, c *redis.Client) ([]ClusterShard, error) {
 	asked := c.Options().Addr
@@ -50,15 +49,15 @@ func ClusterShards(ctx context.Context, c *redis.Client) ([]ClusterShard, error)
 	case err == nil:
 		shards = shardsOfShards(reply, asked, c.Options().TLSConfig != nil)
 	case isUnknownCommand(err) || isNoPerm(err):
-		// Before 7.0, or an ACL user granted +cluster|slots only.
-		slots, err := c.ClusterSlots(ctx).Result()
+		// Before 7.0, or an ACL user granted +cluster|nodes only.
+		text, err := c.ClusterNodes(ctx).Result()
 		if isNoPerm(err) {
-			return nil, fmt.Errorf("CLUSTER SLOTS on %s: %w (grant the user +cluster|shards or +cluster|slots)", asked, err)
+			return nil, fmt.Errorf("CLUSTER NODES on %s: %w (grant the user +cluster|shards, or +cluster|nodes)", asked, err)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("CLUSTER SLOTS on %s: %w", asked, err)
+			return nil, fmt.Errorf("CLUSTER NODES on %s: %w", asked, err)
 		}
-		shards = shardsOfSlots(slots, asked)
+		shards = shardsOfNodes(text, asked)
 	default:
 		return nil, fmt.Errorf("CLUSTER SHARDS on %s: %w", asked, err)
 	}
@@ -152,58 +151,6 @@ func shardsOfShards(reply []redis.ClusterShard, asked string, tlsPort bool) []Cl
 		out = append(out, s)
 	}
 	return out
-}
-
-// shardsOfSlots reads a CLUSTER SLOTS reply: an entry per slot range, its
-// master first, then its replicas.
-func shardsOfSlots(reply []redis.ClusterSlot, asked string) []ClusterShard {
-	byMaster := map[string]*ClusterShard{}
-	var order []string
-	for _, r := range reply {
-		if len(r.Nodes) == 0 {
-			continue
-		}
-		key := r.Nodes[0].ID
-		if key == "" {
-			key = r.Nodes[0].Addr
-		}
-		s, ok := byMaster[key]
-		if !ok {
-			s = &ClusterShard{}
-			byMaster[key] = s
-			order = append(order, key)
-		}
-		for i, n := range r.Nodes {
-			host, port, err := net.SplitHostPort(n.Addr)
-			addr := n.Addr
-			if err == nil {
-				addr = nodeAddr(host, port, asked)
-			}
-			if i == 0 {
-				s.Master.ID, s.Master.Addr = n.ID, addr
-			}
-			if !containsNode(s.Nodes, n.ID, addr) {
-				s.Nodes = append(s.Nodes, ShardNode{ID: n.ID, Addr: addr})
-			}
-		}
-		s.Master.Slots = append(s.Master.Slots, SlotRange{r.Start, r.End})
-	}
-	out := make([]ClusterShard, 0, len(order))
-	for _, k := range order {
-		s := byMaster[k]
-		s.Master.Slots = normalSlots(s.Master.Slots)
-		out = append(out, *s)
-	}
-	return out
-}
-
-func containsNode(nodes []ShardNode, id, addr string) bool {
-	for _, n := range nodes {
-		if id != "" && n.ID == id || id == "" && n.Addr == addr {
-			return true
-		}
-	}
-	return false
 }
 
 // nodeAddr joins a node's announced host and port. A host announced empty

@@ -130,50 +130,53 @@ func TestShardsOfShards(t *testing.T) {
 	}
 }
 
-// TestShardsOfSlots reads CLUSTER SLOTS replies (Redis 6.x has no CLUSTER
-// SHARDS): an entry per range, the master first.
-func TestShardsOfSlots(t *testing.T) {
-	cn := func(id, addr string) redis.ClusterNode { return redis.ClusterNode{ID: id, Addr: addr} }
+// TestShardsOfNodes reads CLUSTER NODES replies (Redis 6.x has no CLUSTER
+// SHARDS) as 6.0 and 7.0 write them: replicas with their master, a slotless
+// master kept, slots importing or migrating not owned, a failed master with
+// slots kept as failed, a failed-over dead master and nodes in handshake
+// left out, an unknown host taken to be the host asked.
+func TestShardsOfNodes(t *testing.T) {
 	tests := []struct {
-		name  string
-		reply []redis.ClusterSlot
-		asked string
-		want  []string
+		name, text, asked string
+		want              []string
 	}{{
-		name: "valkey-9.1 after a failover: the promoted replica serves 0-5460 alone",
-		reply: []redis.ClusterSlot{
-			{Start: 0, End: 5460, Nodes: []redis.ClusterNode{cn("8e886bed", "127.0.0.1:35091")}},
-			{Start: 5461, End: 10921, Nodes: []redis.ClusterNode{cn("760adb40", "127.0.0.1:43497"), cn("a638ea01", "127.0.0.1:36219")}},
-			{Start: 10922, End: 16383, Nodes: []redis.ClusterNode{cn("74778388", "127.0.0.1:35135"), cn("af43633d", "127.0.0.1:42779")}},
-		},
-		asked: "127.0.0.1:36219",
+		name: "6.0 with a replica, a migrating slot and a slotless master",
+		text: "aaa 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-100 102 [101->-bbb]\n" +
+			"bbb 127.0.0.1:7002@17002 master - 0 1 2 connected 103-16383 [101-<-aaa]\n" +
+			"ccc 127.0.0.1:7003@17003 slave aaa 0 1 1 connected\n" +
+			"ddd 127.0.0.1:7004@17004 master - 0 1 0 connected\n",
+		asked: "127.0.0.1:7001",
 		want: []string{
-			"8e886bed@127.0.0.1:35091 0-5460: 8e886bed@127.0.0.1:35091",
-			"760adb40@127.0.0.1:43497 5461-10921: 760adb40@127.0.0.1:43497 a638ea01@127.0.0.1:36219",
-			"74778388@127.0.0.1:35135 10922-16383: 74778388@127.0.0.1:35135 af43633d@127.0.0.1:42779",
+			"aaa@127.0.0.1:7001 0-100,102: aaa@127.0.0.1:7001 ccc@127.0.0.1:7003",
+			"bbb@127.0.0.1:7002 103-16383: bbb@127.0.0.1:7002",
+			"ddd@127.0.0.1:7004 : ddd@127.0.0.1:7004",
 		},
 	}, {
-		name: "redis-6.0 order (by node, not by slot): a master's ranges and replicas gathered, an unknown host is the host asked",
-		reply: []redis.ClusterSlot{
-			{Start: 101, End: 200, Nodes: []redis.ClusterNode{cn("b", ":7001")}},
-			{Start: 0, End: 100, Nodes: []redis.ClusterNode{cn("a", "10.0.0.1:7000"), cn("r", "10.0.0.9:7000")}},
-			{Start: 201, End: 16383, Nodes: []redis.ClusterNode{cn("a", "10.0.0.1:7000"), cn("r", "10.0.0.9:7000"), cn("s", "10.0.0.8:7000")}},
-			{Start: 5, End: 6},
+		name: "a failed master before its replica's promotion, a dead slotless master, a node in handshake",
+		text: "aaa 127.0.0.1:7001@17001 master,fail - 0 0 1 disconnected 0-8191\n" +
+			"ccc 127.0.0.1:7003@17003 myself,slave aaa 0 1 1 connected\n" +
+			"bbb 127.0.0.1:7002@17002 master - 0 1 2 connected 8192-16383\n" +
+			"eee 127.0.0.1:7005@17005 master,fail - 0 0 0 disconnected\n" +
+			"fff 127.0.0.1:7006@17006 handshake - 0 0 0 connected\n",
+		asked: "127.0.0.1:7003",
+		want: []string{
+			"aaa@127.0.0.1:7001 failed 0-8191: aaa@127.0.0.1:7001 ccc@127.0.0.1:7003",
+			"bbb@127.0.0.1:7002 8192-16383: bbb@127.0.0.1:7002",
 		},
+	}, {
+		name: "7.0 hostnames, a node without an address, an unknown host",
+		text: "aaa 10.0.0.1:7001@17001,node-a myself,master - 0 0 1 connected 0-8000\n" +
+			"ggg :0@0 slave,noaddr aaa 0 0 1 disconnected\n" +
+			"hhh :7002@17002 master - 0 0 2 connected 8001-16383\n",
 		asked: "seed:7001",
 		want: []string{
-			"a@10.0.0.1:7000 0-100,201-16383: a@10.0.0.1:7000 r@10.0.0.9:7000 s@10.0.0.8:7000",
-			"b@seed:7001 101-200: b@seed:7001",
+			"aaa@10.0.0.1:7001 0-8000: aaa@10.0.0.1:7001",
+			"hhh@seed:7002 8001-16383: hhh@seed:7002",
 		},
-	}, {
-		name:  "an IPv6 node asked, a node of unknown host",
-		reply: []redis.ClusterSlot{{Start: 0, End: 16383, Nodes: []redis.ClusterNode{cn("a", "?:7002")}}},
-		asked: "[::1]:7000",
-		want:  []string{"a@[::1]:7002 0-16383: a@[::1]:7002"},
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := shardsOfSlots(tc.reply, tc.asked)
+			got := shardsOfNodes(tc.text, tc.asked)
 			sortShards(got)
 			if d := describe(got); !slices.Equal(d, tc.want) {
 				t.Errorf("got\n%s\nwant\n%s", strings.Join(d, "\n"), strings.Join(tc.want, "\n"))

@@ -92,14 +92,14 @@ func testClusterMasters(t *testing.T, version string) {
 			}
 		}
 	}
-	// An ACL user granted CLUSTER SLOTS only reads the masters all the same;
+	// An ACL user granted CLUSTER NODES only reads the masters all the same;
 	// one granted neither is told what to grant.
 	admin := cl.Masters[0].Client()
 	defer admin.Close()
 	for _, tc := range []struct {
 		user, grant string
 		ok          bool
-	}{{"slots-only", "+cluster|slots", true}, {"no-cluster", "+ping", false}} {
+	}{{"nodes-only", "+cluster|nodes", true}, {"no-cluster", "+ping", false}} {
 		if err := admin.Do(ctx, "ACL", "SETUSER", tc.user, "on", ">pw", tc.grant).Err(); err != nil {
 			t.Fatal(err)
 		}

@@ -19,8 +19,9 @@ import (
 	"github.com/redferry/redferry/sink"
 )
 
-// runClusterLoad runs redistest.CrossSlotLoad in the background until stop is called.
-func runClusterLoad(t *testing.T, ctx context.Context, c *redis.Client, seed int64) (stop func()) {
+// runClusterLoad runs redistest.CrossSlotLoad in the background until stop
+// is called; with moves, redistest.CrossSlotMovesLoad too.
+func runClusterLoad(t *testing.T, ctx context.Context, c *redis.Client, seed int64, moves bool) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -31,6 +32,12 @@ func runClusterLoad(t *testing.T, ctx context.Context, c *redis.Client, seed int
 			if err := redistest.CrossSlotLoad(ctx, c, r, 50); err != nil && ctx.Err() == nil {
 				t.Errorf("write load: %v", err)
 				return
+			}
+			if moves {
+				if err := redistest.CrossSlotMovesLoad(ctx, c, r, 30); err != nil && ctx.Err() == nil {
+					t.Errorf("write load of moves: %v", err)
+					return
+				}
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -72,18 +79,21 @@ func TestSyncIntoCluster(t *testing.T) {
 		}...)
 	}
 	for _, p := range pairs {
-		t.Run(p[0]+"_to_cluster_of_"+p[1], func(t *testing.T) { syncIntoCluster(t, p[0], p[1]) })
+		t.Run(p[0]+"_to_cluster_of_"+p[1], func(t *testing.T) { syncIntoCluster(t, p[0], p[1], false) })
 	}
 }
 
-func syncIntoCluster(t *testing.T, source, target string) {
+// syncIntoCluster: see TestSyncIntoCluster; moves adds
+// redistest.CrossSlotMovesLoad to the load (a source of 6.2+).
+func syncIntoCluster(t *testing.T, source, target string, moves bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	src := redistest.Start(t, source, redistest.Options{Args: sourceArgs(false)})
 	cl := redistest.StartClusterWithReplicas(t, target, 3, 1, redistest.Options{})
 	sc := src.Client()
 	defer sc.Close()
-	wl := &redistest.Workload{Seed: 7, Version: src.Version, Functions: true, DBs: 1}
+	// Redis 6.0 has no functions to hold the workload's library.
+	wl := &redistest.Workload{Seed: 7, Version: src.Version, Functions: !strings.HasPrefix(target, "redis-6"), DBs: 1}
 	if err := wl.Fill(ctx, sc, 2000); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +101,7 @@ func syncIntoCluster(t *testing.T, source, target string) {
 	cfg.BatchCommands = 200
 
 	r := startSyncer(t, ctx, cfg)
-	stopLoad := runClusterLoad(t, ctx, sc, 1)
+	stopLoad := runClusterLoad(t, ctx, sc, 1, moves)
 	defer stopLoad()
 	waitFor(t, 60*time.Second, "streaming", func() bool {
 		select {
