@@ -10,6 +10,11 @@ import (
 	"github.com/redferry/redferry/internal/redistest"
 )
 
+// newSink and ctx stand again in transform/helpers_test.go, on purpose:
+// sink's tests are in package sink, so they cannot import a shared helper
+// package that imports sink (an import cycle), and sink's own API is no
+// place for test helpers. A shared package would leave two copies all the
+// same (sink's and its own).
 func newSink(t *testing.T, srv *redistest.Server, cfg Config) *Standalone {
 	t.Helper()
 	cfg.Addr = srv.Addr

@@ -11,6 +11,11 @@ import (
 	"github.com/redferry/redferry/sink"
 )
 
+// newSink and ctx stand again in sink/helpers_test.go, on purpose: sink's
+// tests are in package sink, so they cannot import a shared helper package
+// that imports sink (an import cycle), and sink's own API is no place for
+// test helpers. A shared package would leave two copies all the same (sink's
+// and its own).
 func newSink(t *testing.T, srv *redistest.Server, cfg sink.Config) *sink.Standalone {
 	t.Helper()
 	cfg.Addr = srv.Addr

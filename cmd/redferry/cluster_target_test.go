@@ -4,16 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redferry/redferry/internal/redistest"
-	"github.com/redferry/redferry/pkg/verify"
 )
 
 // TestClusterTargetKills syncs a standalone source into a cluster of three
@@ -29,8 +24,7 @@ func TestClusterTargetKills(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: []string{
-		"repl-diskless-sync", "no", "repl-diskless-sync-delay", "0", "repl-backlog-size", "256mb"}})
+	src := killSource(t, "256mb")
 	cl := redistest.StartClusterWithReplicas(t, redistest.Valkey91, 3, 1, redistest.Options{})
 	sc := src.Client()
 	defer sc.Close()
@@ -48,42 +42,15 @@ func TestClusterTargetKills(t *testing.T) {
 		}
 	}
 
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	loadDone := make(chan error, 1)
-	go func() {
-		r := rand.New(rand.NewSource(11))
-		for loadCtx.Err() == nil {
-			if err := redistest.CrossSlotLoad(loadCtx, sc, r, 50); err != nil && loadCtx.Err() == nil {
-				loadDone <- err
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		loadDone <- nil
-	}()
-	defer stopLoad()
+	loadRand := rand.New(rand.NewSource(11))
+	stopLoad := backgroundLoad(t, ctx, 5*time.Millisecond, func(ctx context.Context) error {
+		return redistest.CrossSlotLoad(ctx, sc, loadRand, 50)
+	})
 
-	port, err := redistest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	statusAddr := "127.0.0.1:" + strconv.Itoa(port)
+	rig := newKillRig(t)
 	// The target is given as its master 1, which no failover here moves.
 	args := []string{"sync", "--source", src.URL(), "--target", "redis://" + cl.Masters[1].Addr, "--state-dir", t.TempDir(),
-		"--status-addr", statusAddr, "--batch-commands", "300"}
-	logPath := filepath.Join(t.TempDir(), "redferry.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	defer func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			lines := strings.Split(string(b), "\n")
-			t.Logf("last lines of redferry's log:\n%s", strings.Join(lines[max(0, len(lines)-60):], "\n"))
-		}
-	}()
+		"--status-addr", rig.statusAddr, "--batch-commands", "300"}
 	slotsOf := func(master, n int) []int {
 		var out []int
 		for i := 0; i < 40 && len(out) < n; i++ {
@@ -112,45 +79,25 @@ func TestClusterTargetKills(t *testing.T) {
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	hits := map[string]int{}
 	for i, st := range steps {
-		cmd := startRedferry(t, args, logf)
-		phase := waitPhase(ctx, statusAddr, st.aim, 30*time.Second)
-		if st.running != nil {
-			st.running()
-		}
-		time.Sleep(time.Duration(rng.Intn(700)) * time.Millisecond)
-		if p := readPhase(statusAddr); p != "" {
-			phase = p
-		}
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		_ = cmd.Wait()
+		phase := rig.killInPhase(ctx, args, st.aim, 30*time.Second,
+			func() time.Duration { return time.Duration(rng.Intn(700)) * time.Millisecond }, st.running)
 		hits[phase]++
 		t.Logf("kill %d in phase %s", i+1, phase)
 		if st.whileStopped != nil {
 			st.whileStopped()
 		}
 	}
-	stopLoad()
-	if err := <-loadDone; err != nil {
+	if err := stopLoad(); err != nil {
 		t.Fatalf("write load: %v", err)
 	}
-	cmd := startRedferry(t, args, logf)
-	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-	waitCaughtUpHTTP(t, ctx, statusAddr, src)
+	rig.finish(ctx, args, src)
 	if hits["streaming"] < 3 {
 		t.Errorf("kills per phase %v: want at least 3 while streaming", hits)
 	}
 
 	cc := cl.Client()
 	defer cc.Close()
-	rep, err := verify.Compare(ctx, sc, cc, verify.Options{IgnoreKeys: func(_ int, key string) bool {
-		return strings.HasPrefix(key, "redferry:checkpoint:")
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Equal() {
-		t.Fatalf("after %d kills the target cluster differs from the source in %d of %d keys: %v", len(steps), rep.DiffCount, rep.KeysChecked, rep.Diffs)
-	}
+	rep := assertKilledSyncEqual(t, ctx, sc, cc, fmt.Sprintf("%d kills (a cluster target)", len(steps)))
 	full, _ := strconv.Atoi(src.InfoField(t, "stats", "sync_full"))
 	partial, _ := strconv.Atoi(src.InfoField(t, "stats", "sync_partial_ok"))
 	t.Logf("kills per phase %v; %d keys equal; source: sync_full %d, sync_partial_ok %d", hits, rep.KeysChecked, full, partial)

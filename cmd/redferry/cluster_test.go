@@ -2,15 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,13 +27,7 @@ type clusterStatus struct {
 
 func readClusterStatus(addr string) (clusterStatus, bool) {
 	var r clusterStatus
-	c := http.Client{Timeout: time.Second}
-	resp, err := c.Get("http://" + addr + "/status")
-	if err != nil {
-		return r, false
-	}
-	defer resp.Body.Close()
-	return r, json.NewDecoder(resp.Body).Decode(&r) == nil
+	return r, getStatus(addr, &r)
 }
 
 func fillCluster(t *testing.T, src *redistest.Cluster, n int) {
@@ -98,47 +87,22 @@ func TestClusterKillResume(t *testing.T) {
 	fillCluster(t, src, 6000)
 	before := clusterFullSyncs(t, src)
 
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	wg.Add(1)
-	go func() { // INCR and LPUSH through a cluster client
-		defer wg.Done()
-		c := src.Client()
-		defer c.Close()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if i%2 == 0 {
-				c.Incr(ctx, fmt.Sprintf("cnt:%d", i%97))
-			} else {
-				c.LPush(ctx, fmt.Sprintf("l:%d", i%500), i)
-			}
+	lc := src.Client()
+	defer lc.Close()
+	i := 0
+	stopLoad := backgroundLoad(t, ctx, 0, func(ctx context.Context) error { // INCR and LPUSH through a cluster client
+		if i++; i%2 == 0 {
+			lc.Incr(ctx, fmt.Sprintf("cnt:%d", i%97))
+		} else {
+			lc.LPush(ctx, fmt.Sprintf("l:%d", i%500), i)
 		}
-	}()
+		return nil
+	})
 
-	port, err := redistest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	statusAddr := "127.0.0.1:" + strconv.Itoa(port)
+	rig := newKillRig(t)
+	statusAddr := rig.statusAddr
 	base := []string{"sync", "--source", src.Masters[1].URL(), "--target", dst.URL(), "--name", "kc",
 		"--state-dir", t.TempDir(), "--status-addr", statusAddr, "--batch-commands", "200"}
-	logPath := filepath.Join(t.TempDir(), "redferry.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	defer func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			lines := strings.Split(string(b), "\n")
-			t.Logf("last lines of redferry's log:\n%s", strings.Join(lines[max(0, len(lines)-60):], "\n"))
-		}
-	}()
 
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	// The first run's writes are slowed (all shards share the limit) so
@@ -148,7 +112,7 @@ func TestClusterKillResume(t *testing.T) {
 		if aim == "snapshot-replay" {
 			args = append(append([]string{}, base...), "--max-ops-per-second", "2000")
 		}
-		cmd := startRedferry(t, args, logf)
+		cmd := rig.start(args)
 		phase := waitPhase(ctx, statusAddr, aim, 30*time.Second)
 		if aim == "snapshot-replay" {
 			// Each shard has a checkpoint once its first batch of keys is
@@ -167,17 +131,15 @@ func TestClusterKillResume(t *testing.T) {
 		if p := readPhase(statusAddr); p != "" {
 			phase = p
 		}
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		_ = cmd.Wait()
+		rig.kill(cmd)
 		if phase != aim {
 			t.Fatalf("the kill aimed at phase %s landed in %q", aim, phase)
 		}
 		t.Logf("killed in phase %s", phase)
 	}
-	close(stop)
-	wg.Wait()
+	_ = stopLoad() // the load's step never fails
 
-	cmd := startRedferry(t, base, logf)
+	cmd := rig.start(base)
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
 	deadline := time.Now().Add(90 * time.Second)
 	for {

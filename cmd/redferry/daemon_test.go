@@ -94,18 +94,8 @@ func writeLoad(ctx context.Context, t *testing.T, s *redistest.Server) chan erro
 	return done
 }
 
-// runEnv is run with more environment variables.
+// runEnv is run with more environment variables, within a minute.
 func runEnv(t *testing.T, env []string, args ...string) (string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(append(os.Environ(), "REDFERRY_LOG_FORMAT=json", "REDFERRY_STATUS_ADDR="), env...)
-	out, err := cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return string(out), ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return string(out), 0
+	return runWith(t, time.Minute, env, args...)
 }

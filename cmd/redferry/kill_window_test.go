@@ -4,17 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redferry/redferry/internal/faultproxy"
 	"github.com/redferry/redferry/internal/redistest"
-	"github.com/redferry/redferry/pkg/verify"
 )
 
 // TestKillDuringSnapshotWindow kills redferry with SIGKILL several times
@@ -31,8 +27,7 @@ func TestKillDuringSnapshotWindow(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: []string{
-		"repl-diskless-sync", "no", "repl-diskless-sync-delay", "0", "repl-backlog-size", "64mb"}})
+	src := killSource(t, "64mb")
 	dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
 	sc := src.Client()
 	defer sc.Close()
@@ -51,59 +46,28 @@ func TestKillDuringSnapshotWindow(t *testing.T) {
 			}
 		}
 	}
-	if err := sc.Save(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
-	rdb, err := os.Stat(filepath.Join(src.Dir, "dump.rdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rdbSize := savedSnapshotSize(t, ctx, src)
 	// The target link is slowed so that the replay lasts a few seconds.
-	dp, err := faultproxy.Start(dst.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dp.Close()
-	dp.Throttle(faultproxy.Upstream, max(rdb.Size()/3, 256<<10))
+	dp := throttledProxy(t, dst.Addr, faultproxy.Upstream, max(rdbSize/3, 256<<10))
 
-	state := t.TempDir()
-	port, err := redistest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	statusAddr := "127.0.0.1:" + strconv.Itoa(port)
-	args := []string{"sync", "--source", src.URL(), "--target", "redis://" + dp.Addr(), "--state-dir", state,
-		"--status-addr", statusAddr, "--batch-commands", "200", "--replay-mode", "commands", "--log-level", "info"}
-	logPath := filepath.Join(t.TempDir(), "redferry.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	defer func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			lines := strings.Split(string(b), "\n")
-			t.Logf("last lines of redferry's log:\n%s", strings.Join(lines[max(0, len(lines)-60):], "\n"))
-		}
-	}()
+	rig := newKillRig(t)
+	args := []string{"sync", "--source", src.URL(), "--target", "redis://" + dp.Addr(), "--state-dir", t.TempDir(),
+		"--status-addr", rig.statusAddr, "--batch-commands", "200", "--replay-mode", "commands", "--log-level", "info"}
 
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	kills := 0
 	for i := 0; i < 5; i++ {
-		cmd := startRedferry(t, args, logf)
-		if phase := waitPhase(ctx, statusAddr, "snapshot-replay", 30*time.Second); phase != "snapshot-replay" {
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			_ = cmd.Wait()
+		cmd := rig.start(args)
+		if phase := waitPhase(ctx, rig.statusAddr, "snapshot-replay", 30*time.Second); phase != "snapshot-replay" {
+			rig.kill(cmd)
 			if phase == "streaming" {
 				break // the replay is done: no more kills to aim
 			}
 			t.Fatalf("restart %d: phase %q, want snapshot-replay", i, phase)
 		}
 		time.Sleep(time.Duration(200+rng.Intn(500)) * time.Millisecond)
-		phase := readPhase(statusAddr)
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		_ = cmd.Wait()
+		phase := readPhase(rig.statusAddr)
+		rig.kill(cmd)
 		if phase == "snapshot-replay" {
 			kills++
 		}
@@ -113,26 +77,14 @@ func TestKillDuringSnapshotWindow(t *testing.T) {
 		t.Fatalf("only %d kills landed in the snapshot replay", kills)
 	}
 	dp.Throttle(faultproxy.Upstream, 0)
-	cmd := startRedferry(t, args, logf)
-	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-	waitCaughtUpHTTP(t, ctx, statusAddr, src)
+	rig.finish(ctx, args, src)
 
-	logText, _ := os.ReadFile(logPath)
-	if !strings.Contains(string(logText), "several batches in flight") {
+	if !strings.Contains(rig.logText(), "several batches in flight") {
 		t.Fatal("the snapshot was not applied with a window of batches: the test did not test it")
 	}
 	dc := dst.Client()
 	defer dc.Close()
-	rep, err := verify.Compare(ctx, sc, dc, verify.Options{IgnoreKeys: func(_ int, key string) bool {
-		return strings.HasPrefix(key, "redferry:checkpoint:")
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Equal() {
-		t.Fatalf("after %d kills in the snapshot replay the target differs from the source in %d of %d keys: %v",
-			kills, rep.DiffCount, rep.KeysChecked, rep.Diffs)
-	}
+	rep := assertKilledSyncEqual(t, ctx, sc, dc, fmt.Sprintf("%d kills in the snapshot replay", kills))
 	if full, _ := strconv.Atoi(src.InfoField(t, "stats", "sync_full")); full != 1 {
 		t.Errorf("sync_full = %d, want 1: every restart must continue from the checkpoint", full)
 	}

@@ -37,10 +37,16 @@ func TestMain(m *testing.M) {
 // run runs redferry with args and returns its combined output and exit code.
 func run(t *testing.T, timeout time.Duration, args ...string) (string, int) {
 	t.Helper()
+	return runWith(t, timeout, nil, args...)
+}
+
+// runWith is run with more environment variables.
+func runWith(t *testing.T, timeout time.Duration, env []string, args ...string) (string, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(os.Environ(), "REDFERRY_LOG_FORMAT=json", "REDFERRY_STATUS_ADDR=")
+	cmd.Env = append(append(os.Environ(), "REDFERRY_LOG_FORMAT=json", "REDFERRY_STATUS_ADDR="), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

@@ -2,22 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redferry/redferry/internal/faultproxy"
 	"github.com/redferry/redferry/internal/redistest"
-	"github.com/redferry/redferry/pkg/verify"
 )
 
 // TestKillLoop kills redferry with SIGKILL at 20 moments spread over every
@@ -32,8 +25,7 @@ func TestKillLoop(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: []string{
-		"repl-diskless-sync", "no", "repl-diskless-sync-delay", "0", "repl-backlog-size", "256mb"}})
+	src := killSource(t, "256mb")
 	dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
 	sc := src.Client()
 	defer sc.Close()
@@ -52,65 +44,19 @@ func TestKillLoop(t *testing.T) {
 	}
 	// The source link is slowed so that the download lasts about 3 s and
 	// can be hit; the stream needs far less.
-	if err := sc.Save(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
-	rdb, err := os.Stat(filepath.Join(src.Dir, "dump.rdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sp, err := faultproxy.Start(src.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
-	sp.Throttle(faultproxy.Downstream, max(rdb.Size()/3, 1<<20))
-	t.Logf("snapshot of %d MB, download throttled to %d KB/s", rdb.Size()>>20, max(rdb.Size()/3, 1<<20)>>10)
+	rdbSize := savedSnapshotSize(t, ctx, src)
+	sp := throttledProxy(t, src.Addr, faultproxy.Downstream, max(rdbSize/3, 1<<20))
+	t.Logf("snapshot of %d MB, download throttled to %d KB/s", rdbSize>>20, max(rdbSize/3, 1<<20)>>10)
 	// The snapshot is applied while it downloads; the target link is slowed
 	// too, so that the replay outlasts the download and can be hit after it.
-	dp, err := faultproxy.Start(dst.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dp.Close()
-	dp.Throttle(faultproxy.Upstream, max(rdb.Size()/6, 1<<20))
+	dp := throttledProxy(t, dst.Addr, faultproxy.Upstream, max(rdbSize/6, 1<<20))
 
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	loadDone := make(chan error, 1)
-	go func() {
-		lw := &redistest.Workload{Seed: 100, Version: src.Version, Functions: true}
-		for loadCtx.Err() == nil {
-			if err := lw.Run(loadCtx, sc, 100); err != nil && loadCtx.Err() == nil {
-				loadDone <- err
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		loadDone <- nil
-	}()
-	defer stopLoad()
+	lw := &redistest.Workload{Seed: 100, Version: src.Version, Functions: true}
+	stopLoad := backgroundLoad(t, ctx, 10*time.Millisecond, func(ctx context.Context) error { return lw.Run(ctx, sc, 100) })
 
-	state := t.TempDir()
-	port, err := redistest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	statusAddr := "127.0.0.1:" + strconv.Itoa(port)
-	args := []string{"sync", "--source", "redis://" + sp.Addr(), "--target", "redis://" + dp.Addr(), "--state-dir", state,
-		"--status-addr", statusAddr, "--batch-commands", "300"}
-	logPath := filepath.Join(t.TempDir(), "redferry.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	defer func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			lines := strings.Split(string(b), "\n")
-			t.Logf("last lines of redferry's log:\n%s", strings.Join(lines[max(0, len(lines)-60):], "\n"))
-		}
-	}()
+	rig := newKillRig(t)
+	args := []string{"sync", "--source", "redis://" + sp.Addr(), "--target", "redis://" + dp.Addr(), "--state-dir", t.TempDir(),
+		"--status-addr", rig.statusAddr, "--batch-commands", "300"}
 
 	// The phases to aim at, in order; a kill lands at a random moment once
 	// the process is in its phase (or, when it is past it, right away).
@@ -127,18 +73,12 @@ func TestKillLoop(t *testing.T) {
 		if aim == "streaming" {
 			dp.Throttle(faultproxy.Upstream, 0) // the replay phases are behind us
 		}
-		cmd := startRedferry(t, args, logf)
-		phase := waitPhase(ctx, statusAddr, aim, 20*time.Second)
 		wait := 400 // ms: the download and replay phases are a few seconds long
 		if aim == "streaming" {
 			wait = 1500
 		}
-		time.Sleep(time.Duration(rng.Intn(wait)) * time.Millisecond)
-		if p := readPhase(statusAddr); p != "" {
-			phase = p
-		}
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		_ = cmd.Wait()
+		phase := rig.killInPhase(ctx, args, aim, 20*time.Second,
+			func() time.Duration { return time.Duration(rng.Intn(wait)) * time.Millisecond }, nil)
 		hits[phase]++
 		switch phase {
 		case "snapshot-replay", "streaming":
@@ -148,14 +88,11 @@ func TestKillLoop(t *testing.T) {
 		}
 		t.Logf("kill %2d at %5.1fs in phase %s", i+1, time.Since(start).Seconds(), phase)
 	}
-	stopLoad()
-	if err := <-loadDone; err != nil {
+	if err := stopLoad(); err != nil {
 		t.Fatalf("write load: %v", err)
 	}
 
-	cmd := startRedferry(t, args, logf)
-	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-	waitCaughtUpHTTP(t, ctx, statusAddr, src)
+	rig.finish(ctx, args, src)
 	t.Logf("kills per phase: %v; caught up after %.1fs", hits, time.Since(start).Seconds())
 	for _, p := range []string{"snapshot-download", "snapshot-replay", "streaming"} {
 		if hits[p] == 0 {
@@ -165,89 +102,15 @@ func TestKillLoop(t *testing.T) {
 
 	dc := dst.Client()
 	defer dc.Close()
-	rep, err := verify.Compare(ctx, sc, dc, verify.Options{IgnoreKeys: func(_ int, key string) bool {
-		return strings.HasPrefix(key, "redferry:checkpoint:")
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Equal() {
-		t.Fatalf("after %d kills the target differs from the source in %d of %d keys: %v", len(aims), rep.DiffCount, rep.KeysChecked, rep.Diffs)
-	}
+	rep := assertKilledSyncEqual(t, ctx, sc, dc, fmt.Sprintf("%d kills", len(aims)))
 	full, _ := strconv.Atoi(src.InfoField(t, "stats", "sync_full"))
 	partial, _ := strconv.Atoi(src.InfoField(t, "stats", "sync_partial_ok"))
-	logText, _ := os.ReadFile(logPath)
 	t.Logf("%d keys equal; source: sync_full %d, sync_partial_ok %d; torn spool ends cut at restart: %d",
-		rep.KeysChecked, full, partial, strings.Count(string(logText), "ends inside a command"))
+		rep.KeysChecked, full, partial, strings.Count(rig.logText(), "ends inside a command"))
 	if full < 1 || full > 1+fullBefore {
 		t.Errorf("sync_full = %d, want 1 plus at most one per kill before the snapshot was on disk (%d)", full, fullBefore)
 	}
 	if partial < partialAfter {
 		t.Errorf("sync_partial_ok = %d, want >= %d (one per restart after the snapshot)", partial, partialAfter)
 	}
-}
-
-func startRedferry(t *testing.T, args []string, log *os.File) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "REDFERRY_LOG_FORMAT=json", "REDFERRY_PROGRESS=never")
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return cmd
-}
-
-type statusReport struct {
-	Phase         string `json:"phase"`
-	OffsetApplied int64  `json:"offset_applied"`
-}
-
-func readStatus(addr string) (statusReport, bool) {
-	var r statusReport
-	c := http.Client{Timeout: time.Second}
-	resp, err := c.Get("http://" + addr + "/status")
-	if err != nil {
-		return r, false
-	}
-	defer resp.Body.Close()
-	return r, json.NewDecoder(resp.Body).Decode(&r) == nil
-}
-
-func readPhase(addr string) string { r, _ := readStatus(addr); return r.Phase }
-
-// phaseOrder ranks phases, so a process already past the aimed phase is
-// killed at once rather than waited for.
-var phaseOrder = map[string]int{"starting": 0, "handshake": 1, "snapshot-download": 2, "snapshot-replay": 3, "streaming": 4}
-
-// waitPhase waits until the process reports phase aim or a later one, and
-// returns the phase seen.
-func waitPhase(ctx context.Context, addr, aim string, limit time.Duration) string {
-	deadline := time.Now().Add(limit)
-	last := ""
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if p := readPhase(addr); p != "" {
-			last = p
-			if phaseOrder[p] >= phaseOrder[aim] {
-				return p
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return last
-}
-
-// waitCaughtUpHTTP waits until /status shows the source's whole stream applied.
-func waitCaughtUpHTTP(t *testing.T, ctx context.Context, addr string, src *redistest.Server) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		want, _ := strconv.ParseInt(src.InfoField(t, "replication", "master_repl_offset"), 10, 64)
-		if r, ok := readStatus(addr); ok && r.Phase == "streaming" && r.OffsetApplied >= want {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	r, _ := readStatus(addr)
-	t.Fatalf("not caught up after the kills: status %+v", r)
 }

@@ -29,46 +29,40 @@ func TestSentinelURLs(t *testing.T) {
 	fill(t, src.Nodes[0], 300)
 	srcURL := src.URL() + "?sentinel-password=pw-sentinel"
 	secrets := []string{"pw-src-data", "pw-dst-data", "pw-sentinel"}
-	noSecrets := func(what, out string) {
+	// runClean runs redferry, which must succeed and log no password.
+	runClean := func(what string, timeout time.Duration, args ...string) string {
 		t.Helper()
+		out, code := run(t, timeout, args...)
+		if code != 0 {
+			t.Fatalf("%s exited %d:\n%s", what, code, out)
+		}
 		for _, pw := range secrets {
 			if strings.Contains(out, pw) {
 				t.Fatalf("%s logs a password:\n%s", what, out)
 			}
 		}
+		return out
+	}
+	// verified: redferry verify between the sentinel URLs finds the two sides equal.
+	verified := func(after string) {
+		t.Helper()
+		if out := runClean("verify after "+after, time.Minute, "verify", "--source", srcURL, "--target", dst.URL()); !strings.Contains(out, "equal") {
+			t.Fatalf("verify after %s between sentinel URLs did not find the two sides equal:\n%s", after, out)
+		}
 	}
 
-	out, code := run(t, 2*time.Minute, "sync", "--source", srcURL, "--target", dst.URL(), "--state-dir", t.TempDir(), "--once")
-	if code != 0 {
-		t.Fatalf("sync --once between sentinel URLs exited %d:\n%s", code, out)
-	}
-	noSecrets("sync", out)
-	out, code = run(t, time.Minute, "verify", "--source", srcURL, "--target", dst.URL())
-	if code != 0 || !strings.Contains(out, "equal") {
-		t.Fatalf("verify between sentinel URLs exited %d:\n%s", code, out)
-	}
-	noSecrets("verify", out)
+	runClean("sync --once between sentinel URLs", 2*time.Minute, "sync", "--source", srcURL, "--target", dst.URL(), "--state-dir", t.TempDir(), "--once")
+	verified("sync --once")
 
-	out, code = run(t, time.Minute, "verify", "--source", src.URL(), "--target", dst.URL())
+	out, code := run(t, time.Minute, "verify", "--source", src.URL(), "--target", dst.URL())
 	if code == 0 || !strings.Contains(out, "sentinel-password") {
 		t.Fatalf("verify without the sentinels' password exited %d without saying what to give:\n%s", code, out)
 	}
 
-	out, code = run(t, 2*time.Minute, "scan", "--source", srcURL, "--target", dst.URL(), "--flush-target")
-	if code != 0 {
-		t.Fatalf("scan between sentinel URLs exited %d:\n%s", code, out)
-	}
-	noSecrets("scan", out)
-	out, code = run(t, time.Minute, "verify", "--source", srcURL, "--target", dst.URL())
-	if code != 0 || !strings.Contains(out, "equal") {
-		t.Fatalf("verify after scan between sentinel URLs exited %d:\n%s", code, out)
-	}
+	runClean("scan between sentinel URLs", 2*time.Minute, "scan", "--source", srcURL, "--target", dst.URL(), "--flush-target")
+	verified("scan")
 
 	rdb := saveRDB(t, src.Nodes[0])
-	out, code = run(t, 2*time.Minute, "restore", "--target", dst.URL(), "--flush-target", rdb)
-	if code != 0 {
-		t.Fatalf("restore into a sentinel URL exited %d:\n%s", code, out)
-	}
-	noSecrets("restore", out)
+	runClean("restore into a sentinel URL", 2*time.Minute, "restore", "--target", dst.URL(), "--flush-target", rdb)
 	assertEqual(t, src.Nodes[0], dst.Master(t))
 }

@@ -85,9 +85,12 @@ func runSync(cmd *cobra.Command, cfg config.Config, answer rejectedAnswer, log *
 		return err
 	}
 	opt.RetryRejected, opt.SkipRejected = answer.retry, answer.skip
-	if sourceIsCluster(ctx, opt, log) {
+	info := sourceInfo(ctx, opt, log)
+	if info != nil && info.ClusterEnabled {
+		// Each shard's sync reads its own master's INFO.
 		return runClusterSync(cmd, cfg, opt, log, level)
 	}
+	opt.SourceInfo = info
 	if len(cfg.Shards) > 0 {
 		return fmt.Errorf("shards %v: the source %s is not a cluster node (INFO cluster_enabled is not 1): leave shards out", cfg.Shards, opt.SourceName)
 	}

@@ -19,10 +19,12 @@ import (
 	"github.com/redferry/redferry/pkg/syncer"
 )
 
-// sourceIsCluster asks the source whether it is a cluster node
-// (cluster_enabled:1): a cluster is recognised from any one of its nodes.
-// A source that refuses INFO is taken as standalone.
-func sourceIsCluster(ctx context.Context, opt syncer.Options, log *zap.Logger) bool {
+// sourceInfo reads the source's INFO once at start-up: it tells whether the
+// source is a cluster node (cluster_enabled:1; a cluster is recognised from
+// any one of its nodes), and a standalone sync uses it as it is
+// (syncer.Options.SourceInfo). nil: the source refused INFO, and is taken
+// as standalone.
+func sourceInfo(ctx context.Context, opt syncer.Options, log *zap.Logger) *server.Info {
 	o := opt.Source
 	o.PoolSize = 1
 	c := server.NewClient(o)
@@ -30,9 +32,9 @@ func sourceIsCluster(ctx context.Context, opt syncer.Options, log *zap.Logger) b
 	info, err := server.Fetch(ctx, c)
 	if err != nil {
 		log.Warn("cannot tell from INFO whether the source is a cluster node: syncing it as a standalone server", zap.Error(err))
-		return false
+		return nil
 	}
-	return info.ClusterEnabled
+	return &info
 }
 
 // splitShards accepts --shards 0,2 as well as --shards 0 --shards 2.

@@ -80,7 +80,7 @@ func (c *Cluster) Run(ctx context.Context, opt Options) (ClusterResult, error) {
 	}
 
 	// 1. Lag zero on every shard.
-	if err := c.waitAll(ctx, legs, shards, "the lag of every shard to reach zero", func(i int) (bool, error) {
+	if err := c.waitAll(ctx, start, legs, shards, "the lag of every shard did not reach zero", func(i int) (bool, error) {
 		t := legs[i].tracker
 		return t.Phase() == status.PhaseStreaming && t.Applied() >= t.Received(), nil
 	}); err != nil {
@@ -106,6 +106,9 @@ func (c *Cluster) Run(ctx context.Context, opt Options) (ClusterResult, error) {
 			mode, off, notes, err := l.pause(ctx, opt.Pause)
 			if err != nil {
 				unpause()
+				if over(ctx) {
+					return res, ended(ctx, start, fmt.Sprintf("the writes of shard %s (master %s) were not paused", shards[i].Name, shards[i].Addr))
+				}
 				return res, fmt.Errorf("shard %s (master %s): %w", shards[i].Name, shards[i].Addr, err)
 			}
 			modes[i] = mode
@@ -123,7 +126,7 @@ func (c *Cluster) Run(ctx context.Context, opt Options) (ClusterResult, error) {
 
 	// 3. Each shard's applied offset at its master's.
 	offsets := make([]int64, len(legs))
-	err := c.waitAll(ctx, legs, shards, "every shard's applied offset to reach its master's master_repl_offset", func(i int) (bool, error) {
+	err := c.waitAll(ctx, start, legs, shards, "not every shard's applied offset reached its master's master_repl_offset", func(i int) (bool, error) {
 		off := pausedAt[i]
 		if off < 0 {
 			var err error
@@ -148,31 +151,26 @@ func (c *Cluster) Run(ctx context.Context, opt Options) (ClusterResult, error) {
 	return res, nil
 }
 
-// waitAll polls done for every shard until all hold; a timeout names the
-// shards still waited for.
-func (c *Cluster) waitAll(ctx context.Context, legs []*Cutover, shards []Shard, what string, done func(i int) (bool, error)) error {
-	for {
-		var behind []string
+// waitAll polls done for every shard until all hold; a timeout says missed
+// and the shards still behind, as poll does for one.
+func (c *Cluster) waitAll(ctx context.Context, start time.Time, legs []*Cutover, shards []Shard, missed string, done func(i int) (bool, error)) error {
+	var behind []string
+	return poll(ctx, start, c.poll, func() (bool, error) {
+		behind = behind[:0]
 		for i := range legs {
 			ok, err := done(i)
-			if err != nil {
-				return err
-			}
 			if !ok {
 				r := legs[i].tracker.Report()
 				behind = append(behind, fmt.Sprintf("%s (phase %s, received %d, applied %d)", shards[i].Name, r.Phase, r.OffsetReceived, r.OffsetApplied))
 			}
+			if err != nil {
+				return false, err
+			}
 		}
-		if len(behind) == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w: waited for %s; still waiting for shard %v: check the sync's log and /status, then try again",
-				ErrTimeout, what, behind)
-		case <-time.After(c.poll):
-		}
-	}
+		return len(behind) == 0, nil
+	}, func() string {
+		return fmt.Sprintf("%s; still waiting for shard %v", missed, behind)
+	})
 }
 
 // Handler serves POST /cutover for a cluster source, as Cutover.Handler

@@ -57,7 +57,7 @@ type Result struct {
 // Sentinel errors, for the HTTP status code.
 var (
 	ErrBusy     = errors.New("a cutover is already running")
-	ErrTimeout  = errors.New("the target did not catch up in time")
+	ErrTimeout  = errors.New("cutover timed out")
 	ErrBadInput = errors.New("bad cutover request")
 )
 
@@ -116,12 +116,12 @@ func (c *Cutover) Run(ctx context.Context, opt Options) (Result, error) {
 
 	// 1. Lag zero: everything received is applied. Without it a pause would
 	// last the whole catch-up.
-	if err := c.waitFor(ctx, "the lag to reach zero", func() (bool, error) {
+	if err := poll(ctx, start, c.poll, func() (bool, error) {
 		if p := c.tracker.Phase(); p != status.PhaseStreaming {
 			return false, nil
 		}
 		return c.tracker.Applied() >= c.tracker.Received(), nil
-	}); err != nil {
+	}, c.lagMissed); err != nil {
 		return res, err
 	}
 	if opt.KeepRollback {
@@ -141,6 +141,9 @@ func (c *Cutover) Run(ctx context.Context, opt Options) (Result, error) {
 	if opt.Pause > 0 {
 		mode, off, notes, err := c.pause(ctx, opt.Pause)
 		if err != nil {
+			if over(ctx) {
+				return res, ended(ctx, start, "the source's writes were not paused")
+			}
 			return res, err
 		}
 		res.Paused, res.PauseMode, res.Notes = true, mode, notes
@@ -159,20 +162,21 @@ func (c *Cutover) Run(ctx context.Context, opt Options) (Result, error) {
 
 	// 3. Applied offset == the source's master_repl_offset. Each round reads
 	// the source's offset anew: it may still move by the replication PINGs.
-	err := c.waitFor(ctx, "the applied offset to reach the source's master_repl_offset", func() (bool, error) {
-		off := pausedAt
-		if off < 0 {
-			var err error
-			if off, err = c.sourceOffset(ctx); err != nil {
+	sourceOff := pausedAt // the latest read; -1: none yet
+	err := poll(ctx, start, c.poll, func() (bool, error) {
+		if pausedAt < 0 {
+			off, err := c.sourceOffset(ctx)
+			if err != nil {
 				return false, err
 			}
+			sourceOff = off
 		}
-		if c.tracker.Applied() >= off {
-			res.Offset = off
+		if c.tracker.Applied() >= sourceOff {
+			res.Offset = sourceOff
 			return true, nil
 		}
 		return false, nil
-	})
+	}, func() string { return offsetMissed(sourceOff, c.tracker.Applied(), res.Paused) })
 	if err != nil {
 		if res.Paused {
 			c.unpause(res.PauseMode)
@@ -191,23 +195,23 @@ func (c *Cutover) Run(ctx context.Context, opt Options) (Result, error) {
 	return res, nil
 }
 
-func (c *Cutover) waitFor(ctx context.Context, what string, done func() (bool, error)) error {
-	for {
-		ok, err := done()
-		if err != nil {
-			return err
-		}
-		if ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			r := c.tracker.Report()
-			return fmt.Errorf("%w: waited for %s (phase %s, received %d, applied %d): check the sync's log and /status, then try again",
-				ErrTimeout, what, r.Phase, r.OffsetReceived, r.OffsetApplied)
-		case <-time.After(c.poll):
-		}
+// lagMissed says how far the sync was from lag zero.
+func (c *Cutover) lagMissed() string {
+	r := c.tracker.Report()
+	return fmt.Sprintf("the lag did not reach zero (phase %s, received %d, applied %d)", r.Phase, r.OffsetReceived, r.OffsetApplied)
+}
+
+// offsetMissed says which source offset the target did not reach (source
+// < 0: the source's offset could not be read in time).
+func offsetMissed(source, applied int64, paused bool) string {
+	during := ""
+	if paused {
+		during = " while the source's writes were paused"
 	}
+	if source < 0 {
+		return fmt.Sprintf("the source's master_repl_offset could not be read%s (applied %d)", during, applied)
+	}
+	return fmt.Sprintf("the target did not reach the source's offset %d (master_repl_offset)%s (applied %d)", source, during, applied)
 }
 
 // pause sends CLIENT PAUSE, WRITE mode where the server has it (6.2+ and
@@ -233,10 +237,17 @@ func (c *Cutover) pause(ctx context.Context, d time.Duration) (mode string, offs
 		return nil
 	})
 	if err != nil {
+		// Without the server's reply (a deadline or a broken link mid-call)
+		// the pause may have begun: end it rather than leave the clients waiting.
+		var refused redis.Error
+		if !errors.As(err, &refused) {
+			c.unpause(mode)
+		}
 		return "", 0, nil, fmt.Errorf("cutover: CLIENT PAUSE on the source (the source user needs +client|pause and +multi +exec): %w", err)
 	}
 	offset, err = server.ReplOffset(repl.Val())
 	if err != nil {
+		c.unpause(mode)
 		return "", 0, nil, fmt.Errorf("cutover: the source: %w", err)
 	}
 	// Pausing a replica stops no client's writes: they go to its primary.

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/redferry/redferry/internal/faultproxy"
 	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/status"
@@ -78,31 +79,62 @@ func TestCutoverPausesWritesUntilItEnds(t *testing.T) {
 	}
 }
 
+// A cutover whose target never catches up fails at its deadline with an
+// error naming the offset it waited for, and ends the pause it began.
 func TestCutoverTimesOutAndUnpauses(t *testing.T) {
 	src := redistest.Start(t, redistest.Redis70, redistest.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	tr := status.NewTracker("src", "dst")
 	tr.SetPhase(status.PhaseStreaming)
-	tr.SetReceived(100)
-	tr.SetApplied(100)
-	co := NewWithClient(src.Client(), tr, zaptest.NewLogger(t))
-	defer co.Close()
-	// The source's offset (0 without replicas, any with) never equals 99.
+	// Lag zero, but the source's offset (0 without replicas, more with)
+	// is never reached.
 	tr.SetApplied(-1)
 	tr.SetReceived(-1)
-	_, err := co.Run(ctx, Options{Pause: 30 * time.Second, Timeout: 500 * time.Millisecond})
-	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "master_repl_offset") {
-		t.Fatalf("err = %v, want a timeout naming what it waited for", err)
+	co := NewWithClient(src.Client(), tr, zaptest.NewLogger(t))
+	defer co.Close()
+	// The deadline ends inside an INFO or between two, as the load has it:
+	// the error is the same.
+	const pause = 30 * time.Second
+	res, err := co.Run(ctx, Options{Pause: pause, Timeout: 2 * time.Second})
+	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "did not reach the source's offset") ||
+		!strings.Contains(err.Error(), "(applied -1)") {
+		t.Fatalf("err = %v, want a timeout naming the source offset it waited for", err)
 	}
+	if !res.Paused {
+		t.Fatalf("result %+v: the source was never paused, the test proves nothing", res)
+	}
+	// A write that ends well before the pause would (res.PauseEnds) proves
+	// the cutover ended it; however slow the machine, it has 20s.
 	w := src.Client()
 	defer w.Close()
-	start := time.Now()
 	if err := w.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if time.Since(start) > 2*time.Second {
-		t.Fatal("a failed cutover left the source's writes paused")
+	if left := time.Until(res.PauseEnds); left < pause/3 {
+		t.Fatalf("a write went through only %s before the pause's end: the failed cutover left the source's writes paused", left)
+	}
+}
+
+// A source that stops answering mid-cutover (the deadline ends inside the
+// INFO for its offset) gives a timeout naming the offset, not the INFO.
+func TestCutoverTimeoutInsideSourceCallNamesTheOffset(t *testing.T) {
+	src := redistest.Start(t, redistest.Redis70, redistest.Options{})
+	p, err := faultproxy.Start(src.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Stall()
+	defer p.Resume()
+	tr := status.NewTracker("src", "dst")
+	tr.SetPhase(status.PhaseStreaming)
+	co := NewWithClient(server.NewClient(server.ClientOptions{Addr: p.Addr(), IOTimeout: time.Second}), tr, zaptest.NewLogger(t))
+	defer co.Close()
+	_, err = co.Run(context.Background(), Options{Timeout: 500 * time.Millisecond})
+	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "master_repl_offset could not be read") ||
+		strings.Contains(err.Error(), "INFO") {
+		t.Fatalf("err = %v, want a timeout naming the source offset it could not read", err)
 	}
 }
 

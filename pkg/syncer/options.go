@@ -84,6 +84,11 @@ type Options struct {
 	// instead of flushing it.
 	SharedTarget bool
 
+	// SourceInfo is the source's INFO when the caller has just read it (the
+	// CLI does, to tell a cluster node): New uses it rather than ask again.
+	// nil: New reads it.
+	SourceInfo *server.Info
+
 	Logger  *zap.Logger
 	Tracker *status.Tracker // nil: a new one
 }

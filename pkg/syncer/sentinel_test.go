@@ -12,6 +12,7 @@ import (
 	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/pkg/config"
 	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/pkg/spool"
 	"github.com/redferry/redferry/pkg/status"
 )
 
@@ -19,8 +20,8 @@ import (
 // redistest.Workload) on the master the sentinels name, through the
 // control client redferry itself uses for a sentinel URL, until stop. Writes
 // refused while the master changes are skipped (the load goes on on the new
-// master); stop returns how many batches of writes were accepted whole.
-func sentinelLoad(t *testing.T, ctx context.Context, set *redistest.SentinelSet, version string, seed int64) (stop func() int) {
+// master); stop fails the test if no batch of writes was accepted whole.
+func sentinelLoad(t *testing.T, ctx context.Context, set *redistest.SentinelSet, version string, seed int64) (stop func()) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Source = set.URL()
@@ -44,7 +45,53 @@ func sentinelLoad(t *testing.T, ctx context.Context, set *redistest.SentinelSet,
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
-	return func() int { cancel(); wg.Wait(); return int(ok.Load()) }
+	return func() {
+		t.Helper()
+		cancel()
+		wg.Wait()
+		if ok.Load() == 0 {
+			t.Fatal("the write load wrote nothing")
+		}
+	}
+}
+
+// failoverUnderLoad is the middle of the sentinel tests: the write load
+// (started by startLoad: load or sentinelLoad) writes for a while, failover
+// moves the master and returns the new one, the load writes a second more
+// (on the new master of a source) and stops.
+func failoverUnderLoad(t *testing.T, startLoad func() (stop func()), failover func() *redistest.Server) *redistest.Server {
+	t.Helper()
+	stop := startLoad()
+	time.Sleep(700 * time.Millisecond)
+	next := failover()
+	time.Sleep(time.Second)
+	stop()
+	return next
+}
+
+// assertSynced is the end of the sentinel tests: the sync catches up with
+// src, the source it follows now, and dst holds what src holds.
+func assertSynced(t *testing.T, ctx context.Context, r *running, src, dst *redistest.Server) {
+	t.Helper()
+	waitCaughtUp(t, ctx, r.s, src, r.errc)
+	assertSameData(t, ctx, src, dst)
+}
+
+// assertNoSecondSnapshot: the spool still holds the snapshot taken before
+// the failover (redferry continued with PSYNC).
+func assertNoSecondSnapshot(t *testing.T, r *running, before spool.SnapshotInfo) {
+	t.Helper()
+	if snap, _ := r.s.spool.Snapshot(); snap.ReplID != before.ReplID || snap.Offset != before.Offset {
+		t.Errorf("redferry took a second snapshot after the failover: %s %d, before %s %d", snap.ReplID, snap.Offset, before.ReplID, before.Offset)
+	}
+}
+
+// assertOneFullSync: the source served one full sync, the first.
+func assertOneFullSync(t *testing.T, src *redistest.Server) {
+	t.Helper()
+	if n := syncStat(t, src, "sync_full"); n != 1 {
+		t.Errorf("the source served %d full syncs, want 1", n)
+	}
 }
 
 // TestSentinelSourceFailover: a sync from a sentinel-managed source (Redis
@@ -64,18 +111,11 @@ func TestSentinelSourceFailover(t *testing.T) {
 	waitCaughtUp(t, ctx, r.s, set.Nodes[0], r.errc)
 	snapBefore, _ := r.s.spool.Snapshot()
 
-	stopLoad := sentinelLoad(t, ctx, set, set.Nodes[0].Version, 71)
-	time.Sleep(700 * time.Millisecond)
-	next := set.Failover(t, redistest.FailoverOptions{PauseWrites: 4 * time.Second})
-	time.Sleep(time.Second)
-	if n := stopLoad(); n == 0 {
-		t.Fatal("the write load wrote nothing")
-	}
-	waitCaughtUp(t, ctx, r.s, next, r.errc)
-	assertSameData(t, ctx, next, dst)
-	if snap, _ := r.s.spool.Snapshot(); snap.ReplID != snapBefore.ReplID || snap.Offset != snapBefore.Offset {
-		t.Errorf("redferry took a second snapshot after the failover: %s %d, before %s %d", snap.ReplID, snap.Offset, snapBefore.ReplID, snapBefore.Offset)
-	}
+	next := failoverUnderLoad(t, func() func() { return sentinelLoad(t, ctx, set, set.Nodes[0].Version, 71) }, func() *redistest.Server {
+		return set.Failover(t, redistest.FailoverOptions{PauseWrites: 4 * time.Second})
+	})
+	assertSynced(t, ctx, r, next, dst)
+	assertNoSecondSnapshot(t, r, snapBefore)
 	// The new master may have sent one to the old master, its replica now
 	// (the writes blocked by the pause ran there before its demotion).
 	if n := syncStat(t, next, "sync_full"); n > 1 {
@@ -119,16 +159,9 @@ func TestSentinelTargetFailover(t *testing.T) {
 			r := startSyncer(t, ctx, cfg)
 			waitCaughtUp(t, ctx, r.s, src, r.errc)
 
-			stopLoad := load(t, ctx, src, 72)
-			time.Sleep(700 * time.Millisecond)
-			next := tt.failover(t, set)
-			time.Sleep(time.Second)
-			stopLoad()
-			waitCaughtUp(t, ctx, r.s, src, r.errc)
-			assertSameData(t, ctx, src, next)
-			if n := syncStat(t, src, "sync_full"); n != 1 {
-				t.Errorf("the source served %d full syncs, want 1", n)
-			}
+			next := failoverUnderLoad(t, func() func() { return load(t, ctx, src, 72) }, func() *redistest.Server { return tt.failover(t, set) })
+			assertSynced(t, ctx, r, src, next)
+			assertOneFullSync(t, src)
 		})
 	}
 }
@@ -154,34 +187,27 @@ func TestSentinelSourcePingsAfterPromotion(t *testing.T) {
 	waitCaughtUp(t, ctx, r.s, set.Nodes[0], r.errc)
 	snapBefore, _ := r.s.spool.Snapshot()
 
-	stopLoad := sentinelLoad(t, ctx, set, set.Nodes[0].Version, 73)
-	time.Sleep(500 * time.Millisecond)
-	set.Freeze(t, lone)
-	// The pause outlasts the promotion and redferry's switch: the old
-	// master takes no write after the promotion, only sends PINGs.
-	next := set.Failover(t, redistest.FailoverOptions{PauseWrites: 20 * time.Second, Promoted: func(next *redistest.Server) {
-		fork := int64(-1)
-		waitFor(t, 10*time.Second, "no PING after the promotion reached redferry", func() bool {
-			second, err := strconv.ParseInt(next.InfoField(t, "replication", "second_repl_offset"), 10, 64)
-			fork = second - 1
-			return err == nil && r.s.spool.End() > fork
-		})
-		set.Thaw(t, lone)
-		// The old master, paused, is not the new one's replica yet: the one
-		// replica it has is redferry.
-		waitFor(t, 15*time.Second, "redferry did not connect to the new master", func() bool {
-			return next.InfoField(t, "replication", "connected_slaves") == "1"
-		})
-	}})
-	time.Sleep(time.Second)
-	if n := stopLoad(); n == 0 {
-		t.Fatal("the write load wrote nothing")
-	}
-	waitCaughtUp(t, ctx, r.s, next, r.errc)
-	assertSameData(t, ctx, next, dst)
-	if snap, _ := r.s.spool.Snapshot(); snap.ReplID != snapBefore.ReplID || snap.Offset != snapBefore.Offset {
-		t.Errorf("redferry took a second snapshot after the failover: %s %d, before %s %d", snap.ReplID, snap.Offset, snapBefore.ReplID, snapBefore.Offset)
-	}
+	next := failoverUnderLoad(t, func() func() { return sentinelLoad(t, ctx, set, set.Nodes[0].Version, 73) }, func() *redistest.Server {
+		set.Freeze(t, lone)
+		// The pause outlasts the promotion and redferry's switch: the old
+		// master takes no write after the promotion, only sends PINGs.
+		return set.Failover(t, redistest.FailoverOptions{PauseWrites: 20 * time.Second, Promoted: func(next *redistest.Server) {
+			fork := int64(-1)
+			waitFor(t, 10*time.Second, "no PING after the promotion reached redferry", func() bool {
+				second, err := strconv.ParseInt(next.InfoField(t, "replication", "second_repl_offset"), 10, 64)
+				fork = second - 1
+				return err == nil && r.s.spool.End() > fork
+			})
+			set.Thaw(t, lone)
+			// The old master, paused, is not the new one's replica yet: the one
+			// replica it has is redferry.
+			waitFor(t, 15*time.Second, "redferry did not connect to the new master", func() bool {
+				return next.InfoField(t, "replication", "connected_slaves") == "1"
+			})
+		}})
+	})
+	assertSynced(t, ctx, r, next, dst)
+	assertNoSecondSnapshot(t, r, snapBefore)
 	if n := syncStat(t, next, "sync_full"); n > 1 {
 		t.Errorf("the new master served %d full syncs, want at most 1 (its new replica's)", n)
 	}
@@ -215,11 +241,8 @@ func TestSentinelTargetKilledDuringSnapshot(t *testing.T) {
 	}
 	stopLoad()
 	r.s.opt.Limits.Set(0, 0) // the rate limit only slowed the snapshot down: catch up at full speed
-	waitCaughtUp(t, ctx, r.s, src, r.errc)
-	assertSameData(t, ctx, src, next)
-	if n := syncStat(t, src, "sync_full"); n != 1 {
-		t.Errorf("the source served %d full syncs, want 1", n)
-	}
+	assertSynced(t, ctx, r, src, next)
+	assertOneFullSync(t, src)
 }
 
 // TestSentinelSourceMasterKilled: the source master is killed (SIGKILL)
@@ -241,13 +264,10 @@ func TestSentinelSourceMasterKilled(t *testing.T) {
 	waitCaughtUp(t, ctx, r.s, set.Nodes[0], r.errc)
 	snapBefore, _ := r.s.spool.Snapshot()
 
-	stopLoad := sentinelLoad(t, ctx, set, set.Nodes[0].Version, 75)
-	time.Sleep(700 * time.Millisecond)
-	next := set.KillMaster(t)
-	time.Sleep(time.Second)
-	stopLoad()
-	waitCaughtUp(t, ctx, r.s, next, r.errc)
-	assertSameData(t, ctx, next, dst)
+	next := failoverUnderLoad(t, func() func() { return sentinelLoad(t, ctx, set, set.Nodes[0].Version, 75) }, func() *redistest.Server {
+		return set.KillMaster(t)
+	})
+	assertSynced(t, ctx, r, next, dst)
 	if snap, _ := r.s.spool.Snapshot(); snap.ReplID != snapBefore.ReplID {
 		t.Logf("redferry had received writes the promoted replica lacked: it took a new snapshot")
 	} else {

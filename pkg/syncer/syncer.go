@@ -107,7 +107,10 @@ func New(ctx context.Context, opt Options) (_ *Syncer, err error) {
 	ctl = opt.Source
 	ctl.PoolSize = 2
 	s.sourceCtl = server.NewClient(ctl)
-	if s.sourceInfo, err = server.Fetch(ctx, s.sourceCtl); err != nil {
+	if opt.SourceInfo != nil {
+		s.sourceInfo = *opt.SourceInfo
+		s.log.Info("source server", zap.Stringer("server", s.sourceInfo))
+	} else if s.sourceInfo, err = server.Fetch(ctx, s.sourceCtl); err != nil {
 		log := s.log.With(zap.Error(err))
 		log.Warn("cannot tell the source's version from INFO: commands whose meaning differs between versions are replayed as sent")
 		err = nil
