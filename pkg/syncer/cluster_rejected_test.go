@@ -28,7 +28,7 @@ func TestClusterTargetRetriesRejected(t *testing.T) {
 	defer sc.Close()
 	defer cc.Close()
 	cases := []struct {
-		name, key string // key: the one rejected, a string on the target
+		name, key    string // key: the one rejected, a string on the target
 		setup, write func(ctx context.Context) error
 		want         func(ctx context.Context) bool
 	}{
