@@ -28,13 +28,16 @@ func TestClusterTargetRetriesRejected(t *testing.T) {
 	defer sc.Close()
 	defer cc.Close()
 	cases := []struct {
-		name, key    string // key: the one rejected, a string on the target
-		setup, write func(ctx context.Context) error
-		want         func(ctx context.Context) bool
+		name, key string // key: the one rejected, made a list on the target
+		// setup runs on the source before the sync, write during it; fix
+		// puts the key on the target back as the source had it before write.
+		setup, write, fix func(ctx context.Context) error
+		want              func(ctx context.Context) bool
 	}{
 		{name: "split SMOVE", key: "s2", // s1 in slot 15224, s2 in 2843: two masters
 			setup: func(ctx context.Context) error { return sc.SAdd(ctx, "s1", "m", "n").Err() },
 			write: func(ctx context.Context) error { return sc.SMove(ctx, "s1", "s2", "m").Err() },
+			fix:   func(ctx context.Context) error { return cc.Del(ctx, "s2").Err() },
 			want: func(ctx context.Context) bool {
 				got := cc.SMembers(ctx, "s2").Val()
 				return len(got) == 1 && got[0] == "m"
@@ -42,6 +45,7 @@ func TestClusterTargetRetriesRejected(t *testing.T) {
 		{name: "whole INCR", key: "cnt",
 			setup: func(ctx context.Context) error { return sc.Set(ctx, "cnt", "5", 0).Err() },
 			write: func(ctx context.Context) error { return sc.Incr(ctx, "cnt").Err() },
+			fix:   func(ctx context.Context) error { return cc.Set(ctx, "cnt", "5", 0).Err() },
 			want:  func(ctx context.Context) bool { return cc.Get(ctx, "cnt").Val() == "6" }},
 	}
 	for _, tc := range cases {
@@ -83,8 +87,8 @@ func TestClusterTargetRetriesRejected(t *testing.T) {
 			if err := cc.Del(ctx, tc.key).Err(); err != nil {
 				t.Fatal(err)
 			}
-			if tc.name == "whole INCR" {
-				_ = cc.Set(ctx, tc.key, "5", 0).Err() // its value before the rejected INCR
+			if err := tc.fix(ctx); err != nil {
+				t.Fatal(err)
 			}
 			rep, err := runOnceWith(t, ctx, cfg, true)
 			if err != nil {
