@@ -48,7 +48,9 @@ func TestClusterToCluster(t *testing.T) {
 	for _, pair := range clusterPairs() {
 		t.Run(pair[0]+"_to_"+pair[1], func(t *testing.T) {
 			began := time.Now()
-			src := redistest.StartClusterWithReplicas(t, pair[0], 3, 1, fast)
+			// A backlog that outlasts redferry's restarts under the load.
+			src := redistest.StartClusterWithReplicas(t, pair[0], 3, 1, redistest.Options{
+				Args: append(append([]string{}, fast.Args...), "repl-backlog-size", "64mb")})
 			dst := redistest.StartClusterWithReplicas(t, pair[1], 4, 0, fast)
 			fillCluster(t, src, 4000)
 			before := fullSyncs(t, src)
@@ -98,9 +100,18 @@ func TestClusterToCluster(t *testing.T) {
 			src.MigrateSlots(t, from, (from+1)%3, slot)
 			p.waitApplied(t, src)
 			p.kill(t)
+			recorded := assertRecordsInTheirSlots(t, dst, cfg)
 
-			r := startSVGrace(t, cfg, 300*time.Millisecond)
+			// The records are read back from every target master; they
+			// expire a few seconds after the restart.
+			r := startSVGrace(t, cfg, 3*time.Second)
 			r.waitStreaming(t, 3)
+			r.sv.migr.mu.Lock()
+			loaded := len(r.sv.migr.imports)
+			r.sv.migr.mu.Unlock()
+			if loaded != recorded {
+				t.Errorf("the restarted sync knows %d moved keys, want the %d recorded in the target", loaded, recorded)
+			}
 			src.Failover(t, 1)
 			slot = src.SlotOf(t, "{m2}")
 			from = src.Owner(t, slot)
@@ -121,8 +132,9 @@ func TestClusterToCluster(t *testing.T) {
 				n := recordHashes(t, dst, cfg)
 				return n == 0, fmt.Sprintf("%d record hashes left", n)
 			})
-			t.Logf("%s → %s: %d writes under load, %d keys equal, %d commands of moved keys left out, %s",
-				pair[0], pair[1], writes, keys, r.sv.migr.skippedTotal(), time.Since(began).Round(time.Second))
+			t.Logf("%s → %s: %d writes under load, %d keys equal, %d full syncs, %d key imports read back after the kill, "+
+				"%d commands of moved keys left out since, %s", pair[0], pair[1], writes, keys, fullSyncs(t, src)-before, loaded,
+				r.sv.migr.skippedTotal(), time.Since(began).Round(time.Second))
 		})
 	}
 }
@@ -146,6 +158,40 @@ func assertClustersEqual(t *testing.T, src, dst *redistest.Cluster) int64 {
 		t.Fatal("no key compared")
 	}
 	return rep.KeysChecked
+}
+
+// assertRecordsInTheirSlots checks that every import record on the target
+// is in the hash of its key's slot, on the master serving that slot, and
+// returns how many there are (at least one).
+func assertRecordsInTheirSlots(t *testing.T, dst *redistest.Cluster, cfg config.Config) int {
+	t.Helper()
+	ctx := context.Background()
+	n := 0
+	for _, m := range dst.Masters {
+		c := m.Client()
+		keys, err := c.Keys(ctx, importsPattern(checkpoint.KeyPrefix+cfg.Name)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range keys {
+			fields, err := c.HKeys(ctx, h).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range fields {
+				k, ok := parseField(f)
+				if !ok || dst.SlotOf(t, k.key) != dst.SlotOf(t, h) {
+					t.Errorf("the record %q is in %s, not in its key's slot", f, h)
+				}
+				n++
+			}
+		}
+		c.Close()
+	}
+	if n == 0 {
+		t.Fatal("no import recorded in the target after a slot of the source moved under load")
+	}
+	return n
 }
 
 // recordHashes counts the import record hashes on every master of dst.
