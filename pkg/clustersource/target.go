@@ -183,7 +183,7 @@ func (t *targetSide) checkpointKeys(ctx context.Context, base string) (map[strin
 		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
 		for iter.Next(ctx) {
 			k := iter.Val()
-			if isImportsKey(base, k) {
+			if isImportsKey(base, k) || k == importsPrefix(base) { // and an older redferry's one hash
 				continue
 			}
 			if i := strings.IndexByte(k, '{'); i > len(base) {
@@ -208,90 +208,4 @@ func globEscape(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-// loadImports reads the import records from every db of every master of
-// the target.
-func (t *targetSide) loadImports(ctx context.Context) (map[importKey]string, error) {
-	out := map[importKey]string{}
-	base := t.opt.CheckpointKey
-	err := t.forEachMaster(ctx, func(addr string, c *redis.Client) error {
-		info, err := server.Fetch(ctx, c)
-		if err != nil {
-			return fmt.Errorf("the target %s (%s): %w", t.opt.TargetName, addr, err)
-		}
-		conn := c.Conn()
-		defer conn.Close()
-		for db := range info.Keyspace {
-			if err := conn.Select(ctx, db).Err(); err != nil {
-				return fmt.Errorf("SELECT %d on the target %s (%s): %w", db, t.opt.TargetName, addr, err)
-			}
-			iter := conn.Scan(ctx, 0, importsPattern(base), 1000).Iterator()
-			for iter.Next(ctx) {
-				recs, err := conn.HGetAll(ctx, iter.Val()).Result()
-				if err != nil {
-					return fmt.Errorf("reading the key migrations recorded in %s on the target %s (%s): %w", iter.Val(), t.opt.TargetName, addr, err)
-				}
-				for f, shard := range recs {
-					if k, ok := parseField(f); ok {
-						out[k] = shard
-					}
-				}
-			}
-			if err := iter.Err(); err != nil {
-				return fmt.Errorf("looking for the key migrations recorded on the target %s (%s): %w", t.opt.TargetName, addr, err)
-			}
-		}
-		return nil
-	})
-	return out, err
-}
-
-// forgetImports removes finished import records from the target: each
-// from the hash of its key's slot, on the master serving that slot.
-func (t *targetSide) forgetImports(ctx context.Context, keys []importKey, tags *[server.SlotCount]string) error {
-	info, err := server.Fetch(ctx, t.c)
-	if err != nil {
-		return fmt.Errorf("the target %s: %w", t.opt.TargetName, err)
-	}
-	owner := func(int) *redis.Client { return t.c }
-	if info.ClusterEnabled {
-		nodes, err := server.ClusterMasters(ctx, t.c)
-		if err != nil {
-			return fmt.Errorf("the target cluster %s: %w", t.opt.TargetName, err)
-		}
-		clients := map[string]*redis.Client{}
-		defer func() {
-			for _, c := range clients {
-				_ = c.Close()
-			}
-		}()
-		owner = func(slot int) *redis.Client {
-			for _, n := range nodes {
-				if n.Owns(slot) {
-					if clients[n.Addr] == nil {
-						o := t.opt.Target
-						o.Addr, o.PoolSize = n.Addr, 1
-						clients[n.Addr] = server.NewClient(o)
-					}
-					return clients[n.Addr]
-				}
-			}
-			return t.c
-		}
-	}
-	for _, k := range keys {
-		db, _ := t.opt.Filter.TargetDB(k.db)
-		c := owner(server.KeySlot(k.key))
-		conn := c.Conn()
-		err := conn.Select(ctx, db).Err()
-		if err == nil {
-			err = conn.HDel(ctx, importsKeyFor(t.opt.CheckpointKey, tags, []byte(k.key)), recordField(k.db, []byte(k.key))).Err()
-		}
-		_ = conn.Close()
-		if err != nil {
-			return fmt.Errorf("removing the record of the finished migration of key %q (db %d) from the target %s: %w", k.key, k.db, t.opt.TargetName, err)
-		}
-	}
-	return nil
 }
