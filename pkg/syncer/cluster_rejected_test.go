@@ -115,3 +115,63 @@ func assertClusterEqualsSource(t *testing.T, ctx context.Context, sc *redis.Clie
 		t.Fatalf("the target differs from the source: %v", v.Diffs)
 	}
 }
+
+// TestClusterTargetRejectedPartNotRecomputable: a part of a command split
+// by slot that the cluster sink computed from the target's data (LMOVE:
+// the element read from the source list, pushed onto the destination) is
+// rejected. A retry cannot compute it again: --retry-rejected is refused
+// with a message saying so, nothing is written, and --skip-rejected goes on.
+func TestClusterTargetRejectedPartNotRecomputable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: sourceArgs(false)})
+	cl := redistest.StartCluster(t, redistest.Redis70, 3, redistest.Options{})
+	sc, cc := src.Client(), cl.Client()
+	defer sc.Close()
+	defer cc.Close()
+	from, to := "s1", "s2" // slots 15224 and 2843: two masters
+	if err := sc.RPush(ctx, from, "a", "b").Err(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, src, cl.Masters[0])
+	cfg.Name = "rejected-lmove"
+	r := startSyncer(t, ctx, cfg)
+	waitCaughtUp(t, ctx, r.s, src, r.errc)
+	if err := cc.Set(ctx, to, "by-hand", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.LMove(ctx, from, to, "RIGHT", "LEFT").Err(); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	select {
+	case err = <-r.errc:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the sync goes on after the target rejected a part of LMOVE")
+	}
+	var re *RejectedError
+	if !errors.As(err, &re) || len(re.State.Rejected) != 1 || re.State.Rejected[0].Key != to {
+		t.Fatalf("Run returned %v, want a RejectedError naming %s", err, to)
+	}
+	off := re.State.Rejected[0].Offset
+	r.s.Close()
+	r.s = nil
+
+	if err := cc.Del(ctx, to).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = runOnceWith(t, ctx, cfg, true)
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "cannot compute again") {
+		t.Fatalf("--retry-rejected of a part computed from the target: %v, want a refusal saying it cannot be computed again", err)
+	}
+	if n := cc.Exists(ctx, to).Val(); n != 0 {
+		t.Fatalf("the refused retry wrote %s", to)
+	}
+	if err := cc.LPush(ctx, to, "b").Err(); err != nil { // fixed by hand
+		t.Fatal(err)
+	}
+	if _, err := runOnceWith(t, ctx, cfg, false, off); err != nil {
+		t.Fatalf("--skip-rejected %d: %v", off, err)
+	}
+	assertClusterEqualsSource(t, ctx, sc, cc)
+}
