@@ -16,6 +16,10 @@ type Batch struct {
 	// Checkpoint, when non-nil, is written in the same transaction as
 	// SET <checkpoint key> <Checkpoint> in db 0.
 	Checkpoint []byte
+	// Retry: the batch applies again a command the target rejected
+	// (syncer --retry-rejected), which the checkpoint already covers: a
+	// cluster sink applies it although its slot's mark is past it.
+	Retry bool
 
 	buf  []byte
 	ends []int   // ends[i]: end of command i in buf
@@ -35,6 +39,7 @@ type Batch struct {
 func (b *Batch) Reset() {
 	b.StartDB = 0
 	b.Checkpoint = nil
+	b.Retry = false
 	b.buf = b.buf[:0]
 	b.ends = b.ends[:0]
 	b.offs = b.offs[:0]

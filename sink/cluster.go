@@ -138,7 +138,7 @@ func (c *Cluster) LoadCheckpoint(ctx context.Context) ([]byte, error) {
 	if err := c.refresh(ctx); err != nil {
 		return nil, err
 	}
-	m, resume, err := loadMarks(ctx, &c.cfg, c.topo)
+	m, resume, err := c.loadMarks(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,7 @@ type clusterTx struct {
 	stop      bool
 	withMarks bool
 	streaming bool // the batch's commands carry stream offsets (not snapshot positions)
+	retry     bool // Batch.Retry: applied whatever the marks say
 	err       error
 }
 
@@ -39,7 +40,7 @@ func (c *Cluster) apply(ctx context.Context, b *Batch, stop bool) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	tx := &clusterTx{c: c, stop: stop, streaming: true}
+	tx := &clusterTx{c: c, stop: stop, streaming: true, retry: b.Retry}
 	var final position
 	if b.Checkpoint != nil && c.cfg.CheckpointKey != "" {
 		var err error
@@ -157,7 +158,7 @@ func (c *Cluster) writeDone(ctx context.Context, final position, cp []byte) erro
 // is rebuilt.
 func (tx *clusterTx) skipApplied(ps []piece) []piece {
 	m := tx.c.marks
-	if m == nil || !tx.withMarks {
+	if m == nil || !tx.withMarks || tx.retry {
 		return ps
 	}
 	out := ps[:0:0]

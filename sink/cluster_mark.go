@@ -135,45 +135,69 @@ func (m *marks) halfApplied(slot int, streaming bool, off int64) bool {
 	return true
 }
 
-// loadMarks reads every mark of this checkpoint key on every master (SCAN
-// of db 0 on each node) and returns the watermarks and the checkpoint to
-// resume from (the newest Done).
-func loadMarks(ctx context.Context, cfg *Config, topo *topology) (*marks, []byte, error) {
+// loadMarks reads the mark of every slot (a GET of <checkpoint key>{tag}
+// per slot, pipelined on the master serving it) and returns the watermarks
+// and the checkpoint to resume from (the newest Done). Reading each slot's
+// mark by its name, rather than listing the marks a master holds (SCAN),
+// finds a mark whose slot moves while it is read: a MOVED or ASK answer is
+// followed to the node that holds it now, where a SCAN of the masters one
+// after the other could miss it on both. With c.mu held.
+func (c *Cluster) loadMarks(ctx context.Context) (*marks, []byte, error) {
 	m := &marks{deleted: map[int64]bool{}}
 	var resume []byte
 	var resumeAt position
 	found := false
-	for _, addr := range topo.masters {
-		err := scanMarks(ctx, cfg, addr, func(key string, mk mark) error {
-			found = true
-			m.raise(server.KeySlot(key), mk.Upto)
-			ranges, err := server.ParseSlots(mk.Slots)
-			if err != nil {
-				return fmt.Errorf("sink: the checkpoint mark %s on %s: %w", key, addr, err)
+	visit := func(addr, key string, v []byte) error {
+		var mk mark
+		if err := json.Unmarshal(v, &mk); err != nil || mk.Version != 1 {
+			return fmt.Errorf("sink: the checkpoint key %s on %s does not hold a cluster checkpoint mark "+
+				"(delete it to start a new full sync): %v", key, addr, err)
+		}
+		found = true
+		m.raise(server.KeySlot(key), mk.Upto)
+		ranges, err := server.ParseSlots(mk.Slots)
+		if err != nil {
+			return fmt.Errorf("sink: the checkpoint mark %s on %s: %w", key, addr, err)
+		}
+		for _, r := range ranges {
+			for s := r.Start; s <= r.End; s++ {
+				m.raise(s, mk.Upto)
 			}
-			for _, r := range ranges {
-				for s := r.Start; s <= r.End; s++ {
-					m.raise(s, mk.Upto)
-				}
-			}
-			if mk.Done == nil {
-				return nil
-			}
-			p, err := positionOf(mk.Done)
-			if err != nil {
-				return fmt.Errorf("sink: the checkpoint in the mark %s on %s: %w (delete the marks to start a new full sync)", key, addr, err)
-			}
-			if resume == nil || resumeAt.less(p) {
-				resume, resumeAt = mk.Done, p
-			}
-			// Done: that batch was applied in every slot.
-			for s := range server.SlotCount {
-				m.raise(s, p)
-			}
+		}
+		if mk.Done == nil {
 			return nil
-		})
+		}
+		p, err := positionOf(mk.Done)
+		if err != nil {
+			return fmt.Errorf("sink: the checkpoint in the mark %s on %s: %w (delete the marks to start a new full sync)", key, addr, err)
+		}
+		if resume == nil || resumeAt.less(p) {
+			resume, resumeAt = mk.Done, p
+		}
+		// Done: that batch was applied in every slot.
+		for s := range server.SlotCount {
+			m.raise(s, p)
+		}
+		return nil
+	}
+	for mi, addr := range c.topo.masters {
+		var keys []string
+		for s := range server.SlotCount {
+			if c.topo.ownerOf(s) == mi {
+				keys = append(keys, c.markKey(s))
+			}
+		}
+		vals, err := c.getMany(ctx, addr, keys)
 		if err != nil {
 			return nil, nil, err
+		}
+		for i, v := range vals {
+			if v == nil {
+				continue
+			}
+			if err := visit(addr, keys[i], v); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	if !found {
@@ -182,39 +206,46 @@ func loadMarks(ctx context.Context, cfg *Config, topo *topology) (*marks, []byte
 	return m, resume, nil
 }
 
+// getMany GETs keys (of slots addr serves) from db 0 of addr, pipelined; a
+// key whose slot moved meanwhile (MOVED, ASK) is read where it is now. nil
+// for a key that does not exist.
+func (c *Cluster) getMany(ctx context.Context, addr string, keys []string) ([][]byte, error) {
+	cl := server.NewClient(server.ClientOptions{Addr: addr, Username: c.cfg.Username, Password: c.cfg.Password, TLS: c.cfg.TLS,
+		DialTimeout: c.cfg.DialTimeout, IOTimeout: c.cfg.IOTimeout, PoolSize: 1})
+	defer cl.Close()
+	cmds, err := cl.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			p.Get(ctx, k)
+		}
+		return nil
+	})
+	if err != nil && len(cmds) != len(keys) {
+		return nil, fmt.Errorf("sink: reading the checkpoint marks on %s: %w", addr, err)
+	}
+	out := make([][]byte, len(keys))
+	for i, cmd := range cmds {
+		v, err := cmd.(*redis.StringCmd).Bytes()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case err == nil:
+			out[i] = v
+		default:
+			if _, moved := parseRedirect(err.Error()); !moved {
+				return nil, fmt.Errorf("sink: reading the checkpoint mark %s on %s: %w", keys[i], addr, err)
+			}
+			if out[i], err = c.readKey(ctx, keys[i]); err != nil {
+				return nil, fmt.Errorf("sink: reading the checkpoint mark %s, whose slot moved from %s: %w", keys[i], addr, err)
+			}
+		}
+	}
+	return out, nil
+}
+
 // markPattern matches every checkpoint key of this sync (a master's, and
 // those written through ASKING).
 func markPattern(key string) string {
 	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
 	return r.Replace(key) + "{*}*"
-}
-
-func scanMarks(ctx context.Context, cfg *Config, addr string, f func(key string, mk mark) error) error {
-	c := server.NewClient(server.ClientOptions{Addr: addr, Username: cfg.Username, Password: cfg.Password, TLS: cfg.TLS,
-		DialTimeout: cfg.DialTimeout, IOTimeout: cfg.IOTimeout, PoolSize: 1})
-	defer c.Close()
-	keys, err := ClusterMarkKeys(ctx, c, cfg.CheckpointKey)
-	if err != nil {
-		return fmt.Errorf("sink: reading the checkpoint marks on %s: %w", addr, err)
-	}
-	for _, k := range keys {
-		v, err := c.Get(ctx, k).Bytes()
-		if errors.Is(err, redis.Nil) {
-			continue // moved or deleted since the SCAN
-		}
-		if err != nil {
-			return fmt.Errorf("sink: reading the checkpoint mark %s on %s: %w", k, addr, err)
-		}
-		var mk mark
-		if err := json.Unmarshal(v, &mk); err != nil || mk.Version != 1 {
-			return fmt.Errorf("sink: the checkpoint key %s on %s does not hold a cluster checkpoint mark "+
-				"(delete it to start a new full sync): %v", k, addr, err)
-		}
-		if err := f(k, mk); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // ClusterMarkKeys lists the checkpoint marks of checkpointKey in the db

@@ -32,7 +32,7 @@ const importGrace = 30 * time.Second
 func (sv *Supervisor) expireImports(ctx context.Context) {
 	gone := sv.migr.expired(sv.opt.ImportGrace, sv.progress(), func() map[string]int64 { return sv.masterOffsets(ctx) })
 	if len(gone) > 0 {
-		if err := sv.target.forgetImports(ctx, gone); err != nil {
+		if err := sv.target.forgetImports(ctx, gone, sv.migr.tags); err != nil {
 			sv.log.Warn("could not remove the records of finished key migrations from the target (they are harmless)", zap.Error(err))
 		}
 	}

@@ -32,9 +32,30 @@ import (
 // restart. It is dropped once every other shard has applied its master's
 // offset noted a while after the import (see expired).
 
-// importsKey is the target hash of the imports (in the db of each key);
-// its name starts with the checkpoint prefix, so verify leaves it out.
-func importsKey(checkpointBase string) string { return checkpointBase + ":imports" }
+// The imports are recorded in one target hash per slot, <base>:imports{tag}
+// with the tag of the imported key's slot, in the key's db: the record then
+// lives with the key, in the same MULTI as its RESTORE on a cluster target
+// too (a transaction there must stay within one slot), and moves with it
+// when the target's slots move. Its name starts with the checkpoint
+// prefix, so verify leaves it out.
+
+// importsPrefix is the part of every record hash's name before its tag.
+func importsPrefix(checkpointBase string) string { return checkpointBase + ":imports" }
+
+// importsPattern matches every record hash of checkpointBase (SCAN MATCH).
+func importsPattern(checkpointBase string) string {
+	return globEscape(importsPrefix(checkpointBase)) + "{*}"
+}
+
+// isImportsKey reports whether key is a record hash of checkpointBase.
+func isImportsKey(checkpointBase, key string) bool {
+	return strings.HasPrefix(key, importsPrefix(checkpointBase)+"{") && strings.HasSuffix(key, "}")
+}
+
+// importsKeyFor is the record hash of key's slot.
+func importsKeyFor(checkpointBase string, tags *[server.SlotCount]string, key []byte) string {
+	return importsPrefix(checkpointBase) + "{" + tags[server.KeySlot(key)] + "}"
+}
 
 type importKey struct {
 	db  int
@@ -69,7 +90,8 @@ type migrations struct {
 	// waitOthersApplied waits until every other shard has applied what it
 	// has received (see shardGate.BeforeSnapshot).
 	waitOthersApplied func(ctx context.Context, shard string) error
-	hash              string
+	base              string // the checkpoint key's base, of the record hashes' names
+	tags              *[server.SlotCount]string
 	skipped           map[string]int64 // commands left out, by shard
 	// owners: the shard serving each slot, from the last topology read
 	// ("" before the first). movedIn: the slots a shard writes without
@@ -106,7 +128,7 @@ func (m *migrations) haltedErr() error {
 func newMigrations(log *zap.Logger, checkpointBase string, othersStreaming func(string) bool,
 	waitOthersApplied func(context.Context, string) error) *migrations {
 	return &migrations{log: log, imports: map[importKey]importRec{}, othersStreaming: othersStreaming,
-		waitOthersApplied: waitOthersApplied, hash: importsKey(checkpointBase), skipped: map[string]int64{},
+		waitOthersApplied: waitOthersApplied, base: checkpointBase, tags: server.SlotTags(), skipped: map[string]int64{},
 		movedIn: map[int]map[string]*movedRec{}, pending: map[string]map[importKey]bool{}}
 }
 
@@ -186,7 +208,7 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 		g.m.addPending(g.shard, importKey{db, string(args[1])})
 		g.m.mu.Unlock()
 		return syncer.Admission{Alone: true, Keys: [][]byte{bytes.Clone(args[1])}, DB: db, Args: restoreReplacing(args),
-			Extra: [][]string{{"HSET", g.m.hash, recordField(db, args[1]), g.shard}}}, nil
+			Extra: [][]string{g.m.recordCommand(db, args[1], g.shard)}}, nil
 	case "flushall", "flushdb", "swapdb":
 		return syncer.Admission{}, g.m.halt(fmt.Errorf("%s at offset %d of shard %s: a cluster master's %s covers its own slots only, "+
 			"which the target cannot tell apart from the other shards' keys: stopping. Run it on the target by hand if that is what you want, "+
@@ -197,7 +219,7 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 			"Redis 8.4+ CLUSTER MIGRATION) is not supported by redferry's cluster source yet: stopping before anything of the moving slots "+
 			"is applied twice or lost. Move slots the classic way (MIGRATE, redis-cli --cluster reshard) while redferry runs; "+
 			"after an atomic migration, sync the moved slots afresh (remove the checkpoints %s:* from the target and start again with flush-target)",
-			describeArgs(args), offset, g.shard, strings.TrimSuffix(g.m.hash, ":imports")))
+			describeArgs(args), offset, g.shard, g.m.base))
 	}
 	if name == "cluster" {
 		// Topology bookkeeping some servers replicate (Valkey 8+ sends
@@ -271,7 +293,7 @@ func (g *shardGate) firstWrites(args [][]byte, fresh []int, db int) syncer.Admis
 	for _, i := range fresh {
 		adm.Keys = append(adm.Keys, bytes.Clone(args[i]))
 		adm.Before = append(adm.Before, []string{"DEL", string(args[i])})
-		adm.Extra = append(adm.Extra, []string{"HSET", g.m.hash, recordField(db, args[i]), g.shard})
+		adm.Extra = append(adm.Extra, g.m.recordCommand(db, args[i], g.shard))
 		g.m.addPending(g.shard, importKey{db, string(args[i])})
 	}
 	return adm
@@ -335,6 +357,12 @@ func contains(s []int, v int) bool {
 		}
 	}
 	return false
+}
+
+// recordCommand records that shard imported key (in db), in the hash of
+// the key's slot.
+func (m *migrations) recordCommand(db int, key []byte, shard string) []string {
+	return []string{"HSET", importsKeyFor(m.base, m.tags, key), recordField(db, key), shard}
 }
 
 func recordField(db int, key []byte) string { return strconv.Itoa(db) + ":" + string(key) }

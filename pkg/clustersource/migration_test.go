@@ -8,6 +8,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/redferry/redferry/pkg/server"
+
 	"github.com/redferry/redferry/pkg/syncer"
 )
 
@@ -63,7 +65,7 @@ func TestMigrationAdmissions(t *testing.T) {
 	step(b, "SET other v", 0, want{})
 	// The import: alone, as RESTORE … REPLACE, recorded in the same transaction.
 	adm := step(b, "RESTORE-ASKING k 0 payload", 0, want{alone: true, args: "RESTORE k 0 payload REPLACE"})
-	if len(adm.Extra) != 1 || strings.Join(adm.Extra[0], " ") != "HSET redferry:checkpoint:x:imports 0:k B" || len(adm.Keys) != 1 {
+	if len(adm.Extra) != 1 || strings.Join(adm.Extra[0], " ") != "HSET redferry:checkpoint:x:imports{"+server.TagForSlot(server.KeySlot("k"))+"} 0:k B" || len(adm.Keys) != 1 {
 		t.Fatalf("the import is recorded as %v", adm.Extra)
 	}
 	release, err := b.Exclusive(ctx)

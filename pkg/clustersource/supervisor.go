@@ -111,7 +111,7 @@ func (sv *Supervisor) Run(ctx context.Context) error {
 	if err := sv.prepareTarget(ctx, topo); err != nil {
 		return err
 	}
-	recs, err := sv.target.loadImports(ctx)
+	recs, err := sv.target.loadImports(ctx, sv.migr.tags)
 	if err != nil {
 		return err
 	}

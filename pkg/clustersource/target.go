@@ -14,9 +14,12 @@ import (
 
 // targetSide is the supervisor's own control connection to the target:
 // the first-sync decision for all shards at once, and the import records.
+// The target is a standalone server or a cluster; a cluster's keys, marks
+// and records are spread over its masters, so every question goes to each
+// of them (forEachMaster).
 type targetSide struct {
 	opt syncer.Options
-	c   *redis.Client
+	c   *redis.Client // the node given
 }
 
 func newTargetSide(opt syncer.Options) *targetSide {
@@ -26,6 +29,51 @@ func newTargetSide(opt syncer.Options) *targetSide {
 }
 
 func (t *targetSide) close() error { return t.c.Close() }
+
+// masters lists the target's masters as the node given sees them now: the
+// node itself when the target is not a cluster. cluster says which.
+func (t *targetSide) masters(ctx context.Context) (addrs []string, cluster bool, err error) {
+	info, err := server.Fetch(ctx, t.c)
+	if err != nil {
+		return nil, false, fmt.Errorf("the target %s: %w", t.opt.TargetName, err)
+	}
+	if !info.ClusterEnabled {
+		return []string{t.opt.Target.Addr}, false, nil
+	}
+	nodes, err := server.ClusterMasters(ctx, t.c)
+	if err != nil {
+		return nil, true, fmt.Errorf("the target cluster %s: %w", t.opt.TargetName, err)
+	}
+	for _, n := range nodes {
+		if len(n.Slots) > 0 {
+			addrs = append(addrs, n.Addr)
+		}
+	}
+	return addrs, true, nil
+}
+
+// forEachMaster runs f with a client of each master of the target (the
+// one server of a standalone target).
+func (t *targetSide) forEachMaster(ctx context.Context, f func(addr string, c *redis.Client) error) error {
+	addrs, cluster, err := t.masters(ctx)
+	if err != nil {
+		return err
+	}
+	if !cluster {
+		return f(t.opt.Target.Addr, t.c)
+	}
+	for _, addr := range addrs {
+		o := t.opt.Target
+		o.Addr, o.PoolSize = addr, 1
+		c := server.NewClient(o)
+		err := f(addr, c)
+		_ = c.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // prepareTarget decides once, for every shard, what the shards' syncers
 // would each decide for a standalone source: a target holding keys and no
@@ -54,16 +102,16 @@ func (sv *Supervisor) prepareTarget(ctx context.Context, topo Topology) error {
 		return nil
 	}
 	if len(ours) == 0 {
-		info, err := server.Fetch(ctx, t.c)
+		keys, err := t.keyCount(ctx)
 		if err != nil {
-			return fmt.Errorf("the target %s: %w", sv.opt.Sync.TargetName, err)
+			return err
 		}
-		if keys := info.Keys(); keys > 0 {
+		if keys > 0 {
 			switch {
 			case sv.opt.Sync.FlushTarget:
 				sv.log.Warn("emptying the target before the first sync of the cluster's shards (flush-target)", zap.Int64("keys", keys))
-				if err := t.c.FlushAll(ctx).Err(); err != nil {
-					return fmt.Errorf("FLUSHALL on the target %s: %w", sv.opt.Sync.TargetName, err)
+				if err := t.flushAll(ctx); err != nil {
+					return err
 				}
 			case !sv.opt.Sync.Merge:
 				return fmt.Errorf("the target %s holds %d keys and no redferry checkpoint of this sync (%s:*): "+
@@ -73,6 +121,30 @@ func (sv *Supervisor) prepareTarget(ctx context.Context, topo Topology) error {
 		}
 	}
 	return sv.waitNoMigration(ctx, topo)
+}
+
+// keyCount counts the keys of every db of every master of the target.
+func (t *targetSide) keyCount(ctx context.Context) (int64, error) {
+	var n int64
+	err := t.forEachMaster(ctx, func(addr string, c *redis.Client) error {
+		info, err := server.Fetch(ctx, c)
+		if err != nil {
+			return fmt.Errorf("the target %s (%s): %w", t.opt.TargetName, addr, err)
+		}
+		n += info.Keys()
+		return nil
+	})
+	return n, err
+}
+
+// flushAll empties every master of the target.
+func (t *targetSide) flushAll(ctx context.Context) error {
+	return t.forEachMaster(ctx, func(addr string, c *redis.Client) error {
+		if err := c.FlushAll(ctx).Err(); err != nil {
+			return fmt.Errorf("FLUSHALL on the target %s (%s): %w", t.opt.TargetName, addr, err)
+		}
+		return nil
+	})
 }
 
 // waitNoMigration waits until no master imports or exports a slot.
@@ -100,20 +172,31 @@ func (sv *Supervisor) waitNoMigration(ctx context.Context, topo Topology) error 
 	}
 }
 
-// checkpointKeys lists the checkpoint keys of this sync's shards in db 0.
+// checkpointKeys lists the checkpoint keys of this sync's shards found in
+// db 0 of every master of the target, by the shards' checkpoint key
+// (<base>:<shard>): on a cluster target each shard keeps one mark per slot,
+// <base>:<shard>{tag} (sink/cluster_mark.go), all standing for it.
 func (t *targetSide) checkpointKeys(ctx context.Context, base string) (map[string]bool, error) {
 	out := map[string]bool{}
 	pattern := globEscape(base) + ":*"
-	iter := t.c.Scan(ctx, 0, pattern, 1000).Iterator()
-	for iter.Next(ctx) {
-		if k := iter.Val(); k != importsKey(base) {
+	err := t.forEachMaster(ctx, func(addr string, c *redis.Client) error {
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			k := iter.Val()
+			if isImportsKey(base, k) || k == importsPrefix(base) { // and an older redferry's one hash
+				continue
+			}
+			if i := strings.IndexByte(k, '{'); i > len(base) {
+				k = k[:i]
+			}
 			out[k] = true
 		}
-	}
-	if err := iter.Err(); err != nil {
-		return nil, fmt.Errorf("looking for the shards' checkpoints in the target %s: %w", t.opt.TargetName, err)
-	}
-	return out, nil
+		if err := iter.Err(); err != nil {
+			return fmt.Errorf("looking for the shards' checkpoints in the target %s (%s): %w", t.opt.TargetName, addr, err)
+		}
+		return nil
+	})
+	return out, err
 }
 
 func globEscape(s string) string {
@@ -125,46 +208,4 @@ func globEscape(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-// loadImports reads the import records from every db of the target.
-func (t *targetSide) loadImports(ctx context.Context) (map[importKey]string, error) {
-	info, err := server.Fetch(ctx, t.c)
-	if err != nil {
-		return nil, fmt.Errorf("the target %s: %w", t.opt.TargetName, err)
-	}
-	out := map[importKey]string{}
-	conn := t.c.Conn()
-	defer conn.Close()
-	for db := range info.Keyspace {
-		if err := conn.Select(ctx, db).Err(); err != nil {
-			return nil, fmt.Errorf("SELECT %d on the target: %w", db, err)
-		}
-		recs, err := conn.HGetAll(ctx, importsKey(t.opt.CheckpointKey)).Result()
-		if err != nil {
-			return nil, fmt.Errorf("reading the key migrations recorded in the target: %w", err)
-		}
-		for f, shard := range recs {
-			if k, ok := parseField(f); ok {
-				out[k] = shard
-			}
-		}
-	}
-	return out, nil
-}
-
-// forgetImports removes finished import records from the target.
-func (t *targetSide) forgetImports(ctx context.Context, keys []importKey) error {
-	conn := t.c.Conn()
-	defer conn.Close()
-	for _, k := range keys {
-		db, _ := t.opt.Filter.TargetDB(k.db)
-		if err := conn.Select(ctx, db).Err(); err != nil {
-			return err
-		}
-		if err := conn.HDel(ctx, importsKey(t.opt.CheckpointKey), recordField(k.db, []byte(k.key))).Err(); err != nil {
-			return err
-		}
-	}
-	return nil
 }

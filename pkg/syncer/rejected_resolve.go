@@ -117,7 +117,7 @@ func (s *Syncer) retryRejected(ctx context.Context, st checkpoint.State, raws []
 		pending.UpdatedAt = time.Now()
 		pending.Rejected = slices.Clone(st.Rejected)
 		pending.Rejected[0].RetrySent = true
-		b := &sink.Batch{StartDB: r.DB}
+		b := &sink.Batch{StartDB: r.DB, Retry: true}
 		b.AddRaw(r.Offset, raw)
 		if err := s.store.RecordAhead(ctx, b, pending); err != nil {
 			return st, err
@@ -231,11 +231,14 @@ func (s *Syncer) findInSpool(ctx context.Context, tr *transform.Translator, r ch
 		if err := tr.Translate(cmd.Args, cmd.Raw, off, &b); err != nil {
 			return nil, fmt.Errorf("translating %s again: %w", r, err)
 		}
-		if r.Sub >= b.Len() || sink.CommandSum(b.Raw(r.Sub)) != r.Sum {
-			return nil, fmt.Errorf("the command in the spool at offset %d is not the one the target rejected "+
-				"(is the target another version now? it is translated differently)", r.Offset)
+		if r.Sub < b.Len() && sink.CommandSum(b.Raw(r.Sub)) == r.Sum {
+			return bytes.Clone(b.Raw(r.Sub)), nil
 		}
-		return bytes.Clone(b.Raw(r.Sub)), nil
+		if cl := s.targetCluster(); cl != nil {
+			return sentToCluster(cl, &b, r)
+		}
+		return nil, fmt.Errorf("the command in the spool at offset %d is not the one the target rejected "+
+			"(is the target another version now? it is translated differently)", r.Offset)
 	}
 	return nil, fmt.Errorf("the spool holds no command ending at offset %d", r.Offset)
 }
@@ -249,4 +252,24 @@ func joinOffsets(offs []int64) string {
 		b = strconv.AppendInt(b, o, 10)
 	}
 	return string(b)
+}
+
+// sentToCluster finds what a cluster target rejected among what it was
+// sent for the commands of b (one source command, translated): a command
+// whose keys are in different slots is sent in parts, one per slot, and
+// the rejection names the part (its CRC; its Sub counts within the slot's
+// transaction, not b).
+func sentToCluster(cl *sink.Cluster, b *sink.Batch, r checkpoint.Rejection) ([]byte, error) {
+	for i := 0; i < b.Len(); i++ {
+		args, _ := b.Command(i)
+		for _, form := range cl.SentForms(args, b.Raw(i)) {
+			if sink.CommandSum(form) == r.Sum {
+				return bytes.Clone(form), nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("the command in the spool at offset %d is not the one the target rejected: the cluster target "+
+		"ran the source's command in parts, one per hash slot, and the rejected part was computed from the target's data "+
+		"at the time (a RENAME, COPY, LMOVE or *STORE across slots), which a retry cannot compute again; "+
+		"or the target is another version now and translates it differently", r.Offset)
 }

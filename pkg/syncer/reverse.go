@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/redferry/redferry/pkg/checkpoint"
+	"github.com/redferry/redferry/pkg/server"
 )
 
 // ErrReverseLinkActive: the source is the old source of a rollback-ready
@@ -111,7 +112,17 @@ func rollbackResume(st checkpoint.State, ckey string, reverse, rolledBack []byte
 // sourceKey reads a key of db 0 of the source; nil when it does not exist. A
 // source that refuses the read (ACL) is logged: the check is then skipped.
 func (s *Syncer) sourceKey(ctx context.Context, key string) ([]byte, error) {
-	v, err := s.sourceCtl.Get(ctx, key).Bytes()
+	var c redis.Cmdable = s.sourceCtl
+	if s.sourceInfo.ClusterEnabled {
+		// A master of a cluster source (one shard's link): the key's slot
+		// may be another master's.
+		o := s.opt.Source
+		o.PoolSize = 1
+		cc := server.NewClusterClient(o)
+		defer cc.Close()
+		c = cc
+	}
+	v, err := c.Get(ctx, key).Bytes()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return nil, nil
