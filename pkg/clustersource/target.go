@@ -106,7 +106,7 @@ func (t *targetSide) checkpointKeys(ctx context.Context, base string) (map[strin
 	pattern := globEscape(base) + ":*"
 	iter := t.c.Scan(ctx, 0, pattern, 1000).Iterator()
 	for iter.Next(ctx) {
-		if k := iter.Val(); k != importsKey(base) {
+		if k := iter.Val(); k != importsKey(base) && k != asmKey(base) {
 			out[k] = true
 		}
 	}

@@ -1,0 +1,156 @@
+package clustersource
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redferry/redferry/pkg/server"
+)
+
+// The supervisor's side of atomic slot migrations (atomic_migration.go):
+// what the links' masters say about a job, and the target's record.
+
+func (sv *Supervisor) asmHooks() asmHooks {
+	return asmHooks{
+		jobState: sv.asmJobState,
+		drained:  sv.asmDrained,
+		later:    sv.asmLaterImports,
+		applied: func(shard string) (int64, bool) {
+			p, ok := sv.progress()[shard]
+			return p[1], ok
+		},
+		targetDB: func(db int) int {
+			to, _ := sv.opt.Sync.Filter.TargetDB(db)
+			return to
+		},
+	}
+}
+
+// masterClient is a control connection to the master shard's link follows.
+func (sv *Supervisor) masterClient(shard string) (*redis.Client, error) {
+	addr, ok := sv.Masters()[shard]
+	if !ok {
+		return nil, fmt.Errorf("no link follows shard %s", shard)
+	}
+	o := sv.opt.Sync.Source
+	o.Addr, o.PoolSize = addr, 1
+	return server.NewClient(o), nil
+}
+
+// asmJobState returns the state of Valkey's slot migration job on shard's
+// master (CLUSTER GETSLOTMIGRATIONS), "" when it does not list the job.
+func (sv *Supervisor) asmJobState(ctx context.Context, shard, job string) (string, error) {
+	c, err := sv.masterClient(shard)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	v, err := c.Do(ctx, "CLUSTER", "GETSLOTMIGRATIONS").Result()
+	if err != nil {
+		return "", fmt.Errorf("CLUSTER GETSLOTMIGRATIONS on shard %s: %w", shard, err)
+	}
+	jobs, _ := v.([]any)
+	for _, j := range jobs {
+		m := fieldMap(j)
+		if m["name"] == job {
+			return m["state"], nil
+		}
+	}
+	return "", nil
+}
+
+// asmLaterImports returns the import jobs into shard's master, overlapping
+// ranges, that its job log (CLUSTER GETSLOTMIGRATIONS, oldest first) lists
+// after job: the slots coming back to it.
+func (sv *Supervisor) asmLaterImports(ctx context.Context, shard, job string, ranges [][2]int) ([]string, error) {
+	c, err := sv.masterClient(shard)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	v, err := c.Do(ctx, "CLUSTER", "GETSLOTMIGRATIONS").Result()
+	if err != nil {
+		return nil, fmt.Errorf("CLUSTER GETSLOTMIGRATIONS on shard %s: %w", shard, err)
+	}
+	jobs, _ := v.([]any)
+	var out []string
+	seen := false
+	for _, j := range jobs {
+		m := fieldMap(j)
+		switch {
+		case m["name"] == job:
+			seen = true
+		case seen && strings.EqualFold(m["operation"], "import") && overlaps(parseRanges(m["slot_ranges"]), ranges):
+			out = append(out, m["name"])
+		}
+	}
+	return out, nil
+}
+
+// fieldMap turns a RESP2 flat array or a RESP3 map into a map of strings.
+func fieldMap(v any) map[string]string {
+	out := map[string]string{}
+	switch t := v.(type) {
+	case []any:
+		for i := 0; i+1 < len(t); i += 2 {
+			out[fmt.Sprint(t[i])] = fmt.Sprint(t[i+1])
+		}
+	case map[any]any:
+		for k, val := range t {
+			out[fmt.Sprint(k)] = fmt.Sprint(val)
+		}
+	}
+	return out
+}
+
+// asmDrained reads, in one MULTI, how many keys shard's master holds in
+// ranges and its master_repl_offset: once none, every deletion of them is
+// in the stream before that offset.
+func (sv *Supervisor) asmDrained(ctx context.Context, shard string, ranges [][2]int) (int64, bool, error) {
+	c, err := sv.masterClient(shard)
+	if err != nil {
+		return 0, false, err
+	}
+	defer c.Close()
+	var counts []*redis.IntCmd
+	var info *redis.StringCmd
+	_, err = c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for _, r := range ranges {
+			for slot := r[0]; slot <= r[1]; slot++ {
+				counts = append(counts, p.ClusterCountKeysInSlot(ctx, slot))
+			}
+		}
+		info = p.Info(ctx)
+		return nil
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("counting the moved slots' keys on shard %s: %w", shard, err)
+	}
+	for _, n := range counts {
+		if n.Val() > 0 {
+			return 0, false, nil
+		}
+	}
+	in, err := server.Parse(info.Val())
+	if err != nil {
+		return 0, false, err
+	}
+	return in.MasterReplOffset, true, nil
+}
+
+// loadASM reads the atomic migrations' record from db 0 of the target.
+func (t *targetSide) loadASM(ctx context.Context) (map[string]string, error) {
+	conn := t.c.Conn()
+	defer conn.Close()
+	if err := conn.Select(ctx, 0).Err(); err != nil {
+		return nil, fmt.Errorf("SELECT 0 on the target: %w", err)
+	}
+	recs, err := conn.HGetAll(ctx, asmKey(t.opt.CheckpointKey)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading the atomic slot migrations recorded in the target: %w", err)
+	}
+	return recs, nil
+}
