@@ -3,6 +3,7 @@ package clustersource
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -18,15 +19,29 @@ func (sv *Supervisor) asmHooks() asmHooks {
 		jobState: sv.asmJobState,
 		drained:  sv.asmDrained,
 		later:    sv.asmLaterImports,
-		applied: func(shard string) (int64, bool) {
-			p, ok := sv.progress()[shard]
-			return p[1], ok
-		},
+		applied:  sv.asmApplied,
 		targetDB: func(db int) int {
 			to, _ := sv.opt.Sync.Filter.TargetDB(db)
 			return to
 		},
 	}
+}
+
+// asmApplied returns the applied offset of shard's link; false when this
+// sync does not follow the shard. A shard followed whose link has not
+// started yet (a restart) is at 0: its stream is still to be applied; one
+// whose master left the cluster has applied all of it.
+func (sv *Supervisor) asmApplied(shard string) (int64, bool) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	l := sv.links[shard]
+	switch {
+	case l == nil:
+		return 0, sv.selected == nil || sv.selected[shard]
+	case l.finished():
+		return math.MaxInt64, true
+	}
+	return l.tracker.Applied(), true
 }
 
 // masterClient is a control connection to the master shard's link follows.
@@ -63,8 +78,9 @@ func (sv *Supervisor) asmJobState(ctx context.Context, shard, job string) (strin
 }
 
 // asmLaterImports returns the import jobs into shard's master, overlapping
-// ranges, that its job log (CLUSTER GETSLOTMIGRATIONS, oldest first) lists
-// after job: the slots coming back to it.
+// ranges, that began after job: the slots coming back to it. Valkey's job
+// log (CLUSTER GETSLOTMIGRATIONS) lists the newest first (seen on 9.1.2);
+// the creation times (seconds) must not say otherwise.
 func (sv *Supervisor) asmLaterImports(ctx context.Context, shard, job string, ranges [][2]int) ([]string, error) {
 	c, err := sv.masterClient(shard)
 	if err != nil {
@@ -76,14 +92,23 @@ func (sv *Supervisor) asmLaterImports(ctx context.Context, shard, job string, ra
 		return nil, fmt.Errorf("CLUSTER GETSLOTMIGRATIONS on shard %s: %w", shard, err)
 	}
 	jobs, _ := v.([]any)
-	var out []string
-	seen := false
+	var entries []map[string]string
+	created := ""
 	for _, j := range jobs {
 		m := fieldMap(j)
-		switch {
-		case m["name"] == job:
-			seen = true
-		case seen && strings.EqualFold(m["operation"], "import") && overlaps(parseRanges(m["slot_ranges"]), ranges):
+		if m["name"] == job {
+			created = m["create_time"]
+			break
+		}
+		entries = append(entries, m)
+	}
+	if created == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, m := range entries {
+		if strings.EqualFold(m["operation"], "import") && overlaps(parseRanges(m["slot_ranges"]), ranges) &&
+			len(m["create_time"]) >= len(created) && m["create_time"] >= created {
 			out = append(out, m["name"])
 		}
 	}
