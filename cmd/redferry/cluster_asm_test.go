@@ -86,8 +86,10 @@ func TestClusterAtomicMigrationKill(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
+			// A migration streams the moved slots' snapshot into the
+			// importer's backlog: it must hold what the killed sync misses.
 			src := redistest.StartClusterWithReplicas(t, name, 2, 0, redistest.Options{
-				Args: []string{"repl-diskless-sync-delay", "0"}})
+				Args: []string{"repl-diskless-sync-delay", "0", "repl-backlog-size", "64mb"}})
 			dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
 			fillCluster(t, src, 3000)
 			// Two slots of the second master (slots 8192-16383).
