@@ -150,3 +150,64 @@ func TestAtomicSlotMigration(t *testing.T) {
 		})
 	}
 }
+
+// TestAtomicSlotMigrationCancelled cancels atomic migrations of slots a
+// load writes while the importer copies them: the importer's copy and its
+// clean-up are left out, the slots stay with the exporter, and the target
+// ends equal to the source without a second full sync.
+func TestAtomicSlotMigrationCancelled(t *testing.T) {
+	for _, name := range atomicVersions() {
+		t.Run(name, func(t *testing.T) {
+			src := redistest.StartClusterWithReplicas(t, name, 2, 0, fast)
+			dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
+			tags := []int{5, 9}
+			fillSlots(t, src, 60000, tags...)
+			before := fullSyncs(t, src)
+			r := startSV(t, clusterConfig(src, dst, t.TempDir()))
+			ld := startLoad(src, 2)
+			r.waitStreaming(t, 2)
+			ctx := context.Background()
+			cancelled := 0
+			for _, tag := range tags {
+				slot := src.SlotOf(t, fmt.Sprintf("cnt:{%d}", tag))
+				from := src.Owner(t, slot)
+				to := 1 - from
+				exp, imp := src.Masters[from].Client(), src.Masters[to].Client()
+				var err error
+				if strings.HasPrefix(name, "valkey") {
+					err = exp.Do(ctx, "CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", slot, slot, "NODE", redistest.NodeID(t, src.Masters[to])).Err()
+					time.Sleep(30 * time.Millisecond)
+					if err == nil {
+						err = exp.Do(ctx, "CLUSTER", "CANCELSLOTMIGRATIONS").Err()
+					}
+				} else {
+					err = imp.Do(ctx, "CLUSTER", "MIGRATION", "IMPORT", slot, slot).Err()
+					time.Sleep(30 * time.Millisecond)
+					if err == nil {
+						err = imp.Do(ctx, "CLUSTER", "MIGRATION", "CANCEL", "ALL").Err()
+					}
+				}
+				exp.Close()
+				imp.Close()
+				if err != nil {
+					t.Fatalf("migrating and cancelling slot %d: %v", slot, err)
+				}
+				time.Sleep(500 * time.Millisecond)
+				if src.Owner(t, slot) == from {
+					cancelled++
+				}
+			}
+			if cancelled == 0 {
+				t.Fatal("no migration was cancelled before it ended: nothing of a failed migration was tested")
+			}
+			ld.end()
+			r.waitCaughtUp(t, src)
+			rep := assertEqual(t, src, dst)
+			if got := fullSyncs(t, src) - before; got != 2 {
+				t.Errorf("the masters served %d full syncs to redferry, want 2 (one per shard)", got)
+			}
+			t.Logf("%d of %d migrations cancelled, %d keys compared, %d writes of the importer's copies left out",
+				cancelled, len(tags), rep.KeysChecked, r.sv.migr.asm.skippedTotal())
+		})
+	}
+}
