@@ -211,3 +211,33 @@ func TestAtomicSlotMigrationCancelled(t *testing.T) {
 		})
 	}
 }
+
+// TestAtomicSlotMigrationAtFirstSync starts the sync while an atomic
+// migration copies a large slot: the first full syncs wait until it has
+// ended (an importer's snapshot would hold part of the slot), and the
+// target ends equal to the source.
+func TestAtomicSlotMigrationAtFirstSync(t *testing.T) {
+	for _, name := range atomicVersions() {
+		t.Run(name, func(t *testing.T) {
+			src := redistest.StartClusterWithReplicas(t, name, 2, 0, fast)
+			dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
+			fillSlots(t, src, 80000, 5)
+			slot := src.SlotOf(t, "cnt:{5}")
+			from := src.Owner(t, slot)
+			ld := startLoad(src, 2)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				migrateAtomically(t, src, name, 1-from, slot)
+			}()
+			time.Sleep(20 * time.Millisecond)
+			r := startSV(t, clusterConfig(src, dst, t.TempDir()))
+			<-done
+			r.waitStreaming(t, 2)
+			time.Sleep(300 * time.Millisecond)
+			ld.end()
+			r.waitCaughtUp(t, src)
+			assertEqual(t, src, dst)
+		})
+	}
+}

@@ -179,3 +179,40 @@ func (t *targetSide) loadASM(ctx context.Context) (map[string]string, error) {
 	}
 	return recs, nil
 }
+
+// atomicMigrating reports whether a master of topo runs an atomic slot
+// migration: a first full sync waits for its end, since a Valkey importer's
+// snapshot holds the keys copied so far (and an RDB_OPCODE_SLOT_IMPORT that
+// the sync does not follow), which its stream would then write again.
+func (sv *Supervisor) atomicMigrating(ctx context.Context, topo Topology) bool {
+	for _, s := range topo.Shards {
+		if s.MasterAddr == "" {
+			continue
+		}
+		o := sv.opt.Sync.Source
+		o.Addr, o.PoolSize = s.MasterAddr, 1
+		c := server.NewClient(o)
+		running := false
+		// Valkey 9, then Redis 8.4+; older servers know neither.
+		for _, args := range [][]any{{"CLUSTER", "GETSLOTMIGRATIONS"}, {"CLUSTER", "MIGRATION", "STATUS", "ALL"}} {
+			v, err := c.Do(ctx, args...).Result()
+			if err != nil {
+				continue
+			}
+			jobs, _ := v.([]any)
+			for _, j := range jobs {
+				switch m := fieldMap(j); m["state"] {
+				case "", "success", "failed", "cancelled", "canceled", "completed":
+				default:
+					running = true
+				}
+			}
+			break
+		}
+		c.Close()
+		if running {
+			return true
+		}
+	}
+	return false
+}

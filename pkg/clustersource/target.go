@@ -82,7 +82,7 @@ func (sv *Supervisor) waitNoMigration(ctx context.Context, topo Topology) error 
 		if err := markMigrating(ctx, &topo, sv.opt.Sync.Source); err != nil {
 			return err
 		}
-		if !topo.Migrating() {
+		if !topo.Migrating() && !sv.atomicMigrating(ctx, topo) {
 			return nil
 		}
 		if !logged {
