@@ -457,10 +457,17 @@ func (a *atomicMigrations) redisTask(shard, desc string, db int, offset int64) (
 			zap.String("task", task), zap.String("state", state))
 		return a.persist(db, "HDEL", "imp:"+shard), nil
 	}
+	exporter := a.nodes[source]
+	a.mu.Unlock()
 	if im != nil {
-		a.mu.Unlock()
 		return syncer.Admission{Skip: true}, nil
 	}
+	if _, followed := a.hooks.applied(exporter); !followed {
+		// This sync does not follow the exporter: the importer's copy is
+		// all the target gets of the slots.
+		return syncer.Admission{Skip: true}, nil
+	}
+	a.mu.Lock()
 	im = &asmImport{job: task, ranges: ranges, source: source, skip: true}
 	a.imports[shard] = im
 	a.mu.Unlock()

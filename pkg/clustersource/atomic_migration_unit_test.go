@@ -78,6 +78,14 @@ func TestRedisAtomicMigrationAdmissions(t *testing.T) {
 	if adm, _ := imp.Admit(ctx, argv("INCR x{a}"), 0, 210); adm.Skip {
 		t.Fatal("the importer's writes after the completion are left out")
 	}
+	// From a master this sync does not follow (--shards), the importer's
+	// copy is all the target gets of the slot: it is applied.
+	if adm, _ := imp.Admit(ctx, argv("CLUSTER SYNCSLOTS CONF ASM-TASK t2:otherid:dstid:import:connecting:15495-15495"), 0, 300); !adm.Skip || adm.Alone {
+		t.Fatalf("the start of an import from an unfollowed master: %+v, want it skipped without a record", adm)
+	}
+	if adm, _ := imp.Admit(ctx, argv("SET x{a} copy"), 0, 310); adm.Skip {
+		t.Fatal("the copy of an import from an unfollowed master is left out")
+	}
 }
 
 func TestParseRanges(t *testing.T) {
