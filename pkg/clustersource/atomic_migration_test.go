@@ -15,7 +15,10 @@ import (
 // REDFERRY_CLUSTER_MATRIX.
 func atomicVersions() []string {
 	if v := os.Getenv("REDFERRY_CLUSTER_ONLY"); v != "" {
-		return []string{v}
+		if v == redistest.Valkey91 || v == redistest.Redis86 {
+			return []string{v}
+		}
+		return nil
 	}
 	names := []string{redistest.Valkey91}
 	if os.Getenv("REDFERRY_CLUSTER_MATRIX") != "" {
