@@ -126,9 +126,9 @@ type atomicMigrations struct {
 	hooks asmHooks
 
 	mu      sync.Mutex
-	imports map[string]*asmImport // by importing shard
-	marks   map[string]asmMark    // Redis task id → exporter's completed mark
-	nodes   map[string]string     // node id → shard name
+	imports map[string]map[string]*asmImport // by importing shard, by job
+	marks   map[string]asmMark               // Redis task id → exporter's completed mark
+	nodes   map[string]string                // node id → shard name
 	// established: where each shard's stream began a Valkey import, by
 	// job (the start offset of its ESTABLISH).
 	established map[string]map[string]int64
@@ -137,7 +137,7 @@ type atomicMigrations struct {
 
 func newAtomicMigrations(log *zap.Logger, checkpointBase string, hooks asmHooks) *atomicMigrations {
 	return &atomicMigrations{log: log, hash: asmKey(checkpointBase), hooks: hooks,
-		imports: map[string]*asmImport{}, marks: map[string]asmMark{}, nodes: map[string]string{},
+		imports: map[string]map[string]*asmImport{}, marks: map[string]asmMark{}, nodes: map[string]string{},
 		established: map[string]map[string]int64{}}
 }
 
@@ -172,8 +172,7 @@ func (a *atomicMigrations) admit(shard string, args [][]byte, db int, offset int
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	im := a.imports[shard]
-	if im != nil && name == "function" && len(args) > 1 && bytes.EqualFold(args[1], []byte("restore")) {
+	if len(a.imports[shard]) > 0 && name == "function" && len(args) > 1 && bytes.EqualFold(args[1], []byte("restore")) {
 		// Redis copies the exporter's functions to the importer; the
 		// target has every master's functions from its snapshot already.
 		return syncer.Admission{Skip: true}, true, nil
@@ -182,11 +181,14 @@ func (a *atomicMigrations) admit(shard string, args [][]byte, db int, offset int
 	if !ok || len(idx) == 0 {
 		return syncer.Admission{}, false, nil
 	}
-	if im == nil || !im.skip || !im.covers(server.KeySlot(args[idx[0]])) {
-		return syncer.Admission{}, false, nil
+	slot := server.KeySlot(args[idx[0]])
+	for _, im := range a.imports[shard] {
+		if im.skip && im.covers(slot) {
+			a.skipped++
+			return syncer.Admission{Skip: true}, true, nil
+		}
 	}
-	a.skipped++
-	return syncer.Admission{Skip: true}, true, nil
+	return syncer.Admission{}, false, nil
 }
 
 func (a *atomicMigrations) framing(shard string, args [][]byte, db int, offset int64) (syncer.Admission, bool, error) {
@@ -229,17 +231,17 @@ func (a *atomicMigrations) valkeyEstablish(shard string, args [][]byte, db int, 
 		}
 	}
 	a.mu.Lock()
-	im := a.imports[shard]
+	im := a.imports[shard][job]
 	if a.established[shard] == nil {
 		a.established[shard] = map[string]int64{}
 	}
 	a.established[shard][job] = offset - commandLen(args)
 	a.mu.Unlock()
-	if im != nil && im.job == job {
+	if im != nil {
 		// Decided (this admission again after Wait), or restored after a
 		// restart.
 		if im.skip {
-			return a.persist(db, "HSET", "imp:"+shard, encodeImport(im))
+			return a.persist(db, "HSET", importField(shard, job), encodeImport(im))
 		}
 		return syncer.Admission{Skip: true}
 	}
@@ -375,21 +377,24 @@ func (a *atomicMigrations) waitApplied(ctx context.Context, log *zap.Logger, sha
 func (a *atomicMigrations) setImport(shard string, im *asmImport) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.imports[shard] = im
+	if a.imports[shard] == nil {
+		a.imports[shard] = map[string]*asmImport{}
+	}
+	a.imports[shard][im.job] = im
 }
 
 func (a *atomicMigrations) valkeyFinish(shard string, args [][]byte, db int) syncer.Admission {
 	job, _ := option(args, 3, "name")
 	a.mu.Lock()
-	im := a.imports[shard]
-	if im == nil || im.job != job {
+	im := a.imports[shard][job]
+	if im == nil {
 		a.mu.Unlock()
 		return syncer.Admission{Skip: true}
 	}
-	delete(a.imports, shard)
+	delete(a.imports[shard], job)
 	a.mu.Unlock()
 	if im.skip {
-		return a.persist(db, "HDEL", "imp:"+shard)
+		return a.persist(db, "HDEL", importField(shard, job))
 	}
 	return syncer.Admission{Skip: true}
 }
@@ -418,10 +423,7 @@ func (a *atomicMigrations) redisTask(shard, desc string, db int, offset int64) (
 		return syncer.Admission{Skip: true}, nil
 	}
 	a.mu.Lock()
-	im := a.imports[shard]
-	if im != nil && im.job != task {
-		im = nil
-	}
+	im := a.imports[shard][task]
 	switch state {
 	case "completed":
 		if im == nil {
@@ -440,22 +442,22 @@ func (a *atomicMigrations) redisTask(shard, desc string, db int, offset int64) (
 				return nil
 			}}, nil
 		}
-		delete(a.imports, shard)
+		delete(a.imports[shard], task)
 		delete(a.marks, task)
 		a.mu.Unlock()
 		a.log.Info("an atomic slot migration into this shard completed: its writes to the slots are applied from here on",
 			zap.String("shard", shard), zap.String("task", task), zap.String("slots", formatRanges(im.ranges)))
-		return a.persist(db, "HDEL", "imp:"+shard, "mark:"+task), nil
+		return a.persist(db, "HDEL", importField(shard, task), "mark:"+task), nil
 	case "failed", "canceled", "cancelled":
 		if im == nil {
 			a.mu.Unlock()
 			return syncer.Admission{Skip: true}, nil
 		}
-		delete(a.imports, shard)
+		delete(a.imports[shard], task)
 		a.mu.Unlock()
 		a.log.Info("an atomic slot migration into this shard did not complete", zap.String("shard", shard),
 			zap.String("task", task), zap.String("state", state))
-		return a.persist(db, "HDEL", "imp:"+shard), nil
+		return a.persist(db, "HDEL", importField(shard, task)), nil
 	}
 	exporter := a.nodes[source]
 	a.mu.Unlock()
@@ -467,13 +469,11 @@ func (a *atomicMigrations) redisTask(shard, desc string, db int, offset int64) (
 		// all the target gets of the slots.
 		return syncer.Admission{Skip: true}, nil
 	}
-	a.mu.Lock()
 	im = &asmImport{job: task, ranges: ranges, source: source, skip: true}
-	a.imports[shard] = im
-	a.mu.Unlock()
+	a.setImport(shard, im)
 	a.log.Info("an atomic slot migration into this shard began: its writes to the slots are left out until it completes "+
 		"(the exporter's stream has them)", zap.String("shard", shard), zap.String("task", task), zap.String("slots", formatRanges(ranges)))
-	return a.persist(db, "HSET", "imp:"+shard, encodeImport(im)), nil
+	return a.persist(db, "HSET", importField(shard, task), encodeImport(im)), nil
 }
 
 // waitMark waits until the exporter's link has applied its completed mark
@@ -524,8 +524,12 @@ func (a *atomicMigrations) load(recs map[string]string) {
 	for f, v := range recs {
 		switch {
 		case strings.HasPrefix(f, "imp:"):
+			shard, _, _ := strings.Cut(strings.TrimPrefix(f, "imp:"), ":")
 			if im, ok := decodeImport(v); ok {
-				a.imports[strings.TrimPrefix(f, "imp:")] = im
+				if a.imports[shard] == nil {
+					a.imports[shard] = map[string]*asmImport{}
+				}
+				a.imports[shard][im.job] = im
 			}
 		case strings.HasPrefix(f, "mark:"):
 			shard, off, ok := strings.Cut(v, "|")
@@ -543,6 +547,9 @@ func (a *atomicMigrations) skippedTotal() int64 {
 	defer a.mu.Unlock()
 	return a.skipped
 }
+
+// importField names an import's record: imp:<shard>:<job>.
+func importField(shard, job string) string { return "imp:" + shard + ":" + job }
 
 func encodeImport(im *asmImport) string {
 	return im.job + "|" + im.source + "|" + formatRanges(im.ranges)

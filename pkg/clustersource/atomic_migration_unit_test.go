@@ -35,7 +35,7 @@ func TestRedisAtomicMigrationAdmissions(t *testing.T) {
 		wait    bool
 		persist string // the record the batch writes with it
 	}{
-		{imp.(*shardGate), task("import", "connecting"), 100, false, true, false, "HSET redferry:checkpoint:x:asm imp:imp t1|srcid|15495-15495"},
+		{imp.(*shardGate), task("import", "connecting"), 100, false, true, false, "HSET redferry:checkpoint:x:asm imp:imp:t1 t1|srcid|15495-15495"},
 		{imp.(*shardGate), "FUNCTION RESTORE payload REPLACE", 110, true, false, false, ""},
 		{imp.(*shardGate), "CLUSTER SYNCSLOTS CONF SLOT-INFO 15495:3:0", 120, true, false, false, ""},
 		{imp.(*shardGate), "SET x{a} snapshot", 130, true, false, false, ""},
@@ -72,7 +72,7 @@ func TestRedisAtomicMigrationAdmissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	adm, _ = imp.Admit(ctx, argv(task("import", "completed")), 0, 200)
-	if !adm.Alone || strings.Join(adm.Before[0], " ") != "HDEL redferry:checkpoint:x:asm imp:imp mark:t1" {
+	if !adm.Alone || strings.Join(adm.Before[0], " ") != "HDEL redferry:checkpoint:x:asm imp:imp:t1 mark:t1" {
 		t.Fatalf("after the wait the completion clears the record, got %+v", adm)
 	}
 	if adm, _ := imp.Admit(ctx, argv("INCR x{a}"), 0, 210); adm.Skip {
