@@ -341,15 +341,6 @@ func contains(s []int, v int) bool {
 
 func recordField(db int, key []byte) string { return strconv.Itoa(db) + ":" + string(key) }
 
-// describeArgs names a command by its first arguments, for messages.
-func describeArgs(args [][]byte) string {
-	parts := make([]string, 0, 3)
-	for _, a := range args[:min(len(args), 3)] {
-		parts = append(parts, strings.ToUpper(string(a)))
-	}
-	return strings.Join(parts, " ")
-}
-
 // load reads the imports recorded in the target (after a restart).
 func (m *migrations) load(recs map[importKey]string) {
 	m.mu.Lock()
