@@ -1,10 +1,7 @@
 package clustersource
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -46,51 +43,6 @@ func TestClusterScaleOut(t *testing.T) {
 			assertEqual(t, src, dst)
 			if n := len(r.sv.Masters()); n != 4 {
 				t.Errorf("%d links run, want 4 (one per master)", n)
-			}
-		})
-	}
-}
-
-// TestAtomicSlotMigrationStops: an atomic slot migration (Valkey 9
-// CLUSTER MIGRATESLOTS, Redis 8.4+ CLUSTER MIGRATION IMPORT) puts CLUSTER
-// SYNCSLOTS framing into the streams; the sync stops at it with an error
-// that names it, before applying any of the moving slot's commands.
-func TestAtomicSlotMigrationStops(t *testing.T) {
-	names := []string{redistest.Valkey91}
-	if os.Getenv("REDFERRY_CLUSTER_MATRIX") != "" {
-		names = append(names, redistest.Redis86)
-	}
-	for _, name := range names {
-		t.Run(name, func(t *testing.T) {
-			src := redistest.StartClusterWithReplicas(t, name, 2, 0, fast)
-			dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
-			fillCluster(t, src, 300)
-			r := startSV(t, clusterConfig(src, dst, t.TempDir()))
-			r.waitStreaming(t, 2)
-			slot := src.SlotOf(t, "str:3")
-			from := src.Owner(t, slot)
-			to := 1 - from
-			ctx := context.Background()
-			var err error
-			if strings.HasPrefix(name, "valkey") {
-				c := src.Masters[from].Client()
-				err = c.Do(ctx, "CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", slot, slot, "NODE", redistest.NodeID(t, src.Masters[to])).Err()
-				c.Close()
-			} else {
-				c := src.Masters[to].Client()
-				err = c.Do(ctx, "CLUSTER", "MIGRATION", "IMPORT", slot, slot).Err()
-				c.Close()
-			}
-			if err != nil {
-				t.Fatalf("starting the atomic migration: %v", err)
-			}
-			select {
-			case <-r.done:
-			case <-time.After(30 * time.Second):
-				t.Fatal("the sync goes on through an atomic slot migration")
-			}
-			if r.err == nil || !strings.Contains(r.err.Error(), "atomic slot migration") {
-				t.Fatalf("the sync stopped with %v, want an error naming the atomic slot migration", r.err)
 			}
 		})
 	}

@@ -101,6 +101,8 @@ type migrations struct {
 	movedIn map[int]map[string]*movedRec
 	// pending: keys recorded by a batch not applied yet, by shard.
 	pending map[string]map[importKey]bool
+	// asm follows atomic slot migrations (atomic_migration.go).
+	asm *atomicMigrations
 	// halted: a shard met what the sync cannot follow; every shard stops
 	// applying at once, not when the supervisor gets to it.
 	halted error
@@ -129,7 +131,8 @@ func newMigrations(log *zap.Logger, checkpointBase string, othersStreaming func(
 	waitOthersApplied func(context.Context, string) error) *migrations {
 	return &migrations{log: log, imports: map[importKey]importRec{}, othersStreaming: othersStreaming,
 		waitOthersApplied: waitOthersApplied, base: checkpointBase, tags: server.SlotTags(), skipped: map[string]int64{},
-		movedIn: map[int]map[string]*movedRec{}, pending: map[string]map[importKey]bool{}}
+		movedIn: map[int]map[string]*movedRec{}, pending: map[string]map[importKey]bool{},
+		asm: newAtomicMigrations(log, checkpointBase, asmHooks{})}
 }
 
 // forShard is the syncer.StreamGate of one link.
@@ -214,12 +217,11 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 			"which the target cannot tell apart from the other shards' keys: stopping. Run it on the target by hand if that is what you want, "+
 			"then resume", strings.ToUpper(name), offset, g.shard, strings.ToUpper(name)))
 	}
-	if isSlotMigrationCommand(name, args) {
-		return syncer.Admission{}, g.m.halt(fmt.Errorf("%s at offset %d of shard %s: an atomic slot migration (Valkey 9 CLUSTER MIGRATESLOTS, "+
-			"Redis 8.4+ CLUSTER MIGRATION) is not supported by redferry's cluster source yet: stopping before anything of the moving slots "+
-			"is applied twice or lost. Move slots the classic way (MIGRATE, redis-cli --cluster reshard) while redferry runs; "+
-			"after an atomic migration, sync the moved slots afresh (remove the checkpoints %s:* from the target and start again with flush-target)",
-			describeArgs(args), offset, g.shard, g.m.base))
+	if adm, handled, err := g.m.asm.admit(g.shard, args, db, offset); handled || err != nil {
+		if err != nil {
+			return adm, g.m.halt(fmt.Errorf("stream offset %d of shard %s: %w", offset, g.shard, err))
+		}
+		return adm, nil
 	}
 	if name == "cluster" {
 		// Topology bookkeeping some servers replicate (Valkey 8+ sends
@@ -366,28 +368,6 @@ func (m *migrations) recordCommand(db int, key []byte, shard string) []string {
 }
 
 func recordField(db int, key []byte) string { return strconv.Itoa(db) + ":" + string(key) }
-
-// describeArgs names a command by its first arguments, for messages.
-func describeArgs(args [][]byte) string {
-	parts := make([]string, 0, 3)
-	for _, a := range args[:min(len(args), 3)] {
-		parts = append(parts, strings.ToUpper(string(a)))
-	}
-	return strings.Join(parts, " ")
-}
-
-// isSlotMigrationCommand recognises the commands that atomic slot
-// migrations put into a replication stream.
-func isSlotMigrationCommand(name string, args [][]byte) bool {
-	if name == "syncslots" {
-		return true
-	}
-	if name == "cluster" && len(args) > 1 {
-		sub := bytes.ToLower(args[1])
-		return bytes.Equal(sub, []byte("syncslots")) || bytes.Equal(sub, []byte("migration"))
-	}
-	return false
-}
 
 // load reads the imports recorded in the target (after a restart).
 func (m *migrations) load(recs map[importKey]string) {

@@ -127,16 +127,6 @@ func TestMigrationAdmissions(t *testing.T) {
 	step(a, "INCR q", 0, want{err: "stopping with another shard"})
 }
 
-func TestAtomicMigrationRecognised(t *testing.T) {
-	for _, cmd := range []string{"CLUSTER SYNCSLOTS ESTABLISH SOURCE id", "cluster syncslots conf ASM-TASK x", "SYNCSLOTS x"} {
-		m := newMigrations(zap.NewNop(), "redferry:checkpoint:x", func(string) bool { return true }, nil)
-		_, err := m.forShard("A", false).Admit(context.Background(), argv(cmd), 0, 7)
-		if err == nil || !strings.Contains(err.Error(), "atomic slot migration") {
-			t.Errorf("%s: %v, want the atomic slot migration error", cmd, err)
-		}
-	}
-}
-
 // TestImportRecordsExpire: a record goes once every other shard has applied
 // its master's offset noted grace after the import.
 func TestImportRecordsExpire(t *testing.T) {

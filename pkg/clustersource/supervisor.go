@@ -84,6 +84,7 @@ func New(opt Options) (*Supervisor, error) {
 		return nil, err
 	}
 	sv.migr = newMigrations(sv.log, opt.Sync.CheckpointKey, sv.othersStreaming, sv.waitOthersApplied)
+	sv.migr.asm = newAtomicMigrations(sv.log, opt.Sync.CheckpointKey, sv.asmHooks())
 	sv.target = newTargetSide(opt.Sync)
 	return sv, nil
 }
@@ -116,6 +117,11 @@ func (sv *Supervisor) Run(ctx context.Context) error {
 		return err
 	}
 	sv.migr.load(recs)
+	asm, err := sv.target.loadASM(ctx)
+	if err != nil {
+		return err
+	}
+	sv.migr.asm.load(asm)
 	tick := time.NewTicker(sv.opt.Poll)
 	defer tick.Stop()
 	for {
@@ -284,6 +290,7 @@ func (sv *Supervisor) reconcile(ctx context.Context, topo Topology) error {
 		}
 	}
 	sv.migr.setOwners(owners)
+	sv.migr.asm.setNodes(topo, names)
 	present := map[string]bool{}
 	for i, s := range topo.Shards {
 		name := names[i]

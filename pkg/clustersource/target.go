@@ -154,7 +154,7 @@ func (sv *Supervisor) waitNoMigration(ctx context.Context, topo Topology) error 
 		if err := markMigrating(ctx, &topo, sv.opt.Sync.Source); err != nil {
 			return err
 		}
-		if !topo.Migrating() {
+		if !topo.Migrating() && !sv.atomicMigrating(ctx, topo) {
 			return nil
 		}
 		if !logged {
@@ -183,7 +183,7 @@ func (t *targetSide) checkpointKeys(ctx context.Context, base string) (map[strin
 		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
 		for iter.Next(ctx) {
 			k := iter.Val()
-			if isImportsKey(base, k) || k == importsPrefix(base) { // and an older redferry's one hash
+			if isImportsKey(base, k) || k == importsPrefix(base) || k == asmKey(base) { // and an older redferry's one hash
 				continue
 			}
 			if i := strings.IndexByte(k, '{'); i > len(base) {

@@ -44,6 +44,12 @@ type Admission struct {
 	// commands were read).
 	Keys [][]byte
 	DB   int
+	// Wait, when set, holds the stream back before this command: the batch
+	// so far is committed and applied, the gate released (so that the other
+	// syncs go on), then Wait runs and the command is admitted again. For a
+	// sync that must not pass a point of its stream before another has
+	// applied its own (an atomic slot migration's handoff).
+	Wait func(ctx context.Context) error
 }
 
 // SnapshotGate is a StreamGate that is also asked before a snapshot is

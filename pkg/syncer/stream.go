@@ -129,6 +129,31 @@ func (a *applier) replayStream(ctx context.Context, from int64, db int) error {
 			a.batch.EndAtomic()
 		}
 		adm, err := a.admit(ctx, cmd, offset, db)
+		for err == nil && adm.Wait != nil {
+			// The batch so far ends before this command; inside a source
+			// MULTI it cannot be cut, and waits with it.
+			if !inMulti {
+				end := offset
+				offset = prev
+				err = commit()
+				offset = end
+				if err == nil {
+					err = a.wait(ctx)
+				}
+				if err == nil {
+					s.tracker.SetApplied(prev)
+				}
+			}
+			if err == nil {
+				err = adm.Wait(ctx)
+			}
+			if err == nil {
+				adm, err = a.admit(ctx, cmd, offset, db)
+			}
+		}
+		if errors.Is(err, errOnceDone) {
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("stream offset %d: %w", offset, err)
 		}

@@ -1,0 +1,327 @@
+package clustersource
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/pkg/retry"
+	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/pkg/syncer"
+	"github.com/redferry/redferry/transform"
+)
+
+// Atomic slot migrations (Valkey 9 CLUSTER MIGRATESLOTS, Redis 8.4+ CLUSTER
+// MIGRATION IMPORT) move whole slots through the replication streams. What
+// the masters' streams carry, as observed on Valkey 9.1.2 and Redis 8.6.3:
+//
+// Valkey, importing master: CLUSTER SYNCSLOTS ESTABLISH SOURCE <exporter id>
+// NAME <job> SLOTSRANGE a b …, SYNCSLOTS ACK, then the slots' snapshot as
+// plain commands (SET, RPUSH …: the exporter's AOF rewrite of each key), SYNCSLOTS
+// SNAPSHOT-EOF, the exporter's writes to the slots since the snapshot as it
+// propagated them (INCR, LPUSH …), SYNCSLOTS PAUSED, FAILOVER-GRANTED, and
+// SYNCSLOTS FINISH STATE SUCCESS NAME <job>; its own writes to the slots
+// follow. A failed or cancelled import ends with UNLINKs of the keys it had
+// imported and FINISH STATE FAILED, all before FINISH. The exporting
+// master's stream has no framing at all: its clients' writes to the slots
+// until the pause, and after the handoff an UNLINK of every key of the
+// slots (the trim, spread over time between other writes). Nothing in it
+// tells a trim's UNLINK from a client's.
+//
+// Redis, importing master: CLUSTER SYNCSLOTS CONF ASM-TASK
+// <task>:<source id>:<dest id>:import:connecting:<a-b>, FUNCTION RESTORE …
+// REPLACE, CLUSTER SYNCSLOTS CONF SLOT-INFO, the snapshot (SET, RESTORE …
+// ABSTTL), the exporter's writes since, then ASM-TASK …:import:completed:…
+// (or …:import:failed:… followed by TRIMSLOTS RANGES 1 a b, which drops
+// what it had imported). Exporting master: ASM-TASK …:migrate:wait-rdbchannel:…,
+// its clients' writes, ASM-TASK …:migrate:completed:…, then TRIMSLOTS
+// RANGES 1 a b (a failed export: …:migrate:failed:…, no trim).
+//
+// Snapshots: a Valkey importer's RDB taken during the import holds the keys
+// imported so far and an RDB_OPCODE_SLOT_IMPORT (job name, ranges), which
+// rdbparse skips; Redis writes an aux field cluster-asm-task. The importer's
+// replicas receive the same framing and keys.
+//
+// How the sync follows them, so that nothing of a slot is applied twice or
+// lost:
+//
+// Redis: the exporter's stream stays the slots' history until its
+// migrate:completed mark; the importer's stream is left out for the slots
+// from import:connecting on (the exporter's stream has those writes), and at
+// import:completed the importer waits, outside the gate, until the exporter's
+// link has applied its completed mark; TRIMSLOTS is always left out.
+//
+// Valkey: the exporter's stream gives no boundary, so it is applied whole,
+// trims included, and the importer's stream is applied after it: at
+// ESTABLISH the importer's link waits (outside the gate) until the job has
+// ended (CLUSTER GETSLOTMIGRATIONS on the importer, else the exporter). On
+// success it further waits until the exporter holds no key of the slots (the
+// trim is done; its master_repl_offset read in the same MULTI) and the
+// exporter's link has applied that far: the target then holds nothing of the
+// slots, and the importer's snapshot and writes rebuild them. On failure the
+// importer's writes to the slots until FINISH are left out.
+//
+// What a restart needs — that an importer is inside a migration whose
+// writes are left out, and the exporter's Redis completed marks — is kept in
+// the target hash <checkpoint>:asm, written in the transaction of the batch
+// that reaches that point.
+
+// asmKey is the target hash of the atomic migrations' state (db 0).
+func asmKey(checkpointBase string) string { return checkpointBase + ":asm" }
+
+// asmImport is a migration into one shard whose writes are being left out.
+type asmImport struct {
+	job    string
+	ranges [][2]int
+	source string // exporting node id
+	// skip: the slots' writes are left out (Redis until completed, Valkey
+	// after a failed job); otherwise applied (a Valkey job that succeeded).
+	skip bool
+	// waited: the handoff wait is done (Redis completed).
+	waited bool
+}
+
+func (im *asmImport) covers(slot int) bool {
+	for _, r := range im.ranges {
+		if slot >= r[0] && slot <= r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// asmMark is where an exporter's stream says a Redis task completed.
+type asmMark struct {
+	shard  string
+	offset int64
+}
+
+// asmHooks are what the migrations need from the supervisor.
+type asmHooks struct {
+	// jobState returns the state of Valkey job on the master of shard ("" when
+	// it does not know the job).
+	jobState func(ctx context.Context, shard, job string) (string, error)
+	// drained returns the master_repl_offset of shard's master once it holds
+	// no key of ranges (ok false while it holds some).
+	drained func(ctx context.Context, shard string, ranges [][2]int) (offset int64, ok bool, err error)
+	// later returns the Valkey import jobs into shard's master overlapping
+	// ranges that began after job.
+	later func(ctx context.Context, shard, job string, ranges [][2]int) ([]string, error)
+	// applied returns the applied offset of shard's running link (false:
+	// no link runs for it).
+	applied func(shard string) (int64, bool)
+	// targetDB maps a source db to the target's.
+	targetDB func(db int) int
+}
+
+type atomicMigrations struct {
+	log   *zap.Logger
+	hash  string
+	hooks asmHooks
+
+	mu      sync.Mutex
+	imports map[string]map[string]*asmImport // by importing shard, by job
+	marks   map[string]asmMark               // Redis task id → exporter's completed mark
+	nodes   map[string]string                // node id → shard name
+	// established: where each shard's stream began a Valkey import, by
+	// job (the start offset of its ESTABLISH).
+	established map[string]map[string]int64
+	skipped     int64
+}
+
+func newAtomicMigrations(log *zap.Logger, checkpointBase string, hooks asmHooks) *atomicMigrations {
+	return &atomicMigrations{log: log, hash: asmKey(checkpointBase), hooks: hooks,
+		imports: map[string]map[string]*asmImport{}, marks: map[string]asmMark{}, nodes: map[string]string{},
+		established: map[string]map[string]int64{}}
+}
+
+// setNodes takes the node ids of every shard from a topology read.
+func (a *atomicMigrations) setNodes(topo Topology, names []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i, s := range topo.Shards {
+		for _, id := range s.NodeIDs {
+			a.nodes[id] = names[i]
+		}
+	}
+}
+
+func (a *atomicMigrations) shardOf(node string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.nodes[node]
+}
+
+// admit handles the commands of atomic migrations (handled true) and leaves
+// out the writes of slots an import's state says to.
+func (a *atomicMigrations) admit(shard string, args [][]byte, db int, offset int64) (syncer.Admission, bool, error) {
+	name := strings.ToLower(string(args[0]))
+	switch {
+	case name == "trimslots" || name == "syncslots":
+		// The trim follows a completed export (the importer's stream has
+		// the slots now) or a failed import (left out already).
+		return syncer.Admission{Skip: true}, true, nil
+	case name == "cluster" && len(args) > 2 && bytes.EqualFold(args[1], []byte("syncslots")):
+		return a.framing(shard, args, db, offset)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.imports[shard]) > 0 && name == "function" && len(args) > 1 && bytes.EqualFold(args[1], []byte("restore")) {
+		// Redis copies the exporter's functions to the importer; the
+		// target has every master's functions from its snapshot already.
+		return syncer.Admission{Skip: true}, true, nil
+	}
+	idx, ok := transform.TouchedKeys(args)
+	if !ok || len(idx) == 0 {
+		return syncer.Admission{}, false, nil
+	}
+	slot := server.KeySlot(args[idx[0]])
+	for _, im := range a.imports[shard] {
+		if im.skip && im.covers(slot) {
+			a.skipped++
+			return syncer.Admission{Skip: true}, true, nil
+		}
+	}
+	return syncer.Admission{}, false, nil
+}
+
+func (a *atomicMigrations) framing(shard string, args [][]byte, db int, offset int64) (syncer.Admission, bool, error) {
+	sub := strings.ToLower(string(args[2]))
+	switch {
+	case sub == "establish":
+		return a.valkeyEstablish(shard, args, db, offset), true, nil
+	case sub == "finish":
+		return a.valkeyFinish(shard, args, db), true, nil
+	case sub == "conf" && len(args) > 4 && bytes.EqualFold(args[3], []byte("asm-task")):
+		adm, err := a.redisTask(shard, string(args[4]), db, offset)
+		return adm, true, err
+	}
+	// ACK, SNAPSHOT-EOF, PAUSED, FAILOVER-GRANTED, SLOT-INFO: framing only.
+	return syncer.Admission{Skip: true}, true, nil
+}
+
+// option returns the value after name in args (from i on).
+func option(args [][]byte, from int, name string) (string, int) {
+	for i := from; i+1 < len(args); i++ {
+		if bytes.EqualFold(args[i], []byte(name)) {
+			return string(args[i+1]), i + 1
+		}
+	}
+	return "", -1
+}
+
+// waitApplied waits until shard's link has applied offset (or stopped).
+func (a *atomicMigrations) waitApplied(ctx context.Context, log *zap.Logger, shard string, offset int64) error {
+	warned := time.Now()
+	for {
+		got, linked := a.hooks.applied(shard)
+		if !linked || got >= offset {
+			return nil
+		}
+		if time.Since(warned) > 30*time.Second {
+			log.Warn("an atomic slot migration waits for the exporting shard's link", zap.String("exporter", shard),
+				zap.Int64("applied", got), zap.Int64("want", offset))
+			warned = time.Now()
+		}
+		if err := retry.Sleep(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+func (a *atomicMigrations) setImport(shard string, im *asmImport) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.imports[shard] == nil {
+		a.imports[shard] = map[string]*asmImport{}
+	}
+	a.imports[shard][im.job] = im
+}
+
+// persist applies cmd to the asm hash in db 0 of the target, in the
+// transaction of the batch reaching this point of the stream (alone: PING
+// stands for the framing command, which the target does not take).
+func (a *atomicMigrations) persist(db int, cmd string, args ...string) syncer.Admission {
+	c := append([]string{cmd, a.hash}, args...)
+	before := [][]string{c}
+	if t := a.hooks.targetDB(db); t != 0 {
+		before = [][]string{{"SELECT", "0"}, c, {"SELECT", strconv.Itoa(t)}}
+	}
+	return syncer.Admission{Alone: true, Before: before, Args: [][]byte{[]byte("PING")}}
+}
+
+// load restores the state kept in the target (after a restart).
+func (a *atomicMigrations) load(recs map[string]string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for f, v := range recs {
+		switch {
+		case strings.HasPrefix(f, "imp:"):
+			shard, _, _ := strings.Cut(strings.TrimPrefix(f, "imp:"), ":")
+			if im, ok := decodeImport(v); ok {
+				if a.imports[shard] == nil {
+					a.imports[shard] = map[string]*asmImport{}
+				}
+				a.imports[shard][im.job] = im
+			}
+		case strings.HasPrefix(f, "mark:"):
+			shard, off, ok := strings.Cut(v, "|")
+			n, err := strconv.ParseInt(off, 10, 64)
+			if ok && err == nil {
+				a.marks[strings.TrimPrefix(f, "mark:")] = asmMark{shard: shard, offset: n}
+			}
+		}
+	}
+}
+
+// skippedTotal: writes of moving slots left out.
+func (a *atomicMigrations) skippedTotal() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.skipped
+}
+
+// importField names an import's record: imp:<shard>:<job>.
+func importField(shard, job string) string { return "imp:" + shard + ":" + job }
+
+func encodeImport(im *asmImport) string {
+	return im.job + "|" + im.source + "|" + formatRanges(im.ranges)
+}
+
+func decodeImport(v string) (*asmImport, bool) {
+	parts := strings.SplitN(v, "|", 3)
+	if len(parts) != 3 {
+		return nil, false
+	}
+	return &asmImport{job: parts[0], source: parts[1], ranges: parseRanges(parts[2]), skip: true}, true
+}
+
+func formatRanges(ranges [][2]int) string {
+	out := make([]string, 0, len(ranges))
+	for _, r := range ranges {
+		out = append(out, strconv.Itoa(r[0])+"-"+strconv.Itoa(r[1]))
+	}
+	return strings.Join(out, ",")
+}
+
+// parseRanges reads "a-b,c-d" (or separated by spaces).
+func parseRanges(s string) [][2]int {
+	var out [][2]int
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		from, to, ok := strings.Cut(f, "-")
+		if !ok {
+			to = from
+		}
+		a, err1 := strconv.Atoi(from)
+		b, err2 := strconv.Atoi(to)
+		if err1 == nil && err2 == nil {
+			out = append(out, [2]int{a, b})
+		}
+	}
+	return out
+}

@@ -1,0 +1,267 @@
+package clustersource
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redferry/redferry/internal/redistest"
+	"github.com/redferry/redferry/pkg/server"
+)
+
+// atomicVersions: the servers with atomic slot migrations; Redis 8.6 with
+// REDFERRY_CLUSTER_MATRIX.
+func atomicVersions() []string {
+	if v := os.Getenv("REDFERRY_CLUSTER_ONLY"); v != "" {
+		if v == redistest.Valkey91 || v == redistest.Redis86 {
+			return []string{v}
+		}
+		return nil
+	}
+	names := []string{redistest.Valkey91}
+	if os.Getenv("REDFERRY_CLUSTER_MATRIX") != "" {
+		names = append(names, redistest.Redis86)
+	}
+	return names
+}
+
+// migrateAtomically moves slots (all served by one master) to master to
+// with the server's atomic slot migration, and waits until every master
+// sees to as their owner.
+func migrateAtomically(t *testing.T, src *redistest.Cluster, name string, to int, slots ...int) {
+	t.Helper()
+	ctx := context.Background()
+	from := src.Owner(t, slots[0])
+	var args []any
+	var on *redistest.Server
+	if strings.HasPrefix(name, "valkey") {
+		on = src.Masters[from]
+		args = []any{"CLUSTER", "MIGRATESLOTS", "SLOTSRANGE"}
+		for _, s := range slots {
+			args = append(args, s, s)
+		}
+		args = append(args, "NODE", redistest.NodeID(t, src.Masters[to]))
+	} else {
+		on = src.Masters[to]
+		args = []any{"CLUSTER", "MIGRATION", "IMPORT"}
+		for _, s := range slots {
+			args = append(args, s, s)
+		}
+	}
+	c := on.Client()
+	defer c.Close()
+	if err := c.Do(ctx, args...).Err(); err != nil {
+		t.Fatalf("starting the atomic migration of slots %v from master %d to %d: %v", slots, from, to, err)
+	}
+	waitUntil(t, 60*time.Second, "the atomic migration to end", func() (bool, string) {
+		for _, m := range src.Masters {
+			mc := m.Client()
+			got, err := mc.ClusterSlots(ctx).Result()
+			mc.Close()
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, s := range slots {
+				owner := ""
+				for _, r := range got {
+					if s >= int(r.Start) && s <= int(r.End) && len(r.Nodes) > 0 {
+						owner = r.Nodes[0].Addr
+					}
+				}
+				if owner != src.Masters[to].Addr {
+					return false, fmt.Sprintf("%s sees slot %d at %q", m.Addr, s, owner)
+				}
+			}
+		}
+		return true, ""
+	})
+}
+
+// fillSlots writes n keys of several types into the slots of the tags, so
+// that a migration of them takes a moment.
+func fillSlots(t *testing.T, src *redistest.Cluster, n int, tags ...int) {
+	t.Helper()
+	c := src.Client()
+	defer c.Close()
+	ctx := context.Background()
+	p := c.Pipeline()
+	for i := 0; i < n; i++ {
+		tag := tags[i%len(tags)]
+		switch i % 3 {
+		case 0:
+			p.Set(ctx, fmt.Sprintf("fill:{%d}:%d", tag, i), strings.Repeat("v", 100), 0)
+		case 1:
+			p.RPush(ctx, fmt.Sprintf("fl:{%d}:%d", tag, i%50), i)
+		case 2:
+			p.HSet(ctx, fmt.Sprintf("fh:{%d}:%d", tag, i%70), i, i)
+		}
+		if i%500 == 499 {
+			if _, err := p.Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAtomicSlotMigration moves several slots whose keys a non-idempotent
+// load writes (INCR, LPUSH, HINCRBY, APPEND, DEL) with the server's atomic
+// slot migration while redferry streams, then one of them back: the target
+// ends equal to the source, without a second full sync.
+func TestAtomicSlotMigration(t *testing.T) {
+	for _, name := range atomicVersions() {
+		t.Run(name, func(t *testing.T) {
+			src := redistest.StartClusterWithReplicas(t, name, 2, 0, fast)
+			dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
+			fillCluster(t, src, 600)
+			// The load writes cnt:{n}, list:{n}, hash:{n}, tmp:{n}.
+			tags := []int{5, 9, 4, 12}
+			fillSlots(t, src, 20000, tags...)
+			before := fullSyncs(t, src)
+			r := startSV(t, clusterConfig(src, dst, t.TempDir()))
+			ld := startLoad(src, 3)
+			r.waitStreaming(t, 2)
+			time.Sleep(300 * time.Millisecond)
+
+			byOwner := map[int][]int{}
+			for _, tag := range tags {
+				slot := src.SlotOf(t, fmt.Sprintf("cnt:{%d}", tag))
+				byOwner[src.Owner(t, slot)] = append(byOwner[src.Owner(t, slot)], slot)
+			}
+			var moved []int
+			for from, slots := range byOwner {
+				migrateAtomically(t, src, name, 1-from, slots...)
+				moved = append(moved, slots...)
+				time.Sleep(200 * time.Millisecond)
+			}
+			// And one back.
+			back := moved[0]
+			migrateAtomically(t, src, name, 1-src.Owner(t, back), back)
+			time.Sleep(300 * time.Millisecond)
+			writes := ld.end()
+			r.waitCaughtUp(t, src)
+			rep := assertEqual(t, src, dst)
+			if got := fullSyncs(t, src) - before; got != 2 {
+				t.Errorf("the masters served %d full syncs to redferry, want 2 (one per shard)", got)
+			}
+			t.Logf("%d writes during the sync, slots %v moved and %d back, %d keys compared, %d writes of moving slots left out",
+				writes, moved, back, rep.KeysChecked, r.sv.migr.asm.skippedTotal())
+		})
+	}
+}
+
+// replOffset is a master's master_repl_offset.
+func replOffset(c *redis.Client) int64 {
+	info, _ := server.Fetch(context.Background(), c)
+	return info.MasterReplOffset
+}
+
+// waitCopying waits (up to 2 s) until the importer's stream has grown by
+// 100 kB of the copy: a cancel then leaves it a copy to clean up.
+func waitCopying(imp *redis.Client, before int64) {
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if replOffset(imp) > before+100_000 {
+			return
+		}
+	}
+}
+
+// TestAtomicSlotMigrationCancelled cancels atomic migrations of slots a
+// load writes while the importer copies them: the importer's copy and its
+// clean-up are left out, the slots stay with the exporter, and the target
+// ends equal to the source without a second full sync.
+func TestAtomicSlotMigrationCancelled(t *testing.T) {
+	for _, name := range atomicVersions() {
+		t.Run(name, func(t *testing.T) {
+			src := redistest.StartClusterWithReplicas(t, name, 2, 0, fast)
+			dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
+			tags := []int{5, 9}
+			fillSlots(t, src, 60000, tags...)
+			before := fullSyncs(t, src)
+			r := startSV(t, clusterConfig(src, dst, t.TempDir()))
+			ld := startLoad(src, 2)
+			r.waitStreaming(t, 2)
+			ctx := context.Background()
+			cancelled := 0
+			for _, tag := range tags {
+				slot := src.SlotOf(t, fmt.Sprintf("cnt:{%d}", tag))
+				from := src.Owner(t, slot)
+				to := 1 - from
+				exp, imp := src.Masters[from].Client(), src.Masters[to].Client()
+				before := replOffset(imp)
+				var err error
+				if strings.HasPrefix(name, "valkey") {
+					err = exp.Do(ctx, "CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", slot, slot, "NODE", redistest.NodeID(t, src.Masters[to])).Err()
+					waitCopying(imp, before)
+					if err == nil {
+						err = exp.Do(ctx, "CLUSTER", "CANCELSLOTMIGRATIONS").Err()
+					}
+				} else {
+					err = imp.Do(ctx, "CLUSTER", "MIGRATION", "IMPORT", slot, slot).Err()
+					waitCopying(imp, before)
+					if err == nil {
+						err = imp.Do(ctx, "CLUSTER", "MIGRATION", "CANCEL", "ALL").Err()
+					}
+				}
+				exp.Close()
+				imp.Close()
+				if err != nil {
+					t.Fatalf("migrating and cancelling slot %d: %v", slot, err)
+				}
+				time.Sleep(500 * time.Millisecond)
+				if src.Owner(t, slot) == from {
+					cancelled++
+				}
+			}
+			if cancelled == 0 || r.sv.migr.asm.skippedTotal() == 0 {
+				t.Fatalf("%d migrations cancelled, %d writes of their copies left out: nothing of a failed migration was tested",
+					cancelled, r.sv.migr.asm.skippedTotal())
+			}
+			ld.end()
+			r.waitCaughtUp(t, src)
+			rep := assertEqual(t, src, dst)
+			if got := fullSyncs(t, src) - before; got != 2 {
+				t.Errorf("the masters served %d full syncs to redferry, want 2 (one per shard)", got)
+			}
+			t.Logf("%d of %d migrations cancelled, %d keys compared, %d writes of the importer's copies left out",
+				cancelled, len(tags), rep.KeysChecked, r.sv.migr.asm.skippedTotal())
+		})
+	}
+}
+
+// TestAtomicSlotMigrationAtFirstSync starts the sync while an atomic
+// migration copies a large slot: the first full syncs wait until it has
+// ended (an importer's snapshot would hold part of the slot), and the
+// target ends equal to the source.
+func TestAtomicSlotMigrationAtFirstSync(t *testing.T) {
+	for _, name := range atomicVersions() {
+		t.Run(name, func(t *testing.T) {
+			src := redistest.StartClusterWithReplicas(t, name, 2, 0, fast)
+			dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
+			fillSlots(t, src, 80000, 5)
+			slot := src.SlotOf(t, "cnt:{5}")
+			from := src.Owner(t, slot)
+			ld := startLoad(src, 2)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				migrateAtomically(t, src, name, 1-from, slot)
+			}()
+			time.Sleep(20 * time.Millisecond)
+			r := startSV(t, clusterConfig(src, dst, t.TempDir()))
+			<-done
+			r.waitStreaming(t, 2)
+			time.Sleep(300 * time.Millisecond)
+			ld.end()
+			r.waitCaughtUp(t, src)
+			assertEqual(t, src, dst)
+		})
+	}
+}

@@ -1,0 +1,122 @@
+package clustersource
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/pkg/retry"
+	"github.com/redferry/redferry/pkg/syncer"
+)
+
+// Redis 8.4+ atomic slot migrations (see atomic_migration.go).
+
+// redisTask follows CLUSTER SYNCSLOTS CONF ASM-TASK
+// <task>:<source id>:<dest id>:<import|migrate>:<state>:<ranges>.
+func (a *atomicMigrations) redisTask(shard, desc string, db int, offset int64) (syncer.Admission, error) {
+	parts := strings.Split(desc, ":")
+	if len(parts) < 6 {
+		return syncer.Admission{}, fmt.Errorf("CLUSTER SYNCSLOTS CONF ASM-TASK %q: not the form <task>:<source>:<dest>:<operation>:<state>:<slots> "+
+			"this redferry knows: stopping before the moving slots are applied twice or lost; report it with the server's version", desc)
+	}
+	task, source, op, state := parts[0], parts[1], parts[3], parts[4]
+	ranges := parseRanges(strings.Join(parts[5:], ":"))
+	switch op {
+	case "migrate":
+		if state != "completed" {
+			return syncer.Admission{Skip: true}, nil
+		}
+		a.mu.Lock()
+		a.marks[task] = asmMark{shard: shard, offset: offset}
+		a.mu.Unlock()
+		return a.persist(db, "HSET", "mark:"+task, shard+"|"+strconv.FormatInt(offset, 10)), nil
+	case "import":
+	default:
+		return syncer.Admission{Skip: true}, nil
+	}
+	a.mu.Lock()
+	im := a.imports[shard][task]
+	switch state {
+	case "completed":
+		if im == nil {
+			a.mu.Unlock()
+			return syncer.Admission{Skip: true}, nil
+		}
+		if !im.waited {
+			a.mu.Unlock()
+			return syncer.Admission{Wait: func(ctx context.Context) error {
+				if err := a.waitMark(ctx, shard, task, source); err != nil {
+					return err
+				}
+				a.mu.Lock()
+				im.waited = true
+				a.mu.Unlock()
+				return nil
+			}}, nil
+		}
+		delete(a.imports[shard], task)
+		delete(a.marks, task)
+		a.mu.Unlock()
+		a.log.Info("an atomic slot migration into this shard completed: its writes to the slots are applied from here on",
+			zap.String("shard", shard), zap.String("task", task), zap.String("slots", formatRanges(im.ranges)))
+		return a.persist(db, "HDEL", importField(shard, task), "mark:"+task), nil
+	case "failed", "canceled", "cancelled":
+		if im == nil {
+			a.mu.Unlock()
+			return syncer.Admission{Skip: true}, nil
+		}
+		delete(a.imports[shard], task)
+		a.mu.Unlock()
+		a.log.Info("an atomic slot migration into this shard did not complete", zap.String("shard", shard),
+			zap.String("task", task), zap.String("state", state))
+		return a.persist(db, "HDEL", importField(shard, task)), nil
+	}
+	exporter := a.nodes[source]
+	a.mu.Unlock()
+	if im != nil {
+		return syncer.Admission{Skip: true}, nil
+	}
+	if _, followed := a.hooks.applied(exporter); !followed {
+		// This sync does not follow the exporter: the importer's copy is
+		// all the target gets of the slots.
+		return syncer.Admission{Skip: true}, nil
+	}
+	im = &asmImport{job: task, ranges: ranges, source: source, skip: true}
+	a.setImport(shard, im)
+	a.log.Info("an atomic slot migration into this shard began: its writes to the slots are left out until it completes "+
+		"(the exporter's stream has them)", zap.String("shard", shard), zap.String("task", task), zap.String("slots", formatRanges(ranges)))
+	return a.persist(db, "HSET", importField(shard, task), encodeImport(im)), nil
+}
+
+// waitMark waits until the exporter's link has applied its completed mark
+// of task (at once when no link follows the exporter).
+func (a *atomicMigrations) waitMark(ctx context.Context, shard, task, source string) error {
+	log := a.log.With(zap.String("shard", shard), zap.String("task", task))
+	warned := time.Now()
+	for {
+		a.mu.Lock()
+		mark, ok := a.marks[task]
+		exporter := a.nodes[source]
+		a.mu.Unlock()
+		if ok {
+			return a.waitApplied(ctx, log, mark.shard, mark.offset)
+		}
+		if exporter == "" {
+			return nil
+		}
+		if _, linked := a.hooks.applied(exporter); !linked {
+			return nil
+		}
+		if time.Since(warned) > 30*time.Second {
+			log.Warn("the importing shard waits until the exporting shard's stream reaches the end of the migration", zap.String("exporter", exporter))
+			warned = time.Now()
+		}
+		if err := retry.Sleep(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
