@@ -115,17 +115,43 @@ func fillSlots(t *testing.T, src *redistest.Cluster, n int, tags ...int) {
 // load writes (INCR, LPUSH, HINCRBY, APPEND, DEL) with the server's atomic
 // slot migration while redferry streams, then one of them back: the target
 // ends equal to the source, without a second full sync.
+// With a cluster target (3 masters), the migrations' record lives in
+// one slot of it and is read back from its master.
 func TestAtomicSlotMigration(t *testing.T) {
+	type target struct {
+		name    string
+		cluster bool
+	}
+	var cases []target
 	for _, name := range atomicVersions() {
-		t.Run(name, func(t *testing.T) {
+		cases = append(cases, target{name, false})
+	}
+	cases = append(cases, target{redistest.Valkey91, true})
+	for _, tc := range cases {
+		name := tc.name
+		label := name
+		if tc.cluster {
+			label += "-into-cluster"
+		}
+		t.Run(label, func(t *testing.T) {
 			src := redistest.StartClusterWithReplicas(t, name, 2, 0, fast)
-			dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
+			var dst *redistest.Server
+			var dstCluster *redistest.Cluster
+			if tc.cluster {
+				dstCluster = redistest.StartCluster(t, redistest.Redis70, 3, redistest.Options{})
+				// Not the master of the record's slot (2409): reading it
+				// back follows MOVED.
+				dst = dstCluster.Masters[2]
+			} else {
+				dst = redistest.Start(t, redistest.Valkey91, redistest.Options{})
+			}
 			fillCluster(t, src, 600)
 			// The load writes cnt:{n}, list:{n}, hash:{n}, tmp:{n}.
 			tags := []int{5, 9, 4, 12}
 			fillSlots(t, src, 20000, tags...)
 			before := fullSyncs(t, src)
-			r := startSV(t, clusterConfig(src, dst, t.TempDir()))
+			stateDir := t.TempDir()
+			r := startSV(t, clusterConfig(src, dst, stateDir))
 			ld := startLoad(src, 3)
 			r.waitStreaming(t, 2)
 			time.Sleep(300 * time.Millisecond)
@@ -147,12 +173,25 @@ func TestAtomicSlotMigration(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 			writes := ld.end()
 			r.waitCaughtUp(t, src)
-			rep := assertEqual(t, src, dst)
+			var keys int64
+			if tc.cluster {
+				// A restart reads the migrations' record back from the
+				// target master serving its slot.
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+				r = startSV(t, clusterConfig(src, dst, stateDir))
+				r.waitStreaming(t, 2)
+				r.waitCaughtUp(t, src)
+				keys = assertClustersEqual(t, src, dstCluster)
+			} else {
+				keys = assertEqual(t, src, dst).KeysChecked
+			}
 			if got := fullSyncs(t, src) - before; got != 2 {
 				t.Errorf("the masters served %d full syncs to redferry, want 2 (one per shard)", got)
 			}
 			t.Logf("%d writes during the sync, slots %v moved and %d back, %d keys compared, %d writes of moving slots left out",
-				writes, moved, back, rep.KeysChecked, r.sv.migr.asm.skippedTotal())
+				writes, moved, back, keys, r.sv.migr.asm.skippedTotal())
 		})
 	}
 }
