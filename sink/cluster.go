@@ -40,6 +40,8 @@ type Cluster struct {
 	// resume: the checkpoint of the last batch wholly applied.
 	resume []byte
 	nonce  uint64
+	// scratch: what applying reuses from batch to batch (cluster_scratch.go).
+	scratch *txScratch
 }
 
 // NewCluster reads the cluster's slots through cfg.Addr (any node) and
@@ -55,7 +57,7 @@ func NewCluster(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("sink: checkpoint key %q: a cluster target needs a checkpoint key without braces", cfg.CheckpointKey)
 	}
 	c := &Cluster{cfg: cfg, log: cfg.Logger.With(zap.String("stage", "sink"), zap.String("target_cluster", cfg.Addr)),
-		nodes: map[string]*Standalone{}, tags: server.SlotTags(), avoid: map[int]bool{}}
+		nodes: map[string]*Standalone{}, tags: server.SlotTags(), avoid: map[int]bool{}, scratch: &txScratch{}}
 	topo, err := fetchTopology(ctx, &c.cfg, []string{cfg.Addr})
 	if err != nil {
 		return nil, err

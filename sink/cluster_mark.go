@@ -2,7 +2,6 @@ package sink
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -205,8 +204,8 @@ func scanMarks(ctx context.Context, cfg *Config, addr string, f func(key string,
 		if err != nil {
 			return fmt.Errorf("sink: reading the checkpoint mark %s on %s: %w", k, addr, err)
 		}
-		var mk mark
-		if err := json.Unmarshal(v, &mk); err != nil || mk.Version != 1 {
+		mk, err := decodeMark(v)
+		if err != nil {
 			return fmt.Errorf("sink: the checkpoint key %s on %s does not hold a cluster checkpoint mark "+
 				"(delete it to start a new full sync): %v", k, addr, err)
 		}
