@@ -40,6 +40,11 @@ type Cluster struct {
 	// resume: the checkpoint of the last batch wholly applied.
 	resume []byte
 	nonce  uint64
+	// carry: the snapshot position of the last checkpoint applied or read,
+	// the one key a snapshot batch may continue (cluster_snapshot.go).
+	carry position
+	// sent: the snapshot intent written or read (cluster_snapshot.go).
+	sent int64
 	// scratch: what applying reuses from batch to batch (cluster_scratch.go).
 	scratch *txScratch
 }
@@ -57,7 +62,7 @@ func NewCluster(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("sink: checkpoint key %q: a cluster target needs a checkpoint key without braces", cfg.CheckpointKey)
 	}
 	c := &Cluster{cfg: cfg, log: cfg.Logger.With(zap.String("stage", "sink"), zap.String("target_cluster", cfg.Addr)),
-		nodes: map[string]*Standalone{}, tags: server.SlotTags(), avoid: map[int]bool{}, scratch: &txScratch{}}
+		nodes: map[string]*Standalone{}, tags: server.SlotTags(), avoid: map[int]bool{}, scratch: &txScratch{}, sent: -1}
 	topo, err := fetchTopology(ctx, &c.cfg, []string{cfg.Addr})
 	if err != nil {
 		return nil, err
@@ -145,6 +150,14 @@ func (c *Cluster) LoadCheckpoint(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	c.marks, c.resume = m, resume
+	if m != nil {
+		c.sent = max(c.sent, m.sent)
+	}
+	if resume != nil {
+		if c.carry, err = positionOf(resume); err != nil {
+			return nil, fmt.Errorf("sink: the checkpoint to resume from: %w", err)
+		}
+	}
 	return resume, nil
 }
 

@@ -116,8 +116,11 @@ func (c *Cluster) apply(ctx context.Context, b *Batch, stop bool) error {
 			return err
 		}
 		c.resume = b.Checkpoint
-		if c.marks != nil && c.marks.max.less(final) {
-			c.marks = nil // every command from here on is past every mark
+		if !final.Streaming {
+			c.carry = final // the key the next batch may continue
+		}
+		if c.marks != nil && c.marks.max.less(final) && (final.Streaming || c.marks.sent < final.Off) {
+			c.marks = nil // every command from here on is past every mark, and past every key sent without one
 		}
 	}
 	c.stats.batches.Add(1)
@@ -129,30 +132,12 @@ func (c *Cluster) apply(ctx context.Context, b *Batch, stop bool) error {
 func (c *Cluster) writeDone(ctx context.Context, final position, cp []byte) error {
 	c.nonce++
 	v := appendMark(nil, &mark{Upto: final, Done: cp, Nonce: c.nonce})
-	key := c.markKey(c.doneSlot())
-	bo := retry.Backoff{Initial: 50 * time.Millisecond, Max: 2 * time.Second}
-	deadline := time.Now().Add(4 * c.cfg.IOTimeout)
-	for {
-		err := c.setKey(ctx, key, v)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			return fmt.Errorf("sink: writing the checkpoint to %s: %w", key, err)
-		}
-		c.log.Warn("cannot write the checkpoint yet: retrying", zap.Error(err))
-		if err := retry.Sleep(ctx, bo.Next()); err != nil {
-			return err
-		}
-		if err := c.refresh(ctx); err != nil {
-			return err
-		}
-	}
+	return c.writeMark(ctx, c.markKey(c.doneSlot()), v)
 }
 
 // skipApplied drops the pieces the marks say were applied before a
-// restart, and deletes a snapshot key that may be half applied before it
-// is rebuilt.
+// restart, and deletes a snapshot key that may be half applied, or written
+// without a mark (cluster_snapshot.go), before it is rebuilt.
 func (tx *clusterTx) skipApplied(ps []piece) []piece {
 	m := tx.c.marks
 	if m == nil || !tx.withMarks {
@@ -164,7 +149,7 @@ func (tx *clusterTx) skipApplied(ps []piece) []piece {
 		if m.covered(slot, tx.streaming, p.off) {
 			continue
 		}
-		if p.key != nil && m.halfApplied(slot, tx.streaming, p.off) {
+		if p.key != nil && (m.halfApplied(slot, tx.streaming, p.off) || m.maySent(tx.streaming, p.off)) {
 			m.deleted[p.off] = true
 			out = append(out, piece{args: [][]byte{[]byte("DEL"), p.key}, off: p.off, db: p.db, slot: p.slot, key: p.key})
 		}
@@ -191,6 +176,14 @@ type slotTx struct {
 func (tx *clusterTx) commit(ctx context.Context, ps []piece, upto position) error {
 	c := tx.c
 	ps = tx.skipApplied(ps)
+	if len(ps) > 0 && tx.snapshotFast() {
+		// Step 1 of a snapshot segment (cluster_snapshot.go); what is left
+		// goes one transaction per slot, with marks.
+		var err error
+		if ps, err = tx.sendSnapshot(ctx, ps, upto); err != nil {
+			return err
+		}
+	}
 	if len(ps) == 0 {
 		return nil
 	}

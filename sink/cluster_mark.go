@@ -54,6 +54,9 @@ type mark struct {
 	Done []byte `json:"done,omitempty"`
 	// Slots: Upto holds for all these slots too (a broadcast's mark).
 	Slots string `json:"slots,omitempty"`
+	// Sent: snapshot keys up to this position may have been written
+	// without a mark (the snapshot's intent mark, cluster_snapshot.go).
+	Sent int64 `json:"-"`
 	// Nonce makes every mark written unique, so that reading it back
 	// tells whether a transaction whose reply was lost was applied.
 	Nonce uint64 `json:"n"`
@@ -109,6 +112,9 @@ type marks struct {
 	// deleted: snapshot positions of half-applied keys already deleted
 	// before being rebuilt.
 	deleted map[int64]bool
+	// sent: snapshot keys up to this position may have been written
+	// without a mark (cluster_snapshot.go); -1: none.
+	sent int64
 }
 
 func (m *marks) raise(s int, p position) {
@@ -134,17 +140,27 @@ func (m *marks) halfApplied(slot int, streaming bool, off int64) bool {
 	return true
 }
 
+// maySent reports whether the snapshot key at off, not covered by its
+// slot's mark, may have been written without a mark before a restart
+// (cluster_snapshot.go) and is not deleted yet.
+func (m *marks) maySent(streaming bool, off int64) bool {
+	return m != nil && !streaming && off <= m.sent && !m.deleted[off]
+}
+
 // loadMarks reads every mark of this checkpoint key on every master (SCAN
 // of db 0 on each node) and returns the watermarks and the checkpoint to
 // resume from (the newest Done).
 func loadMarks(ctx context.Context, cfg *Config, topo *topology) (*marks, []byte, error) {
-	m := &marks{deleted: map[int64]bool{}}
+	m := &marks{deleted: map[int64]bool{}, sent: -1}
 	var resume []byte
 	var resumeAt position
 	found := false
 	for _, addr := range topo.masters {
 		err := scanMarks(ctx, cfg, addr, func(key string, mk mark) error {
 			found = true
+			if mk.Sent > 0 {
+				m.sent = max(m.sent, mk.Sent)
+			}
 			m.raise(server.KeySlot(key), mk.Upto)
 			ranges, err := parseSlotRanges(mk.Slots)
 			if err != nil {

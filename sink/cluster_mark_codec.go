@@ -15,11 +15,13 @@ import (
 // Version 2 is a short text, readable in redis-cli and appended into a
 // reused buffer without reflection:
 //
-//	2|<k or s>|<upto offset>|<nonce>|<slots>|<done>
+//	2|<k or s>|<upto offset>|<nonce>|<slots>|<sent>|<done>
 //
 // k: Upto is a snapshot position, s: a stream offset. <slots> is the claim
-// of a broadcast's mark (slot ranges "0-5460,5462", empty for none) and
-// <done> the checkpoint of the last batch wholly applied, as the bytes of
+// of a broadcast's mark (slot ranges "0-5460,5462", empty for none),
+// <sent> the snapshot position up to which keys may have been written
+// without a mark (cluster_snapshot.go; empty for none) and <done> the
+// checkpoint of the last batch wholly applied, as the bytes of
 // checkpoint.State, running to the end of the value (it may hold '|');
 // empty for none. Version 1 was JSON (mark's field tags); marks written
 // by a redferry before version 2 are still read, so a restart after an
@@ -41,6 +43,10 @@ func appendMark(dst []byte, mk *mark) []byte {
 	dst = append(dst, '|')
 	dst = append(dst, mk.Slots...)
 	dst = append(dst, '|')
+	if mk.Sent > 0 {
+		dst = strconv.AppendInt(dst, mk.Sent, 10)
+	}
+	dst = append(dst, '|')
 	return append(dst, mk.Done...)
 }
 
@@ -58,7 +64,7 @@ func decodeMark(v []byte) (mark, error) {
 		}
 		return mk, nil
 	}
-	var f [5][]byte
+	var f [6][]byte
 	rest := v
 	for i := range f {
 		j := bytes.IndexByte(rest, '|')
@@ -79,6 +85,11 @@ func decodeMark(v []byte) (mark, error) {
 		return mark{}, errMarkFormat
 	}
 	mk = mark{Version: 2, Upto: position{Streaming: f[1][0] == 's', Off: off}, Nonce: nonce, Slots: string(f[4])}
+	if len(f[5]) > 0 {
+		if mk.Sent, err = strconv.ParseInt(string(f[5]), 10, 64); err != nil {
+			return mark{}, errMarkFormat
+		}
+	}
 	if len(rest) > 0 {
 		mk.Done = bytes.Clone(rest)
 	}
