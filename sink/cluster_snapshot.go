@@ -34,10 +34,11 @@ import (
 //  1. Every key but the carry: its commands are pipelined to the master of
 //     their slot, without MULTI and without marks, the masters in parallel.
 //     A key any of whose commands was redirected (MOVED, ASK, TRYAGAIN,
-//     CLUSTERDOWN) or whose replies were lost is not retried this way: its
-//     order may be broken, and part of it may have landed. It goes to step
-//     2 as DEL and all its commands of the segment (all it has: it is not
-//     the carry).
+//     CLUSTERDOWN) or rejected, or whose replies were lost, is not retried
+//     this way: its order may be broken, and part of it may have landed.
+//     It goes to step 2 as DEL and all its commands of the segment (all it
+//     has: it is not the carry), where a rejection is dealt with exactly as
+//     without this path.
 //  2. The carry and those keys: as any segment, one MULTI/EXEC per slot
 //     with the slot's mark (cluster_apply.go), which follows redirections,
 //     migrations and failovers and tells whether a transaction whose replies
@@ -136,14 +137,12 @@ func (tx *clusterTx) sendSnapshot(ctx context.Context, ps []piece, upto position
 	for range jobs {
 		<-done
 	}
-	redo := map[int64]bool{}  // keys (by snapshot position) to write again in step 2
-	skipped := map[int]bool{} // pieces rejected and left out (on-target-error = log)
+	redo := map[int64]bool{} // keys (by snapshot position) to write again in step 2
 	for _, j := range jobs {
 		if j.res.err != nil {
 			c.log.Warn("target node unreachable or its connection lost during the snapshot: writing its keys again",
 				zap.String("node", j.addr), zap.Int("replies", j.res.got), zap.Int("commands", j.b.Len()), zap.Error(j.res.err))
 		}
-		applied := 0
 		for r, pi := range j.idx {
 			if r >= j.res.got {
 				if pi >= 0 {
@@ -159,44 +158,35 @@ func (tx *clusterTx) sendSnapshot(ctx context.Context, ps []piece, upto position
 				continue
 			}
 			if !failed {
-				applied++
 				continue
 			}
-			if _, ok := parseRedirect(msg); ok {
-				redo[ps[pi].off] = true
-				continue
-			}
-			c.stats.errors.Add(1)
-			if tx.stop {
-				if tx.err == nil {
-					e := firstTargetError(j.b, cmdErrs{r: msg}, true)
-					e.Rejected = rejectedCommands(j.b, cmdErrs{r: msg})
-					tx.err = e
-				}
-				continue
-			}
-			c.stats.skipped.Add(1)
-			tx.skip(newTargetError(j.b, r, msg, true))
-			skipped[pi] = true
+			// A redirection, or a rejection: step 2 writes the key again
+			// and deals with the reply as a transaction's (a rejection at
+			// queue time stops before anything is applied, one inside EXEC
+			// is recorded: cluster_outcome.go), so that which of the two
+			// happened to it is the same with or without this path.
+			redo[ps[pi].off] = true
 		}
-		c.stats.applied.Add(int64(applied))
 	}
 	if len(redo) == 0 {
+		c.stats.applied.Add(int64(fast))
 		return slow, nil
 	}
-	c.log.Info("the target cluster redirected part of a snapshot batch, or a connection broke: writing those keys again, each deleted first",
+	c.log.Info("the target cluster redirected or refused part of a snapshot batch, or a connection broke: writing those keys again, each deleted first, in transactions",
 		zap.Int("keys", len(redo)))
 	deleted := map[int64]bool{}
-	for i, p := range ps {
-		if p.slot < 0 || p.off == c.carry.Off || !redo[p.off] || skipped[i] {
+	for _, p := range ps {
+		if p.slot < 0 || p.off == c.carry.Off || !redo[p.off] {
 			continue
 		}
+		fast-- // counted when step 2 applies it
 		if !deleted[p.off] && p.key != nil {
 			deleted[p.off] = true
 			slow = append(slow, piece{args: [][]byte{[]byte("DEL"), p.key}, off: p.off, db: p.db, slot: p.slot, key: p.key})
 		}
 		slow = append(slow, p)
 	}
+	c.stats.applied.Add(int64(fast))
 	return slow, nil
 }
 

@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"math/rand"
 	"slices"
 	"strconv"
@@ -137,4 +138,79 @@ func applySnapshot(ctx context.Context, c *Cluster, snap snapshotKeys, from int6
 	b.Reset()
 	b.Checkpoint = streamCP(1)
 	return c.Apply(ctx, b)
+}
+
+// TestClusterSnapshotRejected: a command the target refuses in a snapshot
+// batch is dealt with as in a transaction: at queue time (wrong number of
+// arguments) it stops the batch unapplied (its checkpoint not written), or
+// with on-target-error = log it is skipped and the rest of its key is
+// written; inside EXEC (WRONGTYPE) the batch is applied and the command
+// reported. After a restart that skips the command, every key is written
+// once.
+func TestClusterSnapshotRejected(t *testing.T) {
+	cl := redistest.StartCluster(t, redistest.Redis70, 3, redistest.Options{})
+	client := cl.Client()
+	defer client.Close()
+	cases := []struct {
+		name, onError string
+		bad           []string
+		wantErr       bool
+		wantApplied   bool // TargetError.Applied
+	}{
+		{name: "queue-stop", onError: OnErrorStop, bad: []string{"RPUSH"}, wantErr: true},
+		{name: "queue-log", onError: OnErrorLog, bad: []string{"RPUSH"}},
+		{name: "exec-stop", onError: OnErrorStop, bad: []string{"INCR"}, wantErr: true, wantApplied: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cpKey := "redferry:checkpoint:r" + tc.name
+			key := func(i int) string { return tc.name + ":" + strconv.Itoa(i) }
+			b := &Batch{}
+			for i := range 50 {
+				if i == 20 {
+					b.AddStrings(int64(i+1), "RPUSH", key(i), "a")
+					b.AddStrings(int64(i+1), append(tc.bad, key(i))...) // RPUSH without a value, or INCR of a list
+					b.AddStrings(int64(i+1), "RPUSH", key(i), "b")
+					continue
+				}
+				b.AddStrings(int64(i+1), "RPUSH", key(i), "x", "y")
+			}
+			b.Checkpoint = snapCP(51)
+			c := openCluster(t, cl, Config{CheckpointKey: cpKey, OnError: tc.onError})
+			err := c.Apply(ctx(t), b)
+			var te *TargetError
+			switch {
+			case !tc.wantErr && err != nil:
+				t.Fatalf("Apply: %v", err)
+			case tc.wantErr && !errors.As(err, &te):
+				t.Fatalf("Apply = %v; want a TargetError", err)
+			case tc.wantErr && te.Applied != tc.wantApplied:
+				t.Fatalf("Apply = %v with Applied %v; want %v", err, te.Applied, tc.wantApplied)
+			}
+			c.Close()
+			// A restart from the checkpoint, the command now skipped.
+			c = openCluster(t, cl, Config{CheckpointKey: cpKey, OnError: OnErrorLog})
+			cp, err := c.LoadCheckpoint(ctx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (cp != nil) != tc.wantApplied && tc.wantErr {
+				t.Fatalf("checkpoint after the stop = %q; want one only when the batch was applied", cp)
+			}
+			if cp == nil {
+				if err := c.Apply(ctx(t), b); err != nil {
+					t.Fatalf("Apply after the restart: %v", err)
+				}
+			}
+			for i := range 50 {
+				want := []string{"x", "y"}
+				if i == 20 {
+					want = []string{"a", "b"}
+				}
+				if got, _ := client.LRange(context.Background(), key(i), 0, -1).Result(); !slices.Equal(got, want) {
+					t.Errorf("LRANGE %s = %q; want %q, once", key(i), got, want)
+				}
+			}
+		})
+	}
 }
