@@ -137,7 +137,13 @@ func (tx *clusterTx) sendSnapshot(ctx context.Context, ps []piece, upto position
 	for range jobs {
 		<-done
 	}
-	redo := map[int64]bool{} // keys (by snapshot position) to write again in step 2
+	// redo: keys to write again in step 2 (a snapshot position is one
+	// key; the key's name too, for a caller that would put two there).
+	type keyAt struct {
+		off int64
+		key string
+	}
+	redo := map[keyAt]bool{}
 	for _, j := range jobs {
 		if j.res.err != nil {
 			c.log.Warn("target node unreachable or its connection lost during the snapshot: writing its keys again",
@@ -146,7 +152,7 @@ func (tx *clusterTx) sendSnapshot(ctx context.Context, ps []piece, upto position
 		for r, pi := range j.idx {
 			if r >= j.res.got {
 				if pi >= 0 {
-					redo[ps[pi].off] = true
+					redo[keyAt{ps[pi].off, string(ps[pi].key)}] = true
 				}
 				continue
 			}
@@ -165,7 +171,7 @@ func (tx *clusterTx) sendSnapshot(ctx context.Context, ps []piece, upto position
 			// queue time stops before anything is applied, one inside EXEC
 			// is recorded: cluster_outcome.go), so that which of the two
 			// happened to it is the same with or without this path.
-			redo[ps[pi].off] = true
+			redo[keyAt{ps[pi].off, string(ps[pi].key)}] = true
 		}
 	}
 	if len(redo) == 0 {
@@ -174,14 +180,15 @@ func (tx *clusterTx) sendSnapshot(ctx context.Context, ps []piece, upto position
 	}
 	c.log.Info("the target cluster redirected or refused part of a snapshot batch, or a connection broke: writing those keys again, each deleted first, in transactions",
 		zap.Int("keys", len(redo)))
-	deleted := map[int64]bool{}
+	deleted := map[keyAt]bool{}
 	for _, p := range ps {
-		if p.slot < 0 || p.off == c.carry.Off || !redo[p.off] {
+		k := keyAt{p.off, string(p.key)}
+		if p.slot < 0 || p.off == c.carry.Off || !redo[k] {
 			continue
 		}
 		fast-- // counted when step 2 applies it
-		if !deleted[p.off] && p.key != nil {
-			deleted[p.off] = true
+		if !deleted[k] && p.key != nil {
+			deleted[k] = true
 			slow = append(slow, piece{args: [][]byte{[]byte("DEL"), p.key}, off: p.off, db: p.db, slot: p.slot, key: p.key})
 		}
 		slow = append(slow, p)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/pkg/checkpoint"
+	"github.com/redferry/redferry/pkg/server"
 )
 
 func snapCP(pos int64) []byte {
@@ -212,5 +213,79 @@ func TestClusterSnapshotRejected(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestClusterSnapshotDuringMigration: snapshot batches while a target slot
+// migrates, the sink not told: keys of the slot are answered ASK in the
+// pipelined step, then MOVED once the slot has moved, and are written
+// again in transactions. Every list is written once.
+func TestClusterSnapshotDuringMigration(t *testing.T) {
+	cl := redistest.StartCluster(t, redistest.Redis70, 3, redistest.Options{})
+	ctx := ctx(t)
+	c := openCluster(t, cl, Config{CheckpointKey: "redferry:checkpoint:sm"})
+	cc := cl.Client()
+	defer cc.Close()
+	slot := server.KeySlot("{m}")
+	from := cl.Masters[c.topo.ownerOf(slot)]
+	to := cl.Masters[(c.topo.ownerOf(slot)+1)%3]
+	do := func(s *redistest.Server, args ...any) {
+		t.Helper()
+		sc := s.Client()
+		defer sc.Close()
+		if err := sc.Do(ctx, args...).Err(); err != nil {
+			t.Fatalf("%v on %s: %v", args, s.Addr, err)
+		}
+	}
+	id := func(s *redistest.Server) string { return redistest.NodeID(t, s) }
+	batch := func(from, to int) *Batch {
+		b := &Batch{}
+		for i := from; i < to; i++ {
+			for _, k := range []string{"{m}" + strconv.Itoa(i), "o" + strconv.Itoa(i)} {
+				b.AddStrings(int64(i), "RPUSH", k, "x")
+				b.AddStrings(int64(i), "RPUSH", k, "y")
+			}
+		}
+		b.Checkpoint = snapCP(int64(to))
+		return b
+	}
+	if err := c.Apply(ctx, batch(1, 10)); err != nil {
+		t.Fatal(err)
+	}
+	do(to, "CLUSTER", "SETSLOT", slot, "IMPORTING", id(from))
+	do(from, "CLUSTER", "SETSLOT", slot, "MIGRATING", id(to))
+	do(from, "MIGRATE", "127.0.0.1", to.Port, "{m}1", 0, 10000)
+	done := make(chan error, 1)
+	go func() { done <- c.Apply(ctx, batch(10, 20)) }()
+	time.Sleep(500 * time.Millisecond)
+	fc := from.Client()
+	keys, err := fc.ClusterGetKeysInSlot(ctx, slot, 1000).Result()
+	fc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		do(from, "MIGRATE", "127.0.0.1", to.Port, k, 0, 10000)
+	}
+	for _, s := range cl.Masters {
+		do(s, "CLUSTER", "SETSLOT", slot, "NODE", id(to))
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Apply did not finish after the migration ended")
+	}
+	if err := c.Apply(ctx, batch(20, 30)); err != nil { // the slot moved: MOVED
+		t.Fatal(err)
+	}
+	for i := 1; i < 30; i++ {
+		for _, k := range []string{"{m}" + strconv.Itoa(i), "o" + strconv.Itoa(i)} {
+			if got, _ := cc.LRange(context.Background(), k, 0, -1).Result(); !slices.Equal(got, []string{"x", "y"}) {
+				t.Errorf("LRANGE %s = %q; want [x y], once", k, got)
+			}
+		}
 	}
 }
