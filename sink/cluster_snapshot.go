@@ -53,7 +53,9 @@ import (
 // position may be written without a mark; a restart deletes every snapshot
 // key its marks do not cover, up to that position, before rebuilding it
 // (skipApplied), as it always did with the key a checkpoint stopped in.
-// The intent never goes down: a restart writes the highest it read. It is
+// The intent never goes down: a restart writes at least the highest it
+// read, and writes once before its first step 1 whatever it read (a new
+// full sync may have emptied the target since the marks were read). It is
 // a mark of the done slot's family (found by the same SCAN), whose Upto
 // is the start of the snapshot: it covers nothing.
 //
@@ -209,18 +211,20 @@ func (j *fastJob) curDB(ps []piece) int {
 
 // writeIntent records, before step 1 writes anything, that snapshot keys
 // up to upto may be written without a mark. It never lowers what a
-// previous run recorded.
+// previous run recorded, and writes at least once after the marks are read
+// (the target may have been emptied since).
 func (tx *clusterTx) writeIntent(ctx context.Context, upto int64) error {
 	c := tx.c
 	if upto <= c.sent {
 		return nil
 	}
+	sent := max(upto, c.sentRead) // never below what an earlier run may have sent
 	c.nonce++
-	v := appendMark(nil, &mark{Nonce: c.nonce, Sent: upto})
+	v := appendMark(nil, &mark{Nonce: c.nonce, Sent: sent})
 	if err := c.writeMark(ctx, c.sentKey(), v); err != nil {
 		return err
 	}
-	c.sent = upto
+	c.sent = sent
 	return nil
 }
 
