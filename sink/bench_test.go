@@ -57,9 +57,9 @@ func BenchmarkApply(b *testing.B)         { benchApply(b, false) }
 func BenchmarkApplyPipeline(b *testing.B) { benchApply(b, true) }
 
 // The cluster target's shape: batches of 2000 SETs whose keys spread over
-// every slot, each batch closed by a stream checkpoint, applied to a real
-// 3-master cluster; one b.N is one key.
-func BenchmarkClusterApply(b *testing.B) {
+// every slot, each batch closed by a stream (or snapshot) checkpoint,
+// applied to a real 3-master cluster; one b.N is one key.
+func benchClusterApply(b *testing.B, snapshot bool) {
 	cl := redistest.StartCluster(b, redistest.Redis70, 3, redistest.Options{Args: []string{"save", ""}})
 	w, err := Open(context.Background(), Config{Addr: cl.Masters[0].Addr, CheckpointKey: "bench:cp", Logger: zap.NewNop()})
 	if err != nil {
@@ -80,7 +80,11 @@ func BenchmarkClusterApply(b *testing.B) {
 		if batch.Len() < 2000 && i != b.N-1 {
 			continue
 		}
-		batch.Checkpoint = streamCP(int64(i + 1))
+		if snapshot {
+			batch.Checkpoint = snapCP(int64(i + 2))
+		} else {
+			batch.Checkpoint = streamCP(int64(i + 1))
+		}
 		if err := c.Apply(ctx, batch); err != nil {
 			b.Fatal(err)
 		}
@@ -89,3 +93,6 @@ func BenchmarkClusterApply(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "keys/s")
 }
+
+func BenchmarkClusterApplyStream(b *testing.B)   { benchClusterApply(b, false) }
+func BenchmarkClusterApplySnapshot(b *testing.B) { benchClusterApply(b, true) }

@@ -19,6 +19,24 @@ type txScratch struct {
 	cur   uint32
 	// markKeys: each slot's mark key, made on first use.
 	markKeys [server.SlotCount]string
+	// fast: the snapshot's pipelines by master (cluster_snapshot.go).
+	fast map[string]*fastJob
+}
+
+// fastJob returns addr's snapshot pipeline, emptied.
+func (s *txScratch) fastJob(addr string) *fastJob {
+	if s.fast == nil {
+		s.fast = map[string]*fastJob{}
+	}
+	j := s.fast[addr]
+	if j == nil || cap(j.b.buf) > reuseLimit {
+		j = &fastJob{addr: addr, b: &Batch{}}
+		s.fast[addr] = j
+	}
+	j.b.Reset()
+	j.idx = j.idx[:0]
+	j.res = plainResult{}
+	return j
 }
 
 // reuseLimit: a transaction's buffer grown past this (a big value) is let

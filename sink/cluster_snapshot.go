@@ -102,6 +102,7 @@ func (tx *clusterTx) sendSnapshot(ctx context.Context, ps []piece, upto position
 	}
 	jobs := map[string]*fastJob{}
 	t := c.topo
+	sc := c.scratch
 	for i, p := range ps {
 		if p.slot < 0 || p.off == c.carry.Off {
 			slow = append(slow, p)
@@ -110,7 +111,7 @@ func (tx *clusterTx) sendSnapshot(ctx context.Context, ps []piece, upto position
 		addr := t.masters[t.ownerOf(p.slot)]
 		j := jobs[addr]
 		if j == nil {
-			j = &fastJob{addr: addr, b: &Batch{}}
+			j = sc.fastJob(addr)
 			jobs[addr] = j
 		}
 		if db := j.curDB(ps); p.db != db {
