@@ -46,6 +46,10 @@ import (
 // master's other slots, and the claim stands for them. A command moving a
 // value between slots (cluster_move.go) is applied the same way, once what
 // precedes it is applied, one transaction per slot it writes to.
+//
+// The snapshot's keys go without these transactions (cluster_snapshot.go):
+// pipelined, then the batch's Done, with an intent mark telling a restart
+// which keys to delete before writing them again.
 type mark struct {
 	Version int      `json:"v"`
 	Upto    position `json:"upto"`

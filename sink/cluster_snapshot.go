@@ -75,6 +75,12 @@ func (c *Cluster) sentKey() string { return c.markKey(c.doneSlot()) + ":sent" }
 // restart must rebuild).
 func (tx *clusterTx) snapshotFast() bool { return tx.withMarks && !tx.streaming }
 
+// stepTwo reports whether a piece goes to step 2 from the start: the
+// carry's (its key has commands in an earlier batch), or one without a key.
+func (c *Cluster) stepTwo(p piece) bool {
+	return p.slot < 0 || (!c.carry.Streaming && p.off == c.carry.Off)
+}
+
 // fastJob is what step 1 writes to one master.
 type fastJob struct {
 	addr string
@@ -90,7 +96,7 @@ func (tx *clusterTx) sendSnapshot(ctx context.Context, ps []piece, upto position
 	var slow []piece
 	fast := 0
 	for _, p := range ps {
-		if p.slot >= 0 && p.off != c.carry.Off {
+		if !c.stepTwo(p) {
 			fast++
 		}
 	}
@@ -104,7 +110,7 @@ func (tx *clusterTx) sendSnapshot(ctx context.Context, ps []piece, upto position
 	t := c.topo
 	sc := c.scratch
 	for i, p := range ps {
-		if p.slot < 0 || p.off == c.carry.Off {
+		if c.stepTwo(p) {
 			slow = append(slow, p)
 			continue
 		}
@@ -186,7 +192,7 @@ func (tx *clusterTx) sendSnapshot(ctx context.Context, ps []piece, upto position
 	deleted := map[keyAt]bool{}
 	for _, p := range ps {
 		k := keyAt{p.off, string(p.key)}
-		if p.slot < 0 || p.off == c.carry.Off || !redo[k] {
+		if c.stepTwo(p) || !redo[k] {
 			continue
 		}
 		fast-- // counted when step 2 applies it
