@@ -233,7 +233,11 @@ func (c *conn) writeTx(b *Batch, cpKey string) {
 		if !b.noSelect {
 			c.scratch = append(c.scratch, cmdSel0...)
 		}
-		c.scratch = protocol.AppendCommand(c.scratch, []byte("SET"), []byte(cpKey), b.Checkpoint)
+		c.scratch = append(c.scratch, "*3\r\n$3\r\nSET\r\n"...)
+		c.scratch = appendLen(c.scratch, '$', len(cpKey))
+		c.scratch = append(append(c.scratch, cpKey...), '\r', '\n')
+		c.scratch = appendLen(c.scratch, '$', len(b.Checkpoint))
+		c.scratch = append(append(c.scratch, b.Checkpoint...), '\r', '\n')
 		_, _ = w.Write(c.scratch)
 	}
 	_, _ = w.Write(cmdExec)

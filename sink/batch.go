@@ -130,7 +130,15 @@ func (b *Batch) span(i int) (start, end int) {
 // returns its offset. A command that does not parse yields nil args.
 func (b *Batch) Command(i int) (args [][]byte, offset int64) {
 	start, end := b.span(i)
-	args, _ = parseCommand(b.buf[start:end])
+	args, _ = parseCommand(b.buf[start:end], true)
+	return args, b.offs[i]
+}
+
+// commandView is Command without copying the arguments: they point into
+// the batch's buffer, valid until the batch changes.
+func (b *Batch) commandView(i int) (args [][]byte, offset int64) {
+	start, end := b.span(i)
+	args, _ = parseCommand(b.buf[start:end], false)
 	return args, b.offs[i]
 }
 
@@ -156,8 +164,10 @@ func (b *Batch) without(skip map[int]bool) *Batch {
 	return nb
 }
 
-// parseCommand decodes one RESP array of bulk strings.
-func parseCommand(p []byte) ([][]byte, error) {
+// parseCommand decodes one RESP array of bulk strings: copies of the
+// arguments, or with copyArgs false slices of p (capacity capped, so an
+// append to one cannot overwrite what follows it).
+func parseCommand(p []byte, copyArgs bool) ([][]byte, error) {
 	line, rest, ok := cutLine(p)
 	if !ok || len(line) < 2 || line[0] != '*' {
 		return nil, fmt.Errorf("%w: command is not a RESP array", errProtocol)
@@ -176,7 +186,11 @@ func parseCommand(p []byte) ([][]byte, error) {
 		if !ok || l+2 > len(rest) || rest[l] != '\r' || rest[l+1] != '\n' {
 			return nil, fmt.Errorf("%w: bad bulk length %q", errProtocol, line)
 		}
-		args = append(args, append(make([]byte, 0, l), rest[:l]...))
+		if copyArgs {
+			args = append(args, append(make([]byte, 0, l), rest[:l]...))
+		} else {
+			args = append(args, rest[:l:l])
+		}
 		rest = rest[l+2:]
 	}
 	return args, nil

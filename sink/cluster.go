@@ -40,6 +40,14 @@ type Cluster struct {
 	// resume: the checkpoint of the last batch wholly applied.
 	resume []byte
 	nonce  uint64
+	// carry: the snapshot position of the last checkpoint applied or read,
+	// the one key a snapshot batch may continue (cluster_snapshot.go).
+	carry position
+	// sent: the snapshot intent written since the marks were read;
+	// sentRead: the one read then (cluster_snapshot.go).
+	sent, sentRead int64
+	// scratch: what applying reuses from batch to batch (cluster_scratch.go).
+	scratch *txScratch
 }
 
 // NewCluster reads the cluster's slots through cfg.Addr (any node) and
@@ -55,7 +63,7 @@ func NewCluster(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("sink: checkpoint key %q: a cluster target needs a checkpoint key without braces", cfg.CheckpointKey)
 	}
 	c := &Cluster{cfg: cfg, log: cfg.Logger.With(zap.String("stage", "sink"), zap.String("target_cluster", cfg.Addr)),
-		nodes: map[string]*Standalone{}, tags: server.SlotTags(), avoid: map[int]bool{}}
+		nodes: map[string]*Standalone{}, tags: server.SlotTags(), avoid: map[int]bool{}, scratch: &txScratch{}, sent: -1, sentRead: -1}
 	topo, err := fetchTopology(ctx, &c.cfg, []string{cfg.Addr})
 	if err != nil {
 		return nil, err
@@ -143,6 +151,18 @@ func (c *Cluster) LoadCheckpoint(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	c.marks, c.resume = m, resume
+	// What the target says, not what this Cluster wrote before; and the
+	// intent read is not taken as written: a new full sync may empty the
+	// target (the marks among them) after this read.
+	c.sent, c.sentRead, c.carry = -1, -1, position{}
+	if m != nil {
+		c.sentRead = m.sent
+	}
+	if resume != nil {
+		if c.carry, err = positionOf(resume); err != nil {
+			return nil, fmt.Errorf("sink: the checkpoint to resume from: %w", err)
+		}
+	}
 	return resume, nil
 }
 

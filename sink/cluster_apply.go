@@ -2,7 +2,6 @@ package sink
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -68,7 +67,7 @@ func (c *Cluster) apply(ctx context.Context, b *Batch, stop bool) error {
 		return err
 	}
 	for i := 0; i < b.Len(); i++ {
-		args, off := b.Command(i)
+		args, off := b.commandView(i) // the batch does not change during apply
 		if len(args) == 0 {
 			return fmt.Errorf("sink: command %d of the batch does not parse", i)
 		}
@@ -105,11 +104,10 @@ func (c *Cluster) apply(ctx context.Context, b *Batch, stop bool) error {
 				continue
 			}
 		}
-		ps, err := c.pieces(args, b.Raw(i), off, db, r)
-		if err != nil {
+		var err error
+		if seg, err = c.appendPieces(seg, args, b.Raw(i), off, db, r); err != nil {
 			return err
 		}
-		seg = append(seg, ps...)
 	}
 	if err := tx.commit(ctx, seg, final); err != nil {
 		return err
@@ -119,8 +117,11 @@ func (c *Cluster) apply(ctx context.Context, b *Batch, stop bool) error {
 			return err
 		}
 		c.resume = b.Checkpoint
-		if c.marks != nil && c.marks.max.less(final) {
-			c.marks = nil // every command from here on is past every mark
+		if !final.Streaming {
+			c.carry = final // the key the next batch may continue
+		}
+		if c.marks != nil && c.marks.max.less(final) && (final.Streaming || c.marks.sent < final.Off) {
+			c.marks = nil // every command from here on is past every mark, and past every key sent without one
 		}
 	}
 	c.stats.batches.Add(1)
@@ -131,31 +132,13 @@ func (c *Cluster) apply(ctx context.Context, b *Batch, stop bool) error {
 // done slot's mark (every command of that slot up to final is applied too).
 func (c *Cluster) writeDone(ctx context.Context, final position, cp []byte) error {
 	c.nonce++
-	v, _ := json.Marshal(mark{Version: 1, Upto: final, Done: cp, Nonce: c.nonce})
-	key := c.markKey(c.doneSlot())
-	bo := retry.Backoff{Initial: 50 * time.Millisecond, Max: 2 * time.Second}
-	deadline := time.Now().Add(4 * c.cfg.IOTimeout)
-	for {
-		err := c.setKey(ctx, key, v)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			return fmt.Errorf("sink: writing the checkpoint to %s: %w", key, err)
-		}
-		c.log.Warn("cannot write the checkpoint yet: retrying", zap.Error(err))
-		if err := retry.Sleep(ctx, bo.Next()); err != nil {
-			return err
-		}
-		if err := c.refresh(ctx); err != nil {
-			return err
-		}
-	}
+	v := appendMark(nil, &mark{Upto: final, Done: cp, Nonce: c.nonce})
+	return c.writeMark(ctx, c.markKey(c.doneSlot()), v)
 }
 
 // skipApplied drops the pieces the marks say were applied before a
-// restart, and deletes a snapshot key that may be half applied before it
-// is rebuilt.
+// restart, and deletes a snapshot key that may be half applied, or written
+// without a mark (cluster_snapshot.go), before it is rebuilt.
 func (tx *clusterTx) skipApplied(ps []piece) []piece {
 	m := tx.c.marks
 	if m == nil || !tx.withMarks || tx.retry {
@@ -167,7 +150,7 @@ func (tx *clusterTx) skipApplied(ps []piece) []piece {
 		if m.covered(slot, tx.streaming, p.off) {
 			continue
 		}
-		if p.key != nil && m.halfApplied(slot, tx.streaming, p.off) {
+		if p.key != nil && (m.halfApplied(slot, tx.streaming, p.off) || m.maySent(tx.streaming, p.off)) {
 			m.deleted[p.off] = true
 			out = append(out, piece{args: [][]byte{[]byte("DEL"), p.key}, off: p.off, db: p.db, slot: p.slot, key: p.key})
 		}
@@ -183,6 +166,8 @@ type slotTx struct {
 	claim  string // a broadcast's mark also stands for these slots
 	pieces []piece
 	batch  *Batch // as sent
+	// markBuf: the encoded mark (batch.Checkpoint), its buffer reused.
+	markBuf []byte
 }
 
 // commit applies a segment of the batch: rounds of transactions, each
@@ -192,6 +177,14 @@ type slotTx struct {
 func (tx *clusterTx) commit(ctx context.Context, ps []piece, upto position) error {
 	c := tx.c
 	ps = tx.skipApplied(ps)
+	if len(ps) > 0 && tx.snapshotFast() {
+		// Step 1 of a snapshot segment (cluster_snapshot.go); what is left
+		// goes one transaction per slot, with marks.
+		var err error
+		if ps, err = tx.sendSnapshot(ctx, ps, upto); err != nil {
+			return err
+		}
+	}
 	if len(ps) == 0 {
 		return nil
 	}
@@ -249,21 +242,21 @@ func (tx *clusterTx) commit(ctx context.Context, ps []piece, upto position) erro
 }
 
 // bySlot sorts pieces into one transaction per slot, by the node serving
-// the slot (or importing it, for a slot that answered ASK).
+// the slot (or importing it, for a slot that answered ASK). The
+// transactions come from the scratch slab: valid until the next bySlot.
 func (tx *clusterTx) bySlot(ps []piece, asks map[int]string) map[string][]*slotTx {
 	t := tx.c.topo
+	sc := tx.c.scratch
+	sc.newRound()
 	out := map[string][]*slotTx{}
-	idx := map[int]*slotTx{}
 	for _, p := range ps {
 		slot := max(p.slot, 0)
-		st, ok := idx[slot]
-		if !ok {
-			st = &slotTx{slot: slot}
+		st, fresh := sc.slotTx(slot)
+		if fresh {
 			addr := t.masters[t.ownerOf(slot)]
 			if a, asked := asks[slot]; asked {
 				addr, st.asking = a, true
 			}
-			idx[slot] = st
 			out[addr] = append(out[addr], st)
 		}
 		st.pieces = append(st.pieces, p)
@@ -272,10 +265,14 @@ func (tx *clusterTx) bySlot(ps []piece, asks map[int]string) map[string][]*slotT
 }
 
 // build encodes a transaction: its pieces, SELECTs between pieces of
-// different dbs, and its mark.
+// different dbs, and its mark, into st's batch (reused, or new for a
+// transaction not from the scratch slab).
 func (tx *clusterTx) build(st *slotTx, upto position) (b *Batch, key string) {
 	c := tx.c
-	b = &Batch{asking: st.asking}
+	if b = st.batch; b == nil {
+		b = &Batch{}
+	}
+	b.asking = st.asking
 	if len(st.pieces) > 0 {
 		b.StartDB = st.pieces[0].db
 	}
@@ -301,10 +298,11 @@ func (tx *clusterTx) build(st *slotTx, upto position) (b *Batch, key string) {
 		return b, ""
 	}
 	c.nonce++
-	mk := mark{Version: 1, Upto: upto, Nonce: c.nonce, Slots: st.claim}
+	mk := mark{Upto: upto, Nonce: c.nonce, Slots: st.claim}
 	if st.slot == c.doneSlot() {
 		mk.Done = c.resume // keep the done record this SET replaces
 	}
-	b.Checkpoint, _ = json.Marshal(mk)
-	return b, c.markKey(st.slot)
+	st.markBuf = appendMark(st.markBuf[:0], &mk)
+	b.Checkpoint = st.markBuf
+	return b, c.scratch.markKey(c, st.slot)
 }

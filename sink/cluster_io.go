@@ -59,7 +59,10 @@ func (s *Standalone) doKey(ctx context.Context, asking bool, db int, args ...str
 			s.dropConn()
 		}
 	}()
-	stop := context.AfterFunc(ctx, func() { _ = s.conn.nc.SetDeadline(time.Unix(1, 0)) })
+	// The connection itself, not s.conn: the callback may run after an
+	// error has dropped it (s.conn nil).
+	cn := s.conn
+	stop := context.AfterFunc(ctx, func() { _ = cn.nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if r, err := s.conn.do("SELECT", strconv.Itoa(db)); err != nil || r.isError() {
 		return nil, rd, errors.Join(err, replyErr(r))

@@ -2,7 +2,6 @@ package sink
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -47,6 +46,10 @@ import (
 // master's other slots, and the claim stands for them. A command moving a
 // value between slots (cluster_move.go) is applied the same way, once what
 // precedes it is applied, one transaction per slot it writes to.
+//
+// The snapshot's keys go without these transactions (cluster_snapshot.go):
+// pipelined, then the batch's Done, with an intent mark telling a restart
+// which keys to delete before writing them again.
 type mark struct {
 	Version int      `json:"v"`
 	Upto    position `json:"upto"`
@@ -55,6 +58,9 @@ type mark struct {
 	Done []byte `json:"done,omitempty"`
 	// Slots: Upto holds for all these slots too (a broadcast's mark).
 	Slots string `json:"slots,omitempty"`
+	// Sent: snapshot keys up to this position may have been written
+	// without a mark (the snapshot's intent mark, cluster_snapshot.go).
+	Sent int64 `json:"-"`
 	// Nonce makes every mark written unique, so that reading it back
 	// tells whether a transaction whose reply was lost was applied.
 	Nonce uint64 `json:"n"`
@@ -110,6 +116,9 @@ type marks struct {
 	// deleted: snapshot positions of half-applied keys already deleted
 	// before being rebuilt.
 	deleted map[int64]bool
+	// sent: snapshot keys up to this position may have been written
+	// without a mark (cluster_snapshot.go); -1: none.
+	sent int64
 }
 
 func (m *marks) raise(s int, p position) {
@@ -135,6 +144,13 @@ func (m *marks) halfApplied(slot int, streaming bool, off int64) bool {
 	return true
 }
 
+// maySent reports whether the snapshot key at off, not covered by its
+// slot's mark, may have been written without a mark before a restart
+// (cluster_snapshot.go) and is not deleted yet.
+func (m *marks) maySent(streaming bool, off int64) bool {
+	return m != nil && !streaming && off <= m.sent && !m.deleted[off]
+}
+
 // loadMarks reads the mark of every slot (a GET of <checkpoint key>{tag}
 // per slot, pipelined on the master serving it) and returns the watermarks
 // and the checkpoint to resume from (the newest Done). Reading each slot's
@@ -143,17 +159,20 @@ func (m *marks) halfApplied(slot int, streaming bool, off int64) bool {
 // followed to the node that holds it now, where a SCAN of the masters one
 // after the other could miss it on both. With c.mu held.
 func (c *Cluster) loadMarks(ctx context.Context) (*marks, []byte, error) {
-	m := &marks{deleted: map[int64]bool{}}
+	m := &marks{deleted: map[int64]bool{}, sent: -1}
 	var resume []byte
 	var resumeAt position
 	found := false
 	visit := func(addr, key string, v []byte) error {
-		var mk mark
-		if err := json.Unmarshal(v, &mk); err != nil || mk.Version != 1 {
+		mk, err := decodeMark(v)
+		if err != nil {
 			return fmt.Errorf("sink: the checkpoint key %s on %s does not hold a cluster checkpoint mark "+
 				"(delete it to start a new full sync): %v", key, addr, err)
 		}
 		found = true
+		if mk.Sent > 0 {
+			m.sent = max(m.sent, mk.Sent)
+		}
 		m.raise(server.KeySlot(key), mk.Upto)
 		ranges, err := server.ParseSlots(mk.Slots)
 		if err != nil {
@@ -186,6 +205,9 @@ func (c *Cluster) loadMarks(ctx context.Context) (*marks, []byte, error) {
 			if c.topo.ownerOf(s) == mi {
 				keys = append(keys, c.markKey(s))
 			}
+		}
+		if c.topo.ownerOf(c.doneSlot()) == mi {
+			keys = append(keys, c.sentKey()) // the snapshot's intent (cluster_snapshot.go)
 		}
 		vals, err := c.getMany(ctx, addr, keys)
 		if err != nil {

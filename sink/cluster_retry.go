@@ -37,7 +37,7 @@ func (c *Cluster) SentForms(args [][]byte, raw []byte) [][]byte {
 		}
 		return nil
 	}
-	ps, err := c.pieces(args, raw, 0, 0, r)
+	ps, err := c.appendPieces(nil, args, raw, 0, 0, r)
 	if err != nil {
 		return nil
 	}

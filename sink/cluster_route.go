@@ -19,19 +19,19 @@ type piece struct {
 	bcast bool   // for every master
 }
 
-// pieces routes one command: a piece for the slot of its keys, pieces for
-// each slot of a command split without changing its meaning, or an error
-// for one that a cluster cannot run faithfully.
-func (c *Cluster) pieces(args [][]byte, raw []byte, off int64, db int, r routed) ([]piece, error) {
+// appendPieces routes one command, appending to dst: a piece for the slot
+// of its keys, pieces for each slot of a command split without changing
+// its meaning, or an error for one that a cluster cannot run faithfully.
+func (c *Cluster) appendPieces(dst []piece, args [][]byte, raw []byte, off int64, db int, r routed) ([]piece, error) {
 	switch r.kind {
 	case routeBroadcast:
-		return []piece{{raw: raw, args: args, off: off, db: db, slot: -1, bcast: true}}, nil
+		return append(dst, piece{raw: raw, args: args, off: off, db: db, slot: -1, bcast: true}), nil
 	case routeAny:
-		return []piece{{raw: raw, args: args, off: off, db: db, slot: -1}}, nil
+		return append(dst, piece{raw: raw, args: args, off: off, db: db, slot: -1}), nil
 	}
 	slot, same := sameSlot(r.keys)
 	if same {
-		return []piece{{raw: raw, args: args, off: off, db: db, slot: slot, key: r.keys[0]}}, nil
+		return append(dst, piece{raw: raw, args: args, off: off, db: db, slot: slot, key: r.keys[0]}), nil
 	}
 	name := args[0]
 	var step int
@@ -45,7 +45,7 @@ func (c *Cluster) pieces(args [][]byte, raw []byte, off int64, db int, r routed)
 			return nil, fmt.Errorf("sink: %s at source offset %d: odd number of key and value arguments", args[0], off)
 		}
 	default:
-		return nil, crossSlotError(args, off, r.keys)
+		return dst, crossSlotError(args, off, r.keys)
 	}
 	var out []piece
 	bySlot := map[int]int{} // slot → index in out
@@ -59,7 +59,7 @@ func (c *Cluster) pieces(args [][]byte, raw []byte, off int64, db int, r routed)
 		}
 		out[j].args = append(out[j].args, args[i:i+step]...)
 	}
-	return out, nil
+	return append(dst, out...), nil
 }
 
 // crossSlotError names a command that a cluster cannot run as the source

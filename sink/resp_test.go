@@ -98,7 +98,7 @@ func FuzzParseCommand(f *testing.F) {
 	f.Add(protocol.AppendCommandString(nil, "SET", "a", "b"))
 	f.Add([]byte("*1\r\n$-1\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		args, err := parseCommand(data)
+		args, err := parseCommand(data, true)
 		if err != nil {
 			return
 		}
