@@ -19,6 +19,9 @@ type Writer interface {
 	ApplyStrict(ctx context.Context, b *Batch) error
 	// LoadCheckpoint returns the checkpoint to resume from; nil when none.
 	LoadCheckpoint(ctx context.Context) ([]byte, error)
+	// ForgetCheckpoint drops what the last LoadCheckpoint read: redferry
+	// emptied the target, or starts a new full sync (see forget.go).
+	ForgetCheckpoint()
 	// ProbeRestore tells whether the target loads a module value's payload.
 	ProbeRestore(ctx context.Context, payload []byte) (ok bool, reason string, err error)
 	// NewPipeline applies batches in the background, one after the other.

@@ -137,7 +137,9 @@ func (t *targetSide) keyCount(ctx context.Context) (int64, error) {
 	return n, err
 }
 
-// flushAll empties every master of the target.
+// flushAll empties every master of the target. It runs before any shard's
+// syncer exists (prepareTarget, once, before the first reconcile): each
+// shard's writer reads its marks after it (sink/forget.go).
 func (t *targetSide) flushAll(ctx context.Context) error {
 	return t.forEachMaster(ctx, func(addr string, c *redis.Client) error {
 		if err := c.FlushAll(ctx).Err(); err != nil {

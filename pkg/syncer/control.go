@@ -32,8 +32,12 @@ func (s *Syncer) targetKeyCount(ctx context.Context) (int64, error) {
 }
 
 // flushTarget empties the target: every db, or with filter-dbs the dbs the
-// sync writes to.
+// sync writes to. The writer then forgets the checkpoint it read
+// (sink/forget.go): a cluster target's marks went with the flush.
 func (s *Syncer) flushTarget(ctx context.Context) error {
+	// Whether the flush completes or not, the marks read before no longer
+	// describe the target; a later start reads them again.
+	s.target.ForgetCheckpoint()
 	if cl := s.targetCluster(); cl != nil {
 		return s.flushCluster(ctx, cl)
 	}

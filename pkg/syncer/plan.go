@@ -125,6 +125,12 @@ func (s *Syncer) plan(ctx context.Context) (plan, error) {
 			return plan{}, err
 		}
 	}
+	if p.fullSync {
+		// Marks read without a checkpoint to resume from (a first batch that
+		// never got its Done) speak of another snapshot: with merge they
+		// would skip keys of the new one (sink/forget.go).
+		s.target.ForgetCheckpoint()
+	}
 	if p.clearSpool {
 		if err := s.spool.RemoveSnapshot(); err != nil {
 			return plan{}, err
