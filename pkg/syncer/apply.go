@@ -190,10 +190,21 @@ func (a *applier) asyncErr() error {
 func (a *applier) recordRejected(ctx context.Context, st checkpoint.State, span batchSpan, te *sink.TargetError) error {
 	st.UpdatedAt = time.Now()
 	st.Rejected, st.RejectedOmitted = rejections(te.Rejected, span, st.UpdatedAt)
+	// First where no round trip can lose it (rejected_pending.go).
+	perr := a.s.savePendingRejection(st)
+	if perr != nil {
+		a.log.Error("could not keep the record of a rejected command in the state dir: writing it to the target only", zap.Error(perr))
+	}
+	if a.s.beforeRejectionRecord != nil {
+		a.s.beforeRejectionRecord()
+	}
 	// Not bounded by the run's context: a stop must not lose the record.
 	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.s.opt.Target.IOTimeout*4)
 	defer cancel()
 	rerr := a.s.store.Record(recCtx, st)
+	if rerr == nil && perr == nil {
+		a.s.dropPendingRejection()
+	}
 	for _, r := range st.Rejected {
 		a.log.Error("the target rejected a command: stopping until the operator retries or skips it",
 			zap.String("command", r.Command), zap.String("key", r.Key), zap.Int64("offset", r.Offset), zap.Int("db", r.DB),
@@ -202,7 +213,11 @@ func (a *applier) recordRejected(ctx context.Context, st checkpoint.State, span 
 	if rerr == nil && !span.snapshot {
 		a.s.tracker.SetApplied(st.Offset)
 	}
-	return &RejectedError{State: st, RecordErr: rerr}
+	rejErr := &RejectedError{State: st, RecordErr: rerr}
+	if rerr != nil && perr == nil {
+		rejErr.Pending = a.s.pendingRejectionPath()
+	}
+	return rejErr
 }
 
 // targetDB is the target db that source db db is written to; 0 for a db

@@ -106,6 +106,13 @@ func (s *Syncer) plan(ctx context.Context) (plan, error) {
 		if in.checkpoint, err = s.afterRollback(ctx, in.checkpoint); err != nil {
 			return plan{}, err
 		}
+	}
+	// A record of rejected commands a stop left in the state dir goes to
+	// the checkpoint first (rejected_pending.go).
+	if in.checkpoint, err = s.finishPendingRejection(ctx, in.checkpoint, in.haveCheckpoint); err != nil {
+		return plan{}, err
+	}
+	if in.haveCheckpoint {
 		// Before anything is written or cut: a rejected command recorded
 		// with the checkpoint stops here until the operator answers.
 		if in.checkpoint, err = s.resolveRejected(ctx, in.checkpoint); err != nil {

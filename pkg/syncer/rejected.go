@@ -65,6 +65,9 @@ type RejectedError struct {
 	NotRetryable string
 	// RecordErr: the rejection could not be written to the checkpoint.
 	RecordErr error
+	// Pending, with RecordErr: the state dir file holding the record, which
+	// the next start writes to the checkpoint (rejected_pending.go).
+	Pending string
 }
 
 func (e *RejectedError) Unwrap() []error {
@@ -106,6 +109,10 @@ func (e *RejectedError) Error() string {
 	}
 	sb.WriteString(". The rest of the batch was applied")
 	switch {
+	case e.RecordErr != nil && e.Pending != "":
+		fmt.Fprintf(&sb, ". redferry stopped, but could not record this with the checkpoint in the target (%v); the record is "+
+			"kept in %s, and the next start writes it to the checkpoint and stops there", e.RecordErr, e.Pending)
+		return sb.String()
 	case e.RecordErr != nil:
 		fmt.Fprintf(&sb, ". redferry stopped, but could not record this with the checkpoint (%v): a restart would go on "+
 			"past it without a word, so check the keys above on the target before you start it again", e.RecordErr)
