@@ -20,6 +20,13 @@ type Batch struct {
 	// (syncer --retry-rejected), which the checkpoint already covers: a
 	// cluster sink applies it although its slot's mark is past it.
 	Retry bool
+	// OnExecRejected, when set, is called by a cluster sink stopping on
+	// rejected commands as soon as a slot's EXEC reply shows one, with all
+	// those of the batch so far, before the batch's other transactions and
+	// its checkpoint: the caller makes them durable, since a stop before
+	// Apply returns would otherwise lose them while the slot's mark is past
+	// them (syncer rejected_pending.go).
+	OnExecRejected func([]RejectedCommand)
 
 	buf  []byte
 	ends []int   // ends[i]: end of command i in buf
@@ -40,6 +47,7 @@ func (b *Batch) Reset() {
 	b.StartDB = 0
 	b.Checkpoint = nil
 	b.Retry = false
+	b.OnExecRejected = nil
 	b.buf = b.buf[:0]
 	b.ends = b.ends[:0]
 	b.offs = b.offs[:0]

@@ -31,6 +31,8 @@ type clusterTx struct {
 	streaming bool // the batch's commands carry stream offsets (not snapshot positions)
 	retry     bool // Batch.Retry: applied whatever the marks say
 	err       error
+	// onRejected: Batch.OnExecRejected.
+	onRejected func([]RejectedCommand)
 }
 
 func (c *Cluster) apply(ctx context.Context, b *Batch, stop bool) error {
@@ -39,7 +41,7 @@ func (c *Cluster) apply(ctx context.Context, b *Batch, stop bool) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	tx := &clusterTx{c: c, stop: stop, streaming: true, retry: b.Retry}
+	tx := &clusterTx{c: c, stop: stop, streaming: true, retry: b.Retry, onRejected: b.OnExecRejected}
 	var final position
 	if b.Checkpoint != nil && c.cfg.CheckpointKey != "" {
 		var err error

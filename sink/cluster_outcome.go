@@ -117,10 +117,19 @@ func (tx *clusterTx) outcome(ctx context.Context, addr string, st *slotTx, r txR
 	}
 	c.stats.errors.Add(int64(len(res.execErrs)))
 	if tx.stop {
-		if tx.err == nil {
+		// Every slot's rejections are kept: the batch goes on in the other
+		// slots, and each rejected command needs its record.
+		rc := rejectedCommands(b, res.execErrs)
+		if te, ok := tx.err.(*TargetError); ok {
+			te.Rejected = append(te.Rejected, rc...)
+			te.Others += len(rc)
+		} else if tx.err == nil {
 			e := firstTargetError(b, res.execErrs, true)
-			e.Rejected = rejectedCommands(b, res.execErrs)
+			e.Rejected = rc
 			tx.err = e
+		}
+		if te, ok := tx.err.(*TargetError); ok && tx.onRejected != nil {
+			tx.onRejected(te.Rejected)
 		}
 		return nil, nil
 	}

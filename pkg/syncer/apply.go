@@ -114,6 +114,9 @@ func (a *applier) commitThen(ctx context.Context, st checkpoint.State, after fun
 	_ = a.s.opt.Limits.Wait(ctx, a.batch.Len(), a.batch.Size())
 	st.UpdatedAt = time.Now()
 	a.s.store.Attach(a.batch, st)
+	if a.s.targetCluster() != nil {
+		a.batch.OnExecRejected = a.onExecRejected(st, a.span)
+	}
 	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.s.opt.Target.IOTimeout*4)
 	n := a.batch.Len()
 	span := a.span
@@ -191,12 +194,9 @@ func (a *applier) recordRejected(ctx context.Context, st checkpoint.State, span 
 	st.UpdatedAt = time.Now()
 	st.Rejected, st.RejectedOmitted = rejections(te.Rejected, span, st.UpdatedAt)
 	// First where no round trip can lose it (rejected_pending.go).
-	perr := a.s.savePendingRejection(st)
+	perr := a.s.savePendingRejection(st, false)
 	if perr != nil {
 		a.log.Error("could not keep the record of a rejected command in the state dir: writing it to the target only", zap.Error(perr))
-	}
-	if a.s.beforeRejectionRecord != nil {
-		a.s.beforeRejectionRecord()
 	}
 	// Not bounded by the run's context: a stop must not lose the record.
 	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.s.opt.Target.IOTimeout*4)

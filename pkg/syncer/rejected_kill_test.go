@@ -14,7 +14,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redferry/redferry/internal/redistest"
+	"github.com/redferry/redferry/pkg/checkpoint"
 	"github.com/redferry/redferry/pkg/config"
+	"github.com/redferry/redferry/sink"
 )
 
 // Environment of the child process TestRejectionRecordSurvivesKill starts.
@@ -27,38 +29,55 @@ const (
 
 // TestRejectionRecordSurvivesKill: redferry is killed (SIGKILL) right after
 // EXEC's reply told it the target rejected a command of the batch, before
-// it wrote the record to the target. The batch's checkpoint, past the
-// command, is in the target. A restart must not go on past it: it records
-// the command and stops until the operator answers, and nothing of the
-// batch is applied twice. For the target (a checkpoint in the target) and
-// for checkpoint = "file".
+// it wrote the record to the target. The checkpoint past the command is in
+// the target: the batch's (a standalone target), or the mark of the
+// command's slot (a cluster target, killed before the batch's Done). A
+// restart must not go on past it: it records the command and stops until
+// the operator answers, and nothing of the batch is applied twice. For a
+// standalone target with the checkpoint in it and with checkpoint =
+// "file", and for a cluster target of 3 masters.
 func TestRejectionRecordSurvivesKill(t *testing.T) {
-	for _, store := range []string{"target", "file"} {
-		t.Run(store, func(t *testing.T) { rejectionRecordSurvivesKill(t, store) })
+	for _, tc := range []struct {
+		name, store string
+		cluster     bool
+	}{
+		{name: "target", store: "target"},
+		{name: "file", store: "file"},
+		{name: "cluster", store: "target", cluster: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { rejectionRecordSurvivesKill(t, tc.store, tc.cluster) })
 	}
 }
 
-func rejectionRecordSurvivesKill(t *testing.T, store string) {
+func rejectionRecordSurvivesKill(t *testing.T, store string, cluster bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: sourceArgs(false)})
-	dst := redistest.Start(t, redistest.Redis70, redistest.Options{})
-	sc, dc := src.Client(), dst.Client()
+	sc := src.Client()
 	defer sc.Close()
+	var cfg config.Config
+	var dc redis.UniversalClient
+	if cluster {
+		cl := redistest.StartCluster(t, redistest.Redis70, 3, redistest.Options{})
+		cfg, dc = testConfig(t, src, cl.Masters[0]), cl.Client()
+	} else {
+		dst := redistest.Start(t, redistest.Redis70, redistest.Options{})
+		cfg, dc = testConfig(t, src, dst), dst.Client()
+	}
 	defer dc.Close()
-	must(t, sc.Set(ctx, "n", "0", 0).Err())
-	cfg := testConfig(t, src, dst)
 	cfg.Checkpoint = store
+	// n and m around bad (in other slots of a cluster): applied once each.
+	must(t, sc.MSet(ctx, "n", "0", "m", "0").Err())
 	if _, err := runOnceWith(t, ctx, cfg, false); err != nil {
 		t.Fatalf("first sync: %v", err)
 	}
 	// A key of another type on the target: the source's INCR of it is
-	// rejected inside EXEC, between two INCRs that are applied.
+	// rejected inside EXEC, between INCRs that are applied.
 	must(t, dc.RPush(ctx, "bad", "by-hand").Err())
-	if _, err := sc.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	if _, err := sc.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Incr(ctx, "n")
 		p.Incr(ctx, "bad")
-		p.Incr(ctx, "n")
+		p.Incr(ctx, "m")
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -73,8 +92,10 @@ func rejectionRecordSurvivesKill(t *testing.T, store string) {
 	if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("the child run ended with %v, want killed by SIGKILL before recording the rejection; its output:\n%s", err, tail(out))
 	}
-	if got := dc.Get(ctx, "n").Val(); got != "2" {
-		t.Fatalf("n = %q on the target after the killed run, want 2 (the batch applied but for INCR bad)", got)
+	if store == "target" {
+		if st := targetCheckpointOf(t, ctx, dc); st.HasRejected() {
+			t.Fatalf("the killed run recorded %+v in the target: the kill did not land before the record", st.Rejected)
+		}
 	}
 
 	// The restart: it records the rejected command and stops there.
@@ -83,8 +104,9 @@ func rejectionRecordSurvivesKill(t *testing.T, store string) {
 	if !errors.As(err, &re) || !re.AtStart || len(re.State.Rejected) != 1 || re.State.Rejected[0].Key != "bad" {
 		t.Fatalf("the restart returned %v; want it to stop at the rejected INCR bad (a RejectedError at start)", err)
 	}
+	t.Logf("the restart stopped: %v", err)
 	if store == "target" {
-		if st := targetCheckpoint(t, ctx, dc); len(st.Rejected) != 1 || st.Rejected[0].Key != "bad" {
+		if st := targetCheckpointOf(t, ctx, dc); len(st.Rejected) != 1 || st.Rejected[0].Key != "bad" {
 			t.Fatalf("the target's checkpoint records %+v after the restart, want INCR bad", st.Rejected)
 		}
 	}
@@ -101,12 +123,39 @@ func rejectionRecordSurvivesKill(t *testing.T, store string) {
 	if _, err := runOnceWith(t, ctx, cfg, false, re.State.Rejected[0].Offset); err != nil {
 		t.Fatalf("--skip-rejected: %v", err)
 	}
-	if got := dc.Get(ctx, "n").Val(); got != "3" {
-		t.Fatalf("n = %q on the target after the answer, want 3 (every INCR applied once)", got)
+	for key, want := range map[string]string{"n": "2", "m": "1"} {
+		if got := dc.Get(ctx, key).Val(); got != want {
+			t.Errorf("%s = %q on the target after the answer, want %s (every INCR applied once)", key, got, want)
+		}
 	}
 	if typ := dc.Type(ctx, "bad").Val(); typ != "list" {
 		t.Fatalf("bad is a %s on the target, want the list left alone", typ)
 	}
+}
+
+// targetCheckpointOf reads the checkpoint of the default sync from a
+// standalone target, or the checkpoint to resume from out of a cluster
+// target's marks.
+func targetCheckpointOf(t *testing.T, ctx context.Context, dc redis.UniversalClient) checkpoint.State {
+	t.Helper()
+	c, ok := dc.(*redis.Client)
+	if ok {
+		return targetCheckpoint(t, ctx, c)
+	}
+	w, err := sink.Open(ctx, sink.Config{Addr: dc.(*redis.ClusterClient).Options().Addrs[0], CheckpointKey: checkpoint.KeyPrefix + "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	b, err := w.LoadCheckpoint(ctx)
+	if err != nil || b == nil {
+		t.Fatalf("reading the cluster target's checkpoint: %v (found: %t)", err, b != nil)
+	}
+	st, err := checkpoint.Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // TestRejectionRecordKillChild is the run TestRejectionRecordSurvivesKill
@@ -126,7 +175,7 @@ func TestRejectionRecordKillChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.beforeRejectionRecord = func() { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) }
+	s.afterPendingRejection = func() { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) }
 	err = s.Run(ctx)
 	t.Fatalf("the run ended without being killed at a rejected command: %v", err)
 }

@@ -171,6 +171,13 @@ func (s *Syncer) notRetryable(st checkpoint.State) string {
 		return fmt.Sprintf("%d of them were not recorded one by one (over the bound of %d)", st.RejectedOmitted, checkpoint.MaxRejections)
 	}
 	for _, r := range st.Rejected {
+		if !r.Snapshot && r.Offset > st.Offset {
+			// Recorded from the state dir with the checkpoint before its
+			// batch (rejected_pending.go): a retry's checkpoint would lower
+			// the slot's mark below the batch's other commands.
+			return fmt.Sprintf("redferry stopped before the batch of %s was wholly applied, so the checkpoint (offset %d) is "+
+				"before it, and a retry could apply the batch's other commands twice", r, st.Offset)
+		}
 		if reason := s.unretryable(r); reason != "" {
 			return reason
 		}

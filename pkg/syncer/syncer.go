@@ -42,10 +42,10 @@ type Syncer struct {
 	// rejectedResolved: the operator's answer to rejected commands
 	// (Options.RetryRejected, SkipRejected) was used; it is used once.
 	rejectedResolved bool
-	// beforeRejectionRecord, in tests, runs after the record of a rejected
-	// command is in the state dir, before it is written to the target
-	// (where a kill or a broken link would land).
-	beforeRejectionRecord func()
+	// afterPendingRejection, in tests, runs after each record of a rejected
+	// command is written to the state dir, before the target's (where a
+	// kill or a broken link would land; rejected_pending.go).
+	afterPendingRejection func()
 	// recorder counts and logs the data the target cannot hold that was
 	// skipped or converted, into the tracker.
 	recorder *unholdable.Recorder
