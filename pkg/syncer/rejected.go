@@ -24,10 +24,14 @@ package syncer
 //     lost stays marked "retry sent" and can then only be skipped (after
 //     checking the key): retrying it could apply it twice.
 //
+// A stop between reading EXEC's reply and writing the record (a kill, a
+// crash, the link to the target broken) does not lose it: the record goes
+// to the state dir first, and the next start writes it to the checkpoint
+// (rejected_pending.go).
+//
 // What this cannot see: the answer exists only in EXEC's reply. If the reply
-// is lost — the process killed while a batch is in flight, or between
-// reading the reply and writing the record (a window of one round trip) —
-// no later process can learn whether a command was rejected: the batch's
+// is lost — the process killed while a batch is in flight, before the reply
+// is read — no later process can learn whether a command was rejected: the batch's
 // checkpoint is in place and looks like any other, and re-running the batch
 // to find out would apply its commands twice. Marking every batch "pending"
 // and confirming it with one more write would not help: a restart that finds
@@ -40,6 +44,7 @@ package syncer
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,7 +112,11 @@ func (e *RejectedError) Error() string {
 	if more := n - min(len(st.Rejected), maxListed); more > 0 {
 		fmt.Fprintf(&sb, "; and %d more", more)
 	}
-	sb.WriteString(". The rest of the batch was applied")
+	if cutShort(st) {
+		sb.WriteString(". The rest of its batch is applied when redferry goes on")
+	} else {
+		sb.WriteString(". The rest of the batch was applied")
+	}
 	switch {
 	case e.RecordErr != nil && e.Pending != "":
 		fmt.Fprintf(&sb, ". redferry stopped, but could not record this with the checkpoint in the target (%v); the record is "+
@@ -132,6 +141,17 @@ func (e *RejectedError) Error() string {
 	}
 	return sb.String()
 }
+
+// cutShort reports whether a rejected command of st lies past st's offset:
+// recorded at start from the state dir, its batch not wholly applied
+// (rejected_pending.go).
+func cutShort(st checkpoint.State) bool {
+	return slices.ContainsFunc(st.Rejected, func(r checkpoint.Rejection) bool { return pastCheckpoint(st, r) })
+}
+
+// pastCheckpoint reports whether the rejected stream command r lies past
+// st's offset (see cutShort).
+func pastCheckpoint(st checkpoint.State, r checkpoint.Rejection) bool { return !r.Snapshot && r.Offset > st.Offset }
 
 // offsetList is the distinct offsets of rs, comma-separated, as
 // --skip-rejected takes them.

@@ -171,7 +171,7 @@ func (s *Syncer) notRetryable(st checkpoint.State) string {
 		return fmt.Sprintf("%d of them were not recorded one by one (over the bound of %d)", st.RejectedOmitted, checkpoint.MaxRejections)
 	}
 	for _, r := range st.Rejected {
-		if !r.Snapshot && r.Offset > st.Offset {
+		if pastCheckpoint(st, r) {
 			// Recorded from the state dir with the checkpoint before its
 			// batch (rejected_pending.go): a retry's checkpoint would lower
 			// the slot's mark below the batch's other commands.
