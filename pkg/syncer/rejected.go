@@ -151,7 +151,9 @@ func cutShort(st checkpoint.State) bool {
 
 // pastCheckpoint reports whether the rejected stream command r lies past
 // st's offset (see cutShort).
-func pastCheckpoint(st checkpoint.State, r checkpoint.Rejection) bool { return !r.Snapshot && r.Offset > st.Offset }
+func pastCheckpoint(st checkpoint.State, r checkpoint.Rejection) bool {
+	return !r.Snapshot && r.Offset > st.Offset
+}
 
 // offsetList is the distinct offsets of rs, comma-separated, as
 // --skip-rejected takes them.
