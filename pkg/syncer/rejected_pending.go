@@ -37,8 +37,9 @@ package syncer
 //   - the target holds a record already (it landed; the file's removal was
 //     lost): the file goes;
 //   - the target holds no checkpoint of that stream any more (emptied for a
-//     new full sync, the key deleted by hand): the file goes, its commands
-//     logged as an error, since they may be missing from the target.
+//     new full sync, the key deleted by hand), or one past the batch
+//     (something else went on): the file goes, its commands logged as an
+//     error, since they may be missing from the target.
 //
 // A kill while a batch is in flight, before its reply is read, still leaves
 // nothing to learn the outcome from (rejected.go, "What this cannot see").
@@ -145,10 +146,14 @@ func (s *Syncer) finishPendingRejection(ctx context.Context, st checkpoint.State
 	case have && st.HasRejected():
 		s.dropPendingRejection()
 		return st, nil
-	case !have || st.ReplID != pending.ReplID:
+	case !have || st.ReplID != pending.ReplID || positionBefore(pending, st):
+		// Nothing of this process moves the checkpoint past a rejection it
+		// has not recorded: something else did (the key deleted, a new full
+		// sync, an older redferry that went on). Recording it now would move
+		// the checkpoint back and apply what followed twice.
 		for _, r := range pending.Rejected {
 			s.log.Error("a command the target rejected before redferry stopped was never recorded with the checkpoint, "+
-				"and the target holds no checkpoint of that stream any more: check the key on the target",
+				"and the target's checkpoint is no longer the one it stopped at: check the key on the target",
 				zap.String("command", r.Command), zap.String("key", r.Key), zap.Int64("offset", r.Offset), zap.Int("db", r.DB),
 				zap.String("reply", r.Answer), zap.String("replid", pending.ReplID))
 		}
