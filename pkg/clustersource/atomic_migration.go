@@ -99,6 +99,29 @@ func (im *asmImport) covers(slot int) bool {
 type asmMark struct {
 	shard  string
 	offset int64
+	// importer: the importing shard ("" in an older redferry's record).
+	importer string
+}
+
+// encodeMark: <exporter shard>|<offset>|<importer shard>.
+func encodeMark(m asmMark) string {
+	return m.shard + "|" + strconv.FormatInt(m.offset, 10) + "|" + m.importer
+}
+
+func decodeMark(v string) (asmMark, bool) {
+	parts := strings.SplitN(v, "|", 3)
+	if len(parts) < 2 {
+		return asmMark{}, false
+	}
+	n, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return asmMark{}, false
+	}
+	m := asmMark{shard: parts[0], offset: n}
+	if len(parts) == 3 {
+		m.importer = parts[2]
+	}
+	return m, true
 }
 
 // asmHooks are what the migrations need from the supervisor.
@@ -117,6 +140,12 @@ type asmHooks struct {
 	applied func(shard string) (int64, bool)
 	// targetDB maps a source db to the target's.
 	targetDB func(db int) int
+	// followed: this sync follows shard (--shards may leave it out).
+	followed func(shard string) bool
+	// trimOrphans deletes from the target the keys of ranges that their
+	// slots' owners do not hold (a trim of slots shard does not own; see
+	// atomic_trim.go).
+	trimOrphans func(ctx context.Context, shard string, ranges [][2]int) error
 }
 
 type atomicMigrations struct {
@@ -131,13 +160,18 @@ type atomicMigrations struct {
 	// established: where each shard's stream began a Valkey import, by
 	// job (the start offset of its ESTABLISH).
 	established map[string]map[string]int64
-	skipped     int64
+	// trims: the TRIMSLOTS each shard's stream is to send for migrations
+	// this sync followed (by shard, by task); trimmed: where a shard's
+	// stream had its last other trim applied (atomic_trim.go).
+	trims   map[string]map[string][][2]int
+	trimmed map[string]int64
+	skipped int64
 }
 
 func newAtomicMigrations(log *zap.Logger, checkpointBase string, hooks asmHooks) *atomicMigrations {
 	return &atomicMigrations{log: log, hash: asmKey(checkpointBase), hooks: hooks,
 		imports: map[string]map[string]*asmImport{}, marks: map[string]asmMark{}, nodes: map[string]string{},
-		established: map[string]map[string]int64{}}
+		established: map[string]map[string]int64{}, trims: map[string]map[string][][2]int{}, trimmed: map[string]int64{}}
 }
 
 // setNodes takes the node ids of every shard from a topology read.
@@ -162,9 +196,9 @@ func (a *atomicMigrations) shardOf(node string) string {
 func (a *atomicMigrations) admit(shard string, args [][]byte, db int, offset int64) (syncer.Admission, bool, error) {
 	name := strings.ToLower(string(args[0]))
 	switch {
-	case name == "trimslots" || name == "syncslots":
-		// The trim follows a completed export (the importer's stream has
-		// the slots now) or a failed import (left out already).
+	case name == "trimslots":
+		return a.admitTrim(shard, args, db, offset), true, nil
+	case name == "syncslots":
 		return syncer.Admission{Skip: true}, true, nil
 	case name == "cluster" && len(args) > 2 && bytes.EqualFold(args[1], []byte("syncslots")):
 		return a.framing(shard, args, db, offset)
@@ -247,10 +281,18 @@ func (a *atomicMigrations) setImport(shard string, im *asmImport) {
 // transaction of the batch reaching this point of the stream (alone: PING
 // stands for the framing command, which the target does not take).
 func (a *atomicMigrations) persist(db int, cmd string, args ...string) syncer.Admission {
-	c := append([]string{cmd, a.hash}, args...)
-	before := [][]string{c}
+	return a.persistAll(db, append([]string{cmd}, args...))
+}
+
+// persistAll is persist of several commands, each a command name and its
+// arguments after the hash's name.
+func (a *atomicMigrations) persistAll(db int, cmds ...[]string) syncer.Admission {
+	var before [][]string
+	for _, c := range cmds {
+		before = append(before, append([]string{c[0], a.hash}, c[1:]...))
+	}
 	if t := a.hooks.targetDB(db); t != 0 {
-		before = [][]string{{"SELECT", "0"}, c, {"SELECT", strconv.Itoa(t)}}
+		before = append(append([][]string{{"SELECT", "0"}}, before...), []string{"SELECT", strconv.Itoa(t)})
 	}
 	return syncer.Admission{Alone: true, Before: before, Args: [][]byte{[]byte("PING")}}
 }
@@ -270,11 +312,15 @@ func (a *atomicMigrations) load(recs map[string]string) {
 				a.imports[shard][im.job] = im
 			}
 		case strings.HasPrefix(f, "mark:"):
-			shard, off, ok := strings.Cut(v, "|")
-			n, err := strconv.ParseInt(off, 10, 64)
-			if ok && err == nil {
-				a.marks[strings.TrimPrefix(f, "mark:")] = asmMark{shard: shard, offset: n}
+			if m, ok := decodeMark(v); ok {
+				a.marks[strings.TrimPrefix(f, "mark:")] = m
 			}
+		case strings.HasPrefix(f, "trim:"):
+			shard, task, _ := strings.Cut(strings.TrimPrefix(f, "trim:"), ":")
+			if a.trims[shard] == nil {
+				a.trims[shard] = map[string][][2]int{}
+			}
+			a.trims[shard][task] = parseRanges(v)
 		}
 	}
 }

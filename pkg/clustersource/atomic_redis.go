@@ -3,7 +3,6 @@ package clustersource
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,17 +22,28 @@ func (a *atomicMigrations) redisTask(shard, desc string, db int, offset int64) (
 		return syncer.Admission{}, fmt.Errorf("CLUSTER SYNCSLOTS CONF ASM-TASK %q: not the form <task>:<source>:<dest>:<operation>:<state>:<slots> "+
 			"this redferry knows: stopping before the moving slots are applied twice or lost; report it with the server's version", desc)
 	}
-	task, source, op, state := parts[0], parts[1], parts[3], parts[4]
+	task, source, dest, op, state := parts[0], parts[1], parts[2], parts[3], parts[4]
 	ranges := parseRanges(strings.Join(parts[5:], ":"))
 	switch op {
 	case "migrate":
 		if state != "completed" {
 			return syncer.Admission{Skip: true}, nil
 		}
+		// The TRIMSLOTS that follows is this migration's (left out).
+		cmds := [][]string{a.expectTrim(shard, task, ranges)}
 		a.mu.Lock()
-		a.marks[task] = asmMark{shard: shard, offset: offset}
+		importer := a.nodes[dest]
 		a.mu.Unlock()
-		return a.persist(db, "HSET", "mark:"+task, shard+"|"+strconv.FormatInt(offset, 10)), nil
+		if importer != "" && a.hooks.followed != nil && !a.hooks.followed(importer) {
+			// No link of this sync waits for the mark (--shards): a
+			// record would stay in the target for ever.
+			return a.persistAll(db, cmds...), nil
+		}
+		m := asmMark{shard: shard, offset: offset, importer: importer}
+		a.mu.Lock()
+		a.marks[task] = m
+		a.mu.Unlock()
+		return a.persistAll(db, append(cmds, []string{"HSET", "mark:" + task, encodeMark(m)})...), nil
 	case "import":
 	default:
 		return syncer.Admission{Skip: true}, nil
@@ -73,7 +83,8 @@ func (a *atomicMigrations) redisTask(shard, desc string, db int, offset int64) (
 		a.mu.Unlock()
 		a.log.Info("an atomic slot migration into this shard did not complete", zap.String("shard", shard),
 			zap.String("task", task), zap.String("state", state))
-		return a.persist(db, "HDEL", importField(shard, task)), nil
+		// Its TRIMSLOTS drops the copy, which was left out.
+		return a.persistAll(db, []string{"HDEL", importField(shard, task)}, a.expectTrim(shard, task, im.ranges)), nil
 	}
 	exporter := a.nodes[source]
 	a.mu.Unlock()

@@ -122,6 +122,12 @@ func (sv *Supervisor) Run(ctx context.Context) error {
 		return err
 	}
 	sv.migr.asm.load(asm)
+	if stale := sv.migr.asm.staleMarks(); len(stale) > 0 {
+		if err := sv.target.forgetASM(ctx, stale); err != nil {
+			return err
+		}
+		sv.log.Info("removed the records of atomic migrations into shards this sync does not follow", zap.Strings("fields", stale))
+	}
 	tick := time.NewTicker(sv.opt.Poll)
 	defer tick.Stop()
 	for {

@@ -1,0 +1,121 @@
+package clustersource
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/pkg/server"
+)
+
+// asmTrimOrphans applies a trim of slots that no migration this sync
+// followed explains (atomic_trim.go): it deletes the target's keys of
+// ranges that the slots' owners do not hold now. It holds the gate
+// exclusively, so that no shard's batch lands meanwhile: a key the owner
+// holds now stays (its stream writes it), one it does not hold goes (were
+// it created and deleted since its link's position, its stream does both
+// again). An owner that is followed but cannot be asked keeps its keys.
+func (sv *Supervisor) asmTrimOrphans(ctx context.Context, shard string, ranges [][2]int) error {
+	inRange := func(slot int) bool { return (&asmImport{ranges: ranges}).covers(slot) }
+	sv.migr.gate.Lock()
+	defer sv.migr.gate.Unlock()
+	sv.migr.mu.Lock()
+	owners := sv.migr.owners
+	sv.migr.mu.Unlock()
+	// Source db of each target db.
+	sourceDB := map[int]int{}
+	for d := 15; d >= 0; d-- {
+		if to, ok := sv.opt.Sync.Filter.TargetDB(d); ok {
+			sourceDB[to] = d
+		}
+	}
+	ownerClients := map[string]*redis.Client{}
+	defer func() {
+		for _, c := range ownerClients {
+			if c != nil {
+				_ = c.Close()
+			}
+		}
+	}()
+	// holds says whether the owner of slot holds key in source db db: false
+	// when the owner is not followed; true when it cannot be asked.
+	holds := func(slot, db int, key string) bool {
+		owner := owners[slot]
+		if owner == "" || owner == shard {
+			return owner != ""
+		}
+		if sv.selected != nil && !sv.selected[owner] {
+			return false
+		}
+		c, seen := ownerClients[owner]
+		if !seen {
+			var err error
+			if c, err = sv.masterClient(owner); err != nil {
+				c = nil
+			}
+			ownerClients[owner] = c
+		}
+		if c == nil {
+			return true
+		}
+		var n *redis.IntCmd
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Select(ctx, db)
+			n = p.Exists(ctx, key)
+			return nil
+		})
+		return err != nil || n.Val() > 0
+	}
+	base := sv.opt.Sync.CheckpointKey
+	deleted := 0
+	err := sv.target.forEachMaster(ctx, func(addr string, c *redis.Client) error {
+		info, err := server.Fetch(ctx, c)
+		if err != nil {
+			return fmt.Errorf("the target (%s): %w", addr, err)
+		}
+		conn := c.Conn()
+		defer conn.Close()
+		for tdb := range info.Keyspace {
+			sdb, ok := sourceDB[tdb]
+			if !ok {
+				continue
+			}
+			if err := conn.Select(ctx, tdb).Err(); err != nil {
+				return fmt.Errorf("SELECT %d on the target (%s): %w", tdb, addr, err)
+			}
+			var cursor uint64
+			for {
+				keys, next, err := conn.Scan(ctx, cursor, "", 1000).Result()
+				if err != nil {
+					return fmt.Errorf("scanning the target (%s) for the trimmed slots' keys: %w", addr, err)
+				}
+				var gone []string
+				for _, k := range keys {
+					slot := server.KeySlot([]byte(k))
+					if inRange(slot) && !strings.HasPrefix(k, base) && !holds(slot, sdb, k) {
+						gone = append(gone, k)
+					}
+				}
+				for _, k := range gone { // one by one: a cluster target's keys span slots
+					if err := conn.Unlink(ctx, k).Err(); err != nil {
+						return fmt.Errorf("deleting the trimmed key %q from the target (%s): %w", k, addr, err)
+					}
+				}
+				deleted += len(gone)
+				if cursor = next; cursor == 0 {
+					break
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("applying shard %s's trim of slots %s: %w", shard, formatRanges(ranges), err)
+	}
+	sv.log.Info("applied a trim of slots: the target's keys of them that their owner does not hold are deleted",
+		zap.String("shard", shard), zap.String("slots", formatRanges(ranges)), zap.Int("deleted", deleted))
+	return nil
+}
