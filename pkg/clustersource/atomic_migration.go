@@ -163,15 +163,18 @@ type atomicMigrations struct {
 	// trims: the TRIMSLOTS each shard's stream is to send for migrations
 	// this sync followed (by shard, by task); trimmed: where a shard's
 	// stream had its last other trim applied (atomic_trim.go).
-	trims   map[string]map[string][][2]int
-	trimmed map[string]int64
-	skipped int64
+	trims map[string]map[string][][2]int
+	// connecting: a Redis import into the shard began, whose FUNCTION
+	// RESTORE is still to come (also of an import this sync applies).
+	connecting map[string]bool
+	trimmed    map[string]int64
+	skipped    int64
 }
 
 func newAtomicMigrations(log *zap.Logger, checkpointBase string, hooks asmHooks) *atomicMigrations {
 	return &atomicMigrations{log: log, hash: asmKey(checkpointBase), hooks: hooks,
 		imports: map[string]map[string]*asmImport{}, marks: map[string]asmMark{}, nodes: map[string]string{},
-		established: map[string]map[string]int64{}, trims: map[string]map[string][][2]int{}, trimmed: map[string]int64{}}
+		established: map[string]map[string]int64{}, trims: map[string]map[string][][2]int{}, connecting: map[string]bool{}, trimmed: map[string]int64{}}
 }
 
 // setNodes takes the node ids of every shard from a topology read.
@@ -205,7 +208,8 @@ func (a *atomicMigrations) admit(shard string, args [][]byte, db int, offset int
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.imports[shard]) > 0 && name == "function" && len(args) > 1 && bytes.EqualFold(args[1], []byte("restore")) {
+	if (len(a.imports[shard]) > 0 || a.connecting[shard]) && name == "function" && len(args) > 1 && bytes.EqualFold(args[1], []byte("restore")) {
+		delete(a.connecting, shard)
 		// Redis copies the exporter's functions to the importer; the
 		// target has every master's functions from its snapshot already.
 		return syncer.Admission{Skip: true}, true, nil

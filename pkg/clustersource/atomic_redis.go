@@ -29,16 +29,19 @@ func (a *atomicMigrations) redisTask(shard, desc string, db int, offset int64) (
 		if state != "completed" {
 			return syncer.Admission{Skip: true}, nil
 		}
-		// The TRIMSLOTS that follows is this migration's (left out).
-		cmds := [][]string{a.expectTrim(shard, task, ranges)}
 		a.mu.Lock()
 		importer := a.nodes[dest]
 		a.mu.Unlock()
 		if importer != "" && a.hooks.followed != nil && !a.hooks.followed(importer) {
-			// No link of this sync waits for the mark (--shards): a
-			// record would stay in the target for ever.
-			return a.persistAll(db, cmds...), nil
+			// The slots left what this sync follows (--shards): the
+			// TRIMSLOTS that follows is applied (their keys leave the
+			// target), and no link waits for a mark, which would stay in
+			// the target for ever.
+			return syncer.Admission{Skip: true}, nil
 		}
+		// The TRIMSLOTS that follows is this migration's (left out: the
+		// importer's stream has the slots now).
+		cmds := [][]string{a.expectTrim(shard, task, ranges)}
 		m := asmMark{shard: shard, offset: offset, importer: importer}
 		a.mu.Lock()
 		a.marks[task] = m
@@ -50,6 +53,9 @@ func (a *atomicMigrations) redisTask(shard, desc string, db int, offset int64) (
 	}
 	a.mu.Lock()
 	im := a.imports[shard][task]
+	if state == "connecting" {
+		a.connecting[shard] = true
+	}
 	switch state {
 	case "completed":
 		if im == nil {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/redferry/redferry/pkg/retry"
 	"github.com/redferry/redferry/pkg/server"
 )
 
@@ -20,11 +22,9 @@ import (
 // again). An owner that is followed but cannot be asked keeps its keys.
 func (sv *Supervisor) asmTrimOrphans(ctx context.Context, shard string, ranges [][2]int) error {
 	inRange := func(slot int) bool { return (&asmImport{ranges: ranges}).covers(slot) }
+	owners := sv.trimOwners(ctx, shard, ranges)
 	sv.migr.gate.Lock()
 	defer sv.migr.gate.Unlock()
-	sv.migr.mu.Lock()
-	owners := sv.migr.owners
-	sv.migr.mu.Unlock()
 	// Source db of each target db.
 	sourceDB := map[int]int{}
 	for d := 15; d >= 0; d-- {
@@ -118,4 +118,42 @@ func (sv *Supervisor) asmTrimOrphans(ctx context.Context, shard string, ranges [
 	sv.log.Info("applied a trim of slots: the target's keys of them that their owner does not hold are deleted",
 		zap.String("shard", shard), zap.String("slots", formatRanges(ranges)), zap.Int("deleted", deleted))
 	return nil
+}
+
+// trimOwners reads who owns the slots now: the topology the links follow
+// may not show yet that shard lost them (a Redis exporter trims at once).
+// A slot still shown as shard's after a few reads keeps its keys.
+func (sv *Supervisor) trimOwners(ctx context.Context, shard string, ranges [][2]int) [server.SlotCount]string {
+	sv.migr.mu.Lock()
+	owners := sv.migr.owners
+	sv.migr.mu.Unlock()
+	for range 20 {
+		stale := false
+		for _, r := range ranges {
+			for slot := r[0]; slot <= r[1]; slot++ {
+				stale = stale || owners[slot] == shard
+			}
+		}
+		if !stale {
+			return owners
+		}
+		if topo, err := sv.discover(ctx, false); err == nil {
+			if topo, names, err := sv.nameAll(topo); err == nil {
+				owners = [server.SlotCount]string{}
+				for i, s := range topo.Shards {
+					for _, r := range s.Slots {
+						for slot := r.Start; slot <= r.End && slot < server.SlotCount; slot++ {
+							owners[slot] = names[i]
+						}
+					}
+				}
+			}
+		}
+		if err := retry.Sleep(ctx, 100*time.Millisecond); err != nil {
+			break
+		}
+	}
+	sv.log.Warn("the source's topology still shows a trimmed slot as served by the trimming shard: its keys stay in the target",
+		zap.String("shard", shard), zap.String("slots", formatRanges(ranges)))
+	return owners
 }
