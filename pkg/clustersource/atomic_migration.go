@@ -84,6 +84,9 @@ type asmImport struct {
 	skip bool
 	// waited: the handoff wait is done (Redis completed).
 	waited bool
+	// skipsExporter: the exporter's writes to the slots are left out from
+	// the decision on (atomic_cycle.go).
+	skipsExporter string
 }
 
 func (im *asmImport) covers(slot int) bool {
@@ -142,6 +145,9 @@ type asmHooks struct {
 	targetDB func(db int) int
 	// followed: this sync follows shard (--shards may leave it out).
 	followed func(shard string) bool
+	// clearSlots deletes every key of ranges from the target while no
+	// shard's batch is in flight, and runs then before any is again.
+	clearSlots func(ctx context.Context, ranges [][2]int, then func()) error
 	// trimOrphans deletes from the target the keys of ranges that their
 	// slots' owners do not hold (a trim of slots shard does not own; see
 	// atomic_trim.go).
@@ -167,14 +173,19 @@ type atomicMigrations struct {
 	// connecting: a Redis import into the shard began, whose FUNCTION
 	// RESTORE is still to come (also of an import this sync applies).
 	connecting map[string]bool
-	trimmed    map[string]int64
-	skipped    int64
+	// waiting: shards whose stream is held in a migration's wait;
+	// exportSkips: slots whose writes an exporter's stream leaves out, by
+	// exporter, by job (atomic_cycle.go).
+	waiting     map[string]int
+	exportSkips map[string]map[string]exportSkip
+	trimmed     map[string]int64
+	skipped     int64
 }
 
 func newAtomicMigrations(log *zap.Logger, checkpointBase string, hooks asmHooks) *atomicMigrations {
 	return &atomicMigrations{log: log, hash: asmKey(checkpointBase), hooks: hooks,
 		imports: map[string]map[string]*asmImport{}, marks: map[string]asmMark{}, nodes: map[string]string{},
-		established: map[string]map[string]int64{}, trims: map[string]map[string][][2]int{}, connecting: map[string]bool{}, trimmed: map[string]int64{}}
+		established: map[string]map[string]int64{}, trims: map[string]map[string][][2]int{}, connecting: map[string]bool{}, waiting: map[string]int{}, exportSkips: map[string]map[string]exportSkip{}, trimmed: map[string]int64{}}
 }
 
 // setNodes takes the node ids of every shard from a topology read.
@@ -221,6 +232,12 @@ func (a *atomicMigrations) admit(shard string, args [][]byte, db int, offset int
 	slot := server.KeySlot(args[idx[0]])
 	for _, im := range a.imports[shard] {
 		if im.skip && im.covers(slot) {
+			a.skipped++
+			return syncer.Admission{Skip: true}, true, nil
+		}
+	}
+	for _, x := range a.exportSkips[shard] {
+		if (&asmImport{ranges: x.ranges}).covers(slot) {
 			a.skipped++
 			return syncer.Admission{Skip: true}, true, nil
 		}
@@ -319,6 +336,12 @@ func (a *atomicMigrations) load(recs map[string]string) {
 			if m, ok := decodeMark(v); ok {
 				a.marks[strings.TrimPrefix(f, "mark:")] = m
 			}
+		case strings.HasPrefix(f, "xskip:"):
+			shard, job, _ := strings.Cut(strings.TrimPrefix(f, "xskip:"), ":")
+			if a.exportSkips[shard] == nil {
+				a.exportSkips[shard] = map[string]exportSkip{}
+			}
+			a.exportSkips[shard][job] = decodeExportSkip(v)
 		case strings.HasPrefix(f, "trim:"):
 			shard, task, _ := strings.Cut(strings.TrimPrefix(f, "trim:"), ":")
 			if a.trims[shard] == nil {

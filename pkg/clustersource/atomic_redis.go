@@ -65,6 +65,7 @@ func (a *atomicMigrations) redisTask(shard, desc string, db int, offset int64) (
 		if !im.waited {
 			a.mu.Unlock()
 			return syncer.Admission{Wait: func(ctx context.Context) error {
+				defer a.setWaiting(shard)()
 				if err := a.waitMark(ctx, shard, task, source); err != nil {
 					return err
 				}

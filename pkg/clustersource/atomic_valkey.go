@@ -2,6 +2,7 @@ package clustersource
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -38,13 +39,25 @@ func (a *atomicMigrations) valkeyEstablish(shard string, args [][]byte, db int, 
 	a.mu.Unlock()
 	if im != nil {
 		// Decided (this admission again after Wait), or restored after a
-		// restart.
+		// restart. The slots come to this shard: its own writes to them
+		// are applied again (atomic_cycle.go).
+		cmds := a.endExportSkips(shard, ranges, offset-commandLen(args))
 		if im.skip {
-			return a.persist(db, "HSET", importField(shard, job), encodeImport(im))
+			cmds = append(cmds, []string{"HSET", importField(shard, job), encodeImport(im)})
 		}
-		return syncer.Admission{Skip: true}
+		if im.skipsExporter != "" {
+			a.mu.Lock()
+			x := a.exportSkips[im.skipsExporter][job]
+			a.mu.Unlock()
+			cmds = append(cmds, []string{"HSET", exportSkipField(im.skipsExporter, job), x.encode()})
+		}
+		if len(cmds) == 0 {
+			return syncer.Admission{Skip: true}
+		}
+		return a.persistAll(db, cmds...)
 	}
 	return syncer.Admission{Wait: func(ctx context.Context) error {
+		defer a.setWaiting(shard)()
 		return a.decideValkey(ctx, shard, &asmImport{job: job, ranges: ranges, source: source})
 	}}
 }
@@ -84,7 +97,11 @@ func (a *atomicMigrations) decideValkey(ctx context.Context, shard string, im *a
 	}
 	if exporter != "" {
 		if _, linked := a.hooks.applied(exporter); linked {
-			if err := a.waitTrimmed(ctx, log, exporter, im); err != nil {
+			err := a.waitTrimmed(ctx, log, exporter, im)
+			if errors.Is(err, errExporterWaits) {
+				err = a.takeOverSlots(ctx, log, exporter, im)
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -111,6 +128,9 @@ func (a *atomicMigrations) waitTrimmed(ctx context.Context, log *zap.Logger, exp
 		got, linked := a.hooks.applied(exporter)
 		if !linked || target >= 0 && got >= target {
 			return nil
+		}
+		if a.isWaiting(exporter) {
+			return errExporterWaits
 		}
 		if later, err := a.hooks.later(ctx, exporter, im.job, im.ranges); err == nil {
 			a.mu.Lock()

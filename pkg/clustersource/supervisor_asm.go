@@ -26,6 +26,7 @@ func (sv *Supervisor) asmHooks() asmHooks {
 		},
 		followed:    func(shard string) bool { return sv.selected == nil || sv.selected[shard] },
 		trimOrphans: sv.asmTrimOrphans,
+		clearSlots:  sv.asmClearSlots,
 	}
 }
 

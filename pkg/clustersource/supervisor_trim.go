@@ -21,17 +21,9 @@ import (
 // it created and deleted since its link's position, its stream does both
 // again). An owner that is followed but cannot be asked keeps its keys.
 func (sv *Supervisor) asmTrimOrphans(ctx context.Context, shard string, ranges [][2]int) error {
-	inRange := func(slot int) bool { return (&asmImport{ranges: ranges}).covers(slot) }
 	owners := sv.trimOwners(ctx, shard, ranges)
 	sv.migr.gate.Lock()
 	defer sv.migr.gate.Unlock()
-	// Source db of each target db.
-	sourceDB := map[int]int{}
-	for d := 15; d >= 0; d-- {
-		if to, ok := sv.opt.Sync.Filter.TargetDB(d); ok {
-			sourceDB[to] = d
-		}
-	}
 	ownerClients := map[string]*redis.Client{}
 	defer func() {
 		for _, c := range ownerClients {
@@ -69,6 +61,42 @@ func (sv *Supervisor) asmTrimOrphans(ctx context.Context, shard string, ranges [
 		})
 		return err != nil || n.Val() > 0
 	}
+	deleted, err := sv.deleteSlotKeys(ctx, ranges, func(slot, db int, key string) bool { return holds(slot, db, key) })
+	if err != nil {
+		return fmt.Errorf("applying shard %s's trim of slots %s: %w", shard, formatRanges(ranges), err)
+	}
+	sv.log.Info("applied a trim of slots: the target's keys of them that their owner does not hold are deleted",
+		zap.String("shard", shard), zap.String("slots", formatRanges(ranges)), zap.Int("deleted", deleted))
+	return nil
+}
+
+// asmClearSlots deletes every key of ranges from the target with the gate
+// held exclusively, and runs then before it is released.
+func (sv *Supervisor) asmClearSlots(ctx context.Context, ranges [][2]int, then func()) error {
+	sv.migr.gate.Lock()
+	defer sv.migr.gate.Unlock()
+	deleted, err := sv.deleteSlotKeys(ctx, ranges, func(int, int, string) bool { return false })
+	if err != nil {
+		return fmt.Errorf("deleting the target's keys of slots %s: %w", formatRanges(ranges), err)
+	}
+	then()
+	sv.log.Info("deleted the target's keys of slots an importer's copy replaces", zap.String("slots", formatRanges(ranges)),
+		zap.Int("deleted", deleted))
+	return nil
+}
+
+// deleteSlotKeys deletes the target's keys of ranges but those keep says
+// to keep (given the slot, the source db and the key), and the sync's own.
+// A standalone target has no index by slot: its whole keyspace is scanned.
+func (sv *Supervisor) deleteSlotKeys(ctx context.Context, ranges [][2]int, keep func(slot, db int, key string) bool) (int, error) {
+	inRange := func(slot int) bool { return (&asmImport{ranges: ranges}).covers(slot) }
+	// Source db of each target db.
+	sourceDB := map[int]int{}
+	for d := 15; d >= 0; d-- {
+		if to, ok := sv.opt.Sync.Filter.TargetDB(d); ok {
+			sourceDB[to] = d
+		}
+	}
 	base := sv.opt.Sync.CheckpointKey
 	deleted := 0
 	err := sv.target.forEachMaster(ctx, func(addr string, c *redis.Client) error {
@@ -90,18 +118,18 @@ func (sv *Supervisor) asmTrimOrphans(ctx context.Context, shard string, ranges [
 			for {
 				keys, next, err := conn.Scan(ctx, cursor, "", 1000).Result()
 				if err != nil {
-					return fmt.Errorf("scanning the target (%s) for the trimmed slots' keys: %w", addr, err)
+					return fmt.Errorf("scanning the target (%s) for the keys of the slots: %w", addr, err)
 				}
 				var gone []string
 				for _, k := range keys {
 					slot := server.KeySlot([]byte(k))
-					if inRange(slot) && !strings.HasPrefix(k, base) && !holds(slot, sdb, k) {
+					if inRange(slot) && !strings.HasPrefix(k, base) && !keep(slot, sdb, k) {
 						gone = append(gone, k)
 					}
 				}
 				for _, k := range gone { // one by one: a cluster target's keys span slots
 					if err := conn.Unlink(ctx, k).Err(); err != nil {
-						return fmt.Errorf("deleting the trimmed key %q from the target (%s): %w", k, addr, err)
+						return fmt.Errorf("deleting the key %q of the slots from the target (%s): %w", k, addr, err)
 					}
 				}
 				deleted += len(gone)
@@ -112,12 +140,7 @@ func (sv *Supervisor) asmTrimOrphans(ctx context.Context, shard string, ranges [
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("applying shard %s's trim of slots %s: %w", shard, formatRanges(ranges), err)
-	}
-	sv.log.Info("applied a trim of slots: the target's keys of them that their owner does not hold are deleted",
-		zap.String("shard", shard), zap.String("slots", formatRanges(ranges)), zap.Int("deleted", deleted))
-	return nil
+	return deleted, err
 }
 
 // trimOwners reads who owns the slots now: the topology the links follow
