@@ -61,15 +61,27 @@ func (a *atomicMigrations) takeOverSlots(ctx context.Context, log *zap.Logger, e
 	}
 	log.Warn("the exporting shard's stream waits too (migrations in opposite directions): the target's keys of the slots "+
 		"are replaced by the importer's copy, and the exporter's writes to them are left out", zap.String("exporter", exporter))
-	return a.hooks.clearSlots(ctx, im.ranges, func() {
+	return a.hooks.clearSlots(ctx, im.ranges, func() bool {
+		// With every link's batches landed: an exporter already at (or
+		// past) a later job bringing the slots back has applied its trim
+		// (and maybe part of that job's copy, which must stay).
 		held, _ := a.hooks.applied(exporter)
+		later, err := a.hooks.later(ctx, exporter, im.job, im.ranges)
 		a.mu.Lock()
 		defer a.mu.Unlock()
+		if err == nil {
+			for _, j := range later {
+				if start, ok := a.established[exporter][j]; ok && held >= start {
+					return false
+				}
+			}
+		}
 		if a.exportSkips[exporter] == nil {
 			a.exportSkips[exporter] = map[string]exportSkip{}
 		}
 		a.exportSkips[exporter][im.job] = exportSkip{ranges: im.ranges, held: held}
 		im.skipsExporter = exporter
+		return true
 	})
 }
 

@@ -145,9 +145,10 @@ type asmHooks struct {
 	targetDB func(db int) int
 	// followed: this sync follows shard (--shards may leave it out).
 	followed func(shard string) bool
-	// clearSlots deletes every key of ranges from the target while no
-	// shard's batch is in flight, and runs then before any is again.
-	clearSlots func(ctx context.Context, ranges [][2]int, then func()) error
+	// clearSlots runs take while no shard's batch is in flight and, when
+	// it says so, deletes every key of ranges from the target before any
+	// is again.
+	clearSlots func(ctx context.Context, ranges [][2]int, take func() bool) error
 	// trimOrphans deletes from the target the keys of ranges that their
 	// slots' owners do not hold (a trim of slots shard does not own; see
 	// atomic_trim.go).

@@ -129,9 +129,6 @@ func (a *atomicMigrations) waitTrimmed(ctx context.Context, log *zap.Logger, exp
 		if !linked || target >= 0 && got >= target {
 			return nil
 		}
-		if a.isWaiting(exporter) {
-			return errExporterWaits
-		}
 		if later, err := a.hooks.later(ctx, exporter, im.job, im.ranges); err == nil {
 			a.mu.Lock()
 			for _, j := range later {
@@ -141,6 +138,11 @@ func (a *atomicMigrations) waitTrimmed(ctx context.Context, log *zap.Logger, exp
 				}
 			}
 			a.mu.Unlock()
+		}
+		// Checked after the slots' return, which may be where the
+		// exporter waits.
+		if a.isWaiting(exporter) {
+			return errExporterWaits
 		}
 		if time.Since(warned) > 30*time.Second {
 			log.Warn("waiting until the exporting shard's link has applied the deletion of the moved slots' keys",

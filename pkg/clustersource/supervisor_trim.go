@@ -70,16 +70,19 @@ func (sv *Supervisor) asmTrimOrphans(ctx context.Context, shard string, ranges [
 	return nil
 }
 
-// asmClearSlots deletes every key of ranges from the target with the gate
-// held exclusively, and runs then before it is released.
-func (sv *Supervisor) asmClearSlots(ctx context.Context, ranges [][2]int, then func()) error {
+// asmClearSlots runs take with the gate held exclusively and, when it
+// says so, deletes every key of ranges from the target before the gate is
+// released.
+func (sv *Supervisor) asmClearSlots(ctx context.Context, ranges [][2]int, take func() bool) error {
 	sv.migr.gate.Lock()
 	defer sv.migr.gate.Unlock()
+	if !take() {
+		return nil
+	}
 	deleted, err := sv.deleteSlotKeys(ctx, ranges, func(int, int, string) bool { return false })
 	if err != nil {
 		return fmt.Errorf("deleting the target's keys of slots %s: %w", formatRanges(ranges), err)
 	}
-	then()
 	sv.log.Info("deleted the target's keys of slots an importer's copy replaces", zap.String("slots", formatRanges(ranges)),
 		zap.Int("deleted", deleted))
 	return nil
