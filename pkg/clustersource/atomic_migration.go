@@ -149,6 +149,9 @@ type asmHooks struct {
 	// it says so, deletes every key of ranges from the target before any
 	// is again.
 	clearSlots func(ctx context.Context, ranges [][2]int, take func() bool) error
+	// importsDone lists the jobs that brought shard's master the slots it
+	// serves (Valkey; see late_sync.go).
+	importsDone func(ctx context.Context, shard string) ([]*asmImport, error)
 	// trimOrphans deletes from the target the keys of ranges that their
 	// slots' owners do not hold (a trim of slots shard does not own; see
 	// atomic_trim.go).

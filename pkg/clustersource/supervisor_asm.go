@@ -27,6 +27,7 @@ func (sv *Supervisor) asmHooks() asmHooks {
 		followed:    func(shard string) bool { return sv.selected == nil || sv.selected[shard] },
 		trimOrphans: sv.asmTrimOrphans,
 		clearSlots:  sv.asmClearSlots,
+		importsDone: sv.asmImportsDone,
 	}
 }
 

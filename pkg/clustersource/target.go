@@ -96,6 +96,13 @@ func (sv *Supervisor) prepareTarget(ctx context.Context, topo Topology) error {
 	for _, n := range names {
 		if (sv.selected == nil || sv.selected[n]) && !ours[base+":"+n] {
 			fresh++
+			if len(ours) > 0 {
+				// Its full sync joins shards that resume their streams,
+				// as a master added later does (lateSnapshot).
+				sv.mu.Lock()
+				sv.fresh[n] = true
+				sv.mu.Unlock()
+			}
 		}
 	}
 	if fresh == 0 {
