@@ -149,6 +149,11 @@ type asmHooks struct {
 	// it says so, deletes every key of ranges from the target before any
 	// is again.
 	clearSlots func(ctx context.Context, ranges [][2]int, take func() bool) error
+	// beforeFresh: job ended before exporter's fresh full sync, whose
+	// stream therefore has nothing of it (fresh_exporter.go).
+	beforeFresh func(job, exporter string) bool
+	// taskState returns the state of Redis task on shard's master.
+	taskState func(ctx context.Context, shard, task string) (string, error)
 	// importsDone lists the jobs that brought shard's master the slots it
 	// serves (Valkey; see late_sync.go).
 	importsDone func(ctx context.Context, shard string) ([]*asmImport, error)
@@ -181,6 +186,8 @@ type atomicMigrations struct {
 	// exportSkips: slots whose writes an exporter's stream leaves out, by
 	// exporter, by job (atomic_cycle.go).
 	waiting     map[string]int
+	cleared     map[string]bool // Redis tasks whose slots were emptied for the importer's copy
+	notFresh    map[string]bool // Redis tasks from a fresh exporter that failed: the usual course
 	exportSkips map[string]map[string]exportSkip
 	trimmed     map[string]int64
 	skipped     int64
@@ -189,7 +196,7 @@ type atomicMigrations struct {
 func newAtomicMigrations(log *zap.Logger, checkpointBase string, hooks asmHooks) *atomicMigrations {
 	return &atomicMigrations{log: log, hash: asmKey(checkpointBase), hooks: hooks,
 		imports: map[string]map[string]*asmImport{}, marks: map[string]asmMark{}, nodes: map[string]string{},
-		established: map[string]map[string]int64{}, trims: map[string]map[string][][2]int{}, connecting: map[string]bool{}, waiting: map[string]int{}, exportSkips: map[string]map[string]exportSkip{}, trimmed: map[string]int64{}}
+		established: map[string]map[string]int64{}, trims: map[string]map[string][][2]int{}, connecting: map[string]bool{}, waiting: map[string]int{}, cleared: map[string]bool{}, notFresh: map[string]bool{}, exportSkips: map[string]map[string]exportSkip{}, trimmed: map[string]int64{}}
 }
 
 // setNodes takes the node ids of every shard from a topology read.

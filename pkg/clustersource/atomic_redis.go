@@ -59,8 +59,13 @@ func (a *atomicMigrations) redisTask(shard, desc string, db int, offset int64) (
 	switch state {
 	case "completed":
 		if im == nil {
+			delete(a.cleared, task)
 			a.mu.Unlock()
 			return syncer.Admission{Skip: true}, nil
+		}
+		if exp := a.nodes[source]; !im.waited && a.hooks.beforeFresh != nil && a.hooks.beforeFresh(task, exp) {
+			a.mu.Unlock()
+			return syncer.Admission{}, errFreshExporter(shard, exp, task, im.ranges)
 		}
 		if !im.waited {
 			a.mu.Unlock()
@@ -94,9 +99,23 @@ func (a *atomicMigrations) redisTask(shard, desc string, db int, offset int64) (
 		return a.persistAll(db, []string{"HDEL", importField(shard, task)}, a.expectTrim(shard, task, im.ranges)), nil
 	}
 	exporter := a.nodes[source]
+	cleared, notFresh := a.cleared[task], a.notFresh[task]
 	a.mu.Unlock()
+	fresh := !notFresh && exporter != "" && a.hooks.beforeFresh != nil && a.hooks.beforeFresh(task, exporter)
 	if im != nil {
+		if fresh {
+			return syncer.Admission{}, errFreshExporter(shard, exporter, task, ranges)
+		}
 		return syncer.Admission{Skip: true}, nil
+	}
+	if cleared {
+		// The slots were emptied: the importer's copy rebuilds them.
+		return syncer.Admission{Skip: true}, nil
+	}
+	if fresh {
+		if adm, ok, err := a.redisFromFresh(shard, exporter, task, ranges); ok || err != nil {
+			return adm, err
+		}
 	}
 	if _, followed := a.hooks.applied(exporter); !followed {
 		// This sync does not follow the exporter: the importer's copy is

@@ -95,6 +95,9 @@ func (a *atomicMigrations) decideValkey(ctx context.Context, shard string, im *a
 		a.setImport(shard, im)
 		return nil
 	}
+	if exporter != "" && a.hooks.beforeFresh != nil && a.hooks.beforeFresh(im.job, exporter) {
+		return a.copyFromFresh(ctx, log, shard, exporter, im)
+	}
 	if exporter != "" {
 		if _, linked := a.hooks.applied(exporter); linked {
 			err := a.waitTrimmed(ctx, log, exporter, im)

@@ -17,9 +17,21 @@ import (
 // stream: the fresh shard's full sync waits for the migration's end, its
 // snapshot (the slot whole) lands after the exporter's stream has applied
 // its writes and trim of the slot, and the target ends equal to the source.
+//
+// Synced afresh instead, the exporter's stream no longer holds the
+// migration the resumed importer's stream is still to apply: the importer
+// replaces the target's keys of the slots with its copy.
 func TestAtomicMigrationFreshShard(t *testing.T) {
 	for _, name := range atomicVersions() {
-		t.Run(name, func(t *testing.T) {
+		for _, side := range []string{"importer", "exporter"} {
+			t.Run(name+"-fresh-"+side, func(t *testing.T) { freshShard(t, name, side) })
+		}
+	}
+}
+
+func freshShard(t *testing.T, name, side string) {
+	{
+		{
 			ctx := context.Background()
 			src := redistest.StartClusterWithReplicas(t, name, 2, 0, redistest.Options{
 				Args: []string{"repl-diskless-sync-delay", "0", "repl-backlog-size", "64mb"}})
@@ -38,9 +50,13 @@ func TestAtomicMigrationFreshShard(t *testing.T) {
 			ld := startCountingLoad(src)
 			r.waitStreaming(t, 2)
 			time.Sleep(300 * time.Millisecond)
+			fresh := to
+			if side == "exporter" {
+				fresh = from
+			}
 			importer := ""
 			for n, addr := range r.sv.Masters() {
-				if addr == src.Masters[to].Addr {
+				if addr == src.Masters[fresh].Addr {
 					importer = n
 				}
 			}
@@ -48,12 +64,12 @@ func TestAtomicMigrationFreshShard(t *testing.T) {
 			if err := r.stop(); err != nil {
 				t.Fatal(err)
 			}
-			// The importing shard loses its checkpoint and spool.
+			// The shard loses its checkpoint and spool.
 			dc := dst.Client()
 			defer dc.Close()
 			keys, err := dc.Keys(ctx, base+":"+importer+"*").Result()
 			if err != nil || len(keys) == 0 {
-				t.Fatalf("the importing shard's checkpoint %s:%s: %v %v", base, importer, keys, err)
+				t.Fatalf("the %s shard's checkpoint %s:%s: %v %v", side, base, importer, keys, err)
 			}
 			if err := dc.Del(ctx, keys...).Err(); err != nil {
 				t.Fatal(err)
@@ -74,8 +90,8 @@ func TestAtomicMigrationFreshShard(t *testing.T) {
 			if got := fullSyncs(t, src) - before; got != 3 {
 				t.Errorf("the masters served %d full syncs, want 3 (one per shard, and the fresh shard's)", got)
 			}
-			t.Logf("%d writes, slot %d moved into the fresh shard %s, %d keys compared", writes, slot, shortID(importer), rep.KeysChecked)
-		})
+			t.Logf("%d writes, slot %d moved, the %s %s synced afresh, %d keys compared", writes, slot, side, shortID(importer), rep.KeysChecked)
+		}
 	}
 }
 

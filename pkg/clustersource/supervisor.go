@@ -58,6 +58,9 @@ type Supervisor struct {
 	// fresh: shards without a checkpoint when others have one (a shard's
 	// checkpoint removed to sync it afresh): their full sync is late too.
 	fresh map[string]bool
+	// preFresh: the atomic migrations the masters listed when the fresh
+	// shards' links started (fresh_exporter.go).
+	preFresh map[string]bool
 	// postponed: late shards whose link waits for their master's atomic
 	// migration to end (logged once).
 	postponed map[string]bool

@@ -28,6 +28,8 @@ func (sv *Supervisor) asmHooks() asmHooks {
 		trimOrphans: sv.asmTrimOrphans,
 		clearSlots:  sv.asmClearSlots,
 		importsDone: sv.asmImportsDone,
+		beforeFresh: sv.asmBeforeFresh,
+		taskState:   sv.asmTaskState,
 	}
 }
 

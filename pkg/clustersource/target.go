@@ -127,7 +127,11 @@ func (sv *Supervisor) prepareTarget(ctx context.Context, topo Topology) error {
 			}
 		}
 	}
-	return sv.waitNoMigration(ctx, topo)
+	if err := sv.waitNoMigration(ctx, topo); err != nil {
+		return err
+	}
+	sv.notePreFresh(ctx, topo)
+	return nil
 }
 
 // keyCount counts the keys of every db of every master of the target.
