@@ -54,7 +54,8 @@ import (
 // migrate:completed mark; the importer's stream is left out for the slots
 // from import:connecting on (the exporter's stream has those writes), and at
 // import:completed the importer waits, outside the gate, until the exporter's
-// link has applied its completed mark; TRIMSLOTS is always left out.
+// link has applied its completed mark; a TRIMSLOTS of a migration this
+// sync followed is left out, any other applied (atomic_trim.go).
 //
 // Valkey: the exporter's stream gives no boundary, so it is applied whole,
 // trims included, and the importer's stream is applied after it: at
@@ -64,7 +65,9 @@ import (
 // trim is done; its master_repl_offset read in the same MULTI) and the
 // exporter's link has applied that far: the target then holds nothing of the
 // slots, and the importer's snapshot and writes rebuild them. On failure the
-// importer's writes to the slots until FINISH are left out.
+// importer's writes to the slots until FINISH are left out. Jobs in
+// opposite directions at once: atomic_cycle.go. A shard's later full sync
+// (a master added, a shard synced afresh): late_sync.go, fresh_exporter.go.
 //
 // What a restart needs — that an importer is inside a migration whose
 // writes are left out, and the exporter's Redis completed marks — is kept in
