@@ -3,6 +3,7 @@ package clustersource
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,12 +25,13 @@ import (
 // while no batch is in flight, and the exporter's writes to the slots are
 // left out from its held position on — client writes from before the
 // handoff (in the copy), then the trim. They are left out until the
-// exporter's own stream shows a job bringing the slots back to it, after
-// its held position: the exporter may be held at the ESTABLISH of the job
-// that brought it these slots, whose copy is then left out too (the
-// importer's copy holds all of it). The rule is kept in the target
-// (xskip:<exporter>:<job> = <ranges>|<held offset>) with the importer's
-// ESTABLISH.
+// exporter's own stream shows a job bringing the slots back to it that is
+// newer than the one taking them (its master's job log, newest first): the
+// exporter may be held before the ESTABLISH of an older job that brought it
+// these slots, whose copy is then left out too (the importer's copy holds
+// all of it). The rule is kept in the target (xskip:<exporter>:<job> =
+// <ranges>|<held offset>) with the importer's ESTABLISH; after a restart,
+// when the job log is not asked, an ESTABLISH past the held offset ends it.
 
 // errExporterWaits: the exporter's stream is held in a wait of its own.
 var errExporterWaits = errors.New("the exporting shard's stream waits too")
@@ -113,6 +115,45 @@ func (a *atomicMigrations) endExportSkips(shard string, ranges [][2]int, start i
 		if start > x.held && overlaps(x.ranges, ranges) {
 			delete(a.exportSkips[shard], job)
 			out = append(out, []string{"HDEL", exportSkipField(shard, job)})
+		}
+	}
+	return out
+}
+
+// skipsEndedBy returns the rules leaving out shard's writes to slots of
+// ranges that job (an import into shard) ends: those of jobs older than it
+// (shard's job log lists job as newer). Never nil.
+func (a *atomicMigrations) skipsEndedBy(ctx context.Context, shard, job string, ranges [][2]int) []string {
+	out := []string{}
+	a.mu.Lock()
+	rules := map[string]exportSkip{}
+	for j, x := range a.exportSkips[shard] {
+		if overlaps(x.ranges, ranges) {
+			rules[j] = x
+		}
+	}
+	a.mu.Unlock()
+	for j, x := range rules {
+		if a.hooks.later == nil {
+			continue
+		}
+		if later, err := a.hooks.later(ctx, shard, j, x.ranges); err == nil && slices.Contains(later, job) {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// endExportSkipsOf ends shard's rules of jobs, returning the commands
+// removing their records.
+func (a *atomicMigrations) endExportSkipsOf(shard string, jobs []string) [][]string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out [][]string
+	for _, j := range jobs {
+		if _, ok := a.exportSkips[shard][j]; ok {
+			delete(a.exportSkips[shard], j)
+			out = append(out, []string{"HDEL", exportSkipField(shard, j)})
 		}
 	}
 	return out

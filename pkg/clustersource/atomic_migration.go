@@ -90,6 +90,9 @@ type asmImport struct {
 	// skipsExporter: the exporter's writes to the slots are left out from
 	// the decision on (atomic_cycle.go).
 	skipsExporter string
+	// endsSkips: the jobs whose rules leaving out this shard's writes to
+	// the slots this job ends (non-nil once asked; atomic_cycle.go).
+	endsSkips []string
 }
 
 func (im *asmImport) covers(slot int) bool {

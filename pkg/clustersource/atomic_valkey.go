@@ -41,7 +41,12 @@ func (a *atomicMigrations) valkeyEstablish(shard string, args [][]byte, db int, 
 		// Decided (this admission again after Wait), or restored after a
 		// restart. The slots come to this shard: its own writes to them
 		// are applied again (atomic_cycle.go).
-		cmds := a.endExportSkips(shard, ranges, offset-commandLen(args))
+		var cmds [][]string
+		if im.endsSkips != nil {
+			cmds = a.endExportSkipsOf(shard, im.endsSkips)
+		} else { // restored after a restart
+			cmds = a.endExportSkips(shard, ranges, offset-commandLen(args))
+		}
 		if im.skip {
 			cmds = append(cmds, []string{"HSET", importField(shard, job), encodeImport(im)})
 		}
@@ -58,7 +63,9 @@ func (a *atomicMigrations) valkeyEstablish(shard string, args [][]byte, db int, 
 	}
 	return syncer.Admission{Wait: func(ctx context.Context) error {
 		defer a.setWaiting(shard)()
-		return a.decideValkey(ctx, shard, &asmImport{job: job, ranges: ranges, source: source})
+		im := &asmImport{job: job, ranges: ranges, source: source}
+		im.endsSkips = a.skipsEndedBy(ctx, shard, job, ranges)
+		return a.decideValkey(ctx, shard, im)
 	}}
 }
 
