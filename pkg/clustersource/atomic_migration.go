@@ -54,7 +54,8 @@ import (
 // migrate:completed mark; the importer's stream is left out for the slots
 // from import:connecting on (the exporter's stream has those writes), and at
 // import:completed the importer waits, outside the gate, until the exporter's
-// link has applied its completed mark; TRIMSLOTS is always left out.
+// link has applied its completed mark; a TRIMSLOTS of a migration this
+// sync followed is left out, any other applied (atomic_trim.go).
 //
 // Valkey: the exporter's stream gives no boundary, so it is applied whole,
 // trims included, and the importer's stream is applied after it: at
@@ -64,7 +65,9 @@ import (
 // trim is done; its master_repl_offset read in the same MULTI) and the
 // exporter's link has applied that far: the target then holds nothing of the
 // slots, and the importer's snapshot and writes rebuild them. On failure the
-// importer's writes to the slots until FINISH are left out.
+// importer's writes to the slots until FINISH are left out. Jobs in
+// opposite directions at once: atomic_cycle.go. A shard's later full sync
+// (a master added, a shard synced afresh): late_sync.go, fresh_exporter.go.
 //
 // What a restart needs — that an importer is inside a migration whose
 // writes are left out, and the exporter's Redis completed marks — is kept in
@@ -84,6 +87,12 @@ type asmImport struct {
 	skip bool
 	// waited: the handoff wait is done (Redis completed).
 	waited bool
+	// skipsExporter: the exporter's writes to the slots are left out from
+	// the decision on (atomic_cycle.go).
+	skipsExporter string
+	// endsSkips: the jobs whose rules leaving out this shard's writes to
+	// the slots this job ends (non-nil once asked; atomic_cycle.go).
+	endsSkips []string
 }
 
 func (im *asmImport) covers(slot int) bool {
@@ -99,6 +108,29 @@ func (im *asmImport) covers(slot int) bool {
 type asmMark struct {
 	shard  string
 	offset int64
+	// importer: the importing shard ("" in an older redferry's record).
+	importer string
+}
+
+// encodeMark: <exporter shard>|<offset>|<importer shard>.
+func encodeMark(m asmMark) string {
+	return m.shard + "|" + strconv.FormatInt(m.offset, 10) + "|" + m.importer
+}
+
+func decodeMark(v string) (asmMark, bool) {
+	parts := strings.SplitN(v, "|", 3)
+	if len(parts) < 2 {
+		return asmMark{}, false
+	}
+	n, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return asmMark{}, false
+	}
+	m := asmMark{shard: parts[0], offset: n}
+	if len(parts) == 3 {
+		m.importer = parts[2]
+	}
+	return m, true
 }
 
 // asmHooks are what the migrations need from the supervisor.
@@ -117,6 +149,24 @@ type asmHooks struct {
 	applied func(shard string) (int64, bool)
 	// targetDB maps a source db to the target's.
 	targetDB func(db int) int
+	// followed: this sync follows shard (--shards may leave it out).
+	followed func(shard string) bool
+	// clearSlots runs take while no shard's batch is in flight and, when
+	// it says so, deletes every key of ranges from the target before any
+	// is again.
+	clearSlots func(ctx context.Context, ranges [][2]int, take func() bool) error
+	// beforeFresh: job ended before exporter's fresh full sync, whose
+	// stream therefore has nothing of it (fresh_exporter.go).
+	beforeFresh func(job, exporter string) bool
+	// taskState returns the state of Redis task on shard's master.
+	taskState func(ctx context.Context, shard, task string) (string, error)
+	// importsDone lists the jobs that brought shard's master the slots it
+	// serves (Valkey; see late_sync.go).
+	importsDone func(ctx context.Context, shard string) ([]*asmImport, error)
+	// trimOrphans deletes from the target the keys of ranges that their
+	// slots' owners do not hold (a trim of slots shard does not own; see
+	// atomic_trim.go).
+	trimOrphans func(ctx context.Context, shard string, ranges [][2]int) error
 }
 
 type atomicMigrations struct {
@@ -131,13 +181,28 @@ type atomicMigrations struct {
 	// established: where each shard's stream began a Valkey import, by
 	// job (the start offset of its ESTABLISH).
 	established map[string]map[string]int64
+	// trims: the TRIMSLOTS each shard's stream is to send for migrations
+	// this sync followed (by shard, by task); trimmed: where a shard's
+	// stream had its last other trim applied (atomic_trim.go).
+	trims map[string]map[string][][2]int
+	// connecting: a Redis import into the shard began, whose FUNCTION
+	// RESTORE is still to come (also of an import this sync applies).
+	connecting map[string]bool
+	// waiting: shards whose stream is held in a migration's wait;
+	// exportSkips: slots whose writes an exporter's stream leaves out, by
+	// exporter, by job (atomic_cycle.go).
+	waiting     map[string]int
+	cleared     map[string]bool // Redis tasks whose slots were emptied for the importer's copy
+	notFresh    map[string]bool // Redis tasks from a fresh exporter that failed: the usual course
+	exportSkips map[string]map[string]exportSkip
+	trimmed     map[string]int64
 	skipped     int64
 }
 
 func newAtomicMigrations(log *zap.Logger, checkpointBase string, hooks asmHooks) *atomicMigrations {
 	return &atomicMigrations{log: log, hash: asmKey(checkpointBase), hooks: hooks,
 		imports: map[string]map[string]*asmImport{}, marks: map[string]asmMark{}, nodes: map[string]string{},
-		established: map[string]map[string]int64{}}
+		established: map[string]map[string]int64{}, trims: map[string]map[string][][2]int{}, connecting: map[string]bool{}, waiting: map[string]int{}, cleared: map[string]bool{}, notFresh: map[string]bool{}, exportSkips: map[string]map[string]exportSkip{}, trimmed: map[string]int64{}}
 }
 
 // setNodes takes the node ids of every shard from a topology read.
@@ -162,16 +227,17 @@ func (a *atomicMigrations) shardOf(node string) string {
 func (a *atomicMigrations) admit(shard string, args [][]byte, db int, offset int64) (syncer.Admission, bool, error) {
 	name := strings.ToLower(string(args[0]))
 	switch {
-	case name == "trimslots" || name == "syncslots":
-		// The trim follows a completed export (the importer's stream has
-		// the slots now) or a failed import (left out already).
+	case name == "trimslots":
+		return a.admitTrim(shard, args, db, offset), true, nil
+	case name == "syncslots":
 		return syncer.Admission{Skip: true}, true, nil
 	case name == "cluster" && len(args) > 2 && bytes.EqualFold(args[1], []byte("syncslots")):
 		return a.framing(shard, args, db, offset)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.imports[shard]) > 0 && name == "function" && len(args) > 1 && bytes.EqualFold(args[1], []byte("restore")) {
+	if (len(a.imports[shard]) > 0 || a.connecting[shard]) && name == "function" && len(args) > 1 && bytes.EqualFold(args[1], []byte("restore")) {
+		delete(a.connecting, shard)
 		// Redis copies the exporter's functions to the importer; the
 		// target has every master's functions from its snapshot already.
 		return syncer.Admission{Skip: true}, true, nil
@@ -183,6 +249,12 @@ func (a *atomicMigrations) admit(shard string, args [][]byte, db int, offset int
 	slot := server.KeySlot(args[idx[0]])
 	for _, im := range a.imports[shard] {
 		if im.skip && im.covers(slot) {
+			a.skipped++
+			return syncer.Admission{Skip: true}, true, nil
+		}
+	}
+	for _, x := range a.exportSkips[shard] {
+		if (&asmImport{ranges: x.ranges}).covers(slot) {
 			a.skipped++
 			return syncer.Admission{Skip: true}, true, nil
 		}
@@ -247,10 +319,18 @@ func (a *atomicMigrations) setImport(shard string, im *asmImport) {
 // transaction of the batch reaching this point of the stream (alone: PING
 // stands for the framing command, which the target does not take).
 func (a *atomicMigrations) persist(db int, cmd string, args ...string) syncer.Admission {
-	c := append([]string{cmd, a.hash}, args...)
-	before := [][]string{c}
+	return a.persistAll(db, append([]string{cmd}, args...))
+}
+
+// persistAll is persist of several commands, each a command name and its
+// arguments after the hash's name.
+func (a *atomicMigrations) persistAll(db int, cmds ...[]string) syncer.Admission {
+	var before [][]string
+	for _, c := range cmds {
+		before = append(before, append([]string{c[0], a.hash}, c[1:]...))
+	}
 	if t := a.hooks.targetDB(db); t != 0 {
-		before = [][]string{{"SELECT", "0"}, c, {"SELECT", strconv.Itoa(t)}}
+		before = append(append([][]string{{"SELECT", "0"}}, before...), []string{"SELECT", strconv.Itoa(t)})
 	}
 	return syncer.Admission{Alone: true, Before: before, Args: [][]byte{[]byte("PING")}}
 }
@@ -270,11 +350,21 @@ func (a *atomicMigrations) load(recs map[string]string) {
 				a.imports[shard][im.job] = im
 			}
 		case strings.HasPrefix(f, "mark:"):
-			shard, off, ok := strings.Cut(v, "|")
-			n, err := strconv.ParseInt(off, 10, 64)
-			if ok && err == nil {
-				a.marks[strings.TrimPrefix(f, "mark:")] = asmMark{shard: shard, offset: n}
+			if m, ok := decodeMark(v); ok {
+				a.marks[strings.TrimPrefix(f, "mark:")] = m
 			}
+		case strings.HasPrefix(f, "xskip:"):
+			shard, job, _ := strings.Cut(strings.TrimPrefix(f, "xskip:"), ":")
+			if a.exportSkips[shard] == nil {
+				a.exportSkips[shard] = map[string]exportSkip{}
+			}
+			a.exportSkips[shard][job] = decodeExportSkip(v)
+		case strings.HasPrefix(f, "trim:"):
+			shard, task, _ := strings.Cut(strings.TrimPrefix(f, "trim:"), ":")
+			if a.trims[shard] == nil {
+				a.trims[shard] = map[string][][2]int{}
+			}
+			a.trims[shard][task] = parseRanges(v)
 		}
 	}
 }

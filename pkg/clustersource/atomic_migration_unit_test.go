@@ -15,10 +15,15 @@ import (
 // left out.
 func TestRedisAtomicMigrationAdmissions(t *testing.T) {
 	var exported atomic.Int64 // the exporter's applied offset
+	var orphans []string      // the trims applied
 	m := newMigrations(zap.NewNop(), "redferry:checkpoint:x", func(string) bool { return true }, nil)
 	m.asm.hooks = asmHooks{
 		applied:  func(s string) (int64, bool) { return exported.Load(), s == "exp" || s == "imp" },
 		targetDB: func(db int) int { return db },
+		trimOrphans: func(_ context.Context, shard string, r [][2]int) error {
+			orphans = append(orphans, shard+" "+formatRanges(r))
+			return nil
+		},
 	}
 	m.asm.nodes = map[string]string{"srcid": "exp", "dstid": "imp"}
 	exp, imp := m.forShard("exp", false), m.forShard("imp", false)
@@ -42,8 +47,12 @@ func TestRedisAtomicMigrationAdmissions(t *testing.T) {
 		{imp.(*shardGate), "INCR other", 140, false, false, false, ""},
 		{exp.(*shardGate), "INCR x{a}", 200, false, false, false, ""},
 		{imp.(*shardGate), "INCR x{a}", 150, true, false, false, ""},
-		{exp.(*shardGate), task("migrate", "completed"), 300, false, true, false, "HSET redferry:checkpoint:x:asm mark:t1 exp|300"},
-		{exp.(*shardGate), "TRIMSLOTS RANGES 1 15495 15495", 320, true, false, false, ""},
+		{exp.(*shardGate), task("migrate", "completed"), 300, false, true, false,
+			"HSET redferry:checkpoint:x:asm trim:exp:t1 15495-15495; HSET redferry:checkpoint:x:asm mark:t1 exp|300|imp"},
+		// The exporter's trim belongs to the migration: left out.
+		{exp.(*shardGate), "TRIMSLOTS RANGES 1 15495 15495", 320, false, true, false, "HDEL redferry:checkpoint:x:asm trim:exp:t1"},
+		// Another trim of the slot is no migration's: applied.
+		{exp.(*shardGate), "TRIMSLOTS RANGES 1 15495 15495", 330, false, false, true, ""},
 		{imp.(*shardGate), task("import", "completed"), 200, false, false, true, ""},
 	}
 	for _, st := range steps {
@@ -54,12 +63,27 @@ func TestRedisAtomicMigrationAdmissions(t *testing.T) {
 		if adm.Skip != st.skip || adm.Alone != st.alone || (adm.Wait != nil) != st.wait {
 			t.Fatalf("%s on %s: skip %v alone %v wait %v, want %v %v %v", st.cmd, st.gate.shard, adm.Skip, adm.Alone, adm.Wait != nil, st.skip, st.alone, st.wait)
 		}
-		if st.persist != "" && (len(adm.Before) != 1 || strings.Join(adm.Before[0], " ") != st.persist) {
+		var got []string
+		for _, c := range adm.Before {
+			got = append(got, strings.Join(c, " "))
+		}
+		if st.persist != "" && strings.Join(got, "; ") != st.persist {
 			t.Fatalf("%s: records %v, want %q", st.cmd, adm.Before, st.persist)
 		}
 	}
+	// The trim no migration explains deletes the slot's orphans, once.
+	adm, _ := exp.Admit(ctx, argv("TRIMSLOTS RANGES 1 15495 15495"), 0, 330)
+	if err := adm.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if adm, _ := exp.Admit(ctx, argv("TRIMSLOTS RANGES 1 15495 15495"), 0, 330); !adm.Skip {
+		t.Fatalf("the trim admitted again after it was applied: %+v", adm)
+	}
+	if strings.Join(orphans, ",") != "exp 15495-15495" {
+		t.Fatalf("trims applied: %v, want exp 15495-15495", orphans)
+	}
 	// The importer's completion waits for the exporter's link to apply its mark.
-	adm, _ := imp.Admit(ctx, argv(task("import", "completed")), 0, 200)
+	adm, _ = imp.Admit(ctx, argv(task("import", "completed")), 0, 200)
 	done := make(chan error, 1)
 	go func() { done <- adm.Wait(ctx) }()
 	select {

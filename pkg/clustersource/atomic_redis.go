@@ -3,7 +3,6 @@ package clustersource
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,7 +22,7 @@ func (a *atomicMigrations) redisTask(shard, desc string, db int, offset int64) (
 		return syncer.Admission{}, fmt.Errorf("CLUSTER SYNCSLOTS CONF ASM-TASK %q: not the form <task>:<source>:<dest>:<operation>:<state>:<slots> "+
 			"this redferry knows: stopping before the moving slots are applied twice or lost; report it with the server's version", desc)
 	}
-	task, source, op, state := parts[0], parts[1], parts[3], parts[4]
+	task, source, dest, op, state := parts[0], parts[1], parts[2], parts[3], parts[4]
 	ranges := parseRanges(strings.Join(parts[5:], ":"))
 	switch op {
 	case "migrate":
@@ -31,24 +30,47 @@ func (a *atomicMigrations) redisTask(shard, desc string, db int, offset int64) (
 			return syncer.Admission{Skip: true}, nil
 		}
 		a.mu.Lock()
-		a.marks[task] = asmMark{shard: shard, offset: offset}
+		importer := a.nodes[dest]
 		a.mu.Unlock()
-		return a.persist(db, "HSET", "mark:"+task, shard+"|"+strconv.FormatInt(offset, 10)), nil
+		if importer != "" && a.hooks.followed != nil && !a.hooks.followed(importer) {
+			// The slots left what this sync follows (--shards): the
+			// TRIMSLOTS that follows is applied (their keys leave the
+			// target), and no link waits for a mark, which would stay in
+			// the target for ever.
+			return syncer.Admission{Skip: true}, nil
+		}
+		// The TRIMSLOTS that follows is this migration's (left out: the
+		// importer's stream has the slots now).
+		cmds := [][]string{a.expectTrim(shard, task, ranges)}
+		m := asmMark{shard: shard, offset: offset, importer: importer}
+		a.mu.Lock()
+		a.marks[task] = m
+		a.mu.Unlock()
+		return a.persistAll(db, append(cmds, []string{"HSET", "mark:" + task, encodeMark(m)})...), nil
 	case "import":
 	default:
 		return syncer.Admission{Skip: true}, nil
 	}
 	a.mu.Lock()
 	im := a.imports[shard][task]
+	if state == "connecting" {
+		a.connecting[shard] = true
+	}
 	switch state {
 	case "completed":
 		if im == nil {
+			delete(a.cleared, task)
 			a.mu.Unlock()
 			return syncer.Admission{Skip: true}, nil
+		}
+		if exp := a.nodes[source]; !im.waited && a.hooks.beforeFresh != nil && a.hooks.beforeFresh(task, exp) {
+			a.mu.Unlock()
+			return syncer.Admission{}, errFreshExporter(shard, exp, task, im.ranges)
 		}
 		if !im.waited {
 			a.mu.Unlock()
 			return syncer.Admission{Wait: func(ctx context.Context) error {
+				defer a.setWaiting(shard)()
 				if err := a.waitMark(ctx, shard, task, source); err != nil {
 					return err
 				}
@@ -73,12 +95,27 @@ func (a *atomicMigrations) redisTask(shard, desc string, db int, offset int64) (
 		a.mu.Unlock()
 		a.log.Info("an atomic slot migration into this shard did not complete", zap.String("shard", shard),
 			zap.String("task", task), zap.String("state", state))
-		return a.persist(db, "HDEL", importField(shard, task)), nil
+		// Its TRIMSLOTS drops the copy, which was left out.
+		return a.persistAll(db, []string{"HDEL", importField(shard, task)}, a.expectTrim(shard, task, im.ranges)), nil
 	}
 	exporter := a.nodes[source]
+	cleared, notFresh := a.cleared[task], a.notFresh[task]
 	a.mu.Unlock()
+	fresh := !notFresh && exporter != "" && a.hooks.beforeFresh != nil && a.hooks.beforeFresh(task, exporter)
 	if im != nil {
+		if fresh {
+			return syncer.Admission{}, errFreshExporter(shard, exporter, task, ranges)
+		}
 		return syncer.Admission{Skip: true}, nil
+	}
+	if cleared {
+		// The slots were emptied: the importer's copy rebuilds them.
+		return syncer.Admission{Skip: true}, nil
+	}
+	if fresh {
+		if adm, ok, err := a.redisFromFresh(shard, exporter, task, ranges); ok || err != nil {
+			return adm, err
+		}
 	}
 	if _, followed := a.hooks.applied(exporter); !followed {
 		// This sync does not follow the exporter: the importer's copy is

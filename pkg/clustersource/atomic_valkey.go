@@ -2,6 +2,7 @@ package clustersource
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -38,14 +39,33 @@ func (a *atomicMigrations) valkeyEstablish(shard string, args [][]byte, db int, 
 	a.mu.Unlock()
 	if im != nil {
 		// Decided (this admission again after Wait), or restored after a
-		// restart.
-		if im.skip {
-			return a.persist(db, "HSET", importField(shard, job), encodeImport(im))
+		// restart. The slots come to this shard: its own writes to them
+		// are applied again (atomic_cycle.go).
+		var cmds [][]string
+		if im.endsSkips != nil {
+			cmds = a.endExportSkipsOf(shard, im.endsSkips)
+		} else { // restored after a restart
+			cmds = a.endExportSkips(shard, ranges, offset-commandLen(args))
 		}
-		return syncer.Admission{Skip: true}
+		if im.skip {
+			cmds = append(cmds, []string{"HSET", importField(shard, job), encodeImport(im)})
+		}
+		if im.skipsExporter != "" {
+			a.mu.Lock()
+			x := a.exportSkips[im.skipsExporter][job]
+			a.mu.Unlock()
+			cmds = append(cmds, []string{"HSET", exportSkipField(im.skipsExporter, job), x.encode()})
+		}
+		if len(cmds) == 0 {
+			return syncer.Admission{Skip: true}
+		}
+		return a.persistAll(db, cmds...)
 	}
 	return syncer.Admission{Wait: func(ctx context.Context) error {
-		return a.decideValkey(ctx, shard, &asmImport{job: job, ranges: ranges, source: source})
+		defer a.setWaiting(shard)()
+		im := &asmImport{job: job, ranges: ranges, source: source}
+		im.endsSkips = a.skipsEndedBy(ctx, shard, job, ranges)
+		return a.decideValkey(ctx, shard, im)
 	}}
 }
 
@@ -82,9 +102,16 @@ func (a *atomicMigrations) decideValkey(ctx context.Context, shard string, im *a
 		a.setImport(shard, im)
 		return nil
 	}
+	if exporter != "" && a.hooks.beforeFresh != nil && a.hooks.beforeFresh(im.job, exporter) {
+		return a.copyFromFresh(ctx, log, shard, exporter, im)
+	}
 	if exporter != "" {
 		if _, linked := a.hooks.applied(exporter); linked {
-			if err := a.waitTrimmed(ctx, log, exporter, im); err != nil {
+			err := a.waitTrimmed(ctx, log, exporter, im)
+			if errors.Is(err, errExporterWaits) {
+				err = a.takeOverSlots(ctx, log, exporter, im)
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -121,6 +148,11 @@ func (a *atomicMigrations) waitTrimmed(ctx context.Context, log *zap.Logger, exp
 				}
 			}
 			a.mu.Unlock()
+		}
+		// Checked after the slots' return, which may be where the
+		// exporter waits.
+		if a.isWaiting(exporter) {
+			return errExporterWaits
 		}
 		if time.Since(warned) > 30*time.Second {
 			log.Warn("waiting until the exporting shard's link has applied the deletion of the moved slots' keys",

@@ -143,6 +143,9 @@ func (m *migrations) forShard(shard string, late bool) syncer.StreamGate {
 type shardGate struct {
 	m     *migrations
 	shard string
+	// asmAlone: the Alone admission Exclusive is taken for is an atomic
+	// migration's record, not a moved key (see Exclusive).
+	asmAlone bool
 	// late: the shard joined a running sync (a master added), so its
 	// snapshot may hold keys moved to it whose last writes are still in
 	// the other shards' streams.
@@ -157,7 +160,10 @@ func (g *shardGate) BeforeSnapshot(ctx context.Context) error {
 	if !g.late {
 		return nil
 	}
-	return g.m.waitOthersApplied(ctx, g.shard)
+	if err := g.m.waitOthersApplied(ctx, g.shard); err != nil {
+		return err
+	}
+	return g.m.asm.settleImports(ctx, g.shard)
 }
 
 func (g *shardGate) Shared(context.Context) (func(), error) {
@@ -167,10 +173,15 @@ func (g *shardGate) Shared(context.Context) (func(), error) {
 
 func (g *shardGate) Exclusive(ctx context.Context) (func([]syncer.Admission), error) {
 	// An import must not land before another shard's snapshot, which may
-	// hold the key's value from before the move.
+	// hold the key's value from before the move. An atomic migration's
+	// record need not wait: a late shard's snapshot may be waiting for
+	// this very batch (BeforeSnapshot), and a moved key joining the batch
+	// has waited in Admit (waitSnapshots).
+	asmAlone := g.asmAlone
+	g.asmAlone = false
 	waitStart := time.Now()
 	warned := false
-	for !g.m.othersStreaming(g.shard) {
+	for !asmAlone && !g.m.othersStreaming(g.shard) {
 		if !warned && time.Since(waitStart) > 10*time.Second {
 			g.m.log.Warn("keys moved to this shard wait until every other shard has applied its snapshot", zap.String("shard", g.shard))
 			warned = true
@@ -204,6 +215,9 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 		if len(args) < 4 {
 			return syncer.Admission{}, nil
 		}
+		if w, ok := g.waitSnapshots(); ok {
+			return w, nil
+		}
 		// The key outlives this command's buffer: it is recorded once the
 		// batch it joins is applied.
 		g.m.mu.Lock()
@@ -221,6 +235,7 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 		if err != nil {
 			return adm, g.m.halt(fmt.Errorf("stream offset %d of shard %s: %w", offset, g.shard, err))
 		}
+		g.asmAlone = adm.Alone
 		return adm, nil
 	}
 	if name == "cluster" {
@@ -242,6 +257,9 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 	}
 	if len(moved) == 0 {
 		if fresh := g.freshKeys(args, idx, db); len(fresh) > 0 {
+			if w, ok := g.waitSnapshots(); ok {
+				return w, nil
+			}
 			return g.firstWrites(args, fresh, db), nil
 		}
 		return syncer.Admission{}, nil
@@ -261,6 +279,23 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 		return syncer.Admission{Args: out}, nil
 	}
 	return syncer.Admission{Skip: true}, nil
+}
+
+// waitSnapshots holds a moved key back (Wait) while another shard applies
+// its snapshot: the key may join a batch made exclusive for an atomic
+// migration's record, which did not wait (Exclusive). m.mu may be held.
+func (g *shardGate) waitSnapshots() (syncer.Admission, bool) {
+	if g.m.othersStreaming(g.shard) {
+		return syncer.Admission{}, false
+	}
+	return syncer.Admission{Wait: func(ctx context.Context) error {
+		for !g.m.othersStreaming(g.shard) {
+			if err := retry.Sleep(ctx, 50*time.Millisecond); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}, true
 }
 
 // freshKeys returns the positions of the keys this shard writes for the

@@ -55,6 +55,15 @@ type Supervisor struct {
 	selected map[string]bool // shard names chosen by --shards; nil: all
 	seeds    []string
 	started  bool // the first links run: later shards joined a running sync
+	// fresh: shards without a checkpoint when others have one (a shard's
+	// checkpoint removed to sync it afresh): their full sync is late too.
+	fresh map[string]bool
+	// preFresh: the atomic migrations the masters listed when the fresh
+	// shards' links started (fresh_exporter.go).
+	preFresh map[string]bool
+	// postponed: late shards whose link waits for their master's atomic
+	// migration to end (logged once).
+	postponed map[string]bool
 }
 
 // New checks the options; Run does the work.
@@ -75,7 +84,7 @@ func New(opt Options) (*Supervisor, error) {
 		opt.Logger = zap.NewNop()
 	}
 	sv := &Supervisor{opt: opt, log: opt.Logger, tracker: opt.Tracker, links: map[string]*link{},
-		seeds: []string{opt.Sync.Source.Addr}}
+		seeds: []string{opt.Sync.Source.Addr}, fresh: map[string]bool{}, postponed: map[string]bool{}}
 	if sv.tracker == nil {
 		sv.tracker = status.NewTracker(opt.Sync.SourceName, opt.Sync.TargetName)
 	}
@@ -122,6 +131,12 @@ func (sv *Supervisor) Run(ctx context.Context) error {
 		return err
 	}
 	sv.migr.asm.load(asm)
+	if stale := sv.migr.asm.staleMarks(); len(stale) > 0 {
+		if err := sv.target.forgetASM(ctx, stale); err != nil {
+			return err
+		}
+		sv.log.Info("removed the records of atomic migrations into shards this sync does not follow", zap.Strings("fields", stale))
+	}
 	tick := time.NewTicker(sv.opt.Poll)
 	defer tick.Stop()
 	for {
@@ -304,6 +319,9 @@ func (sv *Supervisor) reconcile(ctx context.Context, topo Topology) error {
 		l := sv.links[name]
 		switch {
 		case l == nil:
+			if sv.started && sv.postponeLate(ctx, name, s) {
+				continue
+			}
 			sv.startLink(ctx, name, s.MasterAddr, newShardTracker(sv, name))
 		case l.finished() && !sv.opt.Sync.Once:
 			// It had left the cluster and is back.
@@ -387,7 +405,10 @@ func (sv *Supervisor) shardOptions(name, addr string, tr *status.Tracker) syncer
 	o.LegacyCheckpointKey = ""
 	// The supervisor decided about the target once for every shard.
 	o.Merge, o.FlushTarget, o.SharedTarget = true, false, true
-	o.Gate = sv.migr.forShard(name, sv.started)
+	sv.mu.Lock()
+	late := sv.started || sv.fresh[name]
+	sv.mu.Unlock()
+	o.Gate = sv.migr.forShard(name, late)
 	o.Tracker = tr
 	o.Logger = sv.log.With(zap.String("shard", name))
 	return o

@@ -24,7 +24,64 @@ func (sv *Supervisor) asmHooks() asmHooks {
 			to, _ := sv.opt.Sync.Filter.TargetDB(db)
 			return to
 		},
+		followed:    func(shard string) bool { return sv.selected == nil || sv.selected[shard] },
+		trimOrphans: sv.asmTrimOrphans,
+		clearSlots:  sv.asmClearSlots,
+		importsDone: sv.asmImportsDone,
+		beforeFresh: sv.asmBeforeFresh,
+		taskState:   sv.asmTaskState,
 	}
+}
+
+// staleMarks returns the exporters' completed marks (asm hash fields) that
+// no link of this sync will wait for: their importing shard is not
+// followed (--shards).
+func (a *atomicMigrations) staleMarks() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for task, m := range a.marks {
+		if m.importer != "" && a.hooks.followed != nil && !a.hooks.followed(m.importer) {
+			delete(a.marks, task)
+			out = append(out, "mark:"+task)
+		}
+	}
+	return out
+}
+
+// forgetASM removes fields of the asm hash from the target (on a cluster
+// target, from the master serving its slot).
+func (t *targetSide) forgetASM(ctx context.Context, fields []string) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	key := asmKey(t.opt.CheckpointKey)
+	conn := t.c.Conn()
+	defer conn.Close()
+	err := conn.Select(ctx, 0).Err()
+	if err == nil {
+		err = conn.HDel(ctx, key, fields...).Err()
+	}
+	for range 5 {
+		f := []string{}
+		if err != nil {
+			f = strings.Fields(err.Error())
+		}
+		if len(f) != 3 || f[0] != "MOVED" {
+			break
+		}
+		c := t.client(f[2])
+		_, err = c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Select(ctx, 0)
+			p.HDel(ctx, key, fields...)
+			return nil
+		})
+		_ = c.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("removing stale atomic migration records from the target: %w", err)
+	}
+	return nil
 }
 
 // asmApplied returns the applied offset of shard's link; false when this

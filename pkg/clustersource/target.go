@@ -96,6 +96,13 @@ func (sv *Supervisor) prepareTarget(ctx context.Context, topo Topology) error {
 	for _, n := range names {
 		if (sv.selected == nil || sv.selected[n]) && !ours[base+":"+n] {
 			fresh++
+			if len(ours) > 0 {
+				// Its full sync joins shards that resume their streams,
+				// as a master added later does (lateSnapshot).
+				sv.mu.Lock()
+				sv.fresh[n] = true
+				sv.mu.Unlock()
+			}
 		}
 	}
 	if fresh == 0 {
@@ -120,7 +127,11 @@ func (sv *Supervisor) prepareTarget(ctx context.Context, topo Topology) error {
 			}
 		}
 	}
-	return sv.waitNoMigration(ctx, topo)
+	if err := sv.waitNoMigration(ctx, topo); err != nil {
+		return err
+	}
+	sv.notePreFresh(ctx, topo)
+	return nil
 }
 
 // keyCount counts the keys of every db of every master of the target.
