@@ -55,6 +55,9 @@ type Supervisor struct {
 	selected map[string]bool // shard names chosen by --shards; nil: all
 	seeds    []string
 	started  bool // the first links run: later shards joined a running sync
+	// overlapFirst: the target held nothing of this sync at start (it was
+	// empty or emptied, not merged into): the first links overlap.
+	overlapFirst bool
 }
 
 // New checks the options; Run does the work.
@@ -385,8 +388,15 @@ func (sv *Supervisor) shardOptions(name, addr string, tr *status.Tracker) syncer
 	o.StateDir = shardDir(sv.opt.Sync.StateDir, name)
 	o.CheckpointKey = sv.opt.Sync.CheckpointKey + ":" + name
 	o.LegacyCheckpointKey = ""
-	// The supervisor decided about the target once for every shard.
-	o.Merge, o.FlushTarget, o.SharedTarget = true, false, true
+	// The supervisor decided about the target once for every shard. When
+	// the target held nothing of this sync (empty, or emptied), the shards
+	// of that first start apply their snapshots while they download, as a
+	// standalone source's first sync does; a new full sync of a shard then
+	// removes only the keys of its slots (shardScope). A shard joining
+	// later merges: its slots hold keys moved from the others.
+	o.Merge = !sv.overlapFirst || sv.started
+	o.FlushTarget, o.SharedTarget = false, true
+	o.Scope = &shardScope{sv: sv, name: name, addr: addr}
 	o.Gate = sv.migr.forShard(name, sv.started)
 	o.Tracker = tr
 	o.Logger = sv.log.With(zap.String("shard", name))
