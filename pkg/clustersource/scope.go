@@ -106,11 +106,37 @@ func (sv *Supervisor) settledSlots(ctx context.Context, addr string) (*[server.S
 // writes these slots meanwhile (their shard is not streaming, and the
 // other shards' moved keys wait for it).
 func (t *targetSide) removeSlots(ctx context.Context, slots *[server.SlotCount]bool, dbs []int, base string) (int64, error) {
+	addrs, cluster, err := t.masters(ctx)
+	if err != nil {
+		return 0, err
+	}
 	var removed int64
-	err := t.forEachMaster(ctx, func(addr string, c *redis.Client) error {
+	for _, addr := range addrs {
+		// A client of its own: several shards may clear at once (all those
+		// cut by a kill), more than the shared control client's pool.
+		o := t.opt.Target
+		if cluster {
+			o.Addr = addr
+		}
+		o.PoolSize = 1
+		c := server.NewClient(o)
+		n, err := removeSlotsOn(ctx, c, slots, dbs, base)
+		_ = c.Close()
+		removed += n
+		if err != nil {
+			return removed, fmt.Errorf("removing a shard's keys from the target %s (%s): %w", t.opt.TargetName, addr, err)
+		}
+	}
+	return removed, nil
+}
+
+// removeSlotsOn is removeSlots on one master.
+func removeSlotsOn(ctx context.Context, c *redis.Client, slots *[server.SlotCount]bool, dbs []int, base string) (int64, error) {
+	var removed int64
+	err := func() error {
 		info, err := server.Fetch(ctx, c)
 		if err != nil {
-			return fmt.Errorf("the target %s (%s): %w", t.opt.TargetName, addr, err)
+			return err
 		}
 		conn := c.Conn()
 		defer conn.Close()
@@ -121,11 +147,11 @@ func (t *targetSide) removeSlots(ctx context.Context, slots *[server.SlotCount]b
 			n, err := removeSlotsInDB(ctx, conn, db, slots, base)
 			removed += n
 			if err != nil {
-				return fmt.Errorf("removing a shard's keys from db %d of the target %s (%s): %w", db, t.opt.TargetName, addr, err)
+				return fmt.Errorf("db %d: %w", db, err)
 			}
 		}
 		return nil
-	})
+	}()
 	return removed, err
 }
 

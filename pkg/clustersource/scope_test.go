@@ -15,21 +15,24 @@ import (
 
 // TestShardDownloadCut: the shards of a cluster source apply their
 // snapshots while they download, and one shard's download breaks off half
-// applied while the other shards stream into the same target already. That
-// shard removes the keys of its slots and takes a new full sync; the others
-// go on. In the end the target equals the source (a non-idempotent load ran
+// applied while the other shards stream into the same target already (or
+// every shard's does). A cut shard removes the keys of its slots and takes a
+// new full sync; the others go on. In the end the target equals the source (a non-idempotent load ran
 // on every shard throughout: nothing was applied twice), and the other
 // masters served one full sync each (nothing of theirs was removed, since
 // it would not have come back).
 func TestShardDownloadCut(t *testing.T) {
 	cases := []struct {
 		name string
-		// cut breaks the slow shard's download off once it is half
+		slow int // the first slow masters' downloads are cut; the others' are whole before
+		// cut breaks the slow shards' downloads off once they are half
 		// applied, and returns the supervisor that goes on.
-		cut func(t *testing.T, src *redistest.Cluster, cfg config.Config) *runningSV
+		cut func(t *testing.T, src *redistest.Cluster, cfg config.Config, slow int) *runningSV
 	}{
-		{"the master drops the link", cutByMaster},
-		{"redferry killed (SIGKILL)", cutByKill},
+		{"the master drops the link", 1, cutByMaster},
+		{"redferry killed (SIGKILL)", 1, cutByKill},
+		// Every shard clears its slots at once after the restart.
+		{"redferry killed while every shard downloads", 3, cutByKill},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -37,16 +40,20 @@ func TestShardDownloadCut(t *testing.T) {
 			dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
 			fillCluster(t, src, 3000)
 			fillLarge(t, src, 6000, 1000)
-			// The first master's snapshot (3000 keys, 2 MB: more than the
-			// spool's write buffer) comes slowly, 1 ms a key, so that its
+			// A slow master's snapshot (3000 keys, 2 MB: more than the
+			// spool's write buffer) comes at 1 ms a key, so that its
 			// download can be cut half applied.
-			setConfig(t, src.Masters[0], "rdb-key-save-delay", "1000")
+			for _, m := range src.Masters[:tc.slow] {
+				setConfig(t, m, "rdb-key-save-delay", "1000")
+			}
 			before := syncsServed(t, src)
 			ld := startLoad(src, 2)
 			cfg := clusterConfig(src, dst, t.TempDir())
 			cfg.BatchCommands = 50 // the applied keys show batch by batch
-			r := tc.cut(t, src, cfg)
-			setConfig(t, src.Masters[0], "rdb-key-save-delay", "0")
+			r := tc.cut(t, src, cfg, tc.slow)
+			for _, m := range src.Masters[:tc.slow] {
+				setConfig(t, m, "rdb-key-save-delay", "0")
+			}
 			time.Sleep(500 * time.Millisecond) // writes on every shard after the cut
 			if n := ld.end(); n == 0 {
 				t.Fatal("the load wrote nothing")
@@ -54,13 +61,14 @@ func TestShardDownloadCut(t *testing.T) {
 			r.waitCaughtUp(t, src)
 			rep := assertEqual(t, src, dst)
 			after := syncsServed(t, src)
-			for i := 1; i < len(after); i++ {
-				if d := after[i] - before[i]; d != 1 {
-					t.Errorf("master %d served %d full syncs, want 1: only the cut shard syncs again", i, d)
+			for i := range after {
+				d := after[i] - before[i]
+				if i < tc.slow && d < 2 {
+					t.Errorf("master %d, whose download was cut, served %d full syncs, want 2 or more", i, d)
 				}
-			}
-			if d := after[0] - before[0]; d < 2 {
-				t.Errorf("the cut shard's master served %d full syncs, want 2 or more", d)
+				if i >= tc.slow && d != 1 {
+					t.Errorf("master %d served %d full syncs, want 1: only the cut shards sync again", i, d)
+				}
 			}
 			t.Logf("%d keys equal; full syncs served by the masters: %v", rep.KeysChecked, diff(after, before))
 		})
@@ -115,42 +123,45 @@ func diff(a, b []int) []int {
 	return out
 }
 
-// halfApplied: of n shards, one applies its snapshot while it downloads and
-// has applied some of it, and all the others stream.
-func halfApplied(shards map[string]status.Report, n int) (bool, string) {
-	streaming, cut := 0, ""
-	for name, s := range shards {
+// halfApplied: of the shards, cut apply their snapshots while they
+// download and have applied some of them, and all the others stream.
+func halfApplied(shards map[string]status.Report, n, cut int) (bool, string) {
+	streaming, half := 0, 0
+	for _, s := range shards {
 		switch {
 		case s.Phase == status.PhaseStreaming:
 			streaming++
 		case s.Phase == status.PhaseSnapshotDownload && s.KeysApplied > 0:
-			cut = name
+			half++
 		}
 	}
-	return len(shards) == n && streaming == n-1 && cut != "",
-		fmt.Sprintf("%d of %d shards streaming, applying while downloading: %q", streaming, len(shards), cut)
+	return len(shards) == n && streaming == n-cut && half == cut,
+		fmt.Sprintf("of %d shards %d streaming, %d applying while downloading", len(shards), streaming, half)
 }
 
-func cutByMaster(t *testing.T, src *redistest.Cluster, cfg config.Config) *runningSV {
+func cutByMaster(t *testing.T, src *redistest.Cluster, cfg config.Config, slow int) *runningSV {
 	r := startSV(t, cfg)
-	waitUntil(t, time.Minute, "one shard half applied while the others stream", func() (bool, string) {
+	waitUntil(t, time.Minute, "the slow shards half applied while the others stream", func() (bool, string) {
 		if err := r.failed(); err != nil {
 			t.Fatalf("the sync stopped: %v", err)
 		}
-		return halfApplied(r.sv.Tracker().Report().Shards, len(src.Masters))
+		return halfApplied(r.sv.Tracker().Report().Shards, len(src.Masters), slow)
 	})
-	c := src.Masters[0].Client()
-	defer c.Close()
-	if err := c.Do(context.Background(), "CLIENT", "KILL", "TYPE", "replica").Err(); err != nil {
-		t.Fatal(err)
+	for _, m := range src.Masters[:slow] {
+		c := m.Client()
+		err := c.Do(context.Background(), "CLIENT", "KILL", "TYPE", "replica").Err()
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	return r
 }
 
-func cutByKill(t *testing.T, src *redistest.Cluster, cfg config.Config) *runningSV {
+func cutByKill(t *testing.T, src *redistest.Cluster, cfg config.Config, slow int) *runningSV {
 	p := startRedferryProcess(t, cfg)
-	p.waitStatus(t, "one shard half applied while the others stream", func(r status.Report) (bool, string) {
-		return halfApplied(r.Shards, len(src.Masters))
+	p.waitStatus(t, "the slow shards half applied while the others stream", func(r status.Report) (bool, string) {
+		return halfApplied(r.Shards, len(src.Masters), slow)
 	})
 	p.kill(t)
 	return startSV(t, cfg)
