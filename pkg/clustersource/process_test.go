@@ -35,6 +35,7 @@ const processEnv = "REDFERRY_CLUSTERSOURCE_PROCESS"
 type processArgs struct {
 	Source, Target, StateDir, Name, StatusFile string
 	MaxOpsPerSecond                            int64
+	BatchCommands                              int // 0: the default
 }
 
 type redferryProcess struct {
@@ -47,7 +48,8 @@ func startRedferryProcess(t *testing.T, cfg config.Config) *redferryProcess {
 	t.Helper()
 	dir := t.TempDir()
 	args := processArgs{Source: cfg.Source, Target: cfg.Target, StateDir: cfg.StateDir, Name: cfg.Name,
-		StatusFile: filepath.Join(dir, "status.json"), MaxOpsPerSecond: cfg.MaxOpsPerSecond}
+		StatusFile: filepath.Join(dir, "status.json"), MaxOpsPerSecond: cfg.MaxOpsPerSecond,
+		BatchCommands: cfg.BatchCommands}
 	b, err := json.Marshal(args)
 	if err != nil {
 		t.Fatal(err)
@@ -143,6 +145,9 @@ func TestSupervisorProcess(t *testing.T) {
 	}
 	cfg := config.Default()
 	cfg.Source, cfg.Target, cfg.StateDir, cfg.Name, cfg.MaxOpsPerSecond = a.Source, a.Target, a.StateDir, a.Name, a.MaxOpsPerSecond
+	if a.BatchCommands > 0 {
+		cfg.BatchCommands = a.BatchCommands
+	}
 	log, err := zap.NewDevelopment()
 	if err != nil {
 		t.Fatal(err)

@@ -64,6 +64,9 @@ type Supervisor struct {
 	// postponed: late shards whose link waits for their master's atomic
 	// migration to end (logged once).
 	postponed map[string]bool
+	// overlapFirst: the target held nothing of this sync at start (it was
+	// empty or emptied, not merged into): the first links overlap.
+	overlapFirst bool
 }
 
 // New checks the options; Run does the work.
@@ -403,11 +406,19 @@ func (sv *Supervisor) shardOptions(name, addr string, tr *status.Tracker) syncer
 	o.StateDir = shardDir(sv.opt.Sync.StateDir, name)
 	o.CheckpointKey = sv.opt.Sync.CheckpointKey + ":" + name
 	o.LegacyCheckpointKey = ""
-	// The supervisor decided about the target once for every shard.
-	o.Merge, o.FlushTarget, o.SharedTarget = true, false, true
+	// The supervisor decided about the target once for every shard. When
+	// the target held nothing of this sync (empty, or emptied), the shards
+	// of that first start apply their snapshots while they download, as a
+	// standalone source's first sync does; a new full sync of a shard then
+	// removes only the keys of its slots (shardScope). A late shard (one
+	// joining a running sync, or synced afresh while the others resume)
+	// merges: its slots hold keys moved from the others.
 	sv.mu.Lock()
 	late := sv.started || sv.fresh[name]
 	sv.mu.Unlock()
+	o.Merge = !sv.overlapFirst || late
+	o.FlushTarget, o.SharedTarget = false, true
+	o.Scope = &shardScope{sv: sv, name: name, addr: addr}
 	o.Gate = sv.migr.forShard(name, late)
 	o.Tracker = tr
 	o.Logger = sv.log.With(zap.String("shard", name))

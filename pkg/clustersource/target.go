@@ -78,7 +78,9 @@ func (t *targetSide) forEachMaster(ctx context.Context, f func(addr string, c *r
 // prepareTarget decides once, for every shard, what the shards' syncers
 // would each decide for a standalone source: a target holding keys and no
 // checkpoint of this sync is emptied (flush-target), kept (merge) or
-// refused. The shards then all run as merges into the shared target. Before
+// refused. With a target that held nothing of this sync (empty or emptied)
+// the shards apply their snapshots while they download (overlapFirst);
+// otherwise they merge into the shared target. Before
 // a first full sync it waits while slots migrate, so that no key is in two
 // shards' snapshots.
 func (sv *Supervisor) prepareTarget(ctx context.Context, topo Topology) error {
@@ -108,6 +110,7 @@ func (sv *Supervisor) prepareTarget(ctx context.Context, topo Topology) error {
 	if fresh == 0 {
 		return nil
 	}
+	sv.overlapFirst = len(ours) == 0 && !sv.opt.Sync.Merge
 	if len(ours) == 0 {
 		keys, err := t.keyCount(ctx)
 		if err != nil {

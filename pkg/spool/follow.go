@@ -37,6 +37,7 @@ func (w *SnapshotWriter) Follow(ctx context.Context) (*SnapshotFollower, error) 
 	if err != nil {
 		return nil, fmt.Errorf("spool: follow the snapshot: %w", err)
 	}
+	w.followed = true
 	return &SnapshotFollower{w: w, f: f, ctx: ctx}, nil
 }
 

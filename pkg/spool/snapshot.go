@@ -38,6 +38,9 @@ type SnapshotWriter struct {
 	n      int64
 	err    error
 	done   bool
+	// followed: a follower applies the snapshot as it arrives, so bytes
+	// reach the file every followFlush rather than every buffer (1 MiB).
+	followed bool
 
 	// What followers (Follow) may read: bytes in the file, and the state.
 	fmu     sync.Mutex
@@ -114,9 +117,21 @@ func (w *SnapshotWriter) Write(p []byte) (int, error) {
 		w.err = ioErr("write", w.f.Name(), err)
 		return n, w.err
 	}
+	if w.followed && w.w.Buffered() >= followFlush {
+		if err := w.w.Flush(); err != nil {
+			w.err = ioErr("write", w.f.Name(), err)
+			return n, w.err
+		}
+	}
 	w.setFollowState(w.n-int64(w.w.Buffered()), snapWriting)
 	return n, nil
 }
+
+// followFlush is how many bytes a followed snapshot buffers at most before
+// they go to the file (a write into the page cache, no fsync): a shard of a
+// cluster source holds a few MiB, which would otherwise reach its follower
+// in two or three steps, most of it at the end.
+const followFlush = 128 << 10
 
 // Commit makes the snapshot durable (fsync, rename, fsync dir), writes its
 // metadata atomically and starts the stream at the FULLRESYNC offset.

@@ -80,9 +80,15 @@ type Options struct {
 	// same target (the shards of a cluster source): see StreamGate.
 	Gate StreamGate
 	// SharedTarget: other syncs write into the same target (the other shards
-	// of a cluster source), so nothing may empty it: a new full sync stops
-	// instead of flushing it.
+	// of a cluster source), so nothing may empty it: a new full sync removes
+	// only Scope, and the first sync does not look at the target's keys (the
+	// caller decided about them, once for all the syncs).
 	SharedTarget bool
+	// Scope, with SharedTarget, is the part of the target this sync writes:
+	// a new full sync of it (a snapshot download that broke off while it was
+	// applied, or on-full-resync = flush) removes that part instead of
+	// stopping. Nil: such a sync stops.
+	Scope TargetScope
 
 	// SourceInfo is the source's INFO when the caller has just read it (the
 	// CLI does, to tell a cluster node): New uses it rather than ask again.

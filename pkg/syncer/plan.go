@@ -181,7 +181,7 @@ func (s *Syncer) planInputs(ctx context.Context) (planInputs, error) {
 	snap, haveSnap := s.spool.Snapshot()
 	in := planInputs{checkpoint: st, haveCheckpoint: ok, snapshot: snap, haveSnapshot: haveSnap,
 		hasStream: s.spool.HasStream(), spoolStart: s.spool.Start(), spoolEnd: s.spool.End(),
-		streamReplID: s.spool.StreamReplID(), flushTarget: s.opt.FlushTarget, merge: s.opt.Merge,
+		streamReplID: s.spool.StreamReplID(), flushTarget: s.opt.FlushTarget, merge: s.opt.Merge && !s.scopeCleared,
 		stateDir: s.opt.StateDir, target: s.opt.Target.Addr}
 	if in.target == "" { // a sentinel-managed target
 		in.target = s.opt.TargetName
@@ -191,7 +191,7 @@ func (s *Syncer) planInputs(ctx context.Context) (planInputs, error) {
 			zap.String("replid", s.opt.StartAt.ReplID), zap.Int64("offset", s.opt.StartAt.Offset))
 		in.checkpoint, in.haveCheckpoint, ok = *s.opt.StartAt, true, true
 	}
-	if !ok {
+	if !ok && !s.opt.SharedTarget { // a shared target's keys are the other syncs' too
 		if in.targetKeys, err = s.targetKeyCount(ctx); err != nil {
 			return planInputs{}, err
 		}

@@ -54,6 +54,10 @@ type Syncer struct {
 	// dataEnd is the spool offset after the last command that was not a
 	// PING or REPLCONF received in this process (fork.go).
 	dataEnd atomic.Int64
+	// scopeCleared: this sync's part of a shared target was removed
+	// (resetScope), so its next first sync applies the snapshot while it
+	// downloads, whatever Merge says.
+	scopeCleared bool
 }
 
 // ErrResyncRequired: the source cannot continue from our offset and sent a
@@ -181,11 +185,18 @@ func (s *Syncer) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		if errors.Is(err, errRestartFullSync) && ctx.Err() == nil && s.opt.SharedTarget {
-			err = fmt.Errorf("%w; the target is shared with the other shards of the source, so it cannot be emptied: remove this shard's checkpoint key %s and restart with merge = true",
-				err, s.opt.CheckpointKey)
-			s.tracker.SetError(err)
-			return err
+		if (errors.Is(err, errRestartFullSync) || errors.Is(err, ErrResyncRequired)) && ctx.Err() == nil && s.opt.SharedTarget {
+			// The target is shared: it is not emptied, only this sync's
+			// part of it (TargetScope).
+			if err := s.newSharedFullSync(ctx, err); err != nil {
+				if ctx.Err() != nil {
+					s.tracker.SetPhase(status.PhaseStopped)
+					return nil
+				}
+				s.tracker.SetError(err)
+				return err
+			}
+			continue
 		}
 		if errors.Is(err, errRestartFullSync) && ctx.Err() == nil {
 			// The target holds only a part of a snapshot of ours (a first
@@ -203,10 +214,6 @@ func (s *Syncer) Run(ctx context.Context) error {
 			}
 			s.tracker.SetError(err)
 			return err
-		}
-		if s.opt.SharedTarget {
-			return fmt.Errorf("%w; the target is shared with the other shards of the source, so it cannot be emptied for a new full sync of this one: "+
-				"remove this shard's checkpoint key %s from the target and restart with merge = true (same-named keys are replaced; keys this shard deleted meanwhile stay)", err, s.opt.CheckpointKey)
 		}
 		if s.opt.OnFullResync != "flush" {
 			return fmt.Errorf("%w; on-full-resync = %q: stopping. Set on-full-resync = \"flush\" to empty the target and sync afresh", err, s.opt.OnFullResync)

@@ -78,18 +78,6 @@ func (s *Syncer) flushCluster(ctx context.Context, cl *sink.Cluster) error {
 		if s.opt.CheckpointKey == "" {
 			return nil
 		}
-		if err := conn.Select(ctx, 0).Err(); err != nil {
-			return fmt.Errorf("SELECT 0 on the target cluster's master %s: %w", addr, err)
-		}
-		keys, err := sink.ClusterMarkKeys(ctx, conn, s.opt.CheckpointKey)
-		if err != nil {
-			return fmt.Errorf("the target cluster's master %s: %w", addr, err)
-		}
-		for _, k := range keys {
-			if err := conn.Del(ctx, k).Err(); err != nil {
-				return fmt.Errorf("deleting the checkpoint key %s on the target cluster's master %s: %w", k, addr, err)
-			}
-		}
-		return nil
+		return deleteClusterMarks(ctx, conn, addr, s.opt.CheckpointKey)
 	})
 }
