@@ -7,7 +7,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/syncer"
 )
 
@@ -36,30 +35,14 @@ func (sv *Supervisor) notePreFresh(ctx context.Context, topo Topology) {
 		return
 	}
 	jobs := map[string]bool{}
-	for _, s := range topo.Shards {
-		if s.MasterAddr == "" {
-			continue
-		}
-		o := sv.opt.Sync.Source
-		o.Addr, o.PoolSize = s.MasterAddr, 1
-		c := server.NewClient(o)
-		for _, args := range [][]any{{"CLUSTER", "GETSLOTMIGRATIONS"}, {"CLUSTER", "MIGRATION", "STATUS", "ALL"}} {
-			v, err := c.Do(ctx, args...).Result()
-			if err != nil {
-				continue
-			}
-			list, _ := v.([]any)
-			for _, j := range list {
-				m := fieldMap(j)
-				for _, k := range []string{"name", "id"} {
-					if m[k] != "" {
-						jobs[m[k]] = true
-					}
+	for _, list := range sv.migrationJobs(ctx, topo) {
+		for _, m := range list {
+			for _, k := range []string{"name", "id"} {
+				if m[k] != "" {
+					jobs[m[k]] = true
 				}
 			}
-			break
 		}
-		c.Close()
 	}
 	sv.mu.Lock()
 	sv.preFresh = jobs

@@ -247,6 +247,23 @@ func (t *targetSide) loadASM(ctx context.Context) (map[string]string, error) {
 // snapshot holds the keys copied so far (and an RDB_OPCODE_SLOT_IMPORT that
 // the sync does not follow), which its stream would then write again.
 func (sv *Supervisor) atomicMigrating(ctx context.Context, topo Topology) bool {
+	for _, jobs := range sv.migrationJobs(ctx, topo) {
+		for _, m := range jobs {
+			switch m["state"] {
+			case "", "success", "failed", "cancelled", "canceled", "completed":
+			default:
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// migrationJobs lists each master's atomic slot migration jobs as field
+// maps (Valkey 9 CLUSTER GETSLOTMIGRATIONS, else Redis 8.4+ CLUSTER
+// MIGRATION STATUS ALL; older servers know neither and list none).
+func (sv *Supervisor) migrationJobs(ctx context.Context, topo Topology) [][]map[string]string {
+	var out [][]map[string]string
 	for _, s := range topo.Shards {
 		if s.MasterAddr == "" {
 			continue
@@ -254,27 +271,20 @@ func (sv *Supervisor) atomicMigrating(ctx context.Context, topo Topology) bool {
 		o := sv.opt.Sync.Source
 		o.Addr, o.PoolSize = s.MasterAddr, 1
 		c := server.NewClient(o)
-		running := false
-		// Valkey 9, then Redis 8.4+; older servers know neither.
+		var jobs []map[string]string
 		for _, args := range [][]any{{"CLUSTER", "GETSLOTMIGRATIONS"}, {"CLUSTER", "MIGRATION", "STATUS", "ALL"}} {
 			v, err := c.Do(ctx, args...).Result()
 			if err != nil {
 				continue
 			}
-			jobs, _ := v.([]any)
-			for _, j := range jobs {
-				switch m := fieldMap(j); m["state"] {
-				case "", "success", "failed", "cancelled", "canceled", "completed":
-				default:
-					running = true
-				}
+			list, _ := v.([]any)
+			for _, j := range list {
+				jobs = append(jobs, fieldMap(j))
 			}
 			break
 		}
 		c.Close()
-		if running {
-			return true
-		}
+		out = append(out, jobs)
 	}
-	return false
+	return out
 }

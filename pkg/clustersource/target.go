@@ -62,17 +62,7 @@ func (t *targetSide) forEachMaster(ctx context.Context, f func(addr string, c *r
 	if !cluster {
 		return f(t.opt.Target.Addr, t.c)
 	}
-	for _, addr := range addrs {
-		o := t.opt.Target
-		o.Addr, o.PoolSize = addr, 1
-		c := server.NewClient(o)
-		err := f(addr, c)
-		_ = c.Close()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return server.ForEachNode(addrs, t.opt.Target, f)
 }
 
 // prepareTarget decides once, for every shard, what the shards' syncers

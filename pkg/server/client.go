@@ -54,3 +54,19 @@ func Fetch(ctx context.Context, c redis.Cmdable) (Info, error) {
 	}
 	return Parse(text)
 }
+
+// ForEachNode runs f with a control client of each node of addrs (o's
+// credentials and TLS; o.Addr is ignored), one after the other, until f
+// fails.
+func ForEachNode(addrs []string, o ClientOptions, f func(addr string, c *redis.Client) error) error {
+	for _, addr := range addrs {
+		o.Addr, o.PoolSize = addr, 1
+		c := NewClient(o)
+		err := f(addr, c)
+		_ = c.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

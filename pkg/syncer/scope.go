@@ -79,7 +79,7 @@ func (s *Syncer) dropCheckpoint(ctx context.Context) error {
 		return nil // a file checkpoint: store.Reset removes it
 	}
 	if cl := s.targetCluster(); cl != nil {
-		return s.forEachMaster(ctx, cl, func(addr string, c *redis.Client) error {
+		return s.forEachMaster(cl, func(addr string, c *redis.Client) error {
 			conn := c.Conn()
 			defer conn.Close()
 			return deleteClusterMarks(ctx, conn, addr, s.opt.CheckpointKey)

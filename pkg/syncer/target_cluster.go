@@ -17,24 +17,14 @@ func (s *Syncer) targetCluster() *sink.Cluster {
 }
 
 // forEachMaster runs f with a control client of each master of the target cluster.
-func (s *Syncer) forEachMaster(ctx context.Context, cl *sink.Cluster, f func(addr string, c *redis.Client) error) error {
-	for _, addr := range cl.Masters() {
-		o := s.opt.Target
-		o.Addr, o.PoolSize = addr, 1
-		c := server.NewClient(o)
-		err := f(addr, c)
-		_ = c.Close()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+func (s *Syncer) forEachMaster(cl *sink.Cluster, f func(addr string, c *redis.Client) error) error {
+	return server.ForEachNode(cl.Masters(), s.opt.Target, f)
 }
 
 // clusterKeyCount is targetKeyCount summed over the masters.
 func (s *Syncer) clusterKeyCount(ctx context.Context, cl *sink.Cluster) (int64, error) {
 	var n int64
-	err := s.forEachMaster(ctx, cl, func(addr string, c *redis.Client) error {
+	err := s.forEachMaster(cl, func(addr string, c *redis.Client) error {
 		info, err := server.Fetch(ctx, c)
 		if err != nil {
 			return fmt.Errorf("the target cluster's master %s: %w", addr, err)
@@ -57,7 +47,7 @@ func (s *Syncer) clusterKeyCount(ctx context.Context, cl *sink.Cluster) (int64, 
 // with the data (FLUSHALL), or are deleted with filter-dbs.
 func (s *Syncer) flushCluster(ctx context.Context, cl *sink.Cluster) error {
 	dbs := s.opt.Filter.SourceDBs()
-	return s.forEachMaster(ctx, cl, func(addr string, c *redis.Client) error {
+	return s.forEachMaster(cl, func(addr string, c *redis.Client) error {
 		if dbs == nil {
 			if err := c.FlushAll(ctx).Err(); err != nil {
 				return fmt.Errorf("FLUSHALL on the target cluster's master %s: %w", addr, err)
