@@ -16,7 +16,7 @@ import (
 func TestRedisAtomicMigrationAdmissions(t *testing.T) {
 	var exported atomic.Int64 // the exporter's applied offset
 	var orphans []string      // the trims applied
-	m := newMigrations(zap.NewNop(), "redferry:checkpoint:x", func(string) bool { return true }, nil)
+	m := newMigrations(zap.NewNop(), "redferry:checkpoint:x", linkHooks{othersStreaming: func(string) bool { return true }})
 	m.asm.hooks = asmHooks{
 		applied:  func(s string) (int64, bool) { return exported.Load(), s == "exp" || s == "imp" },
 		targetDB: func(db int) int { return db },

@@ -2,6 +2,7 @@ package clustersource
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -54,8 +55,17 @@ func (sv *Supervisor) progress() map[string][2]int64 {
 // masterOffsets asks each running link's master for its master_repl_offset;
 // nil when one cannot tell.
 func (sv *Supervisor) masterOffsets(ctx context.Context) map[string]int64 {
+	return sv.masterOffsetsOf(ctx, nil)
+}
+
+// masterOffsetsOf is masterOffsets for the running links of shards only
+// (nil: all of them).
+func (sv *Supervisor) masterOffsetsOf(ctx context.Context, shards []string) map[string]int64 {
 	out := map[string]int64{}
 	for name, addr := range sv.Masters() {
+		if shards != nil && !slices.Contains(shards, name) {
+			continue
+		}
 		o := sv.opt.Sync.Source
 		o.Addr, o.PoolSize = addr, 1
 		c := server.NewClient(o)
@@ -113,4 +123,65 @@ func (sv *Supervisor) confirmMaster(ctx context.Context, addr string) bool {
 	defer c.Close()
 	info, err := server.Fetch(ctx, c)
 	return err == nil && info.Role == "master"
+}
+
+// catchUp waits until the links of exporters (every other running link
+// when empty) have applied their masters' streams as they stand now; see
+// linkHooks.catchUp. The masters' offsets are read after shard's received
+// offset: each then holds every write its master made before shard's
+// master made any command shard's link had received.
+func (sv *Supervisor) catchUp(ctx context.Context, shard string, exporters []string) (int64, error) {
+	sv.mu.Lock()
+	own := sv.links[shard]
+	if len(exporters) == 0 {
+		for name := range sv.links {
+			if name != shard {
+				exporters = append(exporters, name)
+			}
+		}
+	}
+	sv.mu.Unlock()
+	if own == nil {
+		return 0, nil
+	}
+	covered := own.tracker.Received()
+	var marks map[string]int64
+	for start := time.Now(); ; {
+		if marks = sv.masterOffsetsOf(ctx, exporters); marks != nil {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			sv.log.Warn("a write to a slot this shard takes over waits until every exporting master answers", zap.String("shard", shard))
+			start = time.Now()
+		}
+		if err := retry.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return 0, err
+		}
+	}
+	var cycleSince time.Time
+	for {
+		now := sv.progress()
+		behind, blocked := 0, 0
+		for s, mark := range marks {
+			if p, ok := now[s]; ok && p[1] < mark {
+				behind++
+				if sv.migr.isCatchingUp(s) {
+					blocked++
+				}
+			}
+		}
+		switch {
+		case behind == 0:
+			return covered, nil
+		case blocked < behind:
+			cycleSince = time.Time{}
+		case cycleSince.IsZero():
+			cycleSince = time.Now()
+		case time.Since(cycleSince) > time.Second:
+			return 0, errCatchUpCycle
+		}
+		if err := retry.Sleep(ctx, 5*time.Millisecond); err != nil {
+			return 0, err
+		}
+	}
 }

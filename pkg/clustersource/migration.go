@@ -3,7 +3,9 @@ package clustersource
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +33,15 @@ import (
 // target too, in the same transaction as the import, so it survives a
 // restart. It is dropped once every other shard has applied its master's
 // offset noted a while after the import (see expired).
+//
+// A key the importing master creates itself while it takes the slot over
+// (a client's write redirected by ASK because the key was not at the
+// exporter, or a write right after the handoff) has no value to import:
+// the exporter's stream may still hold older writes of it (its DEL, say)
+// that must land first. The importer's link then catches up before the
+// write (shardGate.catchUp): it waits until the exporters' links have
+// applied their masters' streams as they stand once the write has been
+// received, which holds every write the exporters made before it.
 
 // The imports are recorded in one target hash per slot, <base>:imports{tag}
 // with the tag of the imported key's slot, in the key's db: the record then
@@ -62,9 +73,11 @@ type importKey struct {
 	key string
 }
 
-// movedRec: when a shard last imported a key into a slot.
+// movedRec: a shard takes a slot over (imports into it, writes to it
+// without owning it, or was lately seen as its new owner).
 type movedRec struct {
 	at    time.Time
+	from  string           // the slot's owner before, when known
 	marks map[string]int64 // see migrations.expired
 }
 
@@ -76,6 +89,27 @@ type importRec struct {
 	marks map[string]int64
 }
 
+// linkHooks is what the gate asks of the links of the other shards.
+type linkHooks struct {
+	// othersStreaming reports whether every link other than shard's has
+	// its snapshot applied (an import must not overtake another's
+	// snapshot).
+	othersStreaming func(shard string) bool
+	// waitOthersApplied waits until every other shard has applied what it
+	// has received (see shardGate.BeforeSnapshot).
+	waitOthersApplied func(ctx context.Context, shard string) error
+	// catchUp waits until the links of exporters (every other shard when
+	// empty) have applied their masters' streams as they stand now, and
+	// returns the offset shard's link had received before it asked: the
+	// commands of shard up to it come after every write the exporters
+	// made before them. errCatchUpCycle: the exporters wait for shard.
+	catchUp func(ctx context.Context, shard string, exporters []string) (covered int64, err error)
+}
+
+// errCatchUpCycle: the shards a catch-up waits for are themselves waiting
+// in catch-ups (slots moving both ways at once).
+var errCatchUpCycle = errors.New("the shards to catch up with are waiting for this one")
+
 // migrations is shared by the links of one process.
 type migrations struct {
 	log *zap.Logger
@@ -84,15 +118,12 @@ type migrations struct {
 
 	mu      sync.Mutex
 	imports map[importKey]importRec
-	// streaming reports whether every link other than shard has its
-	// snapshot applied (an import must not overtake another's snapshot).
-	othersStreaming func(shard string) bool
-	// waitOthersApplied waits until every other shard has applied what it
-	// has received (see shardGate.BeforeSnapshot).
-	waitOthersApplied func(ctx context.Context, shard string) error
-	base              string // the checkpoint key's base, of the record hashes' names
-	tags              *[server.SlotCount]string
-	skipped           map[string]int64 // commands left out, by shard
+	linkHooks
+	// catchingUp: the shards whose links wait in a catch-up.
+	catchingUp map[string]bool
+	base       string // the checkpoint key's base, of the record hashes' names
+	tags       *[server.SlotCount]string
+	skipped    map[string]int64 // commands left out, by shard
 	// owners: the shard serving each slot, from the last topology read
 	// ("" before the first). movedIn: the slots a shard writes without
 	// owning them yet (it imports them), or owned only lately.
@@ -127,10 +158,9 @@ func (m *migrations) haltedErr() error {
 	return nil
 }
 
-func newMigrations(log *zap.Logger, checkpointBase string, othersStreaming func(string) bool,
-	waitOthersApplied func(context.Context, string) error) *migrations {
-	return &migrations{log: log, imports: map[importKey]importRec{}, othersStreaming: othersStreaming,
-		waitOthersApplied: waitOthersApplied, base: checkpointBase, tags: server.SlotTags(), skipped: map[string]int64{},
+func newMigrations(log *zap.Logger, checkpointBase string, hooks linkHooks) *migrations {
+	return &migrations{log: log, imports: map[importKey]importRec{}, linkHooks: hooks, catchingUp: map[string]bool{},
+		base: checkpointBase, tags: server.SlotTags(), skipped: map[string]int64{},
 		movedIn: map[int]map[string]*movedRec{}, pending: map[string]map[importKey]bool{},
 		asm: newAtomicMigrations(log, checkpointBase, asmHooks{})}
 }
@@ -150,6 +180,13 @@ type shardGate struct {
 	// snapshot may hold keys moved to it whose last writes are still in
 	// the other shards' streams.
 	late bool
+	// caughtUpTo: the stream offset up to which a catch-up has covered
+	// this shard's writes to slots it takes over. cycleAt: the offset of
+	// a write whose catch-up found the exporters waiting for this shard.
+	caughtUpTo, cycleAt int64
+	// inMulti: inside a source MULTI, whose batch cannot be cut for a
+	// catch-up (it holds the gate).
+	inMulti bool
 }
 
 // BeforeSnapshot lets a late shard's snapshot wait until every other shard
@@ -211,6 +248,10 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 	}
 	name := strings.ToLower(string(args[0]))
 	switch name {
+	case "multi":
+		g.inMulti = true
+	case "exec", "discard":
+		g.inMulti = false
 	case "restore-asking":
 		if len(args) < 4 {
 			return syncer.Admission{}, nil
@@ -221,7 +262,8 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 		// The key outlives this command's buffer: it is recorded once the
 		// batch it joins is applied.
 		g.m.mu.Lock()
-		g.m.noteMovingIn(g.shard, server.KeySlot(args[1]))
+		slot := server.KeySlot(args[1])
+		g.m.noteMovingIn(g.shard, slot, g.m.otherOwner(slot, g.shard))
 		g.m.addPending(g.shard, importKey{db, string(args[1])})
 		g.m.mu.Unlock()
 		return syncer.Admission{Alone: true, Keys: [][]byte{bytes.Clone(args[1])}, DB: db, Args: restoreReplacing(args),
@@ -256,13 +298,19 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 		}
 	}
 	if len(moved) == 0 {
-		if fresh := g.freshKeys(args, idx, db); len(fresh) > 0 {
-			if w, ok := g.waitSnapshots(); ok {
-				return w, nil
-			}
-			return g.firstWrites(args, fresh, db), nil
+		movingIn := g.movingInKeys(args, idx, db)
+		if len(movingIn) == 0 || offset <= g.caughtUpTo {
+			return syncer.Admission{}, nil
 		}
-		return syncer.Admission{}, nil
+		if w, ok := g.waitSnapshots(); ok {
+			return w, nil
+		}
+		if g.inMulti || g.cycleAt == offset {
+			// No catch-up possible: the write goes as an import.
+			g.cycleAt = 0
+			return g.firstWrites(args, movingIn, db), nil
+		}
+		return g.catchUp(offset, g.m.exportersOf(args, movingIn, g.shard)), nil
 	}
 	g.m.skipped[g.shard]++
 	// The record stays after the exporter's DEL: a DEL of the key before
@@ -298,33 +346,125 @@ func (g *shardGate) waitSnapshots() (syncer.Admission, bool) {
 	}}, true
 }
 
-// freshKeys returns the positions of the keys this shard writes for the
-// first time in a slot it imports (its stream brought RESTORE-ASKING there,
-// and the topology does not show it as the slot's owner yet): a key a
-// client created there through an ASK redirect, which the exporting shard's
-// stream may still hold older writes of (a DEL, say) that must not land
-// after it. With m.mu held.
-func (g *shardGate) freshKeys(args [][]byte, idx []int, db int) []int {
-	var fresh []int
+// movingInKeys returns the positions of the keys of slots this shard takes
+// over, other than those it imported (whose exporter's late writes are
+// left out by their record): a key the exporting shard's stream may still
+// hold older writes of (a DEL, say) that must not land after this one. A
+// slot is taken over once this shard imports into it, writes to it while
+// another shard owns it (a write redirected by ASK, or one after a handoff
+// the topology does not show yet), or is seen as its new owner; until
+// expired. With m.mu held.
+func (g *shardGate) movingInKeys(args [][]byte, idx []int, db int) []int {
+	var out []int
 	for _, i := range idx {
 		slot := server.KeySlot(args[i])
-		if g.m.movedIn[slot][g.shard] == nil || g.m.owners[slot] == g.shard {
-			continue
+		if g.m.movedIn[slot][g.shard] == nil {
+			// A write to a slot this shard gave away lately is one of its
+			// stream's late writes, from before the handoff.
+			other := g.m.otherOwner(slot, g.shard)
+			if other == "" || g.m.gaveAway(slot, g.shard) {
+				continue
+			}
+			g.m.noteMovingIn(g.shard, slot, other)
 		}
 		k := importKey{db, string(args[i])}
 		if rec, ok := g.m.imports[k]; ok && rec.shard == g.shard || g.m.pending[g.shard][k] {
 			continue
 		}
-		fresh = append(fresh, i)
+		out = append(out, i)
 	}
-	return fresh
+	return out
+}
+
+// catchUp holds the write at offset back until the exporters' links have
+// applied what their masters had once it was received (see linkHooks).
+// When they wait for this shard themselves, the write goes as an import
+// instead (firstWrites).
+func (g *shardGate) catchUp(offset int64, exporters []string) syncer.Admission {
+	return syncer.Admission{Wait: func(ctx context.Context) error {
+		g.m.setCatchingUp(g.shard, true)
+		defer g.m.setCatchingUp(g.shard, false)
+		covered, err := g.m.linkHooks.catchUp(ctx, g.shard, exporters)
+		switch {
+		case errors.Is(err, errCatchUpCycle):
+			g.m.log.Info("slots move both ways at once: a write to a slot this shard takes over goes as an import",
+				zap.String("shard", g.shard), zap.Int64("offset", offset))
+			g.cycleAt = offset
+			return nil
+		case err != nil:
+			return err
+		}
+		g.caughtUpTo = covered
+		return nil
+	}}
+}
+
+func (m *migrations) setCatchingUp(shard string, on bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if on {
+		m.catchingUp[shard] = true
+	} else {
+		delete(m.catchingUp, shard)
+	}
+}
+
+// isCatchingUp reports whether shard's link waits in a catch-up.
+func (m *migrations) isCatchingUp(shard string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.catchingUp[shard]
+}
+
+// otherOwner returns the slot's owner when it is known and not shard.
+// With m.mu held.
+func (m *migrations) otherOwner(slot int, shard string) string {
+	if o := m.owners[slot]; o != shard {
+		return o
+	}
+	return ""
+}
+
+// gaveAway reports whether another shard took slot over from shard
+// lately. With m.mu held.
+func (m *migrations) gaveAway(slot int, shard string) bool {
+	for _, rec := range m.movedIn[slot] {
+		if rec.from == shard {
+			return true
+		}
+	}
+	return false
+}
+
+// exportersOf lists the shards the keys at idx may be moving from: their
+// slots' owners other than shard, and the shards that took those slots
+// over lately and the owners before them (a slot moved twice). Empty when
+// none is known: every other shard then. With m.mu held.
+func (m *migrations) exportersOf(args [][]byte, idx []int, shard string) []string {
+	set := map[string]bool{}
+	for _, i := range idx {
+		slot := server.KeySlot(args[i])
+		set[m.owners[slot]] = true
+		for s, rec := range m.movedIn[slot] {
+			set[s], set[rec.from] = true, true
+		}
+	}
+	delete(set, shard)
+	delete(set, "")
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // firstWrites applies a shard's first writes of keys moving to it as
-// imports: alone, after deleting whatever the target holds of those keys
-// (the source held nothing of them: the client's write was redirected
-// because the key was not at the exporter), and recorded, so that the
-// exporter's late writes of them are left out. With m.mu held.
+// imports, when it cannot catch up first: alone, after deleting whatever
+// the target holds of those keys (the source held nothing of them: the
+// client's write was redirected because the key was not at the exporter),
+// and recorded, so that the exporter's late writes of them are left out.
+// With m.mu held.
 func (g *shardGate) firstWrites(args [][]byte, fresh []int, db int) syncer.Admission {
 	adm := syncer.Admission{Alone: true, DB: db}
 	for _, i := range fresh {
@@ -336,12 +476,16 @@ func (g *shardGate) firstWrites(args [][]byte, fresh []int, db int) syncer.Admis
 	return adm
 }
 
-// noteMovingIn records that shard imports into slot now. With m.mu held.
-func (m *migrations) noteMovingIn(shard string, slot int) {
+// noteMovingIn records that shard takes slot over now, from from ("":
+// not known). With m.mu held.
+func (m *migrations) noteMovingIn(shard string, slot int, from string) {
 	if m.movedIn[slot] == nil {
 		m.movedIn[slot] = map[string]*movedRec{}
 	}
-	m.movedIn[slot][shard] = &movedRec{at: time.Now()}
+	if rec := m.movedIn[slot][shard]; rec != nil && from == "" {
+		from = rec.from
+	}
+	m.movedIn[slot][shard] = &movedRec{at: time.Now(), from: from}
 }
 
 func (m *migrations) addPending(shard string, k importKey) {
@@ -370,6 +514,9 @@ func (m *migrations) setOwners(owners [16384]string) {
 		default:
 			m.seen[slot] = ""
 			m.owners[slot] = owner
+			// The new owner's writes there may overtake the old
+			// owner's stream for a while yet.
+			m.noteMovingIn(owner, slot, old)
 		}
 	}
 }

@@ -33,18 +33,31 @@ func join(args [][]byte) string {
 // to shard B: what each shard's commands become before and after the
 // import is applied.
 func TestMigrationAdmissions(t *testing.T) {
-	m := newMigrations(zap.NewNop(), "redferry:checkpoint:x", func(string) bool { return true },
-		func(context.Context, string) error { return nil })
+	// The catch-up of B's link: it covers what B had received, unless
+	// the exporters wait for B themselves.
+	var caughtUpWith []string
+	received, cycle := int64(0), false
+	m := newMigrations(zap.NewNop(), "redferry:checkpoint:x", linkHooks{
+		othersStreaming: func(string) bool { return true },
+		catchUp: func(_ context.Context, shard string, exporters []string) (int64, error) {
+			if cycle {
+				return 0, errCatchUpCycle
+			}
+			caughtUpWith = append(caughtUpWith, shard+"<-"+strings.Join(exporters, ","))
+			return received, nil
+		}})
 	a, b := m.forShard("A", false), m.forShard("B", false)
 	ctx := context.Background()
 	type want struct {
-		skip, alone bool
-		args        string // "" : as sent
-		err         string
+		skip, alone, wait bool
+		args              string // "" : as sent
+		err               string
 	}
+	offset := int64(100)
 	step := func(g syncer.StreamGate, cmd string, db int, w want) syncer.Admission {
 		t.Helper()
-		adm, err := g.Admit(ctx, argv(cmd), db, 100)
+		offset += 10
+		adm, err := g.Admit(ctx, argv(cmd), db, offset)
 		if w.err != "" {
 			if err == nil || !strings.Contains(err.Error(), w.err) {
 				t.Fatalf("%s: error %v, want one containing %q", cmd, err, w.err)
@@ -54,10 +67,21 @@ func TestMigrationAdmissions(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", cmd, err)
 		}
-		if adm.Skip != w.skip || adm.Alone != w.alone || (adm.Args != nil) != (w.args != "") || adm.Args != nil && join(adm.Args) != w.args {
-			t.Fatalf("%s: skip %v alone %v args %q; want skip %v alone %v args %q", cmd, adm.Skip, adm.Alone, join(adm.Args), w.skip, w.alone, w.args)
+		if adm.Skip != w.skip || adm.Alone != w.alone || (adm.Wait != nil) != w.wait || (adm.Args != nil) != (w.args != "") || adm.Args != nil && join(adm.Args) != w.args {
+			t.Fatalf("%s: skip %v alone %v wait %v args %q; want skip %v alone %v wait %v args %q", cmd, adm.Skip, adm.Alone, adm.Wait != nil, join(adm.Args),
+				w.skip, w.alone, w.wait, w.args)
 		}
 		return adm
+	}
+	// readmit runs a Wait and asks again about the same command, as the
+	// syncer does.
+	readmit := func(g syncer.StreamGate, adm syncer.Admission, cmd string, w want) syncer.Admission {
+		t.Helper()
+		if err := adm.Wait(ctx); err != nil {
+			t.Fatalf("%s: waiting: %v", cmd, err)
+		}
+		offset -= 10
+		return step(g, cmd, 0, w)
 	}
 
 	// Before the import both shards apply what they send.
@@ -95,31 +119,50 @@ func TestMigrationAdmissions(t *testing.T) {
 	step(a, "INCR n", 0, want{})
 
 	// A key a client created on B through an ASK redirect while its slot
-	// moves from A: B's first write of it deletes what the target holds and
-	// is recorded, later ones apply as they are, A's late writes are left out.
+	// moves from A (B imported no key of it yet): B's link first catches up
+	// with A's stream, which may still hold older writes of the key (its
+	// DEL), then applies the write as it is; the catch-up covers whatever B
+	// had received by then.
 	var owners [16384]string
-	for i := range owners {
-		owners[i] = "A"
-	}
-	m.setOwners(owners)
-	adm = step(b, "APPEND {k}fresh x", 0, want{alone: true}) // the slot of k, which B imports
-	if len(adm.Before) != 1 || strings.Join(adm.Before[0], " ") != "DEL {k}fresh" {
-		t.Fatalf("B's first write of a key moving to it is preceded by %v, want DEL {k}fresh", adm.Before)
-	}
-	step(b, "APPEND {k}fresh x", 0, want{}) // pending in the same batch: no second DEL
-	release, _ = b.Exclusive(ctx)
-	release([]syncer.Admission{adm})
-	step(b, "APPEND {k}fresh y", 0, want{})
-	step(a, "DEL {k}fresh", 0, want{skip: true})
-	step(b, "SET {other}x v", 0, want{}) // a slot B does not import
-	step(a, "SET stays v", 0, want{})    // A's own keys
-	// Once the topology shows B as the slot's owner, its writes are its own.
 	for i := range owners {
 		owners[i] = "B"
 	}
+	owners[server.KeySlot("{k}")] = "A"
+	m.setOwners(owners)
+	received = offset + 25
+	adm = step(b, "APPEND {k}fresh x", 0, want{wait: true})
+	readmit(b, adm, "APPEND {k}fresh x", want{})
+	if strings.Join(caughtUpWith, " ") != "B<-A" {
+		t.Fatalf("caught up as %v, want B with A", caughtUpWith)
+	}
+	step(b, "APPEND {k}fresh y", 0, want{})           // received before the catch-up: covered
+	step(b, "APPEND {k}fresh z", 0, want{wait: true}) // after it
+	step(b, "SET {other}x v", 0, want{})              // a slot B owns
+	step(a, "SET {k}stays v", 0, want{})              // A's own keys
+	// Inside a source MULTI the batch cannot be cut for a catch-up: the
+	// write goes as an import (DEL first, recorded), and so does one whose
+	// catch-up found A waiting for B (slots moving both ways).
+	step(b, "MULTI", 0, want{})
+	adm = step(b, "APPEND {k}multi x", 0, want{alone: true})
+	if len(adm.Before) != 1 || strings.Join(adm.Before[0], " ") != "DEL {k}multi" {
+		t.Fatalf("B's first write of a key moving to it, in a MULTI, is preceded by %v, want DEL {k}multi", adm.Before)
+	}
+	step(b, "APPEND {k}multi x", 0, want{}) // pending in the same batch: no second DEL
+	step(b, "EXEC", 0, want{})
+	release, _ = b.Exclusive(ctx)
+	release([]syncer.Admission{adm})
+	step(a, "DEL {k}multi", 0, want{skip: true})
+	cycle = true
+	adm = step(b, "APPEND {k}cycle x", 0, want{wait: true})
+	readmit(b, adm, "APPEND {k}cycle x", want{alone: true})
+	cycle = false
+	// Once the topology shows B as the slot's owner, B's writes there still
+	// catch up with A (its stream may run late) until the move expires.
+	owners[server.KeySlot("{k}")] = "B"
 	m.setOwners(owners)
 	m.setOwners(owners) // a change counts when two reads agree
-	step(b, "APPEND {k}new x", 0, want{})
+	step(b, "APPEND {k}new x", 0, want{wait: true})
+	step(a, "SET {k}late v", 0, want{})
 
 	// Replicated topology bookkeeping is skipped; what cannot be followed stops every shard.
 	step(a, "CLUSTER SETSLOT 5 NODE abc", 0, want{skip: true})
@@ -130,7 +173,7 @@ func TestMigrationAdmissions(t *testing.T) {
 // TestImportRecordsExpire: a record goes once every other shard has applied
 // its master's offset noted grace after the import.
 func TestImportRecordsExpire(t *testing.T) {
-	m := newMigrations(zap.NewNop(), "redferry:checkpoint:x", func(string) bool { return true }, nil)
+	m := newMigrations(zap.NewNop(), "redferry:checkpoint:x", linkHooks{othersStreaming: func(string) bool { return true }})
 	m.imports[importKey{0, "k"}] = importRec{shard: "B", at: time.Now().Add(-time.Hour)}
 	progress := map[string][2]int64{"A": {300, 100}, "B": {900, 900}}
 	masters := func() map[string]int64 { return map[string]int64{"A": 500, "B": 950} }

@@ -95,7 +95,8 @@ func New(opt Options) (*Supervisor, error) {
 	if sv.names, err = loadNames(opt.Sync.StateDir); err != nil {
 		return nil, err
 	}
-	sv.migr = newMigrations(sv.log, opt.Sync.CheckpointKey, sv.othersStreaming, sv.waitOthersApplied)
+	sv.migr = newMigrations(sv.log, opt.Sync.CheckpointKey, linkHooks{othersStreaming: sv.othersStreaming,
+		waitOthersApplied: sv.waitOthersApplied, catchUp: sv.catchUp})
 	sv.migr.asm = newAtomicMigrations(sv.log, opt.Sync.CheckpointKey, sv.asmHooks())
 	sv.target = newTargetSide(opt.Sync)
 	return sv, nil

@@ -38,7 +38,7 @@ func TestImportRecordsInTarget(t *testing.T) {
 				defer c.Close()
 				cmd, addr = c, s.Addr
 			}
-			m := newMigrations(zap.NewNop(), base, nil, nil)
+			m := newMigrations(zap.NewNop(), base, linkHooks{})
 			ts := newTargetSide(syncer.Options{Target: server.ClientOptions{Addr: addr}, CheckpointKey: base, TargetName: kind})
 			defer ts.close()
 			want := map[importKey]string{}

@@ -1,0 +1,104 @@
+package clustersource
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redferry/redferry/internal/redistest"
+)
+
+// busyAfterDel deletes its keys and then keeps the server busy for
+// ARGV[1] microseconds: the DEL reaches the replication stream only when
+// the script ends, so the exporter's stream runs late by that much.
+const busyAfterDel = `redis.call('DEL', unpack(KEYS))
+local t0 = redis.call('TIME')
+while true do
+  local t = redis.call('TIME')
+  if (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > tonumber(ARGV[1]) then break end
+end
+return 1`
+
+// TestExporterStreamLateDuringMigration: while a slot moves from A to B
+// the classic way, A deletes two keys of it, and B then creates them anew:
+// one through an ASK redirect (before any key of the slot was imported),
+// one as the slot's owner right after the handoff. A's stream is held back
+// (a busy script) until B's writes have gone through B's stream. The
+// target must still end with B's values: A's older DELs must not land on
+// them. Deterministic; it failed on the gate that waited for the first
+// RESTORE-ASKING of a slot before treating B's writes there as moving in.
+func TestExporterStreamLateDuringMigration(t *testing.T) {
+	for _, version := range []string{redistest.Redis70, redistest.Valkey91} {
+		t.Run(version, func(t *testing.T) { exporterStreamLate(t, version) })
+	}
+}
+
+func exporterStreamLate(t *testing.T, version string) {
+	src := redistest.StartCluster(t, version, 2, fast)
+	dst := redistest.Start(t, redistest.Valkey91, redistest.Options{})
+	ctx := context.Background()
+	asked, owned := "asked:{late}", "owned:{late}"
+	slot := src.SlotOf(t, asked)
+	from := src.Owner(t, slot)
+	a, b := src.Masters[from], src.Masters[1-from]
+	ac, bc := a.Client(), b.Client()
+	defer ac.Close()
+	defer bc.Close()
+	for _, k := range []string{asked, owned} {
+		if err := ac.Set(ctx, k, "old", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fillCluster(t, src, 300)
+
+	r := startSV(t, clusterConfig(src, dst, t.TempDir()))
+	r.waitStreaming(t, 2)
+	r.waitCaughtUp(t, src)
+
+	aID, bID := redistest.NodeID(t, a), redistest.NodeID(t, b)
+	if err := bc.Do(ctx, "CLUSTER", "SETSLOT", slot, "IMPORTING", aID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ac.Do(ctx, "CLUSTER", "SETSLOT", slot, "MIGRATING", bID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	busy := make(chan error, 1)
+	go func() {
+		busy <- ac.Eval(ctx, busyAfterDel, []string{asked, owned}, 1_000_000).Err()
+	}()
+	time.Sleep(200 * time.Millisecond) // the script has run its DEL
+
+	// Through an ASK redirect: the key is gone from A, so A would answer ASK.
+	conn := bc.Conn()
+	defer conn.Close()
+	if err := conn.Process(ctx, redis.NewCmd(ctx, "ASKING")); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Append(ctx, asked, "x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The handoff (A is busy; it learns it last), then a write to B as owner.
+	if err := bc.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", bID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := bc.Append(ctx, owned, "y").Err(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-busy:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the busy script did not end")
+	}
+	if err := ac.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", bID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	src.WaitHealthy(t)
+
+	r.waitCaughtUp(t, src)
+	assertEqual(t, src, dst)
+}
