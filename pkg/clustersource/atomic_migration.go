@@ -197,12 +197,16 @@ type atomicMigrations struct {
 	exportSkips map[string]map[string]exportSkip
 	trimmed     map[string]int64
 	skipped     int64
+	// lately: when an atomic job last covered each slot it moved; the
+	// classic migrations' gate leaves those slots to this one.
+	lately map[int]time.Time
 }
 
 func newAtomicMigrations(log *zap.Logger, checkpointBase string, hooks asmHooks) *atomicMigrations {
 	return &atomicMigrations{log: log, hash: asmKey(checkpointBase), hooks: hooks,
 		imports: map[string]map[string]*asmImport{}, marks: map[string]asmMark{}, nodes: map[string]string{},
-		established: map[string]map[string]int64{}, trims: map[string]map[string][][2]int{}, connecting: map[string]bool{}, waiting: map[string]int{}, cleared: map[string]bool{}, notFresh: map[string]bool{}, exportSkips: map[string]map[string]exportSkip{}, trimmed: map[string]int64{}}
+		established: map[string]map[string]int64{}, trims: map[string]map[string][][2]int{}, connecting: map[string]bool{}, waiting: map[string]int{}, cleared: map[string]bool{}, notFresh: map[string]bool{}, exportSkips: map[string]map[string]exportSkip{}, trimmed: map[string]int64{},
+		lately: map[int]time.Time{}}
 }
 
 // setNodes takes the node ids of every shard from a topology read.
@@ -309,10 +313,33 @@ func (a *atomicMigrations) waitApplied(ctx context.Context, log *zap.Logger, sha
 func (a *atomicMigrations) setImport(shard string, im *asmImport) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.noteSlots(im.ranges)
 	if a.imports[shard] == nil {
 		a.imports[shard] = map[string]*asmImport{}
 	}
 	a.imports[shard][im.job] = im
+}
+
+// atomicQuiet is how long after an atomic job its slots are left to the
+// atomic migrations' rules alone.
+const atomicQuiet = 10 * time.Minute
+
+// noteSlots records that an atomic job moves ranges now. With a.mu held.
+func (a *atomicMigrations) noteSlots(ranges [][2]int) {
+	now := time.Now()
+	for _, r := range ranges {
+		for slot := r[0]; slot <= r[1] && slot < server.SlotCount; slot++ {
+			a.lately[slot] = now
+		}
+	}
+}
+
+// movedLately reports whether an atomic job moved slot within atomicQuiet.
+func (a *atomicMigrations) movedLately(slot int) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	at, ok := a.lately[slot]
+	return ok && time.Since(at) < atomicQuiet
 }
 
 // persist applies cmd to the asm hash in db 0 of the target, in the

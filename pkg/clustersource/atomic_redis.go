@@ -24,6 +24,9 @@ func (a *atomicMigrations) redisTask(shard, desc string, db int, offset int64) (
 	}
 	task, source, dest, op, state := parts[0], parts[1], parts[2], parts[3], parts[4]
 	ranges := parseRanges(strings.Join(parts[5:], ":"))
+	a.mu.Lock()
+	a.noteSlots(ranges)
+	a.mu.Unlock()
 	switch op {
 	case "migrate":
 		if state != "completed" {

@@ -31,6 +31,7 @@ func (a *atomicMigrations) valkeyEstablish(shard string, args [][]byte, db int, 
 		}
 	}
 	a.mu.Lock()
+	a.noteSlots(ranges)
 	im := a.imports[shard][job]
 	if a.established[shard] == nil {
 		a.established[shard] = map[string]int64{}

@@ -159,16 +159,22 @@ func (sv *Supervisor) catchUp(ctx context.Context, shard string, exporters []str
 		}
 	}
 	var cycleSince time.Time
+	warned := time.Now()
 	for {
 		now := sv.progress()
 		behind, blocked := 0, 0
 		for s, mark := range marks {
 			if p, ok := now[s]; ok && p[1] < mark {
 				behind++
-				if sv.migr.isCatchingUp(s) {
+				if sv.migr.isCatchingUp(s) || sv.migr.asm.isWaiting(s) {
 					blocked++
 				}
 			}
+		}
+		if time.Since(warned) > 10*time.Second {
+			sv.log.Warn("a write to a slot this shard takes over waits until the exporting shards' links have applied their masters' streams",
+				zap.String("shard", shard), zap.Any("exporters_master_offsets", marks), zap.Int("exporters_behind", behind), zap.Int("exporters_waiting_themselves", blocked))
+			warned = time.Now()
 		}
 		switch {
 		case behind == 0:

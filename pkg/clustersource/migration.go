@@ -358,13 +358,17 @@ func (g *shardGate) movingInKeys(args [][]byte, idx []int, db int) []int {
 	var out []int
 	for _, i := range idx {
 		slot := server.KeySlot(args[i])
-		if g.m.movedIn[slot][g.shard] == nil {
-			// A write to a slot this shard gave away lately is one of its
-			// stream's late writes, from before the handoff.
-			other := g.m.otherOwner(slot, g.shard)
-			if other == "" || g.m.gaveAway(slot, g.shard) {
-				continue
-			}
+		rec := g.m.movedIn[slot][g.shard]
+		// A write to a slot this shard gave away lately is one of its
+		// stream's late writes, from before the handoff.
+		other := g.m.otherOwner(slot, g.shard)
+		if rec == nil && (other == "" || g.m.gaveAway(slot, g.shard)) {
+			continue
+		}
+		if g.m.asm.movedLately(slot) {
+			continue // the atomic migrations' rules order its streams
+		}
+		if rec == nil {
 			g.m.noteMovingIn(g.shard, slot, other)
 		}
 		k := importKey{db, string(args[i])}
