@@ -20,6 +20,9 @@ import (
 type targetSide struct {
 	opt syncer.Options
 	c   *redis.Client // the node given
+	// legacyImports: the target held import records in the one hash of
+	// releases before the hash per slot (target_imports.go).
+	legacyImports bool
 }
 
 func newTargetSide(opt syncer.Options) *targetSide {

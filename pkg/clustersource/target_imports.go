@@ -16,6 +16,10 @@ import (
 // of each master's keys one after the other (SCAN) could miss a hash whose
 // slot moves between two masters meanwhile.
 
+// Releases before the hash per slot kept every record in one hash,
+// <base>:imports (no tag): it is read too, and its records are removed as
+// they expire, so that a sync upgraded during a migration keeps them.
+
 // slotMaster is a master of the target and the slots it serves: every slot
 // for a standalone target.
 type slotMaster struct {
@@ -81,17 +85,24 @@ func (t *targetSide) loadImports(ctx context.Context, tags *[server.SlotCount]st
 	}
 	out := map[importKey]string{}
 	prefix := importsPrefix(t.opt.CheckpointKey)
+	legacySlot := server.KeySlot([]byte(prefix))
 	for db := range dbs {
 		for _, m := range masters {
 			keys := make([]string, len(m.slots))
 			for i, s := range m.slots {
 				keys[i] = prefix + "{" + tags[s] + "}"
+				if s == legacySlot {
+					keys = append(keys, prefix)
+				}
 			}
 			hashes, err := t.readHashes(ctx, m.addr, db, keys)
 			if err != nil {
 				return nil, fmt.Errorf("reading the key migrations recorded in the target %s: %w", t.opt.TargetName, err)
 			}
-			for _, h := range hashes {
+			for i, h := range hashes {
+				if keys[i] == prefix && len(h) > 0 {
+					t.legacyImports = true
+				}
 				for f, shard := range h {
 					if k, ok := parseField(f); ok {
 						out[k] = shard
@@ -187,14 +198,47 @@ func (t *targetSide) forgetImports(ctx context.Context, keys []importKey, tags *
 			clients[addr] = t.client(addr)
 		}
 		conn := clients[addr].Conn()
+		field := recordField(k.db, []byte(k.key))
 		err := conn.Select(ctx, db).Err()
 		if err == nil {
-			err = conn.HDel(ctx, importsKeyFor(t.opt.CheckpointKey, tags, []byte(k.key)), recordField(k.db, []byte(k.key))).Err()
+			err = conn.HDel(ctx, importsKeyFor(t.opt.CheckpointKey, tags, []byte(k.key)), field).Err()
 		}
 		_ = conn.Close()
+		if err == nil && t.legacyImports {
+			err = t.forgetLegacy(ctx, db, field, owner[server.KeySlot([]byte(importsPrefix(t.opt.CheckpointKey)))])
+		}
 		if err != nil {
 			return fmt.Errorf("removing the record of the finished migration of key %q (db %d) from the target %s: %w", k.key, k.db, t.opt.TargetName, err)
 		}
 	}
 	return nil
+}
+
+// forgetLegacy removes field from the hash of older releases, on the
+// master at addr or where a MOVED or ASK answer sends it.
+func (t *targetSide) forgetLegacy(ctx context.Context, db int, field, addr string) error {
+	key := importsPrefix(t.opt.CheckpointKey)
+	asking := false
+	for range 5 {
+		c := t.client(addr)
+		var del *redis.IntCmd
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Select(ctx, db)
+			if asking {
+				p.Do(ctx, "ASKING")
+			}
+			del = p.HDel(ctx, key, field)
+			return nil
+		})
+		_ = c.Close()
+		if err == nil || del.Err() == nil {
+			return err
+		}
+		f := strings.Fields(del.Err().Error())
+		if len(f) != 3 || f[0] != "MOVED" && f[0] != "ASK" {
+			return del.Err()
+		}
+		addr, asking = f[2], f[0] == "ASK"
+	}
+	return fmt.Errorf("%s: redirected too many times", key)
 }

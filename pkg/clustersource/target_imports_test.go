@@ -14,8 +14,8 @@ import (
 )
 
 // TestImportRecordsInTarget: the key migration records written into a
-// standalone or a cluster target (one hash per slot, in the key's slot) are
-// all read back, in a cluster also the one whose slot is migrating (ASK) or
+// standalone or a cluster target (one hash per slot, in the key's slot, or
+// the one hash of older releases) are all read back, in a cluster also the one whose slot is migrating (ASK) or
 // has just moved (MOVED), and all removed once forgotten.
 func TestImportRecordsInTarget(t *testing.T) {
 	const base = "redferry:checkpoint:rec"
@@ -47,6 +47,14 @@ func TestImportRecordsInTarget(t *testing.T) {
 				want[k] = []string{"A", "B"}[i%2]
 				args := m.recordCommand(k.db, []byte(k.key), want[k])
 				if err := cmd.Do(ctx, toAny(args)...).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Records of releases before the hash per slot, in one hash.
+			for i := range 6 {
+				k := importKey{0, fmt.Sprintf("legacy:%d", i)}
+				want[k] = "C"
+				if err := cmd.Do(ctx, "HSET", importsPrefix(base), recordField(k.db, []byte(k.key)), "C").Err(); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -106,6 +114,9 @@ func TestImportRecordsInTarget(t *testing.T) {
 			got, err := ts.loadImports(ctx, m.tags)
 			if err != nil || len(got) != 0 {
 				t.Fatalf("after forgetting every record: %d left (%v)", len(got), err)
+			}
+			if n, err := cmd.Do(ctx, "EXISTS", importsPrefix(base)).Int(); err != nil || n != 0 {
+				t.Fatalf("the hash of older releases is still there (%d, %v)", n, err)
 			}
 		})
 	}
