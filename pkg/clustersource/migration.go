@@ -398,7 +398,8 @@ func (g *shardGate) catchUp(offset int64, exporters []string) syncer.Admission {
 		case err != nil:
 			return err
 		}
-		g.caughtUpTo = covered
+		// The write itself was received before the catch-up began.
+		g.caughtUpTo = max(covered, offset)
 		return nil
 	}}
 }
