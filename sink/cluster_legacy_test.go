@@ -37,27 +37,5 @@ func TestLegacyClusterMoves(t *testing.T) {
 		{"EVAL", StoreScript(unionScript), "2", "{set:a}u", "set:a"},
 		{"APPEND", "str:b", "!"},
 	}
-	rc := ref.Client()
-	defer rc.Close()
-	b := &Batch{}
-	for i, cmd := range cmds {
-		args := make([]any, len(cmd))
-		for j, a := range cmd {
-			args[j] = a
-		}
-		if err := rc.Do(ctx, args...).Err(); err != nil {
-			t.Fatalf("%v on the standalone server: %v", cmd, err)
-		}
-		b.AddStrings(int64(100+i), cmd...)
-		if i%5 == 4 || i == len(cmds)-1 {
-			b.Checkpoint = streamCP(int64(100 + i))
-			if err := c.Apply(ctx, b); err != nil {
-				t.Fatalf("batch ending with %v: %v", cmd[0], err)
-			}
-			b.Reset()
-		}
-	}
-	cc := cl.Client()
-	defer cc.Close()
-	assertEqual(t, ctx, rc, cc)
+	assertClusterRunsLikeStandalone(t, ctx, c, cl, ref, cmds, 5)
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/pkg/checkpoint"
-	"github.com/redferry/redferry/pkg/server"
 )
 
 func snapCP(pos int64) []byte {
@@ -221,23 +220,10 @@ func TestClusterSnapshotRejected(t *testing.T) {
 // pipelined step, then MOVED once the slot has moved, and are written
 // again in transactions. Every list is written once.
 func TestClusterSnapshotDuringMigration(t *testing.T) {
-	cl := redistest.StartCluster(t, redistest.Redis70, 3, redistest.Options{})
-	ctx := ctx(t)
-	c := openCluster(t, cl, Config{CheckpointKey: "redferry:checkpoint:sm"})
-	cc := cl.Client()
+	m := startSlotMove(t, "redferry:checkpoint:sm")
+	ctx, c := m.ctx, m.sink
+	cc := m.cl.Client()
 	defer cc.Close()
-	slot := server.KeySlot("{m}")
-	from := cl.Masters[c.topo.ownerOf(slot)]
-	to := cl.Masters[(c.topo.ownerOf(slot)+1)%3]
-	do := func(s *redistest.Server, args ...any) {
-		t.Helper()
-		sc := s.Client()
-		defer sc.Close()
-		if err := sc.Do(ctx, args...).Err(); err != nil {
-			t.Fatalf("%v on %s: %v", args, s.Addr, err)
-		}
-	}
-	id := func(s *redistest.Server) string { return redistest.NodeID(t, s) }
 	batch := func(from, to int) *Batch {
 		b := &Batch{}
 		for i := from; i < to; i++ {
@@ -252,32 +238,12 @@ func TestClusterSnapshotDuringMigration(t *testing.T) {
 	if err := c.Apply(ctx, batch(1, 10)); err != nil {
 		t.Fatal(err)
 	}
-	do(to, "CLUSTER", "SETSLOT", slot, "IMPORTING", id(from))
-	do(from, "CLUSTER", "SETSLOT", slot, "MIGRATING", id(to))
-	do(from, "MIGRATE", "127.0.0.1", to.Port, "{m}1", 0, 10000)
+	m.begin("{m}1")
 	done := make(chan error, 1)
 	go func() { done <- c.Apply(ctx, batch(10, 20)) }()
 	time.Sleep(500 * time.Millisecond)
-	fc := from.Client()
-	keys, err := fc.ClusterGetKeysInSlot(ctx, slot, 1000).Result()
-	fc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range keys {
-		do(from, "MIGRATE", "127.0.0.1", to.Port, k, 0, 10000)
-	}
-	for _, s := range cl.Masters {
-		do(s, "CLUSTER", "SETSLOT", slot, "NODE", id(to))
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Apply did not finish after the migration ended")
-	}
+	m.end()
+	waitApplyAfterMove(t, done)
 	if err := c.Apply(ctx, batch(20, 30)); err != nil { // the slot moved: MOVED
 		t.Fatal(err)
 	}

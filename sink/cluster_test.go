@@ -176,29 +176,7 @@ func TestClusterCrossSlotMatchesStandalone(t *testing.T) {
 		{"RENAMENX", "list:b", "list:d"},
 		{"INCR", "n:1"},
 	}
-	rc := ref.Client()
-	defer rc.Close()
-	b := &Batch{}
-	for i, cmd := range cmds {
-		args := make([]any, len(cmd))
-		for j, a := range cmd {
-			args[j] = a
-		}
-		if err := rc.Do(ctx, args...).Err(); err != nil {
-			t.Fatalf("%v on the standalone server: %v", cmd, err)
-		}
-		b.AddStrings(int64(100+i), cmd...)
-		if i%7 == 6 || i == len(cmds)-1 { // batches that split the commands at several places
-			b.Checkpoint = streamCP(int64(100 + i))
-			if err := c.Apply(ctx, b); err != nil {
-				t.Fatalf("batch ending with %v: %v", cmd, err)
-			}
-			b.Reset()
-		}
-	}
-	cc := cl.Client()
-	defer cc.Close()
-	assertEqual(t, ctx, rc, cc)
+	assertClusterRunsLikeStandalone(t, ctx, c, cl, ref, cmds, 7) // batches that split the commands at several places
 }
 
 // TestClusterCrossSlotTransactions: a source transaction within one slot is

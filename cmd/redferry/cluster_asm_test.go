@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -141,29 +139,12 @@ func TestClusterAtomicMigrationKill(t *testing.T) {
 				}
 			}()
 
-			port, err := redistest.FreePort()
-			if err != nil {
-				t.Fatal(err)
-			}
-			statusAddr := "127.0.0.1:" + strconv.Itoa(port)
+			rig := newKillRig(t)
 			base := []string{"sync", "--source", src.Masters[0].URL(), "--target", dst.URL(), "--name", "asm",
-				"--state-dir", t.TempDir(), "--status-addr", statusAddr, "--batch-commands", "200"}
-			logPath := filepath.Join(t.TempDir(), "redferry.log")
-			logf, err := os.Create(logPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer logf.Close()
-			defer func() {
-				if t.Failed() {
-					b, _ := os.ReadFile(logPath)
-					_ = os.WriteFile("/tmp/asmkill-last.log", b, 0o644)
-					lines := strings.Split(string(b), "\n")
-					t.Logf("last lines of redferry's log:\n%s", strings.Join(lines[max(0, len(lines)-60):], "\n"))
-				}
-			}()
+				"--state-dir", t.TempDir(), "--status-addr", rig.statusAddr, "--batch-commands", "200"}
 
 			rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+			jitter := func() time.Duration { return time.Duration(20+rng.Intn(300)) * time.Millisecond }
 			from := func() int {
 				cc := src.Masters[0].Client()
 				defer cc.Close()
@@ -176,49 +157,28 @@ func TestClusterAtomicMigrationKill(t *testing.T) {
 				return 0
 			}
 			for round := 0; round < 2; round++ {
-				cmd := startRedferry(t, base, logf)
-				waitPhase(ctx, statusAddr, "streaming", 60*time.Second)
-				waitUntilStatus(t, statusAddr, func(r clusterStatus) bool {
-					for _, s := range r.Shards {
-						if s.Phase != "streaming" {
-							return false
+				f := 0
+				// Killed at a random time after the migration has begun,
+				// every shard streaming.
+				rig.killInPhase(ctx, base, "streaming", 60*time.Second, jitter, func() {
+					waitUntilStatus(t, rig.statusAddr, func(r clusterStatus) bool {
+						for _, s := range r.Shards {
+							if s.Phase != "streaming" {
+								return false
+							}
 						}
-					}
-					return len(r.Shards) == 2
+						return len(r.Shards) == 2
+					})
+					f = from()
+					startAtomicMigration(t, src, name, f, 1-f, slots...)
 				})
-				f := from()
-				startAtomicMigration(t, src, name, f, 1-f, slots...)
-				time.Sleep(time.Duration(20+rng.Intn(300)) * time.Millisecond)
-				_ = cmd.Process.Signal(syscall.SIGKILL)
-				_ = cmd.Wait()
 				waitSlotsAt(t, src, 1-f, slots...)
 				t.Logf("round %d: killed during the migration of slots %v from master %d", round, slots, f)
 			}
 			close(stop)
 			wg.Wait()
 
-			cmd := startRedferry(t, base, logf)
-			defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-			deadline := time.Now().Add(90 * time.Second)
-			for {
-				var want int64
-				for _, m := range src.Masters {
-					off, _ := strconv.ParseInt(m.InfoField(t, "replication", "master_repl_offset"), 10, 64)
-					want += off
-				}
-				r, ok := readClusterStatus(statusAddr)
-				var applied int64
-				for _, s := range r.Shards {
-					applied += s.OffsetApplied
-				}
-				if ok && r.Phase == "streaming" && len(r.Shards) == 2 && applied >= want {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("not caught up after the kills: status %+v, masters at %d in all", r, want)
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			rig.finishCluster(base, src)
 			keys := assertClusterEqual(t, src, dst)
 			if got := clusterFullSyncs(t, src) - before; got != 2 {
 				t.Errorf("the masters served %d full syncs, want 2 (one per shard, none after a kill)", got)

@@ -6,7 +6,6 @@ import (
 	"math/rand"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -139,28 +138,7 @@ func TestClusterKillResume(t *testing.T) {
 	}
 	_ = stopLoad() // the load's step never fails
 
-	cmd := rig.start(base)
-	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		var want int64
-		for _, m := range src.Masters {
-			off, _ := strconv.ParseInt(m.InfoField(t, "replication", "master_repl_offset"), 10, 64)
-			want += off
-		}
-		r, ok := readClusterStatus(statusAddr)
-		var applied int64
-		for _, s := range r.Shards {
-			applied += s.OffsetApplied
-		}
-		if ok && r.Phase == "streaming" && len(r.Shards) == 3 && applied >= want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not caught up after the kills: status %+v, masters at %d in all", r, want)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	rig.finishCluster(base, src)
 	// `redferry status` shows each shard.
 	out, code := run(t, time.Minute, "status", "--status-addr", statusAddr)
 	if code != 0 || strings.Count(out, "shard ") != 3 || !strings.Contains(out, "streaming, applied") {

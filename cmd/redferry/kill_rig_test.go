@@ -128,6 +128,15 @@ func (r *killRig) finish(ctx context.Context, args []string, src *redistest.Serv
 	waitCaughtUpHTTP(r.t, ctx, r.statusAddr, src)
 }
 
+// finishCluster is finish for a cluster source: it waits until every
+// master of src has a shard streaming and all they wrote is applied.
+func (r *killRig) finishCluster(args []string, src *redistest.Cluster) {
+	r.t.Helper()
+	cmd := r.start(args)
+	r.t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	waitClusterCaughtUp(r.t, src, r.statusAddr)
+}
+
 // logText is what all runs logged so far.
 func (r *killRig) logText() string {
 	b, _ := os.ReadFile(r.logPath)
@@ -240,4 +249,31 @@ func waitCaughtUpHTTP(t *testing.T, ctx context.Context, addr string, src *redis
 	}
 	r, _ := readStatus(addr)
 	t.Fatalf("not caught up after the kills: status %+v", r)
+}
+
+// waitClusterCaughtUp waits until /status at addr shows one shard per
+// master of src, all streaming, whose applied offsets add up to at least
+// the masters' master_repl_offset summed.
+func waitClusterCaughtUp(t *testing.T, src *redistest.Cluster, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var want int64
+		for _, m := range src.Masters {
+			off, _ := strconv.ParseInt(m.InfoField(t, "replication", "master_repl_offset"), 10, 64)
+			want += off
+		}
+		r, ok := readClusterStatus(addr)
+		var applied int64
+		for _, s := range r.Shards {
+			applied += s.OffsetApplied
+		}
+		if ok && r.Phase == "streaming" && len(r.Shards) == len(src.Masters) && applied >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not caught up after the kills: status %+v, masters at %d in all", r, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -183,7 +183,7 @@ func TestAtomicSlotMigration(t *testing.T) {
 				r = startSV(t, clusterConfig(src, dst, stateDir))
 				r.waitStreaming(t, 2)
 				r.waitCaughtUp(t, src)
-				keys = assertClustersEqual(t, src, dstCluster)
+				keys = assertEqual(t, src, dstCluster).KeysChecked
 			} else {
 				keys = assertEqual(t, src, dst).KeysChecked
 			}

@@ -55,7 +55,7 @@ func TestClusterTargetFirstSync(t *testing.T) {
 	if n := dc.Exists(ctx, strangers...).Val(); n != 0 {
 		t.Fatalf("%d of the keys on the other masters survived flush-target", n)
 	}
-	assertClustersEqual(t, src, dst)
+	assertEqual(t, src, dst)
 	r.stop()
 
 	// The target now holds keys and the marks: a restart resumes.
@@ -66,5 +66,5 @@ func TestClusterTargetFirstSync(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	ld.end()
 	r.waitCaughtUp(t, src)
-	assertClustersEqual(t, src, dst)
+	assertEqual(t, src, dst)
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/redferry/redferry/pkg/checkpoint"
 	"github.com/redferry/redferry/pkg/config"
 	"github.com/redferry/redferry/pkg/status"
-	"github.com/redferry/redferry/pkg/verify"
 )
 
 // clusterPairs returns the source → target server pairs of the cluster to
@@ -123,7 +122,7 @@ func TestClusterToCluster(t *testing.T) {
 			}
 			writes := ld.end()
 			r.waitCaughtUp(t, src)
-			keys := assertClustersEqual(t, src, dst)
+			keys := assertEqual(t, src, dst).KeysChecked
 			if got := fullSyncs(t, src) - before; got != 3 {
 				t.Errorf("the source masters served %d full syncs, want 3 (one per shard, none after the kills)", got)
 			}
@@ -137,27 +136,6 @@ func TestClusterToCluster(t *testing.T) {
 				r.sv.migr.skippedTotal(), time.Since(began).Round(time.Second))
 		})
 	}
-}
-
-// assertClustersEqual compares two clusters key by key, leaving out
-// redferry's own keys, and returns how many keys it compared.
-func assertClustersEqual(t *testing.T, src, dst *redistest.Cluster) int64 {
-	t.Helper()
-	sc, dc := src.Client(), dst.Client()
-	defer sc.Close()
-	defer dc.Close()
-	rep, err := verify.Compare(context.Background(), sc, dc, verify.Options{
-		IgnoreKeys: func(_ int, k string) bool { return strings.HasPrefix(k, checkpoint.KeyPrefix) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Equal() {
-		t.Fatalf("the target cluster differs from the source cluster: %d diffs, e.g. %v", rep.DiffCount, rep.Diffs[:min(10, len(rep.Diffs))])
-	}
-	if rep.KeysChecked == 0 {
-		t.Fatal("no key compared")
-	}
-	return rep.KeysChecked
 }
 
 // assertRecordsInTheirSlots checks that every import record on the target
@@ -223,55 +201,44 @@ func shardPhases(r status.Report) string {
 // several keys, MULTI with INCR and RPUSH. Replayed twice or with one left
 // out, the lists, sets and counters show it.
 func (l *load) addMultiKey(src *redistest.Cluster, workers int) {
-	for w := 0; w < workers; w++ {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			c := src.Client()
-			defer c.Close()
-			ctx := context.Background()
-			for i := 0; ; i++ {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				tag := fmt.Sprintf("{m%d}", (i*5+w)%16)
-				var err error
-				switch i % 8 {
-				case 0:
-					err = c.MSet(ctx, tag+"a", i, tag+"b", i).Err()
-				case 1:
-					_, err = c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-						p.Incr(ctx, tag+"n")
-						p.RPush(ctx, tag+"l", i)
-						return nil
-					})
-				case 2:
-					err = c.LMove(ctx, tag+"l", tag+"l2", "RIGHT", "LEFT").Err()
-				case 3:
-					if err = c.SAdd(ctx, tag+"s", i%20).Err(); err == nil {
-						err = c.SMove(ctx, tag+"s", tag+"s2", strconv.Itoa((i/8)%20)).Err()
-					}
-				case 4:
-					err = c.Append(ctx, tag+"a", "x").Err()
-				case 5:
-					err = c.Rename(ctx, tag+"a", tag+"r").Err()
-				case 6:
-					err = c.SUnionStore(ctx, tag+"u", tag+"s", tag+"s2").Err()
-				case 7:
-					if i%24 == 7 {
-						err = c.Del(ctx, tag+"r", tag+"b", tag+"u").Err()
-					} else {
-						err = c.RPopLPush(ctx, tag+"l2", tag+"l").Err()
-					}
-				}
-				if err == nil || errors.Is(err, redis.Nil) || strings.Contains(err.Error(), "no such key") {
-					l.writes.Add(1)
-				} else {
-					time.Sleep(20 * time.Millisecond)
-				}
-			}
-		}()
+	l.add(src, workers, multiKeyWrite)
+}
+
+// multiKeyWrite counts a command that found its key gone (a list or set
+// emptied, a key renamed or deleted) as written.
+func multiKeyWrite(ctx context.Context, c *redis.ClusterClient, w, i int) error {
+	tag := fmt.Sprintf("{m%d}", (i*5+w)%16)
+	var err error
+	switch i % 8 {
+	case 0:
+		err = c.MSet(ctx, tag+"a", i, tag+"b", i).Err()
+	case 1:
+		_, err = c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Incr(ctx, tag+"n")
+			p.RPush(ctx, tag+"l", i)
+			return nil
+		})
+	case 2:
+		err = c.LMove(ctx, tag+"l", tag+"l2", "RIGHT", "LEFT").Err()
+	case 3:
+		if err = c.SAdd(ctx, tag+"s", i%20).Err(); err == nil {
+			err = c.SMove(ctx, tag+"s", tag+"s2", strconv.Itoa((i/8)%20)).Err()
+		}
+	case 4:
+		err = c.Append(ctx, tag+"a", "x").Err()
+	case 5:
+		err = c.Rename(ctx, tag+"a", tag+"r").Err()
+	case 6:
+		err = c.SUnionStore(ctx, tag+"u", tag+"s", tag+"s2").Err()
+	case 7:
+		if i%24 == 7 {
+			err = c.Del(ctx, tag+"r", tag+"b", tag+"u").Err()
+		} else {
+			err = c.RPopLPush(ctx, tag+"l2", tag+"l").Err()
+		}
 	}
+	if err != nil && (errors.Is(err, redis.Nil) || strings.Contains(err.Error(), "no such key")) {
+		return nil
+	}
+	return err
 }

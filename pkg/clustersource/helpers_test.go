@@ -153,18 +153,23 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() (bool, st
 	}
 }
 
-// load writes non-idempotent commands (INCR, LPUSH, HINCRBY, DEL of a
-// recreated key) through a cluster client until stopped; errors during
-// failovers are expected and retried by the next write, the source being
-// the reference in the end.
+// load writes to the source through cluster clients until it ends; a
+// write that fails (as during a failover) is not counted and its worker
+// pauses before the next one, the source being the reference in the end.
 type load struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	writes atomic.Int64
 }
 
-func startLoad(src *redistest.Cluster, workers int) *load {
-	l := &load{stop: make(chan struct{})}
+// loadStep makes the i-th write of worker w of a load.
+type loadStep func(ctx context.Context, c *redis.ClusterClient, w, i int) error
+
+func newLoad() *load { return &load{stop: make(chan struct{})} }
+
+// add starts workers more workers, each with a client of its own, running
+// step for i = 0, 1, 2… until the load ends.
+func (l *load) add(src *redistest.Cluster, workers int, step loadStep) {
 	for w := 0; w < workers; w++ {
 		l.wg.Add(1)
 		go func() {
@@ -178,23 +183,7 @@ func startLoad(src *redistest.Cluster, workers int) *load {
 					return
 				default:
 				}
-				n := (i*7 + w) % 64
-				var err error
-				switch i % 4 {
-				case 0:
-					err = c.Incr(ctx, fmt.Sprintf("cnt:{%d}", n)).Err()
-				case 1:
-					err = c.LPush(ctx, fmt.Sprintf("list:{%d}", n), i).Err()
-				case 2:
-					err = c.HIncrBy(ctx, fmt.Sprintf("hash:{%d}", n), strconv.Itoa(w), 1).Err()
-				case 3:
-					if i%12 == 3 {
-						err = c.Del(ctx, fmt.Sprintf("tmp:{%d}", n)).Err()
-					} else {
-						err = c.Append(ctx, fmt.Sprintf("tmp:{%d}", n), "x").Err()
-					}
-				}
-				if err == nil {
+				if err := step(ctx, c, w, i); err == nil {
 					l.writes.Add(1)
 				} else {
 					time.Sleep(20 * time.Millisecond)
@@ -202,7 +191,31 @@ func startLoad(src *redistest.Cluster, workers int) *load {
 			}
 		}()
 	}
+}
+
+// startLoad starts workers writing non-idempotent commands (INCR, LPUSH,
+// HINCRBY, DEL of a recreated key).
+func startLoad(src *redistest.Cluster, workers int) *load {
+	l := newLoad()
+	l.add(src, workers, nonIdempotentWrite)
 	return l
+}
+
+func nonIdempotentWrite(ctx context.Context, c *redis.ClusterClient, w, i int) error {
+	n := (i*7 + w) % 64
+	switch i % 4 {
+	case 0:
+		return c.Incr(ctx, fmt.Sprintf("cnt:{%d}", n)).Err()
+	case 1:
+		return c.LPush(ctx, fmt.Sprintf("list:{%d}", n), i).Err()
+	case 2:
+		return c.HIncrBy(ctx, fmt.Sprintf("hash:{%d}", n), strconv.Itoa(w), 1).Err()
+	default:
+		if i%12 == 3 {
+			return c.Del(ctx, fmt.Sprintf("tmp:{%d}", n)).Err()
+		}
+		return c.Append(ctx, fmt.Sprintf("tmp:{%d}", n), "x").Err()
+	}
 }
 
 func (l *load) end() int64 {
@@ -233,9 +246,9 @@ func fillCluster(t *testing.T, src *redistest.Cluster, n int) {
 	}
 }
 
-// assertEqual compares the source cluster with the target, leaving out
-// redferry's own keys.
-func assertEqual(t *testing.T, src *redistest.Cluster, dst *redistest.Server) verify.Report {
+// assertEqual compares the source cluster with the target, a server or a
+// cluster, leaving out redferry's own keys.
+func assertEqual[C redis.UniversalClient](t *testing.T, src *redistest.Cluster, dst interface{ Client() C }) verify.Report {
 	t.Helper()
 	cc, dc := src.Client(), dst.Client()
 	defer cc.Close()

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/redferry/redferry/internal/redistest"
 )
 
@@ -97,32 +99,14 @@ func freshShard(t *testing.T, name, side string) {
 
 // startCountingLoad runs INCR and RPUSH on the keys startLoad writes.
 func startCountingLoad(src *redistest.Cluster) *load {
-	l := &load{stop: make(chan struct{})}
-	l.wg.Add(1)
-	go func() {
-		defer l.wg.Done()
-		c := src.Client()
-		defer c.Close()
-		ctx := context.Background()
-		for i := 0; ; i++ {
-			select {
-			case <-l.stop:
-				return
-			default:
-			}
-			var err error
-			if n := i % 64; i%2 == 0 {
-				err = c.Incr(ctx, fmt.Sprintf("cnt:{%d}", n)).Err()
-			} else {
-				err = c.RPush(ctx, fmt.Sprintf("list:{%d}", n), i).Err()
-			}
-			if err == nil {
-				l.writes.Add(1)
-			} else {
-				time.Sleep(20 * time.Millisecond)
-			}
+	l := newLoad()
+	l.add(src, 1, func(ctx context.Context, c *redis.ClusterClient, _, i int) error {
+		n := i % 64
+		if i%2 == 0 {
+			return c.Incr(ctx, fmt.Sprintf("cnt:{%d}", n)).Err()
 		}
-	}()
+		return c.RPush(ctx, fmt.Sprintf("list:{%d}", n), i).Err()
+	})
 	return l
 }
 

@@ -22,11 +22,7 @@ import (
 // every key of the new snapshot: a writer still holding them would skip
 // the whole snapshot. The target must end equal to the source.
 func TestClusterTargetNewFullSyncForgetsMarks(t *testing.T) {
-	src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: sourceArgs(false)})
-	cl := redistest.StartCluster(t, redistest.Redis70, 3, redistest.Options{})
-	sc, cc := src.Client(), cl.Client()
-	defer sc.Close()
-	defer cc.Close()
+	src, cl, sc, cc := startSourceAndCluster(t)
 	for _, tc := range []struct {
 		name        string
 		flush       bool

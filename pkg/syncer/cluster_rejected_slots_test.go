@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/redferry/redferry/internal/redistest"
 )
 
 // TestClusterTargetRecordsEveryRejectedSlot: one batch whose commands a
@@ -19,11 +17,7 @@ import (
 func TestClusterTargetRecordsEveryRejectedSlot(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: sourceArgs(false)})
-	cl := redistest.StartCluster(t, redistest.Redis70, 3, redistest.Options{})
-	sc, cc := src.Client(), cl.Client()
-	defer sc.Close()
-	defer cc.Close()
+	src, cl, sc, cc := startSourceAndCluster(t)
 	// a (slot 15495) and b (slot 3300): on two masters.
 	must(t, sc.MSet(ctx, "a", "0", "b", "0", "n", "0").Err())
 	cfg := testConfig(t, src, cl.Masters[0])

@@ -9,7 +9,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/pkg/checkpoint"
 	"github.com/redferry/redferry/pkg/verify"
 )
@@ -22,11 +21,7 @@ import (
 // spooled command and applies it once, although the slot's checkpoint mark
 // is past it; then the target equals the source.
 func TestClusterTargetRetriesRejected(t *testing.T) {
-	src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: sourceArgs(false)})
-	cl := redistest.StartCluster(t, redistest.Redis70, 3, redistest.Options{})
-	sc, cc := src.Client(), cl.Client()
-	defer sc.Close()
-	defer cc.Close()
+	src, cl, sc, cc := startSourceAndCluster(t)
 	cases := []struct {
 		name, key string // key: the one rejected, made a list on the target
 		// setup runs on the source before the sync, write during it; fix
@@ -71,12 +66,7 @@ func TestClusterTargetRetriesRejected(t *testing.T) {
 			if err := tc.write(ctx); err != nil {
 				t.Fatal(err)
 			}
-			var err error
-			select {
-			case err = <-r.errc:
-			case <-time.After(30 * time.Second):
-				t.Fatal("the sync goes on after the target rejected a command")
-			}
+			err := r.waitStopped(t, "the target rejected a command")
 			var re *RejectedError
 			if !errors.As(err, &re) || len(re.State.Rejected) != 1 || re.State.Rejected[0].Key != tc.key {
 				t.Fatalf("Run returned %v, want a RejectedError naming %s", err, tc.key)
@@ -124,11 +114,7 @@ func assertClusterEqualsSource(t *testing.T, ctx context.Context, sc *redis.Clie
 func TestClusterTargetRejectedPartNotRecomputable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: sourceArgs(false)})
-	cl := redistest.StartCluster(t, redistest.Redis70, 3, redistest.Options{})
-	sc, cc := src.Client(), cl.Client()
-	defer sc.Close()
-	defer cc.Close()
+	src, cl, sc, cc := startSourceAndCluster(t)
 	from, to := "s1", "s2" // slots 15224 and 2843: two masters
 	if err := sc.RPush(ctx, from, "a", "b").Err(); err != nil {
 		t.Fatal(err)
@@ -143,12 +129,7 @@ func TestClusterTargetRejectedPartNotRecomputable(t *testing.T) {
 	if err := sc.LMove(ctx, from, to, "RIGHT", "LEFT").Err(); err != nil {
 		t.Fatal(err)
 	}
-	var err error
-	select {
-	case err = <-r.errc:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the sync goes on after the target rejected a part of LMOVE")
-	}
+	err := r.waitStopped(t, "the target rejected a part of LMOVE")
 	var re *RejectedError
 	if !errors.As(err, &re) || len(re.State.Rejected) != 1 || re.State.Rejected[0].Key != to {
 		t.Fatalf("Run returned %v, want a RejectedError naming %s", err, to)

@@ -57,6 +57,20 @@ func (r *running) stop() error {
 	return err
 }
 
+// waitStopped waits up to 30 s for Run to return and returns its error; it
+// fails the test, saying the sync goes on after what happened, if Run has
+// not returned by then.
+func (r *running) waitStopped(t *testing.T, after string) error {
+	t.Helper()
+	select {
+	case err := <-r.errc:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the sync goes on after %s", after)
+		return nil
+	}
+}
+
 // proxy starts a fault proxy in front of srv.
 func proxy(t *testing.T, srv *redistest.Server) *faultproxy.Proxy {
 	t.Helper()

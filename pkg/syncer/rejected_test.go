@@ -83,12 +83,7 @@ func TestRejectedCommandsInOneBatch(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var err error
-	select {
-	case err = <-r.errc:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the sync goes on after the target rejected two commands")
-	}
+	err := r.waitStopped(t, "the target rejected two commands")
 	var re *RejectedError
 	if !errors.As(err, &re) || !errors.Is(err, ErrStoppedOnRejection) || len(re.State.Rejected) != 2 {
 		t.Fatalf("Run returned %v, want a RejectedError with two commands", err)
