@@ -119,7 +119,8 @@ type migrations struct {
 	mu      sync.Mutex
 	imports map[importKey]importRec
 	linkHooks
-	// catchingUp: the shards whose links wait in a catch-up.
+	// catchingUp: the shards whose links wait in a catch-up, or for the
+	// others before a late snapshot.
 	catchingUp map[string]bool
 	base       string // the checkpoint key's base, of the record hashes' names
 	tags       *[server.SlotCount]string
@@ -197,6 +198,9 @@ func (g *shardGate) BeforeSnapshot(ctx context.Context) error {
 	if !g.late {
 		return nil
 	}
+	// A catch-up waiting for this shard must not wait for this wait.
+	g.m.setCatchingUp(g.shard, true)
+	defer g.m.setCatchingUp(g.shard, false)
 	if err := g.m.waitOthersApplied(ctx, g.shard); err != nil {
 		return err
 	}
@@ -414,7 +418,8 @@ func (m *migrations) setCatchingUp(shard string, on bool) {
 	}
 }
 
-// isCatchingUp reports whether shard's link waits in a catch-up.
+// isCatchingUp reports whether shard's link waits in a catch-up (or for
+// the others before a late snapshot).
 func (m *migrations) isCatchingUp(shard string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
