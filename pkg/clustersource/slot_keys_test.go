@@ -12,13 +12,16 @@ import (
 
 	"github.com/redferry/redferry/internal/redistest"
 	"github.com/redferry/redferry/pkg/server"
+	"github.com/redferry/redferry/pkg/syncer"
 )
 
-// TestUnlinkSlotKeys: the keys of a set of slots are listed once each and
-// deleted from a standalone server and from every master of a cluster, in
-// every db, by slot on a cluster node for a small set (GETKEYSINSLOT) and
-// by SCAN otherwise; redferry's own keys and those the keep filter names
-// stay, and so does every key of another slot.
+// TestUnlinkSlotKeys: the keys of a set of slots are listed once each
+// (eachSlotKey) and deleted by a shard's new full sync (removeSlots) and by
+// a trim of slots (deleteSlotKeys), from a standalone server and from every
+// master of a cluster, in every db, by slot on a cluster node for a small
+// set (GETKEYSINSLOT) and by SCAN otherwise; redferry's own keys stay, and
+// the trim's keep filter keeps its keys, and every key of another slot
+// stays.
 func TestUnlinkSlotKeys(t *testing.T) {
 	const base = "redferry-test"
 	targets := []struct {
@@ -36,46 +39,95 @@ func TestUnlinkSlotKeys(t *testing.T) {
 	for s := 0; s < server.SlotCount; s += 2 {
 		evenSlots = append(evenSlots, s)
 	}
+	fewSlots := []int{server.KeySlot("big"), server.KeySlot(base)}
+	for i := 0; i < 30; i++ {
+		fewSlots = append(fewSlots, server.KeySlot("k:"+strconv.Itoa(i)))
+	}
 	sets := []struct {
 		name    string
-		slots   func() []int
+		slots   []int
 		indexed bool // listed by slot on a cluster node
+		huge    bool // a slot of the set holds more than slotListMax keys (clusters only)
 	}{
-		{"a few slots, one holding more keys than a reply", func() []int {
-			var out []int
-			for i := 0; i < 30; i++ {
-				out = append(out, server.KeySlot("k:"+strconv.Itoa(i)))
+		{"a few slots, one holding more keys than a reply", fewSlots, true, false},
+		{"half the slots", evenSlots, false, false},
+		{"a few slots, one holding too many keys to list", append(fewSlots, server.KeySlot("huge")), true, true},
+	}
+	removers := []struct {
+		name   string
+		keeps  bool // the keys named keep:* stay
+		remove func(t *testing.T, sv *Supervisor, slots *[server.SlotCount]bool) int64
+	}{
+		{"a shard's new full sync", false, func(t *testing.T, sv *Supervisor, slots *[server.SlotCount]bool) int64 {
+			n, err := sv.target.removeSlots(context.Background(), slots, nil, base)
+			if err != nil {
+				t.Fatal(err)
 			}
-			return append(out, server.KeySlot("big"), server.KeySlot(base))
-		}, true},
-		{"half the slots", func() []int { return evenSlots }, false},
+			return n
+		}},
+		{"a trim", true, func(t *testing.T, sv *Supervisor, slots *[server.SlotCount]bool) int64 {
+			var ranges [][2]int
+			for slot, in := range slots {
+				if in {
+					ranges = append(ranges, [2]int{slot, slot})
+				}
+			}
+			n, err := sv.deleteSlotKeys(context.Background(), ranges, func(slot, db int, key string) bool {
+				if slot != server.KeySlot(key) || db < 0 || db > 1 {
+					t.Errorf("keep asked about %q of slot %d in db %d", key, slot, db)
+				}
+				return strings.HasPrefix(key, "keep:")
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return int64(n)
+		}},
 	}
 	for _, tg := range targets {
 		t.Run(tg.name, func(t *testing.T) {
 			nodes := startSlotKeysTarget(t, tg.server, tg.masters, tg.dbs)
+			sopt := syncer.Options{Target: server.ClientOptions{Addr: nodes.servers[0].Addr}, TargetName: tg.name, CheckpointKey: base}
+			sv := &Supervisor{opt: Options{Sync: sopt}, target: newTargetSide(sopt)}
+			defer sv.target.close()
 			for _, set := range sets {
-				t.Run(set.name, func(t *testing.T) {
-					var slots [server.SlotCount]bool
-					for _, s := range set.slots() {
-						slots[s] = true
+				var slots [server.SlotCount]bool
+				for _, s := range set.slots {
+					slots[s] = true
+				}
+				if set.huge && tg.masters == 0 {
+					continue // scanned, as any set
+				}
+				// The nodes scan the db but those that list a small set
+				// by slot, all but the one holding the huge slot.
+				path := listingPath{counted: set.indexed && tg.masters > 0, scanned: func(node int) bool {
+					return !set.indexed || tg.masters == 0 || set.huge && nodes.owner[server.KeySlot("huge")] == node
+				}}
+				huge := 0
+				if set.huge {
+					huge = slotListMax + 1
+				}
+				for _, rm := range removers {
+					if set.huge && !rm.keeps {
+						continue // the listing is the same: one remover will do
 					}
-					want := nodes.fill(t, tg.dbs, &slots, base)
-					indexed := set.indexed && tg.masters > 0
-					nodes.assertListed(t, tg.dbs, &slots, want, indexed)
-					nodes.resetStats(t)
-					removed := nodes.unlink(t, tg.dbs, &slots, base)
-					if removed != int64(len(want.gone)) {
-						t.Errorf("%d keys removed, want %d", removed, len(want.gone))
-					}
-					nodes.assertPath(t, indexed)
-					left := nodes.keys(t, tg.dbs)
-					if !slices.Equal(left, want.left) {
-						t.Errorf("%d keys left, want %d; extra %v, missing %v", len(left), len(want.left),
-							firstFew(minus(left, want.left)), firstFew(minus(want.left, left)))
-					}
-					t.Logf("%d keys in %d dbs; %d removed, %d left (%d of them in the slots: redferry's or kept)",
-						len(want.left)+len(want.gone), len(tg.dbs), removed, len(left), want.staying)
-				})
+					t.Run(set.name+"/"+rm.name, func(t *testing.T) {
+						want := nodes.fill(t, tg.dbs, &slots, base, rm.keeps, huge)
+						nodes.assertListed(t, tg.dbs, &slots, want, path)
+						nodes.resetStats(t)
+						if removed := rm.remove(t, sv, &slots); removed != int64(len(want.gone)) {
+							t.Errorf("%d keys removed, want %d", removed, len(want.gone))
+						}
+						nodes.assertPath(t, path)
+						left := nodes.keys(t, tg.dbs)
+						if !slices.Equal(left, want.left) {
+							t.Errorf("%d keys left, want %d; extra %v, missing %v", len(left), len(want.left),
+								firstFew(minus(left, want.left)), firstFew(minus(want.left, left)))
+						}
+						t.Logf("%d keys in %d dbs; %d removed, %d left (%d of them in the slots: redferry's or kept)",
+							len(want.left)+len(want.gone), len(tg.dbs), len(want.gone), len(left), want.staying)
+					})
+				}
 			}
 		})
 	}
@@ -124,9 +176,10 @@ type slotKeysWant struct {
 }
 
 // fill empties the target and writes, in each db: 4000 keys spread over
-// the slots, 2500 in one slot, and in the first slots of the set and
-// base's own, redferry's keys and keys the keep filter keeps.
-func (tg *slotKeysTarget) fill(t *testing.T, dbs []int, slots *[server.SlotCount]bool, base string) slotKeysWant {
+// the slots, 2500 in one slot, huge in another, and in the first slots of the set and
+// base's own, redferry's keys and keys named keep:* (which stay when
+// keeps).
+func (tg *slotKeysTarget) fill(t *testing.T, dbs []int, slots *[server.SlotCount]bool, base string, keeps bool, huge int) slotKeysWant {
 	t.Helper()
 	ctx := context.Background()
 	for _, s := range tg.servers {
@@ -143,6 +196,9 @@ func (tg *slotKeysTarget) fill(t *testing.T, dbs []int, slots *[server.SlotCount
 	for i := 0; i < 2500; i++ {
 		keys = append(keys, "{big}:"+strconv.Itoa(i))
 	}
+	for i := 0; i < huge; i++ {
+		keys = append(keys, "{huge}:"+strconv.Itoa(i))
+	}
 	var own, kept []string
 	marked := 0
 	for slot, in := range slots {
@@ -155,6 +211,13 @@ func (tg *slotKeysTarget) fill(t *testing.T, dbs []int, slots *[server.SlotCount
 		kept = append(kept, "keep:"+tag, "keep:2"+tag)
 	}
 	own = append(own, base)
+	isOwn, isKept := map[string]bool{}, map[string]bool{}
+	for _, k := range own {
+		isOwn[k] = true
+	}
+	for _, k := range kept {
+		isKept[k] = true
+	}
 	var want slotKeysWant
 	for _, db := range dbs {
 		byServer := make([][]string, len(tg.servers))
@@ -165,7 +228,7 @@ func (tg *slotKeysTarget) fill(t *testing.T, dbs []int, slots *[server.SlotCount
 			switch {
 			case !slots[slot]:
 				want.left = append(want.left, name)
-			case slices.Contains(own, k) || slices.Contains(kept, k):
+			case isOwn[k] || keeps && isKept[k]:
 				want.left = append(want.left, name)
 				want.staying++
 			default:
@@ -214,7 +277,7 @@ func (tg *slotKeysTarget) eachNode(t *testing.T, f func(s *redistest.Server, con
 
 // assertListed checks that eachSlotKey hands every key of the slots once,
 // and nothing else, by the path expected (counted by the servers).
-func (tg *slotKeysTarget) assertListed(t *testing.T, dbs []int, slots *[server.SlotCount]bool, want slotKeysWant, indexed bool) {
+func (tg *slotKeysTarget) assertListed(t *testing.T, dbs []int, slots *[server.SlotCount]bool, want slotKeysWant, path listingPath) {
 	t.Helper()
 	ctx := context.Background()
 	tg.resetStats(t)
@@ -230,6 +293,9 @@ func (tg *slotKeysTarget) assertListed(t *testing.T, dbs []int, slots *[server.S
 			if err != nil {
 				t.Fatalf("listing the keys of the slots in db %d of %s: %v", db, s.Addr, err)
 			}
+		}
+		if ci := conn.ClientInfo(ctx).Val(); ci == nil || ci.DB != 0 {
+			t.Errorf("the connection to %s is not back in db 0: %+v", s.Addr, ci)
 		}
 	})
 	var inSlots []string
@@ -253,30 +319,7 @@ func (tg *slotKeysTarget) assertListed(t *testing.T, dbs []int, slots *[server.S
 		t.Errorf("%d keys listed, want the %d of the slots; extra %v, missing %v", len(listed), len(inSlots),
 			firstFew(minus(listed, inSlots)), firstFew(minus(inSlots, listed)))
 	}
-	tg.assertPath(t, indexed)
-}
-
-// unlink runs unlinkSlotKeys on every master and db, keeping the keys
-// named keep:*.
-func (tg *slotKeysTarget) unlink(t *testing.T, dbs []int, slots *[server.SlotCount]bool, base string) int64 {
-	t.Helper()
-	var removed int64
-	tg.eachNode(t, func(s *redistest.Server, conn *redis.Conn, info server.Info) {
-		for _, db := range dbs {
-			n, err := unlinkSlotKeys(context.Background(), conn, info, db, slots, base, func(k string) bool {
-				return strings.HasPrefix(k, "keep:")
-			})
-			removed += n
-			if err != nil {
-				t.Fatalf("removing the keys of the slots from db %d of %s: %v", db, s.Addr, err)
-			}
-		}
-		// The connection is back in db 0.
-		if n := conn.ClientInfo(context.Background()).Val(); n != nil && n.DB != 0 {
-			t.Errorf("the connection to %s is left in db %d, want 0", s.Addr, n.DB)
-		}
-	})
-	return removed
+	tg.assertPath(t, path)
 }
 
 // keys lists every key of every master ("db/key", sorted).
@@ -313,24 +356,27 @@ func (tg *slotKeysTarget) resetStats(t *testing.T) {
 	}
 }
 
+// listingPath is how the nodes are expected to list the keys: counted,
+// every master counted the keys of the set's slots; scanned, the node
+// scanned its dbs (the others asked GETKEYSINSLOT).
+type listingPath struct {
+	counted bool
+	scanned func(node int) bool
+}
+
 // assertPath checks from the servers' command counts that the keys were
-// listed by slot (every master counted its slots, none scanned) or by SCAN
-// (none asked by slot).
-func (tg *slotKeysTarget) assertPath(t *testing.T, indexed bool) {
+// listed by the path expected.
+func (tg *slotKeysTarget) assertPath(t *testing.T, path listingPath) {
 	t.Helper()
-	getKeys := 0
-	for _, s := range tg.servers {
+	for i, s := range tg.servers {
 		scans, counts := commandCalls(t, s, "scan"), commandCalls(t, s, "cluster|countkeysinslot")
-		getKeys += commandCalls(t, s, "cluster|getkeysinslot")
-		if indexed && (scans > 0 || counts == 0) {
-			t.Errorf("%s ran SCAN %d times and COUNTKEYSINSLOT %d times, want the keys listed by slot", s.Addr, scans, counts)
+		getKeys := commandCalls(t, s, "cluster|getkeysinslot")
+		if path.counted != (counts > 0) {
+			t.Errorf("%s ran COUNTKEYSINSLOT %d times, want it run: %v", s.Addr, counts, path.counted)
 		}
-		if !indexed && (scans == 0 || counts > 0) {
-			t.Errorf("%s ran SCAN %d times and COUNTKEYSINSLOT %d times, want the keys scanned", s.Addr, scans, counts)
+		if scanned := path.scanned(i); scanned != (scans > 0) || scanned && getKeys > 0 {
+			t.Errorf("%s ran SCAN %d times and GETKEYSINSLOT %d times, want the dbs scanned: %v", s.Addr, scans, getKeys, scanned)
 		}
-	}
-	if indexed != (getKeys > 0) {
-		t.Errorf("GETKEYSINSLOT ran %d times on the masters, want the keys listed by slot: %v", getKeys, indexed)
 	}
 }
 
