@@ -35,8 +35,7 @@ const (
 // connected to (node is its INFO), in chunks, until f fails. Every key of
 // the slots present in the db from the start to the end is handed once
 // (a key added or deleted meanwhile may or may not be); f may delete keys
-// it is handed. conn is back in db 0 after (a
-// pooled connection goes back to the pool).
+// it is handed. conn is back in db 0 after, as a pooled connection must be.
 //
 // A cluster node lists a small set by slot (indexedSlotsMax), each slot's
 // keys in one reply taken before f sees any of them, so that deleting
@@ -63,7 +62,7 @@ func eachSlotKey(ctx context.Context, conn *redis.Conn, node server.Info, db int
 			var refused redis.Error
 			if errors.As(err, &refused) {
 				// Refused (an ACL user without +cluster|countkeysinslot):
-				// SCAN needs no more than today.
+				// SCAN needs no such right.
 				counts, err = nil, nil
 			}
 			if err != nil {
