@@ -406,3 +406,51 @@ func minus(a, b []string) []string {
 }
 
 func firstFew(keys []string) []string { return keys[:min(len(keys), 5)] }
+
+// TestSlotKeysClusterRefused: a target user refused CLUSTER COUNTKEYSINSLOT
+// still has the keys of a few slots listed, by SCAN.
+func TestSlotKeysClusterRefused(t *testing.T) {
+	ctx := context.Background()
+	nodes := startSlotKeysTarget(t, redistest.Redis70, 3, []int{0})
+	slots := [server.SlotCount]bool{}
+	for i := 0; i < 30; i++ {
+		slots[server.KeySlot("k:"+strconv.Itoa(i))] = true
+	}
+	want := nodes.fill(t, []int{0}, &slots, "redferry-test", true, 0)
+	var inSlots []string
+	for _, k := range slices.Concat(want.gone, want.left) {
+		if slots[server.KeySlot(strings.TrimPrefix(k, "0/"))] {
+			inSlots = append(inSlots, strings.TrimPrefix(k, "0/"))
+		}
+	}
+	slices.Sort(inSlots)
+	var listed []string
+	for _, s := range nodes.servers {
+		admin := s.Client()
+		err := admin.Do(ctx, "ACL", "SETUSER", "nocluster", "on", ">pw", "~*", "+@all", "-cluster").Err()
+		admin.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := server.NewClient(server.ClientOptions{Addr: s.Addr, Username: "nocluster", Password: "pw"})
+		info, err := server.Fetch(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn := c.Conn()
+		err = eachSlotKey(ctx, conn, info, 0, &slots, func(keys []string) error {
+			listed = append(listed, keys...)
+			return nil
+		})
+		conn.Close()
+		c.Close()
+		if err != nil {
+			t.Fatalf("listing the keys of the slots on %s as a user refused CLUSTER: %v", s.Addr, err)
+		}
+	}
+	slices.Sort(listed)
+	if !slices.Equal(listed, inSlots) {
+		t.Errorf("%d keys listed, want the %d of the slots; extra %v, missing %v", len(listed), len(inSlots),
+			firstFew(minus(listed, inSlots)), firstFew(minus(inSlots, listed)))
+	}
+}
