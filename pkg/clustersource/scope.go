@@ -102,8 +102,8 @@ func (sv *Supervisor) settledSlots(ctx context.Context, addr string) (*[server.S
 // removeSlots deletes the keys of the given slots from every master of the
 // target, in the dbs given (nil: every db holding keys), except redferry's
 // own keys (checkpoints, marks, import records). It returns how many went.
-// SCAN returns every key present from its start to its end, and nothing
-// writes these slots meanwhile (their shard is not streaming, and the
+// Every key present from the listing's start to its end is found
+// (eachSlotKey), and nothing writes these slots meanwhile (their shard is not streaming, and the
 // other shards' moved keys wait for it).
 func (t *targetSide) removeSlots(ctx context.Context, slots *[server.SlotCount]bool, dbs []int, base string) (int64, error) {
 	addrs, cluster, err := t.masters(ctx)
@@ -144,7 +144,7 @@ func removeSlotsOn(ctx context.Context, c *redis.Client, slots *[server.SlotCoun
 			if keys == 0 || dbs != nil && !slices.Contains(dbs, db) {
 				continue
 			}
-			n, err := removeSlotsInDB(ctx, conn, db, slots, base)
+			n, err := unlinkSlotKeys(ctx, conn, info, db, slots, base, nil)
 			removed += n
 			if err != nil {
 				return fmt.Errorf("db %d: %w", db, err)
@@ -155,47 +155,8 @@ func removeSlotsOn(ctx context.Context, c *redis.Client, slots *[server.SlotCoun
 	return removed, err
 }
 
-func removeSlotsInDB(ctx context.Context, conn *redis.Conn, db int, slots *[server.SlotCount]bool, base string) (int64, error) {
-	if err := conn.Select(ctx, db).Err(); err != nil {
-		return 0, err
-	}
-	var removed int64
-	var cursor uint64
-	for {
-		keys, next, err := conn.Scan(ctx, cursor, "*", 1000).Result()
-		if err != nil {
-			return removed, err
-		}
-		var doomed []string
-		for _, k := range keys {
-			if slots[server.KeySlot(k)] && !isRedferryKey(k, base) {
-				doomed = append(doomed, k)
-			}
-		}
-		if len(doomed) > 0 {
-			// One key per UNLINK: on a cluster target a command's keys
-			// must share a slot.
-			cmds, err := conn.Pipelined(ctx, func(p redis.Pipeliner) error {
-				for _, k := range doomed {
-					p.Unlink(ctx, k)
-				}
-				return nil
-			})
-			if err != nil {
-				return removed, err
-			}
-			for _, c := range cmds {
-				removed += c.(*redis.IntCmd).Val()
-			}
-		}
-		if cursor = next; cursor == 0 {
-			return removed, nil
-		}
-	}
-}
-
 // isRedferryKey: a checkpoint (any sync's), a checkpoint mark or an import
-// record of this sync, never data.
+// record of this sync (base, base:*), never data.
 func isRedferryKey(k, base string) bool {
-	return strings.HasPrefix(k, checkpoint.KeyPrefix) || strings.HasPrefix(k, base+":")
+	return strings.HasPrefix(k, checkpoint.KeyPrefix) || k == base || strings.HasPrefix(k, base+":")
 }

@@ -3,7 +3,6 @@ package clustersource
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -89,10 +88,16 @@ func (sv *Supervisor) asmClearSlots(ctx context.Context, ranges [][2]int, take f
 }
 
 // deleteSlotKeys deletes the target's keys of ranges but those keep says
-// to keep (given the slot, the source db and the key), and the sync's own.
-// A standalone target has no index by slot: its whole keyspace is scanned.
+// to keep (given the slot, the source db and the key), and the sync's own
+// (isRedferryKey), in the target dbs the sync writes (eachSlotKey lists
+// them).
 func (sv *Supervisor) deleteSlotKeys(ctx context.Context, ranges [][2]int, keep func(slot, db int, key string) bool) (int, error) {
-	inRange := func(slot int) bool { return (&asmImport{ranges: ranges}).covers(slot) }
+	var slots [server.SlotCount]bool
+	for _, r := range ranges {
+		for slot := max(r[0], 0); slot <= r[1] && slot < server.SlotCount; slot++ {
+			slots[slot] = true
+		}
+	}
 	// Source db of each target db.
 	sourceDB := map[int]int{}
 	for d := 15; d >= 0; d-- {
@@ -101,7 +106,7 @@ func (sv *Supervisor) deleteSlotKeys(ctx context.Context, ranges [][2]int, keep 
 		}
 	}
 	base := sv.opt.Sync.CheckpointKey
-	deleted := 0
+	var deleted int64
 	err := sv.target.forEachMaster(ctx, func(addr string, c *redis.Client) error {
 		info, err := server.Fetch(ctx, c)
 		if err != nil {
@@ -114,36 +119,17 @@ func (sv *Supervisor) deleteSlotKeys(ctx context.Context, ranges [][2]int, keep 
 			if !ok {
 				continue
 			}
-			if err := conn.Select(ctx, tdb).Err(); err != nil {
-				return fmt.Errorf("SELECT %d on the target (%s): %w", tdb, addr, err)
-			}
-			var cursor uint64
-			for {
-				keys, next, err := conn.Scan(ctx, cursor, "", 1000).Result()
-				if err != nil {
-					return fmt.Errorf("scanning the target (%s) for the keys of the slots: %w", addr, err)
-				}
-				var gone []string
-				for _, k := range keys {
-					slot := server.KeySlot([]byte(k))
-					if inRange(slot) && !strings.HasPrefix(k, base) && !keep(slot, sdb, k) {
-						gone = append(gone, k)
-					}
-				}
-				for _, k := range gone { // one by one: a cluster target's keys span slots
-					if err := conn.Unlink(ctx, k).Err(); err != nil {
-						return fmt.Errorf("deleting the key %q of the slots from the target (%s): %w", k, addr, err)
-					}
-				}
-				deleted += len(gone)
-				if cursor = next; cursor == 0 {
-					break
-				}
+			n, err := unlinkSlotKeys(ctx, conn, info, tdb, &slots, base, func(k string) bool {
+				return keep(server.KeySlot(k), sdb, k)
+			})
+			deleted += n
+			if err != nil {
+				return fmt.Errorf("deleting the keys of the slots from db %d of the target (%s): %w", tdb, addr, err)
 			}
 		}
 		return nil
 	})
-	return deleted, err
+	return int(deleted), err
 }
 
 // trimOwners reads who owns the slots now: the topology the links follow
