@@ -182,9 +182,10 @@ type shardGate struct {
 	// the other shards' streams.
 	late bool
 	// caughtUpTo: the stream offset up to which a catch-up has covered
-	// this shard's writes to slots it takes over. cycleAt: the offset of
-	// a write whose catch-up found the exporters waiting for this shard.
-	caughtUpTo, cycleAt int64
+	// this shard's writes to slots it takes over. importsTo: up to which
+	// they go as imports instead, a catch-up having found the exporters
+	// waiting for this shard (see catchUp).
+	caughtUpTo, importsTo int64
 	// inMulti: inside a source MULTI, whose batch cannot be cut for a
 	// catch-up (it holds the gate).
 	inMulti bool
@@ -309,9 +310,8 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 		if w, ok := g.waitSnapshots(); ok {
 			return w, nil
 		}
-		if g.inMulti || g.cycleAt == offset {
+		if g.inMulti || offset <= g.importsTo {
 			// No catch-up possible: the write goes as an import.
-			g.cycleAt = 0
 			return g.firstWrites(args, movingIn, db), nil
 		}
 		return g.catchUp(offset, g.m.exportersOf(args, movingIn, g.shard)), nil
@@ -386,24 +386,27 @@ func (g *shardGate) movingInKeys(args [][]byte, idx []int, db int) []int {
 
 // catchUp holds the write at offset back until the exporters' links have
 // applied what their masters had once it was received (see linkHooks).
-// When they wait for this shard themselves, the write goes as an import
-// instead (firstWrites).
+// When they wait for this shard themselves (slots moving both ways), this
+// write and every other received so far to slots this shard takes over go
+// as imports instead (firstWrites): this shard's link then gets past the
+// point the others wait for without waiting again.
 func (g *shardGate) catchUp(offset int64, exporters []string) syncer.Admission {
 	return syncer.Admission{Wait: func(ctx context.Context) error {
 		g.m.setCatchingUp(g.shard, true)
 		defer g.m.setCatchingUp(g.shard, false)
 		covered, err := g.m.linkHooks.catchUp(ctx, g.shard, exporters)
+		// The write itself was received before the catch-up began.
+		covered = max(covered, offset)
 		switch {
 		case errors.Is(err, errCatchUpCycle):
-			g.m.log.Info("slots move both ways at once: a write to a slot this shard takes over goes as an import",
-				zap.String("shard", g.shard), zap.Int64("offset", offset))
-			g.cycleAt = offset
+			g.m.log.Info("slots move both ways at once: the writes to slots this shard takes over go as imports",
+				zap.String("shard", g.shard), zap.Int64("from_offset", offset), zap.Int64("to_offset", covered))
+			g.importsTo = covered
 			return nil
 		case err != nil:
 			return err
 		}
-		// The write itself was received before the catch-up began.
-		g.caughtUpTo = max(covered, offset)
+		g.caughtUpTo = covered
 		return nil
 	}}
 }

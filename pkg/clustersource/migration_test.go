@@ -41,7 +41,7 @@ func TestMigrationAdmissions(t *testing.T) {
 		othersStreaming: func(string) bool { return true },
 		catchUp: func(_ context.Context, shard string, exporters []string) (int64, error) {
 			if cycle {
-				return 0, errCatchUpCycle
+				return received, errCatchUpCycle
 			}
 			caughtUpWith = append(caughtUpWith, shard+"<-"+strings.Join(exporters, ","))
 			return received, nil
@@ -152,9 +152,11 @@ func TestMigrationAdmissions(t *testing.T) {
 	release, _ = b.Exclusive(ctx)
 	release([]syncer.Admission{adm})
 	step(a, "DEL {k}multi", 0, want{skip: true})
-	cycle = true
+	cycle, received = true, offset+25
 	adm = step(b, "APPEND {k}cycle x", 0, want{wait: true})
 	readmit(b, adm, "APPEND {k}cycle x", want{alone: true})
+	step(b, "APPEND {k}cycle2 x", 0, want{alone: true}) // received before: an import too, without waiting again
+	step(b, "APPEND {k}cycle3 x", 0, want{wait: true})  // after it
 	cycle = false
 	// Once the topology shows B as the slot's owner, B's writes there still
 	// catch up with A (its stream may run late) until the move expires.
