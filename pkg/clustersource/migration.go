@@ -130,7 +130,7 @@ type migrations struct {
 	// others before a late snapshot.
 	catchingUp map[string]bool
 	cycles     atomic.Int64 // catch-ups that found their exporters waiting
-	base       string // the checkpoint key's base, of the record hashes' names
+	base       string       // the checkpoint key's base, of the record hashes' names
 	tags       *[server.SlotCount]string
 	skipped    map[string]int64 // commands left out, by shard
 	// owners: the shard serving each slot, from the last topology read
