@@ -184,7 +184,7 @@ func (sv *Supervisor) catchUp(ctx context.Context, shard string, exporters []str
 		case cycleSince.IsZero():
 			cycleSince = time.Now()
 		case time.Since(cycleSince) > time.Second:
-			return 0, errCatchUpCycle
+			return covered, errCatchUpCycle
 		}
 		if err := retry.Sleep(ctx, 5*time.Millisecond); err != nil {
 			return 0, err

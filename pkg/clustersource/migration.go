@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -76,9 +78,14 @@ type importKey struct {
 // movedRec: a shard takes a slot over (imports into it, writes to it
 // without owning it, or was lately seen as its new owner).
 type movedRec struct {
-	at    time.Time
-	from  string           // the slot's owner before, when known
-	marks map[string]int64 // see migrations.expired
+	at   time.Time
+	from string // the slot's owner before, when known
+	// fromOffset: from's master offset once the topology showed the
+	// handoff (0: not yet). from's writes to the slot up to it may be
+	// late ones, from before the handoff; past it, from takes the slot
+	// back.
+	fromOffset int64
+	marks      map[string]int64 // see migrations.expired
 }
 
 type importRec struct {
@@ -122,7 +129,8 @@ type migrations struct {
 	// catchingUp: the shards whose links wait in a catch-up, or for the
 	// others before a late snapshot.
 	catchingUp map[string]bool
-	base       string // the checkpoint key's base, of the record hashes' names
+	cycles     atomic.Int64 // catch-ups that found their exporters waiting
+	base       string       // the checkpoint key's base, of the record hashes' names
 	tags       *[server.SlotCount]string
 	skipped    map[string]int64 // commands left out, by shard
 	// owners: the shard serving each slot, from the last topology read
@@ -182,9 +190,10 @@ type shardGate struct {
 	// the other shards' streams.
 	late bool
 	// caughtUpTo: the stream offset up to which a catch-up has covered
-	// this shard's writes to slots it takes over. cycleAt: the offset of
-	// a write whose catch-up found the exporters waiting for this shard.
-	caughtUpTo, cycleAt int64
+	// this shard's writes to slots it takes over. importsTo: up to which
+	// they go as imports instead, a catch-up having found the exporters
+	// waiting for this shard (see catchUp).
+	caughtUpTo, importsTo int64
 	// inMulti: inside a source MULTI, whose batch cannot be cut for a
 	// catch-up (it holds the gate).
 	inMulti bool
@@ -302,16 +311,15 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 		}
 	}
 	if len(moved) == 0 {
-		movingIn := g.movingInKeys(args, idx, db)
+		movingIn := g.movingInKeys(args, idx, db, offset)
 		if len(movingIn) == 0 || offset <= g.caughtUpTo {
 			return syncer.Admission{}, nil
 		}
 		if w, ok := g.waitSnapshots(); ok {
 			return w, nil
 		}
-		if g.inMulti || g.cycleAt == offset {
+		if g.inMulti || offset <= g.importsTo {
 			// No catch-up possible: the write goes as an import.
-			g.cycleAt = 0
 			return g.firstWrites(args, movingIn, db), nil
 		}
 		return g.catchUp(offset, g.m.exportersOf(args, movingIn, g.shard)), nil
@@ -358,7 +366,7 @@ func (g *shardGate) waitSnapshots() (syncer.Admission, bool) {
 // another shard owns it (a write redirected by ASK, or one after a handoff
 // the topology does not show yet), or is seen as its new owner; until
 // expired. With m.mu held.
-func (g *shardGate) movingInKeys(args [][]byte, idx []int, db int) []int {
+func (g *shardGate) movingInKeys(args [][]byte, idx []int, db int, offset int64) []int {
 	var out []int
 	for _, i := range idx {
 		slot := server.KeySlot(args[i])
@@ -366,7 +374,7 @@ func (g *shardGate) movingInKeys(args [][]byte, idx []int, db int) []int {
 		// A write to a slot this shard gave away lately is one of its
 		// stream's late writes, from before the handoff.
 		other := g.m.otherOwner(slot, g.shard)
-		if rec == nil && (other == "" || g.m.gaveAway(slot, g.shard)) {
+		if rec == nil && (other == "" || g.m.gaveAway(slot, g.shard, offset)) {
 			continue
 		}
 		if g.m.asm.movedLately(slot) {
@@ -386,24 +394,28 @@ func (g *shardGate) movingInKeys(args [][]byte, idx []int, db int) []int {
 
 // catchUp holds the write at offset back until the exporters' links have
 // applied what their masters had once it was received (see linkHooks).
-// When they wait for this shard themselves, the write goes as an import
-// instead (firstWrites).
+// When they wait for this shard themselves (slots moving both ways), this
+// write and every other received so far to slots this shard takes over go
+// as imports instead (firstWrites): this shard's link then gets past the
+// point the others wait for without waiting again.
 func (g *shardGate) catchUp(offset int64, exporters []string) syncer.Admission {
 	return syncer.Admission{Wait: func(ctx context.Context) error {
 		g.m.setCatchingUp(g.shard, true)
 		defer g.m.setCatchingUp(g.shard, false)
 		covered, err := g.m.linkHooks.catchUp(ctx, g.shard, exporters)
+		// The write itself was received before the catch-up began.
+		covered = max(covered, offset)
 		switch {
 		case errors.Is(err, errCatchUpCycle):
-			g.m.log.Info("slots move both ways at once: a write to a slot this shard takes over goes as an import",
-				zap.String("shard", g.shard), zap.Int64("offset", offset))
-			g.cycleAt = offset
+			g.m.log.Info("slots move both ways at once: the writes to slots this shard takes over go as imports",
+				zap.String("shard", g.shard), zap.Int64("from_offset", offset), zap.Int64("to_offset", covered))
+			g.importsTo = covered
+			g.m.cycles.Add(1)
 			return nil
 		case err != nil:
 			return err
 		}
-		// The write itself was received before the catch-up began.
-		g.caughtUpTo = max(covered, offset)
+		g.caughtUpTo = covered
 		return nil
 	}}
 }
@@ -436,10 +448,11 @@ func (m *migrations) otherOwner(slot int, shard string) string {
 }
 
 // gaveAway reports whether another shard took slot over from shard
-// lately. With m.mu held.
-func (m *migrations) gaveAway(slot int, shard string) bool {
+// lately, and shard's write at offset may be from before that. With m.mu
+// held.
+func (m *migrations) gaveAway(slot int, shard string, offset int64) bool {
 	for _, rec := range m.movedIn[slot] {
-		if rec.from == shard {
+		if rec.from == shard && (rec.fromOffset == 0 || offset <= rec.fromOffset) {
 			return true
 		}
 	}
@@ -507,8 +520,9 @@ func (m *migrations) addPending(shard string, k importKey) {
 
 // setOwners takes the slot owners of a new topology read. A change counts
 // once two reads in a row agree on it: during a failover the nodes' views
-// differ for a moment.
-func (m *migrations) setOwners(owners [16384]string) {
+// differ for a moment. It returns the changes it confirmed, for
+// noteHandoffs.
+func (m *migrations) setOwners(owners [16384]string) (handoffs []handoff) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for slot, owner := range owners {
@@ -527,6 +541,38 @@ func (m *migrations) setOwners(owners [16384]string) {
 			// The new owner's writes there may overtake the old
 			// owner's stream for a while yet.
 			m.noteMovingIn(owner, slot, old)
+			handoffs = append(handoffs, handoff{slot: slot, from: old, to: owner})
+		}
+	}
+	return handoffs
+}
+
+// handoff: a slot the topology shows moved.
+type handoff struct {
+	slot     int
+	from, to string
+}
+
+// givers lists the shards that gave slots away in handoffs.
+func givers(handoffs []handoff) []string {
+	var out []string
+	for _, h := range handoffs {
+		if !slices.Contains(out, h.from) {
+			out = append(out, h.from)
+		}
+	}
+	return out
+}
+
+// noteHandoffs takes the master offsets of the shards that gave the slots
+// of handoffs away, read after the topology showed it: each bounds where
+// that shard's late writes to those slots can be (movedRec.fromOffset).
+func (m *migrations) noteHandoffs(handoffs []handoff, offsets map[string]int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, h := range handoffs {
+		if rec := m.movedIn[h.slot][h.to]; rec != nil && rec.from == h.from {
+			rec.fromOffset = offsets[h.from]
 		}
 	}
 }

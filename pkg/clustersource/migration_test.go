@@ -41,7 +41,7 @@ func TestMigrationAdmissions(t *testing.T) {
 		othersStreaming: func(string) bool { return true },
 		catchUp: func(_ context.Context, shard string, exporters []string) (int64, error) {
 			if cycle {
-				return 0, errCatchUpCycle
+				return received, errCatchUpCycle
 			}
 			caughtUpWith = append(caughtUpWith, shard+"<-"+strings.Join(exporters, ","))
 			return received, nil
@@ -152,17 +152,31 @@ func TestMigrationAdmissions(t *testing.T) {
 	release, _ = b.Exclusive(ctx)
 	release([]syncer.Admission{adm})
 	step(a, "DEL {k}multi", 0, want{skip: true})
-	cycle = true
+	cycle, received = true, offset+25
 	adm = step(b, "APPEND {k}cycle x", 0, want{wait: true})
 	readmit(b, adm, "APPEND {k}cycle x", want{alone: true})
+	step(b, "APPEND {k}cycle2 x", 0, want{alone: true}) // received before: an import too, without waiting again
+	step(b, "APPEND {k}cycle3 x", 0, want{wait: true})  // after it
 	cycle = false
 	// Once the topology shows B as the slot's owner, B's writes there still
 	// catch up with A (its stream may run late) until the move expires.
 	owners[server.KeySlot("{k}")] = "B"
 	m.setOwners(owners)
-	m.setOwners(owners) // a change counts when two reads agree
+	// A change counts when two reads agree.
+	if h := m.setOwners(owners); len(h) != 1 || h[0] != (handoff{slot: server.KeySlot("{k}"), from: "A", to: "B"}) {
+		t.Fatalf("the handoff reported as %v", h)
+	}
 	step(b, "APPEND {k}new x", 0, want{wait: true})
 	step(a, "SET {k}late v", 0, want{})
+	// Once A's master offset at the handoff is known, A's writes past it
+	// take the slot back (a move back): they catch up with B.
+	handoffs := m.setOwners(owners)
+	if len(handoffs) != 0 {
+		t.Fatalf("a third read reports the handoff again: %v", handoffs)
+	}
+	m.noteHandoffs([]handoff{{slot: server.KeySlot("{k}"), from: "A", to: "B"}}, map[string]int64{"A": offset + 15})
+	step(a, "SET {k}late2 v", 0, want{})             // before it: a late write
+	step(a, "APPEND {k}back x", 0, want{wait: true}) // past it
 
 	// Replicated topology bookkeeping is skipped; what cannot be followed stops every shard.
 	step(a, "CLUSTER SETSLOT 5 NODE abc", 0, want{skip: true})

@@ -308,7 +308,13 @@ func (sv *Supervisor) reconcile(ctx context.Context, topo Topology) error {
 			}
 		}
 	}
-	sv.migr.setOwners(owners)
+	if handoffs := sv.migr.setOwners(owners); len(handoffs) > 0 {
+		// Unknown offsets (a master not answering) leave those slots'
+		// writes by their old owners taken as late ones.
+		if offsets := sv.masterOffsetsOf(ctx, givers(handoffs)); offsets != nil {
+			sv.migr.noteHandoffs(handoffs, offsets)
+		}
+	}
 	sv.migr.asm.setNodes(topo, names)
 	present := map[string]bool{}
 	for i, s := range topo.Shards {
