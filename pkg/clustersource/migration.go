@@ -505,10 +505,18 @@ func (m *migrations) noteMovingIn(shard string, slot int, from string) {
 	if m.movedIn[slot] == nil {
 		m.movedIn[slot] = map[string]*movedRec{}
 	}
-	if rec := m.movedIn[slot][shard]; rec != nil && from == "" {
+	rec := m.movedIn[slot][shard]
+	if rec != nil && from == "" {
 		from = rec.from
 	}
-	m.movedIn[slot][shard] = &movedRec{at: time.Now(), from: from}
+	if rec != nil && rec.from == from {
+		rec.at = time.Now() // still the same move
+	} else {
+		m.movedIn[slot][shard] = &movedRec{at: time.Now(), from: from}
+	}
+	// The shard it moves from no longer takes it over (a slot moved
+	// back): its writes there are now late ones (gaveAway).
+	delete(m.movedIn[slot], from)
 }
 
 func (m *migrations) addPending(shard string, k importKey) {
