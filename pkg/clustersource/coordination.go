@@ -2,6 +2,7 @@ package clustersource
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -126,17 +127,19 @@ func (sv *Supervisor) confirmMaster(ctx context.Context, addr string) bool {
 }
 
 // catchUp waits until the links of exporters (every other running link
-// when empty) have applied their masters' streams as they stand now; see
-// linkHooks.catchUp. The masters' offsets are read after shard's received
-// offset: each then holds every write its master made before shard's
-// master made any command shard's link had received.
-func (sv *Supervisor) catchUp(ctx context.Context, shard string, exporters []string) (int64, error) {
+// when empty) have applied their masters' streams as they stand now, or up
+// to the offset given when lower; see linkHooks.catchUp. The masters'
+// offsets are read after shard's received offset: each then holds every
+// write its master made before shard's master made any command shard's
+// link had received.
+func (sv *Supervisor) catchUp(ctx context.Context, shard string, exporters map[string]int64) (int64, error) {
 	sv.mu.Lock()
 	own := sv.links[shard]
 	if len(exporters) == 0 {
+		exporters = map[string]int64{}
 		for name := range sv.links {
 			if name != shard {
-				exporters = append(exporters, name)
+				exporters[name] = 0
 			}
 		}
 	}
@@ -147,7 +150,7 @@ func (sv *Supervisor) catchUp(ctx context.Context, shard string, exporters []str
 	covered := own.tracker.Received()
 	var marks map[string]int64
 	for start := time.Now(); ; {
-		if marks = sv.masterOffsetsOf(ctx, exporters); marks != nil {
+		if marks = sv.masterOffsetsOf(ctx, slices.Collect(maps.Keys(exporters))); marks != nil {
 			break
 		}
 		if time.Since(start) > 10*time.Second {
@@ -156,6 +159,11 @@ func (sv *Supervisor) catchUp(ctx context.Context, shard string, exporters []str
 		}
 		if err := retry.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return 0, err
+		}
+	}
+	for s, upTo := range exporters {
+		if upTo > 0 && upTo < marks[s] {
+			marks[s] = upTo
 		}
 	}
 	var cycleSince time.Time

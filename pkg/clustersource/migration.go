@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -106,11 +105,12 @@ type linkHooks struct {
 	// has received (see shardGate.BeforeSnapshot).
 	waitOthersApplied func(ctx context.Context, shard string) error
 	// catchUp waits until the links of exporters (every other shard when
-	// empty) have applied their masters' streams as they stand now, and
+	// empty) have applied their masters' streams as they stand now (or up
+	// to the offset given, when lower), and
 	// returns the offset shard's link had received before it asked: the
 	// commands of shard up to it come after every write the exporters
 	// made before them. errCatchUpCycle: the exporters wait for shard.
-	catchUp func(ctx context.Context, shard string, exporters []string) (covered int64, err error)
+	catchUp func(ctx context.Context, shard string, exporters map[string]int64) (covered int64, err error)
 }
 
 // errCatchUpCycle: the shards a catch-up waits for are themselves waiting
@@ -304,15 +304,29 @@ func (g *shardGate) Admit(_ context.Context, args [][]byte, db int, offset int64
 	}
 	g.m.mu.Lock()
 	defer g.m.mu.Unlock()
-	var moved []int
+	var moved, retaken []int
 	for _, i := range idx {
-		if rec, ok := g.m.imports[importKey{db, string(args[i])}]; ok && rec.shard != g.shard {
-			moved = append(moved, i)
+		rec, ok := g.m.imports[importKey{db, string(args[i])}]
+		if !ok || rec.shard == g.shard {
+			continue
 		}
+		// A key imported from this shard, in a slot it now takes back:
+		// its write is a new one, not a late one.
+		if mv := g.takingOver(server.KeySlot(args[i]), offset); mv != nil && mv.from == rec.shard {
+			retaken = append(retaken, i)
+			continue
+		}
+		moved = append(moved, i)
 	}
 	if len(moved) == 0 {
 		movingIn := g.movingInKeys(args, idx, db, offset)
-		if len(movingIn) == 0 || offset <= g.caughtUpTo {
+		if len(movingIn) == 0 {
+			return syncer.Admission{}, nil
+		}
+		if offset <= g.caughtUpTo {
+			if len(retaken) > 0 {
+				return g.recorded(args, retaken, db), nil
+			}
 			return syncer.Admission{}, nil
 		}
 		if w, ok := g.waitSnapshots(); ok {
@@ -359,29 +373,15 @@ func (g *shardGate) waitSnapshots() (syncer.Admission, bool) {
 }
 
 // movingInKeys returns the positions of the keys of slots this shard takes
-// over, other than those it imported (whose exporter's late writes are
-// left out by their record): a key the exporting shard's stream may still
-// hold older writes of (a DEL, say) that must not land after this one. A
-// slot is taken over once this shard imports into it, writes to it while
-// another shard owns it (a write redirected by ASK, or one after a handoff
-// the topology does not show yet), or is seen as its new owner; until
-// expired. With m.mu held.
+// over (takingOver), other than those it imported (whose exporter's late
+// writes are left out by their record): a key the exporting shard's stream
+// may still hold older writes of (a DEL, say) that must not land after
+// this one. With m.mu held.
 func (g *shardGate) movingInKeys(args [][]byte, idx []int, db int, offset int64) []int {
 	var out []int
 	for _, i := range idx {
-		slot := server.KeySlot(args[i])
-		rec := g.m.movedIn[slot][g.shard]
-		// A write to a slot this shard gave away lately is one of its
-		// stream's late writes, from before the handoff.
-		other := g.m.otherOwner(slot, g.shard)
-		if rec == nil && (other == "" || g.m.gaveAway(slot, g.shard, offset)) {
+		if g.takingOver(server.KeySlot(args[i]), offset) == nil {
 			continue
-		}
-		if g.m.asm.movedLately(slot) {
-			continue // the atomic migrations' rules order its streams
-		}
-		if rec == nil {
-			g.m.noteMovingIn(g.shard, slot, other)
 		}
 		k := importKey{db, string(args[i])}
 		if rec, ok := g.m.imports[k]; ok && rec.shard == g.shard || g.m.pending[g.shard][k] {
@@ -392,13 +392,49 @@ func (g *shardGate) movingInKeys(args [][]byte, idx []int, db int, offset int64)
 	return out
 }
 
+// takingOver returns the record of this shard taking slot over, nil when
+// it does not: it does once it imports into the slot, writes to it while
+// another shard owns it (a write redirected by ASK, or one after a handoff
+// the topology does not show yet) other than a late write of a slot it
+// gave away, or is seen as its new owner; until expired. Slots of atomic
+// migrations are left to their own rules. With m.mu held.
+func (g *shardGate) takingOver(slot int, offset int64) *movedRec {
+	rec := g.m.movedIn[slot][g.shard]
+	other := g.m.otherOwner(slot, g.shard)
+	if rec == nil && (other == "" || g.m.gaveAway(slot, g.shard, offset)) {
+		return nil
+	}
+	if g.m.asm.movedLately(slot) {
+		return nil
+	}
+	if rec == nil {
+		g.m.noteMovingIn(g.shard, slot, other)
+		rec = g.m.movedIn[slot][g.shard]
+	}
+	return rec
+}
+
+// recorded applies a shard's write of keys it takes back once caught up
+// (retaken: the target's record names the shard it takes them from),
+// recording them as its own, so that the other shard's writes of them
+// are left out from then on, as after an import. With m.mu held.
+func (g *shardGate) recorded(args [][]byte, retaken []int, db int) syncer.Admission {
+	adm := syncer.Admission{Alone: true, DB: db}
+	for _, i := range retaken {
+		adm.Keys = append(adm.Keys, bytes.Clone(args[i]))
+		adm.Extra = append(adm.Extra, g.m.recordCommand(db, args[i], g.shard))
+		g.m.addPending(g.shard, importKey{db, string(args[i])})
+	}
+	return adm
+}
+
 // catchUp holds the write at offset back until the exporters' links have
 // applied what their masters had once it was received (see linkHooks).
 // When they wait for this shard themselves (slots moving both ways), this
 // write and every other received so far to slots this shard takes over go
 // as imports instead (firstWrites): this shard's link then gets past the
 // point the others wait for without waiting again.
-func (g *shardGate) catchUp(offset int64, exporters []string) syncer.Admission {
+func (g *shardGate) catchUp(offset int64, exporters map[string]int64) syncer.Admission {
 	return syncer.Admission{Wait: func(ctx context.Context) error {
 		g.m.setCatchingUp(g.shard, true)
 		defer g.m.setCatchingUp(g.shard, false)
@@ -459,26 +495,40 @@ func (m *migrations) gaveAway(slot int, shard string, offset int64) bool {
 	return false
 }
 
-// exportersOf lists the shards the keys at idx may be moving from: their
-// slots' owners other than shard, and the shards that took those slots
-// over lately and the owners before them (a slot moved twice). Empty when
-// none is known: every other shard then. With m.mu held.
-func (m *migrations) exportersOf(args [][]byte, idx []int, shard string) []string {
-	set := map[string]bool{}
+// exportersOf returns the shards the keys at idx may be moving from, each
+// with the offset of its master's stream up to which a catch-up waits for
+// it (0: as far as its master is now): their slots' owners other than
+// shard, and the shards that took those slots over lately and the owners
+// before them (a slot moved twice). A shard the topology showed giving a
+// slot away is waited for up to its master's offset then (fromOffset):
+// past it, its writes may be of the slot taken back, later than the write
+// waiting. Empty when none is known: every other shard then. With m.mu
+// held.
+func (m *migrations) exportersOf(args [][]byte, idx []int, shard string) map[string]int64 {
+	out := map[string]int64{}
+	unbounded := map[string]bool{}
+	add := func(s string, upTo int64) {
+		if s == shard || s == "" {
+			return
+		}
+		if upTo == 0 {
+			unbounded[s] = true
+		}
+		out[s] = max(out[s], upTo)
+	}
 	for _, i := range idx {
 		slot := server.KeySlot(args[i])
-		set[m.owners[slot]] = true
+		add(m.owners[slot], 0)
 		for s, rec := range m.movedIn[slot] {
-			set[s], set[rec.from] = true, true
+			if m.owners[slot] == s {
+				add(s, 0)
+			}
+			add(rec.from, rec.fromOffset)
 		}
 	}
-	delete(set, shard)
-	delete(set, "")
-	out := make([]string, 0, len(set))
-	for s := range set {
-		out = append(out, s)
+	for s := range unbounded {
+		out[s] = 0
 	}
-	sort.Strings(out)
 	return out
 }
 

@@ -2,6 +2,9 @@ package clustersource
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,11 +42,15 @@ func TestMigrationAdmissions(t *testing.T) {
 	received, cycle := int64(0), false
 	m := newMigrations(zap.NewNop(), "redferry:checkpoint:x", linkHooks{
 		othersStreaming: func(string) bool { return true },
-		catchUp: func(_ context.Context, shard string, exporters []string) (int64, error) {
+		catchUp: func(_ context.Context, shard string, exporters map[string]int64) (int64, error) {
 			if cycle {
 				return received, errCatchUpCycle
 			}
-			caughtUpWith = append(caughtUpWith, shard+"<-"+strings.Join(exporters, ","))
+			var with []string
+			for _, s := range slices.Sorted(maps.Keys(exporters)) {
+				with = append(with, fmt.Sprintf("%s@%d", s, exporters[s]))
+			}
+			caughtUpWith = append(caughtUpWith, shard+"<-"+strings.Join(with, ","))
 			return received, nil
 		}})
 	a, b := m.forShard("A", false), m.forShard("B", false)
@@ -132,7 +139,7 @@ func TestMigrationAdmissions(t *testing.T) {
 	received = offset + 25
 	adm = step(b, "APPEND {k}fresh x", 0, want{wait: true})
 	readmit(b, adm, "APPEND {k}fresh x", want{})
-	if strings.Join(caughtUpWith, " ") != "B<-A" {
+	if strings.Join(caughtUpWith, " ") != "B<-A@0" {
 		t.Fatalf("caught up as %v, want B with A", caughtUpWith)
 	}
 	step(b, "APPEND {k}fresh y", 0, want{})           // received before the catch-up: covered
@@ -175,8 +182,30 @@ func TestMigrationAdmissions(t *testing.T) {
 		t.Fatalf("a third read reports the handoff again: %v", handoffs)
 	}
 	m.noteHandoffs([]handoff{{slot: server.KeySlot("{k}"), from: "A", to: "B"}}, map[string]int64{"A": offset + 15})
-	step(a, "SET {k}late2 v", 0, want{})             // before it: a late write
-	step(a, "APPEND {k}back x", 0, want{wait: true}) // past it
+	step(a, "SET {k}late2 v", 0, want{}) // before it: a late write
+	// B's writes catch up with A's stream only that far: past it, A's
+	// writes may be of the slot taken back, later than B's.
+	caughtUpWith = nil
+	received = offset + 15
+	adm = step(b, "APPEND {k}new2 x", 0, want{wait: true})
+	readmit(b, adm, "APPEND {k}new2 x", want{})
+	if want := fmt.Sprintf("B<-A@%d", offset-5); strings.Join(caughtUpWith, " ") != want {
+		t.Fatalf("caught up as %v, want %s", caughtUpWith, want)
+	}
+	received = offset + 25
+	adm = step(a, "APPEND {k}back x", 0, want{wait: true}) // past it
+	readmit(a, adm, "APPEND {k}back x", want{})
+	// k, which B imported, is A's again once A writes it after taking its
+	// slot back: applied after the catch-up and recorded as A's, so that
+	// B's late writes of it are left out.
+	adm = step(a, "INCR k", 0, want{alone: true})
+	if len(adm.Extra) != 1 || !strings.HasSuffix(strings.Join(adm.Extra[0], " "), " 0:k A") || len(adm.Before) != 0 {
+		t.Fatalf("A's write of a key it takes back is recorded as %v (before: %v)", adm.Extra, adm.Before)
+	}
+	release, _ = a.Exclusive(ctx)
+	release([]syncer.Admission{adm})
+	step(a, "INCR k", 0, want{})
+	step(b, "INCR k", 0, want{skip: true})
 
 	// Replicated topology bookkeeping is skipped; what cannot be followed stops every shard.
 	step(a, "CLUSTER SETSLOT 5 NODE abc", 0, want{skip: true})
