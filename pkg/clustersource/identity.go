@@ -17,7 +17,9 @@ import (
 // shard id where the servers have one (Redis 7.2+, Valkey 8+), else the
 // node id of the master redferry first saw; the state dir remembers every
 // node id seen in each shard, so a promoted replica is known as the same
-// shard, after a restart too.
+// shard, after a restart too. A new master that no topology read showed in
+// its shard before is recognised by the replication history it continues
+// (lineage.go), and its node id recorded.
 
 // names maps shard names to the node ids seen in them; it is kept in
 // <state-dir>/shards.json.
@@ -92,6 +94,34 @@ func (n *names) name(s Shard, taken map[string]bool) (name string, changed, dup 
 		changed = true
 	}
 	return name, changed, false
+}
+
+// isNew says whether name would give s a name of its own: neither its
+// shard id nor any of its node ids is known.
+func (n *names) isNew(s Shard) bool {
+	if s.ShardID != "" && n.Known[s.ShardID] != nil {
+		return false
+	}
+	for _, id := range append([]string{s.MasterID}, s.NodeIDs...) {
+		if len(n.byNode(id)) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// adopt records the node ids of s under the known name, for a shard found
+// to be that one by other means than its node ids (lineage.go); name then
+// names it so.
+func (n *names) adopt(name string, s Shard) {
+	ids := n.Known[name]
+	for _, id := range append([]string{s.MasterID}, s.NodeIDs...) {
+		if id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	n.Known[name] = ids
 }
 
 // byNode lists the names whose shards held node id, sorted.
