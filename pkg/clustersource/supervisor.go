@@ -235,13 +235,9 @@ func (sv *Supervisor) nameAll(ctx context.Context, topo Topology) (Topology, []s
 	named := make([]string, len(topo.Shards))
 	changed := false
 	for _, i := range order {
-		if s := topo.Shards[i]; sv.names.isNew(s) {
-			if known := sv.continuedShard(ctx, s, taken); known != "" {
-				sv.log.Info("a new master continues the replication stream of a shard (failover): it is that shard",
-					zap.String("shard", known), zap.String("master", s.MasterAddr), zap.String("node", s.MasterID))
-				sv.names.adopt(known, s)
-				changed = true
-			}
+		if c := sv.lineageName(ctx, topo.Shards[i], taken); c != "" {
+			sv.names.adopt(c, topo.Shards[i])
+			changed = true
 		}
 		n, c, dup := sv.names.name(topo.Shards[i], taken)
 		if dup {
