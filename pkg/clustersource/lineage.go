@@ -2,6 +2,7 @@ package clustersource
 
 import (
 	"context"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -18,8 +19,8 @@ import (
 // operator, or by the cluster's replica migration) is still listed under
 // its first shard, whose name a failover there would take.
 //
-// So when a master with slots is new to the record, or is not the master
-// the link of the shard its node ids name follows, the supervisor asks it
+// So when a master is new to the record, or is not the master the link of
+// the shard its node ids name follows, the supervisor asks it
 // which replication history it continues: a promoted replica's INFO
 // replication says master_replid2 = the replid it followed, its old
 // master's master_replid, which is the replid the shard's link follows
@@ -30,13 +31,21 @@ import (
 // the link to continue with PSYNC. Shard ids (Redis 7.2+, Valkey 8+) need
 // no such question.
 
+// lineageWait bounds how long a master without slots that continues the
+// history of a shard whose master serves its slots in the same topology is
+// left out of it: it is either a takeover the other nodes have not settled
+// yet (its claim of the slots not accepted yet, the masters of a cluster
+// just formed sharing a config epoch), or a replica detached and made a
+// new, empty master, a new shard once the wait is over.
+const lineageWait = 5 * time.Second
+
 // lineageName returns the name of the shard whose stream the master of s
 // continues, asking only when s's master is new to the record or not the
 // one the link of the shard its node ids name follows; "" when the record
-// alone names s.
-func (sv *Supervisor) lineageName(ctx context.Context, s Shard, taken map[string]bool) string {
+// alone names s. wait: leave s out of this topology (lineageWait).
+func (sv *Supervisor) lineageName(ctx context.Context, s Shard, taken map[string]bool) (name string, wait bool) {
 	if sv.names.byShardID(s) {
-		return ""
+		return "", false
 	}
 	k, dup := sv.names.known(s, taken)
 	if k != "" && !dup {
@@ -44,31 +53,48 @@ func (sv *Supervisor) lineageName(ctx context.Context, s Shard, taken map[string
 		l := sv.links[k]
 		sv.mu.Unlock()
 		if l == nil || l.finished() || l.addr == s.MasterAddr {
-			return ""
+			return "", false
 		}
 	}
-	c := sv.continuedShard(ctx, s, taken)
-	if c != "" && c != k {
+	c := sv.continuedShard(ctx, s)
+	if c == "" || !taken[c] || len(s.Slots) > 0 {
+		delete(sv.lineageWaits, s.MasterID)
+	}
+	switch {
+	case c == "":
+		return "", false
+	case taken[c] && len(s.Slots) > 0:
+		return "", false // a former replica given slots of its own: not the shard whose master serves its slots
+	case taken[c]:
+		if sv.lineageWaits == nil {
+			sv.lineageWaits = map[string]time.Time{}
+		}
+		first, ok := sv.lineageWaits[s.MasterID]
+		if !ok {
+			first = time.Now()
+			sv.lineageWaits[s.MasterID] = first
+			sv.log.Info("a master without slots continues the replication stream of a shard whose master serves its slots: left out until the cluster settles",
+				zap.String("shard", c), zap.String("master", s.MasterAddr), zap.Duration("at_most", lineageWait))
+		}
+		return "", time.Since(first) < lineageWait
+	}
+	if c != k {
 		sv.log.Info("the master continues the replication stream of a shard (failover): it is that shard",
 			zap.String("shard", c), zap.String("master", s.MasterAddr), zap.String("node", s.MasterID), zap.String("node_ids_said", k))
 	}
-	return c // c == k too: adopt takes its nodes off any other name
+	return c, false // c == k too: adopt takes its nodes off any other name
 }
 
 // noReplID is what INFO says for a master_replid2 never set.
 const noReplID = "0000000000000000000000000000000000000000"
 
-// continuedShard returns the name of the shard whose replication stream the
-// master of s continues, among the shards of running links not named in
-// this topology yet (taken); "" when none. Only a master with slots is
-// asked: a failover hands the old master's slots to the promoted replica,
-// while a former replica turned into a new master (it keeps the replid it
-// followed as master_replid2 too) starts without slots and is a new shard.
-func (sv *Supervisor) continuedShard(ctx context.Context, s Shard, taken map[string]bool) string {
-	if s.MasterAddr == "" || len(s.Slots) == 0 {
+// continuedShard returns the name of the shard of a running link whose
+// replication stream the master of s continues; "" when none.
+func (sv *Supervisor) continuedShard(ctx context.Context, s Shard) string {
+	if s.MasterAddr == "" {
 		return ""
 	}
-	followed := sv.followedReplIDs(taken)
+	followed := sv.followedReplIDs()
 	if len(followed) == 0 {
 		return ""
 	}
@@ -78,7 +104,7 @@ func (sv *Supervisor) continuedShard(ctx context.Context, s Shard, taken map[str
 	info, err := server.Fetch(ctx, c)
 	_ = c.Close()
 	if err != nil {
-		sv.log.Debug("cannot ask a new master which replication history it continues", zap.String("master", s.MasterAddr), zap.Error(err))
+		sv.log.Debug("cannot ask a master which replication history it continues", zap.String("master", s.MasterAddr), zap.Error(err))
 		return ""
 	}
 	for _, id := range []string{info.MasterReplID, info.Fields["master_replid2"]} {
@@ -90,15 +116,12 @@ func (sv *Supervisor) continuedShard(ctx context.Context, s Shard, taken map[str
 }
 
 // followedReplIDs maps the replid each running link follows to its shard
-// name, leaving out the names in taken.
-func (sv *Supervisor) followedReplIDs(taken map[string]bool) map[string]string {
+// name.
+func (sv *Supervisor) followedReplIDs() map[string]string {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
 	out := map[string]string{}
 	for name, l := range sv.links {
-		if taken[name] {
-			continue
-		}
 		if id := l.tracker.Report().ReplID; id != "" {
 			out[id] = name
 		}

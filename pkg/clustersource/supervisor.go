@@ -67,6 +67,8 @@ type Supervisor struct {
 	// overlapFirst: the target held nothing of this sync at start (it was
 	// empty or emptied, not merged into): the first links overlap.
 	overlapFirst bool
+	// lineageWaits: when masters left out of the topology (lineage.go) were first seen.
+	lineageWaits map[string]time.Time
 }
 
 // New checks the options; Run does the work.
@@ -235,8 +237,12 @@ func (sv *Supervisor) nameAll(ctx context.Context, topo Topology) (Topology, []s
 	named := make([]string, len(topo.Shards))
 	changed := false
 	for _, i := range order {
-		if c := sv.lineageName(ctx, topo.Shards[i], taken); c != "" {
-			sv.names.adopt(c, topo.Shards[i])
+		lineage, wait := sv.lineageName(ctx, topo.Shards[i], taken)
+		if wait {
+			continue
+		}
+		if lineage != "" {
+			sv.names.adopt(lineage, topo.Shards[i])
 			changed = true
 		}
 		n, c, dup := sv.names.name(topo.Shards[i], taken)
