@@ -2,6 +2,8 @@ package redistest
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -17,15 +19,32 @@ const takeoverPauseMS = 3000
 // formed, whose masters may not know yet that the replica is one, cannot
 // hold a coordinated failover for a second or so). No write is lost: the
 // old master's writes are paused (CLIENT PAUSE, at most 3 s) until the
-// replica has caught up and taken over. Then as Failover: Masters[master]
-// is the new master and Replicas[master][0] the old one.
+// replica has caught up and taken over. A takeover the cluster undoes (the
+// replica's new config epoch not above the old master's, in a cluster too
+// young for the replica to know the epochs) is asked for again. Then as
+// Failover: Masters[master] is the new master and Replicas[master][0] the
+// old one.
 func (c *Cluster) Takeover(tb testing.TB, master int) {
 	tb.Helper()
 	if len(c.Replicas) <= master || len(c.Replicas[master]) == 0 {
 		tb.Fatalf("redistest: shard %d of %s has no replica to take over", master, c)
 	}
-	ctx := context.Background()
 	old, promoted := c.Masters[master], c.Replicas[master][0]
+	for attempt := 1; !c.takeoverOnce(tb, old, promoted); attempt++ {
+		if attempt == 3 {
+			tb.Fatalf("redistest: the cluster undid the takeover of %s by %s 3 times", old.Addr, promoted.Addr)
+		}
+	}
+	c.Masters[master], c.Replicas[master][0] = promoted, old
+	c.WaitHealthy(tb)
+}
+
+// takeoverOnce pauses old's writes, lets promoted catch up and take over,
+// and says whether every node then names promoted, not old, as a master
+// (false: promoted became a replica again).
+func (c *Cluster) takeoverOnce(tb testing.TB, old, promoted *Server) bool {
+	tb.Helper()
+	ctx := context.Background()
 	oc := old.Client()
 	defer oc.Close()
 	// The pause and the offset it stops the stream at, at once (MULTI: a
@@ -42,6 +61,9 @@ func (c *Cluster) Takeover(tb testing.TB, master int) {
 	}); err != nil {
 		tb.Fatalf("redistest: pausing the writes of %s: %v", old.Addr, err)
 	}
+	if !preSeven(old.Name) {
+		defer do(tb, old, "CLIENT", "UNPAUSE") // 6.x: the pause ends by itself
+	}
 	want := infoValue(info.Val(), "master_repl_offset")
 	waitFor(tb, func() (bool, string) {
 		got := promoted.InfoField(tb, "replication", "slave_repl_offset")
@@ -50,13 +72,27 @@ func (c *Cluster) Takeover(tb testing.TB, master int) {
 		return a >= b, "replica at " + got + ", paused master at " + want
 	}, "the replica "+promoted.Addr+" to catch up with the paused "+old.Addr)
 	do(tb, promoted, "CLUSTER", "FAILOVER", "TAKEOVER")
+	undone, wasMaster := false, false
 	waitFor(tb, func() (bool, string) {
-		role := promoted.InfoField(tb, "replication", "role")
-		return role == "master", "role " + role
+		switch role := promoted.InfoField(tb, "replication", "role"); {
+		case role == "master":
+			wasMaster = true
+		case wasMaster:
+			undone = true
+			return true, ""
+		default:
+			return false, "role " + role
+		}
+		for _, n := range c.Nodes() {
+			_, owners, err := slotView(n)
+			if err != nil {
+				return false, err.Error()
+			}
+			if slices.Contains(owners, old.Addr) || !slices.Contains(owners, promoted.Addr) {
+				return false, fmt.Sprintf("%s sees the masters %v", n.Addr, owners)
+			}
+		}
+		return true, ""
 	}, "takeover of "+old.Addr+" by "+promoted.Addr)
-	if !preSeven(old.Name) {
-		do(tb, old, "CLIENT", "UNPAUSE") // 6.x: the pause ends by itself
-	}
-	c.Masters[master], c.Replicas[master][0] = promoted, old
-	c.WaitHealthy(tb)
+	return !undone
 }
