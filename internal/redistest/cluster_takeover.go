@@ -47,6 +47,16 @@ func (c *Cluster) takeoverOnce(tb testing.TB, old, promoted *Server) bool {
 	ctx := context.Background()
 	oc := old.Client()
 	defer oc.Close()
+	// A paused master still PINGs its replicas (a cluster's manual failover
+	// stops that, a client pause does not): one sent before the old master
+	// hears of the takeover would put it past the new master's history, and
+	// it would take a full sync to follow it.
+	period, err := oc.ConfigGet(ctx, "repl-ping-replica-period").Result()
+	if err != nil || period["repl-ping-replica-period"] == "" {
+		tb.Fatalf("redistest: CONFIG GET repl-ping-replica-period on %s: %v %v", old.Addr, period, err)
+	}
+	do(tb, old, "CONFIG", "SET", "repl-ping-replica-period", 3600)
+	defer do(tb, old, "CONFIG", "SET", "repl-ping-replica-period", period["repl-ping-replica-period"])
 	// The pause and the offset it stops the stream at, at once (MULTI: a
 	// 6.x pause holds every command of other clients, INFO too).
 	args := []any{"CLIENT", "PAUSE", takeoverPauseMS}

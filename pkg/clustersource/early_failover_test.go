@@ -52,6 +52,10 @@ func failoverRightAfterStart(t *testing.T, v string) {
 	}
 	if n := fullSyncs(t, src) - yc.before; n != 3 {
 		t.Errorf("the masters served %d full syncs, want 3 (one per shard to redferry)", n)
+		for _, s := range src.Nodes() {
+			t.Logf("%s: role %s, sync_full %s, sync_partial_ok %s", s.Addr, s.InfoField(t, "replication", "role"),
+				s.InfoField(t, "stats", "sync_full"), s.InfoField(t, "stats", "sync_partial_ok"))
+		}
 	}
 	t.Logf("takeover of shard %d, its replica unlisted when it began: %v; %d writes during the sync, %d keys compared",
 		yc.shard, yc.unlisted, writes, rep.KeysChecked)
