@@ -57,6 +57,8 @@ func (sv *Supervisor) lineageName(ctx context.Context, s Shard, taken map[string
 		}
 	}
 	c := sv.continuedShard(ctx, s)
+	sv.mu.Lock() // nameAll also runs in a link's trim (supervisor_trim.go)
+	defer sv.mu.Unlock()
 	if c == "" || !taken[c] || len(s.Slots) > 0 {
 		delete(sv.lineageWaits, s.MasterID)
 	}

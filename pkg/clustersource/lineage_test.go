@@ -72,7 +72,9 @@ func lineageOfAPromotedServer(t *testing.T, v string) {
 	if _, wait := sv.lineageName(t.Context(), unsettled, taken); !wait {
 		t.Fatal("not left out at first")
 	}
+	sv.mu.Lock()
 	sv.lineageWaits["p"] = time.Now().Add(-lineageWait)
+	sv.mu.Unlock()
 	if got, wait := sv.lineageName(t.Context(), unsettled, taken); got != "" || wait {
 		t.Errorf("after the wait: lineageName = %q, wait %v; want a new shard", got, wait)
 	}
