@@ -17,6 +17,10 @@ import (
 // clusterTimeout bounds every wait for the cluster to agree on a change.
 const clusterTimeout = 30 * time.Second
 
+// failoverRetry: a manual failover not done by then (the servers give it up
+// after 5 s) is asked for again.
+const failoverRetry = 6 * time.Second
+
 func clusterOptions(name string, opts Options) Options {
 	o := opts
 	o.Args = append(append([]string{}, opts.Args...), "cluster-enabled", "yes", "cluster-node-timeout", "2000")
@@ -139,8 +143,17 @@ func (c *Cluster) Failover(tb testing.TB, master int) {
 	old, promoted := c.Masters[master], c.Replicas[master][0]
 	promoted.WaitCaughtUp(tb, old)
 	do(tb, promoted, "CLUSTER", "FAILOVER")
+	asked := time.Now()
 	waitFor(tb, func() (bool, string) {
 		role := promoted.InfoField(tb, "replication", "role")
+		// A manual failover that gets no votes (masters of a cluster just
+		// formed that do not know yet that the replica is one) is given
+		// up after 5 s: ask again.
+		if role != "master" && time.Since(asked) > failoverRetry {
+			promoted.WaitCaughtUp(tb, old)
+			do(tb, promoted, "CLUSTER", "FAILOVER")
+			asked = time.Now()
+		}
 		return role == "master", "role " + role
 	}, "failover of "+old.Addr+" to "+promoted.Addr)
 	c.Masters[master], c.Replicas[master][0] = promoted, old

@@ -19,6 +19,11 @@ func (s *Server) InfoField(tb testing.TB, section, field string) string {
 	if err != nil {
 		tb.Fatalf("redistest: INFO %s on %s: %v", section, s.Name, err)
 	}
+	return infoValue(info, field)
+}
+
+// infoValue returns field's value in INFO text, "" when absent.
+func infoValue(info, field string) string {
 	for _, line := range strings.Split(info, "\n") {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
 			return v

@@ -17,7 +17,9 @@ import (
 // shard id where the servers have one (Redis 7.2+, Valkey 8+), else the
 // node id of the master redferry first saw; the state dir remembers every
 // node id seen in each shard, so a promoted replica is known as the same
-// shard, after a restart too.
+// shard, after a restart too. A new master that no topology read showed in
+// its shard before is recognised by the replication history it continues
+// (lineage.go), and its node id recorded.
 
 // names maps shard names to the node ids seen in them; it is kept in
 // <state-dir>/shards.json.
@@ -50,25 +52,8 @@ func loadNames(stateDir string) (*names, error) {
 // one of them: a view taken during a failover that shows one shard as two
 // (s is then left out of this topology, never named anew).
 func (n *names) name(s Shard, taken map[string]bool) (name string, changed, dup bool) {
-	if s.ShardID != "" && n.Known[s.ShardID] != nil {
-		if taken[s.ShardID] {
-			return "", false, true
-		}
-		name = s.ShardID
-	} else {
-		for _, id := range append([]string{s.MasterID}, s.NodeIDs...) {
-			for _, k := range n.byNode(id) {
-				if taken[k] {
-					dup = true
-				} else if name == "" {
-					name = k
-				}
-			}
-		}
-		if name == "" && dup {
-			return "", false, true
-		}
-		dup = false
+	if name, dup = n.known(s, taken); dup {
+		return "", false, true
 	}
 	if name == "" {
 		name = s.ShardID
@@ -92,6 +77,53 @@ func (n *names) name(s Shard, taken map[string]bool) (name string, changed, dup 
 		changed = true
 	}
 	return name, changed, false
+}
+
+// known returns the name that s's shard id or node ids give it, without
+// recording anything: "" for a shard never seen; dup as for name.
+func (n *names) known(s Shard, taken map[string]bool) (name string, dup bool) {
+	if n.byShardID(s) {
+		return s.ShardID, taken[s.ShardID]
+	}
+	for _, id := range append([]string{s.MasterID}, s.NodeIDs...) {
+		for _, k := range n.byNode(id) {
+			if taken[k] {
+				dup = true
+			} else if name == "" {
+				name = k
+			}
+		}
+	}
+	if name != "" {
+		dup = false
+	}
+	return name, dup
+}
+
+// byShardID says whether s is named by its shard id, which the servers
+// keep through failovers (Redis 7.2+, Valkey 8+).
+func (n *names) byShardID(s Shard) bool { return s.ShardID != "" && n.Known[s.ShardID] != nil }
+
+// adopt records the node ids of s under name, for a shard found to be that
+// one by the replication history its master continues (lineage.go), and
+// takes them off any other name: a replica moved to another master (by an
+// operator, or by the cluster's replica migration) and promoted there is
+// no longer of its first shard. name then names s so.
+func (n *names) adopt(name string, s Shard) {
+	ids := append([]string{s.MasterID}, s.NodeIDs...)
+	for k, known := range n.Known {
+		if k != name {
+			n.Known[k] = slices.DeleteFunc(known, func(id string) bool { return slices.Contains(ids, id) })
+		}
+	}
+	mine := n.Known[name]
+	for _, id := range ids {
+		if id != "" && !slices.Contains(mine, id) {
+			mine = append(mine, id)
+		}
+	}
+	sort.Strings(mine)
+	n.Known[name] = mine
 }
 
 // byNode lists the names whose shards held node id, sorted.

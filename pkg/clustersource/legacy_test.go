@@ -51,14 +51,6 @@ func clusterToStandalone(t *testing.T, source, target string) {
 	r := startSV(t, clusterConfig(src, dst, t.TempDir()))
 	ld := startLoad(src, 3)
 	r.waitStreaming(t, 3)
-	// The shards now stream within tens of milliseconds (the snapshots are
-	// applied while they download): let the supervisor read the topology a
-	// few times first, as it does within a second of any start. A failover
-	// before it has seen a replica of a cluster just formed in its shard
-	// names the promoted replica as a new shard, a joining master with a
-	// full sync of its own: not what this test is about.
-	time.Sleep(time.Second)
-
 	src.Failover(t, 1)
 	// Move two slots whose keys the load writes, from one master to another.
 	slotA, slotB := src.SlotOf(t, "cnt:{5}"), src.SlotOf(t, "list:{9}")

@@ -67,6 +67,8 @@ type Supervisor struct {
 	// overlapFirst: the target held nothing of this sync at start (it was
 	// empty or emptied, not merged into): the first links overlap.
 	overlapFirst bool
+	// lineageWaits: when masters left out of the topology (lineage.go) were first seen.
+	lineageWaits map[string]time.Time
 }
 
 // New checks the options; Run does the work.
@@ -119,7 +121,7 @@ func (sv *Supervisor) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := sv.resolveSelection(topo); err != nil {
+	if err := sv.resolveSelection(ctx, topo); err != nil {
 		return err
 	}
 	if err := sv.prepareTarget(ctx, topo); err != nil {
@@ -216,7 +218,7 @@ func (sv *Supervisor) withoutFalseMasters(ctx context.Context, topo Topology) To
 // topology without the entries that duplicate a shard (a view taken during
 // a failover), with the names in the same order. Shards with a master up
 // and slots are named first, so that they keep the name.
-func (sv *Supervisor) nameAll(topo Topology) (Topology, []string, error) {
+func (sv *Supervisor) nameAll(ctx context.Context, topo Topology) (Topology, []string, error) {
 	order := make([]int, len(topo.Shards))
 	for i := range order {
 		order[i] = i
@@ -236,6 +238,14 @@ func (sv *Supervisor) nameAll(topo Topology) (Topology, []string, error) {
 	named := make([]string, len(topo.Shards))
 	changed := false
 	for _, i := range order {
+		lineage, wait := sv.lineageName(ctx, topo.Shards[i], taken)
+		if wait {
+			continue
+		}
+		if lineage != "" {
+			sv.names.adopt(lineage, topo.Shards[i])
+			changed = true
+		}
 		n, c, dup := sv.names.name(topo.Shards[i], taken)
 		if dup {
 			sv.log.Debug("left out a second view of a shard", zap.Strings("nodes", topo.Shards[i].NodeIDs))
@@ -263,11 +273,11 @@ func (sv *Supervisor) nameAll(topo Topology) (Topology, []string, error) {
 
 // resolveSelection turns --shards into shard names, once: the names then
 // follow their shards through failovers.
-func (sv *Supervisor) resolveSelection(topo Topology) error {
+func (sv *Supervisor) resolveSelection(ctx context.Context, topo Topology) error {
 	if len(sv.opt.Shards) == 0 {
 		return nil
 	}
-	topo, names, err := sv.nameAll(topo)
+	topo, names, err := sv.nameAll(ctx, topo)
 	if err != nil {
 		return err
 	}
@@ -296,7 +306,7 @@ func (sv *Supervisor) resolveSelection(topo Topology) error {
 // link whose shard has a new master (failover), and stops the links of
 // masters that left the cluster once they have applied what they received.
 func (sv *Supervisor) reconcile(ctx context.Context, topo Topology) error {
-	topo, names, err := sv.nameAll(topo)
+	topo, names, err := sv.nameAll(ctx, topo)
 	if err != nil {
 		return err
 	}

@@ -150,7 +150,7 @@ func (sv *Supervisor) trimOwners(ctx context.Context, shard string, ranges [][2]
 			return owners
 		}
 		if topo, err := sv.discover(ctx, false); err == nil {
-			if topo, names, err := sv.nameAll(topo); err == nil {
+			if topo, names, err := sv.nameAll(ctx, topo); err == nil {
 				owners = [server.SlotCount]string{}
 				for i, s := range topo.Shards {
 					for _, r := range s.Slots {

@@ -83,7 +83,7 @@ func (sv *Supervisor) prepareTarget(ctx context.Context, topo Topology) error {
 	if err != nil {
 		return err
 	}
-	_, names, err := sv.nameAll(topo)
+	_, names, err := sv.nameAll(ctx, topo)
 	if err != nil {
 		return err
 	}

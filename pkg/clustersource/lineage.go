@@ -1,0 +1,132 @@
+package clustersource
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/pkg/server"
+)
+
+// The node ids of shards.json know a promoted replica only if a topology
+// read listed it in its shard before the failover. A cluster just formed
+// shows its replicas as masters of their own until gossip has spread their
+// role (a second or so), and a view taken just after a failover may show
+// the old master apart from the new one: a failover then would name the
+// promoted replica a new shard, with a full sync of its own while the old
+// name's link lingers. And a replica moved to another master (by an
+// operator, or by the cluster's replica migration) is still listed under
+// its first shard, whose name a failover there would take.
+//
+// So when a master is new to the record, or is not the master the link of
+// the shard its node ids name follows, the supervisor asks it
+// which replication history it continues: a promoted replica's INFO
+// replication says master_replid2 = the replid it followed, its old
+// master's master_replid, which is the replid the shard's link follows
+// (master_replid: a link that already follows it). That holds whatever
+// gossip has spread and whatever addresses the nodes announce, unlike the
+// slaveN lines of a master's INFO (the address a replica connected from or
+// announced, not a cluster node id), and it is exactly the condition for
+// the link to continue with PSYNC. Shard ids (Redis 7.2+, Valkey 8+) need
+// no such question.
+
+// lineageWait bounds how long a master without slots that continues the
+// history of a shard whose master serves its slots in the same topology is
+// left out of it: it is either a takeover the other nodes have not settled
+// yet (its claim of the slots not accepted yet, the masters of a cluster
+// just formed sharing a config epoch), or a replica detached and made a
+// new, empty master, a new shard once the wait is over.
+const lineageWait = 5 * time.Second
+
+// lineageName returns the name of the shard whose stream the master of s
+// continues, asking only when s's master is new to the record or not the
+// one the link of the shard its node ids name follows; "" when the record
+// alone names s. wait: leave s out of this topology (lineageWait).
+func (sv *Supervisor) lineageName(ctx context.Context, s Shard, taken map[string]bool) (name string, wait bool) {
+	if sv.names.byShardID(s) {
+		return "", false
+	}
+	k, dup := sv.names.known(s, taken)
+	if k != "" && !dup {
+		sv.mu.Lock()
+		l := sv.links[k]
+		sv.mu.Unlock()
+		if l == nil || l.finished() || l.addr == s.MasterAddr {
+			return "", false
+		}
+	}
+	c := sv.continuedShard(ctx, s)
+	sv.mu.Lock() // nameAll also runs in a link's trim (supervisor_trim.go)
+	defer sv.mu.Unlock()
+	if c == "" || !taken[c] || len(s.Slots) > 0 {
+		delete(sv.lineageWaits, s.MasterID)
+	}
+	switch {
+	case c == "":
+		return "", false
+	case taken[c] && len(s.Slots) > 0:
+		return "", false // a former replica given slots of its own: not the shard whose master serves its slots
+	case taken[c]:
+		if sv.lineageWaits == nil {
+			sv.lineageWaits = map[string]time.Time{}
+		}
+		first, ok := sv.lineageWaits[s.MasterID]
+		if !ok {
+			first = time.Now()
+			sv.lineageWaits[s.MasterID] = first
+			sv.log.Info("a master without slots continues the replication stream of a shard whose master serves its slots: left out until the cluster settles",
+				zap.String("shard", c), zap.String("master", s.MasterAddr), zap.Duration("at_most", lineageWait))
+		}
+		return "", time.Since(first) < lineageWait
+	}
+	if c != k {
+		sv.log.Info("the master continues the replication stream of a shard (failover): it is that shard",
+			zap.String("shard", c), zap.String("master", s.MasterAddr), zap.String("node", s.MasterID), zap.String("node_ids_said", k))
+	}
+	return c, false // c == k too: adopt takes its nodes off any other name
+}
+
+// noReplID is what INFO says for a master_replid2 never set.
+const noReplID = "0000000000000000000000000000000000000000"
+
+// continuedShard returns the name of the shard of a running link whose
+// replication stream the master of s continues; "" when none.
+func (sv *Supervisor) continuedShard(ctx context.Context, s Shard) string {
+	if s.MasterAddr == "" {
+		return ""
+	}
+	followed := sv.followedReplIDs()
+	if len(followed) == 0 {
+		return ""
+	}
+	o := sv.opt.Sync.Source
+	o.Addr, o.PoolSize = s.MasterAddr, 1
+	c := server.NewClient(o)
+	info, err := server.Fetch(ctx, c)
+	_ = c.Close()
+	if err != nil {
+		sv.log.Debug("cannot ask a master which replication history it continues", zap.String("master", s.MasterAddr), zap.Error(err))
+		return ""
+	}
+	for _, id := range []string{info.MasterReplID, info.Fields["master_replid2"]} {
+		if name := followed[id]; name != "" && id != noReplID {
+			return name
+		}
+	}
+	return ""
+}
+
+// followedReplIDs maps the replid each running link follows to its shard
+// name.
+func (sv *Supervisor) followedReplIDs() map[string]string {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	out := map[string]string{}
+	for name, l := range sv.links {
+		if id := l.tracker.Report().ReplID; id != "" {
+			out[id] = name
+		}
+	}
+	return out
+}
