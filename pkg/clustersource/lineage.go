@@ -57,7 +57,7 @@ func (sv *Supervisor) lineageName(ctx context.Context, s Shard, taken map[string
 		}
 	}
 	c := sv.continuedShard(ctx, s)
-	sv.mu.Lock() // nameAll also runs in a link's trim (supervisor_trim.go)
+	sv.mu.Lock()
 	defer sv.mu.Unlock()
 	if c == "" || !taken[c] || len(s.Slots) > 0 {
 		delete(sv.lineageWaits, s.MasterID)

@@ -46,6 +46,9 @@ type Supervisor struct {
 	opt     Options
 	log     *zap.Logger
 	tracker *status.Tracker
+	// namesMu: nameAll runs in the topology loop and in a link's trim
+	// (supervisor_trim.go); names is used under it.
+	namesMu sync.Mutex
 	names   *names
 	migr    *migrations
 	target  *targetSide
@@ -219,6 +222,8 @@ func (sv *Supervisor) withoutFalseMasters(ctx context.Context, topo Topology) To
 // a failover), with the names in the same order. Shards with a master up
 // and slots are named first, so that they keep the name.
 func (sv *Supervisor) nameAll(ctx context.Context, topo Topology) (Topology, []string, error) {
+	sv.namesMu.Lock()
+	defer sv.namesMu.Unlock()
 	order := make([]int, len(topo.Shards))
 	for i := range order {
 		order[i] = i
