@@ -25,7 +25,7 @@ import (
 // continues with PSYNC under the shard's name (no fourth full sync, no late
 // shard), and the target equals the source.
 func TestFailoverRightAfterStart(t *testing.T) {
-	for _, v := range versions(redistest.Redis70) {
+	for _, v := range versionsWithoutShardIDs(redistest.Redis70) {
 		t.Run(v, func(t *testing.T) { failoverRightAfterStart(t, v) })
 	}
 }
@@ -127,7 +127,7 @@ func waitQuickly(t *testing.T, what string, cond func() bool) {
 // the record first listed it in: both shards keep their names and links,
 // no full sync follows, and the target equals the source.
 func TestFailoverToMovedReplica(t *testing.T) {
-	for _, v := range versions(redistest.Redis70) {
+	for _, v := range versionsWithoutShardIDs(redistest.Redis70) {
 		t.Run(v, func(t *testing.T) { failoverToMovedReplica(t, v) })
 	}
 }

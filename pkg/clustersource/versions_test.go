@@ -18,5 +18,18 @@ func versions(def ...string) []string {
 	return def
 }
 
+// versionsWithoutShardIDs is versions for what concerns servers whose
+// topology has no shard ids (Redis before 7.2), which name shards by node
+// ids (identity.go).
+func versionsWithoutShardIDs(def ...string) []string {
+	var out []string
+	for _, v := range versions(def...) {
+		if v == redistest.Redis60 || v == redistest.Redis70 {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // fast starts full syncs at once (no repl-diskless-sync-delay).
 var fast = redistest.Options{Args: []string{"repl-diskless-sync-delay", "0"}}
