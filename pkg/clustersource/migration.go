@@ -539,12 +539,9 @@ func (m *migrations) exportersOf(args [][]byte, idx []int, shard string) map[str
 // and recorded, so that the exporter's late writes of them are left out.
 // With m.mu held.
 func (g *shardGate) firstWrites(args [][]byte, fresh []int, db int) syncer.Admission {
-	adm := syncer.Admission{Alone: true, DB: db}
+	adm := g.recorded(args, fresh, db)
 	for _, i := range fresh {
-		adm.Keys = append(adm.Keys, bytes.Clone(args[i]))
 		adm.Before = append(adm.Before, []string{"DEL", string(args[i])})
-		adm.Extra = append(adm.Extra, g.m.recordCommand(db, args[i], g.shard))
-		g.m.addPending(g.shard, importKey{db, string(args[i])})
 	}
 	return adm
 }
