@@ -11,6 +11,7 @@ import (
 	"github.com/redferry/redferry/pkg/retry"
 	"github.com/redferry/redferry/pkg/server"
 	"github.com/redferry/redferry/pkg/status"
+	"github.com/redis/go-redis/v9"
 )
 
 // What the links need to know of each other, for the order of moved keys
@@ -67,11 +68,7 @@ func (sv *Supervisor) masterOffsetsOf(ctx context.Context, shards []string) map[
 		if shards != nil && !slices.Contains(shards, name) {
 			continue
 		}
-		o := sv.opt.Sync.Source
-		o.Addr, o.PoolSize = addr, 1
-		c := server.NewClient(o)
-		info, err := server.Fetch(ctx, c)
-		c.Close()
+		info, err := sv.nodeInfo(ctx, addr)
 		if err != nil {
 			return nil
 		}
@@ -118,12 +115,22 @@ func (sv *Supervisor) waitOthersApplied(ctx context.Context, shard string) error
 // confirmMaster asks addr itself whether it is a master: right after a
 // failover the nodes' views differ for a moment.
 func (sv *Supervisor) confirmMaster(ctx context.Context, addr string) bool {
+	info, err := sv.nodeInfo(ctx, addr)
+	return err == nil && info.Role == "master"
+}
+
+// nodeClient is a control connection to the source node at addr.
+func (sv *Supervisor) nodeClient(addr string) *redis.Client {
 	o := sv.opt.Sync.Source
 	o.Addr, o.PoolSize = addr, 1
-	c := server.NewClient(o)
+	return server.NewClient(o)
+}
+
+// nodeInfo reads the INFO of the source node at addr.
+func (sv *Supervisor) nodeInfo(ctx context.Context, addr string) (server.Info, error) {
+	c := sv.nodeClient(addr)
 	defer c.Close()
-	info, err := server.Fetch(ctx, c)
-	return err == nil && info.Role == "master"
+	return server.Fetch(ctx, c)
 }
 
 // catchUp waits until the links of exporters (every other running link

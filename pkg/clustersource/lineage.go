@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/redferry/redferry/pkg/server"
 )
 
 // The node ids of shards.json know a promoted replica only if a topology
@@ -100,11 +98,7 @@ func (sv *Supervisor) continuedShard(ctx context.Context, s Shard) string {
 	if len(followed) == 0 {
 		return ""
 	}
-	o := sv.opt.Sync.Source
-	o.Addr, o.PoolSize = s.MasterAddr, 1
-	c := server.NewClient(o)
-	info, err := server.Fetch(ctx, c)
-	_ = c.Close()
+	info, err := sv.nodeInfo(ctx, s.MasterAddr)
 	if err != nil {
 		sv.log.Debug("cannot ask a master which replication history it continues", zap.String("master", s.MasterAddr), zap.Error(err))
 		return ""

@@ -107,9 +107,7 @@ func (sv *Supervisor) masterClient(shard string) (*redis.Client, error) {
 	if !ok {
 		return nil, fmt.Errorf("no link follows shard %s", shard)
 	}
-	o := sv.opt.Sync.Source
-	o.Addr, o.PoolSize = addr, 1
-	return server.NewClient(o), nil
+	return sv.nodeClient(addr), nil
 }
 
 // asmJobState returns the state of Valkey's slot migration job on shard's
@@ -268,9 +266,7 @@ func (sv *Supervisor) migrationJobs(ctx context.Context, topo Topology) [][]map[
 		if s.MasterAddr == "" {
 			continue
 		}
-		o := sv.opt.Sync.Source
-		o.Addr, o.PoolSize = s.MasterAddr, 1
-		c := server.NewClient(o)
+		c := sv.nodeClient(s.MasterAddr)
 		var jobs []map[string]string
 		for _, args := range [][]any{{"CLUSTER", "GETSLOTMIGRATIONS"}, {"CLUSTER", "MIGRATION", "STATUS", "ALL"}} {
 			v, err := c.Do(ctx, args...).Result()
