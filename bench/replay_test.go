@@ -95,7 +95,7 @@ func benchReplayModes(b *testing.B, rdb []byte) {
 				}
 				b.StartTimer()
 				batch := &sink.Batch{}
-				_, n, err := replay.Snapshot(context.Background(), bufio.NewReaderSize(bytes.NewReader(rdb), 1<<20), s.Server(),
+				res, err := replay.Snapshot(context.Background(), bufio.NewReaderSize(bytes.NewReader(rdb), 1<<20), s.Server(),
 					replay.SnapshotOptions{BatchCommands: 2000, BatchBytes: 4 << 20, Mode: bc.replay}, batch, flush, nil)
 				if err == nil {
 					err = flush(context.Background(), batch, 0, 0)
@@ -104,9 +104,9 @@ func benchReplayModes(b *testing.B, rdb []byte) {
 					err = p.Wait(context.Background())
 				}
 				if err != nil {
-					b.Fatalf("replay: %d keys, %v", n, err)
+					b.Fatalf("replay: %d keys, %v", res.Keys, err)
 				}
-				keys = n
+				keys = res.Keys
 			}
 			b.ReportMetric(float64(int64(b.N)*keys)/b.Elapsed().Seconds(), "keys/s")
 		})

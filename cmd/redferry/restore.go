@@ -156,7 +156,7 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 	// A file (unlike a replication snapshot) may come from a tool that
 	// wrote a key twice: refused, as Redis refuses to load it.
 	batchCommands, batchBytes := limits.Caps(cfg.BatchCommands, cfg.BatchBytes)
-	_, keys, err := replay.Snapshot(ctx, in, st.Server(), replay.SnapshotOptions{DeleteFirst: deleteFirst,
+	res, err := replay.Snapshot(ctx, in, st.Server(), replay.SnapshotOptions{DeleteFirst: deleteFirst,
 		BatchCommands: batchCommands, BatchBytes: batchBytes, Mode: cfg.ReplayMode,
 		Unholdable:   transform.Unholdable{Policy: policy, Recorder: recorder},
 		ProbeRestore: st.ProbeRestore, RefuseDuplicates: true, Stats: &stats, Logger: log, Filter: filter,
@@ -175,7 +175,7 @@ func runRestore(ctx context.Context, cfg config.Config, file string, log *zap.Lo
 			filtered += n
 		}
 	}
-	log.Info("restore done", zap.Int64("keys", keys), zap.Int64("filtered_out", filtered), zap.Int64("restored", stats.Restored), zap.Int64("reencoded", stats.Reencoded),
+	log.Info("restore done", zap.Int64("keys", res.Keys), zap.Int64("filtered_out", filtered), zap.Int64("restored", stats.Restored), zap.Int64("reencoded", stats.Reencoded),
 		zap.Int64("rebuilt", stats.Rebuilt), zap.Int64("skipped_module", stats.SkippedModule), zap.Int64("skipped_empty", stats.SkippedEmpty),
 		zap.Int64("skipped_module_aux", stats.SkippedModuleAux), zap.Duration("took", time.Since(start)))
 	return nil

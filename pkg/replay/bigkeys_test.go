@@ -151,7 +151,7 @@ func loadFile(t *testing.T, file string, target *redistest.Server, mode string) 
 		b.StartDB = db
 		return err
 	}
-	_, _, err = replay.Snapshot(ctx, bufio.NewReaderSize(f, 1<<20), st.Server(), replay.SnapshotOptions{Mode: mode,
+	_, err = replay.Snapshot(ctx, bufio.NewReaderSize(f, 1<<20), st.Server(), replay.SnapshotOptions{Mode: mode,
 		BatchCommands: 2000, BatchBytes: 4 << 20, Stats: &stats, ProbeRestore: st.ProbeRestore}, b, flush, nil)
 	must(t, err)
 	must(t, st.Apply(ctx, b))

@@ -57,7 +57,7 @@ func TestModuleValueWithoutModule(t *testing.T) {
 			defer st.Close()
 			b := &sink.Batch{}
 			noFlush := func(context.Context, *sink.Batch, int64, int) error { return nil }
-			_, _, err = replay.Snapshot(ctx, bytes.NewReader(data), st.Server(),
+			_, err = replay.Snapshot(ctx, bytes.NewReader(data), st.Server(),
 				replay.SnapshotOptions{Mode: mode, BatchCommands: 100, BatchBytes: 1 << 20, ProbeRestore: st.ProbeRestore}, b, noFlush, nil)
 			if !errors.Is(err, transform.ErrUnsupported) || !strings.Contains(err.Error(), `"jsn"`) || !strings.Contains(err.Error(), "ReJSON-RL") ||
 				!strings.Contains(err.Error(), "on-unholdable-module") {
@@ -104,7 +104,7 @@ func TestModuleValueRestored(t *testing.T) {
 	must(t, err)
 	defer st.Close()
 	noFlush := func(context.Context, *sink.Batch, int64, int) error { return nil }
-	_, _, err = replay.Snapshot(ctx, bytes.NewReader(data), st.Server(), replay.SnapshotOptions{BatchCommands: 100, BatchBytes: 1 << 20,
+	_, err = replay.Snapshot(ctx, bytes.NewReader(data), st.Server(), replay.SnapshotOptions{BatchCommands: 100, BatchBytes: 1 << 20,
 		ProbeRestore: st.ProbeRestore}, &sink.Batch{}, noFlush, nil)
 	if !errors.Is(err, transform.ErrUnsupported) || !strings.Contains(err.Error(), `"vs"`) || !strings.Contains(err.Error(), "vectorset") {
 		t.Fatalf("error %v: want one naming key vs and module vectorset", err)

@@ -86,7 +86,7 @@ func loadInto(t *testing.T, data []byte, target *redistest.Server, opt replay.Sn
 		b.StartDB = db
 		return err
 	}
-	if _, _, err := replay.Snapshot(ctx, bytes.NewReader(data), st.Server(), opt, b, flush, nil); err != nil {
+	if _, err := replay.Snapshot(ctx, bytes.NewReader(data), st.Server(), opt, b, flush, nil); err != nil {
 		t.Fatal(err)
 	}
 	must(t, st.Apply(ctx, b))

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 
 	"go.uber.org/zap"
 
@@ -58,11 +59,23 @@ type Flush func(ctx context.Context, b *sink.Batch, resumeAt int64, db int) erro
 // Progress reports the keys rebuilt and the bytes of the snapshot read.
 type Progress func(keys, pos int64)
 
+// Result is what Snapshot read.
+type Result struct {
+	// DB is the db selected after the last batch.
+	DB int
+	// Keys is the number of keys rebuilt.
+	Keys int64
+	// StreamDB is the db the replication stream that follows the snapshot
+	// starts in: its repl-stream-db AUX field (0 when absent). A master's
+	// stream selects a db before its first write, but a replica's stream
+	// (its master's, passed on) continues in the db its master had selected.
+	StreamDB int
+}
+
 // Snapshot decodes the snapshot in r and rebuilds its keys into b, calling
 // flush whenever b is full. It leaves the last, partly full batch in b for
-// the caller to apply with its final checkpoint, and returns the db it ends
-// in and the number of keys rebuilt.
-func Snapshot(ctx context.Context, r io.Reader, caps server.Info, opt SnapshotOptions, b *sink.Batch, flush Flush, progress Progress) (db int, keys int64, err error) {
+// the caller to apply with its final checkpoint.
+func Snapshot(ctx context.Context, r io.Reader, caps server.Info, opt SnapshotOptions, b *sink.Batch, flush Flush, progress Progress) (Result, error) {
 	log := opt.Logger
 	if log == nil {
 		log = zap.NewNop()
@@ -81,6 +94,8 @@ func Snapshot(ctx context.Context, r io.Reader, caps server.Info, opt SnapshotOp
 	var (
 		skipping bool
 		keyStart = opt.From
+		keys     int64
+		streamDB int
 	)
 	flushAt := func(resumeAt int64) error {
 		if err := ctx.Err(); err != nil {
@@ -95,8 +110,16 @@ func Snapshot(ctx context.Context, r io.Reader, caps server.Info, opt SnapshotOp
 		}
 		return nil
 	}
-	err = dec.Decode(func(e *rdbparse.Event) error {
+	err := dec.Decode(func(e *rdbparse.Event) error {
 		switch e.Kind {
+		case rdbparse.KindAux:
+			if string(e.Name) == "repl-stream-db" {
+				n, err := strconv.Atoi(string(e.Value))
+				if err != nil || n < 0 {
+					return fmt.Errorf("snapshot AUX repl-stream-db %q is not a db number", e.Value)
+				}
+				streamDB = n
+			}
 		case rdbparse.KindKey:
 			if e.Offset < opt.From {
 				skipping = true
@@ -146,5 +169,5 @@ func Snapshot(ctx context.Context, r io.Reader, caps server.Info, opt SnapshotOp
 	if progress != nil {
 		progress(keys, dec.Offset())
 	}
-	return rb.DB(), keys, err
+	return Result{DB: rb.DB(), Keys: keys, StreamDB: streamDB}, err
 }

@@ -155,6 +155,6 @@ func loadErr(t *testing.T, data []byte, target *redistest.Server, opt replay.Sna
 	defer st.Close()
 	opt.ProbeRestore, opt.BatchCommands, opt.BatchBytes = st.ProbeRestore, 100, 1<<20
 	noFlush := func(context.Context, *sink.Batch, int64, int) error { return nil }
-	_, _, err = replay.Snapshot(ctx, bytes.NewReader(data), st.Server(), opt, &sink.Batch{}, noFlush, nil)
+	_, err = replay.Snapshot(ctx, bytes.NewReader(data), st.Server(), opt, &sink.Batch{}, noFlush, nil)
 	return err
 }

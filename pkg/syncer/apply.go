@@ -60,20 +60,23 @@ func (s *Syncer) apply(ctx context.Context, p plan, snapshotReady <-chan *spool.
 				return err
 			}
 		}
-		var err error
+		var (
+			start streamStart
+			err   error
+		)
 		if follower != nil {
 			defer follower.Close()
-			streamFrom, err = a.replayFollowedSnapshot(ctx, follower)
+			start, err = a.replayFollowedSnapshot(ctx, follower)
 		} else {
 			// A resumed replay deletes each key before rebuilding it, also from
 			// the first key: batches of a window may have landed beyond the
 			// checkpoint (snapshot_window.go).
-			streamFrom, err = a.replaySpooledSnapshot(ctx, p.snapshotPos, !p.fullSync || s.opt.Merge)
+			start, err = a.replaySpooledSnapshot(ctx, p.snapshotPos, !p.fullSync || s.opt.Merge)
 		}
 		if err != nil {
 			return err
 		}
-		db = 0
+		streamFrom, db = start.offset, start.db
 		if s.opt.Once {
 			off, err := s.sourceOffset(ctx)
 			if err != nil {

@@ -52,3 +52,54 @@ func TestSyncFromReplicaOfSource(t *testing.T) {
 		t.Errorf("the primary served %d full syncs, want 1 (its replica's): redferry must not touch it", n)
 	}
 }
+
+// A replica passes its master's stream on as is, so the stream a snapshot
+// of the replica is followed by continues in the db its master had selected,
+// without a SELECT; the snapshot names that db (repl-stream-db). The writes
+// after the snapshot, and after a restart right behind it, must land in
+// that db.
+func TestSyncFromReplicaContinuesInItsStreamDB(t *testing.T) {
+	for _, version := range []string{redistest.Redis60, redistest.Valkey91} {
+		t.Run(version, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			primary := redistest.Start(t, version, redistest.Options{Args: sourceArgs(false)})
+			replica := redistest.Start(t, version, redistest.Options{Args: sourceArgs(false)})
+			dst := redistest.Start(t, version, redistest.Options{})
+			replica.ReplicateFrom(t, primary)
+			db2 := primary.ClientDB(2)
+			defer db2.Close()
+			set := func(key string) {
+				t.Helper()
+				if err := db2.Set(ctx, key, "in db 2", 0).Err(); err != nil {
+					t.Fatal(err)
+				}
+				replica.WaitCaughtUp(t, primary)
+			}
+			set("before") // the primary's stream selects db 2 here, once
+
+			cfg := testConfig(t, replica, dst)
+			r := startSyncer(t, ctx, cfg)
+			waitCaughtUp(t, ctx, r.s, replica, r.errc)
+			set("after-snapshot")
+			waitCaughtUp(t, ctx, r.s, replica, r.errc)
+			assertSameData(t, ctx, primary, dst)
+			if err := r.stop(); err != nil {
+				t.Fatalf("Run after a clean stop: %v", err)
+			}
+
+			set("while-stopped")
+			r = startSyncer(t, ctx, cfg)
+			waitCaughtUp(t, ctx, r.s, replica, r.errc)
+			set("after-restart")
+			waitCaughtUp(t, ctx, r.s, replica, r.errc)
+			assertSameData(t, ctx, primary, dst)
+			if n := syncStat(t, replica, "sync_full"); n != 1 {
+				t.Errorf("the replica served %d full syncs, want 1: the restart must continue with PSYNC", n)
+			}
+			if err := r.stop(); err != nil {
+				t.Fatalf("Run after a clean stop: %v", err)
+			}
+		})
+	}
+}

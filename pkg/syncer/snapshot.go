@@ -17,18 +17,25 @@ import (
 	"github.com/redferry/redferry/sink"
 )
 
+// streamStart is where the replication stream continues after a snapshot:
+// its offset and the db selected there.
+type streamStart struct {
+	offset int64
+	db     int
+}
+
 // replaySpooledSnapshot rebuilds every key of the committed snapshot in the
-// spool from the key at byte from on, and returns the offset the stream
-// continues from.
-func (a *applier) replaySpooledSnapshot(ctx context.Context, from int64, deleteFirst bool) (int64, error) {
+// spool from the key at byte from on, and returns where the stream
+// continues.
+func (a *applier) replaySpooledSnapshot(ctx context.Context, from int64, deleteFirst bool) (streamStart, error) {
 	s := a.s
 	info, ok := s.spool.Snapshot()
 	if !ok {
-		return 0, errors.New("internal: the snapshot is not in the spool after the receiver committed it")
+		return streamStart{}, errors.New("internal: the snapshot is not in the spool after the receiver committed it")
 	}
 	f, err := s.spool.OpenSnapshot()
 	if err != nil {
-		return 0, err
+		return streamStart{}, err
 	}
 	defer f.Close()
 	a.log.Info("applying the snapshot", zap.Int64("bytes", info.Size), zap.Int64("from", from))
@@ -39,38 +46,39 @@ func (a *applier) replaySpooledSnapshot(ctx context.Context, from int64, deleteF
 			}
 			return nil
 		}}
-	if err := a.replaySnapshot(ctx, snap, from, deleteFirst); err != nil {
-		return 0, err
+	db, err := a.replaySnapshot(ctx, snap, from, deleteFirst)
+	if err != nil {
+		return streamStart{}, err
 	}
 	s.tracker.SetSnapshotApplied(info.Size)
 	a.removeAppliedSnapshot()
-	return info.Offset, nil
+	return streamStart{offset: info.Offset, db: db}, nil
 }
 
 // replayFollowedSnapshot applies a snapshot while it downloads. If the
 // download breaks off, the target holds part of it: errRestartFullSync
 // makes Run empty the target and take a new snapshot (a followed snapshot
 // is only used when the target held nothing else).
-func (a *applier) replayFollowedSnapshot(ctx context.Context, f *spool.SnapshotFollower) (int64, error) {
+func (a *applier) replayFollowedSnapshot(ctx context.Context, f *spool.SnapshotFollower) (streamStart, error) {
 	a.log.Info("applying the snapshot while it downloads")
 	snap := snapshotSource{r: f, replID: f.ReplID(), offset: f.Offset(), partial: func() bool { return !f.Complete() },
 		rewind: func() error { f.Rewind(); return nil }}
-	err := a.replaySnapshot(ctx, snap, 0, false)
+	db, err := a.replaySnapshot(ctx, snap, 0, false)
 	if err == nil {
 		// The stream is spooled from the snapshot's commit on.
 		err = f.Wait(ctx)
 	}
 	if errors.Is(err, spool.ErrSnapshotAborted) {
-		return 0, fmt.Errorf("%w: %w", errRestartFullSync, err)
+		return streamStart{}, fmt.Errorf("%w: %w", errRestartFullSync, err)
 	}
 	if err != nil {
-		return 0, err
+		return streamStart{}, err
 	}
 	if info, ok := a.s.spool.Snapshot(); ok {
 		a.s.tracker.SetSnapshotApplied(info.Size)
 	}
 	a.removeAppliedSnapshot()
-	return f.Offset(), nil
+	return streamStart{offset: f.Offset(), db: db}, nil
 }
 
 // snapshotSource is a snapshot to replay.
@@ -87,8 +95,8 @@ type snapshotSource struct {
 // (the first key the batch does not complete; with a window of batches in
 // flight, the first of the oldest batch not yet confirmed), so a restart
 // redoes the keys from there, each deleted first; the last one moves the
-// checkpoint to the stream.
-func (a *applier) replaySnapshot(ctx context.Context, snap snapshotSource, from int64, deleteFirst bool) error {
+// checkpoint to the stream. It returns the db the stream starts in.
+func (a *applier) replaySnapshot(ctx context.Context, snap snapshotSource, from int64, deleteFirst bool) (streamDB int, err error) {
 	s := a.s
 	// While the snapshot still downloads the phase stays snapshot-download
 	// (a stop then means a new full sync); replay shows once it is whole.
@@ -105,14 +113,14 @@ func (a *applier) replaySnapshot(ctx context.Context, snap snapshotSource, from 
 		// from here on resumes instead of finding a non-empty target.
 		st.Partial = snap.partial()
 		if err := a.commit(ctx, st); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	start := time.Now()
 	batchCommands, batchBytes := s.opt.Limits.Caps(s.opt.BatchCommands, s.opt.BatchBytes)
 	win, err := a.openSnapshotWindow(ctx, from)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for {
 		flush := func(ctx context.Context, b *sink.Batch, resumeAt int64, db int) error {
@@ -125,7 +133,7 @@ func (a *applier) replaySnapshot(ctx context.Context, snap snapshotSource, from 
 			return a.commit(ctx, st)
 		}
 		progress := func(keys, pos int64) { s.tracker.SetKeysApplied(keys); s.tracker.SetSnapshotApplied(pos) }
-		curDB, keys, err := replay.Snapshot(ctx, bufio.NewReaderSize(snap.r, 1<<20), s.target.Server(), replay.SnapshotOptions{
+		res, err := replay.Snapshot(ctx, bufio.NewReaderSize(snap.r, 1<<20), s.target.Server(), replay.SnapshotOptions{
 			From: from, DeleteFirst: deleteFirst, BatchCommands: batchCommands, BatchBytes: batchBytes, Logger: a.log,
 			Mode: s.opt.ReplayMode, Unholdable: s.unholdable(), ProbeRestore: s.target.ProbeRestore,
 			Filter: s.opt.Filter, OnFiltered: s.tracker.AddFilteredKey,
@@ -143,7 +151,7 @@ func (a *applier) replaySnapshot(ctx context.Context, snap snapshotSource, from 
 				a.log.Warn("a batch of the snapshot window failed: redoing the keys from the last confirmed one, one batch at a time",
 					zap.Int64("from", from), zap.Error(err))
 				if err := snap.rewind(); err != nil {
-					return err
+					return 0, err
 				}
 				a.batch.Reset()
 				continue
@@ -151,21 +159,21 @@ func (a *applier) replaySnapshot(ctx context.Context, snap snapshotSource, from 
 		}
 		if err != nil {
 			if errors.Is(err, spool.ErrSnapshotAborted) {
-				return err
+				return 0, err
 			}
-			return fmt.Errorf("replaying the snapshot in %s: %w", s.opt.StateDir, err)
+			return 0, fmt.Errorf("replaying the snapshot in %s: %w", s.opt.StateDir, err)
 		}
-		done := checkpoint.State{ReplID: snap.replID, Offset: snap.offset, Phase: checkpoint.PhaseStreaming}
+		done := checkpoint.State{ReplID: snap.replID, Offset: snap.offset, Phase: checkpoint.PhaseStreaming, DB: res.StreamDB}
 		if err := a.commit(ctx, done); err != nil {
-			return err
+			return 0, err
 		}
 		if err := a.wait(ctx); err != nil {
-			return err
+			return 0, err
 		}
-		a.batch.StartDB = curDB
+		a.batch.StartDB = res.DB
 		s.tracker.SetApplied(snap.offset)
-		a.log.Info("snapshot applied", zap.Int64("keys", keys), zap.Duration("took", time.Since(start)))
-		return nil
+		a.log.Info("snapshot applied", zap.Int64("keys", res.Keys), zap.Int("stream_db", res.StreamDB), zap.Duration("took", time.Since(start)))
+		return res.StreamDB, nil
 	}
 }
 
