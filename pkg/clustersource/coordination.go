@@ -2,8 +2,10 @@ package clustersource
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -84,29 +86,42 @@ func (sv *Supervisor) waitOthersApplied(ctx context.Context, shard string) error
 	if err := retry.Sleep(ctx, time.Second); err != nil {
 		return err
 	}
-	marks := sv.progress()
-	delete(marks, shard)
+	received := map[string]int64{}
 	sv.mu.Lock()
-	for name := range marks {
+	for name, l := range sv.links {
 		// Another shard still applying a snapshot of its own has no
 		// stream of moved keys' writes applied yet to wait for.
-		if l := sv.links[name]; l == nil || l.tracker.Phase() != status.PhaseStreaming {
-			delete(marks, name)
+		if name != shard && !l.finished() && l.tracker.Phase() == status.PhaseStreaming {
+			received[name] = l.tracker.Received()
 		}
 	}
 	sv.mu.Unlock()
+	return sv.waitLinksApplied(ctx, received, 50*time.Millisecond, nil)
+}
+
+// waitLinksApplied waits until the running link of each shard in marks has
+// applied its stream up to the shard's mark; a shard whose link stopped
+// running has nothing more to apply. stuck, when set, hears every round
+// which shards are still behind; its error ends the wait.
+func (sv *Supervisor) waitLinksApplied(ctx context.Context, marks map[string]int64, poll time.Duration, stuck func(behind []string) error) error {
+	var behind []string
 	for {
 		now := sv.progress()
-		behind := false
-		for s, m := range marks {
-			if p, ok := now[s]; ok && p[1] < m[0] {
-				behind = true
+		behind = behind[:0]
+		for s, mark := range marks {
+			if p, ok := now[s]; ok && p[1] < mark {
+				behind = append(behind, s)
 			}
 		}
-		if !behind {
+		if len(behind) == 0 {
 			return nil
 		}
-		if err := retry.Sleep(ctx, 50*time.Millisecond); err != nil {
+		if stuck != nil {
+			if err := stuck(behind); err != nil {
+				return err
+			}
+		}
+		if err := retry.Sleep(ctx, poll); err != nil {
 			return err
 		}
 	}
@@ -126,11 +141,57 @@ func (sv *Supervisor) nodeClient(addr string) *redis.Client {
 	return server.NewClient(o)
 }
 
-// nodeInfo reads the INFO of the source node at addr.
+// nodeInfo reads the INFO of the source node at addr, on a connection kept
+// for it (infoClients).
 func (sv *Supervisor) nodeInfo(ctx context.Context, addr string) (server.Info, error) {
-	c := sv.nodeClient(addr)
-	defer c.Close()
-	return server.Fetch(ctx, c)
+	c := sv.infoClients.get(addr, sv.nodeClient)
+	info, err := server.Fetch(ctx, c)
+	if err != nil {
+		sv.infoClients.drop(addr, c) // a node gone is not kept
+	}
+	return info, err
+}
+
+// infoClients keeps a control connection per source node for INFO reads:
+// a catch-up reads its exporting masters' offsets once per batch during a
+// migration, too often to dial each time (TLS, a remote cluster). Only INFO
+// goes over them, so no connection state (a SELECTed db) is shared.
+type infoClients struct {
+	mu     sync.Mutex
+	byAddr map[string]*redis.Client
+}
+
+func (ic *infoClients) get(addr string, dial func(string) *redis.Client) *redis.Client {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	if c := ic.byAddr[addr]; c != nil {
+		return c
+	}
+	if ic.byAddr == nil {
+		ic.byAddr = map[string]*redis.Client{}
+	}
+	c := dial(addr)
+	ic.byAddr[addr] = c
+	return c
+}
+
+// drop closes c and forgets it, unless another call replaced it already.
+func (ic *infoClients) drop(addr string, c *redis.Client) {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	if ic.byAddr[addr] == c {
+		delete(ic.byAddr, addr)
+		_ = c.Close()
+	}
+}
+
+func (ic *infoClients) close() {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	for _, c := range ic.byAddr {
+		_ = c.Close()
+	}
+	ic.byAddr = nil
 }
 
 // catchUp waits until the links of exporters (every other running link
@@ -175,34 +236,33 @@ func (sv *Supervisor) catchUp(ctx context.Context, shard string, exporters map[s
 	}
 	var cycleSince time.Time
 	warned := time.Now()
-	for {
-		now := sv.progress()
-		behind, blocked := 0, 0
-		for s, mark := range marks {
-			if p, ok := now[s]; ok && p[1] < mark {
-				behind++
-				if sv.migr.isCatchingUp(s) || sv.migr.asm.isWaiting(s) {
-					blocked++
-				}
+	err := sv.waitLinksApplied(ctx, marks, 5*time.Millisecond, func(behind []string) error {
+		blocked := 0
+		for _, s := range behind {
+			if sv.migr.isCatchingUp(s) || sv.migr.asm.isWaiting(s) {
+				blocked++
 			}
 		}
 		if time.Since(warned) > 10*time.Second {
 			sv.log.Warn("a write to a slot this shard takes over waits until the exporting shards' links have applied their masters' streams",
-				zap.String("shard", shard), zap.Any("exporters_master_offsets", marks), zap.Int("exporters_behind", behind), zap.Int("exporters_waiting_themselves", blocked))
+				zap.String("shard", shard), zap.Any("exporters_master_offsets", marks), zap.Int("exporters_behind", len(behind)), zap.Int("exporters_waiting_themselves", blocked))
 			warned = time.Now()
 		}
 		switch {
-		case behind == 0:
-			return covered, nil
-		case blocked < behind:
+		case blocked < len(behind):
 			cycleSince = time.Time{}
 		case cycleSince.IsZero():
 			cycleSince = time.Now()
 		case time.Since(cycleSince) > time.Second:
-			return covered, errCatchUpCycle
+			return errCatchUpCycle
 		}
-		if err := retry.Sleep(ctx, 5*time.Millisecond); err != nil {
-			return 0, err
-		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errCatchUpCycle):
+		return covered, err
+	case err != nil:
+		return 0, err
 	}
+	return covered, nil
 }

@@ -72,6 +72,7 @@ type Supervisor struct {
 	overlapFirst bool
 	// lineageWaits: when masters left out of the topology (lineage.go) were first seen.
 	lineageWaits map[string]time.Time
+	infoClients  infoClients
 }
 
 // New checks the options; Run does the work.
@@ -111,7 +112,10 @@ func New(opt Options) (*Supervisor, error) {
 func (sv *Supervisor) Tracker() *status.Tracker { return sv.tracker }
 
 // Close releases the control connections.
-func (sv *Supervisor) Close() error { return sv.target.close() }
+func (sv *Supervisor) Close() error {
+	sv.infoClients.close()
+	return sv.target.close()
+}
 
 // Run discovers the masters, starts their links and follows the topology
 // until ctx ends (nil), until every link is done (Once), or until a link
