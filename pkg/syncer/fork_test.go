@@ -2,7 +2,6 @@ package syncer
 
 import (
 	"context"
-	"io"
 	"strings"
 	"testing"
 
@@ -101,19 +100,4 @@ func TestPingsOnlyPastFork(t *testing.T) {
 			}
 		})
 	}
-}
-
-// readSpool reads the spooled stream's bytes in [from, to).
-func readSpool(t *testing.T, sp *spool.Spool, from, to int64) string {
-	t.Helper()
-	r, err := sp.NewReader(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	b, err := io.ReadAll(&boundedReader{ctx: context.Background(), r: r, end: to})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
