@@ -33,7 +33,7 @@ import (
 type errPingsPastFork struct{ fork, end int64 }
 
 func (e *errPingsPastFork) Error() string {
-	return fmt.Sprintf("the source master's history ends at offset %d; the %d bytes after it that redferry received from the old master are PINGs and REPLCONFs only",
+	return fmt.Sprintf("the new source master's history ends at offset %d; the %d bytes after it that redferry received from the old master are PINGs and REPLCONFs only",
 		e.fork, e.end-e.fork)
 }
 
@@ -90,7 +90,7 @@ func (s *Syncer) pingsOnlyPast(ctx context.Context, fork int64) error {
 
 // cutPingsPastFork cuts the spool at the fork point, between runs.
 func (s *Syncer) cutPingsPastFork(e *errPingsPastFork) error {
-	s.log.Warn("the source master cannot continue from redferry's offset by a few PINGs the old master sent after the promotion: "+
+	s.log.Warn("the new source master cannot continue from redferry's offset by a few PINGs the old master sent after the promotion: "+
 		"cutting them off the spool to continue with PSYNC (no full sync)", zap.Int64("fork", e.fork), zap.Int64("bytes", e.end-e.fork))
 	if err := s.spool.Truncate(e.fork); err != nil {
 		return fmt.Errorf("%w: cutting the spool at offset %d: %w", errSpool, e.fork, err)
