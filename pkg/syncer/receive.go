@@ -80,12 +80,11 @@ func (s *Syncer) receiveOnce(ctx context.Context, log *zap.Logger, replID *strin
 
 	want, from := "?", int64(-1)
 	if *replID != "" {
-		want, from = *replID, s.spool.End()+1
-	}
-	if *replID != "" { // maybe a new master, promoted after PINGs redferry spooled (fork.go)
+		// Maybe a new master, promoted after PINGs redferry spooled (fork.go).
 		if err := s.pingsPastFork(ctx, addr, *replID); err != nil {
 			return err
 		}
+		want, from = *replID, s.spool.End()+1
 	}
 	res, err := link.PSync(ctx, want, from)
 	if err != nil {
