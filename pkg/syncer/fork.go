@@ -1,9 +1,11 @@
 package syncer
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 
 	"go.uber.org/zap"
@@ -13,12 +15,17 @@ import (
 )
 
 // A planned switchover pauses the master's writes (CLIENT PAUSE WRITE) until
-// its replica has caught up and is promoted. The paused master still sends
-// its replicas a PING every repl-ping-replica-period, though: one sent after
-// the promotion reaches redferry but not the promoted replica, which then
+// its replica has caught up and is promoted. The old master still sends its
+// replicas a PING every repl-ping-replica-period, though: one sent after the
+// promotion reaches redferry but not the promoted replica, which then
 // refuses to continue redferry's offset (its history ends before that PING)
 // and offers a full sync. PINGs change no data: redferry cuts them off its
 // spool and continues at the new master's fork point instead.
+//
+// The check runs before every PSYNC that continues a known replid, whatever
+// the source (standalone, sentinel-managed, a cluster shard's link) and
+// whether the PINGs came in this process or before a restart: what lies past
+// the fork is read from the spool itself.
 
 // errPingsPastFork: the spool holds only PINGs and REPLCONFs past the point
 // where the new master's history forks from the old one; the run ends, the
@@ -26,22 +33,16 @@ import (
 type errPingsPastFork struct{ fork, end int64 }
 
 func (e *errPingsPastFork) Error() string {
-	return fmt.Sprintf("the new source master's history ends at offset %d; the %d bytes after it that redferry received from the old master are PINGs only",
+	return fmt.Sprintf("the new source master's history ends at offset %d; the %d bytes after it that redferry received from the old master are PINGs and REPLCONFs only",
 		e.fork, e.end-e.fork)
-}
-
-// noteCommand records where the stream's data ends: after every command
-// that is not a PING or a REPLCONF.
-func (s *Syncer) noteCommand(cmd protocol.Command) {
-	if len(cmd.Args) > 0 && !equalFold(cmd.Args[0], "ping") && !equalFold(cmd.Args[0], "replconf") {
-		s.dataEnd.Store(s.spool.End())
-	}
 }
 
 // pingsPastFork asks the master at addr, before PSYNC, whether it can
 // continue replID at the spool's end. It returns an *errPingsPastFork when
 // it cannot, its history forking from replID where the spool holds only
-// PINGs after it; nil otherwise (PSYNC then says what the master can do).
+// PINGs and REPLCONFs after it; nil otherwise (PSYNC then says what the
+// master can do). A master that continues replID itself, or whose previous
+// replid is another one, costs this one INFO.
 func (s *Syncer) pingsPastFork(ctx context.Context, addr, replID string) error {
 	o := s.opt.Source
 	o.Addr, o.Sentinel, o.PoolSize = addr, nil, 1
@@ -55,11 +56,36 @@ func (s *Syncer) pingsPastFork(ctx context.Context, addr, replID string) error {
 	if err != nil {
 		return nil
 	}
-	fork, end := second-1, s.spool.End()
-	if fork >= end || fork < s.dataEnd.Load() || fork < s.spool.Start() {
+	return s.pingsOnlyPast(ctx, second-1)
+}
+
+// pingsOnlyPast reads the spool from fork to its end: an *errPingsPastFork
+// when what is there parses as whole commands that are all PING or
+// REPLCONF; nil when there is nothing past fork, when fork is no longer in
+// the spool (trimmed once applied), or when anything else is there — data,
+// a command that fork cuts in two, bytes that do not parse.
+func (s *Syncer) pingsOnlyPast(ctx context.Context, fork int64) error {
+	end := s.spool.End()
+	if fork >= end || fork < s.spool.Start() {
 		return nil
 	}
-	return &errPingsPastFork{fork: fork, end: end}
+	r, err := s.spool.NewReader(fork)
+	if err != nil {
+		return nil
+	}
+	defer r.Close()
+	cr := protocol.NewCommandReader(bufio.NewReader(&boundedReader{ctx: ctx, r: r, end: end}), protocol.Limits{})
+	for {
+		cmd, err := cr.ReadCommand()
+		switch {
+		case errors.Is(err, io.EOF) && fork+cr.Consumed() == end:
+			return &errPingsPastFork{fork: fork, end: end}
+		case err != nil:
+			return nil
+		case !equalFold(cmd.Args[0], "ping") && !equalFold(cmd.Args[0], "replconf"):
+			return nil
+		}
+	}
 }
 
 // cutPingsPastFork cuts the spool at the fork point, between runs.

@@ -80,12 +80,11 @@ func (s *Syncer) receiveOnce(ctx context.Context, log *zap.Logger, replID *strin
 
 	want, from := "?", int64(-1)
 	if *replID != "" {
-		want, from = *replID, s.spool.End()+1
-	}
-	if switched != nil && *replID != "" { // a sentinel-managed source: maybe a new master
+		// Maybe a new master, promoted after PINGs redferry spooled (fork.go).
 		if err := s.pingsPastFork(ctx, addr, *replID); err != nil {
 			return err
 		}
+		want, from = *replID, s.spool.End()+1
 	}
 	res, err := link.PSync(ctx, want, from)
 	if err != nil {
@@ -150,7 +149,6 @@ func (s *Syncer) receiveSnapshot(ctx context.Context, log *zap.Logger, link *pro
 	}
 	s.tracker.SetSnapshotSize(n)
 	s.tracker.SetReceived(res.Offset)
-	s.dataEnd.Store(res.Offset)
 	log.Info("snapshot received", zap.Int64("bytes", n), zap.Duration("took", time.Since(start)))
 	if !overlap {
 		select {
@@ -225,7 +223,6 @@ func (s *Syncer) receiveStream(ctx context.Context, link *protocol.Link) error {
 		if err != nil {
 			return fmt.Errorf("%w: %w", errSpool, err)
 		}
-		s.noteCommand(cmd)
 		s.tracker.SetReceived(s.spool.End())
 		if len(cmd.Args) >= 2 && bytes.EqualFold(cmd.Args[0], []byte("replconf")) &&
 			bytes.EqualFold(cmd.Args[1], []byte("getack")) {

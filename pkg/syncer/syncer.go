@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -51,9 +50,6 @@ type Syncer struct {
 	recorder *unholdable.Recorder
 	// sentinels follow sentinel-managed sides (sentinel.go).
 	sentinels *sentinels
-	// dataEnd is the spool offset after the last command that was not a
-	// PING or REPLCONF received in this process (fork.go).
-	dataEnd atomic.Int64
 	// scopeCleared: this sync's part of a shared target was removed
 	// (resetScope), so its next first sync applies the snapshot while it
 	// downloads, whatever Merge says.
@@ -91,7 +87,6 @@ func New(ctx context.Context, opt Options) (_ *Syncer, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.dataEnd.Store(s.spool.End()) // what the spool holds may be data: nothing before it is cut
 	if err := s.adoptLegacyLinkFile(ctx); err != nil {
 		return nil, err
 	}
