@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/redferry/redferry/pkg/spool"
+	"github.com/redferry/redferry/pkg/syncer"
 )
 
 // The node ids of shards.json know a promoted replica only if a topology
@@ -144,7 +145,7 @@ func (sv *Supervisor) followedReplIDs() map[string]string {
 		if tracked[name] {
 			continue
 		}
-		id, err := spool.PeekStreamReplID(shardDir(sv.opt.Sync.StateDir, name))
+		id, err := spool.PeekStreamReplID(syncer.SpoolDir(shardDir(sv.opt.Sync.StateDir, name)))
 		if err != nil {
 			sv.log.Warn("cannot read the replication id a shard's spool records: a failover of that shard while it has no link may be named a new shard",
 				zap.String("shard", name), zap.Error(err))

@@ -59,7 +59,7 @@ func lineageFromTheSpool(t *testing.T, v string) {
 				sv.names.Known[name] = []string{"old-" + name}
 			}
 			for name, id := range tc.spools {
-				sp, err := spool.Open(shardDir(stateDir, name), spool.Options{})
+				sp, err := spool.Open(syncer.SpoolDir(shardDir(stateDir, name)), spool.Options{})
 				if err != nil {
 					t.Fatal(err)
 				}
