@@ -5,6 +5,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/redferry/redferry/pkg/spool"
+	"github.com/redferry/redferry/pkg/syncer"
 )
 
 // The node ids of shards.json know a promoted replica only if a topology
@@ -28,6 +31,11 @@ import (
 // announced, not a cluster node id), and it is exactly the condition for
 // the link to continue with PSYNC. Shard ids (Redis 7.2+, Valkey 8+) need
 // no such question.
+//
+// A shard without a running link (at start, before any link runs; after a
+// failover while redferry was stopped, to a replica no topology read had
+// listed, the old master gone) follows no replid in a tracker: the replid
+// it would continue is the one its spool records (followedReplIDs).
 
 // lineageWait bounds how long a master without slots that continues the
 // history of a shard whose master serves its slots in the same topology is
@@ -88,8 +96,9 @@ func (sv *Supervisor) lineageName(ctx context.Context, s Shard, taken map[string
 // noReplID is what INFO says for a master_replid2 never set.
 const noReplID = "0000000000000000000000000000000000000000"
 
-// continuedShard returns the name of the shard of a running link whose
-// replication stream the master of s continues; "" when none.
+// continuedShard returns the name of the shard whose replication stream
+// the master of s continues (followedReplIDs); "" when none. Called under
+// namesMu.
 func (sv *Supervisor) continuedShard(ctx context.Context, s Shard) string {
 	if s.MasterAddr == "" {
 		return ""
@@ -111,14 +120,50 @@ func (sv *Supervisor) continuedShard(ctx context.Context, s Shard) string {
 	return ""
 }
 
-// followedReplIDs maps the replid each running link follows to its shard
-// name.
+// followedReplIDs maps the replid each shard's link follows, or would
+// continue, to the shard's name. A link that runs says it in its tracker.
+// A shard of the record without one (or whose syncer has not planned yet)
+// would continue the replid its spool records: the replid its link will
+// PSYNC with (syncer decide prefers it to the checkpoint's, which lags
+// behind a failover whose stream is spooled but not applied yet), read
+// from a local file without a round trip to the target, which may not
+// answer yet at start. A replid two such spools hold names neither:
+// node ids decide then. Called under namesMu (sv.names).
 func (sv *Supervisor) followedReplIDs() map[string]string {
-	sv.mu.Lock()
-	defer sv.mu.Unlock()
 	out := map[string]string{}
+	tracked := map[string]bool{}
+	sv.mu.Lock()
 	for name, l := range sv.links {
 		if id := l.tracker.Report().ReplID; id != "" {
+			out[id] = name
+			tracked[name] = true
+		}
+	}
+	sv.mu.Unlock()
+	spooled := map[string]string{} // replid → shard name; "": two shards'
+	for name := range sv.names.Known {
+		if tracked[name] {
+			continue
+		}
+		id, err := spool.PeekStreamReplID(syncer.SpoolDir(shardDir(sv.opt.Sync.StateDir, name)))
+		if err != nil {
+			sv.log.Warn("cannot read the replication id a shard's spool records: a failover of that shard while it has no link may be named a new shard",
+				zap.String("shard", name), zap.Error(err))
+			continue
+		}
+		if id == "" || id == noReplID {
+			continue
+		}
+		if _, seen := spooled[id]; seen {
+			spooled[id] = ""
+			continue
+		}
+		spooled[id] = name
+	}
+	for id, name := range spooled {
+		if name == "" {
+			sv.log.Debug("two shards' spools record the same replication id: it names neither", zap.String("replid", id))
+		} else if out[id] == "" {
 			out[id] = name
 		}
 	}
