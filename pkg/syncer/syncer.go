@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -82,7 +81,7 @@ func New(ctx context.Context, opt Options) (_ *Syncer, err error) {
 			_ = s.Close()
 		}
 	}()
-	s.spool, err = spool.Open(filepath.Join(opt.StateDir, "spool"), spool.Options{
+	s.spool, err = spool.Open(SpoolDir(opt.StateDir), spool.Options{
 		SegmentBytes: opt.SegmentBytes, MaxBytes: opt.MaxSpoolBytes, Logger: s.log})
 	if err != nil {
 		return nil, err
