@@ -25,11 +25,7 @@ func TestLineageFromTheSpool(t *testing.T) {
 }
 
 func lineageFromTheSpool(t *testing.T, v string) {
-	primary := redistest.Start(t, v, fast)
-	promoted := redistest.Start(t, v, redistest.Options{})
-	promoted.ReplicateFrom(t, primary)
-	promoted.Promote(t)
-	replid := primary.InfoField(t, "replication", "master_replid")
+	primary, promoted, replid := promotedReplica(t, v)
 	other := redistest.Start(t, v, redistest.Options{}).InfoField(t, "replication", "master_replid")
 	slots := []server.SlotRange{{Start: 0, End: 99}}
 	newMaster := Shard{MasterID: "p", MasterAddr: promoted.Addr, NodeIDs: []string{"p"}, Slots: slots}

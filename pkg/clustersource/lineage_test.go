@@ -25,15 +25,8 @@ func TestLineageOfAPromotedServer(t *testing.T) {
 }
 
 func lineageOfAPromotedServer(t *testing.T, v string) {
-	primary := redistest.Start(t, v, fast)
-	promoted := redistest.Start(t, v, redistest.Options{})
-	promoted.ReplicateFrom(t, primary)
-	promoted.Promote(t)
+	primary, promoted, replid := promotedReplica(t, v)
 	stranger := redistest.Start(t, v, redistest.Options{})
-	replid := primary.InfoField(t, "replication", "master_replid")
-	if got := promoted.InfoField(t, "replication", "master_replid2"); got != replid {
-		t.Fatalf("the promoted server's master_replid2 is %s, want its old master's master_replid %s", got, replid)
-	}
 
 	sv, err := New(Options{Sync: syncer.Options{CheckpointKey: "ct", StateDir: t.TempDir(),
 		Source: server.ClientOptions{Addr: primary.Addr}}})
@@ -78,4 +71,20 @@ func lineageOfAPromotedServer(t *testing.T, v string) {
 	if got, wait := sv.lineageName(t.Context(), unsettled, taken); got != "" || wait {
 		t.Errorf("after the wait: lineageName = %q, wait %v; want a new shard", got, wait)
 	}
+}
+
+// promotedReplica starts a primary and a replica of it promoted to a
+// master of its own, and returns them with the primary's replid, which the
+// promoted server continues (its master_replid2).
+func promotedReplica(t *testing.T, v string) (primary, promoted *redistest.Server, replid string) {
+	t.Helper()
+	primary = redistest.Start(t, v, fast)
+	promoted = redistest.Start(t, v, redistest.Options{})
+	promoted.ReplicateFrom(t, primary)
+	promoted.Promote(t)
+	replid = primary.InfoField(t, "replication", "master_replid")
+	if got := promoted.InfoField(t, "replication", "master_replid2"); got != replid {
+		t.Fatalf("the promoted server's master_replid2 is %s, want its old master's master_replid %s", got, replid)
+	}
+	return primary, promoted, replid
 }
