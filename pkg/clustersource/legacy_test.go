@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/redferry/redferry/internal/redistest"
-	"github.com/redferry/redferry/pkg/checkpoint"
-	"github.com/redferry/redferry/pkg/verify"
 )
 
 // TestLegacyClusterToStandalone: a Redis 6.0 cluster (no CLUSTER SHARDS, no
@@ -91,18 +88,7 @@ func TestLegacyClusterToCluster(t *testing.T) {
 	src.MigrateSlots(t, from, (from+1)%3, slot)
 	writes := ld.end()
 	r.waitCaughtUp(t, src)
-	cc, dc := src.Client(), dst.Client()
-	defer cc.Close()
-	defer dc.Close()
-	rep, err := verify.Compare(context.Background(), cc, dc, verify.Options{
-		IgnoreKeys: func(_ int, k string) bool { return strings.HasPrefix(k, checkpoint.KeyPrefix) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Equal() || rep.KeysChecked == 0 {
-		t.Fatalf("the target cluster differs from the source cluster: %d diffs of %d keys, e.g. %v",
-			rep.DiffCount, rep.KeysChecked, rep.Diffs[:min(10, len(rep.Diffs))])
-	}
+	rep := assertEqual(t, src, dst)
 	if got := fullSyncs(t, src) - before; got != 3 {
 		t.Errorf("the masters served %d full syncs to redferry, want 3 (one per shard)", got)
 	}
