@@ -106,8 +106,12 @@ func (r *killRig) kill(cmd *exec.Cmd) {
 // below jitter and kills it; it returns the phase it was killed in.
 func (r *killRig) killInPhase(ctx context.Context, args []string, aim string, wait time.Duration, jitter func() time.Duration, during func()) string {
 	r.t.Helper()
+	accepted := strings.Count(r.logText(), replicationAccepted)
 	cmd := r.start(args)
 	phase := waitPhase(ctx, r.statusAddr, aim, wait)
+	// The phase shows before the source answers PSYNC: a kill in between
+	// would leave a restart that never asked for the stream.
+	waitLogged(ctx, r.logText, replicationAccepted, accepted+1, wait)
 	if during != nil {
 		during()
 	}
@@ -117,6 +121,19 @@ func (r *killRig) killInPhase(ctx context.Context, args []string, aim string, wa
 	}
 	r.kill(cmd)
 	return phase
+}
+
+// replicationAccepted is what redferry logs when the source answers PSYNC.
+const replicationAccepted = "replication accepted"
+
+// waitLogged waits up to limit until text holds line n times or more.
+func waitLogged(ctx context.Context, text func() string, line string, n int, limit time.Duration) {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline) && ctx.Err() == nil; {
+		if strings.Count(text(), line) >= n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // finish starts redferry a last time and waits until it has applied all
