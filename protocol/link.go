@@ -460,7 +460,7 @@ func (l *Link) AwaitSnapshot(ctx context.Context) error {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", context.Cause(ctx), err)
 		}
-		return fmt.Errorf("protocol: %s: waiting for the snapshot: %w", l.addr, eofIsUnexpected(err))
+		return fmt.Errorf("protocol: %s: the link ended before the source sent the snapshot: %w", l.addr, eofIsUnexpected(err))
 	}
 	return nil
 }
