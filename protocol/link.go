@@ -445,6 +445,26 @@ func (l *Link) replyErr(step string, err error) error {
 	return fmt.Errorf("protocol: %s: %s: the source answered: %w", l.addr, step, se)
 }
 
+// AwaitSnapshot waits after +FULLRESYNC until the source starts sending the
+// snapshot (it skips the keep-alive newlines before it) and reads nothing of
+// the snapshot itself. An error says the link ended first, before a byte of
+// the snapshot could be taken: a link kept idle since its +FULLRESYNC that
+// the source dropped meanwhile (repl-timeout) costs nothing but a new one.
+func (l *Link) AwaitSnapshot(ctx context.Context) error {
+	if l.state != stateSnapshot {
+		return fmt.Errorf("protocol: %s: AwaitSnapshot without a full resync pending", l.addr)
+	}
+	defer l.watch(ctx)()
+	if err := skipKeepAlives(l.br); err != nil {
+		l.state = stateBroken
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", context.Cause(ctx), err)
+		}
+		return fmt.Errorf("protocol: %s: the link ended before the source sent the snapshot: %w", l.addr, eofIsUnexpected(err))
+	}
+	return nil
+}
+
 // ReadSnapshot copies the snapshot that follows +FULLRESYNC into w, exactly
 // its bytes (without framing or the diskless end mark), and returns its
 // length. It skips the keep-alive newlines before it, and leaves the command

@@ -354,6 +354,45 @@ func TestSnapshotLarge(t *testing.T) {
 	}
 }
 
+// AwaitSnapshot returns once the snapshot starts, leaving it whole for
+// ReadSnapshot, and fails when the link ends before it starts.
+func TestAwaitSnapshot(t *testing.T) {
+	tests := []struct {
+		name, in string
+		wantErr  bool
+	}{
+		{"snapshot after keep-alives", "\n\r\n\n$3\r\nabc", false},
+		{"link closed after keep-alives", "\n\n", true},
+		{"link closed at once", "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := okHandshake[5:] + "+FULLRESYNC " + testReplID + " 1\r\n" + tc.in
+			l := newRecorded(recording{}, iotest.OneByteReader(strings.NewReader(in)), &bytes.Buffer{})
+			if _, err := l.PSync(context.Background(), "?", -1); err != nil {
+				t.Fatal(err)
+			}
+			err := l.AwaitSnapshot(context.Background())
+			if tc.wantErr {
+				if err == nil {
+					t.Fatal("AwaitSnapshot on a link that ended: no error")
+				}
+				if _, err := l.ReadSnapshot(context.Background(), io.Discard, nil); err == nil {
+					t.Fatal("ReadSnapshot after a failed AwaitSnapshot")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			if n, err := l.ReadSnapshot(context.Background(), &out, nil); err != nil || n != 3 || out.String() != "abc" {
+				t.Fatalf("ReadSnapshot after AwaitSnapshot: %d %q %v", n, out.String(), err)
+			}
+		})
+	}
+}
+
 func TestLinkMisuse(t *testing.T) {
 	l := newRecorded(recording{}, strings.NewReader(""), &bytes.Buffer{})
 	if _, err := l.ReadCommand(); err == nil {

@@ -29,9 +29,19 @@ type running struct {
 // startSyncer opens a Syncer on cfg and runs it until stop.
 func startSyncer(t *testing.T, ctx context.Context, cfg config.Config) *running {
 	t.Helper()
+	return startSyncerWith(t, ctx, cfg, nil)
+}
+
+// startSyncerWith is startSyncer with setup (may be nil) called on the
+// Syncer before it runs (test hooks).
+func startSyncerWith(t *testing.T, ctx context.Context, cfg config.Config, setup func(*Syncer)) *running {
+	t.Helper()
 	s, err := newFromConfig(ctx, cfg, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(s)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	r := &running{s: s, cancel: cancel, errc: make(chan error, 1), done: make(chan struct{})}

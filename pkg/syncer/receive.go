@@ -67,13 +67,22 @@ func (s *Syncer) receiveOnce(ctx context.Context, log *zap.Logger, replID *strin
 	if err != nil {
 		return err
 	}
-	link, err := protocol.Dial(ctx, protocol.LinkConfig{Addr: addr, Username: s.opt.Source.Username,
-		Password: s.opt.Source.Password, TLS: s.opt.Source.TLS, ListeningPort: s.opt.ListeningPort, PSyncCommand: s.opt.SourcePSyncCommand, DialTimeout: s.opt.Source.DialTimeout,
-		Logger: s.log})
-	if err != nil {
-		return err
+	// The link of a FULLRESYNC the last run ended on (offered.go), or a new one.
+	link, res, offered := s.takeOfferedSnapshot(log, addr, *replID)
+	if !offered {
+		link, err = protocol.Dial(ctx, protocol.LinkConfig{Addr: addr, Username: s.opt.Source.Username,
+			Password: s.opt.Source.Password, TLS: s.opt.Source.TLS, ListeningPort: s.opt.ListeningPort, PSyncCommand: s.opt.SourcePSyncCommand, DialTimeout: s.opt.Source.DialTimeout,
+			Logger: s.log})
+		if err != nil {
+			return err
+		}
 	}
-	defer link.Close()
+	kept := false
+	defer func() {
+		if !kept {
+			link.Close()
+		}
+	}()
 	stop := context.AfterFunc(ctx, func() { link.Close() })
 	defer stop()
 	defer s.sentinels.closeOnSwitch(switched, link, log)()
@@ -86,14 +95,17 @@ func (s *Syncer) receiveOnce(ctx context.Context, log *zap.Logger, replID *strin
 		}
 		want, from = *replID, s.spool.End()+1
 	}
-	res, err := link.PSync(ctx, want, from)
-	if err != nil {
-		return err
+	if !offered {
+		if res, err = link.PSync(ctx, want, from); err != nil {
+			return err
+		}
 	}
 	if res.Full {
 		if *replID != "" {
-			return fmt.Errorf("%w (asked for replid %s offset %d, the source answered FULLRESYNC %s %d)",
+			err := fmt.Errorf("%w (asked for replid %s offset %d, the source answered FULLRESYNC %s %d)",
 				ErrResyncRequired, want, from, res.ReplID, res.Offset)
+			kept = s.keepOfferedSnapshot(log, link, res, addr)
+			return err
 		}
 		if err := s.receiveSnapshot(ctx, log, link, res, overlap, snapshotReady); err != nil {
 			return err
@@ -122,6 +134,12 @@ func (s *Syncer) receiveSnapshot(ctx context.Context, log *zap.Logger, link *pro
 	s.tracker.SetPhase(status.PhaseSnapshotDownload)
 	s.tracker.SetReplID(res.ReplID)
 	log.Info("full sync: receiving the snapshot", zap.String("replid", res.ReplID), zap.Int64("offset", res.Offset))
+	// Nothing is spooled or handed to the applier until the snapshot
+	// starts: a link that ends before (one kept since its FULLRESYNC while
+	// the target was emptied, offered.go) is only reconnected.
+	if err := link.AwaitSnapshot(ctx); err != nil {
+		return err
+	}
 	w, err := s.spool.NewSnapshot(res.ReplID, res.Offset)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errSpool, err)

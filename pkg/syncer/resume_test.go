@@ -2,6 +2,7 @@ package syncer
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -140,47 +141,89 @@ func TestStopInEveryPhase(t *testing.T) {
 }
 
 // TestOnFullResync: the source's backlog no longer holds our offset (it is
-// tiny and many writes came while redferry was stopped).
+// tiny and far more was written while redferry was stopped). With stop,
+// redferry stops with an error naming on-full-resync; with flush, it takes
+// the snapshot the source offered in its FULLRESYNC answer: the source
+// serves one full sync for the resync, not two.
 func TestOnFullResync(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	src := redistest.Start(t, redistest.Redis70, redistest.Options{Args: []string{
-		"repl-diskless-sync", "no", "repl-diskless-sync-delay", "0", "repl-backlog-size", "16kb"}})
-	dst := redistest.Start(t, redistest.Redis70, redistest.Options{})
-	fillSource(t, ctx, src, 300)
-	cfg := testConfig(t, src, dst)
-	r := startSyncer(t, ctx, cfg)
-	waitCaughtUp(t, ctx, r.s, src, r.errc)
-	if err := r.stop(); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		server   string
+		diskless bool
+	}{
+		{redistest.Redis60, false},
+		{redistest.Redis70, true},
+		{redistest.Valkey91, false},
+	} {
+		t.Run(tc.server, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			src := redistest.Start(t, tc.server, redistest.Options{Args: smallBacklogArgs(tc.diskless)})
+			dst := redistest.Start(t, redistest.Redis70, redistest.Options{})
+			fillSource(t, ctx, src, 300)
+			cfg := testConfig(t, src, dst)
+			r := startSyncer(t, ctx, cfg)
+			waitCaughtUp(t, ctx, r.s, src, r.errc)
+			if err := r.stop(); err != nil {
+				t.Fatal(err)
+			}
+			writePastBacklog(t, ctx, src)
+
+			cfg.OnFullResync = "stop"
+			full := syncStat(t, src, "sync_full")
+			r = startSyncer(t, ctx, cfg)
+			err := r.waitStopped(t, "a FULLRESYNC with on-full-resync = stop")
+			r.errc <- err // for the cleanup's stop
+			if err == nil || !strings.Contains(err.Error(), "on-full-resync") {
+				t.Fatalf("on-full-resync = stop: Run returned %v, want an error naming on-full-resync", err)
+			}
+			t.Logf("on-full-resync = stop: %v", err)
+			r.stop()
+			if n := syncStat(t, src, "sync_full") - full; n != 1 {
+				t.Errorf("on-full-resync = stop: the source served %d full syncs, want 1 (the one it offered)", n)
+			}
+			waitFor(t, 10*time.Second, "the stopped sync's link to the source is still open",
+				func() bool { return src.InfoField(t, "replication", "connected_slaves") == "0" })
+
+			cfg.OnFullResync = "flush"
+			// A key only the target has must go with the flush.
+			dst.Client().Set(ctx, "only-in-target", "x", 0)
+			full = syncStat(t, src, "sync_full")
+			r = startSyncer(t, ctx, cfg)
+			waitCaughtUp(t, ctx, r.s, src, r.errc)
+			assertSameData(t, ctx, src, dst)
+			if n := syncStat(t, src, "sync_full") - full; n != 1 {
+				t.Errorf("on-full-resync = flush: the source served %d full syncs for the resync, want 1 (the snapshot it offered)", n)
+			}
+			if n := src.InfoField(t, "replication", "connected_slaves"); n != "1" {
+				t.Errorf("the source has %s replica links, want 1 (redferry's)", n)
+			}
+		})
 	}
+}
+
+// smallBacklogArgs: a source whose backlog (16 kB) writePastBacklog
+// overruns.
+func smallBacklogArgs(diskless bool) []string {
+	return append(sourceArgs(diskless), "repl-backlog-size", "16kb")
+}
+
+// writePastBacklog writes 2 MB of values into the source, far more than
+// smallBacklogArgs' backlog holds.
+func writePastBacklog(t *testing.T, ctx context.Context, src *redistest.Server) {
+	t.Helper()
 	c := src.Client()
 	defer c.Close()
-	if err := (&redistest.Workload{Seed: 5, Version: src.Version}).Run(ctx, c, 3000); err != nil {
-		t.Fatal(err)
-	}
-
-	cfg.OnFullResync = "stop"
-	r = startSyncer(t, ctx, cfg)
-	select {
-	case err := <-r.errc:
-		r.errc <- err // for the cleanup's stop
-		if err == nil || !strings.Contains(err.Error(), "on-full-resync") {
-			t.Fatalf("on-full-resync = stop: Run returned %v, want an error naming on-full-resync", err)
+	value := strings.Repeat("v", 64<<10)
+	if _, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range 32 {
+			p.Set(ctx, "past-backlog:"+strconv.Itoa(i), value, 0)
 		}
-		t.Logf("on-full-resync = stop: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("on-full-resync = stop: still running after 30s")
+		return nil
+	}); err != nil {
+		t.Fatalf("writing past the source's backlog: %v", err)
 	}
-	r.stop()
-
-	cfg.OnFullResync = "flush"
-	// A key only the target has must go with the flush.
-	dst.Client().Set(ctx, "only-in-target", "x", 0)
-	r = startSyncer(t, ctx, cfg)
-	waitCaughtUp(t, ctx, r.s, src, r.errc)
-	assertSameData(t, ctx, src, dst)
 }
 
 // TestSourceRestartKeepsBacklog: Redis 7+ keeps its replid and offset across

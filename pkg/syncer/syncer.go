@@ -53,6 +53,12 @@ type Syncer struct {
 	// (resetScope), so its next first sync applies the snapshot while it
 	// downloads, whatever Merge says.
 	scopeCleared bool
+	// offered: the link of a FULLRESYNC a run ended on, kept for the next
+	// run's full sync (offered.go). The receiver sets and takes it; Run
+	// closes it if no run took it. Runs do not overlap.
+	offered *offeredSnapshot
+	// afterSnapshotOffered, in tests, runs once a FULLRESYNC's link is kept.
+	afterSnapshotOffered func()
 }
 
 // ErrResyncRequired: the source cannot continue from our offset and sent a
@@ -163,6 +169,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 	}
 	defer s.recorder.Summary()
 	defer s.sentinels.watch(ctx)()
+	defer s.dropOfferedSnapshot()
 	for {
 		err := s.runOnce(ctx)
 		if e, ok := asPingsPastFork(err); ok && ctx.Err() == nil {
