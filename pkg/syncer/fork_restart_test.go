@@ -74,16 +74,7 @@ func restartOnPromotedReplicaAfterPings(t *testing.T, version string) {
 	stopLoad = load(t, ctx, replica, 62) // writes while redferry is down
 	time.Sleep(time.Second)
 	stopLoad()
-	cfg.Source = replica.URL()
-	r = startSyncer(t, ctx, cfg)
-	stopLoad = load(t, ctx, replica, 63)
-	time.Sleep(time.Second)
-	stopLoad()
-	waitCaughtUp(t, ctx, r.s, replica, r.errc)
-	assertSameData(t, ctx, replica, dst)
-	if n := syncStat(t, replica, "sync_full"); n != 0 {
-		t.Errorf("the promoted replica served %d full syncs, want 0", n)
-	}
+	r = continueOnPromoted(t, ctx, cfg, replica, dst, 63)
 	if n := syncStat(t, replica, "sync_partial_ok"); n < 1 {
 		t.Errorf("the promoted replica served %d partial syncs, want at least 1", n)
 	}
