@@ -113,9 +113,12 @@ func Snapshot(ctx context.Context, r io.Reader, caps server.Info, opt SnapshotOp
 	err := dec.Decode(func(e *rdbparse.Event) error {
 		switch e.Kind {
 		case rdbparse.KindAux:
+			if string(e.Name) != "repl-stream-db" {
+				break
+			}
 			// As Redis reads it: -1 (older servers: no db selected yet)
 			// or anything but a db number names none.
-			if n, err := strconv.Atoi(string(e.Value)); err == nil && n >= 0 && string(e.Name) == "repl-stream-db" {
+			if n, err := strconv.Atoi(string(e.Value)); err == nil && n >= 0 {
 				streamDB = n
 			}
 		case rdbparse.KindKey:
