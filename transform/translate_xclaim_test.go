@@ -28,6 +28,10 @@ func TestXClaimOfDeletedFrom6(t *testing.T) {
 		// stops: a 7.0+ target stops at the XCLAIM, naming the entry, and
 		// keeps its PEL as it was (id 0-1: no last id below it can be set).
 		stops string
+		// maxDeleted: a 7.0+ target's max-deleted-entry-id after the XCLAIM,
+		// where the key came from a 6.0 snapshot (RESTORE of a 6.0 DUMP):
+		// 0-0 then, which no command sets back, so the highest claimed id.
+		maxDeleted string
 	}{
 		{name: "deleted between live entries", setup: []string{
 			"XADD s 1-1 a 1", "XADD s 1-2 a 2", "XADD s 1-3 a 3", "XGROUP CREATE s g 0",
@@ -47,6 +51,14 @@ func TestXClaimOfDeletedFrom6(t *testing.T) {
 		{name: "the only entry deleted, above 0-1", setup: []string{
 			"XADD s 0-2 a 1", "XGROUP CREATE s g 0", "XREADGROUP GROUP g c1 STREAMS s >", "XDEL s 0-2",
 		}, claim: []string{"XCLAIM s g c2 0 0-2"}},
+		{name: "deleted between live entries, from a snapshot", setup: []string{
+			"XADD t 1-1 a 1", "XADD t 1-2 a 2", "XADD t 1-3 a 3", "XADD t 1-4 a 4", "XADD t 1-5 a 5", "XGROUP CREATE t g 0",
+			"XREADGROUP GROUP g c1 STREAMS t >", "XDEL t 1-2 1-4", "RESTORE s 0 {dump:t}", "DEL t",
+		}, claim: []string{"XCLAIM s g c2 0 1-4 1-1 1-2"}, maxDeleted: "1-4"},
+		{name: "the last entry deleted, from a snapshot", setup: []string{
+			"XADD t 1-1 a 1", "XADD t 2-0 a 2", "XGROUP CREATE t g 0", "XREADGROUP GROUP g c1 STREAMS t >", "XDEL t 2-0",
+			"RESTORE s 0 {dump:t}", "DEL t",
+		}, claim: []string{"XCLAIM s g c2 0 2-0"}, maxDeleted: "2-0"},
 		{name: "thousands of entries above", setup: append(many,
 			"XGROUP CREATE m g 0", "XREADGROUP GROUP g c1 COUNT 3 STREAMS m >", "XDEL m 2-1", "XREADGROUP GROUP g c3 STREAMS m >",
 		), claim: []string{"XCLAIM m g c2 0 2-1 3-1"}},
@@ -84,7 +96,17 @@ func TestXClaimOfDeletedFrom6(t *testing.T) {
 				}
 				apply(setup, 1)
 				key := strings.Fields(tc.setup[0])[1]
+				if tc.maxDeleted != "" {
+					key = "s"
+				}
 				before := streamCounters(t, &rigNode{c: c}, key)
+				want := before
+				if tc.maxDeleted != "" && s.Server().StreamV2() {
+					if !strings.Contains(before, "max-deleted-entry-id 0-0 ") {
+						t.Fatalf("the rig did not build the key as a 6.0 snapshot does: %s", before)
+					}
+					want = strings.Replace(before, "max-deleted-entry-id 0-0 ", "max-deleted-entry-id "+tc.maxDeleted+" ", 1)
+				}
 				if tc.stops != "" && s.Server().StreamV2() {
 					pel := c.Do(ctx(t), "XPENDING", key, "g").String()
 					var b sink.Batch
@@ -107,8 +129,8 @@ func TestXClaimOfDeletedFrom6(t *testing.T) {
 				if diffs := equal(t, src, &rigNode{c: c}); len(diffs) > 0 {
 					t.Fatalf("the target differs: %v", diffs)
 				}
-				if after := streamCounters(t, &rigNode{c: c}, key); after != before {
-					t.Errorf("XINFO STREAM %s: %s before the XCLAIM, %s after", key, before, after)
+				if after := streamCounters(t, &rigNode{c: c}, key); after != want {
+					t.Errorf("XINFO STREAM %s: %s before the XCLAIM, %s after, want %s", key, before, after, want)
 				}
 			})
 		}

@@ -26,11 +26,16 @@ package transform
 // XDEL and XADD leave the groups, their PELs and consumers alone, so the
 // stream ends as the source's, at a cost of reading and re-adding the
 // entries above the id (for a trimmed id, the whole stream) within the
-// script. Ids whose message exists go by one plain XCLAIM. Where the
-// state cannot be restored (a deleted entry between live ones while
-// max-deleted-entry-id is 0-0, which no 7.0+ command leaves; the id 0-1)
-// the script changes nothing and fails naming the key and the id: the sync
-// stops.
+// script. Ids whose message exists go by one plain XCLAIM.
+//
+// A target stream rebuilt from a 6.x snapshot has max-deleted-entry-id 0-0
+// (6.x does not record it) even where entries were deleted, and no command
+// sets 0-0 back (XSETID ignores MAXDELETEDID 0-0). There the placeholder's
+// XDEL leaves the highest claimed id as max-deleted-entry-id: true of the
+// source, which deleted that message, and what a 7.0+ replica would hold had
+// it seen the XDEL. The id 0-1 cannot be claimed so (no last id below it can
+// be set): the script changes nothing and fails naming the key and the id,
+// and the sync stops.
 const xclaimKeepScript = luaStreamIDLess +
 	// pred(id): the stream id just below id ("ms-seq"), nil for 0-0 and 0-1's
 	// predecessor 0-0.
@@ -59,9 +64,8 @@ const xclaimKeepScript = luaStreamIDLess +
 	"' and redferry moves it by adding its message back for the claim, but ' .. why .. '. Nothing of the XCLAIM was applied; " +
 	"a new snapshot (or redferry restore) copies the key exactly') end " +
 	"for _, x in ipairs(gone) do " +
-	"local p = pred(x) if not p or p == '0-0' and maxdel ~= '0-0' then return fail(x, 'no id is below it') end " +
-	"if maxdel == '0-0' and #redis.call('XREVRANGE', k, '(' .. x, '-', 'COUNT', 1) > 0 then " +
-	"return fail(x, 'its max-deleted-entry-id 0-0 could not be kept') end end " +
+	"local p = pred(x) if not p or p == '0-0' and maxdel ~= '0-0' then return fail(x, 'no id is below it') end end " +
+	"local keepdel = maxdel " +
 	"for _, x in ipairs(gone) do " +
 	"local tail, from = {}, '(' .. x " +
 	"while true do local es = redis.call('XRANGE', k, from, '+', 'COUNT', 1000) " +
@@ -76,8 +80,9 @@ const xclaimKeepScript = luaStreamIDLess +
 	"redis.call('XSETID', k, p) " +
 	"redis.call('XADD', k, x, 'redferry', 'placeholder for a pending entry whose message was deleted') " +
 	"claim({x}) " +
-	"if alone then redis.call('XTRIM', k, 'MAXLEN', 0) else redis.call('XDEL', k, x) end " +
+	"if alone then redis.call('XTRIM', k, 'MAXLEN', 0) else redis.call('XDEL', k, x) " +
+	"if maxdel == '0-0' and (keepdel == '0-0' or idless(keepdel, x)) then keepdel = x end end " +
 	"for _, e in ipairs(tail) do redis.call('XADD', k, e[1], unpack(e[2])) end " +
 	"local set = {'XSETID', k, last, 'ENTRIESADDED', added} " +
-	"if maxdel ~= '0-0' then set[#set + 1] = 'MAXDELETEDID' set[#set + 1] = maxdel end redis.call(unpack(set)) end " +
+	"if keepdel ~= '0-0' then set[#set + 1] = 'MAXDELETEDID' set[#set + 1] = keepdel end redis.call(unpack(set)) end " +
 	"return claim(live)"
