@@ -68,7 +68,8 @@ func streamRows() []translation {
 		{command: "xclaim", form: "XCLAIM k g c 0 id … (of a pending entry whose message was deleted)", from: "Redis 6.x (XREADGROUP, XCLAIM)",
 			takes: "Redis 6.x", into: "an EVAL: XCLAIM as it is, unless a pending entry's message is gone (6.x moves it to the consumer, 7.0+ " +
 				"drops it from the PEL): then the entries above the id are taken out, a placeholder message with the id is added, " +
-				"claimed and deleted, the entries put back and last-generated-id, entries-added, max-deleted-entry-id restored by XSETID",
+				"claimed and deleted, the entries put back and last-generated-id, entries-added, max-deleted-entry-id restored by XSETID " +
+				"(a key from a 6.x snapshot has max-deleted-entry-id 0-0, which no command sets back: it keeps the highest claimed id, whose message the source did delete)",
 			match:   func(a [][]byte) bool { return len(a) >= 6 },
 			when:    func(source server.Info) bool { return !source.RedisCompat.IsZero() && !source.StreamV2() },
 			accepts: func(target server.Info) bool { return !target.StreamV2() },
