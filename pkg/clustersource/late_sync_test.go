@@ -79,12 +79,14 @@ func freshShard(t *testing.T, name, side string) {
 			if err := os.RemoveAll(shardDir(stateDir, importer)); err != nil {
 				t.Fatal(err)
 			}
+			mv := slotMove{from: from, to: to, slot: slot}
+			failedBefore, _ := failedImports(t, src, mv)
 			if err := startMigration(src, name, from, to, slot); err != nil {
 				t.Fatal(err)
 			}
 			cfg.Merge = true
 			r = startSV(t, cfg)
-			waitOwner(t, src, to, slot)
+			waitMigrated(t, src, name, mv, failedBefore)
 			time.Sleep(300 * time.Millisecond)
 			writes := ld.end()
 			r.waitCaughtUp(t, src)
