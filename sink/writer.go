@@ -22,6 +22,11 @@ type Writer interface {
 	// ForgetCheckpoint drops what the last LoadCheckpoint read: redferry
 	// emptied the target, or starts a new full sync (see forget.go).
 	ForgetCheckpoint()
+	// LowerStreamPositions lowers every stream offset this sync's
+	// checkpoint records in the target past fork down to fork: the source's
+	// history forked there, and only PINGs and REPLCONFs lie past it
+	// (lower_stream.go). Snapshot positions are left alone. Idempotent.
+	LowerStreamPositions(ctx context.Context, fork int64) error
 	// ProbeRestore tells whether the target loads a module value's payload.
 	ProbeRestore(ctx context.Context, payload []byte) (ok bool, reason string, err error)
 	// NewPipeline applies batches in the background, one after the other.

@@ -18,3 +18,25 @@ func Position(b []byte) (phase string, offset, snapshotPos int64, err error) {
 	}
 	return w.Phase, w.Offset, w.SnapshotPos, nil
 }
+
+// LowerStream returns b (an encoded State) with its stream offset lowered
+// to offset when it is a streaming State past offset, and whether it was
+// lowered; a State at or below offset, or in snapshot replay (whose
+// position is a key of the snapshot, not a stream offset), is returned as
+// is. Everything else in the State (replid, db, rejected commands, time)
+// is kept: a sync lowers its position past a fork of the source's history
+// where only PINGs and REPLCONFs lie, which change none of it.
+func LowerStream(b []byte, offset int64) ([]byte, bool, error) {
+	st, err := Unmarshal(b)
+	if err != nil {
+		return nil, false, err
+	}
+	if st.Phase != PhaseStreaming || st.Offset <= offset {
+		return b, false, nil
+	}
+	if offset < 0 {
+		return nil, false, fmt.Errorf("%w: lowering the stream offset %d to a negative offset %d", ErrInvalid, st.Offset, offset)
+	}
+	st.Offset = offset
+	return st.Marshal(), true, nil
+}

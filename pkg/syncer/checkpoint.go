@@ -25,6 +25,10 @@ type checkpointStore interface {
 	RecordAhead(ctx context.Context, b *sink.Batch, st checkpoint.State) error
 	// Reset forgets the position (before a new full sync).
 	Reset(ctx context.Context) error
+	// LowerStream lowers every stream offset recorded past fork down to
+	// fork (fork.go: the source's history forked there, and only PINGs and
+	// REPLCONFs lie past it). Idempotent.
+	LowerStream(ctx context.Context, fork int64) error
 }
 
 type targetStore struct{ sink sink.Writer }
@@ -63,6 +67,14 @@ func (t *targetStore) RecordAhead(_ context.Context, b *sink.Batch, st checkpoin
 // Reset: the flush before a new full sync removed the key already.
 func (t *targetStore) Reset(context.Context) error { return nil }
 
+// LowerStream: the checkpoint key, or every mark of a cluster target.
+func (t *targetStore) LowerStream(ctx context.Context, fork int64) error {
+	if err := t.sink.LowerStreamPositions(ctx, fork); err != nil {
+		return fmt.Errorf("lowering the checkpoint in the target to the source's fork at offset %d: %w", fork, err)
+	}
+	return nil
+}
+
 type fileStore struct{ *checkpoint.FileStore }
 
 func (f fileStore) Attach(*sink.Batch, checkpoint.State) {}
@@ -76,3 +88,15 @@ func (f fileStore) RecordAhead(ctx context.Context, _ *sink.Batch, st checkpoint
 }
 
 func (f fileStore) Reset(context.Context) error { return removeFile(f.Path()) }
+
+func (f fileStore) LowerStream(ctx context.Context, fork int64) error {
+	st, ok, err := f.Load(ctx)
+	if err != nil || !ok || st.Phase != checkpoint.PhaseStreaming || st.Offset <= fork {
+		return err
+	}
+	st.Offset = fork
+	if err := f.Save(ctx, st); err != nil {
+		return fmt.Errorf("lowering the checkpoint file to the source's fork at offset %d: %w", fork, err)
+	}
+	return nil
+}

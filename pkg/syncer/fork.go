@@ -88,10 +88,19 @@ func (s *Syncer) pingsOnlyPast(ctx context.Context, fork int64) error {
 	}
 }
 
-// cutPingsPastFork cuts the spool at the fork point, between runs.
-func (s *Syncer) cutPingsPastFork(e *errPingsPastFork) error {
+// cutPingsPastFork cuts the spool at the fork point, between runs. First
+// it lowers the positions recorded past the fork to it: a batch holding
+// data before the fork and a PING after it was committed past the fork,
+// and left there the checkpoint would ask the new master for bytes past
+// its history (a full sync), and a cluster target's marks would skip its
+// first writes as applied (sink/lower_stream.go). In that order: a stop
+// between the two finds the PINGs in the spool again and does both again.
+func (s *Syncer) cutPingsPastFork(ctx context.Context, e *errPingsPastFork) error {
 	s.log.Warn("the new source master cannot continue from redferry's offset by a few PINGs the old master sent after the promotion: "+
 		"cutting them off the spool to continue with PSYNC (no full sync)", zap.Int64("fork", e.fork), zap.Int64("bytes", e.end-e.fork))
+	if err := s.store.LowerStream(ctx, e.fork); err != nil {
+		return err
+	}
 	if err := s.spool.Truncate(e.fork); err != nil {
 		return fmt.Errorf("%w: cutting the spool at offset %d: %w", errSpool, e.fork, err)
 	}

@@ -7,8 +7,11 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/redferry/redferry/pkg/checkpoint"
 	"github.com/redferry/redferry/pkg/spool"
 )
+
+const forkTestReplID = "8371b4fb1155b71f4a04d3e1bc3e18c4a990aeeb"
 
 // TestPingsOnlyPastFork: the spool is cut at the new master's fork only
 // when what lies past it, read back from the spool, is whole PINGs and
@@ -71,7 +74,13 @@ func TestPingsOnlyPastFork(t *testing.T) {
 				}
 			}
 			end := sp.End()
-			s := &Syncer{spool: sp, log: zaptest.NewLogger(t)}
+			// A checkpoint committed with the last PING (the file store's):
+			// the cut lowers it to the fork.
+			store := fileStore{checkpoint.NewFileStore(t.TempDir())}
+			if err := store.Save(ctx, checkpoint.State{ReplID: forkTestReplID, Offset: end, Phase: checkpoint.PhaseStreaming, DB: 3}); err != nil {
+				t.Fatal(err)
+			}
+			s := &Syncer{spool: sp, log: zaptest.NewLogger(t), store: store}
 			err = s.pingsOnlyPast(ctx, tc.fork)
 			e, cut := asPingsPastFork(err)
 			if err != nil && !cut {
@@ -89,8 +98,11 @@ func TestPingsOnlyPastFork(t *testing.T) {
 			if e.fork != tc.fork || e.end != end {
 				t.Errorf("cut from %d to %d, want from %d to %d", e.fork, e.end, tc.fork, end)
 			}
-			if err := s.cutPingsPastFork(e); err != nil {
+			if err := s.cutPingsPastFork(ctx, e); err != nil {
 				t.Fatal(err)
+			}
+			if st, _, err := store.Load(ctx); err != nil || st.Offset != tc.fork || st.DB != 3 || st.ReplID != forkTestReplID {
+				t.Errorf("the checkpoint after the cut: %+v (%v), want offset %d (the fork), db 3, the same replid", st, err, tc.fork)
 			}
 			if sp.End() != tc.fork {
 				t.Errorf("spool end after the cut = %d, want the fork %d", sp.End(), tc.fork)

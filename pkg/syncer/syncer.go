@@ -173,7 +173,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 	for {
 		err := s.runOnce(ctx)
 		if e, ok := asPingsPastFork(err); ok && ctx.Err() == nil {
-			if err := s.cutPingsPastFork(e); err != nil {
+			if err := s.cutPingsPastFork(ctx, e); err != nil {
 				s.tracker.SetError(err)
 				return err
 			}
