@@ -68,13 +68,7 @@ func restartPastFork(t *testing.T, cluster, killedBeforeDone bool) {
 	writeForkKeys(t, ctx, primary, "s", 100)
 	waitCaughtUp(t, ctx, r.s, primary, r.errc)
 
-	replica.WaitCaughtUp(t, primary)
-	replica.Promote(t)
-	second, err := strconv.ParseInt(replica.InfoField(t, "replication", "second_repl_offset"), 10, 64)
-	if err != nil || second <= 0 {
-		t.Fatalf("the promoted replica's second_repl_offset is %d (%v): it does not continue the old primary's history", second, err)
-	}
-	fork := second - 1
+	fork := promoteAtFork(t, replica, primary)
 	// Enough PINGs past the fork that the new master's first write (a
 	// SELECT and a SET) lies in (fork, spool end].
 	waitFor(t, 20*time.Second, "the old primary's PINGs past the fork", func() bool { return r.s.spool.End() >= fork+70 })

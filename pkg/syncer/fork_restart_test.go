@@ -53,13 +53,7 @@ func restartOnPromotedReplicaAfterPings(t *testing.T, version string) {
 	expireLapsedKeys(t, ctx, primary)
 	waitCaughtUp(t, ctx, r.s, primary, r.errc)
 
-	replica.WaitCaughtUp(t, primary)
-	replica.Promote(t)
-	second, err := strconv.ParseInt(replica.InfoField(t, "replication", "second_repl_offset"), 10, 64)
-	if err != nil || second <= 0 {
-		t.Fatalf("the promoted replica's second_repl_offset is %d (%v): it does not continue the old primary's history", second, err)
-	}
-	fork := second - 1
+	fork := promoteAtFork(t, replica, primary)
 	// The old primary, still up, goes on PINGing redferry past the fork.
 	time.Sleep(2500 * time.Millisecond)
 	if end := r.s.spool.End(); end <= fork {
@@ -117,4 +111,17 @@ func readSpool(t *testing.T, sp *spool.Spool, from, to int64) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// promoteAtFork promotes replica once it has caught up with primary and
+// returns the offset where its history forks from primary's.
+func promoteAtFork(t *testing.T, replica, primary *redistest.Server) int64 {
+	t.Helper()
+	replica.WaitCaughtUp(t, primary)
+	replica.Promote(t)
+	second, err := strconv.ParseInt(replica.InfoField(t, "replication", "second_repl_offset"), 10, 64)
+	if err != nil || second <= 0 {
+		t.Fatalf("the promoted replica's second_repl_offset is %d (%v): it does not continue the old primary's history", second, err)
+	}
+	return second - 1
 }
