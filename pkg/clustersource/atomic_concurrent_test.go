@@ -39,7 +39,7 @@ func TestAtomicSlotMigrationsConcurrent(t *testing.T) {
 			fillSlots(t, src, 30000, tags...)
 			before := fullSyncs(t, src)
 			r := startSV(t, clusterConfig(src, dst, t.TempDir()))
-			ld := startLoad(src, 3)
+			ld := startLoad(t, src, 3)
 			r.waitStreaming(t, 3)
 			time.Sleep(300 * time.Millisecond)
 			// Valkey: 0 → 1 and 1 → 0 at once (opposite directions), 2 → 0

@@ -152,7 +152,7 @@ func TestAtomicSlotMigration(t *testing.T) {
 			before := fullSyncs(t, src)
 			stateDir := t.TempDir()
 			r := startSV(t, clusterConfig(src, dst, stateDir))
-			ld := startLoad(src, 3)
+			ld := startLoad(t, src, 3)
 			r.waitStreaming(t, 2)
 			time.Sleep(300 * time.Millisecond)
 
@@ -225,7 +225,7 @@ func TestAtomicSlotMigrationCancelled(t *testing.T) {
 			fillSlots(t, src, 60000, tags...)
 			before := fullSyncs(t, src)
 			r := startSV(t, clusterConfig(src, dst, t.TempDir()))
-			ld := startLoad(src, 2)
+			ld := startLoad(t, src, 2)
 			r.waitStreaming(t, 2)
 			ctx := context.Background()
 			cancelled := 0
@@ -287,7 +287,7 @@ func TestAtomicSlotMigrationAtFirstSync(t *testing.T) {
 			fillSlots(t, src, 80000, 5)
 			slot := src.SlotOf(t, "cnt:{5}")
 			from := src.Owner(t, slot)
-			ld := startLoad(src, 2)
+			ld := startLoad(t, src, 2)
 			done := make(chan struct{})
 			go func() {
 				defer close(done)

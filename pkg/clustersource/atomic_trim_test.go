@@ -48,7 +48,7 @@ func TestAtomicMigrationOneSideFollowed(t *testing.T) {
 			cfg := clusterConfig(src, dst, t.TempDir())
 			cfg.Shards = []string{redistest.NodeID(t, src.Masters[followed])}
 			r := startSV(t, cfg)
-			ld := startLoad(src, 2)
+			ld := startLoad(t, src, 2)
 			r.waitStreaming(t, 1)
 			imp := src.Masters[to].Client()
 			defer imp.Close()

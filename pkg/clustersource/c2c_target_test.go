@@ -48,7 +48,7 @@ func TestClusterTargetFirstSync(t *testing.T) {
 	cfg.FlushTarget = true
 	r = startSV(t, cfg)
 	r.waitStreaming(t, 2)
-	ld := startLoad(src, 1)
+	ld := startLoad(t, src, 1)
 	time.Sleep(300 * time.Millisecond)
 	ld.end()
 	r.waitCaughtUp(t, src)
@@ -62,7 +62,7 @@ func TestClusterTargetFirstSync(t *testing.T) {
 	cfg.FlushTarget = false
 	r = startSV(t, cfg)
 	r.waitStreaming(t, 2)
-	ld = startLoad(src, 1)
+	ld = startLoad(t, src, 1)
 	time.Sleep(300 * time.Millisecond)
 	ld.end()
 	r.waitCaughtUp(t, src)

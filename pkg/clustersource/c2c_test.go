@@ -55,7 +55,7 @@ func TestClusterToCluster(t *testing.T) {
 			before := fullSyncs(t, src)
 			cfg := clusterConfig(src, dst.Masters[1], t.TempDir())
 			cfg.Name = "c2c"
-			ld := startLoad(src, 2)
+			ld := startLoad(t, src, 2)
 			ld.addMultiKey(src, 1)
 
 			// A kill -9 while the shards replay their snapshots (slowed, so

@@ -81,7 +81,7 @@ func startYoungCluster(t *testing.T, v string) youngCluster {
 	yc.before = fullSyncs(t, src)
 	// No wait after the cluster formed: the first topology reads may not
 	// list the replicas in their shards yet.
-	yc.ld = startLoad(src, 2)
+	yc.ld = startLoad(t, src, 2)
 	stateDir := t.TempDir()
 	yc.r = startSV(t, clusterConfig(src, yc.dst, stateDir))
 	waitQuickly(t, "the links to start", func() bool { return len(yc.r.sv.Tracker().Shards()) == 3 })
@@ -139,7 +139,7 @@ func failoverToMovedReplica(t *testing.T, v string) {
 	want := shardNames(t, src)
 	stateDir := t.TempDir()
 	r := startSV(t, clusterConfig(src, dst, stateDir))
-	ld := startLoad(src, 2)
+	ld := startLoad(t, src, 2)
 	r.waitStreaming(t, 3)
 	moved := src.Replicas[2][0]
 	movedID := redistest.NodeID(t, moved)

@@ -49,7 +49,7 @@ func freshShard(t *testing.T, name, side string) {
 			r := startSV(t, cfg)
 			// Without deletes: keys the fresh shard's master deletes while
 			// it has no checkpoint stay in the target (merge).
-			ld := startCountingLoad(src)
+			ld := startCountingLoad(t, src)
 			r.waitStreaming(t, 2)
 			time.Sleep(300 * time.Millisecond)
 			fresh := to
@@ -100,8 +100,8 @@ func freshShard(t *testing.T, name, side string) {
 }
 
 // startCountingLoad runs INCR and RPUSH on the keys startLoad writes.
-func startCountingLoad(src *redistest.Cluster) *load {
-	l := newLoad()
+func startCountingLoad(t testing.TB, src *redistest.Cluster) *load {
+	l := newLoad(t)
 	l.add(src, 1, func(ctx context.Context, c *redis.ClusterClient, _, i int) error {
 		n := i % 64
 		if i%2 == 0 {

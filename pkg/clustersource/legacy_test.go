@@ -46,7 +46,7 @@ func clusterToStandalone(t *testing.T, source, target string) {
 	before := fullSyncs(t, src)
 
 	r := startSV(t, clusterConfig(src, dst, t.TempDir()))
-	ld := startLoad(src, 3)
+	ld := startLoad(t, src, 3)
 	r.waitStreaming(t, 3)
 	src.Failover(t, 1)
 	// Move two slots whose keys the load writes, from one master to another.
@@ -80,7 +80,7 @@ func TestLegacyClusterToCluster(t *testing.T) {
 	fillCluster(t, src, 900)
 	before := fullSyncs(t, src)
 	r := startSV(t, clusterConfig(src, dst.Masters[0], t.TempDir()))
-	ld := startLoad(src, 2)
+	ld := startLoad(t, src, 2)
 	r.waitStreaming(t, 3)
 	src.Failover(t, 1)
 	slot := src.SlotOf(t, "cnt:{5}")

@@ -118,7 +118,7 @@ func TestClassicMigrationsBothWays(t *testing.T) {
 	fillCluster(t, src, 600)
 	before := fullSyncs(t, src)
 	r := startSV(t, clusterConfig(src, dst, t.TempDir()))
-	ld := startLoad(src, 3)
+	ld := startLoad(t, src, 3)
 	r.waitStreaming(t, 2)
 
 	slotX := src.SlotOf(t, "cnt:{5}")

@@ -14,7 +14,7 @@ func TestClusterRedis6Source(t *testing.T) {
 	dst := redistest.Start(t, redistest.Redis70, redistest.Options{})
 	fillCluster(t, src, 600)
 	r := startSV(t, clusterConfig(src, dst, t.TempDir()))
-	ld := startLoad(src, 2)
+	ld := startLoad(t, src, 2)
 	r.waitStreaming(t, 3)
 	ld.end()
 	r.waitCaughtUp(t, src)

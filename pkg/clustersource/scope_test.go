@@ -47,7 +47,7 @@ func TestShardDownloadCut(t *testing.T) {
 				setConfig(t, m, "rdb-key-save-delay", "1000")
 			}
 			before := syncsServed(t, src)
-			ld := startLoad(src, 2)
+			ld := startLoad(t, src, 2)
 			cfg := clusterConfig(src, dst, t.TempDir())
 			cfg.BatchCommands = 50 // the applied keys show batch by batch
 			r := tc.cut(t, src, cfg, tc.slow)

@@ -45,7 +45,7 @@ func failoverWhileStopped(t *testing.T, v string, gap bool) {
 	names := shardNames(t, src)
 	stateDir := t.TempDir()
 	r := startSV(t, clusterConfig(src, dst, stateDir))
-	ld := startLoad(src, 2)
+	ld := startLoad(t, src, 2)
 	r.waitStreaming(t, 3)
 	time.Sleep(300 * time.Millisecond)
 	writes := ld.end()
@@ -68,7 +68,7 @@ func failoverWhileStopped(t *testing.T, v string, gap bool) {
 	stoppedAt := old.InfoField(t, "replication", "master_repl_offset")
 
 	if gap {
-		ld = startLoad(src, 2)
+		ld = startLoad(t, src, 2)
 		time.Sleep(300 * time.Millisecond)
 		writes += ld.end()
 	}
@@ -86,7 +86,7 @@ func failoverWhileStopped(t *testing.T, v string, gap bool) {
 	if src.Masters[shard] != added {
 		t.Fatalf("shard %d's master is %s, want the added replica %s", shard, src.Masters[shard].Addr, added.Addr)
 	}
-	ld = startLoad(src, 2)
+	ld = startLoad(t, src, 2)
 	time.Sleep(300 * time.Millisecond)
 	fullBefore, partialBefore := syncCounts(t, added)
 
