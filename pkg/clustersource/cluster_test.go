@@ -40,7 +40,7 @@ func TestClusterScaleOut(t *testing.T) {
 			}
 			ld.end()
 			r.waitCaughtUp(t, src)
-			assertEqual(t, src, dst)
+			assertEqual(t, src, dst, r)
 			if n := len(r.sv.Masters()); n != 4 {
 				t.Errorf("%d links run, want 4 (one per master)", n)
 			}

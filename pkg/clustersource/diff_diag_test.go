@@ -1,8 +1,13 @@
 package clustersource
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,7 +16,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redferry/redferry/internal/redistest"
+	"github.com/redferry/redferry/pkg/syncer"
 	"github.com/redferry/redferry/pkg/verify"
+	"github.com/redferry/redferry/protocol"
 )
 
 // Diagnostics of assertEqual when the target differs from the source: they
@@ -127,4 +134,111 @@ func explainDiff(t *testing.T, src *redistest.Cluster, cc, dc redis.Cmdable, rep
 	}
 	return fmt.Sprintf("over %v after the comparison: %s; source streams grew: %v; writers on the source now: %v",
 		wait, changes(keys, src0, dst0, src1, dst1), grew, sourceWriters(t, src))
+}
+
+// streamWrites reads every shard's spooled stream under stateDir (the
+// segments left after the applied ones were trimmed) and lists, for each
+// of keys, the last commands naming it with the shard and the offset after
+// the command, and how many there were: which master's stream carried the
+// writes of a differing key, and how far in.
+func streamWrites(stateDir string, keys []string) string {
+	want := map[string]bool{}
+	for _, k := range keys {
+		want[k] = true
+	}
+	type write struct {
+		shard string
+		end   int64
+		cmd   string
+	}
+	last := map[string][]write{}
+	count := map[string]int{}
+	var notes []string
+	shards, _ := filepath.Glob(filepath.Join(syncer.SpoolDir(shardDir(stateDir, "*")), "stream"))
+	for _, dir := range shards {
+		shard := filepath.Base(filepath.Dir(filepath.Dir(dir)))
+		segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+		sort.Strings(segs) // zero-padded names: in offset order
+		if len(segs) == 0 {
+			continue
+		}
+		start, err := strconv.ParseInt(strings.TrimSuffix(filepath.Base(segs[0]), ".seg"), 10, 64)
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("%s: segment %s: %v", shard, segs[0], err))
+			continue
+		}
+		var readers []io.Reader
+		for _, p := range segs {
+			f, err := os.Open(p)
+			if err != nil {
+				continue
+			}
+			defer f.Close()
+			readers = append(readers, f)
+		}
+		cr := protocol.NewCommandReader(bufio.NewReader(io.MultiReader(readers...)), protocol.Limits{})
+		off := start
+		for {
+			cmd, err := cr.ReadCommand()
+			if err != nil {
+				notes = append(notes, fmt.Sprintf("shard %s spooled (%d, %d]", shard, start, off))
+				break
+			}
+			off += int64(len(cmd.Raw))
+			for _, a := range cmd.Args[1:] {
+				if k := string(a); want[k] {
+					count[k]++
+					ws := append(last[k], write{shard, off, strings.Join(argStrings(cmd.Args, 4), " ")})
+					last[k] = ws[max(0, len(ws)-3):]
+					break
+				}
+			}
+		}
+	}
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%q: %d commands in the spools, the last:", k, count[k])
+		for _, w := range last[k] {
+			fmt.Fprintf(&b, " [shard %.8s offset %d: %s]", w.shard, w.end, w.cmd)
+		}
+		b.WriteString("; ")
+	}
+	fmt.Fprintf(&b, "%v", notes)
+	return b.String()
+}
+
+func argStrings(args [][]byte, n int) []string {
+	var out []string
+	for _, a := range args[:min(n, len(args))] {
+		out = append(out, strconv.Quote(string(a[:min(len(a), 40)])))
+	}
+	return out
+}
+
+// progress lists each link's master, applied offset and the master's
+// current offset.
+func (r *runningSV) progress(t *testing.T, src *redistest.Cluster) string {
+	t.Helper()
+	if r == nil || r.sv == nil {
+		return ""
+	}
+	at := map[string]*redistest.Server{}
+	for _, s := range src.Nodes() {
+		at[s.Addr] = s
+	}
+	shards := r.sv.Tracker().Shards()
+	var out []string
+	for name, addr := range r.sv.Masters() {
+		master := "gone"
+		if s := at[addr]; s != nil {
+			master = s.InfoField(t, "replication", "master_repl_offset")
+		}
+		applied := int64(-1)
+		if tr := shards[name]; tr != nil {
+			applied = tr.Applied()
+		}
+		out = append(out, fmt.Sprintf("shard %.8s (%s): applied %d, master at %s", name, addr, applied, master))
+	}
+	sort.Strings(out)
+	return strings.Join(out, "; ")
 }

@@ -28,10 +28,11 @@ import (
 // non-idempotent write load through a cluster client, the checks at the end.
 
 type runningSV struct {
-	sv     *Supervisor
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error
+	sv       *Supervisor
+	stateDir string
+	cancel   context.CancelFunc
+	done     chan struct{}
+	err      error
 }
 
 func clusterConfig(src *redistest.Cluster, dst *redistest.Server, stateDir string) config.Config {
@@ -60,7 +61,7 @@ func startSVGrace(t *testing.T, cfg config.Config, grace time.Duration) *running
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &runningSV{sv: sv, cancel: cancel, done: make(chan struct{})}
+	r := &runningSV{sv: sv, stateDir: cfg.StateDir, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		r.err = sv.Run(ctx)
 		close(r.done)
@@ -263,8 +264,10 @@ func fillCluster(t *testing.T, src *redistest.Cluster, n int) {
 }
 
 // assertEqual compares the source cluster with the target, a server or a
-// cluster, leaving out redferry's own keys.
-func assertEqual[C redis.UniversalClient](t *testing.T, src *redistest.Cluster, dst interface{ Client() C }) verify.Report {
+// cluster, leaving out redferry's own keys. Given the running supervisor,
+// a difference is described with its links' progress and the spooled
+// writes of the differing keys too.
+func assertEqual[C redis.UniversalClient](t *testing.T, src *redistest.Cluster, dst interface{ Client() C }, running ...*runningSV) verify.Report {
 	t.Helper()
 	cc, dc := src.Client(), dst.Client()
 	defer cc.Close()
@@ -283,6 +286,9 @@ func assertEqual[C redis.UniversalClient](t *testing.T, src *redistest.Cluster, 
 		// client's write executed after the load said it ended) from one
 		// lost or misordered.
 		why := explainDiff(t, src, cc, dc, rep, 2*time.Second)
+		for _, r := range running {
+			why += "; links: " + r.progress(t, src) + "; spooled writes: " + streamWrites(r.stateDir, diffKeys(rep))
+		}
 		again := compare()
 		t.Fatalf("the target differs from the source cluster: %d diffs, e.g. %v (slots %v); 2 s later %d diffs; %s",
 			rep.DiffCount, rep.Diffs[:min(10, len(rep.Diffs))], diffSlots(rep), again.DiffCount, why)

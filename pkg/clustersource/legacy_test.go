@@ -88,7 +88,7 @@ func TestLegacyClusterToCluster(t *testing.T) {
 	src.MigrateSlots(t, from, (from+1)%3, slot)
 	writes := ld.end()
 	r.waitCaughtUp(t, src)
-	rep := assertEqual(t, src, dst)
+	rep := assertEqual(t, src, dst, r)
 	if got := fullSyncs(t, src) - before; got != 3 {
 		t.Errorf("the masters served %d full syncs to redferry, want 3 (one per shard)", got)
 	}
