@@ -111,12 +111,13 @@ func waitMigrated(t *testing.T, src *redistest.Cluster, name string, mv slotMove
 	t.Helper()
 	restarts := 0
 	waitUntil(t, 90*time.Second, "the atomic migration to end", func() (bool, string) {
-		if o := src.Owner(t, mv.slot); o == mv.to {
+		seen, where := everyMasterSees(t, src, mv.to, mv.slot)
+		if seen {
 			return true, ""
 		}
 		failed, why := failedImports(t, src, mv)
 		if failed <= failedBefore+restarts {
-			return false, fmt.Sprintf("slot %d not yet at master %d (%d restarts)", mv.slot, mv.to, restarts)
+			return false, fmt.Sprintf("%s (%d restarts)", where, restarts)
 		}
 		if restarts == 3 {
 			t.Fatalf("the server failed the migration of slot %d from master %d to %d %d times, the last: %s", mv.slot, mv.from, mv.to, restarts+1, why)
@@ -128,6 +129,30 @@ func waitMigrated(t *testing.T, src *redistest.Cluster, name string, mv slotMove
 		}
 		return false, ""
 	})
+}
+
+// everyMasterSees tells whether every master's CLUSTER SLOTS shows master
+// to serving slot, and otherwise which one does not.
+func everyMasterSees(t *testing.T, src *redistest.Cluster, to, slot int) (bool, string) {
+	t.Helper()
+	for _, m := range src.Masters {
+		mc := m.Client()
+		got, err := mc.ClusterSlots(context.Background()).Result()
+		mc.Close()
+		if err != nil {
+			return false, err.Error()
+		}
+		owner := ""
+		for _, r := range got {
+			if slot >= int(r.Start) && slot <= int(r.End) && len(r.Nodes) > 0 {
+				owner = r.Nodes[0].Addr
+			}
+		}
+		if owner != src.Masters[to].Addr {
+			return false, fmt.Sprintf("%s sees slot %d at %q", m.Addr, slot, owner)
+		}
+	}
+	return true, ""
 }
 
 // failedImports counts the failed or cancelled import jobs of mv's slot
@@ -163,17 +188,31 @@ func failedImports(t *testing.T, src *redistest.Cluster, mv slotMove) (int, stri
 	return 0, ""
 }
 
-// startMigration starts the atomic migration of slot from master from to
-// master to, retrying while the server refuses a second job at once.
-func startMigration(src *redistest.Cluster, name string, from, to, slot int) error {
+// startMigration starts the atomic migration of slots from master from to
+// master to, retrying while the server refuses a second job at once. It
+// takes no t: tests call it from goroutines too.
+func startMigration(src *redistest.Cluster, name string, from, to int, slots ...int) error {
 	ctx := context.Background()
 	var args []any
 	on := src.Masters[to]
 	if strings.HasPrefix(name, "valkey") {
+		tc := src.Masters[to].Client()
+		id, err := tc.Do(ctx, "CLUSTER", "MYID").Text()
+		tc.Close()
+		if err != nil {
+			return fmt.Errorf("CLUSTER MYID of master %d: %w", to, err)
+		}
 		on = src.Masters[from]
-		args = []any{"CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", slot, slot, "NODE", nodeID(src.Masters[to])}
+		args = []any{"CLUSTER", "MIGRATESLOTS", "SLOTSRANGE"}
+		for _, s := range slots {
+			args = append(args, s, s)
+		}
+		args = append(args, "NODE", id)
 	} else {
-		args = []any{"CLUSTER", "MIGRATION", "IMPORT", slot, slot}
+		args = []any{"CLUSTER", "MIGRATION", "IMPORT"}
+		for _, s := range slots {
+			args = append(args, s, s)
+		}
 	}
 	c := on.Client()
 	defer c.Close()
@@ -186,12 +225,5 @@ func startMigration(src *redistest.Cluster, name string, from, to, slot int) err
 			break // a retry of the server's own got there first (waitMigrated)
 		}
 	}
-	return fmt.Errorf("starting the atomic migration of slot %d from master %d to %d: %w", slot, from, to, err)
-}
-
-func nodeID(s *redistest.Server) string {
-	c := s.Client()
-	defer c.Close()
-	id, _ := c.Do(context.Background(), "CLUSTER", "MYID").Text()
-	return id
+	return fmt.Errorf("starting the atomic migration of slots %v from master %d to %d: %w", slots, from, to, err)
 }

@@ -32,54 +32,20 @@ func atomicVersions() []string {
 
 // migrateAtomically moves slots (all served by one master) to master to
 // with the server's atomic slot migration, and waits until every master
-// sees to as their owner.
+// sees to as their owner (waitMigrated).
 func migrateAtomically(t *testing.T, src *redistest.Cluster, name string, to int, slots ...int) {
 	t.Helper()
-	ctx := context.Background()
 	from := src.Owner(t, slots[0])
-	var args []any
-	var on *redistest.Server
-	if strings.HasPrefix(name, "valkey") {
-		on = src.Masters[from]
-		args = []any{"CLUSTER", "MIGRATESLOTS", "SLOTSRANGE"}
-		for _, s := range slots {
-			args = append(args, s, s)
-		}
-		args = append(args, "NODE", redistest.NodeID(t, src.Masters[to]))
-	} else {
-		on = src.Masters[to]
-		args = []any{"CLUSTER", "MIGRATION", "IMPORT"}
-		for _, s := range slots {
-			args = append(args, s, s)
-		}
+	failedBefore := make([]int, len(slots))
+	for i, slot := range slots {
+		failedBefore[i], _ = failedImports(t, src, slotMove{from, to, slot})
 	}
-	c := on.Client()
-	defer c.Close()
-	if err := c.Do(ctx, args...).Err(); err != nil {
-		t.Fatalf("starting the atomic migration of slots %v from master %d to %d: %v", slots, from, to, err)
+	if err := startMigration(src, name, from, to, slots...); err != nil {
+		t.Fatal(err)
 	}
-	waitUntil(t, 60*time.Second, "the atomic migration to end", func() (bool, string) {
-		for _, m := range src.Masters {
-			mc := m.Client()
-			got, err := mc.ClusterSlots(ctx).Result()
-			mc.Close()
-			if err != nil {
-				return false, err.Error()
-			}
-			for _, s := range slots {
-				owner := ""
-				for _, r := range got {
-					if s >= int(r.Start) && s <= int(r.End) && len(r.Nodes) > 0 {
-						owner = r.Nodes[0].Addr
-					}
-				}
-				if owner != src.Masters[to].Addr {
-					return false, fmt.Sprintf("%s sees slot %d at %q", m.Addr, s, owner)
-				}
-			}
-		}
-		return true, ""
-	})
+	for i, slot := range slots {
+		waitMigrated(t, src, name, slotMove{from, to, slot}, failedBefore[i])
+	}
 }
 
 // fillSlots writes n keys of several types into the slots of the tags, so
@@ -288,14 +254,16 @@ func TestAtomicSlotMigrationAtFirstSync(t *testing.T) {
 			slot := src.SlotOf(t, "cnt:{5}")
 			from := src.Owner(t, slot)
 			ld := startLoad(t, src, 2)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				migrateAtomically(t, src, name, 1-from, slot)
-			}()
+			mv := slotMove{from, 1 - from, slot}
+			failedBefore, _ := failedImports(t, src, mv)
+			started := make(chan error, 1)
+			go func() { started <- startMigration(src, name, mv.from, mv.to, slot) }()
 			time.Sleep(20 * time.Millisecond)
 			r := startSV(t, clusterConfig(src, dst, t.TempDir()))
-			<-done
+			if err := <-started; err != nil {
+				t.Fatal(err)
+			}
+			waitMigrated(t, src, name, mv, failedBefore)
 			r.waitStreaming(t, 2)
 			time.Sleep(300 * time.Millisecond)
 			ld.end()
