@@ -85,6 +85,16 @@ func positionOf(cp []byte) (position, error) {
 	return position{Streaming: true, Off: off}, nil
 }
 
+// lowerTo lowers p to fork when it is a stream offset past fork, and
+// reports whether it did (lower_stream.go).
+func (p *position) lowerTo(fork int64) bool {
+	if !p.Streaming || p.Off <= fork {
+		return false
+	}
+	p.Off = fork
+	return true
+}
+
 func (p position) less(q position) bool {
 	if p.Streaming != q.Streaming {
 		return q.Streaming
@@ -199,6 +209,19 @@ func (c *Cluster) loadMarks(ctx context.Context) (*marks, []byte, error) {
 		}
 		return nil
 	}
+	if err := c.visitMarks(ctx, visit); err != nil {
+		return nil, nil, err
+	}
+	if !found {
+		return nil, nil, nil
+	}
+	return m, resume, nil
+}
+
+// visitMarks reads this sync's marks (every slot's, and the snapshot's
+// intent in the done slot, cluster_snapshot.go) from the masters serving
+// them, one pipeline per master, and calls visit for each that exists.
+func (c *Cluster) visitMarks(ctx context.Context, visit func(addr, key string, v []byte) error) error {
 	for mi, addr := range c.topo.masters {
 		var keys []string
 		for s := range server.SlotCount {
@@ -207,25 +230,22 @@ func (c *Cluster) loadMarks(ctx context.Context) (*marks, []byte, error) {
 			}
 		}
 		if c.topo.ownerOf(c.doneSlot()) == mi {
-			keys = append(keys, c.sentKey()) // the snapshot's intent (cluster_snapshot.go)
+			keys = append(keys, c.sentKey())
 		}
 		vals, err := c.getMany(ctx, addr, keys)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		for i, v := range vals {
 			if v == nil {
 				continue
 			}
 			if err := visit(addr, keys[i], v); err != nil {
-				return nil, nil, err
+				return err
 			}
 		}
 	}
-	if !found {
-		return nil, nil, nil
-	}
-	return m, resume, nil
+	return nil
 }
 
 // getMany GETs keys (of slots addr serves) from db 0 of addr, pipelined; a

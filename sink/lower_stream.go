@@ -87,39 +87,31 @@ func (c *Cluster) LowerStreamPositions(ctx context.Context, fork int64) error {
 	if err := c.refresh(ctx); err != nil {
 		return err
 	}
-	done := c.markKey(c.doneSlot())
+	done, sent := c.markKey(c.doneSlot()), c.sentKey()
 	var doneValue []byte
 	lowered := 0
-	for mi, addr := range c.topo.masters {
-		var keys []string
-		for s := range server.SlotCount {
-			if c.topo.ownerOf(s) == mi {
-				keys = append(keys, c.markKey(s))
-			}
+	err := c.visitMarks(ctx, func(addr, key string, v []byte) error {
+		if key == sent {
+			return nil // the snapshot's intent: no stream offset
 		}
-		vals, err := c.getMany(ctx, addr, keys)
+		low, ok, err := c.lowerMark(v, fork)
 		if err != nil {
-			return err
+			return fmt.Errorf("sink: the checkpoint mark %s on %s: %w (delete the marks to start a new full sync)", key, addr, err)
 		}
-		for i, v := range vals {
-			if v == nil {
-				continue
+		switch {
+		case !ok:
+		case key == done:
+			doneValue = low
+		default:
+			if err := c.writeMark(ctx, key, low); err != nil {
+				return err
 			}
-			low, ok, err := c.lowerMark(v, fork)
-			if err != nil {
-				return fmt.Errorf("sink: the checkpoint mark %s on %s: %w (delete the marks to start a new full sync)", keys[i], addr, err)
-			}
-			switch {
-			case !ok:
-			case keys[i] == done:
-				doneValue = low
-			default:
-				if err := c.writeMark(ctx, keys[i], low); err != nil {
-					return err
-				}
-				lowered++
-			}
+			lowered++
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if doneValue != nil {
 		if err := c.writeMark(ctx, done, doneValue); err != nil {
@@ -143,10 +135,7 @@ func (c *Cluster) lowerMark(v []byte, fork int64) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	lowered := false
-	if mk.Upto.Streaming && mk.Upto.Off > fork {
-		mk.Upto.Off, lowered = fork, true
-	}
+	lowered := mk.Upto.lowerTo(fork)
 	if mk.Done != nil {
 		done, ok, err := checkpoint.LowerStream(mk.Done, fork)
 		if err != nil {
@@ -173,9 +162,7 @@ func (c *Cluster) lowerRead(fork int64) error {
 			if !m.has[s] {
 				continue
 			}
-			if p := &m.slot[s]; p.Streaming && p.Off > fork {
-				p.Off = fork
-			}
+			m.slot[s].lowerTo(fork)
 			if m.max.less(m.slot[s]) {
 				m.max = m.slot[s]
 			}

@@ -31,12 +31,23 @@ func LowerStream(b []byte, offset int64) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
+	low, lowered, err := st.LowerStream(offset)
+	if err != nil || !lowered {
+		return b, false, err
+	}
+	return low.Marshal(), true, nil
+}
+
+// LowerStream is st with its stream offset lowered to offset when st is
+// a streaming State past offset, and whether it was (see the function
+// LowerStream).
+func (st State) LowerStream(offset int64) (State, bool, error) {
 	if st.Phase != PhaseStreaming || st.Offset <= offset {
-		return b, false, nil
+		return st, false, nil
 	}
 	if offset < 0 {
-		return nil, false, fmt.Errorf("%w: lowering the stream offset %d to a negative offset %d", ErrInvalid, st.Offset, offset)
+		return st, false, fmt.Errorf("%w: lowering the stream offset %d to a negative offset %d", ErrInvalid, st.Offset, offset)
 	}
 	st.Offset = offset
-	return st.Marshal(), true, nil
+	return st, true, nil
 }

@@ -91,11 +91,14 @@ func (f fileStore) Reset(context.Context) error { return removeFile(f.Path()) }
 
 func (f fileStore) LowerStream(ctx context.Context, fork int64) error {
 	st, ok, err := f.Load(ctx)
-	if err != nil || !ok || st.Phase != checkpoint.PhaseStreaming || st.Offset <= fork {
+	if err != nil || !ok {
 		return err
 	}
-	st.Offset = fork
-	if err := f.Save(ctx, st); err != nil {
+	low, lowered, err := st.LowerStream(fork)
+	if err != nil || !lowered {
+		return err
+	}
+	if err := f.Save(ctx, low); err != nil {
 		return fmt.Errorf("lowering the checkpoint file to the source's fork at offset %d: %w", fork, err)
 	}
 	return nil
